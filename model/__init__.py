@@ -1,0 +1,24 @@
+"""Highland Park vs. trust platforms: a system-dynamics model of platform disruption.
+
+The pure model (parameters, equations, simulation, tipping analysis) imports numpy,
+scipy, sympy and numba only; the dashboard, CLI and figures are layers over it.
+"""
+
+from .parameters import PARAMETER_SPECS, ParameterSpec, Parameters, spec
+from .scenarios import Scenario, load_scenario
+from .simulate import SERIES_NAMES, SimulationError, SimulationResult, simulate
+from .tipping import break_even_loss
+
+__all__ = [
+    "Parameters",
+    "ParameterSpec",
+    "PARAMETER_SPECS",
+    "spec",
+    "Scenario",
+    "load_scenario",
+    "simulate",
+    "SimulationResult",
+    "SimulationError",
+    "SERIES_NAMES",
+    "break_even_loss",
+]

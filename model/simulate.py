@@ -1,0 +1,233 @@
+"""Simulation: the only caller of the ODE solver.
+
+:func:`simulate` integrates the model with :func:`scipy.integrate.solve_ivp` using the
+generated, compiled right-hand side and analytic Jacobian, stops at the "incumbent
+falls" event (buffer reaches zero; see :mod:`model.equations`) and returns a
+:class:`SimulationResult` with the state and the derived series. A failed solve is
+reported in the result (``success``, ``status``, ``message``), never as a silent NaN;
+``raise_on_failure=True`` turns it into a :class:`SimulationError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from . import _generated as gen
+from .equations import BUFFER_INDEX, OUTPUT_NAMES, STATE_NAMES, param_vector
+from .parameters import Parameters
+
+__all__ = ["simulate", "SimulationResult", "SimulationError", "SERIES_NAMES", "METHODS"]
+
+#: Methods of solve_ivp accepted by :func:`simulate`. LSODA (default) switches between a
+#: non-stiff and a stiff method by itself, which a sweep over sharp switching needs.
+METHODS = ("LSODA", "Radau", "BDF", "RK45", "DOP853", "RK23")
+
+#: Every series a result carries, state first, then derived outputs, then the measures
+#: relative to the start.
+SERIES_NAMES = STATE_NAMES + OUTPUT_NAMES + ("incumbent_gross_loss",)
+
+
+class SimulationError(RuntimeError):
+    """Raised by ``simulate(..., raise_on_failure=True)`` when the solver fails."""
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """The outcome of one run.
+
+    Attributes
+    ----------
+    params : Parameters
+    t : ndarray, shape (n,)
+        Output times in years. If the incumbent falls, they stop at the fall time, which
+        is the last entry.
+    series : dict[str, ndarray of shape (n,)]
+        State variables, derived outputs and ``incumbent_gross_loss`` (1 - revenue /
+        initial revenue), keyed by :data:`SERIES_NAMES`.
+    success, status, message :
+        As ``solve_ivp`` reports them, with failures of our own checks (non-finite
+        state) reported the same way (status -1).
+    falls : bool
+        Whether the incumbent's buffer reached zero within the horizon.
+    fall_time : float or None
+    nfev, njev : int
+        Right-hand-side and Jacobian evaluations.
+    """
+
+    params: Parameters
+    t: np.ndarray
+    series: dict = field(repr=False)
+    success: bool
+    status: int
+    message: str
+    falls: bool
+    fall_time: float | None
+    nfev: int
+    njev: int
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.series[name]
+
+    def at_fall(self, name: str) -> float | None:
+        """Value of series ``name`` at the moment the incumbent falls (None if it does not)."""
+        return float(self.series[name][-1]) if self.falls else None
+
+    @property
+    def share_at_fall(self) -> float | None:
+        """Platform share of the sector's gross when the incumbent falls."""
+        return self.at_fall("platform_share_of_gross")
+
+    @property
+    def gross_loss_at_fall(self) -> float | None:
+        """Incumbent's gross loss against its starting gross when it falls."""
+        return self.at_fall("incumbent_gross_loss")
+
+    def final(self, name: str) -> float:
+        return float(self.series[name][-1])
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Time and every series, for a table."""
+        return {"t": self.t, **self.series}
+
+
+def _series(t: np.ndarray, y: np.ndarray, pvec: np.ndarray, revenue0: float) -> dict:
+    out = np.empty((len(OUTPUT_NAMES), y.shape[1]))
+    buf = np.empty(len(OUTPUT_NAMES))
+    for k in range(y.shape[1]):
+        out[:, k] = gen.outputs_into(y[:, k], pvec, buf)
+    series = {name: y[i] for i, name in enumerate(STATE_NAMES)}
+    series.update({name: out[i] for i, name in enumerate(OUTPUT_NAMES)})
+    series["incumbent_gross_loss"] = 1.0 - series["incumbent_revenue"] / revenue0
+    return series
+
+
+def _buffer_event(t, y, *args):
+    return y[BUFFER_INDEX]
+
+
+_buffer_event.terminal = True
+_buffer_event.direction = -1
+
+
+def simulate(
+    params: Parameters,
+    *,
+    t_eval: np.ndarray | None = None,
+    n_points: int = 401,
+    method: str = "LSODA",
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    y0: np.ndarray | None = None,
+    freeze_acquisition_at: float | None = None,
+    raise_on_failure: bool = False,
+) -> SimulationResult:
+    """Integrate one sector from t = 0 to ``params.horizon``.
+
+    Parameters
+    ----------
+    params : Parameters
+    t_eval : array_like, optional
+        Output times in [0, horizon], increasing. Default: ``n_points`` evenly spaced.
+    method : str
+        One of :data:`METHODS`.
+    rtol, atol : float
+        Solver tolerances.
+    y0 : array_like of shape (6,), optional
+        Initial state; default the model's initial state for ``params``.
+    freeze_acquisition_at : float, optional
+        From this time on the platform acquires no new customers (hard and soft adoption
+        off); churn and trust dynamics go on. Used for the point of no return.
+    raise_on_failure : bool
+        Raise :class:`SimulationError` instead of returning a failed result.
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, bad tolerances or output times outside [0, horizon].
+    """
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
+        raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
+    horizon = float(params.horizon)
+    if t_eval is None:
+        t_eval = np.linspace(0.0, horizon, n_points)
+    t_eval = np.asarray(t_eval, dtype=float)
+    if t_eval.ndim != 1 or t_eval.size == 0 or not np.all(np.isfinite(t_eval)):
+        raise ValueError("`t_eval` must be a non-empty 1-D array of finite times")
+    if t_eval[0] < 0 or t_eval[-1] > horizon or np.any(np.diff(t_eval) <= 0):
+        raise ValueError(f"`t_eval` must be increasing within [0, {horizon:g}] (the horizon)")
+
+    pvec = param_vector(params)
+    if y0 is None:
+        y0 = gen.initial(pvec)
+    y0 = np.asarray(y0, dtype=float)
+    if y0.shape != (len(STATE_NAMES),) or not np.all(np.isfinite(y0)):
+        raise ValueError(f"`y0` must be {len(STATE_NAMES)} finite numbers, got {y0!r}")
+    revenue0 = float(gen.outputs(gen.initial(pvec), pvec)[OUTPUT_NAMES.index("incumbent_revenue")])
+
+    phases = [(0.0, horizon, pvec)]
+    if freeze_acquisition_at is not None and 0.0 <= freeze_acquisition_at < horizon:
+        frozen = param_vector(params, acquisition=0.0)
+        phases = [(0.0, float(freeze_acquisition_at), pvec), (float(freeze_acquisition_at), horizon, frozen)]
+        if freeze_acquisition_at == 0.0:
+            phases = [(0.0, horizon, frozen)]
+
+    ts, ys = [], []
+    status, message, nfev, njev = 0, "The solver reached the end of the horizon.", 0, 0
+    falls, fall_time = False, None
+    y_start = y0
+    implicit = method in ("LSODA", "Radau", "BDF")
+    for k, (t0, t1, pv) in enumerate(phases):
+        last = k == len(phases) - 1
+        mask = (t_eval >= t0) & ((t_eval <= t1) if last else (t_eval < t1))
+        # A phase that hands over to the next also reports its end state.
+        t_phase = t_eval[mask] if last else np.append(t_eval[mask], t1)
+        sol = solve_ivp(
+            lambda t, y, pv=pv: gen.rhs(y, pv), (t0, t1), y_start, method=method,
+            t_eval=t_phase if t_phase.size else None, rtol=rtol, atol=atol,
+            jac=(lambda t, y, pv=pv: gen.jac(y, pv)) if implicit else None,
+            events=_buffer_event,
+        )
+        nfev += sol.nfev
+        njev += sol.njev
+        t_part, y_part = sol.t, sol.y
+        if not t_phase.size:
+            t_part, y_part = t_part[:0], y_part[:, :0]
+        if sol.status == -1:
+            status, message = -1, f"solver failed at t = {sol.t[-1] if sol.t.size else t0:g}: {sol.message}"
+        elif sol.status == 1 and sol.t_events[0].size:
+            falls, fall_time = True, float(sol.t_events[0][0])
+            y_fall = sol.y_events[0][0].copy()
+            y_fall[BUFFER_INDEX] = 0.0  # the event's root; drops a round-off of order atol
+            t_part = np.append(t_part, fall_time)
+            y_part = np.concatenate([y_part, y_fall[:, None]], axis=1)
+            message = f"The incumbent falls at t = {fall_time:.4g} yr (buffer exhausted)."
+        elif not last:
+            y_start = sol.y[:, -1]
+            t_part, y_part = t_part[:-1], y_part[:, :-1]
+        ts.append(t_part)
+        ys.append(y_part)
+        if status == -1 or falls:
+            break
+    t = np.concatenate(ts)
+    y = np.concatenate(ys, axis=1)
+    if status == 0 and not np.all(np.isfinite(y)):
+        status, message = -1, "non-finite state returned by the solver"
+    series = _series(t, y, pvec, revenue0)
+    if status == 0 and not all(np.all(np.isfinite(v)) for v in series.values()):
+        status, message = -1, "non-finite derived series"
+    result = SimulationResult(
+        params=params, t=t, series=series, success=status >= 0, status=1 if falls else status,
+        message=message, falls=falls, fall_time=fall_time, nfev=nfev, njev=njev,
+    )
+    if raise_on_failure and not result.success:
+        raise SimulationError(result.message)
+    return result
