@@ -1,0 +1,46 @@
+"""Command line: ``python -m model COMMAND ...``.
+
+Each command lives in its own module under :mod:`model.commands` and defines
+``add_parser(subparsers)`` (which registers the command and sets ``func``). Bad input
+exits with status 2 and one line naming what is wrong; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Command modules, in the order ``--help`` lists them. A module that is not there yet
+#: (a later issue) is skipped.
+COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "bench", "codegen")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m model",
+        description="Highland Park vs. trust platforms: a system-dynamics model of platform disruption.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"model.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"model.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

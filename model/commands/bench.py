@@ -1,0 +1,33 @@
+"""``python -m model bench``: every benchmark section, ratios against baselines in one run.
+
+Sections live in :mod:`model.benchmarks` (one module each, with ``run(args)`` printing its
+lines); a section that is not there yet is skipped. Not a test: figures go in notes.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+SECTIONS = ("core", "tipping", "engine", "verdict", "app")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks: print timings and ratios against baselines")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    p.add_argument("--repeat", type=int, default=20, help="repetitions for medians (default 20)")
+    p.add_argument("--million", action="store_true", help="engine: also N = 1e6")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    for name in args.only or SECTIONS:
+        try:
+            module = importlib.import_module(f"model.benchmarks.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"model.benchmarks.{name}":
+                continue
+            raise
+        print(f"== {name} ==", flush=True)
+        module.run(args)
+    return 0
