@@ -1,0 +1,676 @@
+"""Figures: the one code path from model results to plotly figures.
+
+Every chart of the dashboard (``app.py``) and of the paper (``make figures``) is built by
+a named function here, from model results only (a :class:`~model.simulate.SimulationResult`,
+a point of no return, a continuation, a basin). The functions compute nothing about the
+model themselves: they draw what they are given. Static files (PNG, SVG, PDF) come from
+:func:`figure_bytes` through kaleido and a Chromium (Debian's ``/usr/bin/chromium``).
+
+The essays' claims (C1..C9, paraphrased from ``../shared/design/MODEL.md``) and the rule
+that turns model runs into a statement about each claim (:func:`assess_claims`) live
+here too: they are presentation of results, shared by the dashboard and the paper.
+
+This module and ``app.py`` are the only ones that import plotly; the pure model never
+imports this module.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .equations import STATE_NAMES
+from .parameters import PARAMETER_SPECS, Parameters
+
+__all__ = [
+    "ESSAY_TIPPING_SHARE",
+    "EXPORT_FORMATS",
+    "HOW_TO_READ",
+    "CLAIMS",
+    "CLAIMS_ATTRIBUTION",
+    "Claim",
+    "ClaimAssessment",
+    "share_and_loss",
+    "trust",
+    "incumbent",
+    "continuation_diagram",
+    "basin_map",
+    "axis_label",
+    "outcome_sentence",
+    "claim_variants",
+    "assess_claims",
+    "figure_bytes",
+    "start_export_server",
+    "stop_export_server",
+]
+
+#: The essay's tipping point: "each time the trust platform takes 20% of the gross out of
+#: the sector, the Highland Park alternative will fall" (seed 000).
+ESSAY_TIPPING_SHARE = 0.2
+
+#: Static formats :func:`figure_bytes` writes, with their MIME types.
+EXPORT_FORMATS = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+
+# One palette for every chart: the platform teal, the incumbent red, markers of the
+# analysis (20 %, break-even, point of no return) in neutral or accent colours.
+PLATFORM = "#00897b"
+INCUMBENT = "#c62828"
+RELATIONAL = "#5e35b1"
+ESSAY = "#616161"
+BREAK_EVEN = "#ef6c00"
+PONR = "#6a1b9a"
+FALL = "#000000"
+REFERENCE_OPACITY = 0.45
+
+#: What each chart shows and how to read it (the dashboard prints these under the charts).
+HOW_TO_READ = {
+    "share_and_loss": (
+        "Teal: the platform's share of the sector's gross (platform gross over platform plus "
+        "incumbent gross). Red: the incumbent's gross loss against its own starting gross. "
+        "Grey dashes: the essay's 20 %. Orange dots: the static break-even loss, the share of "
+        "gross the incumbent can lose (re-pricing as its policy says) before its operating profit "
+        "reaches zero; the diamond marks when the loss gets there. Purple: the point of no return, after which the incumbent falls even if the "
+        "platform never acquires another customer. A black cross marks the fall (buffer exhausted)."),
+    "trust": (
+        "Platform (mediated) trust is raised by successful transactions and eroded by failures "
+        "and time; relational (real) trust grows from repeat business on a trusted platform and "
+        "makes platform users stick. Both run from 0 to 1."),
+    "incumbent": (
+        "Top: the incumbent's bill per unit (relative to its starting price), capped by the "
+        "customers' willingness to pay, beside the platform's price. Middle: operating profit "
+        "per year (revenue minus fixed and variable cost) in units of the starting gross. "
+        "Bottom: the financial buffer that losses and committed payouts drain; the incumbent "
+        "falls when it reaches zero."),
+    "continuation": (
+        "Equilibria of the model as one parameter moves, with everything else held: solid "
+        "lines are stable, dashed ones unstable. A fold (saddle-node) is where a stable and an "
+        "unstable branch meet and vanish; between two folds the sector is bistable (shaded), "
+        "and which outcome it reaches depends on where it starts. The vertical line is the "
+        "current value."),
+    "basin": (
+        "Each cell starts the model from that platform share and trust (everything else as "
+        "now) and records whether the incumbent falls within the horizon. The boundary "
+        "between the two regions (the separatrix) is the tipping point in state space. The "
+        "line is the current run's path; the marker its start."),
+}
+
+
+# --- labels -----------------------------------------------------------------------------
+
+def axis_label(name: str) -> str:
+    """Label of a parameter or state for an axis: "meaningful name (symbol, unit)"."""
+    if name in PARAMETER_SPECS:
+        s = PARAMETER_SPECS[name]
+        unit = f", {s.unit}" if s.unit and s.unit != "1" else ""
+        return f"{name.replace('_', ' ')} ({s.symbol}{unit})"
+    return name.replace("_", " ")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1%}"
+
+
+def outcome_sentence(result) -> str:
+    """One sentence: when and whether the incumbent falls, at what share and gross loss."""
+    if not result.success:
+        return (f"The solver failed before the end of the run ({result.message}); the charts show "
+                f"the run up to t = {result.t[-1]:.2f} years.")
+    if result.falls:
+        return (f"The incumbent falls after {result.fall_time:.1f} years, when the platform holds "
+                f"{_pct(result.share_at_fall)} of the sector's gross and the incumbent has lost "
+                f"{_pct(result.gross_loss_at_fall)} of its starting gross.")
+    return (f"The incumbent survives the {result.params.horizon:g}-year horizon; the platform ends "
+            f"with {_pct(result.final('platform_share_of_gross'))} of the sector's gross and the "
+            f"incumbent has lost {_pct(result.final('incumbent_gross_loss'))} of its starting gross.")
+
+
+# --- time series ------------------------------------------------------------------------
+
+def _line(fig, x, y, *, name, color, dash="solid", reference=False, row=None, col=None, **kw):
+    """Add one line; a reference run is drawn dashed and faded beside the current one."""
+    fig.add_scatter(
+        x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float), mode="lines",
+        name=f"{name} (sector's values)" if reference else name,
+        line=dict(color=color, dash="dash" if reference else dash, width=2),
+        opacity=REFERENCE_OPACITY if reference else 1.0,
+        legendgroup="reference" if reference else "current",
+        row=row, col=col, **kw)
+
+
+def _layout(fig, title: str | None, **kw) -> go.Figure:
+    fig.update_layout(
+        title=title, template="plotly_white", hovermode="x unified",
+        legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
+        margin=dict(l=60, r=30, t=60 if title else 30, b=40), **kw)
+    return fig
+
+
+def share_and_loss(result, *, break_even: float | None = None, ponr: Any = None, reference=None,
+                   break_even_label: str = "static break-even loss",
+                   title: str | None = "Platform share of gross and incumbent gross loss") -> go.Figure:
+    """Platform share of the sector's gross and the incumbent's gross loss over time.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        The run to draw.
+    break_even : float, optional
+        Static break-even loss (share of gross) drawn as a horizontal line, with a marker
+        where the gross-loss curve first reaches it, labelled ``break_even_label``.
+    ponr : PointOfNoReturn, optional
+        Drawn as a vertical line at ``ponr.time`` with markers at ``ponr.share`` and
+        ``ponr.gross_loss`` when ``ponr.outcome`` is ``"tips"`` or ``"always_falls"``.
+    reference : SimulationResult, optional
+        A second run (the sector's own values) drawn dashed and faded (compare mode).
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces are named; the 20 % line, break-even and point of no return are layout
+        shapes with annotations.
+    """
+    fig = go.Figure()
+    for res, ref in ((reference, True), (result, False)):
+        if res is None:
+            continue
+        _line(fig, res.t, res["platform_share_of_gross"], name="platform share of gross",
+              color=PLATFORM, reference=ref)
+        _line(fig, res.t, res["incumbent_gross_loss"], name="incumbent gross loss",
+              color=INCUMBENT, reference=ref)
+    fig.add_hline(y=ESSAY_TIPPING_SHARE, line=dict(color=ESSAY, dash="dash", width=1.5),
+                  annotation_text="the essay's 20%", annotation_position="top left")
+    if break_even is not None and math.isfinite(break_even):
+        fig.add_hline(y=break_even, line=dict(color=BREAK_EVEN, dash="dot", width=1.5),
+                      annotation_text=f"{break_even_label} {break_even:.0%}",
+                      annotation_position="bottom right")
+        loss = np.asarray(result["incumbent_gross_loss"])
+        above = np.flatnonzero(loss >= break_even)
+        if above.size:
+            k = above[0]
+            fig.add_scatter(x=[result.t[k]], y=[loss[k]], mode="markers", name="loss reaches break-even",
+                            marker=dict(color=BREAK_EVEN, size=10, symbol="diamond"))
+    if ponr is not None and getattr(ponr, "outcome", None) in ("tips", "always_falls"):
+        fig.add_vline(x=ponr.time, line=dict(color=PONR, width=1.5),
+                      annotation_text=f"point of no return: {ponr.share:.0%} share",
+                      annotation_position="top right")
+        fig.add_scatter(x=[ponr.time, ponr.time], y=[ponr.share, ponr.gross_loss], mode="markers",
+                        name="point of no return", marker=dict(color=PONR, size=10, symbol="circle-open",
+                                                               line=dict(width=2)))
+    if result.falls:
+        fig.add_scatter(x=[result.fall_time], y=[result.share_at_fall], mode="markers",
+                        name="incumbent falls", marker=dict(color=FALL, size=12, symbol="x"))
+    lows = [float(np.nanmin(r["incumbent_gross_loss"])) for r in (result, reference) if r is not None]
+    return _layout(fig, title, xaxis_title="years", yaxis=dict(
+        title="share of gross", tickformat=".0%", range=[min(0.0, *lows) - 0.02, 1.02]))
+
+
+def trust(result, *, reference=None, title: str | None = "Platform and relational trust") -> go.Figure:
+    """Platform (mediated) trust and relational (real) trust over time, both in [0, 1]."""
+    fig = go.Figure()
+    for res, ref in ((reference, True), (result, False)):
+        if res is None:
+            continue
+        _line(fig, res.t, res["platform_trust"], name="platform trust", color=PLATFORM, reference=ref)
+        _line(fig, res.t, res["relational_trust"], name="relational trust", color=RELATIONAL,
+              reference=ref)
+    return _layout(fig, title, xaxis_title="years", yaxis=dict(title="trust", range=[0, 1.02]))
+
+
+def incumbent(result, *, reference=None,
+              title: str | None = "Incumbent: price, operating profit, buffer") -> go.Figure:
+    """The incumbent's price, operating profit and financial buffer, in three stacked panels."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=("price per unit (× initial)", "operating profit (initial gross/yr)",
+                                        "buffer (initial gross)"))
+    p = result.params
+    for res, ref in ((reference, True), (result, False)):
+        if res is None:
+            continue
+        _line(fig, res.t, res["incumbent_price"], name="incumbent price", color=INCUMBENT, reference=ref,
+              row=1, col=1)
+        _line(fig, res.t, res["operating_profit"], name="operating profit", color=INCUMBENT, reference=ref,
+              row=2, col=1)
+        _line(fig, res.t, res["buffer"], name="buffer", color=INCUMBENT, reference=ref, row=3, col=1)
+    t_end = float(result.t[-1]) if result.t.size else p.horizon
+    _line(fig, [0.0, t_end], [p.platform_price] * 2, name="platform price", color=PLATFORM, dash="dot",
+          row=1, col=1)
+    _line(fig, [0.0, t_end], [p.willingness_to_pay] * 2, name="willingness to pay", color=ESSAY, dash="dot",
+          row=1, col=1)
+    fig.add_hline(y=0.0, line=dict(color=ESSAY, width=1), row=2, col=1)
+    fig.add_hline(y=0.0, line=dict(color=ESSAY, width=1), row=3, col=1)
+    _layout(fig, title, height=620)
+    fig.update_xaxes(title_text="years", row=3, col=1)
+    return fig
+
+
+# --- tipping view -----------------------------------------------------------------------
+
+def _segments(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[list, list]:
+    """Points where ``mask`` holds, as one polyline with None between separate runs.
+
+    Each run is extended by one point into its neighbours so that the stable and unstable
+    lines meet at the change of stability (a fold) instead of leaving a gap.
+    """
+    xs, ys = [], []
+    n = len(x)
+    k = 0
+    while k < n:
+        if not mask[k]:
+            k += 1
+            continue
+        j = k
+        while j + 1 < n and mask[j + 1]:
+            j += 1
+        lo, hi = max(k - 1, 0), min(j + 1, n - 1)
+        if xs:
+            xs.append(None)
+            ys.append(None)
+        xs.extend(float(v) for v in x[lo:hi + 1])
+        ys.extend(float(v) for v in y[lo:hi + 1])
+        k = j + 1
+    return xs, ys
+
+
+def continuation_diagram(cont, *, current_value: float | None = None, state: str = "platform_share",
+                         title: str | None = None) -> go.Figure:
+    """Equilibrium branch(es) against one parameter, stable solid and unstable dashed.
+
+    Parameters
+    ----------
+    cont : Continuation
+        ``cont.parameter`` (name), ``cont.values`` (n,), ``cont.states`` (n, m) with the
+        state variables in the order of :data:`model.equations.STATE_NAMES`,
+        ``cont.stable`` (n,) bool, ``cont.folds`` (each with ``parameter_value`` and
+        ``state``) and ``cont.hysteresis`` ((a, b) or None).
+    current_value : float, optional
+        The parameter's current value, drawn as a vertical line.
+    state : str
+        Which state variable to put on the y axis.
+    """
+    idx = STATE_NAMES.index(state)
+    x = np.asarray(cont.values, dtype=float)
+    states = np.asarray(cont.states, dtype=float)
+    y = states[:, idx] if states.ndim == 2 else states
+    stable = np.asarray(cont.stable, dtype=bool)
+    fig = go.Figure()
+    xs, ys = _segments(x, y, stable)
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="stable equilibria", line=dict(color=PLATFORM, width=3))
+    xs, ys = _segments(x, y, ~stable)
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="unstable equilibria",
+                    line=dict(color=INCUMBENT, width=2, dash="dash"))
+    folds = list(getattr(cont, "folds", None) or [])
+    if folds:
+        fig.add_scatter(x=[float(f.parameter_value) for f in folds],
+                        y=[float(np.asarray(f.state, dtype=float).ravel()[idx]) for f in folds],
+                        mode="markers", name="fold (saddle-node)",
+                        marker=dict(color=FALL, size=11, symbol="diamond"))
+    hyst = getattr(cont, "hysteresis", None)
+    if hyst is not None:
+        a, b = sorted(map(float, hyst))
+        fig.add_vrect(x0=a, x1=b, fillcolor=PONR, opacity=0.10, line_width=0,
+                      annotation_text="bistable (hysteresis)", annotation_position="top left")
+    if current_value is not None:
+        fig.add_vline(x=float(current_value), line=dict(color=ESSAY, dash="dash", width=1.5),
+                      annotation_text=f"now: {current_value:g}", annotation_position="top right")
+    if title is None:
+        title = f"Equilibria against {cont.parameter.replace('_', ' ')}"
+    return _layout(fig, title, hovermode="closest", xaxis_title=axis_label(cont.parameter),
+                   yaxis=dict(title=f"equilibrium {state.replace('_', ' ')}"))
+
+
+def basin_map(basin, *, x: str = "platform_share", y: str = "platform_trust", current=None,
+              trajectory=None, title: str | None = "Basin of the current state") -> go.Figure:
+    """Which starting states lead to the incumbent's fall, with the separatrix.
+
+    Parameters
+    ----------
+    basin : Basin
+        ``basin.x`` (nx,), ``basin.y`` (ny,), ``basin.falls`` (ny, nx) bool (row i is
+        ``basin.y[i]``; an (nx, ny) array with nx != ny is transposed), ``basin.separatrix``
+        (k, 2) points (x, y) on the boundary.
+    x, y : str
+        Names of the state variables on the axes.
+    current : (float, float), optional
+        The current starting state, drawn as a marker.
+    trajectory : (array, array), optional
+        The current run's path in the same two variables.
+    """
+    bx = np.asarray(basin.x, dtype=float)
+    by = np.asarray(basin.y, dtype=float)
+    falls = np.asarray(basin.falls, dtype=bool)
+    if falls.shape == (bx.size, by.size) and bx.size != by.size:
+        falls = falls.T
+    fig = go.Figure()
+    fig.add_heatmap(x=bx, y=by, z=falls.astype(float), zmin=0, zmax=1, showscale=False,
+                    colorscale=[[0, "#e0f2f1"], [0.5, "#e0f2f1"], [0.5, "#ffcdd2"], [1, "#ffcdd2"]],
+                    name="falls (red) / survives (green)",
+                    hovertemplate=f"{x}=%{{x:.3g}}<br>{y}=%{{y:.3g}}<br>falls=%{{z}}<extra></extra>")
+    sep = np.asarray(getattr(basin, "separatrix", np.empty((0, 2))), dtype=float).reshape(-1, 2)
+    if sep.size:
+        fig.add_scatter(x=sep[:, 0], y=sep[:, 1], mode="lines", name="separatrix",
+                        line=dict(color=FALL, width=3))
+    if trajectory is not None:
+        fig.add_scatter(x=np.asarray(trajectory[0], dtype=float), y=np.asarray(trajectory[1], dtype=float),
+                        mode="lines", name="current run", line=dict(color=PLATFORM, width=2))
+    if current is not None:
+        fig.add_scatter(x=[float(current[0])], y=[float(current[1])], mode="markers", name="current start",
+                        marker=dict(color=PLATFORM, size=12, symbol="star"))
+    return _layout(fig, title, hovermode="closest", xaxis=dict(title=axis_label(x), range=[bx[0], bx[-1]]),
+                   yaxis=dict(title=axis_label(y), range=[by[0], by[-1]]))
+
+
+# --- the essays' claims -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim under test (paraphrase, with the essay it comes from)."""
+
+    id: str
+    text: str
+
+
+#: Where the paraphrases come from.
+CLAIMS_ATTRIBUTION = ("Claims paraphrased from the essays in ../shared/seeds/ (the central essay 000 "
+                      "unless noted), as listed in ../shared/design/MODEL.md.")
+
+#: The claims under test, C1..C9.
+CLAIMS = (
+    Claim("C1", "Incumbents fall once a trust platform takes about 20% of a sector's gross; 20% is "
+                "the tipping point in every sector."),
+    Claim("C2", "The reason is fixed process costs: lower gross spreads the same fixed cost over fewer "
+                "sales."),
+    Claim("C3", "Each successful platform transaction raises trust; trust growth is self-reinforcing."),
+    Claim("C4", "Mediated trust becomes real trust: repeat relationships make platform users stick."),
+    Claim("C5", "The trust network effect is not the standard network effect: value comes from trust "
+                "and a few strong ties, not from the count of connections (also 002)."),
+    Claim("C6", "Trust platforms win on price and value at very low cost."),
+    Claim("C7", "A hard network (permission, direct ties) starts and amplifies a soft network "
+                "(word of mouth) (003)."),
+    Claim("C8", "Value networks have natural turnover (entry and exit) yet stay stable (001)."),
+    Claim("C9", "The same pattern runs through many sectors: newspapers, hotels, crafts, publishing, "
+                "payments, universities, medicine, food."),
+)
+
+
+@dataclass(frozen=True)
+class ClaimAssessment:
+    """What the current run says about one claim."""
+
+    id: str
+    claim: str
+    this_run: str
+    verdict: str  # "supported", "not supported", "partly", "not tested"
+
+
+def claim_variants(params: Parameters) -> dict[str, Parameters]:
+    """The counterfactual runs :func:`assess_claims` needs, as parameter sets.
+
+    ``other_network_effect`` (C5) swaps the network effect; ``light_fixed_cost`` (C2)
+    moves three quarters of the fixed cost into variable cost, keeping the margin and the
+    starting cost per unit (variable share capped at its bound); ``no_transaction_trust``
+    (C3) sets the trust gain to 0; ``no_stickiness`` (C4) sets the churn reduction to 0;
+    ``hard_only`` and ``soft_only`` (C7) switch one adoption channel off.
+    """
+    phi, v = params.fixed_cost_share, params.variable_cost_share
+    v_light = min(PARAMETER_SPECS["variable_cost_share"].bounds[1], v + 0.75 * phi)
+    phi_light = (phi + v) - v_light
+    return {
+        "other_network_effect": params.replace(
+            network_effect="standard" if params.network_effect == "trust" else "trust"),
+        "light_fixed_cost": params.replace(fixed_cost_share=phi_light, variable_cost_share=v_light),
+        "no_transaction_trust": params.replace(trust_gain=0.0),
+        "no_stickiness": params.replace(churn_reduction=0.0),
+        "hard_only": params.replace(hard_network=True, soft_network=False),
+        "soft_only": params.replace(hard_network=False, soft_network=True),
+    }
+
+
+def _at(result, name: str, t: float) -> float:
+    """Series ``name`` of ``result`` at time ``t`` (linear interpolation)."""
+    return float(np.interp(t, result.t, result[name]))
+
+
+def _common_time(a, b) -> float:
+    return float(min(a.t[-1], b.t[-1]))
+
+
+def _fate(result) -> str:
+    if not result.success:
+        return "the solver fails"
+    if result.falls:
+        return f"falls after {result.fall_time:.1f} yr at a {_pct(result.share_at_fall)} platform share"
+    return f"survives {result.params.horizon:g} yr (platform at {_pct(result.final('platform_share_of_gross'))})"
+
+
+def _share_gap(a, b) -> tuple[float, float, float]:
+    """Platform share of gross of ``a`` and ``b`` at their last common time."""
+    t = _common_time(a, b)
+    return t, _at(a, "platform_share_of_gross", t), _at(b, "platform_share_of_gross", t)
+
+
+def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, ponr: Any = None,
+                  break_even: float | None = None, break_even_current_prices: float | None = None,
+                  sector: str = "", n_sectors: int | None = None) -> list[ClaimAssessment]:
+    """What the current run says about each claim C1..C9, computed from model runs.
+
+    Parameters
+    ----------
+    params : Parameters
+        The current parameters.
+    current : SimulationResult
+        The run with ``params``.
+    variants : mapping
+        Results of the runs of :func:`claim_variants` (same keys).
+    ponr : PointOfNoReturn, optional
+        The current point of no return (None if the tipping analysis is not available).
+    break_even, break_even_current_prices : float, optional
+        Static break-even loss for the current price policy and at current prices.
+    sector : str
+        The scenario's name; ``n_sectors`` the number of scenario files.
+
+    Returns
+    -------
+    list of ClaimAssessment
+        One per claim, in order. The verdict rules (stated in each row's text):
+        C1 "supported" when the point-of-no-return share is within 5 points of 20 %;
+        C2 when cutting the fixed cost (same margin) prevents or delays the fall by at
+        least a year; C3 when trust rises by at least 0.05 and without transaction trust
+        the platform holds at least 2 points less; C4 when relational trust reaches 0.1 and
+        without stickiness the platform holds 2 points less or the fall comes 0.5 yr later;
+        C5 when swapping the network effect changes the fate, the fall time by a year or the
+        share by 5 points; C6 when the platform is cheaper than the incumbent and profitable
+        at the end; C7 when soft alone stays within 2 points of the start and both together
+        beat hard alone by 2 points; C8 when at the end both flows exist and balance within
+        25 %; C9 is a pointer to the cross-sector verdict.
+    """
+    rows: list[ClaimAssessment] = []
+    text = {c.id: c.text for c in CLAIMS}
+
+    def add(cid, this_run, verdict):
+        rows.append(ClaimAssessment(cid, text[cid], this_run, verdict))
+
+    # C1: the point of no return against 20 %.
+    if ponr is None:
+        if current.falls:
+            add("C1", f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of "
+                      "no return (at or before it) needs the tipping analysis, not available.", "not tested")
+        else:
+            add("C1", "The incumbent does not fall within the horizon, and the tipping analysis is not "
+                      "available.", "not tested")
+    elif ponr.outcome == "never_tips":
+        final = current.final("platform_share_of_gross")
+        verdict = "not supported" if final >= ESSAY_TIPPING_SHARE else "not tested"
+        add("C1", f"No tipping: the incumbent survives the {params.horizon:g}-year horizon while the "
+                  f"platform reaches {_pct(final)} of gross.", verdict)
+    else:
+        near = abs(ponr.share - ESSAY_TIPPING_SHARE) <= 0.05
+        if ponr.outcome == "always_falls":
+            said = (f"The incumbent falls even if the platform never acquires anyone after t = 0 "
+                    f"(share {_pct(ponr.share)}).")
+        else:
+            lo, hi = ponr.share_bracket
+            said = (f"Point of no return after {ponr.time:.2f} yr at a platform share of gross of "
+                    f"{_pct(ponr.share)} (bracket {_pct(lo)} to {_pct(hi)}; gross loss {_pct(ponr.gross_loss)}).")
+        add("C1", said + f" The essay says 20%: {'within' if near else 'not within'} 5 points.",
+            "supported" if near else "not supported")
+
+    # C2: fixed costs as the reason.
+    light = variants["light_fixed_cost"]
+    lp = light.params
+    be = ""
+    if break_even_current_prices is not None:
+        be = f"Static break-even loss {_pct(break_even_current_prices)} of gross at today's prices"
+        be += f" ({_pct(break_even)} re-pricing). " if break_even is not None else ". "
+    said = (be + f"With a quarter of the fixed cost (φ = {lp.fixed_cost_share:.2f}, v = "
+            f"{lp.variable_cost_share:.2f}, same margin) the incumbent {_fate(light)}; as set it {_fate(current)}.")
+    if not current.falls:
+        verdict = "not tested"
+    elif not light.falls or light.fall_time - current.fall_time >= 1.0:
+        verdict = "supported"
+    else:
+        verdict = "not supported"
+    add("C2", said, verdict)
+
+    # C3: trust from transactions.
+    t0 = float(current["platform_trust"][0])
+    t_max = float(np.max(current["platform_trust"]))
+    no_trust = variants["no_transaction_trust"]
+    t, s_now, s_without = _share_gap(current, no_trust)
+    add("C3", f"Platform trust goes from {t0:.2f} to at most {t_max:.2f}. Without trust from transactions "
+              f"(κ_T = 0), at {t:.1f} yr the platform holds {_pct(s_without)} of gross instead of {_pct(s_now)}.",
+        "supported" if t_max - t0 >= 0.05 and s_now - s_without >= 0.02 else "not supported")
+
+    # C4: relational trust makes users stick.
+    r_max = float(np.max(current["relational_trust"]))
+    loose = variants["no_stickiness"]
+    t, s_now, s_loose = _share_gap(current, loose)
+    later = (current.falls and (not loose.falls or loose.fall_time - current.fall_time >= 0.5))
+    add("C4", f"Relational trust reaches {r_max:.2f}. Without stickiness (ρ = 0), at {t:.1f} yr the platform "
+              f"holds {_pct(s_loose)} instead of {_pct(s_now)}; the incumbent {_fate(loose)}.",
+        "supported" if r_max >= 0.1 and (s_now - s_loose >= 0.02 or later) else "not supported")
+
+    # C5: trust vs standard network effect.
+    other = variants["other_network_effect"]
+    t, s_now, s_other = _share_gap(current, other)
+    differs = (current.falls != other.falls
+               or (current.falls and abs(current.fall_time - other.fall_time) >= 1.0)
+               or abs(s_now - s_other) >= 0.05)
+    add("C5", f"With the {other.params.network_effect} network effect the incumbent {_fate(other)}; with the "
+              f"{params.network_effect} one it {_fate(current)}.",
+        "supported" if differs else "not supported")
+
+    # C6: price and cost.
+    p_end = current.final("incumbent_price")
+    profit_end = current.final("platform_profit")
+    add("C6", f"Platform price {params.platform_price:.2f} against the incumbent's {p_end:.2f} at the end; "
+              f"platform profit at the end {profit_end:+.3f} (initial gross/yr) at a unit cost of "
+              f"{params.platform_unit_cost:.2f} and a fixed cost of {params.platform_fixed_cost:.3f}.",
+        "supported" if params.platform_price < p_end and profit_end > 0 else "not supported")
+
+    # C7: hard starts, soft amplifies.
+    hard, soft = variants["hard_only"], variants["soft_only"]
+    both = params.replace(hard_network=True, soft_network=True) == params
+    t_h, s_both_h, s_hard = _share_gap(current, hard)
+    t_s, s_both_s, s_soft = _share_gap(current, soft)
+    s0 = float(soft["platform_share_of_gross"][0])
+    if not both:
+        add("C7", f"Needs both channels on (hard {params.hard_network}, soft {params.soft_network}); hard "
+                  f"only: {_fate(hard)}; soft only: {_fate(soft)}.", "not tested")
+    else:
+        starts = s_soft - s0 <= 0.02
+        amplifies = s_both_h - s_hard >= 0.02
+        add("C7", f"At {t_s:.1f} yr soft only holds {_pct(s_soft)} (from {_pct(s0)}); at {t_h:.1f} yr hard only "
+                  f"holds {_pct(s_hard)} against {_pct(s_both_h)} with both.",
+            "supported" if starts and amplifies else ("partly" if starts or amplifies else "not supported"))
+
+    # C8: turnover with a stable share.
+    adopt, churn = current.final("adoption"), current.final("churn")
+    share = current.final("platform_share")
+    t_end = float(current.t[-1])
+    balanced = adopt > 0 and churn > 0 and abs(adopt - churn) <= 0.25 * (adopt + churn) / 2
+    turnover = churn / share if share > 0 else float("nan")
+    add("C8", f"At {t_end:.1f} yr: adoption {adopt:.4f}/yr and churn {churn:.4f}/yr of the sector's customers "
+              f"(turnover {_pct(turnover)} of platform users a year), net {adopt - churn:+.4f}/yr.",
+        "supported" if balanced else "not supported")
+
+    # C9: the sectors.
+    count = f"{n_sectors} sector file(s) in scenarios/; " if n_sectors is not None else ""
+    add("C9", f"This run: {sector or 'this sector'}. {count}the per-sector verdict with uncertainty is "
+              "`python -m model verdict`.", "not tested")
+    return rows
+
+
+# --- static export ----------------------------------------------------------------------
+
+#: kaleido's sync server is one browser shared by every caller; its queue hands results
+#: back in order, so two threads (two dashboard sessions) must not interleave.
+_EXPORT_LOCK = threading.Lock()
+_server_running = False
+
+
+def start_export_server() -> None:
+    """Keep one Chromium running for :func:`figure_bytes` (first export ~3 s, then ~0.2 s).
+
+    Idempotent. kaleido stops it at interpreter exit; :func:`stop_export_server` stops
+    it earlier. MathJax is off: labels use Unicode symbols, and its CDN is not reachable
+    offline.
+    """
+    import kaleido
+
+    global _server_running
+    with _EXPORT_LOCK:
+        kaleido.start_sync_server(mathjax=False, silence_warnings=True)
+        _server_running = True
+
+
+def stop_export_server() -> None:
+    """Stop the browser started by :func:`start_export_server` (no-op if none)."""
+    import kaleido
+
+    global _server_running
+    with _EXPORT_LOCK:
+        kaleido.stop_sync_server(silence_warnings=True)
+        _server_running = False
+
+
+def figure_bytes(fig: go.Figure, fmt: str, *, width: int = 1000, height: int | None = None,
+                 scale: float = 2.0) -> bytes:
+    """The figure as a static PNG, SVG or PDF file, rendered by kaleido (Chromium).
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    fmt : {"png", "svg", "pdf"}
+    width, height : int
+        Size in CSS pixels; the height defaults to the figure's own or 520.
+    scale : float
+        Pixel density of PNG files.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format.
+    RuntimeError
+        If no Chrome/Chromium is installed (kaleido's message says what to install).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"`fmt` must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    import kaleido
+
+    spec = fig.to_dict()
+    height = height or spec.get("layout", {}).get("height") or 520
+    opts = dict(format=fmt, width=int(width), height=int(height), scale=float(scale))
+    with _EXPORT_LOCK:
+        if _server_running:
+            # The shared browser's options were fixed when it started (passing them again
+            # only makes kaleido warn).
+            return kaleido.calc_fig_sync(spec, opts=opts)
+        # A one-shot browser, without MathJax (its CDN is not reachable offline).
+        return kaleido.calc_fig_sync(spec, opts=opts, kopts={"mathjax": False})
