@@ -1,54 +1,508 @@
-"""Streamlit dashboard (minimal until the dashboard issue lands): run one scenario and plot it.
+"""Highland Park vs. trust platforms: the dashboard.
 
-A thin layer: widgets -> Parameters -> cached simulate -> figure. Run with ``make app``.
+A thin layer: widgets -> :class:`model.Parameters` -> cached :func:`model.simulate` (and
+the tipping analysis) -> figures from :mod:`model.figures`. Run it with ``make app``.
+
+The page's full state (sector, every parameter that differs from the sector's value,
+the switches) lives in the URL's query parameters, so a copied link opens the same view.
+Query values are parsed with :func:`model.parameters.coerce` and uploaded scenarios with
+:func:`model.scenarios.parse_scenario`: nothing from a user is evaluated as code.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
 
-from model import load_scenario, simulate
+from model import figures
+from model.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
+from model.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
+from model.simulate import simulate
 from model.tipping import break_even_loss
 
-SCENARIOS = Path(__file__).with_name("scenarios")
-
-st.set_page_config(page_title="Highland Park vs. trust platforms", layout="wide")
-st.title("Highland Park vs. trust platforms")
-
-files = sorted(SCENARIOS.glob("*.toml"))
-if not files:
-    st.error(f"No scenario files in {SCENARIOS}")
-    st.stop()
-choice = st.selectbox("Sector", files, format_func=lambda p: p.stem)
+# The tipping analysis (point of no return, continuation, basin) lands in model.tipping in
+# its own issue; until it does the page says so instead of failing.
 try:
-    scenario = load_scenario(choice)
-except ValueError as e:
-    st.error(str(e))
-    st.stop()
+    from model.tipping import point_of_no_return
+except ImportError:  # pragma: no cover - depends on the state of model.tipping
+    point_of_no_return = None
+try:
+    from model.tipping import basin, continuation
+except ImportError:  # pragma: no cover
+    basin = continuation = None
+
+SCENARIOS = Path(__file__).resolve().with_name("scenarios")
+DEFAULT_SECTOR = "baseline"
+#: The first parameter offered by the continuation view: the platform's value advantage.
+DEFAULT_CONTINUATION = "platform_quality"
+GROUP_TITLES = {"demand": "Demand", "platform": "Platform", "trust": "Trust", "incumbent": "Incumbent",
+                "switches": "Model switches", "simulation": "Simulation"}
+SWITCH_LABELS = {
+    "network_effect": {"trust": "trust network effect", "standard": "standard network effect"},
+    "price_policy": {"average_cost": "average-cost pricing", "two_part": "two-part tariff",
+                     "fixed": "fixed price"},
+}
+#: Keys of the page's own widgets (everything else in the URL must be a parameter).
+SECTOR_KEY, UPLOAD_KEY = "sector", "upload"
 
 
-@st.cache_data(show_spinner=False)
-def run(params):
+# --- cached model calls (keyed on the frozen, hashable Parameters) -------------------------
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def run_model(params: Parameters):
     return simulate(params)
 
 
-result = run(scenario.params)
-if not result.success:
-    st.error(f"The solver failed: {result.message}")
-    st.stop()
+@st.cache_data(show_spinner=False, max_entries=256)
+def run_ponr(params: Parameters):
+    return point_of_no_return(params)
 
-fig = go.Figure()
-fig.add_scatter(x=result.t, y=result["platform_share_of_gross"], name="platform share of gross")
-fig.add_scatter(x=result.t, y=result["incumbent_gross_loss"], name="incumbent gross loss")
-fig.add_hline(y=0.2, line_dash="dash", annotation_text="the essay's 20%")
-fig.update_layout(xaxis_title="years", yaxis_title="share of gross", yaxis_range=[0, 1])
-st.plotly_chart(fig, use_container_width=True)
-if result.falls:
-    st.write(f"The incumbent falls after {result.fall_time:.1f} years, at a platform share of gross of "
-             f"{result.share_at_fall:.0%}.")
-else:
-    st.write("The incumbent survives the horizon.")
-st.write(f"Static break-even loss: {break_even_loss(scenario.params):.0%} of gross.")
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_continuation(params: Parameters, name: str, lo: float, hi: float):
+    return continuation(params, name, lo, hi)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_basin(params: Parameters):
+    return basin(params)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def run_csv(params: Parameters) -> bytes:
+    return pd.DataFrame(run_model(params).columns()).to_csv(index=False).encode("utf-8")
+
+
+@st.cache_data(show_spinner=False)
+def read_sector(path: str, mtime: float) -> Scenario | str:
+    """The scenario in ``path``, or the error message (``mtime`` refreshes the cache)."""
+    try:
+        return load_scenario(path)
+    except ValueError as e:
+        return str(e)
+
+
+def sector_files() -> dict[str, Path]:
+    """Scenario files by stem, the default sector first."""
+    files = {p.stem: p for p in sorted(SCENARIOS.glob("*.toml"))}
+    if DEFAULT_SECTOR in files:
+        files = {DEFAULT_SECTOR: files[DEFAULT_SECTOR], **files}
+    return files
+
+
+def load_sector(stem: str) -> Scenario | str:
+    path = sector_files().get(stem)
+    if path is None:
+        return f"no scenario file {stem!r} in {SCENARIOS}"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as e:
+        return f"{path}: {e.strerror}"
+    return read_sector(str(path), mtime)
+
+
+# --- widget state ----------------------------------------------------------------------------
+
+def slider_step(name: str) -> float:
+    """A round step (1, 2 or 5 x 10^k) giving about 100 stops and resolving the default."""
+    s = PARAMETER_SPECS[name]
+    lo, hi = s.bounds
+    target = (hi - lo) / 100
+    if s.default and s.default > 0:
+        target = min(target, s.default / 5)
+    k = math.floor(math.log10(target))
+    for m in (5, 2, 1):
+        if m * 10 ** k <= target:
+            return float(round(m * 10.0 ** k, 12))
+    return 10.0 ** k
+
+
+def slider_format(step: float) -> str:
+    return f"%.{max(0, -math.floor(math.log10(step)))}f"
+
+
+def widget_label(name: str) -> str:
+    s = PARAMETER_SPECS[name]
+    unit = f", {s.unit}" if s.unit and not s.is_switch else ""
+    return f"{name.replace('_', ' ')} ({s.symbol}{unit})"
+
+
+def set_widgets(params: Parameters) -> None:
+    """Put every parameter of ``params`` into its widget (before the widgets are drawn)."""
+    for name in PARAMETER_SPECS:
+        st.session_state[name] = getattr(params, name)
+
+
+def current_base() -> Scenario | str:
+    """The scenario the widgets start from: an uploaded one, else the chosen sector file."""
+    uploaded = st.session_state.get("_uploaded")
+    return uploaded if uploaded is not None else load_sector(st.session_state[SECTOR_KEY])
+
+
+def on_sector_change() -> None:
+    st.session_state["_uploaded"] = None
+    st.session_state["_upload_error"] = None
+    base = load_sector(st.session_state[SECTOR_KEY])
+    if isinstance(base, Scenario):
+        set_widgets(base.params)
+
+
+def on_reset() -> None:
+    base = current_base()
+    if isinstance(base, Scenario):
+        set_widgets(base.params)
+
+
+def on_upload() -> None:
+    """Validate an uploaded scenario; on success its values replace the widgets'."""
+    f = st.session_state.get(UPLOAD_KEY)
+    st.session_state["_upload_error"] = None
+    if f is None:  # upload removed: back to the sector file
+        st.session_state["_uploaded"] = None
+        on_reset()
+        return
+    if f.size > MAX_SCENARIO_BYTES:  # refuse before reading it
+        st.session_state["_upload_error"] = (f"{f.name}: file is {f.size:,} bytes; a scenario file may have "
+                                             f"at most {MAX_SCENARIO_BYTES:,}")
+        return
+    try:
+        scenario = parse_scenario(f.getvalue(), origin=f.name)
+    except ValueError as e:
+        st.session_state["_upload_error"] = str(e)
+        return
+    st.session_state["_uploaded"] = scenario
+    set_widgets(scenario.params)
+
+
+def parse_query_value(name: str, text: str):
+    """A parameter value from the URL: parsed, never evaluated; ValueError if not allowed."""
+    value = coerce(name, text)
+    s = PARAMETER_SPECS[name]
+    if not s.is_switch:
+        lo, hi = s.bounds
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ValueError(f"`{name}` must be in [{lo:g}, {hi:g}], got {text!r}")
+    return value
+
+
+def init_session(files: dict[str, Path]) -> None:
+    """First run of a session: the sector and parameters from the URL's query parameters."""
+    query = {k: st.query_params[k] for k in st.query_params}
+    notes = []
+    stem = query.pop(SECTOR_KEY, None)
+    if stem is not None and stem not in files:
+        notes.append(f"unknown sector {stem!r} in the link; showing {next(iter(files))!r}")
+    if stem not in files:
+        stem = next(iter(files))
+    st.session_state[SECTOR_KEY] = stem
+    st.session_state["_uploaded"] = None
+    st.session_state["_upload_error"] = None
+    base = load_sector(stem)
+    set_widgets(base.params if isinstance(base, Scenario) else Parameters())
+    for key, text in query.items():
+        if key not in PARAMETER_SPECS:
+            notes.append(f"unknown setting {key!r} in the link (ignored)")
+            continue
+        try:
+            st.session_state[key] = parse_query_value(key, text)
+        except ValueError as e:
+            notes.append(f"{e} (ignored)")
+    st.session_state["_url_notes"] = notes
+    st.session_state["_initialised"] = True
+
+
+def query_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # shortest text that reads back to the same float
+    return str(value)
+
+
+def page_query(values: dict, base: Scenario | str) -> dict[str, str]:
+    """Sector plus every value that differs from the scenario the page starts from."""
+    reference = base.params if isinstance(base, Scenario) else Parameters()
+    if st.session_state.get("_uploaded") is not None:
+        # An upload cannot travel in a link: its values go as changes to the sector file.
+        sector = load_sector(st.session_state[SECTOR_KEY])
+        reference = sector.params if isinstance(sector, Scenario) else Parameters()
+    query = {SECTOR_KEY: st.session_state[SECTOR_KEY]}
+    for name, value in values.items():
+        if value != getattr(reference, name):
+            query[name] = query_text(value)
+    return query
+
+
+# --- page sections ---------------------------------------------------------------------------
+
+def controls(files: dict[str, Path]) -> None:
+    """Sidebar: sector, upload, reset, and one widget per parameter, grouped."""
+    st.sidebar.header("Sector")
+
+    def sector_label(stem):
+        scenario = load_sector(stem)
+        return f"{scenario.name} ({stem})" if isinstance(scenario, Scenario) else f"{stem} (invalid file)"
+
+    st.sidebar.selectbox("Sector", list(files), key=SECTOR_KEY, format_func=sector_label,
+                         on_change=on_sector_change, help="One scenario file per sector in scenarios/.")
+    st.sidebar.file_uploader(
+        "Or upload a scenario file (TOML)", type=["toml"], key=UPLOAD_KEY, on_change=on_upload,
+        max_upload_size=1, help=f"Same format as scenarios/*.toml; at most {MAX_SCENARIO_BYTES // 1024} kB. "
+        "It is parsed and validated, never run.")
+    if st.session_state.get("_upload_error"):
+        st.sidebar.error(f"Upload refused: {st.session_state['_upload_error']}")
+    elif st.session_state.get("_uploaded") is not None:
+        st.sidebar.success(f"Using the uploaded scenario {st.session_state['_uploaded'].name!r}.")
+    st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
+                      help="Every slider and switch back to the sector's (or upload's) values.")
+    for group in GROUPS:
+        names = [n for n, s in PARAMETER_SPECS.items() if s.group == group]
+        with st.sidebar.expander(GROUP_TITLES.get(group, group), expanded=group in ("platform", "incumbent")):
+            for name in names:
+                s = PARAMETER_SPECS[name]
+                if s.is_switch and isinstance(s.default, bool):
+                    st.toggle(widget_label(name), key=name, help=s.meaning)
+                elif s.is_switch:
+                    labels = SWITCH_LABELS.get(name, {})
+                    st.selectbox(widget_label(name), s.choices, key=name, help=s.meaning,
+                                 format_func=lambda c, labels=labels: labels.get(c, str(c)))
+                else:
+                    step = slider_step(name)
+                    st.slider(widget_label(name), min_value=float(s.bounds[0]), max_value=float(s.bounds[1]),
+                              step=step, format=slider_format(step), key=name, help=s.meaning)
+
+
+def chart(fig, key: str, caption: str | None = None) -> None:
+    """One chart, how to read it, and its PNG/SVG/PDF downloads (rendered only on click)."""
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    if caption:
+        st.caption(caption)
+    cols = st.columns(len(figures.EXPORT_FORMATS) + 1, width=420)
+    cols[0].markdown("<small>Download:</small>", unsafe_allow_html=True)
+    for col, (fmt, mime) in zip(cols[1:], figures.EXPORT_FORMATS.items()):
+        col.download_button(fmt.upper(), data=functools.partial(export, fig, fmt), file_name=f"{key}.{fmt}",
+                            mime=mime, key=f"download_{key}_{fmt}", on_click="ignore",
+                            help=f"This chart as {fmt.upper()} (rendered by Chromium when you click)")
+
+
+def export(fig, fmt: str) -> bytes:
+    # One Chromium kept for the whole server: first file ~3 s, then ~0.2 s each.
+    figures.start_export_server()
+    return figures.figure_bytes(fig, fmt)
+
+
+def safe_break_even(params: Parameters, policy: str | None = None) -> float | None:
+    try:
+        value = break_even_loss(params, policy=policy)
+    except (ValueError, ArithmeticError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def ponr_or_message(params: Parameters):
+    """The point of no return, or (None, message) when it cannot be had."""
+    if point_of_no_return is None:
+        return None, "Tipping analysis not available: the point of no return is not in model.tipping yet."
+    try:
+        with st.spinner("Finding the point of no return..."):
+            return run_ponr(params), None
+    except Exception as e:  # noqa: BLE001 - the page must stay up; say what failed
+        return None, f"The point of no return could not be computed: {type(e).__name__}: {e}"
+
+
+def ponr_sentence(ponr) -> str:
+    if ponr.outcome == "never_tips":
+        return "No point of no return: the incumbent does not fall within the horizon."
+    if ponr.outcome == "always_falls":
+        return (f"The incumbent falls even if the platform never acquires anyone after t = 0 (platform share "
+                f"{ponr.share:.1%}): the point of no return is already behind it.")
+    lo, hi = ponr.share_bracket
+    return (f"Point of no return after {ponr.time:.2f} years (bracket {ponr.bracket[0]:.2f} to "
+            f"{ponr.bracket[1]:.2f}, tolerance {ponr.tolerance:g} yr), at a platform share of gross of "
+            f"{ponr.share:.1%} ({lo:.1%} to {hi:.1%}) and an incumbent gross loss of {ponr.gross_loss:.1%}: from "
+            "then on the incumbent falls even if the platform stops acquiring customers (assuming that the "
+            "later the freeze, the surer the fall).")
+
+
+def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
+    sentence = figures.outcome_sentence(result)
+    (st.error if not result.success else st.warning if result.falls else st.success)(sentence)
+    c = st.columns(4)
+    c[0].metric("Incumbent falls after", f"{result.fall_time:.1f} yr" if result.falls else "survives")
+    c[1].metric("Platform share at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a")
+    if ponr is not None and ponr.outcome != "never_tips":
+        c[2].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr))
+    else:
+        c[2].metric("Point of no return (share)", "n/a")
+    c[3].metric("Static break-even loss", "n/a" if be is None else f"{be:.1%}",
+                help=(f"{params.price_policy.replace('_', '-')} pricing; at today's prices "
+                      + ("n/a" if be_now is None else f"{be_now:.1%}")))
+    if ponr is not None:
+        st.markdown(ponr_sentence(ponr))
+    elif ponr_note:
+        st.info(ponr_note)
+
+
+def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be) -> None:
+    compare = st.toggle("Compare with the sector's values", key="compare",
+                        help="The sector's (or upload's) own values against your changes.")
+    layout = "overlaid"
+    if compare:
+        layout = st.radio("Compare", ["overlaid", "side by side"], key="compare_layout", horizontal=True,
+                          label_visibility="collapsed")
+        if reference.params == params:
+            st.info("Nothing differs from the sector's values yet: move a slider to compare.")
+    label = f"static break-even loss ({params.price_policy.replace('_', '-')})"
+    builders = [
+        ("share_and_loss", lambda r, ref, p, b: figures.share_and_loss(r, break_even=b, ponr=p, reference=ref,
+                                                                      break_even_label=label)),
+        ("trust", lambda r, ref, p, b: figures.trust(r, reference=ref)),
+        ("incumbent", lambda r, ref, p, b: figures.incumbent(r, reference=ref)),
+    ]
+    for key, build in builders:
+        if compare and layout == "side by side":
+            left, right = st.columns(2)
+            with left:
+                st.markdown("**Sector's values**")
+                chart(build(reference, None, ref_ponr, ref_be), f"{key}_sector")
+            with right:
+                st.markdown("**Your settings**")
+                chart(build(result, None, ponr, be), key)
+            st.caption(figures.HOW_TO_READ[key])
+        else:
+            chart(build(result, reference if compare else None, ponr, be), key, figures.HOW_TO_READ[key])
+        if key == "share_and_loss":
+            st.divider()
+
+
+def tipping_view(params: Parameters, result, base: Scenario) -> None:
+    st.header("Tipping view")
+    show = st.toggle("Show the continuation diagram and the basin (a few seconds the first time)",
+                     key="tipping", help="Heavy computations, cached per setting.")
+    if not show:
+        return
+    if continuation is None or basin is None:
+        st.info("Tipping analysis not available: continuation and basin are not in model.tipping yet.")
+        return
+    names = [n for n in numeric_names() if n != "horizon"]
+    name = st.selectbox("Parameter to vary", names, index=names.index(DEFAULT_CONTINUATION),
+                        key="continuation_parameter", format_func=widget_label)
+    value = float(getattr(params, name))
+    lo, hi = base.ranges.get(name, PARAMETER_SPECS[name].bounds)
+    lo, hi = min(lo, value), max(hi, value)
+    try:
+        with st.spinner(f"Following the equilibria over {name} in [{lo:g}, {hi:g}]..."):
+            cont = run_continuation(params, name, float(lo), float(hi))
+        chart(figures.continuation_diagram(cont, current_value=value), "continuation",
+              figures.HOW_TO_READ["continuation"])
+    except Exception as e:  # noqa: BLE001 - keep the page up, say what failed
+        st.error(f"The continuation over {name} failed: {type(e).__name__}: {e}")
+    try:
+        with st.spinner("Mapping the basin of the current state..."):
+            b = run_basin(params)
+        start = (float(result["platform_share"][0]), float(result["platform_trust"][0]))
+        chart(figures.basin_map(b, current=start,
+                                trajectory=(result["platform_share"], result["platform_trust"])),
+              "basin", figures.HOW_TO_READ["basin"])
+    except Exception as e:  # noqa: BLE001
+        st.error(f"The basin could not be mapped: {type(e).__name__}: {e}")
+
+
+def claims(params: Parameters, result, ponr, be, be_now, base: Scenario, n_sectors: int) -> None:
+    st.header("The essays' claims, against this run")
+    variants = {k: run_model(p) for k, p in figures.claim_variants(params).items()}
+    rows = figures.assess_claims(params, result, variants, ponr=ponr, break_even=be,
+                                 break_even_current_prices=be_now, sector=base.name, n_sectors=n_sectors)
+    table = pd.DataFrame([{"claim": r.id, "what the essays say": r.claim, "what this run says": r.this_run,
+                           "verdict": r.verdict} for r in rows])
+    st.dataframe(table, hide_index=True, key="claims_table", column_config={
+        "claim": st.column_config.TextColumn(width="small"),
+        "what the essays say": st.column_config.TextColumn(width="medium"),
+        "what this run says": st.column_config.TextColumn(width="large"),
+        "verdict": st.column_config.TextColumn(width="small")})
+    st.caption(figures.CLAIMS_ATTRIBUTION + " Each verdict follows a stated rule from this run and its "
+               "counterfactual runs (the rules are in model.figures.assess_claims); it is not a proof.")
+
+
+def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) -> None:
+    st.header("Share and download")
+    url = st.context.url or "http://localhost:8501/"
+    parts = urlsplit(url)
+    link = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    st.markdown("This link opens the page with the same sector and settings (the address bar holds it too):")
+    st.code(link, language=None)
+    if st.session_state.get("_uploaded") is not None:
+        st.caption("An uploaded file cannot travel in a link: its values are in the link as changes to the "
+                   "sector file; download the TOML below to keep its sources.")
+    c = st.columns(2)
+    c[0].download_button("Run as CSV", data=run_csv(params), file_name=f"{st.session_state[SECTOR_KEY]}_run.csv",
+                         mime="text/csv", key="download_csv", on_click="ignore",
+                         help="Time and every state and derived series of the current run.")
+    toml_text = scenario_to_toml(base, params, note="saved from the dashboard")
+    c[1].download_button("Settings as scenario TOML", data=toml_text, file_name=f"{st.session_state[SECTOR_KEY]}"
+                         "_settings.toml", mime="application/toml", key="download_toml", on_click="ignore",
+                         help="Loads back (python -m model run FILE, or upload it here) to the same parameters.")
+    with st.expander("Settings as scenario TOML"):
+        st.code(toml_text, language="toml")
+
+
+# --- the page --------------------------------------------------------------------------------
+
+def main() -> None:
+    st.set_page_config(page_title="Highland Park vs. trust platforms", layout="wide")
+    files = sector_files()
+    if not files:
+        st.error(f"No scenario files in {SCENARIOS}.")
+        st.stop()
+    if not st.session_state.get("_initialised"):
+        init_session(files)
+    elif st.session_state.get(SECTOR_KEY) not in files:  # a sector file vanished
+        st.session_state[SECTOR_KEY] = next(iter(files))
+    controls(files)
+
+    st.title("Highland Park vs. trust platforms")
+    st.caption("Does an incumbent with fixed process costs fall once a trust platform takes 20% of its "
+               "sector's gross? Move the sliders on the left; every chart follows.")
+    for note in st.session_state.get("_url_notes", []):
+        st.warning(f"Link: {note}")
+
+    values = {name: st.session_state[name] for name in PARAMETER_SPECS}
+    base = current_base()
+    query = page_query(values, base)
+    st.query_params.from_dict(query)
+    if not isinstance(base, Scenario):
+        st.error(f"This sector's file cannot be used: {base}. Pick another sector or upload a file.")
+        st.stop()
+    try:
+        params = Parameters(**values)
+    except ValueError as e:
+        st.error(f"These settings are inconsistent: {e}. Move the slider back or press "
+                 "'Reset to the sector's values'.")
+        st.stop()
+
+    result = run_model(params)
+    be, be_now = safe_break_even(params), safe_break_even(params, "current_prices")
+    ponr, ponr_note = (None, None)
+    if result.success:
+        ponr, ponr_note = ponr_or_message(params)
+    st.caption(f"Sector: **{base.name}** ({base.origin})")
+    summary(params, result, ponr, ponr_note, be, be_now)
+
+    reference = run_model(base.params)
+    ref_ponr = ref_be = None
+    if st.session_state.get("compare"):
+        ref_be = safe_break_even(base.params)
+        if reference.success:
+            ref_ponr, _ = ponr_or_message(base.params)
+    time_charts(params, result, ponr, be, reference, ref_ponr, ref_be)
+    tipping_view(params, result, base)
+    claims(params, result, ponr, be, be_now, base, len(files))
+    share_and_export(params, base, query)
+
+
+main()
