@@ -11,20 +11,58 @@ Static break-even loss
     * re-pricing to full average cost capped by the willingness to pay (the
       ``average_cost`` and ``two_part`` policies, whose bill per unit follows the same
       target): the gross loss at which the capped full-cost price no longer covers cost.
+
+Dynamic point of no return (:func:`point_of_no_return`)
+    Let F(t*) be "the incumbent falls within the horizon when all platform acquisition is
+    frozen from time t* on". ``never_tips``: the unfrozen run does not fall;
+    ``always_falls``: F(0) is true; ``tips``: otherwise, and bisection on t* in
+    [0, fall time] keeps F(lo) false and F(hi) true until hi - lo <= tol. The point of no
+    return is hi; the platform's share of the sector's gross and the incumbent's gross
+    loss are read on the unfrozen trajectory at hi (and at lo, for the bracket). F is
+    *assumed* monotone in t* (freezing later never saves an incumbent that freezing
+    earlier could not); bisection finds one switch of F and does not check the others.
+    Note that "falls" means within the horizon: when the frozen run at hi falls only just
+    before the horizon (:attr:`PointOfNoReturn.frozen_fall_time`), a longer horizon
+    moves the point of no return earlier.
+
+Equilibria, continuation, fold curves and basins
+    Live in :mod:`model.equilibria`, :mod:`model.continuation` and :mod:`model.basins`
+    and are re-exported here: :func:`equilibria`, :func:`continuation`,
+    :func:`fold_curve`, :func:`basin`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import sympy as sp
 
 from . import _generated as gen
+from .basins import Basin, basin
+from .continuation import Continuation, Fold, FoldCurve, continuation, fold_curve
 from .equations import CAP_SHARPNESS, OUTPUT_NAMES, STATE_NAMES, build, param_vector
+from .equilibria import Equilibrium, equilibria
 from .parameters import Parameters
+from .simulate import METHODS, simulate
 
-__all__ = ["break_even_loss", "break_even_expressions"]
+__all__ = [
+    "break_even_loss",
+    "break_even_expressions",
+    "PointOfNoReturn",
+    "PONR_OUTCOMES",
+    "point_of_no_return",
+    "Equilibrium",
+    "equilibria",
+    "Continuation",
+    "Fold",
+    "continuation",
+    "FoldCurve",
+    "fold_curve",
+    "Basin",
+    "basin",
+]
 
 _I = {name: i for i, name in enumerate(STATE_NAMES)}
 _O = {name: i for i, name in enumerate(OUTPUT_NAMES)}
@@ -107,3 +145,193 @@ def break_even_loss(params: Parameters, state: np.ndarray | None = None, *, poli
             params.variable_cost_share, params.fixed_cost_share, params.willingness_to_pay)
     key = "current_prices" if policy in ("fixed", "current_prices") else "repricing"
     return float(_break_even_functions()[key](*args))
+
+
+# --- dynamic point of no return ---------------------------------------------------------------
+
+#: Outcomes of :func:`point_of_no_return`; "failed" only when a solve fails.
+PONR_OUTCOMES = ("tips", "never_tips", "always_falls", "failed")
+
+
+@dataclass(frozen=True)
+class PointOfNoReturn:
+    """The moment after which the incumbent falls even if the platform stops acquiring.
+
+    Attributes
+    ----------
+    outcome : str
+        ``"tips"``, ``"never_tips"``, ``"always_falls"`` or (only if a solve failed)
+        ``"failed"``.
+    time : float or None
+        Point of no return in years (``hi`` of the bracket); 0 for ``always_falls``; None
+        for ``never_tips`` and ``failed``.
+    share : float or None
+        Platform share of the sector's gross (output ``platform_share_of_gross``) on the
+        unfrozen trajectory at ``time``.
+    gross_loss : float or None
+        Incumbent's gross loss against its starting gross (``incumbent_gross_loss``) at
+        ``time``.
+    bracket : (float, float) or None
+        (lo, hi): freezing at lo the incumbent survives the horizon, at hi it falls.
+    share_bracket, gross_loss_bracket : (float, float) or None
+        The share and the gross loss at lo and at hi.
+    tolerance : float
+        Bisection stops when hi - lo <= tolerance (years).
+    evaluations : int
+        Simulations run (the unfrozen run, F(0), the bisection and the read-out run).
+    fall_time : float or None
+        When the incumbent falls without any freeze.
+    frozen_fall_time : float or None
+        When it falls if acquisition is frozen at ``hi``.
+    horizon : float
+    success : bool
+    message : str
+    """
+
+    outcome: str
+    time: float | None
+    share: float | None
+    gross_loss: float | None
+    bracket: tuple | None
+    share_bracket: tuple | None
+    gross_loss_bracket: tuple | None
+    tolerance: float
+    evaluations: int
+    fall_time: float | None = None
+    frozen_fall_time: float | None = None
+    horizon: float | None = None
+    success: bool = True
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        def pair(x):
+            return None if x is None else [float(x[0]), float(x[1])]
+
+        return {
+            "outcome": self.outcome,
+            "time": self.time,
+            "share": self.share,
+            "gross_loss": self.gross_loss,
+            "bracket": pair(self.bracket),
+            "share_bracket": pair(self.share_bracket),
+            "gross_loss_bracket": pair(self.gross_loss_bracket),
+            "tolerance": self.tolerance,
+            "evaluations": self.evaluations,
+            "fall_time": self.fall_time,
+            "frozen_fall_time": self.frozen_fall_time,
+            "horizon": self.horizon,
+            "success": self.success,
+            "message": self.message,
+        }
+
+
+def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "LSODA") -> PointOfNoReturn:
+    """Dynamic point of no return by bisection on the moment acquisition is frozen.
+
+    Parameters
+    ----------
+    params : Parameters
+    tol : float
+        Width of the final bracket in years (default 0.01).
+    method : str
+        ``solve_ivp`` method for every simulation (see :data:`model.simulate.METHODS`).
+
+    Returns
+    -------
+    PointOfNoReturn
+        A failed solve gives ``outcome="failed"`` with the solver's message, never an
+        exception or a silent NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``tol`` is not a positive finite number or ``method`` is unknown.
+
+    Notes
+    -----
+    F(t*) is assumed monotone in t* (see the module docstring). Each evaluation is one
+    simulation (about 5-10 ms), so a point of no return costs about 2 + log2(fall time /
+    tol) + 1 runs.
+    """
+    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be a positive finite number of years, got {tol!r}")
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    horizon = float(params.horizon)
+    ends = np.array([0.0, horizon])  # only the fall matters: no output grid to fill
+    evaluations = 0
+
+    def failed(result, what):
+        return PointOfNoReturn(outcome="failed", time=None, share=None, gross_loss=None, bracket=None,
+                               share_bracket=None, gross_loss_bracket=None, tolerance=float(tol),
+                               evaluations=evaluations, horizon=horizon, success=False,
+                               message=f"{what}: {result.message}")
+
+    free = simulate(params, t_eval=ends, method=method)
+    evaluations += 1
+    if not free.success:
+        return failed(free, "unfrozen run")
+    if not free.falls:
+        return PointOfNoReturn(outcome="never_tips", time=None, share=None, gross_loss=None, bracket=None,
+                               share_bracket=None, gross_loss_bracket=None, tolerance=float(tol),
+                               evaluations=evaluations, horizon=horizon,
+                               message=f"the incumbent survives the {horizon:g}-year horizon")
+    fall_time = float(free.fall_time)
+
+    def falls_if_frozen_at(t_star):
+        nonlocal evaluations
+        # t* itself is an output time: simulate needs one in the frozen phase if the
+        # run falls before the horizon (solve_ivp returns no array when no t_eval
+        # point is reached).
+        t_eval = ends if t_star <= 0.0 else np.array([0.0, t_star, horizon])
+        r = simulate(params, t_eval=t_eval, method=method, freeze_acquisition_at=t_star)
+        evaluations += 1
+        return r
+
+    first = falls_if_frozen_at(0.0)
+    if not first.success:
+        return failed(first, "run frozen at t = 0")
+    if first.falls:
+        share0 = float(free["platform_share_of_gross"][0])
+        loss0 = float(free["incumbent_gross_loss"][0])
+        return PointOfNoReturn(outcome="always_falls", time=0.0, share=share0, gross_loss=loss0,
+                               bracket=(0.0, 0.0), share_bracket=(share0, share0),
+                               gross_loss_bracket=(loss0, loss0), tolerance=float(tol),
+                               evaluations=evaluations, fall_time=fall_time,
+                               frozen_fall_time=float(first.fall_time), horizon=horizon,
+                               message="the incumbent falls even if the platform never acquires "
+                                       "anyone after t = 0")
+
+    # F(lo) false, F(hi) true; F(fall_time) is true by construction (freezing at the
+    # moment of the fall changes nothing before it).
+    lo, hi, frozen_fall_time = 0.0, fall_time, fall_time
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        r = falls_if_frozen_at(mid)
+        if not r.success:
+            return failed(r, f"run frozen at t = {mid:.6g}")
+        if r.falls:
+            hi, frozen_fall_time = mid, float(r.fall_time)
+        else:
+            lo = mid
+
+    # Read the share and the gross loss at lo and hi on the unfrozen trajectory.
+    times = np.unique([lo, hi])
+    read = simulate(params, t_eval=times, method=method)
+    evaluations += 1
+    if not read.success:
+        return failed(read, "read-out run")
+
+    def at(name, t):
+        # hi can be the fall time itself, where the run ends on the event's own point.
+        k = int(np.argmin(np.abs(read.t - t)))
+        return float(read[name][k])
+
+    share_b = (at("platform_share_of_gross", lo), at("platform_share_of_gross", hi))
+    loss_b = (at("incumbent_gross_loss", lo), at("incumbent_gross_loss", hi))
+    return PointOfNoReturn(outcome="tips", time=float(hi), share=share_b[1], gross_loss=loss_b[1],
+                           bracket=(float(lo), float(hi)), share_bracket=share_b, gross_loss_bracket=loss_b,
+                           tolerance=float(tol), evaluations=evaluations, fall_time=fall_time,
+                           frozen_fall_time=frozen_fall_time, horizon=horizon,
+                           message=f"freezing acquisition at t = {lo:.4g} yr the incumbent survives the "
+                                   f"horizon; at t = {hi:.4g} yr it falls (at t = {frozen_fall_time:.4g} yr)")
