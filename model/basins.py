@@ -72,7 +72,7 @@ def _domain(name: str, params: Parameters) -> tuple[float, float]:
         return 0.0, 1.0
     if name == "incumbent_price":
         return 1e-6, float(params.willingness_to_pay)
-    return 1e-9, np.inf  # capacity, buffer
+    return 1e-9, 1e3  # capacity, buffer (positive; simulate accepts at most 1000)
 
 
 def _check(params: Parameters, name: str, rng, label: str) -> tuple[float, float]:

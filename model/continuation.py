@@ -67,6 +67,7 @@ __all__ = [
     "continuation",
     "fold_curve",
     "parameter_derivative",
+    "check_range",
 ]
 
 _P = {name: i for i, name in enumerate(PARAM_NAMES)}
@@ -208,7 +209,8 @@ def _check_name(name: str) -> None:
         raise ValueError(f"cannot continue in {name!r}: the parameter must be one of {', '.join(CONTINUABLE)}")
 
 
-def _check_range(params: Parameters, name: str, lo: float, hi: float) -> tuple[float, float]:
+def check_range(params: Parameters, name: str, lo: float, hi: float) -> tuple[float, float]:
+    """Validate a continuation range; ValueError names the parameter, the range and the rule."""
     _check_name(name)
     try:
         lo, hi = float(lo), float(hi)
@@ -438,7 +440,7 @@ def continuation(
     ValueError
         Unknown or non-continuous parameter, or a bad range.
     """
-    lo, hi = _check_range(params, name, lo, hi)
+    lo, hi = check_range(params, name, lo, hi)
     sys_ = _Branches(params, name, lo, hi)
     n = sys_.active.size
 
@@ -615,8 +617,8 @@ def fold_curve(
     """
     if x_name == y_name:
         raise ValueError(f"`x_name` and `y_name` must differ, got {x_name!r} twice")
-    x_range = _check_range(params, x_name, *x_range)
-    y_range = _check_range(params, y_name, *y_range)
+    x_range = check_range(params, x_name, *x_range)
+    y_range = check_range(params, y_name, *y_range)
     if int(n_seeds) < 1:
         raise ValueError(f"`n_seeds` must be a positive integer, got {n_seeds!r}")
     for xv in x_range:  # the corners (the constraint on the cost shares is linear)
