@@ -93,15 +93,52 @@ class SimulationResult:
         return {"t": self.t, **self.series}
 
 
-def _series(t: np.ndarray, y: np.ndarray, pvec: np.ndarray, revenue0: float) -> dict:
+def _series(ts: list, ys: list, pvs: list, revenue0: float) -> dict:
+    y = np.concatenate(ys, axis=1)
     out = np.empty((len(OUTPUT_NAMES), y.shape[1]))
     buf = np.empty(len(OUTPUT_NAMES))
-    for k in range(y.shape[1]):
-        out[:, k] = gen.outputs_into(y[:, k], pvec, buf)
+    k = 0
+    for y_part, pv in zip(ys, pvs):  # each phase's outputs with the parameters then in force
+        for j in range(y_part.shape[1]):
+            out[:, k] = gen.outputs_into(y_part[:, j], pv, buf)
+            k += 1
     series = {name: y[i] for i, name in enumerate(STATE_NAMES)}
     series.update({name: out[i] for i, name in enumerate(OUTPUT_NAMES)})
     series["incumbent_gross_loss"] = 1.0 - series["incumbent_revenue"] / revenue0
     return series
+
+
+class _BudgetExceeded(Exception):
+    pass
+
+
+class _Budget:
+    """Counts right-hand-side evaluations and stops the solver when the budget is spent."""
+
+    def __init__(self, remaining: int):
+        self.remaining = remaining
+        self.t_last = float("nan")
+
+    def rhs(self, t, y, pv):
+        self.t_last = t
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise _BudgetExceeded
+        return gen.rhs(y, pv)
+
+
+def _check_domain(y0: np.ndarray, params: Parameters) -> None:
+    """Reject initial states outside the region the model is defined on."""
+    for i in range(3):
+        if not 0.0 <= y0[i] <= 1.0:
+            raise ValueError(f"`y0[{i}]` ({STATE_NAMES[i]}) must be in [0, 1], got {float(y0[i])!r}")
+    if not 0.0 < y0[3] <= 10.0 * params.willingness_to_pay:
+        raise ValueError(f"`y0[3]` (incumbent_price) must be in (0, {10 * params.willingness_to_pay:g}], "
+                         f"got {float(y0[3])!r}")
+    if not 0.0 < y0[4] <= 1e3:
+        raise ValueError(f"`y0[4]` (capacity) must be in (0, 1000], got {float(y0[4])!r}")
+    if not -1e3 <= y0[5] <= 1e3:
+        raise ValueError(f"`y0[5]` (buffer) must be in [-1000, 1000], got {float(y0[5])!r}")
 
 
 def _buffer_event(t, y, *args):
@@ -122,6 +159,7 @@ def simulate(
     atol: float = 1e-9,
     y0: np.ndarray | None = None,
     freeze_acquisition_at: float | None = None,
+    max_evaluations: int = 200_000,
     raise_on_failure: bool = False,
 ) -> SimulationResult:
     """Integrate one sector from t = 0 to ``params.horizon``.
@@ -140,6 +178,10 @@ def simulate(
     freeze_acquisition_at : float, optional
         From this time on the platform acquires no new customers (hard and soft adoption
         off); churn and trust dynamics go on. Used for the point of no return.
+    max_evaluations : int
+        Budget of right-hand-side evaluations; a run that needs more is stopped and
+        reported as failed (so that a pathological parameter set cannot hang a dashboard
+        or a sweep).
     raise_on_failure : bool
         Raise :class:`SimulationError` instead of returning a failed result.
 
@@ -150,7 +192,8 @@ def simulate(
     Raises
     ------
     ValueError
-        For an unknown method, bad tolerances or output times outside [0, horizon].
+        For an unknown method, bad tolerances, output times outside [0, horizon] or an
+        initial state outside the model's domain.
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
@@ -171,6 +214,7 @@ def simulate(
     y0 = np.asarray(y0, dtype=float)
     if y0.shape != (len(STATE_NAMES),) or not np.all(np.isfinite(y0)):
         raise ValueError(f"`y0` must be {len(STATE_NAMES)} finite numbers, got {y0!r}")
+    _check_domain(y0, params)
     revenue0 = float(gen.outputs(gen.initial(pvec), pvec)[OUTPUT_NAMES.index("incumbent_revenue")])
 
     phases = [(0.0, horizon, pvec)]
@@ -180,7 +224,7 @@ def simulate(
         if freeze_acquisition_at == 0.0:
             phases = [(0.0, horizon, frozen)]
 
-    ts, ys = [], []
+    ts, ys, pvs = [], [], []  # per phase: times, states, parameter vector in force
     status, message, nfev, njev = 0, "The solver reached the end of the horizon.", 0, 0
     falls, fall_time = False, None
     y_start = y0
@@ -190,12 +234,25 @@ def simulate(
         mask = (t_eval >= t0) & ((t_eval <= t1) if last else (t_eval < t1))
         # A phase that hands over to the next also reports its end state.
         t_phase = t_eval[mask] if last else np.append(t_eval[mask], t1)
-        sol = solve_ivp(
-            lambda t, y, pv=pv: gen.rhs(y, pv), (t0, t1), y_start, method=method,
-            t_eval=t_phase if t_phase.size else None, rtol=rtol, atol=atol,
-            jac=(lambda t, y, pv=pv: gen.jac(y, pv)) if implicit else None,
-            events=_buffer_event,
-        )
+        budget = _Budget(max_evaluations - nfev)
+        try:
+            extra = {"jac": lambda t, y, pv=pv: gen.jac(y, pv)} if implicit else {}
+            sol = solve_ivp(
+                lambda t, y, pv=pv: budget.rhs(t, y, pv), (t0, t1), y_start, method=method,
+                t_eval=t_phase if t_phase.size else None, rtol=rtol, atol=atol,
+                events=_buffer_event, **extra,
+            )
+        except _BudgetExceeded:
+            nfev = max_evaluations
+            status = -1
+            message = (f"stopped after {max_evaluations} right-hand-side evaluations near t = "
+                       f"{budget.t_last:.4g} (the run is too stiff or too fast-switching for the budget; "
+                       "raise `max_evaluations` or try method='Radau')")
+            # Keep what is known: the state this phase started from.
+            ts.append(np.array([t0]))
+            ys.append(np.asarray(y_start, dtype=float)[:, None])
+            pvs.append(pv)
+            break
         nfev += sol.nfev
         njev += sol.njev
         t_part, y_part = sol.t, sol.y
@@ -215,13 +272,14 @@ def simulate(
             t_part, y_part = t_part[:-1], y_part[:, :-1]
         ts.append(t_part)
         ys.append(y_part)
+        pvs.append(pv)
         if status == -1 or falls:
             break
     t = np.concatenate(ts)
     y = np.concatenate(ys, axis=1)
     if status == 0 and not np.all(np.isfinite(y)):
         status, message = -1, "non-finite state returned by the solver"
-    series = _series(t, y, pvec, revenue0)
+    series = _series(ts, ys, pvs, revenue0)
     if status == 0 and not all(np.all(np.isfinite(v)) for v in series.values()):
         status, message = -1, "non-finite derived series"
     result = SimulationResult(

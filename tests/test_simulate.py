@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.integrate import cumulative_trapezoid
+
+from model import Parameters, SimulationError, simulate
+from model import _generated as gen
+from model.equations import param_vector
+
+
+def test_falls_event_is_the_buffer_reaching_zero(baseline):
+    res = simulate(baseline.params)
+    assert res.success and res.falls
+    assert res.t[-1] == res.fall_time and res["buffer"][-1] == 0.0
+    assert np.all(res["buffer"][:-1] > 0)
+    assert res.share_at_fall == res["platform_share_of_gross"][-1]
+    assert res.gross_loss_at_fall == res["incumbent_gross_loss"][-1]
+
+
+def test_invariants_along_trajectories(baseline):
+    for policy in ("average_cost", "two_part", "fixed"):
+        for effect in ("trust", "standard"):
+            p = baseline.params.replace(price_policy=policy, network_effect=effect, initial_buffer=5.0)
+            res = simulate(p)
+            assert res.success
+            for name in ("platform_share", "platform_trust", "relational_trust", "platform_share_of_gross"):
+                assert np.all(res[name] >= -1e-9) and np.all(res[name] <= 1 + 1e-9), (policy, effect, name)
+            assert np.all(res["capacity"] > 0)
+            assert np.all(res["incumbent_price"] > 0)
+            assert np.all(res["incumbent_price"] <= p.willingness_to_pay * 1.001)
+            assert_allclose(res["incumbent_revenue"], res["incumbent_price"] * res["incumbent_volume"],
+                            rtol=1e-12, atol=0)
+
+
+def test_buffer_accounting_identity(baseline):
+    """B(t) = B(0) + integral of (operating profit - committed payout)."""
+    p = baseline.params.replace(initial_buffer=3.0)
+    res = simulate(p, t_eval=np.linspace(0, p.horizon, 4001), rtol=1e-9, atol=1e-12)
+    revenue0 = res["incumbent_revenue"][0]
+    payout = p.committed_payout * p.initial_margin * revenue0
+    integral = cumulative_trapezoid(res["operating_profit"] - payout, res.t, initial=0.0)
+    # Trapezoid error ~ (dt^2 / 12) * T * max|pi''| ~ 1e-5 here.
+    assert_allclose(res["buffer"], res["buffer"][0] + integral, rtol=0, atol=2e-5)
+    assert_allclose(res["buffer"][0], p.initial_buffer * revenue0, rtol=1e-12, atol=0)
+
+
+def test_incumbent_starts_in_steady_state(baseline):
+    res = simulate(baseline.params.replace(initial_platform_share=1e-6, direct_adoption_rate=0.0))
+    # Price 1, capacity matched to volume, profit = initial margin times revenue.
+    assert_allclose(res["incumbent_price"][0], 1.0, rtol=0, atol=1e-12)
+    assert_allclose(res["operating_profit"][0], baseline.params.initial_margin * res["incumbent_revenue"][0],
+                    rtol=1e-9, atol=0)
+    assert_allclose(res["incumbent_gross_loss"][0], 0.0, rtol=0, atol=1e-15)
+
+
+def test_halving_tolerances_moves_results_less_than_tolerance(baseline):
+    rtol, atol = 1e-6, 1e-9
+    a = simulate(baseline.params, rtol=rtol, atol=atol)
+    b = simulate(baseline.params, rtol=rtol / 2, atol=atol / 2)
+    assert a.falls == b.falls
+    assert abs(a.fall_time - b.fall_time) < rtol * a.fall_time
+    n = min(len(a.t), len(b.t)) - 1  # common output times before the fall
+    for name in ("platform_share", "platform_trust", "incumbent_price", "buffer"):
+        diff = np.abs(a[name][:n] - b[name][:n])
+        # Scaled by the series' magnitude: the buffer passes through zero at the fall.
+        assert np.all(diff <= 10 * (atol + rtol * np.abs(b[name][:n]).max())), name
+
+
+@pytest.mark.parametrize("method", ["Radau", "BDF", "DOP853"])
+def test_methods_agree(baseline, method):
+    a = simulate(baseline.params, rtol=1e-8, atol=1e-11)
+    b = simulate(baseline.params, method=method, rtol=1e-8, atol=1e-11)
+    assert a.falls and b.falls
+    assert_allclose(b.fall_time, a.fall_time, rtol=1e-5, atol=0)
+
+
+def test_freezing_acquisition_stops_adoption(baseline):
+    res = simulate(baseline.params, freeze_acquisition_at=5.0)
+    after = res.t > 5.0
+    assert np.all(res["adoption"][after] == 0.0)
+    assert np.all(np.diff(res["platform_share"][after]) <= 1e-12)  # churn only
+    before = simulate(baseline.params)
+    n = int(np.sum(res.t <= 5.0))
+    assert_allclose(res["platform_share"][:n], before["platform_share"][:n], rtol=1e-6, atol=1e-9)
+
+
+def test_failed_solve_is_reported_not_raised(baseline):
+    res = simulate(baseline.params, max_evaluations=40)
+    assert not res.success and res.status == -1
+    assert "right-hand-side evaluations" in res.message
+    assert res.t.size >= 1 and np.all(np.isfinite(res["platform_share"]))  # what is known, no NaN
+    with pytest.raises(SimulationError, match="stopped after 40 right-hand-side evaluations"):
+        simulate(baseline.params, max_evaluations=40, raise_on_failure=True)
+
+
+def test_bad_arguments(baseline):
+    p = baseline.params
+    with pytest.raises(ValueError, match=r"`method` must be one of LSODA"):
+        simulate(p, method="Euler")
+    with pytest.raises(ValueError, match=r"`t_eval` must be increasing within \[0, 40\]"):
+        simulate(p, t_eval=[0.0, 50.0])
+    with pytest.raises(ValueError, match=r"`rtol` and `atol` must be positive"):
+        simulate(p, rtol=0.0)
+    with pytest.raises(ValueError, match=r"`y0\[0\]` \(platform_share\) must be in \[0, 1\], got 1.5"):
+        simulate(p, y0=[1.5, 0.1, 0.0, 1.0, 1.0, 0.5])
+
+
+def test_no_nan_over_random_parameters():
+    """Well-posed everywhere: no NaN and no stall over random draws within the bounds."""
+    from tests.test_equations import random_params
+
+    rng = np.random.default_rng(3)
+    failures = 0
+    for _ in range(150):
+        params = random_params(rng)
+        res = simulate(params, n_points=81)
+        assert all(np.all(np.isfinite(v)) for v in res.series.values())
+        failures += not res.success
+    assert failures == 0
+
+
+def test_static_break_even_at_start_is_margin_over_margin_plus_fixed_share():
+    from model.tipping import break_even_loss
+
+    p = Parameters(fixed_cost_share=0.5, variable_cost_share=0.3, initial_platform_share=1e-6)
+    m = p.initial_margin
+    assert_allclose(break_even_loss(p, policy="fixed"), m / (m + p.fixed_cost_share), rtol=1e-5, atol=0)
