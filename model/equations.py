@@ -73,7 +73,7 @@ _INDICATOR_LATEX = {
 OUTPUT_NAMES = (
     "market_size", "incumbent_volume", "platform_volume", "marginal_price", "target_price",
     "incumbent_revenue", "incumbent_cost", "operating_profit", "platform_gross",
-    "platform_share_of_gross", "platform_profit", "network_value", "relative_value",
+    "platform_share_of_gross", "platform_profit", "platform_network_value", "relative_value",
     "adoption", "churn",
 )
 
@@ -166,7 +166,13 @@ def build() -> Model:
     aux: dict[str, tuple[sp.Symbol, sp.Expr]] = {}
     sub: dict[sp.Symbol, sp.Expr] = {}  # auxiliary symbol -> fully substituted expression
 
+    taken = set(STATE_NAMES) | set(PARAM_NAMES)
+
     def define(name, tex, expr):
+        # A sympy Symbol is its name: an auxiliary named like a parameter would *be* it.
+        if name in taken:
+            raise RuntimeError(f"auxiliary {name!r} collides with a state or parameter name")
+        taken.add(name)
         sym = sp.Symbol(name, real=True)
         latex_names[sym] = tex
         aux[name] = (sym, expr)
@@ -197,21 +203,22 @@ def build() -> Model:
     profit = define("operating_profit", r"\pi_I", rev - C)
     # Committed payout: a fixed share d of the initial operating profit (initial revenue
     # is the initial volume at price 1; the margin is 1 - phi - v).
-    qI0 = (1 - s0) * ((1 - s0) + s0 * pP) ** (-eps)  # initial marginal price is 1 under every policy
+    qI0 = define("initial_incumbent_volume", r"q_{I,0}",
+                 (1 - s0) * ((1 - s0) + s0 * pP) ** (-eps))  # initial marginal price is 1 under every policy
     D = define("committed_payout_flow", "D", d * (1 - phi - v) * qI0)
 
     # Platform value: standard network effect (grows with user count) or trust network
     # effect (grows with trust, saturates in the number of close ties on the platform).
     V_std = define("network_value_standard", r"V_{\mathrm{std}}", beta * s)
     V_trust = define("network_value_trust", r"V_{\mathrm{trust}}", beta * T * (nc * s) / (nc * s + k))
-    V = define("network_value", "V", (1 - chi_trust) * V_std + chi_trust * V_trust)
+    V = define("platform_network_value", "V", (1 - chi_trust) * V_std + chi_trust * V_trust)
     dU = define("relative_value", r"\Delta U", dQ + V - pP + p)
     # Logistic choice written with tanh: no overflow for any value difference.
     A = define("attractiveness", "A", (1 + sp.tanh(lam * dU / 2)) / 2)
 
-    adopt = define("adoption", r"a",
+    adopt = define("adoption", r"F_{\mathrm{in}}",
                    alpha * A * (chi_h * h + chi_s * w * T * s) * (1 - s))
-    churn = define("churn", r"\ell", (1 - A) * c * (1 - rho * R) * s)
+    churn = define("churn", r"F_{\mathrm{out}}", (1 - A) * c * (1 - rho * R) * s)
 
     rhs_compact = (
         adopt - churn,
@@ -236,7 +243,7 @@ def build() -> Model:
         "platform_gross": platform_gross,
         "platform_share_of_gross": platform_gross / (platform_gross + rev),
         "platform_profit": (pP - cP) * qP - FP,
-        "network_value": V,
+        "platform_network_value": V,
         "relative_value": dU,
         "adoption": adopt,
         "churn": churn,
@@ -246,8 +253,8 @@ def build() -> Model:
 
     # Initial state: the incumbent starts in its steady state at price 1 with capacity
     # matched to its volume; buffer in years of initial gross.
-    K0 = qI0
-    initial = (s0, T0, R0, sp.Integer(1), K0, B0 * qI0)
+    qI0_value = sub[qI0]
+    initial = (s0, T0, R0, sp.Integer(1), qI0_value, B0 * qI0_value)
 
     return Model(states=tuple(y), params=tuple(P[n] for n in PARAM_NAMES), auxiliaries=aux,
                  rhs=rhs, rhs_compact=rhs_compact, outputs=outputs, initial=initial,
