@@ -128,7 +128,7 @@ def slider_format(step: float) -> str:
 
 def widget_label(name: str) -> str:
     s = PARAMETER_SPECS[name]
-    unit = f", {s.unit}" if s.unit and not s.is_switch else ""
+    unit = f", {s.unit}" if s.unit and s.unit != "1" and not s.is_switch else ""
     return f"{name.replace('_', ' ')} ({s.symbol}{unit})"
 
 
@@ -316,6 +316,8 @@ def ponr_or_message(params: Parameters):
 
 
 def ponr_sentence(ponr) -> str:
+    if ponr.outcome not in ("tips", "never_tips", "always_falls"):
+        return f"The point of no return could not be computed: {getattr(ponr, 'message', '') or ponr.outcome}."
     if ponr.outcome == "never_tips":
         return "No point of no return: the incumbent does not fall within the horizon."
     if ponr.outcome == "always_falls":
@@ -335,7 +337,7 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
     c = st.columns(4)
     c[0].metric("Incumbent falls after", f"{result.fall_time:.1f} yr" if result.falls else "survives")
     c[1].metric("Platform share at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a")
-    if ponr is not None and ponr.outcome != "never_tips":
+    if ponr is not None and ponr.outcome in ("tips", "always_falls"):
         c[2].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr))
     else:
         c[2].metric("Point of no return (share)", "n/a")

@@ -23,7 +23,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from .equations import STATE_NAMES
 from .parameters import PARAMETER_SPECS, Parameters
@@ -131,24 +130,58 @@ def outcome_sentence(result) -> str:
 
 
 # --- time series ------------------------------------------------------------------------
+#
+# The time-series charts are redrawn on every slider move, so they are assembled as plain
+# trace and layout dicts and validated once by one ``go.Figure`` call: adding traces and
+# lines one by one (``add_scatter``, ``add_hline``) costs about ten times as much.
 
-def _line(fig, x, y, *, name, color, dash="solid", reference=False, row=None, col=None, **kw):
-    """Add one line; a reference run is drawn dashed and faded beside the current one."""
-    fig.add_scatter(
-        x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float), mode="lines",
+def _line(x, y, *, name, color, dash="solid", reference=False, yaxis="y") -> dict:
+    """One line trace; a reference run is drawn dashed and faded beside the current one."""
+    return dict(
+        type="scatter", x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float), mode="lines",
         name=f"{name} (sector's values)" if reference else name,
         line=dict(color=color, dash="dash" if reference else dash, width=2),
         opacity=REFERENCE_OPACITY if reference else 1.0,
-        legendgroup="reference" if reference else "current",
-        row=row, col=col, **kw)
+        legendgroup="reference" if reference else "current", xaxis="x", yaxis=yaxis)
 
 
-def _layout(fig, title: str | None, **kw) -> go.Figure:
-    fig.update_layout(
-        title=title, template="plotly_white", hovermode="x unified",
+def _marker(x, y, *, name, color, symbol, size=10, **marker) -> dict:
+    return dict(type="scatter", x=list(map(float, x)), y=list(map(float, y)), mode="markers", name=name,
+                marker=dict(color=color, size=size, symbol=symbol, **marker))
+
+
+def _hline(y: float, *, color, dash, text=None, position="left", yref="y") -> tuple[dict, dict | None]:
+    """A horizontal line across the plot (a layout shape) and its label (an annotation)."""
+    shape = dict(type="line", xref="x domain", x0=0, x1=1, yref=yref, y0=y, y1=y,
+                 line=dict(color=color, dash=dash, width=1.5))
+    if text is None:
+        return shape, None
+    left = position == "left"
+    note = dict(xref="x domain", x=0 if left else 1, xanchor="left" if left else "right", yref=yref, y=y,
+                yanchor="bottom" if left else "top", text=text, showarrow=False)
+    return shape, note
+
+
+def _vline(x: float, *, color, text) -> tuple[dict, dict]:
+    shape = dict(type="line", yref="y domain", y0=0, y1=1, xref="x", x0=x, x1=x,
+                 line=dict(color=color, width=1.5))
+    note = dict(yref="y domain", y=1, yanchor="top", xref="x", x=x, xanchor="right", text=text,
+                showarrow=False)
+    return shape, note
+
+
+def _layout(title: str | None, **kw) -> dict:
+    layout = dict(
+        title=dict(text=title) if title else None, hovermode="x unified",
         legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
-        margin=dict(l=60, r=30, t=60 if title else 30, b=40), **kw)
-    return fig
+        margin=dict(l=60, r=30, t=60 if title else 30, b=40))
+    layout.update(kw)
+    return layout
+
+
+def _figure(data: list, layout: dict, shapes=(), annotations=()) -> go.Figure:
+    layout = dict(layout, shapes=[s for s in shapes if s], annotations=[a for a in annotations if a])
+    return go.Figure(data=data, layout=layout)
 
 
 def share_and_loss(result, *, break_even: float | None = None, ponr: Any = None, reference=None,
@@ -173,81 +206,96 @@ def share_and_loss(result, *, break_even: float | None = None, ponr: Any = None,
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces are named; the 20 % line, break-even and point of no return are layout
-        shapes with annotations.
+        Named traces ("platform share of gross", "incumbent gross loss", their
+        "(sector's values)" twins, "loss reaches break-even", "point of no return",
+        "incumbent falls"); the 20 % line, the break-even and the point of no return are
+        layout shapes with annotations.
     """
-    fig = go.Figure()
+    data, shapes, notes = [], [], []
     for res, ref in ((reference, True), (result, False)):
-        if res is None:
-            continue
-        _line(fig, res.t, res["platform_share_of_gross"], name="platform share of gross",
-              color=PLATFORM, reference=ref)
-        _line(fig, res.t, res["incumbent_gross_loss"], name="incumbent gross loss",
-              color=INCUMBENT, reference=ref)
-    fig.add_hline(y=ESSAY_TIPPING_SHARE, line=dict(color=ESSAY, dash="dash", width=1.5),
-                  annotation_text="the essay's 20%", annotation_position="top left")
+        if res is not None:
+            data.append(_line(res.t, res["platform_share_of_gross"], name="platform share of gross",
+                              color=PLATFORM, reference=ref))
+            data.append(_line(res.t, res["incumbent_gross_loss"], name="incumbent gross loss",
+                              color=INCUMBENT, reference=ref))
+    for shape, note in [_hline(ESSAY_TIPPING_SHARE, color=ESSAY, dash="dash", text="the essay's 20%")]:
+        shapes.append(shape)
+        notes.append(note)
     if break_even is not None and math.isfinite(break_even):
-        fig.add_hline(y=break_even, line=dict(color=BREAK_EVEN, dash="dot", width=1.5),
-                      annotation_text=f"{break_even_label} {break_even:.0%}",
-                      annotation_position="bottom right")
+        shape, note = _hline(break_even, color=BREAK_EVEN, dash="dot", position="right",
+                             text=f"{break_even_label} {break_even:.0%}")
+        shapes.append(shape)
+        notes.append(note)
         loss = np.asarray(result["incumbent_gross_loss"])
         above = np.flatnonzero(loss >= break_even)
         if above.size:
             k = above[0]
-            fig.add_scatter(x=[result.t[k]], y=[loss[k]], mode="markers", name="loss reaches break-even",
-                            marker=dict(color=BREAK_EVEN, size=10, symbol="diamond"))
+            data.append(_marker([result.t[k]], [loss[k]], name="loss reaches break-even", color=BREAK_EVEN,
+                                symbol="diamond"))
     if ponr is not None and getattr(ponr, "outcome", None) in ("tips", "always_falls"):
-        fig.add_vline(x=ponr.time, line=dict(color=PONR, width=1.5),
-                      annotation_text=f"point of no return: {ponr.share:.0%} share",
-                      annotation_position="top right")
-        fig.add_scatter(x=[ponr.time, ponr.time], y=[ponr.share, ponr.gross_loss], mode="markers",
-                        name="point of no return", marker=dict(color=PONR, size=10, symbol="circle-open",
-                                                               line=dict(width=2)))
+        shape, note = _vline(ponr.time, color=PONR, text=f"point of no return: {ponr.share:.0%} share")
+        shapes.append(shape)
+        notes.append(note)
+        data.append(_marker([ponr.time, ponr.time], [ponr.share, ponr.gross_loss], name="point of no return",
+                            color=PONR, symbol="circle-open", line=dict(width=2)))
     if result.falls:
-        fig.add_scatter(x=[result.fall_time], y=[result.share_at_fall], mode="markers",
-                        name="incumbent falls", marker=dict(color=FALL, size=12, symbol="x"))
+        data.append(_marker([result.fall_time], [result.share_at_fall], name="incumbent falls", color=FALL,
+                            symbol="x", size=12))
     lows = [float(np.nanmin(r["incumbent_gross_loss"])) for r in (result, reference) if r is not None]
-    return _layout(fig, title, xaxis_title="years", yaxis=dict(
-        title="share of gross", tickformat=".0%", range=[min(0.0, *lows) - 0.02, 1.02]))
+    layout = _layout(title, xaxis=dict(title=dict(text="years")), yaxis=dict(
+        title=dict(text="share of gross"), tickformat=".0%", range=[min(0.0, *lows) - 0.02, 1.02]))
+    return _figure(data, layout, shapes, notes)
 
 
 def trust(result, *, reference=None, title: str | None = "Platform and relational trust") -> go.Figure:
-    """Platform (mediated) trust and relational (real) trust over time, both in [0, 1]."""
-    fig = go.Figure()
+    """Platform (mediated) trust and relational (real) trust over time, both in [0, 1].
+
+    Traces "platform trust" and "relational trust" (and their "(sector's values)" twins).
+    """
+    data = []
     for res, ref in ((reference, True), (result, False)):
-        if res is None:
-            continue
-        _line(fig, res.t, res["platform_trust"], name="platform trust", color=PLATFORM, reference=ref)
-        _line(fig, res.t, res["relational_trust"], name="relational trust", color=RELATIONAL,
-              reference=ref)
-    return _layout(fig, title, xaxis_title="years", yaxis=dict(title="trust", range=[0, 1.02]))
+        if res is not None:
+            data.append(_line(res.t, res["platform_trust"], name="platform trust", color=PLATFORM,
+                              reference=ref))
+            data.append(_line(res.t, res["relational_trust"], name="relational trust", color=RELATIONAL,
+                              reference=ref))
+    return _figure(data, _layout(title, xaxis=dict(title=dict(text="years")),
+                                 yaxis=dict(title=dict(text="trust"), range=[0, 1.02])))
+
+
+#: Vertical extent of the three panels of :func:`incumbent` (price, profit, buffer).
+_PANELS = {"y": (0.72, 1.0), "y2": (0.38, 0.64), "y3": (0.0, 0.30)}
 
 
 def incumbent(result, *, reference=None,
               title: str | None = "Incumbent: price, operating profit, buffer") -> go.Figure:
-    """The incumbent's price, operating profit and financial buffer, in three stacked panels."""
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=("price per unit (× initial)", "operating profit (initial gross/yr)",
-                                        "buffer (initial gross)"))
+    """The incumbent's price, operating profit and financial buffer, in three stacked panels.
+
+    Traces "incumbent price", "platform price", "willingness to pay" (top, axis ``y``),
+    "operating profit" (``y2``) and "buffer" (``y3``), sharing the time axis.
+    """
     p = result.params
+    data = []
     for res, ref in ((reference, True), (result, False)):
-        if res is None:
-            continue
-        _line(fig, res.t, res["incumbent_price"], name="incumbent price", color=INCUMBENT, reference=ref,
-              row=1, col=1)
-        _line(fig, res.t, res["operating_profit"], name="operating profit", color=INCUMBENT, reference=ref,
-              row=2, col=1)
-        _line(fig, res.t, res["buffer"], name="buffer", color=INCUMBENT, reference=ref, row=3, col=1)
+        if res is not None:
+            data.append(_line(res.t, res["incumbent_price"], name="incumbent price", color=INCUMBENT,
+                              reference=ref))
+            data.append(_line(res.t, res["operating_profit"], name="operating profit", color=INCUMBENT,
+                              reference=ref, yaxis="y2"))
+            data.append(_line(res.t, res["buffer"], name="buffer", color=INCUMBENT, reference=ref, yaxis="y3"))
     t_end = float(result.t[-1]) if result.t.size else p.horizon
-    _line(fig, [0.0, t_end], [p.platform_price] * 2, name="platform price", color=PLATFORM, dash="dot",
-          row=1, col=1)
-    _line(fig, [0.0, t_end], [p.willingness_to_pay] * 2, name="willingness to pay", color=ESSAY, dash="dot",
-          row=1, col=1)
-    fig.add_hline(y=0.0, line=dict(color=ESSAY, width=1), row=2, col=1)
-    fig.add_hline(y=0.0, line=dict(color=ESSAY, width=1), row=3, col=1)
-    _layout(fig, title, height=620)
-    fig.update_xaxes(title_text="years", row=3, col=1)
-    return fig
+    data.append(_line([0.0, t_end], [p.platform_price] * 2, name="platform price", color=PLATFORM, dash="dot"))
+    data.append(_line([0.0, t_end], [p.willingness_to_pay] * 2, name="willingness to pay", color=ESSAY,
+                      dash="dot"))
+    shapes = [_hline(0.0, color=ESSAY, dash="solid", yref=axis)[0] for axis in ("y2", "y3")]
+    titles = {"y": "price per unit (× initial)", "y2": "operating profit (initial gross/yr)",
+              "y3": "buffer (initial gross)"}
+    notes = [dict(xref="paper", x=0.5, xanchor="center", yref="paper", y=_PANELS[a][1], yanchor="bottom",
+                  text=text, showarrow=False) for a, text in titles.items()]
+    axes = {("yaxis" if a == "y" else f"yaxis{a[1:]}"): dict(domain=list(_PANELS[a]), anchor="x")
+            for a in _PANELS}
+    layout = _layout(title, height=620, xaxis=dict(title=dict(text="years"), anchor="y3"), **axes)
+    return _figure(data, layout, shapes, notes)
 
 
 # --- tipping view -----------------------------------------------------------------------
@@ -280,31 +328,54 @@ def _segments(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[list, lis
 
 def continuation_diagram(cont, *, current_value: float | None = None, state: str = "platform_share",
                          title: str | None = None) -> go.Figure:
-    """Equilibrium branch(es) against one parameter, stable solid and unstable dashed.
+    """Equilibrium branches against one parameter, stable solid and unstable dashed.
 
     Parameters
     ----------
     cont : Continuation
-        ``cont.parameter`` (name), ``cont.values`` (n,), ``cont.states`` (n, m) with the
-        state variables in the order of :data:`model.equations.STATE_NAMES`,
-        ``cont.stable`` (n,) bool, ``cont.folds`` (each with ``parameter_value`` and
-        ``state``) and ``cont.hysteresis`` ((a, b) or None).
+        ``cont.parameter`` (name), ``cont.values`` (k,), ``cont.states`` (k, m) with the
+        state variables in the order of :data:`model.equations.STATE_NAMES` (the market
+        states, m = 5), ``cont.stable`` (k,) bool, optionally ``cont.branch`` (k,) int
+        (points of one branch in continuation order) and ``cont.buffer_drift`` (k,),
+        ``cont.folds`` (each with ``parameter_value`` and ``state``) and
+        ``cont.hysteresis`` ((a, b) or None).
     current_value : float, optional
         The parameter's current value, drawn as a vertical line.
     state : str
         Which state variable to put on the y axis.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces "stable equilibria", "unstable equilibria" (None between branches and
+        stability changes), "buffer drains" (equilibria where dB/dt < 0, so that the
+        incumbent falls if the sector stays there) and "fold (saddle-node)".
     """
     idx = STATE_NAMES.index(state)
     x = np.asarray(cont.values, dtype=float)
     states = np.asarray(cont.states, dtype=float)
     y = states[:, idx] if states.ndim == 2 else states
     stable = np.asarray(cont.stable, dtype=bool)
+    branch = np.asarray(getattr(cont, "branch", np.zeros(x.size, dtype=int)))
     fig = go.Figure()
-    xs, ys = _segments(x, y, stable)
-    fig.add_scatter(x=xs, y=ys, mode="lines", name="stable equilibria", line=dict(color=PLATFORM, width=3))
-    xs, ys = _segments(x, y, ~stable)
-    fig.add_scatter(x=xs, y=ys, mode="lines", name="unstable equilibria",
-                    line=dict(color=INCUMBENT, width=2, dash="dash"))
+    for mask, name, line in ((stable, "stable equilibria", dict(color=PLATFORM, width=3)),
+                             (~stable, "unstable equilibria", dict(color=INCUMBENT, width=2, dash="dash"))):
+        xs, ys = [], []
+        for b in np.unique(branch):
+            on = branch == b
+            bx, by = _segments(x[on], y[on], mask[on])
+            if bx and xs:
+                xs.append(None)
+                ys.append(None)
+            xs.extend(bx)
+            ys.extend(by)
+        fig.add_scatter(x=xs, y=ys, mode="lines", name=name, line=line)
+    drift = getattr(cont, "buffer_drift", None)
+    if drift is not None:
+        drains = np.asarray(drift, dtype=float) < 0
+        if drains.any():
+            fig.add_scatter(x=x[drains], y=y[drains], mode="markers", name="buffer drains (incumbent falls there)",
+                            marker=dict(color=INCUMBENT, size=4, symbol="circle"), opacity=0.6)
     folds = list(getattr(cont, "folds", None) or [])
     if folds:
         fig.add_scatter(x=[float(f.parameter_value) for f in folds],
@@ -321,8 +392,9 @@ def continuation_diagram(cont, *, current_value: float | None = None, state: str
                       annotation_text=f"now: {current_value:g}", annotation_position="top right")
     if title is None:
         title = f"Equilibria against {cont.parameter.replace('_', ' ')}"
-    return _layout(fig, title, hovermode="closest", xaxis_title=axis_label(cont.parameter),
-                   yaxis=dict(title=f"equilibrium {state.replace('_', ' ')}"))
+    fig.update_layout(**_layout(title, hovermode="closest", xaxis=dict(title=dict(text=axis_label(cont.parameter))),
+                                yaxis=dict(title=dict(text=f"equilibrium {state.replace('_', ' ')}"))))
+    return fig
 
 
 def basin_map(basin, *, x: str = "platform_share", y: str = "platform_trust", current=None,
@@ -348,22 +420,33 @@ def basin_map(basin, *, x: str = "platform_share", y: str = "platform_trust", cu
     if falls.shape == (bx.size, by.size) and bx.size != by.size:
         falls = falls.T
     fig = go.Figure()
-    fig.add_heatmap(x=bx, y=by, z=falls.astype(float), zmin=0, zmax=1, showscale=False,
+    z = falls.astype(float)
+    status = getattr(basin, "status", None)
+    if status is not None:
+        status = np.asarray(status)
+        if status.shape != z.shape and status.T.shape == z.shape:
+            status = status.T
+        z[status < 0] = np.nan  # a failed run says nothing: leave the cell blank
+    fig.add_heatmap(x=bx, y=by, z=z, zmin=0, zmax=1, showscale=False,
                     colorscale=[[0, "#e0f2f1"], [0.5, "#e0f2f1"], [0.5, "#ffcdd2"], [1, "#ffcdd2"]],
                     name="falls (red) / survives (green)",
                     hovertemplate=f"{x}=%{{x:.3g}}<br>{y}=%{{y:.3g}}<br>falls=%{{z}}<extra></extra>")
     sep = np.asarray(getattr(basin, "separatrix", np.empty((0, 2))), dtype=float).reshape(-1, 2)
     if sep.size:
-        fig.add_scatter(x=sep[:, 0], y=sep[:, 1], mode="lines", name="separatrix",
-                        line=dict(color=FALL, width=3))
+        # Points on the boundary, sorted by y then x: a boundary that folds back would
+        # zig-zag as a line, so they are drawn as points.
+        fig.add_scatter(x=sep[:, 0], y=sep[:, 1], mode="markers", name="separatrix",
+                        marker=dict(color=FALL, size=5))
     if trajectory is not None:
         fig.add_scatter(x=np.asarray(trajectory[0], dtype=float), y=np.asarray(trajectory[1], dtype=float),
                         mode="lines", name="current run", line=dict(color=PLATFORM, width=2))
     if current is not None:
         fig.add_scatter(x=[float(current[0])], y=[float(current[1])], mode="markers", name="current start",
                         marker=dict(color=PLATFORM, size=12, symbol="star"))
-    return _layout(fig, title, hovermode="closest", xaxis=dict(title=axis_label(x), range=[bx[0], bx[-1]]),
-                   yaxis=dict(title=axis_label(y), range=[by[0], by[-1]]))
+    fig.update_layout(**_layout(title, hovermode="closest",
+                                xaxis=dict(title=dict(text=axis_label(x)), range=[bx[0], bx[-1]]),
+                                yaxis=dict(title=dict(text=axis_label(y)), range=[by[0], by[-1]])))
+    return fig
 
 
 # --- the essays' claims -----------------------------------------------------------------
@@ -497,6 +580,8 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
         rows.append(ClaimAssessment(cid, text[cid], this_run, verdict))
 
     # C1: the point of no return against 20 %.
+    if ponr is not None and ponr.outcome not in ("tips", "never_tips", "always_falls"):
+        ponr = None  # a failed analysis says nothing about the claim
     if ponr is None:
         if current.falls:
             add("C1", f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of "
@@ -664,7 +749,8 @@ def figure_bytes(fig: go.Figure, fmt: str, *, width: int = 1000, height: int | N
         raise ValueError(f"`fmt` must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     import kaleido
 
-    spec = fig.to_dict()
+    # The page leaves the styling to Streamlit's theme; a file gets plotly's white template.
+    spec = go.Figure(fig).update_layout(template="plotly_white").to_dict()
     height = height or spec.get("layout", {}).get("height") or 520
     opts = dict(format=fmt, width=int(width), height=int(height), scale=float(scale))
     with _EXPORT_LOCK:
