@@ -1,0 +1,280 @@
+"""``python -m model calibrate SCENARIO.toml --data FILE.csv [--fit NAME ...] [--out DIR]``.
+
+Fits chosen parameters of a scenario to observed series (format: ``data/README.md``) and
+writes three files to DIR: the fitted scenario (``<stem>_calibrated.toml``, the fitted
+values' source says "calibrated to ..."), and the report as Markdown and JSON
+(``<stem>_calibration.md`` / ``.json``): calibrated and assumed parameters, residuals,
+goodness of fit, profile-likelihood intervals, and the forecast beyond the data, kept
+apart from the fit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from ..calibrate import calibrate, forecast, parse_calibration_csv
+from ..parameters import PARAMETER_SPECS
+from ..scenarios import Scenario, scenario_to_toml
+from ..tipping import point_of_no_return
+from .common import add_scenario_arguments, dump_json, scenario_with_overrides
+
+#: Calibrated by default: the two adoption rates, which the data identify (the newspaper
+#: fit leaves the initial share at its bound with an interval spanning its whole range).
+DEFAULT_FIT = ("direct_adoption_rate", "word_of_mouth_rate")
+MAX_DATA_BYTES = 1024 * 1024
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit scenario parameters to observed series (least squares)")
+    add_scenario_arguments(p)
+    p.add_argument("--data", required=True, metavar="FILE.csv", help="observed series (see data/README.md)")
+    p.add_argument("--fit", nargs="+", default=list(DEFAULT_FIT), metavar="NAME",
+                   help="parameters to calibrate (default: %(default)s)")
+    p.add_argument("--out", default="calibration", metavar="DIR", help="output folder (default: calibration)")
+    p.add_argument("--weight", action="append", default=[], metavar="SERIES=W",
+                   help="residual weight of a data series (repeatable; default 1)")
+    p.add_argument("--starts", type=int, default=4, help="starting points of the fit (default 4)")
+    p.add_argument("--profile-points", type=int, default=13,
+                   help="grid points per profile-likelihood curve (default 13; 0 skips)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starting points (default 0)")
+    p.add_argument("--start-year", type=float, default=None,
+                   help="calendar year of t = 0 (default: the scenario's start_year)")
+    p.set_defaults(func=run)
+
+
+def _read_data(path: str):
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_DATA_BYTES:
+            raise ValueError(f"{p}: file is larger than {MAX_DATA_BYTES:,} bytes")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{p}: no such data file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{p}: is a directory, not a data file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not UTF-8 text") from None
+    return parse_calibration_csv(text, str(p))
+
+
+def _weights(items):
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            w = float(text)
+        except ValueError:
+            w = math.nan
+        if not sep or not name.strip() or not (math.isfinite(w) and w > 0):
+            raise ValueError(f"--weight {item!r}: expected SERIES=W with W a positive number")
+        out[name.strip()] = w
+    return out
+
+
+def run(args) -> int:
+    if args.starts < 1:
+        raise ValueError(f"--starts must be at least 1, got {args.starts}")
+    if args.profile_points < 0 or args.profile_points == 1:
+        raise ValueError(f"--profile-points must be 0 or at least 2, got {args.profile_points}")
+    scenario, params = scenario_with_overrides(args.scenario, args.overrides)
+    start_year = args.start_year if args.start_year is not None else scenario.start_year
+    if start_year is None:
+        raise ValueError(f"{scenario.origin}: no [scenario] start_year; give --start-year")
+    data = _read_data(args.data)
+    weights = _weights(args.weight)
+    t0 = time.perf_counter()
+    result = calibrate(params, data, args.fit, start_year=start_year, ranges=scenario.ranges, weights=weights,
+                       starts=args.starts, seed=args.seed, profile_points=args.profile_points)
+    fc = forecast(result, data)
+    ponr = point_of_no_return(result.params)
+    seconds = time.perf_counter() - t0
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(scenario.origin).stem
+    toml_path = out / f"{stem}_calibrated.toml"
+    md_path = out / f"{stem}_calibration.md"
+    json_path = out / f"{stem}_calibration.json"
+    toml_path.write_text(fitted_scenario_toml(scenario, result, data), encoding="utf-8")
+    report = report_dict(scenario, result, data, fc, ponr, seconds)
+    json_path.write_text(dump_json(report) + "\n", encoding="utf-8")
+    md_path.write_text(report_markdown(report), encoding="utf-8")
+
+    print(f"Calibrated {', '.join(result.fitted)} of {scenario.name} to {data.origin} "
+          f"({result.n} residuals, {seconds:.1f} s):")
+    for name, f in result.fitted.items():
+        lo, hi = f["interval"]
+        print(f"  {name} = {f['value']:.4g} (95% profile interval {lo:.4g} to {hi:.4g}; was {f['start']:.4g})"
+              + ("  [at the edge of its range]" if f["at_bound"] else ""))
+    print(f"  fit: RMSE {result.rmse:.3g}, R^2 {result.r2:.3f}")
+    for s in result.series:
+        hold = "" if math.isnan(s["holdout_rmse"]) else f", holdout RMSE {s['holdout_rmse']:.3g}"
+        print(f"    {s['series']} ({s['normalise']} vs {s['compare_to']}): RMSE {s['rmse']:.3g}, "
+              f"R^2 {s['r2']:.3f}{hold}")
+    print(f"  forecast: {_fall_sentence(report['forecast'])}")
+    print(f"Wrote {toml_path}, {md_path}, {json_path}")
+    return 0
+
+
+def fitted_scenario_toml(scenario: Scenario, result, data) -> str:
+    """The scenario with the fitted values in place, sourced "calibrated to ..."."""
+    sources = dict(scenario.sources)
+    ranges = dict(scenario.ranges)
+    series = ", ".join(s.name for s in data.series)
+    for name, f in result.fitted.items():
+        lo, hi = f["interval"]
+        value = f["value"]
+        b_lo, b_hi = PARAMETER_SPECS[name].bounds
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= value <= hi and lo < hi):
+            lo, hi = f["bounds"]
+        lo, hi = max(lo, b_lo), min(hi, b_hi)
+        old = scenario.sources.get(name, "model default")
+        sources[name] = (f"calibrated to {data.origin} (least squares on {series}; {result.n} residuals; "
+                         f"RMSE {result.rmse:.3g}); range = 95% profile-likelihood interval; was "
+                         f"{f['start']:g} ({old})")
+        ranges[name] = (float(lo), float(hi))
+    meta = dict(scenario.meta)
+    meta["name"] = f"{scenario.name} (calibrated)"
+    fitted = Scenario(name=meta["name"], origin=scenario.origin, params=result.params, ranges=ranges,
+                      sources=sources, meta=meta)
+    note = (f"Calibrated with python -m model calibrate to {data.origin}: "
+            + ", ".join(f"{n} = {f['value']:.4g}" for n, f in result.fitted.items())
+            + "; every other value as in " + scenario.origin + ".")
+    return scenario_to_toml(fitted, note=note)
+
+
+def _fall_sentence(fc: dict) -> str:
+    if fc["fall_year"] is None:
+        return f"the incumbent survives to the end of the horizon ({fc['falls_in_envelope'][0]} of " \
+               f"{fc['falls_in_envelope'][1]} parameter sets in the 95% region fall)"
+    lo, hi = fc["fall_year_range"]
+    return (f"the incumbent falls in {fc['fall_year']:.1f} (range {lo:.1f} to {hi:.1f} over "
+            f"{fc['falls_in_envelope'][0]} of {fc['falls_in_envelope'][1]} parameter sets in the 95% region)")
+
+
+def report_dict(scenario, result, data, fc, ponr, seconds) -> dict:
+    """Everything in the report, JSON-ready."""
+    start_year = result.start_year
+    pon = ponr.as_dict()
+    if pon.get("time") is not None:
+        pon["year"] = start_year + pon["time"]
+    return {
+        "scenario": scenario.name,
+        "scenario_file": scenario.origin,
+        "data_file": data.origin,
+        "start_year": start_year,
+        "method": ("scipy.optimize.least_squares (trf) within the search ranges, best of "
+                   f"{result.starts} starts; residuals: model minus data after each series' normalisation; "
+                   "year y compared with the model at t = y - start_year + 0.5"),
+        "calibrated": {name: {**f, "symbol": PARAMETER_SPECS[name].symbol} for name, f in result.fitted.items()},
+        "assumed": {name: {"value": getattr(result.params, name), "source": scenario.sources.get(name, "model default")}
+                    for name in result.assumed},
+        "goodness_of_fit": {"n": result.n, "k": result.k, "ssr": result.ssr, "rmse": result.rmse, "r2": result.r2,
+                            "fit_message": result.fit_message, "weights": result.weights},
+        "series": result.series,
+        "profiles": [{"parameter": p.name, "grid": p.grid, "ssr": p.ssr, "interval": p.interval,
+                      "open_low": p.open_low, "open_high": p.open_high} for p in result.profiles],
+        "forecast": {
+            "note": "beyond the last data year: the fitted model run forward, not fitted to anything",
+            "years": fc.years, "central": fc.central, "low": fc.low, "high": fc.high,
+            "fall_year": fc.fall_year, "fall_year_range": fc.fall_year_range,
+            "falls_in_envelope": fc.falls_in_envelope, "last_data_year": fc.last_data_year,
+            "point_of_no_return": pon,
+        },
+        "context": [{"year": y, "series": s, "value": v, "unit": u, "source": src} for y, s, v, u, src in data.context],
+        "seconds": seconds,
+        "nfev": result.nfev,
+    }
+
+
+def _f(x, digits=3):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}g}"
+
+
+def report_markdown(r: dict) -> str:
+    """The report as Markdown (the same content as the JSON)."""
+    g = r["goodness_of_fit"]
+    lines = [
+        f"# Calibration: {r['scenario']}",
+        "",
+        f"Scenario `{r['scenario_file']}` fitted to `{r['data_file']}` (t = 0 is {r['start_year']:g}). "
+        f"Method: {r['method']}.",
+        "",
+        "## Calibrated parameters",
+        "",
+        "| parameter | symbol | scenario value | fitted | std. error (asymptotic) | 95% profile interval | searched |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, f in r["calibrated"].items():
+        lo, hi = f["interval"]
+        flag = " (at edge)" if f["at_bound"] else ""
+        lines.append(f"| `{name}` | {f['symbol']} | {_f(f['start'], 4)} | **{_f(f['value'], 4)}**{flag} | "
+                     f"{_f(f['se'])} | {_f(lo, 4)} to {_f(hi, 4)} | {_f(f['bounds'][0])} to {_f(f['bounds'][1])} |")
+    lines += ["", "An interval reaching the end of the searched range is open on that side: the data do not "
+              "bound the parameter there.", "",
+              "## Assumed parameters (held at the scenario's values)", "",
+              "| parameter | value | source or assumption |", "|---|---|---|"]
+    for name, a in r["assumed"].items():
+        lines.append(f"| `{name}` | {_f(a['value'], 4)} | {a['source']} |")
+    lines += ["", "## Goodness of fit", "",
+              f"{g['n']} fit residuals, {g['k']} parameters: SSR {_f(g['ssr'])}, RMSE {_f(g['rmse'])}, "
+              f"R² {_f(g['r2'])} (against each series' mean). Solver: {g['fit_message']}", "",
+              "| series | compared with | normalised | fit points | RMSE | R² | holdout RMSE |",
+              "|---|---|---|---|---|---|---|"]
+    for s in r["series"]:
+        norm = s["normalise"] + (f" (to {s['reference_year']})" if s["reference_year"] is not None else "")
+        lines.append(f"| {s['series']} | `{s['compare_to']}` | {norm} | {s['n_fit']} | {_f(s['rmse'])} | "
+                     f"{_f(s['r2'])} | {_f(s['holdout_rmse'])} |")
+    lines += ["", "## Residuals", ""]
+    for s in r["series"]:
+        lines += [f"### {s['series']} ({s['unit']})", "",
+                  "| year | role | observed | data (normalised) | model | residual |", "|---|---|---|---|---|---|"]
+        for row in s["rows"]:
+            role = row["role"] + (" (reference)" if row["reference"] else "")
+            lines.append(f"| {row['year']} | {role} | {_f(row['observed'], 4)} | {_f(row['data'])} | "
+                         f"{_f(row['model'])} | {_f(row['residual'])} |")
+        lines.append("")
+    if r["profiles"]:
+        lines += ["## Profile likelihood", "",
+                  "Each parameter fixed on a grid, the others refitted; the 95% interval is where "
+                  "n log(SSR / SSR_min) <= 3.84.", ""]
+        for p in r["profiles"]:
+            pairs = ", ".join(f"{_f(x, 3)}: {_f(y, 3)}" for x, y in zip(p["grid"], p["ssr"]))
+            lines += [f"- `{p['parameter']}` (value: SSR): {pairs}"]
+        lines.append("")
+    fc = r["forecast"]
+    pon = fc["point_of_no_return"]
+    lines += [f"## Forecast beyond the data (after {fc['last_data_year']}; not fitted)", "",
+              f"The fitted model run forward: {_fall_sentence(fc)}. Values are central [low, high] over the "
+              "parameter sets met on the profiles inside the joint 95% region.", ""]
+    if pon["outcome"] == "tips":
+        lines += [f"Point of no return of the fitted scenario: {pon['year']:.2f} (t = {pon['time']:.2f} yr), when "
+                  f"the platform holds {pon['share']:.1%} of the sector's gross and the incumbent has lost "
+                  f"{pon['gross_loss']:.1%} of its starting gross.", ""]
+    else:
+        lines += [f"Point of no return of the fitted scenario: {pon['outcome']} ({pon['message']}).", ""]
+    keys = list(fc["central"])
+    if len(fc["years"]):
+        lines += ["| year | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for i, year in enumerate(fc["years"]):
+            cells = [f"{_f(fc['central'][k][i])} [{_f(fc['low'][k][i])}, {_f(fc['high'][k][i])}]" for k in keys]
+            lines.append(f"| {year:g} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if r["context"]:
+        lines += ["## Context rows (kept for the record, not fitted)", "",
+                  "| year | series | value | unit | source |", "|---|---|---|---|---|"]
+        for c in r["context"]:
+            lines.append(f"| {c['year']} | {c['series']} | {_f(c['value'], 4)} | {c['unit']} | {c['source']} |")
+        lines.append("")
+    lines += ["## Caveats", "",
+              "- The model has one sector and no business cycle: residuals that follow recessions are not "
+              "the platform's doing, and the fit cannot tell them apart.",
+              "- Series are compared as ratios to their reference year (or logs of them): levels in dollars "
+              "are not fitted, and nominal series carry inflation the model does not have.",
+              "- A platform's revenue is a proxy for its volume only while its prices stay put.",
+              f"- {r['nfev']} model evaluations in {r['seconds']:.1f} s.", ""]
+    return "\n".join(lines)
