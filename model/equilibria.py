@@ -499,7 +499,8 @@ def _trajectory(params: Parameters, y5: np.ndarray, t_end: float):
         if not r.success or r.falls:
             return None, r.message
         pieces.append(np.stack([r.series[n] for n in MARKET_STATES]))
-        y0 = _full(pieces[-1][:, -1], _CONFIRM_BUFFER)
+        # The solver's round-off can leave a share or trust a hair outside [0, 1].
+        y0 = _full(np.concatenate([np.clip(pieces[-1][:3, -1], 0.0, 1.0), pieces[-1][3:, -1]]), _CONFIRM_BUFFER)
         done += span
     return np.concatenate(pieces, axis=1), ""
 
