@@ -13,7 +13,8 @@ import sys
 
 #: Command modules, in the order ``--help`` lists them. A module that is not there yet
 #: (a later issue) is skipped.
-COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "bench", "codegen")
+COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
+            "codegen")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,334 @@
+"""Build the paper: regenerate what it states, fill the template, render HTML and PDF.
+
+``python -m model paper`` (``make paper``):
+
+1. writes generated fragments to ``paper/build/generated/``: the equations (LaTeX from the
+   sympy model), the parameter table (from the parameter descriptions), the sector source
+   tables (from the scenario files), the baseline's run and tipping numbers;
+2. runs ``calibrate``, ``verdict`` and ``figures`` through the CLI so the paper shows
+   exactly what those commands write;
+3. fills ``paper/paper.md`` (``{{ name | format }}`` placeholders and ``{{> file }}``
+   includes) into ``paper/build/paper.md``;
+4. renders ``paper/build/paper.html`` with pandoc (MathML, offline) and prints it to
+   ``paper/build/paper.pdf`` with the headless Debian chromium.
+
+A layer over the model (it does file I/O and runs programs); the model never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "paper"
+TEMPLATE = PAPER / "paper.md"
+CSS = PAPER / "paper.css"
+
+PLACEHOLDER = re.compile(r"\{\{\s*(?P<include>>)?\s*(?P<name>[A-Za-z0-9_.\-]+)\s*(?:\|\s*(?P<fmt>\w+)\s*)?\}\}")
+RESULTS = re.compile(r"<!-- results -->(.*?)<!-- /results -->", re.S)
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+FORMATS: dict[str, Callable[[Any], str]] = {
+    "pct": lambda x: f"{100 * float(x):.0f}%",
+    "pct1": lambda x: f"{100 * float(x):.1f}%",
+    "yr": lambda x: f"{float(x):.1f} years",
+    "f2": lambda x: f"{float(x):.2f}",
+    "int": lambda x: f"{int(x):d}",
+    "str": str,
+}
+
+
+# --- generated fragments -------------------------------------------------------------
+
+def equations_markdown() -> str:
+    from .equations import build
+
+    model = build()
+    lines = []
+    for name, tex in model.latex_equations():
+        lines.append(f"$$ {tex} $$")
+    return "\n\n".join(lines) + "\n"
+
+
+def parameters_markdown() -> str:
+    from .parameters import GROUPS, PARAMETER_SPECS
+
+    out = []
+    for group in GROUPS:
+        specs = [s for s in PARAMETER_SPECS.values() if s.group == group]
+        if not specs:
+            continue
+        out.append(f"**{group.capitalize()}**\n")
+        out.append("| name | symbol | unit | allowed | default | meaning |")
+        out.append("|---|---|---|---|---|---|")
+        for s in specs:
+            allowed = ", ".join(map(str, s.choices)) if s.is_switch else f"[{s.bounds[0]:g}, {s.bounds[1]:g}]"
+            default = s.default if s.is_switch else f"{s.default:g}"
+            out.append(f"| `{s.name}` | ${s.latex}$ | {s.unit} | {allowed} | {default} | {s.meaning} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _escape_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def sector_sources_markdown(scenario_dir: Path) -> str:
+    from .parameters import PARAMETER_SPECS
+    from .scenarios import load_scenario
+
+    out = ["### Sources by sector (generated from the scenario files)", ""]
+    for path in sorted(scenario_dir.glob("*.toml")):
+        sc = load_scenario(path)
+        out.append(f"#### {sc.name} (`{path.name}`)\n")
+        out.append("| parameter | value | range | source or assumption |")
+        out.append("|---|---|---|---|")
+        for name, src in sc.sources.items():
+            value = getattr(sc.params, name)
+            rng = sc.ranges.get(name)
+            rng_text = f"[{rng[0]:g}, {rng[1]:g}]" if rng else ""
+            out.append(f"| `{name}` | {value:g} | {rng_text} | {_escape_cell(src)} |")
+        unset = [n for n, s in PARAMETER_SPECS.items() if not s.is_switch and n not in sc.sources]
+        if unset:
+            out.append(f"\nModel defaults (assumptions, at their default): {', '.join(unset)}.")
+        out.append("")
+    return "\n".join(out)
+
+
+def baseline_values(scenario_path: Path) -> dict[str, Any]:
+    from .scenarios import load_scenario
+    from .simulate import simulate
+    from .tipping import break_even_loss, point_of_no_return
+
+    sc = load_scenario(scenario_path)
+    res = simulate(sc.params)
+    ponr = point_of_no_return(sc.params)
+    values: dict[str, Any] = {
+        "baseline.break_even_loss": break_even_loss(sc.params),
+        "baseline.break_even_current": break_even_loss(sc.params, policy="current_prices"),
+        "baseline.falls": res.falls,
+        "baseline.fall_time": res.fall_time,
+        "baseline.ponr_outcome": ponr.outcome,
+    }
+    if res.falls:
+        values["baseline.fall_sentence"] = (
+            f"Left alone, the incumbent falls after {res.fall_time:.1f} years, when the platform "
+            f"holds {res.share_at_fall:.0%} of the sector's gross and the incumbent has lost "
+            f"{res.gross_loss_at_fall:.0%} of its gross.")
+    else:
+        values["baseline.fall_sentence"] = (
+            f"Left alone, the incumbent survives the {sc.params.horizon:g}-year horizon.")
+    if ponr.outcome == "tips":
+        values["baseline.ponr_sentence"] = (
+            f"Its point of no return comes after {ponr.time:.1f} years, when the platform holds "
+            f"{ponr.share:.0%} of the sector's gross and the incumbent has lost {ponr.gross_loss:.0%} "
+            "of its own: far past 20%.") if ponr.share > 0.3 else (
+            f"Its point of no return comes after {ponr.time:.1f} years, when the platform holds "
+            f"{ponr.share:.0%} of the sector's gross and the incumbent has lost {ponr.gross_loss:.0%} "
+            "of its own.")
+    elif ponr.outcome == "never_tips":
+        values["baseline.ponr_sentence"] = "It has no point of no return within the horizon: it never tips."
+    else:
+        values["baseline.ponr_sentence"] = ("It falls even if the platform never acquires another "
+                                            "customer: there is no point of no return to find.")
+    return values
+
+
+# --- template ------------------------------------------------------------------------
+
+@dataclass
+class Template:
+    text: str
+
+    def placeholders(self) -> list[tuple[bool, str, str | None]]:
+        return [(bool(m["include"]), m["name"], m["fmt"]) for m in PLACEHOLDER.finditer(self.text)]
+
+    def results_regions(self) -> list[str]:
+        return RESULTS.findall(self.text)
+
+    def render(self, values: dict[str, Any], includes: dict[str, str]) -> str:
+        def repl(m: re.Match) -> str:
+            name = m["name"]
+            if m["include"]:
+                if name not in includes:
+                    raise ValueError(f"{TEMPLATE}: include `{name}` was not generated")
+                return includes[name]
+            if name not in values:
+                raise ValueError(f"{TEMPLATE}: placeholder `{name}` has no generated value")
+            fmt = m["fmt"] or "str"
+            if fmt not in FORMATS:
+                raise ValueError(f"{TEMPLATE}: placeholder `{name}`: unknown format `{fmt}`; "
+                                 f"allowed: {', '.join(FORMATS)}")
+            return FORMATS[fmt](values[name])
+
+        return PLACEHOLDER.sub(repl, self.text)
+
+
+def hand_typed_numbers(template_text: str) -> list[str]:
+    """Numbers typed by hand inside ``results`` regions (there must be none)."""
+    found = []
+    for region in RESULTS.findall(template_text):
+        stripped = PLACEHOLDER.sub("", region)
+        stripped = re.sub(r"`[^`]*`", "", stripped)  # file names such as baseline.toml
+        found += re.findall(r"\d+(?:\.\d+)?", stripped)
+    return found
+
+
+# --- rendering -----------------------------------------------------------------------
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("chromium is needed to print the paper: apt-get install -y chromium")
+
+
+def render_html(markdown_path: Path, html_path: Path) -> None:
+    if not shutil.which("pandoc"):
+        raise RuntimeError("pandoc is needed to build the paper: apt-get install -y pandoc")
+    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc", "--number-sections=false",
+           "--from", "markdown+tex_math_dollars+pipe_tables", "--resource-path", str(markdown_path.parent),
+           "--metadata", "pagetitle=Highland Park vs. trust platforms", "-o", str(html_path)]
+    if CSS.exists():
+        cmd[2:2] = ["--css", CSS.name]
+        shutil.copy(CSS, html_path.parent / CSS.name)
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+
+
+def print_pdf(html_path: Path, pdf_path: Path) -> None:
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+               "--virtual-time-budget=10000", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    if not pdf_path.exists() or pdf_path.read_bytes()[:5] != b"%PDF-":
+        raise RuntimeError(f"chromium did not write a PDF to {pdf_path}")
+
+
+def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0,
+          log: Callable[[str], None] = print) -> Path:
+    """Regenerate everything the paper states and build ``paper.html`` and ``paper.pdf``.
+
+    Returns the path of the PDF.
+    """
+    from .cli import main as cli
+
+    out = Path(out) if out else PAPER / "build"
+    gen = out / "generated"
+    gen.mkdir(parents=True, exist_ok=True)
+    scenarios = ROOT / "scenarios"
+    includes: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    log("equations, parameters, sector sources")
+    includes["equations.md"] = equations_markdown()
+    includes["parameters.md"] = parameters_markdown()
+    includes["sector_sources.md"] = sector_sources_markdown(scenarios)
+    sectors_prose = PAPER / "sectors.md"
+    includes["sectors.md"] = sectors_prose.read_text() if sectors_prose.exists() else ""
+
+    log("baseline run and tipping point")
+    values.update(baseline_values(scenarios / "baseline.toml"))
+
+    log("calibration")
+    cal_dir = gen / "calibration"
+    _run_cli(cli, ["calibrate", str(scenarios / "newspapers.toml"), "--data",
+                   str(ROOT / "data" / "newspapers_classified.csv"), "--out", str(cal_dir)])
+    reports = sorted(cal_dir.glob("*calibration.md"))
+    includes["calibration.md"] = _demote_headings(reports[0].read_text()) if reports else ""
+
+    log("verdict")
+    ver_dir = gen / "verdict"
+    args = ["verdict", "--out", str(ver_dir), "--seed", str(seed)]
+    if draws:
+        args += ["--draws", str(draws)]
+    _run_cli(cli, args)
+    includes["verdict.md"] = _demote_headings((ver_dir / "verdict.md").read_text())
+    values.update(verdict_values(ver_dir, draws, seed))
+
+    log("figures")
+    fig_dir = out / "figures"
+    _run_cli(cli, ["figures", "--out", str(fig_dir)])
+    includes["figures.md"] = figures_markdown(fig_dir, out)
+
+    for name, text in includes.items():
+        (gen / name).write_text(text)
+    (gen / "values.json").write_text(json.dumps(values, indent=2, default=str))
+
+    template = Template(TEMPLATE.read_text())
+    typed = hand_typed_numbers(template.text)
+    if typed:
+        raise ValueError(f"{TEMPLATE}: numbers typed by hand in a results section: {', '.join(typed)}")
+    md = out / "paper.md"
+    md.write_text(template.render(values, includes))
+    log("pandoc: HTML")
+    html = out / "paper.html"
+    render_html(md, html)
+    log("chromium: PDF")
+    pdf = out / "paper.pdf"
+    print_pdf(html, pdf)
+    log(f"wrote {html} and {pdf}")
+    return pdf
+
+
+def _run_cli(cli, args: list[str]) -> None:
+    code = cli(args)
+    if code not in (0, None):
+        raise RuntimeError(f"`python -m model {' '.join(args)}` failed with exit code {code}")
+
+
+def _demote_headings(text: str, by: int = 2) -> str:
+    return re.sub(r"^(#+)", lambda m: m[1] + "#" * by, text, flags=re.M)
+
+
+def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any]:
+    """Numbers the paper states about the verdict, read from what ``verdict`` wrote."""
+    import csv
+
+    rows = list(csv.DictReader((ver_dir / "verdict.csv").open()))
+    values: dict[str, Any] = {"verdict.seed": seed, "verdict.sectors": len(rows)}
+    manifest = ver_dir / "verdict.json"
+    if manifest.exists():
+        meta = json.loads(manifest.read_text())
+        values["verdict.draws"] = meta.get("draws", draws)
+    else:
+        values["verdict.draws"] = draws
+    inside_col = next((c for c in rows[0] if "inside" in c or "contains_20" in c), None) if rows else None
+    if inside_col:
+        inside = [r for r in rows if str(r[inside_col]).strip().lower() in ("true", "yes", "1")]
+        values["verdict.inside"] = len(inside)
+        values["summary_sentence"] = (
+            f"Across {len(rows)} scenario files, 20% lies inside the 90% interval of the dynamic point "
+            f"of no return in {len(inside)}; the tipping point is not one number shared by every sector. "
+            "Section 6 gives the table and the parameters that move it.")
+    else:
+        values["summary_sentence"] = f"Section 6 gives the verdict for {len(rows)} scenario files."
+    return values
+
+
+def figures_markdown(fig_dir: Path, out: Path) -> str:
+    manifest = fig_dir / "figures.json"
+    if not manifest.exists():
+        return ""
+    data = json.loads(manifest.read_text())
+    figures = data["figures"] if isinstance(data, dict) and "figures" in data else data
+    lines = []
+    for i, fig in enumerate(figures, 1):
+        files = fig.get("files", {})
+        svg = files.get("svg") if isinstance(files, dict) else next((f for f in files if f.endswith(".svg")), None)
+        if not svg:
+            continue
+        rel = os.path.relpath(fig_dir / Path(svg).name, out)
+        caption = fig.get("caption", fig.get("name", ""))
+        lines.append(f"![Figure {i}. {caption}]({rel}){{width=100%}}\n")
+    return "\n".join(lines)
