@@ -129,13 +129,11 @@ def baseline_values(scenario_path: Path) -> dict[str, Any]:
         values["baseline.fall_sentence"] = (
             f"Left alone, the incumbent survives the {sc.params.horizon:g}-year horizon.")
     if ponr.outcome == "tips":
+        side = "above" if ponr.share > 0.2 else "below"
         values["baseline.ponr_sentence"] = (
             f"Its point of no return comes after {ponr.time:.1f} years, when the platform holds "
             f"{ponr.share:.0%} of the sector's gross and the incumbent has lost {ponr.gross_loss:.0%} "
-            "of its own: far past 20%.") if ponr.share > 0.3 else (
-            f"Its point of no return comes after {ponr.time:.1f} years, when the platform holds "
-            f"{ponr.share:.0%} of the sector's gross and the incumbent has lost {ponr.gross_loss:.0%} "
-            "of its own.")
+            f"of its own: {side} the essay's 20%.")
     elif ponr.outcome == "never_tips":
         values["baseline.ponr_sentence"] = "It has no point of no return within the horizon: it never tips."
     else:
@@ -197,7 +195,7 @@ def chromium_path() -> str:
 def render_html(markdown_path: Path, html_path: Path) -> None:
     if not shutil.which("pandoc"):
         raise RuntimeError("pandoc is needed to build the paper: apt-get install -y pandoc")
-    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc", "--number-sections=false",
+    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc",
            "--from", "markdown+tex_math_dollars+pipe_tables", "--resource-path", str(markdown_path.parent),
            "--metadata", "pagetitle=Highland Park vs. trust platforms", "-o", str(html_path)]
     if CSS.exists():
