@@ -473,7 +473,8 @@ def calibrate(params: Parameters, data: CalibrationData, fit: list[str] | tuple[
     profiles = []
     if profile_points:
         for i, name in enumerate(names):
-            prof, pfev = _profile(params, names, i, best, lo, hi, data, start_year, weights, n, profile_points)
+            prof, pfev = _profile(params, names, i, best, lo, hi, data, start_year, weights, n, profile_points,
+                                  float(se[i]))
             profiles.append(prof)
             nfev += pfev
 
@@ -506,10 +507,20 @@ def calibrate(params: Parameters, data: CalibrationData, fit: list[str] | tuple[
         fit_message=best.message, weights=weights, start_year=float(start_year), nfev=nfev)
 
 
-def _profile(params, names, i, best, lo, hi, data, start_year, weights, n, points):
+#: Extra profile points around the optimum, in standard errors: dense near the 95% crossing
+#: (about 1.96 SE when the problem is nearly linear) so that interpolating the statistic
+#: between grid points locates it well.
+_PROFILE_SE_STEPS = (0.5, 1.0, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 4.0, 6.0)
+
+
+def _profile(params, names, i, best, lo, hi, data, start_year, weights, n, points, se):
     """Profile of parameter i: fix it on a grid, refit the others (warm-started outwards)."""
     name = names[i]
-    grid = np.unique(np.concatenate([np.linspace(lo[i], hi[i], points), [best.values[i]]]))
+    fine = []
+    if math.isfinite(se) and se > 0:
+        steps = np.array(_PROFILE_SE_STEPS) * se
+        fine = np.clip(np.concatenate([best.values[i] - steps, best.values[i] + steps]), lo[i], hi[i])
+    grid = np.unique(np.concatenate([np.linspace(lo[i], hi[i], points), fine, [best.values[i]]]))
     others_idx = [j for j in range(len(names)) if j != i]
     ssr = np.empty(grid.size)
     others = np.empty((grid.size, len(others_idx)))

@@ -1,0 +1,195 @@
+"""Calibration: recovery of known parameters from model-generated data, the uncertainty
+measures against each other, the data format's refusals, and the command's report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.calibrate import calibrate, forecast, model_series, parse_calibration_csv
+from model.cli import main as cli_main
+from model.parameters import PARAMETER_SPECS
+from model.scenarios import load_scenario
+from model.simulate import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+NEWSPAPERS = ROOT / "scenarios" / "newspapers.toml"
+DATA = ROOT / "data" / "newspapers_classified.csv"
+HEADER = "year,series,value,unit,role,compare_to,normalise,source\n"
+TRUTH = {"direct_adoption_rate": 0.03, "word_of_mouth_rate": 0.65}
+START = 2000
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario(NEWSPAPERS)
+
+
+def _synthetic_csv(params, noise=None, seed=0) -> str:
+    """Revenue (2000-2009) and platform gross (2003-2009) of the model at ``params``, as data.
+
+    Values are the model's own, in arbitrary units (times 19.6 and 55, like the real
+    series), so only the normalisation connects them to the model. ``noise``: standard
+    deviation of Gaussian errors added to the normalised values.
+    """
+    rev_years = np.arange(2000, 2010)
+    gross_years = np.arange(2003, 2010)
+    t = np.unique(np.concatenate([rev_years, gross_years]) - START + 0.5)
+    r = simulate(params, t_eval=t, rtol=1e-10, atol=1e-12)
+    assert r.success and (not r.falls or r.fall_time > t[-1])  # no fall inside the data
+    rev = np.interp(rev_years - START + 0.5, r.t, r["incumbent_revenue"])
+    gross = np.interp(gross_years - START + 0.5, r.t, r["platform_gross"])
+    rng = np.random.default_rng(seed)
+    rev_ratio = rev / rev[0]
+    log_gross = np.log(gross / gross[0])
+    if noise:
+        rev_ratio[1:] += rng.normal(0, noise, rev_ratio.size - 1)
+        log_gross[1:] += rng.normal(0, noise, log_gross.size - 1)
+    lines = [HEADER]
+    for y, v in zip(rev_years, 19.6 * rev_ratio):
+        lines.append(f"{y},revenue,{float(v)!r},USD bn,fit,incumbent_revenue,ratio,synthetic (model) {y}\n")
+    for y, v in zip(gross_years, 55 * np.exp(log_gross)):
+        lines.append(f"{y},platform,{float(v)!r},USD m,fit,platform_gross,log_ratio,synthetic (model) {y}\n")
+    lines.append("2012,platform,1,USD m,context,,,kept for the record\n")
+    return "".join(lines)
+
+
+def test_recovers_known_parameters_from_model_data(scenario):
+    truth = scenario.params.replace(**TRUTH)
+    data = parse_calibration_csv(_synthetic_csv(truth), "synthetic.csv")
+    # Start from the scenario's own values (0.02, 0.5), not from the truth.
+    res = calibrate(scenario.params, data, list(TRUTH), start_year=START, ranges=scenario.ranges,
+                    starts=1, profile_points=0)
+    for name, value in TRUTH.items():
+        np.testing.assert_allclose(res.fitted[name]["value"], value, rtol=1e-3, atol=0)
+    # Exact data: the residuals vanish to the solver's accuracy and R^2 is 1.
+    assert res.rmse < 1e-4
+    np.testing.assert_allclose(res.r2, 1.0, rtol=0, atol=1e-6)
+    assert res.n == 9 + 6 and res.k == 2
+    assert set(res.assumed) == {n for n, s in PARAMETER_SPECS.items() if not s.is_switch} - set(TRUTH)
+
+
+def test_profile_and_asymptotic_intervals_agree_for_small_noise(scenario):
+    """Two uncertainty methods against each other. With small noise the problem is nearly
+    linear, and then the profile interval (n log(SSR/SSR_min) <= 3.84) and the Wald
+    interval (1.96 SE with s^2 = SSR/(n-k)) differ by the factor
+    sqrt((n-k)(exp(3.84/n)-1)/3.84) only (0.99 for n=15, k=2)."""
+    truth = scenario.params.replace(**TRUTH)
+    data = parse_calibration_csv(_synthetic_csv(truth, noise=0.002, seed=3), "noisy.csv")
+    res = calibrate(scenario.params, data, list(TRUTH), start_year=START, ranges=scenario.ranges,
+                    starts=1, profile_points=3)
+    n, k = res.n, res.k
+    factor = np.sqrt((n - k) * (np.exp(3.84 / n) - 1) / 3.84)
+    for prof in res.profiles:
+        f = res.fitted[prof.name]
+        lo, hi = f["interval"]
+        assert not (prof.open_low or prof.open_high)
+        assert lo < f["value"] < hi
+        np.testing.assert_allclose(f["value"] - lo, 1.96 * f["se"] * factor, rtol=0.15, atol=0)
+        np.testing.assert_allclose(hi - f["value"], 1.96 * f["se"] * factor, rtol=0.15, atol=0)
+        # The profile is a minimum over the other parameters: never below the joint minimum.
+        assert np.all(prof.ssr >= res.ssr * (1 - 1e-6))
+
+
+def test_fall_inside_the_data_counts_incumbent_series_as_gone(scenario):
+    # An incumbent that falls early: its revenue after the fall is 0, the platform's
+    # gross keeps its value at the fall.
+    params = scenario.params.replace(word_of_mouth_rate=1.0, direct_adoption_rate=0.05, initial_buffer=0.2)
+    r = simulate(params)
+    assert r.falls and r.fall_time < 15
+    year_after = int(START + r.fall_time + 2)
+    text = HEADER + (f"2000,rev,1,x,fit,incumbent_revenue,ratio,s 2000\n{year_after},rev,1,x,fit,incumbent_revenue,"
+                     f"ratio,s 2000\n2000,g,1,x,fit,platform_gross,none,s 2000\n{year_after},g,1,x,fit,"
+                     "platform_gross,none,s 2000\n")
+    data = parse_calibration_csv(text, "fall.csv")
+    values, run = model_series(params, data, START)
+    assert run.falls
+    np.testing.assert_allclose(values["rev"][1], 0.0, rtol=0, atol=0)
+    np.testing.assert_allclose(values["g"][1], r.final("platform_gross"), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("normalise,source", "normalise"), r"bad\.csv, line 1: columns must be"),
+    (lambda t: t.replace("2003,newspaper", "20x3,newspaper"), r"bad\.csv, line 5: `year` must be an integer"),
+    (lambda t: t.replace(",fit,incumbent_revenue,ratio,\"NAA release for 2003",
+                         ",fitt,incumbent_revenue,ratio,\"NAA release for 2003"), r"line 5: `role` must be one of"),
+    (lambda t: t.replace("2002,newspaper_classified_revenue,15.9,USD billion (nominal),fit,incumbent_revenue",
+                         "2002,newspaper_classified_revenue,15.9,USD billion (nominal),fit,incumbent_revenu"),
+     r"line 4: `compare_to` must be a model series"),
+    (lambda t: t.replace("2002,newspaper_classified_revenue,15.9,", "2002,newspaper_classified_revenue,-15.9,"),
+     r"line 4: `value` must be positive for normalise=ratio"),
+    (lambda t: t.replace("2002,newspaper_classified_revenue,15.9,USD billion (nominal)",
+                         "2002,newspaper_classified_revenue,15.9,USD"), r"series 'newspaper_classified_revenue': `unit`"),
+    (lambda t: t.replace("2003,newspaper_classified_revenue", "2002,newspaper_classified_revenue"),
+     r"year 2002 appears twice"),
+    (lambda t: t.replace(",\"AIM Group projection for 2009 (Econsultancy, 2009): about $100M\"", ","),
+     r"line 16: `source` is empty"),
+])
+def test_data_file_refusals(edit, message):
+    text = edit(DATA.read_text(encoding="utf-8"))
+    with pytest.raises(ValueError, match=message):
+        parse_calibration_csv(text, "bad.csv")
+
+
+def test_calibrate_refuses_switches_and_too_few_residuals(scenario):
+    data = parse_calibration_csv(DATA.read_text(encoding="utf-8"), "d.csv")
+    with pytest.raises(ValueError, match="cannot calibrate 'network_effect'"):
+        calibrate(scenario.params, data, ["network_effect"], start_year=START)
+    tiny = parse_calibration_csv(HEADER + "2000,a,1,x,fit,incumbent_revenue,ratio,s 2000\n"
+                                 "2001,a,1,x,fit,incumbent_revenue,ratio,s 2000\n", "tiny.csv")
+    with pytest.raises(ValueError, match="1 fit residuals cannot determine 2 parameters"):
+        calibrate(scenario.params, tiny, list(TRUTH), start_year=START)
+
+
+def test_command_writes_fitted_scenario_and_report(tmp_path, capsys):
+    out = tmp_path / "cal"
+    code = cli_main(["calibrate", str(NEWSPAPERS), "--data", str(DATA), "--out", str(out),
+                     "--starts", "1", "--profile-points", "3"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "direct_adoption_rate" in printed and "RMSE" in printed
+
+    report = json.loads((out / "newspapers_calibration.json").read_text())
+    assert set(report["calibrated"]) == set(TRUTH)
+    assert len(report["assumed"]) == sum(not s.is_switch for s in PARAMETER_SPECS.values()) - 2
+    names = {s["series"] for s in report["series"]}
+    assert names == {"newspaper_classified_revenue", "craigslist_revenue"}
+    roles = {r["role"] for s in report["series"] for r in s["rows"]}
+    assert roles == {"fit", "holdout"}
+    g = report["goodness_of_fit"]
+    assert g["n"] == 10 and g["k"] == 2 and 0 < g["rmse"] and g["r2"] <= 1
+    fc = report["forecast"]
+    assert fc["last_data_year"] == 2009 and all(y > 2009 for y in fc["years"])
+    assert fc["point_of_no_return"]["outcome"] in ("tips", "never_tips", "always_falls")
+
+    md = (out / "newspapers_calibration.md").read_text()
+    for heading in ("## Calibrated parameters", "## Assumed parameters", "## Goodness of fit", "## Residuals",
+                    "## Profile likelihood", "## Forecast beyond the data", "## Caveats"):
+        assert heading in md
+
+    fitted = load_scenario(out / "newspapers_calibrated.toml")
+    for name, f in report["calibrated"].items():
+        np.testing.assert_allclose(getattr(fitted.params, name), f["value"], rtol=1e-12, atol=0)
+        assert fitted.sources[name].startswith("calibrated to ")
+        lo, hi = fitted.ranges[name]
+        assert lo <= f["value"] <= hi
+    # Everything else is the scenario's own.
+    original = load_scenario(NEWSPAPERS)
+    for name in report["assumed"]:
+        assert getattr(fitted.params, name) == getattr(original.params, name)
+
+
+def test_forecast_starts_after_the_last_fit_year(scenario):
+    data = parse_calibration_csv(DATA.read_text(encoding="utf-8"), "d.csv")
+    res = calibrate(scenario.params, data, ["word_of_mouth_rate"], start_year=START, ranges=scenario.ranges,
+                    starts=1, profile_points=3)
+    fc = forecast(res, data)
+    assert fc.last_data_year == 2009
+    assert fc.years[0] == 2010
+    for key in fc.central:
+        lo, mid, hi = fc.low[key], fc.central[key], fc.high[key]
+        ok = np.isfinite(mid)
+        assert np.all(lo[ok] <= mid[ok] + 1e-12) and np.all(mid[ok] <= hi[ok] + 1e-12)
