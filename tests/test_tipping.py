@@ -117,6 +117,20 @@ def test_break_even_identity_for_each_price_policy(baseline, policy):
     assert profit_at(L_volume - 1e-3)[0] > 0 > profit_at(L_volume + 1e-3)[0]
 
 
+def test_break_even_loss_at_current_prices_along_a_simulation(baseline):
+    """At every simulated state, profit = (p - v) q L with L the break-even loss at current
+    prices: the loss crosses zero exactly when the simulated operating profit does."""
+    for policy in ("average_cost", "two_part", "fixed"):
+        p = baseline.params.replace(price_policy=policy)
+        res = simulate(p, n_points=161)
+        assert res.success and res.falls
+        L = np.array([break_even_loss(p, np.array([res[n][k] for n in STATE_NAMES]), policy="current_prices")
+                      for k in range(res.t.size)])
+        margin = (res["incumbent_price"] - p.variable_cost_share) * res["incumbent_volume"]
+        assert_allclose(res["operating_profit"], margin * L, rtol=1e-9, atol=1e-12)
+        assert np.any(L > 0) and np.any(L < 0)  # the incumbent goes from profit to loss
+
+
 # --- point of no return -------------------------------------------------------------------------
 
 def test_point_of_no_return_is_consistent_with_simulation(baseline):
@@ -195,6 +209,11 @@ def test_equilibria_are_zeros_with_stability_confirmed_by_simulation(baseline, c
         assert_allclose(e.state[3], 1.0, rtol=0, atol=1e-10)
         assert_allclose(e.state[4], out[O["incumbent_volume"]], rtol=1e-10, atol=1e-12)
         assert_allclose(e.buffer_drift, gen.rhs(np.append(e.state, 1.0), pvec)[5], rtol=1e-12, atol=1e-15)
+        # At an equilibrium (price 1, capacity = volume) the drift is m (q_I - d q_I0): the
+        # incumbent falls there iff it has lost more than a share d of its volume.
+        q0 = gen.outputs(gen.initial(pvec), pvec)[O["incumbent_volume"]]
+        assert_allclose(e.buffer_drift, params.initial_margin * (out[O["incumbent_volume"]] - params.committed_payout * q0),
+                        rtol=1e-9, atol=1e-12)
         assert e.confirmed, e.confirmation
         # Independent check of the stability by simulation from a perturbed start.
         if e.stable:
@@ -306,6 +325,24 @@ def test_fold_curve_matches_the_analytic_curve_and_one_parameter_folds(reduced):
                 break
         else:
             pytest.fail(f"fold at {fold.parameter_value} is on no fold curve")
+
+
+def test_fixed_cost_share_does_not_move_the_folds(baseline):
+    """Equilibria have p = 1 and K = q_I whatever φ, so the fold curve in (ΔQ, φ) is vertical:
+    the fixed-cost share acts only in the transient (the capacity trap and price spiral)."""
+    p = baseline.params.replace(direct_adoption_rate=0.005)
+    curve = fold_curve(p, "platform_quality", (-1.5, 0.3), "fixed_cost_share", (0.4, 0.75), n_seeds=2)
+    assert curve.success and len(np.unique(curve.curve)) == 2
+    folds = continuation(p, "platform_quality", -1.5, 0.3).folds
+    assert len(folds) == 2
+    fold_values = sorted(f.parameter_value for f in folds)
+    curve_values = []
+    for k in np.unique(curve.curve):
+        x, phi = curve.points[curve.curve == k].T
+        assert np.ptp(phi) == pytest.approx(0.35, abs=1e-12)  # spans the whole φ range
+        assert np.ptp(x) < 1e-9  # at one value of ΔQ
+        curve_values.append(x[0])
+    assert_allclose(sorted(curve_values), fold_values, rtol=0, atol=1e-9)
 
 
 def test_continuation_validation(baseline):
