@@ -66,9 +66,7 @@ class Basin:
 
 
 def _domain(name: str, params: Parameters) -> tuple[float, float]:
-    if name in ("platform_share",):
-        return 0.0, 1.0 - 1e-9  # s = 1 is outside the model (0/0 average cost)
-    if name in ("platform_trust", "relational_trust"):
+    if name in ("platform_share", "platform_trust", "relational_trust"):
         return 0.0, 1.0
     if name == "incumbent_price":
         return 1e-6, float(params.willingness_to_pay)
@@ -93,7 +91,7 @@ def basin(
     params: Parameters,
     x: str = "platform_share",
     y: str = "platform_trust",
-    x_range: tuple[float, float] = (0.0, 1.0 - 1e-9),
+    x_range: tuple[float, float] = (0.0, 1.0),
     y_range: tuple[float, float] = (0.0, 1.0),
     n: int = 21,
     *,
@@ -108,8 +106,8 @@ def basin(
     x, y : str
         Two different state names (:data:`model.equations.STATE_NAMES`).
     x_range, y_range : (float, float)
-        Ranges within the state space (shares and trusts in [0, 1], share below 1,
-        price in (0, W], capacity and buffer positive).
+        Ranges within the state space (shares and trusts in [0, 1], price in (0, W],
+        capacity and buffer in (0, 1000]).
     n : int
         Grid points per axis (>= 2).
     tol : float
