@@ -301,8 +301,12 @@ def _pal(F, J, x0, *, sign, box, valid, h0=0.01, h_max=0.03, h_min=1e-9, max_ste
             if out is not None and valid(out[0]) and np.max(np.abs(out[0] - x)) < 4 * h:
                 # Angle control: a step that turns the tangent by more than max_angle may
                 # have jumped over two folds at once (the sign test would miss both).
-                t_new = _tangent(J(out[0]), t)
-                if np.dot(t_new, t) >= np.cos(max_angle):
+                try:
+                    with np.errstate(all="ignore"):
+                        t_new = _tangent(J(out[0]), t)
+                except (ZeroDivisionError, ValueError, OverflowError, np.linalg.LinAlgError):
+                    t_new = None
+                if t_new is not None and np.all(np.isfinite(t_new)) and np.dot(t_new, t) >= np.cos(max_angle):
                     step = out + (t_new,)
                     break
             h *= 0.5
