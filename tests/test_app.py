@@ -1,0 +1,474 @@
+"""The dashboard, driven without a browser (streamlit.testing.v1.AppTest).
+
+Every control group moves the charts the way the model says (the chart data equal a run
+of :func:`model.simulate` with the same parameters, plus a closed form or a direction
+per group); links restore the settings; downloads load back; every bad input (extreme
+sliders, inconsistent settings, a failed solve, hostile uploads and links) gives a
+message in the page and no exception."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import streamlit as st
+from numpy.testing import assert_allclose
+from streamlit.testing.v1 import AppTest
+
+from model import figures, load_scenario, simulate
+from model.parameters import PARAMETER_SPECS, Parameters
+from model.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
+from model.tipping import basin, break_even_loss, continuation, point_of_no_return
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIME_CHARTS = ("share_and_loss", "trust", "incumbent")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def open_app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at) -> dict[str, dict]:
+    """Plotly specs of the page by chart key."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        key = el.proto.id.rsplit("-", 1)[-1]
+        out[key] = json.loads(el.proto.spec)
+    return out
+
+
+def values(v):
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        return arr.reshape(v["shape"]) if "shape" in v and isinstance(v["shape"], list) else arr
+    return np.asarray([np.nan if x is None else x for x in v], dtype=float)
+
+
+def series(spec: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    found = [d for d in spec["data"] if d.get("name") == name]
+    assert len(found) == 1, [d.get("name") for d in spec["data"]]
+    return values(found[0]["x"]), values(found[0]["y"])
+
+
+def page_params(at) -> Parameters:
+    return Parameters(**{n: at.session_state[n] for n in PARAMETER_SPECS})
+
+
+def assert_charts_show(at, params: Parameters, reference: Parameters | None = None) -> None:
+    """The three time-series charts carry exactly the model's run for ``params``."""
+    res = simulate(params)
+    spec = charts(at)
+    assert set(TIME_CHARTS) <= set(spec)
+    pairs = [("share_and_loss", "platform share of gross", "platform_share_of_gross"),
+             ("share_and_loss", "incumbent gross loss", "incumbent_gross_loss"),
+             ("trust", "platform trust", "platform_trust"), ("trust", "relational trust", "relational_trust"),
+             ("incumbent", "incumbent price", "incumbent_price"),
+             ("incumbent", "operating profit", "operating_profit"), ("incumbent", "buffer", "buffer")]
+    for key, name, series_name in pairs:
+        t, y = series(spec[key], name)
+        assert_allclose(t, res.t, rtol=1e-12, atol=0)
+        assert_allclose(y, res[series_name], rtol=1e-12, atol=1e-15)
+        if reference is not None:
+            ref = simulate(reference)
+            _, yr = series(spec[key], f"{name} (sector's values)")
+            assert_allclose(yr, ref[series_name], rtol=1e-12, atol=1e-15)
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def no_problem(at) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+
+
+@pytest.fixture(scope="module")
+def base(baseline):
+    return baseline.params
+
+
+# --- the default page ------------------------------------------------------------------
+
+def test_default_page_shows_the_baseline_run_and_its_measures(base):
+    at = open_app()
+    no_problem(at)
+    assert_charts_show(at, base)
+    res = simulate(base)
+    assert f"falls after {res.fall_time:.1f} years" in texts(at.warning)
+    ponr = point_of_no_return(base)
+    assert f"{ponr.share:.1%}" in texts(at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Static break-even loss"] == f"{break_even_loss(base):.1%}"
+    assert metrics["Point of no return (share)"] == f"{ponr.share:.1%}"
+    # The PONR's vertical line sits at its time.
+    shapes = charts(at)["share_and_loss"]["layout"]["shapes"]
+    assert [s["x0"] for s in shapes if s.get("xref") == "x"] == [ponr.time]
+    assert at.query_params == {"sector": "baseline"}
+    # Every parameter has its control, keyed by its name, with the spec's bounds.
+    for name, s in PARAMETER_SPECS.items():
+        if s.is_switch:
+            assert at.session_state[name] == getattr(base, name)
+        else:
+            w = at.slider(key=name)
+            assert (w.min, w.max) == s.bounds and name in w.label.replace(" ", "_") and w.help == s.meaning
+
+
+def test_claims_table_is_the_models_assessment(base, baseline):
+    at = open_app()
+    table = at.dataframe[0].value
+    res = simulate(base)
+    runs = {k: simulate(v) for k, v in figures.claim_variants(base).items()}
+    rows = figures.assess_claims(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
+                                 break_even_current_prices=break_even_loss(base, policy="current_prices"),
+                                 sector=baseline.name, n_sectors=len(list((ROOT / "scenarios").glob("*.toml"))))
+    assert list(table["claim"]) == [r.id for r in rows]
+    assert list(table["verdict"]) == [r.verdict for r in rows]
+    assert list(table["what this run says"]) == [r.this_run for r in rows]
+
+
+# --- every control group moves the charts as the model says ----------------------------
+
+def check_demand(at, p, base):
+    # Willingness to pay caps the price: the smooth cap of model.equations never exceeds
+    # a W with a = (1 + W^-8)^(1/8).
+    _, price = series(charts(at)["incumbent"], "incumbent price")
+    cap = p.willingness_to_pay * (1 + p.willingness_to_pay ** -8) ** (1 / 8)
+    assert price.max() <= cap + 1e-6 and simulate(base)["incumbent_price"].max() > cap
+
+
+def check_platform(at, p, base):
+    # Faster word of mouth (Bass q 0.8 against 0.4): the platform's share of gross is
+    # higher at every common time and the incumbent falls earlier.
+    t, share = series(charts(at)["share_and_loss"], "platform share of gross")
+    ref = simulate(base)
+    common = np.linspace(1.0, min(t[-1], ref.t[-1]), 40)
+    assert np.all(np.interp(common, t, share) > np.interp(common, ref.t, ref["platform_share_of_gross"]))
+    assert t[-1] < ref.fall_time
+
+
+def check_trust(at, p, base):
+    # No trust from transactions: dT/dt = -delta_T T, so T = T0 exp(-delta_T t).
+    t, trust = series(charts(at)["trust"], "platform trust")
+    assert_allclose(trust, p.initial_trust * np.exp(-p.trust_decay * t), rtol=1e-4, atol=1e-8)
+
+
+def check_incumbent(at, p, base):
+    # Buffer starts at B0 q_I0 (initial state) and a bigger buffer falls later.
+    s0, pp, eps = p.initial_platform_share, p.platform_price, p.demand_elasticity
+    q0 = (1 - s0) * ((1 - s0) + s0 * pp) ** -eps
+    t, buffer = series(charts(at)["incumbent"], "buffer")
+    assert_allclose(buffer[0], p.initial_buffer * q0, rtol=1e-12, atol=0)
+    assert t[-1] > simulate(base).fall_time
+
+
+def check_switches(at, p, base):
+    # A fixed price policy holds the price at its initial 1 (p* = 1 = p(0)).
+    _, price = series(charts(at)["incumbent"], "incumbent price")
+    assert_allclose(price, 1.0, rtol=0, atol=1e-9)
+
+
+def check_simulation(at, p, base):
+    t, _ = series(charts(at)["share_and_loss"], "platform share of gross")
+    assert t[-1] == p.horizon == 15.0
+    assert "survives the 15-year horizon" in texts(at.success)
+
+
+GROUP_CHANGES = {
+    "demand": ({"willingness_to_pay": 1.3}, check_demand),
+    "platform": ({"word_of_mouth_rate": 0.8}, check_platform),
+    "trust": ({"trust_gain": 0.0}, check_trust),
+    "incumbent": ({"initial_buffer": 2.0}, check_incumbent),
+    "switches": ({"price_policy": "fixed"}, check_switches),
+    "simulation": ({"horizon": 15.0}, check_simulation),
+}
+
+
+def test_every_parameter_group_is_tested():
+    assert {PARAMETER_SPECS[n].group for change, _ in GROUP_CHANGES.values() for n in change} == \
+        {s.group for s in PARAMETER_SPECS.values()}
+
+
+@pytest.mark.parametrize("group", list(GROUP_CHANGES))
+def test_control_group_moves_the_charts_as_the_model_says(group, base):
+    change, check = GROUP_CHANGES[group]
+    at = open_app()
+    for name, value in change.items():
+        if PARAMETER_SPECS[name].is_switch:
+            at.selectbox(key=name).set_value(value)
+        else:
+            at.slider(key=name).set_value(value)
+    at.run()
+    no_problem(at)
+    p = base.replace(**change)
+    assert page_params(at) == p
+    assert_charts_show(at, p)
+    check(at, p, base)
+    assert at.query_params == {"sector": "baseline", **{k: str(v) for k, v in change.items()}}
+
+
+def test_switch_toggles_and_network_effect(base):
+    at = open_app()
+    at.toggle(key="hard_network").set_value(False)
+    at.selectbox(key="network_effect").set_value("standard")
+    at.run()
+    no_problem(at)
+    p = base.replace(hard_network=False, network_effect="standard")
+    assert_charts_show(at, p)
+    assert at.query_params == {"sector": "baseline", "hard_network": "false", "network_effect": "standard"}
+
+
+# --- sectors, reset, links -------------------------------------------------------------
+
+def test_sector_picker_loads_each_sectors_values():
+    at = open_app()
+    stems = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml") if p.stem != "baseline")
+    assert stems, "the page needs sector files besides the baseline"
+    for stem in (stems[0], stems[-1]):
+        at.selectbox(key="sector").set_value(stem).run()
+        no_problem(at)
+        expected = load_scenario(ROOT / "scenarios" / f"{stem}.toml").params
+        assert page_params(at) == expected
+        assert_charts_show(at, expected)
+        assert at.query_params == {"sector": stem}
+
+
+def test_reset_returns_to_the_sectors_values(base):
+    at = open_app()
+    at.slider(key="fixed_cost_share").set_value(0.5)
+    at.slider(key="close_ties").set_value(30.0)
+    at.toggle(key="soft_network").set_value(False)
+    at.run()
+    assert page_params(at) != base
+    at.button(key="reset").click().run()
+    no_problem(at)
+    assert page_params(at) == base
+    assert at.query_params == {"sector": "baseline"}
+
+
+def test_a_copied_link_restores_sector_settings_and_switches():
+    at = open_app()
+    stem = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml") if p.stem != "baseline")[0]
+    at.selectbox(key="sector").set_value(stem).run()
+    at.slider(key="churn_rate").set_value(0.41)
+    at.slider(key="platform_price").set_value(0.63)
+    at.selectbox(key="price_policy").set_value("two_part")
+    at.toggle(key="soft_network").set_value(False)
+    at.run()
+    no_problem(at)
+    link = dict(at.query_params)
+    assert link["sector"] == stem and link["price_policy"] == "two_part" and link["soft_network"] == "false"
+    other = open_app(link)
+    no_problem(other)
+    assert page_params(other) == page_params(at)
+    assert other.session_state["sector"] == stem
+    assert_charts_show(other, page_params(at))
+    # The page shows the link itself, with the same query.
+    shown = [c.value for c in at.code if c.value.startswith("http")]
+    assert shown and all(f"{k}={v}" in shown[0] for k, v in link.items() if k != "sector")
+
+
+def test_hostile_links_are_refused_with_a_message(base):
+    at = open_app({"sector": "../../etc/passwd", "fixed_cost_share": "__import__('os').system('true')",
+                   "platform_price": "nan", "trust_gain": "1e999", "churn_rate": "7", "mystery": "1",
+                   "hard_network": "maybe"})
+    no_problem(at)
+    warned = texts(at.warning)
+    for fragment in ("unknown sector '../../etc/passwd'", "`fixed_cost_share`", "`platform_price`",
+                     "`trust_gain`", "`churn_rate` must be in [0, 3]", "unknown setting 'mystery'",
+                     "`hard_network`"):
+        assert fragment in warned
+    assert page_params(at) == base
+    assert_charts_show(at, base)
+
+
+# --- bad input -------------------------------------------------------------------------
+
+def test_inconsistent_sliders_give_a_message_and_the_page_recovers(base):
+    at = open_app()
+    at.slider(key="fixed_cost_share").set_value(0.9).run()  # + variable 0.2 = 1.1 > 0.99
+    assert not at.exception
+    assert "`fixed_cost_share` + `variable_cost_share` must be in [0.05, 0.99]" in texts(at.error)
+    assert not charts(at) and at.slider(key="variable_cost_share")  # controls stay
+    assert at.query_params["fixed_cost_share"] == "0.9"  # the link reproduces what is seen
+    at.slider(key="variable_cost_share").set_value(0.05).run()
+    no_problem(at)
+    assert_charts_show(at, base.replace(fixed_cost_share=0.9, variable_cost_share=0.05))
+
+
+def extreme_settings(seed: int, n: int) -> list[dict]:
+    """Every slider at its lowest or highest, and random corners, with some switches."""
+    rng = np.random.default_rng(seed)
+    sliders = [k for k, s in PARAMETER_SPECS.items() if not s.is_switch]
+    lows = {k: PARAMETER_SPECS[k].bounds[0] for k in sliders}
+    highs = {k: PARAMETER_SPECS[k].bounds[1] for k in sliders}
+    out = [dict(highs, variable_cost_share=0.0, horizon=200.0), dict(lows, fixed_cost_share=0.05)]
+    for _ in range(n):
+        out.append({k: (lows[k] if rng.random() < 0.5 else highs[k]) for k in sliders})
+    return out
+
+
+def test_extreme_slider_combinations_never_raise():
+    at = open_app()
+    for setting in extreme_settings(seed=7, n=4):
+        for name, value in setting.items():
+            at.slider(key=name).set_value(float(value))
+        at.run()
+        assert not at.exception, (setting, at.exception)
+        try:
+            Parameters(**{**{n: at.session_state[n] for n in PARAMETER_SPECS}})
+        except ValueError as e:
+            assert str(e) in texts(at.error)  # inconsistent: said so, charts withheld
+            assert not charts(at)
+        else:
+            assert set(TIME_CHARTS) <= set(charts(at))
+            assert at.warning or at.success or at.error  # the one-sentence outcome
+
+
+@pytest.fixture
+def failing_solver(monkeypatch):
+    """Every solve fails half a year in, as scipy reports a step-size failure."""
+    mod = sys.modules["model.simulate"]
+
+    def solve_ivp(fun, t_span, y0, **kw):
+        t = np.array([t_span[0], t_span[0] + 0.5])
+        return SimpleNamespace(status=-1, message="Required step size is less than spacing between numbers.",
+                               t=t, y=np.tile(np.asarray(y0, dtype=float)[:, None], 2), nfev=7, njev=1,
+                               t_events=[np.array([])], y_events=[np.empty((0, 6))])
+
+    st.cache_data.clear()
+    monkeypatch.setattr(mod, "solve_ivp", solve_ivp)
+    yield
+    st.cache_data.clear()
+
+
+def test_a_failed_solve_is_reported_not_raised(failing_solver):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    message = texts(at.error)
+    assert "The solver failed" in message and "Required step size" in message
+    assert set(TIME_CHARTS) <= set(charts(at))  # what was computed is still drawn
+    assert at.dataframe  # and the rest of the page is there
+
+
+def upload(at, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="upload").set_value((name, data, "application/toml"))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_uploaded_scenario_drives_the_page(baseline):
+    changed = baseline.params.replace(fixed_cost_share=0.7, variable_cost_share=0.1, network_effect="standard")
+    text = scenario_to_toml(baseline, changed)
+    at = upload(open_app(), "mine.toml", text.encode())
+    no_problem(at)
+    assert page_params(at) == changed
+    assert_charts_show(at, changed)
+    assert "Using the uploaded scenario" in texts(at.sidebar.success)
+    # Compare mode compares with the upload's own values, and the link carries them as
+    # changes to the sector file.
+    assert at.query_params["fixed_cost_share"] == "0.7"
+
+
+HOSTILE = {
+    "unknown key": (b'[parameters.fixed_costs]\nvalue = 0.5\nsource = "x"\n', "unknown parameter"),
+    "wrong type": (b'[parameters.fixed_cost_share]\nvalue = "__import__(\'os\').system(\'true\')"\nsource = "x"\n',
+                   "`parameters.fixed_cost_share.value`"),
+    "huge number": (b'[parameters.trust_gain]\nvalue = 1e308\nsource = "x"\n', "must be in [0, 50]"),
+    "not a number": (b'[parameters.trust_gain]\nvalue = nan\nsource = "x"\n', "`parameters.trust_gain.value`"),
+    "non-UTF-8": ("[scenario]\nname = 'Zürich'\n".encode("latin-1"), "not UTF-8"),
+    "malformed": (b"[parameters.fixed_cost_share\nvalue = 0.5", "malformed TOML"),
+    "50 MB": (b"#" * 50_000_000, f"at most {MAX_SCENARIO_BYTES:,}"),
+    "inconsistent": (b'[parameters.fixed_cost_share]\nvalue = 0.9\nsource = "x"\n'
+                     b'[parameters.variable_cost_share]\nvalue = 0.2\nsource = "y"\n', "must be in [0.05, 0.99]"),
+}
+
+
+def test_hostile_uploads_are_refused_and_the_page_keeps_working(base):
+    at = open_app()
+    for case, (data, fragment) in HOSTILE.items():
+        upload(at, f"{case}.toml", data)
+        refused = texts(at.sidebar.error)
+        assert "Upload refused" in refused and fragment in refused, case
+        assert page_params(at) == base, case  # nothing changed
+        assert not at.main.error, case  # the main page is fine
+        assert_charts_show(at, base)
+    at.slider(key="platform_price").set_value(0.6).run()  # and still responds
+    assert not at.exception and not at.main.error
+    assert_charts_show(at, base.replace(platform_price=0.6))
+
+
+# --- downloads and views ---------------------------------------------------------------
+
+def test_settings_toml_loads_back_to_equal_parameters(base):
+    at = open_app()
+    at.slider(key="fixed_cost_share").set_value(0.47)
+    at.slider(key="trust_gain").set_value(7.5)
+    at.selectbox(key="network_effect").set_value("standard")
+    at.toggle(key="hard_network").set_value(False)
+    at.run()
+    no_problem(at)
+    toml_text = [c.value for c in at.code if c.language == "toml"]
+    assert len(toml_text) == 1
+    back = parse_scenario(toml_text[0], "download.toml")
+    assert back.params == page_params(at) == base.replace(fixed_cost_share=0.47, trust_gain=7.5,
+                                                          network_effect="standard", hard_network=False)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Run as CSV" in labels and "Settings as scenario TOML" in labels
+    # Each time chart offers PNG, SVG and PDF.
+    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * len(TIME_CHARTS)
+
+
+def test_compare_mode_overlays_and_sets_side_by_side(base):
+    at = open_app()
+    at.toggle(key="compare").set_value(True)
+    at.slider(key="platform_price").set_value(0.55)
+    at.run()
+    no_problem(at)
+    p = base.replace(platform_price=0.55)
+    assert_charts_show(at, p, reference=base)
+    at.radio(key="compare_layout").set_value("side by side").run()
+    no_problem(at)
+    spec = charts(at)
+    assert {f"{k}_sector" for k in TIME_CHARTS} <= set(spec)
+    _, y = series(spec["share_and_loss_sector"], "platform share of gross")
+    assert_allclose(y, simulate(base)["platform_share_of_gross"], rtol=1e-12, atol=0)
+    assert_charts_show(at, p)
+
+
+def test_tipping_view_draws_the_continuation_and_the_basin(base, baseline):
+    at = open_app()
+    at.toggle(key="tipping").set_value(True).run()
+    no_problem(at)
+    spec = charts(at)
+    lo, hi = baseline.ranges["platform_quality"]
+    cont = continuation(base, "platform_quality", lo, hi)
+    xs, ys = series(spec["continuation"], "stable equilibria")
+    xu, yu = series(spec["continuation"], "unstable equilibria")
+    drawn = np.concatenate([xs[~np.isnan(xs)], xu[~np.isnan(xu)]])
+    assert set(np.round(cont.values, 12)) <= set(np.round(drawn, 12))
+    assert [s["x0"] for s in spec["continuation"]["layout"]["shapes"] if s["type"] == "line"] == [0.0]
+    b = basin(base)
+    z = values(spec["basin"]["data"][0]["z"])
+    assert_allclose(np.asarray(z, dtype=float).reshape(b.falls.shape), b.falls.astype(float), rtol=0, atol=0)
+    # Another parameter: the diagram follows, with the current value marked.
+    at.selectbox(key="continuation_parameter").set_value("platform_price").run()
+    no_problem(at)
+    layout = charts(at)["continuation"]["layout"]
+    assert "platform price" in layout["xaxis"]["title"]["text"]
+    assert [s["x0"] for s in layout["shapes"] if s["type"] == "line"] == [base.platform_price]
