@@ -255,7 +255,9 @@ def simulate(
             break
         nfev += sol.nfev
         njev += sol.njev
-        t_part, y_part = sol.t, sol.y
+        # solve_ivp returns an empty list, not a (6, 0) array, when no output time is reached.
+        t_part = np.asarray(sol.t, dtype=float)
+        y_part = np.asarray(sol.y, dtype=float).reshape(len(STATE_NAMES), -1)
         if not t_phase.size:
             t_part, y_part = t_part[:0], y_part[:, :0]
         if sol.status == -1:

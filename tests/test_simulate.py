@@ -125,3 +125,10 @@ def test_static_break_even_at_start_is_margin_over_margin_plus_fixed_share():
     p = Parameters(fixed_cost_share=0.5, variable_cost_share=0.3, initial_platform_share=1e-6)
     m = p.initial_margin
     assert_allclose(break_even_loss(p, policy="fixed"), m / (m + p.fixed_cost_share), rtol=1e-5, atol=0)
+
+
+def test_fall_before_any_output_time_after_a_freeze(baseline):
+    # Only two output times: the run falls between them, after the freeze phase began.
+    res = simulate(baseline.params, t_eval=[0.0, 40.0], freeze_acquisition_at=17.0)
+    assert res.success and res.falls and 17.0 < res.fall_time < 40.0
+    assert list(res.t) == [0.0, res.fall_time]
