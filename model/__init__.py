@@ -7,7 +7,7 @@ scipy, sympy and numba only; the dashboard, CLI and figures are layers over it.
 from .parameters import PARAMETER_SPECS, ParameterSpec, Parameters, spec
 from .scenarios import Scenario, load_scenario
 from .simulate import SERIES_NAMES, SimulationError, SimulationResult, simulate
-from .tipping import break_even_loss
+from .tipping import break_even_loss, continuation, equilibria, point_of_no_return
 
 __all__ = [
     "Parameters",
@@ -21,4 +21,7 @@ __all__ = [
     "SimulationError",
     "SERIES_NAMES",
     "break_even_loss",
+    "point_of_no_return",
+    "equilibria",
+    "continuation",
 ]
