@@ -1,0 +1,181 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright.
+
+Starts ``streamlit run app.py`` on a free port, loads the page, moves a slider and sees
+the chart change, downloads a chart as PNG (rendered server-side by kaleido) and checks
+the file, and opens the page's own link in a fresh browser context to see the same
+settings and the same chart. Screenshots and the downloaded file go to
+``test-artifacts/`` (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from playwright.sync_api import sync_playwright
+
+from model import load_scenario, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SLIDER = "word_of_mouth_rate"
+SLIDER_LABEL = "word of mouth rate (w, 1/yr)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    # Own process group, so that teardown ends the server and the Chromium that kaleido
+    # starts under it; no file watcher, so edits elsewhere in the tree do not rerun it.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, f"streamlit exited; see {ARTIFACTS / 'streamlit.log'}"
+            assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health within 90 s"
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def settle(page) -> None:
+    """Wait until the page has finished a run (no status widget) and shows its first chart."""
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    page.wait_for_function("() => document.querySelectorAll(\"[data-testid='stStatusWidget']\").length === 0",
+                           timeout=120_000)
+
+
+def decode(v) -> np.ndarray:
+    """A plotly array: a list, or {"dtype", "bdata" (base64)} as plotly.py sends numpy arrays."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float)
+    return np.asarray(v, dtype=float)
+
+
+#: The first chart's traces as the browser holds them (gd.data), by name.
+FIRST_CHART_JS = """() => {
+    const gd = document.querySelectorAll('.js-plotly-plot')[0];
+    return gd.data.map(t => ({name: t.name, x: t.x, y: t.y}));
+}"""
+
+
+def first_chart(page) -> dict:
+    """x and y of each trace of the first chart (platform share, gross loss, markers)."""
+    return {d["name"]: (decode(d["x"]), decode(d["y"])) for d in page.evaluate(FIRST_CHART_JS)}
+
+
+def slider(page):
+    return page.locator(f'input[type=range][aria-label="{SLIDER_LABEL}"]')
+
+
+def test_load_move_download_share(server, browser, baseline_path):
+    base = load_scenario(baseline_path).params
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server)
+    settle(page)
+    before = first_chart(page)
+    t, share = before["platform share of gross"]
+    expected = simulate(base)
+    assert_allclose(t, expected.t, rtol=1e-12, atol=0)
+    assert_allclose(share, expected["platform_share_of_gross"], rtol=1e-12, atol=0)
+    page.screenshot(path=ARTIFACTS / "browser_1_loaded.png")
+
+    # Move the word-of-mouth slider ten steps to the right.
+    assert slider(page).input_value() == "0.4"
+    step = float(slider(page).get_attribute("step"))
+    target = repr(round(0.4 + 10 * step, 9))
+    slider(page).focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => window.location.search.includes('{SLIDER}={target}')", timeout=60_000)
+    settle(page)
+    # The chart is redrawn with new data (polled: the rerun streams in after the URL).
+    deadline = time.monotonic() + 60
+    while True:
+        after = first_chart(page)
+        if after["platform share of gross"][1].shape != share.shape or np.any(
+                after["platform share of gross"][1] != share):
+            break
+        assert time.monotonic() < deadline, "the chart did not change after the slider moved"
+        page.wait_for_timeout(250)
+    moved = simulate(base.replace(**{SLIDER: float(slider(page).input_value())}))
+    assert slider(page).input_value() == target
+    t2, share2 = after["platform share of gross"]
+    assert_allclose(t2, moved.t, rtol=1e-12, atol=0)
+    assert_allclose(share2, moved["platform_share_of_gross"], rtol=1e-12, atol=0)
+    assert moved.fall_time < expected.fall_time  # faster word of mouth: an earlier fall
+    assert f"falls after {moved.fall_time:.1f} years" in page.locator("[data-testid='stAlert']").first.inner_text()
+    page.screenshot(path=ARTIFACTS / "browser_2_slider_moved.png")
+
+    # Download the first chart as PNG: rendered by kaleido when the button is clicked.
+    button = page.locator("[data-testid='stDownloadButton'] button", has_text="PNG").first
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=180_000) as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "share_and_loss.png"
+    png = ARTIFACTS / "browser_share_and_loss.png"
+    download.save_as(png)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (2000, 1040)
+
+    # The page's link, opened in a fresh context, shows the same settings and chart.
+    link = page.url
+    assert "sector=baseline" in link and f"{SLIDER}={target}" in link
+    other = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    other.goto(link)
+    settle(other)
+    assert slider(other).input_value() == target
+    shared = first_chart(other)
+    assert_allclose(shared["platform share of gross"][1], share2, rtol=1e-12, atol=0)
+    assert_allclose(shared["incumbent gross loss"][1], after["incumbent gross loss"][1], rtol=1e-12, atol=0)
+    other.screenshot(path=ARTIFACTS / "browser_3_shared_link.png")
+    other.context.close()
+    context.close()
