@@ -1,0 +1,463 @@
+"""The verdict on the essay's 20% claim, sector by sector, and on its other testable claims.
+
+For every sector scenario, a Monte Carlo over the sector's uncertainty ranges: a Latin
+hypercube (:class:`scipy.stats.qmc.LatinHypercube`, seeded per sector from the run's seed
+and the sector's name), uniform within each range; the horizon is held at the file's
+value (it is the window in which "falls" is counted, not an uncertainty about the
+sector), and the switches stay as the file sets them. Per draw:
+
+* the static break-even loss at the start for the sector's price policy
+  (:func:`model.tipping.break_even_loss`);
+* the dynamic point of no return (PONR; shared definition in :mod:`model.tipping`,
+  computed for all draws at once by :func:`model.engine.point_of_no_return_batch`): the
+  outcome (tips, never tips, always falls, failed), its time, the platform's share of
+  the sector's gross and the incumbent's gross loss at that time.
+
+Per sector: the probability that the incumbent falls within the horizon (draws that tip
+or always fall, among draws that finished); medians and 90% intervals (5th to 95th
+percentiles) of the break-even loss and of the PONR's share, gross loss and time over
+the draws that have one; whether 20% lies inside the share and gross-loss intervals; and
+the three parameters that move the PONR share most, by the first-order indices of
+RBD-FAST (SALib; a given-data method that works on any sample, here the same Latin
+hypercube, restricted to the draws that have a PONR), with the sign of Spearman's rank
+correlation for the direction.
+
+Claims (MODEL.md), on the first ``claim_draws`` draws of each sector, paired (the same
+draw in both arms, one switch changed):
+
+* C5 trust vs. standard network effect: does the trust network effect tip sooner?
+* C7 hard network on vs. off (soft network on in both): does the hard network matter
+  once the soft network runs?
+* C4 relational trust (churn reduction as drawn) vs. none (0): does relational trust
+  make the platform's share stick? Also measured directly: the share kept five years
+  after all acquisition stops at year 10.
+
+Pure analysis layer: numpy, scipy, numba (through the engine) and SALib; no file I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import qmc, spearmanr
+
+from . import engine
+from .equations import PARAM_NAMES, build, param_vector
+from .parameters import PARAMETER_SPECS
+from .scenarios import Scenario
+from .tipping import break_even_loss
+
+__all__ = [
+    "CLAIMED_SHARE",
+    "Interval",
+    "SectorVerdict",
+    "ClaimComparison",
+    "draw_parameters",
+    "sector_verdict",
+    "claim_comparisons",
+    "RETENTION_FREEZE",
+    "RETENTION_YEARS",
+    "inert_parameters",
+]
+
+#: The essay's tipping point: "each time the trust platform takes 20% of the gross".
+CLAIMED_SHARE = 0.2
+#: C4's direct measure: acquisition stops at this time (years) ...
+RETENTION_FREEZE = 10.0
+#: ... and the share kept this many years later is compared.
+RETENTION_YEARS = 5.0
+#: Held at the file's value in every draw (see the module docstring).
+NOT_DRAWN = ("horizon",)
+
+_OUTCOME = {engine.PONR_TIPS: "tips", engine.PONR_NEVER_TIPS: "never_tips",
+            engine.PONR_ALWAYS_FALLS: "always_falls", engine.PONR_FAILED: "failed"}
+_INDEX = {name: i for i, name in enumerate(PARAM_NAMES)}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Median and 90% interval (5th and 95th percentiles) of ``n`` values; NaN if n = 0."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values) -> "Interval":
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return cls(math.nan, math.nan, math.nan, 0)
+        lo, med, hi = np.percentile(v, [5.0, 50.0, 95.0])
+        return cls(float(med), float(lo), float(hi), int(v.size))
+
+    def contains(self, x: float) -> bool | None:
+        """Whether x lies in [low, high]; None when there is no interval."""
+        if self.n == 0:
+            return None
+        return bool(self.low <= x <= self.high)
+
+
+@dataclass(frozen=True)
+class SectorVerdict:
+    """Monte Carlo verdict of one sector (see the module docstring).
+
+    ``draws`` holds the per-draw record (drawn values, outcome, PONR time, share, gross
+    loss, break-even loss, reason) so that no draw, failed or not, is dropped.
+    """
+
+    key: str
+    name: str
+    origin: str
+    start_year: float | None
+    horizon: float
+    network_effect: str
+    price_policy: str
+    n_draws: int
+    seed: int
+    drawn: tuple
+    counts: dict
+    p_fall: float
+    break_even: Interval
+    ponr_share: Interval
+    ponr_gross_loss: Interval
+    ponr_time: Interval
+    twenty_in_share: bool | None
+    twenty_in_gross_loss: bool | None
+    sensitivity: list
+    sensitivity_n: int
+    noise_floor: float
+    inert: tuple
+    draws: dict = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClaimComparison:
+    """One claim tested in one sector on paired draws: arm A against arm B.
+
+    ``p_fall_a``/``p_fall_b``: probability of falling within the horizon in each arm;
+    ``n_both``: draws that tip in both arms (always-falls counts as tipping at 0); over
+    them, ``median_time_a``/``_b`` (years) and ``median_time_diff`` (A - B) of the PONR,
+    and ``frac_a_sooner`` (A tips strictly earlier, ties at the bisection tolerance count
+    as neither). ``extra`` carries claim-specific measures (C4's share retention).
+    """
+
+    claim: str
+    sector: str
+    question: str
+    arm_a: str
+    arm_b: str
+    n: int
+    failed: int
+    p_fall_a: float
+    p_fall_b: float
+    n_both: int
+    median_time_a: float
+    median_time_b: float
+    median_time_diff: float
+    frac_a_sooner: float
+    answer: str
+    extra: dict = field(default_factory=dict)
+
+
+def _seed_for(seed: int, key: str) -> np.random.SeedSequence:
+    # Per-sector stream: the same sector gets the same draws whatever else is in the run.
+    return np.random.SeedSequence([int(seed), zlib.crc32(key.encode("utf-8"))])
+
+
+def draw_parameters(scenario: Scenario, n: int, seed: int, *, key: str | None = None):
+    """Latin-hypercube draws, uniform within the scenario's ranges.
+
+    Returns
+    -------
+    names : tuple of str
+        Drawn parameters (every ranged parameter but :data:`NOT_DRAWN`), sorted.
+    X : ndarray, shape (n, len(names))
+    params : list of Parameters
+        One validated parameter set per draw.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` < 2, the scenario has no ranges, or a draw is not a valid parameter set
+        (the message names the sector, the draw and the values).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"`draws` must be an integer of at least 2, got {n!r}")
+    key = key or scenario.name
+    names = tuple(sorted(k for k in scenario.ranges if k not in NOT_DRAWN))
+    if not names:
+        raise ValueError(f"{scenario.origin}: no parameter has a range: nothing to draw")
+    lo = np.array([scenario.ranges[k][0] for k in names])
+    hi = np.array([scenario.ranges[k][1] for k in names])
+    rng = np.random.default_rng(_seed_for(seed, key))
+    X = qmc.scale(qmc.LatinHypercube(d=len(names), seed=rng).random(int(n)), lo, hi)
+    params = []
+    for i, row in enumerate(X):
+        try:
+            params.append(scenario.params.replace(**dict(zip(names, map(float, row)))))
+        except ValueError as e:
+            raise ValueError(f"{scenario.origin}: draw {i} is not a valid sector ({e}); narrow the ranges") from None
+    return names, X, params
+
+
+def _ponr(pvecs, horizon, tol):
+    res = engine.point_of_no_return_batch(pvecs, None, horizon, tol)
+    return res
+
+
+def _fall_mask(outcome):
+    return (outcome == engine.PONR_TIPS) | (outcome == engine.PONR_ALWAYS_FALLS)
+
+
+def _p_fall(outcome) -> float:
+    ok = outcome != engine.PONR_FAILED
+    return float(np.mean(_fall_mask(outcome[ok]))) if np.any(ok) else math.nan
+
+
+def inert_parameters(params) -> tuple[str, ...]:
+    """Continuous parameters that do not enter the dynamics under ``params``' switches.
+
+    Read from the sympy model: the free symbols of the right-hand side and the initial
+    state once the switch indicators are replaced by their values (for example the close
+    ties under the standard network effect, the willingness to pay under a fixed price, the
+    platform's own costs always). Their sensitivity indices can only be estimation noise,
+    so the verdict uses them as negative controls.
+    """
+    from sympy import sympify
+
+    m = build()
+    pv = param_vector(params)
+    values = {m.symbol(name): float(pv[_INDEX[name]]) for name in PARAM_NAMES if name.startswith("chi_")}
+    values[m.symbol("acquisition")] = 1.0
+    used = set()
+    for expr in list(m.rhs) + list(m.initial):
+        used |= {s.name for s in sympify(expr).xreplace(values).free_symbols}
+    return tuple(n for n, s in PARAMETER_SPECS.items() if not s.is_switch and n not in used and n != "horizon")
+
+
+def _sensitivity(names, X, y, lo, hi, seed, inert=()):
+    """Top parameters for y by RBD-FAST first-order index (on the finite-y draws).
+
+    Returns (top, n, noise_floor): the three largest indices among parameters that enter
+    the dynamics, each flagged ``above_noise`` when it exceeds the largest index of an
+    inert parameter (the noise floor; NaN when no inert parameter is drawn).
+    """
+    from SALib.analyze import rbd_fast  # imported here: only the verdict needs SALib
+
+    ok = np.isfinite(y)
+    n = int(ok.sum())
+    # RBD-FAST needs enough points per harmonic; with M = 10 harmonics, a few hundred.
+    if n < 100 or np.ptp(y[ok]) == 0:
+        return [], n, math.nan
+    problem = {"num_vars": len(names), "names": list(names), "bounds": [[a, b] for a, b in zip(lo, hi)]}
+    # 30 bootstrap resamples: enough for the ± shown, and the bootstrap is most of the cost.
+    si = rbd_fast.analyze(problem, X[ok], y[ok], M=10, num_resamples=30, seed=seed)
+    s1 = np.asarray(si["S1"], dtype=float)
+    conf = np.asarray(si["S1_conf"], dtype=float)
+    inert_idx = [j for j, nm in enumerate(names) if nm in inert]
+    floor = float(np.nanmax(s1[inert_idx])) if inert_idx else math.nan
+    order = [j for j in np.argsort(-np.nan_to_num(s1, nan=-1.0)) if names[j] not in inert]
+    out = []
+    for j in order[:3]:
+        rho = spearmanr(X[ok, j], y[ok]).statistic
+        out.append({"parameter": names[j], "symbol": PARAMETER_SPECS[names[j]].symbol, "S1": float(s1[j]),
+                    "S1_conf": float(conf[j]), "spearman": float(rho),
+                    "above_noise": bool(not math.isfinite(floor) or s1[j] > floor)})
+    return out, n, floor
+
+
+def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol: float = 0.01,
+                   key: str | None = None) -> SectorVerdict:
+    """The Monte Carlo verdict of one sector (see the module docstring).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    draws : int
+        Latin-hypercube draws (default 1000).
+    seed : int
+        Run seed; the sector's stream is derived from it and ``key``.
+    tol : float
+        Bisection tolerance of the point of no return (years).
+    key : str, optional
+        Short name of the sector (default the scenario's name); also seeds its stream.
+
+    Returns
+    -------
+    SectorVerdict
+    """
+    key = key or scenario.name
+    names, X, params = draw_parameters(scenario, draws, seed, key=key)
+    pvecs = np.array([param_vector(p) for p in params])
+    horizon = float(scenario.params.horizon)
+    res = _ponr(pvecs, horizon, tol)
+    policy = scenario.params.price_policy
+    be = np.array([break_even_loss(p, policy=policy) for p in params])
+    outcome = res.outcome
+    measured = _fall_mask(outcome)
+    share = np.where(measured, res.share, np.nan)
+    loss = np.where(measured, res.gross_loss, np.nan)
+    time = np.where(measured, res.time, np.nan)
+    counts = {name: int(np.sum(outcome == code)) for code, name in _OUTCOME.items()}
+    lo = np.array([scenario.ranges[k][0] for k in names])
+    hi = np.array([scenario.ranges[k][1] for k in names])
+    inert = inert_parameters(scenario.params)
+    sens, sens_n, floor = _sensitivity(names, X, share, lo, hi, seed, inert)
+    share_iv = Interval.of(share)
+    loss_iv = Interval.of(loss)
+    record = {
+        "X": X, "outcome": outcome.copy(), "time": time, "share": share, "gross_loss": loss, "break_even": be,
+        "share_lo": np.where(measured, res.share_lo, np.nan), "gross_loss_lo": np.where(measured, res.gross_loss_lo, np.nan),
+        "fall_time": res.fall_time.copy(), "reason": res.reason, "pvecs": pvecs, "ponr_time": res.time.copy(),
+        "tol": float(tol),
+    }
+    return SectorVerdict(
+        key=key, name=scenario.name, origin=scenario.origin, start_year=scenario.start_year, horizon=horizon,
+        network_effect=scenario.params.network_effect, price_policy=policy, n_draws=int(draws), seed=int(seed),
+        drawn=names, counts=counts, p_fall=_p_fall(outcome), break_even=Interval.of(be), ponr_share=share_iv,
+        ponr_gross_loss=loss_iv, ponr_time=Interval.of(time),
+        twenty_in_share=share_iv.contains(CLAIMED_SHARE), twenty_in_gross_loss=loss_iv.contains(CLAIMED_SHARE),
+        sensitivity=sens, sensitivity_n=sens_n, noise_floor=floor, inert=tuple(n for n in names if n in inert),
+        draws=record)
+
+
+@dataclass(frozen=True)
+class _Arm:
+    """The two fields of a point-of-no-return batch that a comparison reads."""
+
+    outcome: np.ndarray
+    time: np.ndarray
+
+
+def _with(pvecs, **indicators):
+    out = pvecs.copy()
+    for name, value in indicators.items():
+        out[:, _INDEX[name]] = value
+    return out
+
+
+def _tip_time(res):
+    return np.where(_fall_mask(res.outcome), res.time, np.nan)
+
+
+def _compare(claim, sector, question, arm_a, arm_b, res_a, res_b, tol):
+    fa, fb = res_a.outcome, res_b.outcome
+    ok = (fa != engine.PONR_FAILED) & (fb != engine.PONR_FAILED)
+    ta, tb = _tip_time(res_a)[ok], _tip_time(res_b)[ok]
+    both = np.isfinite(ta) & np.isfinite(tb)
+    diff = ta[both] - tb[both]
+    n_both = int(both.sum())
+    return dict(claim=claim, sector=sector, question=question, arm_a=arm_a, arm_b=arm_b, n=int(ok.sum()),
+                failed=int((~ok).sum()), p_fall_a=_p_fall(fa[ok]), p_fall_b=_p_fall(fb[ok]), n_both=n_both,
+                median_time_a=float(np.median(ta[both])) if n_both else math.nan,
+                median_time_b=float(np.median(tb[both])) if n_both else math.nan,
+                median_time_diff=float(np.median(diff)) if n_both else math.nan,
+                frac_a_sooner=float(np.mean(diff < -tol)) if n_both else math.nan)
+
+
+def _retention(pvecs, horizon):
+    """Platform share kept RETENTION_YEARS after acquisition stops at RETENTION_FREEZE."""
+    t1 = RETENTION_FREEZE + RETENTION_YEARS
+    if t1 > horizon:
+        return np.full(pvecs.shape[0], np.nan)
+    r = engine.integrate(pvecs, None, np.array([RETENTION_FREEZE, t1]), t_end=horizon, freeze_times=RETENTION_FREEZE)
+    s0, s1 = r.y[:, 0, 0], r.y[:, 1, 0]
+    return np.where(r.success & np.isfinite(s1) & (s0 > 0), s1 / s0, np.nan)
+
+
+#: Differences below these are reported as "no material difference": a quarter of a year
+#: in the point of no return, two points of probability of falling, one point of share
+#: retained. They are reading aids for the table, not tuned to any outcome.
+MATERIAL_TIME = 0.25
+MATERIAL_P = 0.02
+MATERIAL_RETENTION = 0.01
+
+
+def _answer_sooner(c, a_name, b_name):
+    """Reading of a 'does A tip sooner than B' comparison, with the thresholds above."""
+    if c["n_both"] == 0:
+        return "undecided: no draw tips in both arms"
+    dp = c["p_fall_a"] - c["p_fall_b"]
+    dt = c["median_time_diff"]
+    if abs(dt) < MATERIAL_TIME and abs(dp) < MATERIAL_P:
+        return f"no material difference (PONR {dt:+.2f} yr, P(fall) {dp:+.2f})"
+    if dt <= -MATERIAL_TIME and dp > -MATERIAL_P and c["frac_a_sooner"] > 0.5:
+        return f"yes: {a_name} tips {-dt:.2f} yr sooner (median) and falls {dp:+.2f} more often"
+    if dt >= MATERIAL_TIME and dp < MATERIAL_P and c["frac_a_sooner"] < 0.5:
+        return f"no: {b_name} tips {dt:.2f} yr sooner (median), P(fall) {dp:+.2f}"
+    return f"mixed: PONR {dt:+.2f} yr (median), P(fall) {dp:+.2f}, {c['frac_a_sooner']:.0%} of draws sooner"
+
+
+def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: float = 0.01) -> list[ClaimComparison]:
+    """C5, C7 and C4 for one sector, on the first ``claim_draws`` draws of its verdict.
+
+    The arm that matches the sector file reuses the verdict's own points of no return;
+    the other arm changes one switch and is computed on the same draws.
+    """
+    n = min(int(claim_draws), verdict.n_draws)
+    if n < 2:
+        raise ValueError(f"`claim_draws` must be at least 2, got {claim_draws!r}")
+    pv = verdict.draws["pvecs"][:n]
+    horizon = verdict.horizon
+    if tol != verdict.draws["tol"]:
+        raise ValueError(f"`tol` ({tol!r}) must match the verdict's ({verdict.draws['tol']!r}): the arms are compared")
+    # The file's own arm: the verdict's points of no return on these draws.
+    base = _Arm(outcome=verdict.draws["outcome"][:n], time=verdict.draws["ponr_time"][:n])
+    out = []
+
+    # C5: trust (chi_trust = 1) vs standard (0).
+    trust_is_base = pv[0, _INDEX["chi_trust"]] == 1.0
+    other = _ponr(_with(pv, chi_trust=0.0 if trust_is_base else 1.0), horizon, tol)
+    a, b = (base, other) if trust_is_base else (other, base)
+    c = _compare("C5", verdict.key, "Does the trust network effect tip sooner than the standard one?",
+                 "trust network effect", "standard network effect", a, b, tol)
+    answer = _answer_sooner(c, "trust", "the standard effect")
+    out.append(ClaimComparison(answer=answer, **c))
+
+    # C7: hard network on vs off, soft network on in both.
+    pv_soft = _with(pv, chi_soft=1.0)
+    on_is_base = bool(np.all(pv[:, _INDEX["chi_soft"]] == 1.0) and pv[0, _INDEX["chi_hard"]] == 1.0)
+    on = base if on_is_base else _ponr(_with(pv_soft, chi_hard=1.0), horizon, tol)
+    off = _ponr(_with(pv_soft, chi_hard=0.0), horizon, tol)
+    c = _compare("C7", verdict.key, "Does the hard network matter once the soft network runs?",
+                 "hard + soft network", "soft network only", on, off, tol)
+    delay = -c["median_time_diff"] if c["n_both"] else math.nan
+    drop = c["p_fall_a"] - c["p_fall_b"]
+    if c["n_both"] == 0 and abs(drop) < MATERIAL_P:
+        answer = "undecided: no draw tips in both arms"
+    elif drop >= MATERIAL_P or (np.isfinite(delay) and delay >= MATERIAL_TIME):
+        answer = (f"yes: without it P(fall) is {drop:.2f} lower" + (f" and the PONR {delay:.1f} yr later (median)"
+                  if np.isfinite(delay) else ""))
+    else:
+        answer = "no material difference" + (f" (PONR {delay:+.2f} yr, P(fall) {drop:+.2f})" if np.isfinite(delay) else "")
+    out.append(ClaimComparison(answer=answer, **c, extra={"median_delay_without_hard": delay, "p_fall_drop": drop}))
+
+    # C4: relational trust as drawn vs none (churn_reduction = 0).
+    none = _with(pv, churn_reduction=0.0)
+    res_none = _ponr(none, horizon, tol)
+    c = _compare("C4", verdict.key, "Does relational trust make the platform's share stick?",
+                 "relational trust (churn reduction as drawn)", "no relational trust (churn reduction 0)",
+                 base, res_none, tol)
+    keep_a, keep_b = _retention(pv, horizon), _retention(none, horizon)
+    both = np.isfinite(keep_a) & np.isfinite(keep_b)
+    ret_a = float(np.median(keep_a[both])) if both.any() else math.nan
+    ret_b = float(np.median(keep_b[both])) if both.any() else math.nan
+    frac_more = float(np.mean(keep_a[both] > keep_b[both] * (1 + 1e-9))) if both.any() else math.nan
+    if not both.any():
+        answer = "undecided: no draw keeps the incumbent alive long enough to measure retention"
+    elif ret_a - ret_b >= MATERIAL_RETENTION and frac_more > 0.5:
+        answer = f"yes: {ret_a:.0%} of the share kept against {ret_b:.0%} without it"
+    elif abs(ret_a - ret_b) < MATERIAL_RETENTION:
+        answer = (f"no material difference: {ret_a:.1%} kept against {ret_b:.1%} without it (the platform's "
+                  "value edge leaves little churn to remove)")
+    else:
+        answer = f"no: {ret_a:.0%} kept against {ret_b:.0%} without it"
+    out.append(ClaimComparison(answer=answer, **c, extra={
+        "retention_with": ret_a, "retention_without": ret_b, "retention_n": int(both.sum()),
+        "frac_keeps_more": frac_more, "retention_freeze": RETENTION_FREEZE, "retention_years": RETENTION_YEARS}))
+    return out
