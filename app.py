@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -408,6 +409,13 @@ def tipping_view(params: Parameters, result, base: Scenario) -> None:
         with st.spinner("Mapping the basin of the current state..."):
             b = run_basin(params)
         start = (float(result["platform_share"][0]), float(result["platform_trust"][0]))
+        ok = np.asarray(b.status) >= 0
+        if ok.any() and np.all(np.asarray(b.falls)[ok]):
+            st.markdown("In this slice the incumbent falls from every starting point: no separatrix.")
+        elif ok.any() and not np.any(np.asarray(b.falls)[ok]):
+            st.markdown("In this slice the incumbent survives from every starting point: no separatrix.")
+        if getattr(b, "messages", None):
+            st.warning(f"{len(b.messages)} run(s) of the basin failed (blank cells): {b.messages[0]}")
         chart(figures.basin_map(b, current=start,
                                 trajectory=(result["platform_share"], result["platform_trust"])),
               "basin", figures.HOW_TO_READ["basin"])
@@ -420,13 +428,10 @@ def claims(params: Parameters, result, ponr, be, be_now, base: Scenario, n_secto
     variants = {k: run_model(p) for k, p in figures.claim_variants(params).items()}
     rows = figures.assess_claims(params, result, variants, ponr=ponr, break_even=be,
                                  break_even_current_prices=be_now, sector=base.name, n_sectors=n_sectors)
+    # A static table: the statements are sentences and must wrap, not be cut.
     table = pd.DataFrame([{"claim": r.id, "what the essays say": r.claim, "what this run says": r.this_run,
-                           "verdict": r.verdict} for r in rows])
-    st.dataframe(table, hide_index=True, key="claims_table", column_config={
-        "claim": st.column_config.TextColumn(width="small"),
-        "what the essays say": st.column_config.TextColumn(width="medium"),
-        "what this run says": st.column_config.TextColumn(width="large"),
-        "verdict": st.column_config.TextColumn(width="small")})
+                           "verdict": r.verdict} for r in rows]).set_index("claim")
+    st.table(table)
     st.caption(figures.CLAIMS_ATTRIBUTION + " Each verdict follows a stated rule from this run and its "
                "counterfactual runs (the rules are in model.figures.assess_claims); it is not a proof.")
 
@@ -435,7 +440,7 @@ def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) 
     st.header("Share and download")
     url = st.context.url or "http://localhost:8501/"
     parts = urlsplit(url)
-    link = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    link = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
     st.markdown("This link opens the page with the same sector and settings (the address bar holds it too):")
     st.code(link, language=None)
     if st.session_state.get("_uploaded") is not None:

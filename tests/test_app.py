@@ -130,13 +130,13 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
 
 def test_claims_table_is_the_models_assessment(base, baseline):
     at = open_app()
-    table = at.dataframe[0].value
+    table = at.table[0].value
     res = simulate(base)
     runs = {k: simulate(v) for k, v in figures.claim_variants(base).items()}
     rows = figures.assess_claims(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
                                  break_even_current_prices=break_even_loss(base, policy="current_prices"),
                                  sector=baseline.name, n_sectors=len(list((ROOT / "scenarios").glob("*.toml"))))
-    assert list(table["claim"]) == [r.id for r in rows]
+    assert list(table.index) == [r.id for r in rows]
     assert list(table["verdict"]) == [r.verdict for r in rows]
     assert list(table["what this run says"]) == [r.this_run for r in rows]
 
@@ -279,7 +279,8 @@ def test_a_copied_link_restores_sector_settings_and_switches():
     assert_charts_show(other, page_params(at))
     # The page shows the link itself, with the same query.
     shown = [c.value for c in at.code if c.value.startswith("http")]
-    assert shown and all(f"{k}={v}" in shown[0] for k, v in link.items() if k != "sector")
+    assert shown and f"/?sector={stem}&" in shown[0]
+    assert all(f"{k}={v}" in shown[0] for k, v in link.items())
 
 
 def test_hostile_links_are_refused_with_a_message(base):
@@ -362,7 +363,7 @@ def test_a_failed_solve_is_reported_not_raised(failing_solver):
     message = texts(at.error)
     assert "The solver failed" in message and "Required step size" in message
     assert set(TIME_CHARTS) <= set(charts(at))  # what was computed is still drawn
-    assert at.dataframe  # and the rest of the page is there
+    assert at.table  # and the rest of the page is there
 
 
 def upload(at, name: str, data: bytes) -> AppTest:
