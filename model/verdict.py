@@ -52,6 +52,7 @@ from .tipping import break_even_loss
 
 __all__ = [
     "CLAIMED_SHARE",
+    "OUTCOME_NAMES",
     "Interval",
     "SectorVerdict",
     "ClaimComparison",
@@ -72,7 +73,7 @@ RETENTION_YEARS = 5.0
 #: Held at the file's value in every draw (see the module docstring).
 NOT_DRAWN = ("horizon",)
 
-_OUTCOME = {engine.PONR_TIPS: "tips", engine.PONR_NEVER_TIPS: "never_tips",
+OUTCOME_NAMES = {engine.PONR_TIPS: "tips", engine.PONR_NEVER_TIPS: "never_tips",
             engine.PONR_ALWAYS_FALLS: "always_falls", engine.PONR_FAILED: "failed"}
 _INDEX = {name: i for i, name in enumerate(PARAM_NAMES)}
 
@@ -303,7 +304,7 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
     share = np.where(measured, res.share, np.nan)
     loss = np.where(measured, res.gross_loss, np.nan)
     time = np.where(measured, res.time, np.nan)
-    counts = {name: int(np.sum(outcome == code)) for code, name in _OUTCOME.items()}
+    counts = {name: int(np.sum(outcome == code)) for code, name in OUTCOME_NAMES.items()}
     lo = np.array([scenario.ranges[k][0] for k in names])
     hi = np.array([scenario.ranges[k][1] for k in names])
     inert = inert_parameters(scenario.params)

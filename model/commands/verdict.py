@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..scenarios import load_scenario
-from ..verdict import (CLAIMED_SHARE, MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN,
+from ..verdict import (CLAIMED_SHARE, OUTCOME_NAMES, MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN,
                        RETENTION_FREEZE, RETENTION_YEARS, claim_comparisons, sector_verdict)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ def draw_rows(verdicts) -> list[dict]:
     for v in verdicts:
         d = v.draws
         for i in range(v.n_draws):
-            row = {"sector": v.key, "draw": i, "outcome": _OUTCOME_NAME(d["outcome"][i]), "reason": d["reason"][i],
+            row = {"sector": v.key, "draw": i, "outcome": OUTCOME_NAMES[int(d["outcome"][i])], "reason": d["reason"][i],
                    "ponr_time": float(d["time"][i]), "ponr_share": float(d["share"][i]),
                    "ponr_gross_loss": float(d["gross_loss"][i]), "ponr_share_lo": float(d["share_lo"][i]),
                    "ponr_gross_loss_lo": float(d["gross_loss_lo"][i]), "fall_time": float(d["fall_time"][i]),
@@ -161,12 +161,6 @@ def draw_rows(verdicts) -> list[dict]:
             row.update({name: float(d["X"][i, j]) for j, name in enumerate(v.drawn)})
             rows.append(row)
     return rows
-
-
-def _OUTCOME_NAME(code):  # noqa: N802 - a table lookup used like a constant
-    from ..verdict import _OUTCOME
-
-    return _OUTCOME[int(code)]
 
 
 def write_outputs(out: Path, verdicts, claims, meta) -> None:
