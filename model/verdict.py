@@ -313,7 +313,8 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
     loss_iv = Interval.of(loss)
     record = {
         "X": X, "outcome": outcome.copy(), "time": time, "share": share, "gross_loss": loss, "break_even": be,
-        "share_lo": np.where(measured, res.share_lo, np.nan), "gross_loss_lo": np.where(measured, res.gross_loss_lo, np.nan),
+        "share_lo": np.where(measured, res.share_lo, np.nan),
+        "gross_loss_lo": np.where(measured, res.gross_loss_lo, np.nan),
         "fall_time": res.fall_time.copy(), "reason": res.reason, "pvecs": pvecs, "ponr_time": res.time.copy(),
         "tol": float(tol),
     }
@@ -435,7 +436,8 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
         answer = (f"yes: without it P(fall) is {drop:.2f} lower" + (f" and the PONR {delay:.1f} yr later (median)"
                   if np.isfinite(delay) else ""))
     else:
-        answer = "no material difference" + (f" (PONR {delay:+.2f} yr, P(fall) {drop:+.2f})" if np.isfinite(delay) else "")
+        detail = f" (PONR {delay:+.2f} yr, P(fall) {drop:+.2f})" if np.isfinite(delay) else ""
+        answer = "no material difference" + detail
     out.append(ClaimComparison(answer=answer, **c, extra={"median_delay_without_hard": delay, "p_fall_drop": drop}))
 
     # C4: relational trust as drawn vs none (churn_reduction = 0).

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..scenarios import load_scenario
-from ..verdict import (CLAIMED_SHARE, OUTCOME_NAMES, MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN,
+from ..verdict import (CLAIMED_SHARE, MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN, OUTCOME_NAMES,
                        RETENTION_FREEZE, RETENTION_YEARS, claim_comparisons, sector_verdict)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +153,8 @@ def draw_rows(verdicts) -> list[dict]:
     for v in verdicts:
         d = v.draws
         for i in range(v.n_draws):
-            row = {"sector": v.key, "draw": i, "outcome": OUTCOME_NAMES[int(d["outcome"][i])], "reason": d["reason"][i],
+            row = {"sector": v.key, "draw": i, "outcome": OUTCOME_NAMES[int(d["outcome"][i])],
+                   "reason": d["reason"][i],
                    "ponr_time": float(d["time"][i]), "ponr_share": float(d["share"][i]),
                    "ponr_gross_loss": float(d["gross_loss"][i]), "ponr_share_lo": float(d["share_lo"][i]),
                    "ponr_gross_loss_lo": float(d["gross_loss_lo"][i]), "fall_time": float(d["fall_time"][i]),
@@ -288,7 +289,8 @@ def markdown(verdicts, claims, meta) -> str:
         "",
         "S1: first-order index of RBD-FAST (SALib; Tarantola et al. 2006 with the bias correction of Tissot & "
         "Prieur 2012), the share of the PONR share's variance explained by the parameter alone, on the same Latin "
-        "hypercube, restricted to the draws that have a point of no return; ± its bootstrap 95% half-width (30 resamples). ρ: "
+        "hypercube, restricted to the draws that have a point of no return; ± its bootstrap 95% half-width "
+        "(30 resamples). ρ: "
         "Spearman rank correlation, for the direction. Noise floor: the largest S1 of the drawn parameters that "
         "do not enter the sector's dynamics at all (read from the sympy model under the sector's switches, e.g. "
         "the platform's own costs); an index at or below it is marked \"within noise\" (\"?\" in the table above).",
@@ -314,7 +316,8 @@ def markdown(verdicts, claims, meta) -> str:
                     extra = f" {_pct(c.extra['retention_with'])} / {_pct(c.extra['retention_without'])} " \
                             f"(n = {c.extra['retention_n']}) |"
                 lines.append(f"| {c.sector} | {_pct(c.p_fall_a)} | {_pct(c.p_fall_b)} | {c.n_both} | "
-                             f"{_num(c.median_time_a)} yr | {_num(c.median_time_b)} yr | {_num(c.median_time_diff, '+')} yr | "
+                             f"{_num(c.median_time_a)} yr | {_num(c.median_time_b)} yr | "
+                             f"{_num(c.median_time_diff, '+')} yr | "
                              f"{_pct(c.frac_a_sooner)} |{extra} {c.answer} |")
             lines.append("")
         lines += [f"Readings use fixed thresholds, stated here and not tuned: differences under {MATERIAL_TIME} yr "
