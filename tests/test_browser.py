@@ -169,9 +169,7 @@ def test_load_move_download_share(server, browser, baseline_path):
     # The page's link, opened in a fresh context, shows the same settings and chart.
     link = page.url
     assert "sector=baseline" in link and f"{SLIDER}={target}" in link
-    # A tall window, so that one screenshot shows the whole page (Streamlit scrolls
-    # inside its own container, not the document).
-    other = browser.new_context(viewport={"width": 1400, "height": 5200}).new_page()
+    other = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
     other.goto(link)
     settle(other)
     assert slider(other).input_value() == target
