@@ -50,6 +50,8 @@ SWITCH_LABELS = {
 }
 #: Keys of the page's own widgets (everything else in the URL must be a parameter).
 SECTOR_KEY, UPLOAD_KEY = "sector", "upload"
+#: Query parameters that Streamlit itself reads (embedding options): not ours to judge.
+STREAMLIT_QUERY_KEYS = ("embed", "embed_options")
 
 
 # --- cached model calls (keyed on the frozen, hashable Parameters) -------------------------
@@ -193,7 +195,7 @@ def parse_query_value(name: str, text: str):
 
 def init_session(files: dict[str, Path]) -> None:
     """First run of a session: the sector and parameters from the URL's query parameters."""
-    query = {k: st.query_params[k] for k in st.query_params}
+    query = {k: st.query_params[k] for k in st.query_params if k not in STREAMLIT_QUERY_KEYS}
     notes = []
     stem = query.pop(SECTOR_KEY, None)
     if stem is not None and stem not in files:
@@ -233,6 +235,7 @@ def page_query(values: dict, base: Scenario | str) -> dict[str, str]:
         sector = load_sector(st.session_state[SECTOR_KEY])
         reference = sector.params if isinstance(sector, Scenario) else Parameters()
     query = {SECTOR_KEY: st.session_state[SECTOR_KEY]}
+    query.update({k: st.query_params[k] for k in STREAMLIT_QUERY_KEYS if k in st.query_params})
     for name, value in values.items():
         if value != getattr(reference, name):
             query[name] = query_text(value)

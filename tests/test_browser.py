@@ -154,7 +154,8 @@ def test_load_move_download_share(server, browser, baseline_path):
     page.screenshot(path=ARTIFACTS / "browser_2_slider_moved.png")
 
     # Download the first chart as PNG: rendered by kaleido when the button is clicked.
-    button = page.locator("[data-testid='stDownloadButton'] button", has_text="PNG").first
+    # By role: Streamlit also keeps a hidden copy of each button (to measure its width).
+    button = page.get_by_role("button", name="PNG", exact=True).first
     button.scroll_into_view_if_needed()
     with page.expect_download(timeout=180_000) as info:
         button.click()
@@ -165,6 +166,22 @@ def test_load_move_download_share(server, browser, baseline_path):
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (2000, 1040)
+
+    # The run as CSV: every series of the current run, exactly (pandas writes floats in
+    # their shortest round-trip form).
+    settle(page)
+    button = page.get_by_role("button", name="Run as CSV", exact=True)
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=60_000) as info:
+        button.click()
+    csv = ARTIFACTS / "browser_run.csv"
+    info.value.save_as(csv)
+    header = csv.read_text().splitlines()[0].split(",")
+    table = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)
+    assert header[0] == "t" and table.shape == (moved.t.size, len(header))
+    assert_allclose(table[:, 0], moved.t, rtol=0, atol=0)
+    for name in ("platform_share_of_gross", "buffer", "incumbent_price"):
+        assert_allclose(table[:, header.index(name)], moved[name], rtol=0, atol=0)
 
     # The page's link, opened in a fresh context, shows the same settings and chart.
     link = page.url
