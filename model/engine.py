@@ -1,0 +1,1175 @@
+"""Ensemble integrator: many parameter sets of the model at once, compiled and parallel.
+
+:func:`integrate` integrates N runs (parameter vectors and initial states) with the
+explicit Runge-Kutta pair of Dormand and Prince, order 5(4) (DOPRI5), with per-run
+adaptive steps and error control, Hairer's step-size controller, the "incumbent falls"
+event (buffer ``y[5]`` reaching 0 from above, located by root finding on the continuous
+extension) and output at requested times by the same continuous extension. The kernel is
+compiled by numba and runs in parallel over runs with ``numba.prange``; runs do not
+interact, so a run's numbers do not depend on the number of threads. Its right-hand side
+and Jacobian are the generated :func:`model._generated.rhs_into` and ``jac_into``
+(derived from the one sympy definition in :mod:`model.equations`): nothing of the model
+is written here.
+
+Stiff runs. Some parameter sets are stiff (trust and relational-trust gains near their
+upper bounds make those stocks relax in a thousandth of a year while the sector moves
+over decades). The kernel applies the stiffness test of Hairer's ``dopri5.f`` after every
+accepted step; a run that it flags continues, from where it is, with the L-stable
+Rosenbrock method Rodas4 (order 4(3), analytic Jacobian). A run that still hits
+``max_steps`` is solved again with :func:`scipy.integrate.solve_ivp` (LSODA with the
+analytic Jacobian) unless ``fallback=False``. ``EnsembleResult.solver`` says which
+finished each run; runs that fail in every method keep a negative status and a reason,
+and are never dropped.
+
+:func:`point_of_no_return_batch` runs the point-of-no-return bisection (the shared
+definition of :mod:`model.tipping`) for many parameter sets at once on this engine.
+
+The module imports numpy, scipy and numba only (the pure model's rule).
+
+Notation as in [1]_ and [2]_: the DOPRI5 tableau of [1]_, Table II.5.2; its continuous
+extension of order 4 and the step-size controller with Lund stabilisation (beta = 0.04)
+and the initial step of Sec. II.4, all as in the authors' code ``dopri5.f``; Rodas4 of
+[2]_, Sec. VI.4, written as in KPP's Rosenbrock integrator [3]_, with its step-size
+control.
+
+References
+----------
+.. [1] E. Hairer, S. P. Norsett, G. Wanner, "Solving Ordinary Differential Equations I:
+   Nonstiff Problems", 2nd ed., Springer, 1993.
+.. [2] E. Hairer, G. Wanner, "Solving Ordinary Differential Equations II: Stiff and
+   Differential-Algebraic Problems", 2nd ed., Springer, 1996.
+.. [3] A. Sandu, J. G. Verwer, J. G. Blom, E. J. Spee, G. R. Carmichael, F. A. Potra,
+   "Benchmarking stiff ODE solvers for atmospheric chemistry problems II: Rosenbrock
+   solvers", Atmospheric Environment 31 (1997) 3459-3472 (the KPP integrator).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from numba import njit, prange
+from scipy.integrate import solve_ivp
+
+from . import _generated as gen
+from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
+
+__all__ = [
+    "integrate",
+    "EnsembleResult",
+    "point_of_no_return_batch",
+    "PonrBatch",
+    "pvecs_from_params",
+    "initial_states",
+    "outputs_batch",
+    "STATUS_REASONS",
+    "SURVIVES",
+    "FALLS",
+    "MAX_STEPS",
+    "STEP_TOO_SMALL",
+    "NON_FINITE",
+    "FALLBACK_FAILED",
+    "RHS_ERROR",
+    "STIFF",
+    "SOLVER_DOPRI5",
+    "SOLVER_RODAS4",
+    "SOLVER_LSODA",
+    "SOLVER_NAMES",
+    "PONR_TIPS",
+    "PONR_NEVER_TIPS",
+    "PONR_ALWAYS_FALLS",
+    "PONR_FAILED",
+    "PONR_OUTCOMES",
+]
+
+N_STATES = len(STATE_NAMES)
+N_PARAMS = len(PARAM_NAMES)
+_ACQ = PARAM_NAMES.index("acquisition")
+_REVENUE = OUTPUT_NAMES.index("incumbent_revenue")
+_SHARE_OF_GROSS = OUTPUT_NAMES.index("platform_share_of_gross")
+
+# Status codes of a run (int8). Non-negative: the run finished; negative: it failed.
+SURVIVES = 0  #: reached the end time without the incumbent falling
+FALLS = 1  #: the buffer reached zero: the incumbent falls
+MAX_STEPS = -1  #: the kernel hit ``max_steps`` (and no fallback was asked for)
+STEP_TOO_SMALL = -2  #: the step size fell below the round-off limit
+NON_FINITE = -3  #: a non-finite state or error estimate that no smaller step cured
+FALLBACK_FAILED = -4  #: the kernel failed and the LSODA fallback failed too
+STIFF = -6  #: the run became stiff and ``stiff="stop"`` was asked for (or the fallback is off)
+RHS_ERROR = -5  #: the model's right-hand side raised (a division by zero) where the run is
+
+#: Human-readable reason for every status code.
+STATUS_REASONS = {
+    SURVIVES: "reached the end time; the incumbent does not fall",
+    FALLS: "the incumbent falls (buffer exhausted)",
+    MAX_STEPS: "stopped at the step limit `max_steps`",
+    STEP_TOO_SMALL: "step size below the round-off limit",
+    NON_FINITE: "non-finite state or error estimate",
+    FALLBACK_FAILED: "the compiled solver failed and the LSODA fallback failed too",
+    STIFF: "the run became stiff (DOPRI5's stiffness test)",
+    RHS_ERROR: "the model's right-hand side raised a division by zero (0/0 in the incumbent's target "
+               "price: its volume and capacity have both vanished)",
+}
+
+#: Which solver finished a run (``EnsembleResult.solver``): DOPRI5 throughout; switched to
+#: Rodas4 when the run became stiff; or re-solved by the LSODA fallback.
+SOLVER_DOPRI5 = 0
+SOLVER_RODAS4 = 1
+SOLVER_LSODA = 2
+SOLVER_NAMES = {SOLVER_DOPRI5: "dopri5", SOLVER_RODAS4: "dopri5+rodas4", SOLVER_LSODA: "lsoda"}
+
+# Outcome codes of the point of no return (shared definition, see model.tipping).
+PONR_TIPS = 0
+PONR_NEVER_TIPS = 1
+PONR_ALWAYS_FALLS = 2
+PONR_FAILED = -1
+PONR_OUTCOMES = {PONR_TIPS: "tips", PONR_NEVER_TIPS: "never_tips", PONR_ALWAYS_FALLS: "always_falls",
+                 PONR_FAILED: "failed"}
+
+# --------------------------------------------------------------------------------------
+# The compiled kernel
+# --------------------------------------------------------------------------------------
+
+# Dormand-Prince 5(4) tableau ([1], Table II.5.2).
+_C2, _C3, _C4, _C5 = 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0
+_A21 = 1.0 / 5.0
+_A31, _A32 = 3.0 / 40.0, 9.0 / 40.0
+_A41, _A42, _A43 = 44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0
+_A51, _A52, _A53, _A54 = 19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0
+_A61, _A62, _A63, _A64, _A65 = (9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0,
+                                -5103.0 / 18656.0)
+_A71, _A73, _A74, _A75, _A76 = 35.0 / 384.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0
+# Error coefficients: 5th-order weights minus the embedded 4th-order ones.
+_E1, _E3, _E4, _E5, _E6, _E7 = (71.0 / 57600.0, -71.0 / 16695.0, 71.0 / 1920.0, -17253.0 / 339200.0,
+                                22.0 / 525.0, -1.0 / 40.0)
+# Continuous extension of order 4 (dopri5.f, CONTD5).
+_D1, _D3, _D4, _D5, _D6, _D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 32700410799.0,
+                                -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
+                                -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0)
+# Step-size controller of dopri5.f: safety factor, bounds on the step ratio, Lund beta.
+_SAFE, _FACMIN, _FACMAX, _BETA = 0.9, 0.2, 10.0, 0.04
+_EXPO1 = 0.2 - _BETA * 0.75
+_EPS = np.finfo(np.float64).eps
+
+# Stiffness test of dopri5.f: h |lambda|, estimated from the last two stages (both at
+# t + h), above 3.25 (about the edge of DOPRI5's stability region) on this many accepted
+# steps (with fewer than 6 non-stiff steps in between) switches the run to Rodas4.
+_STIFF_H_LAMBDA = 3.25
+_STIFF_STEPS = 15
+_STIFF_ACTIONS = {"rodas4": 0, "stop": 1, "ignore": -1}
+# A Rosenbrock method uses the Jacobian in its formula, so its error estimate cannot see a
+# wrong Jacobian. Near a vanishing incumbent (volume and capacity -> 0) the generated
+# Jacobian of the capped full-cost price loses all accuracy to cancellation (terms of order
+# 1/K of opposite sign); its entries then exceed any rate of the model (the stiffest real
+# rates are about 1e6 per year). Beyond this limit the run goes back to DOPRI5.
+_JAC_LIMIT = 1e10
+
+# Rodas4 ([2], Sec. VI.4), in the formulation and with the coefficients of KPP's
+# Rosenbrock integrator [3]: (I / (h gamma) - J) K_i = f(y + sum_j A_ij K_j)
+# + sum_j (C_ij / h) K_j; y_new = y + sum_i M_i K_i, and K_6 is the error estimate
+# (the method is stiffly accurate: y_new is the stage-6 point plus K_6).
+_RG = 0.25
+_RA21 = 1.544
+_RA31, _RA32 = 0.9466785280815826, 0.2557011698983284
+_RA41, _RA42, _RA43 = 3.314825187068521, 2.896124015972201, 0.9986419139977817
+_RA51, _RA52, _RA53, _RA54 = 1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950
+_RC21 = -5.6688
+_RC31, _RC32 = -2.430093356833875, -0.2063599157091915
+_RC41, _RC42, _RC43 = -0.1073529058151375, -9.594562251023355, -20.47028614809616
+_RC51, _RC52, _RC53, _RC54 = 7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160
+_RC61, _RC62, _RC63, _RC64, _RC65 = (8.083246795921522, -7.981132988064893, -31.52159432874371,
+                                     16.31930543123136, -6.058818238834054)
+# Step-size control of KPP's Rosenbrock integrator (error estimate of local order 4).
+_RFACMIN, _RFACMAX, _RFACREJ, _RSAFE = 0.2, 6.0, 0.1, 0.9
+
+# Rows of the per-run scratch matrix.
+(_K1, _K2, _K3, _K4, _K5, _K6, _K7, _Y, _YNEW, _YTMP, _ERR, _R1, _R2, _R3, _R4, _R5,
+ _J0, _J1, _J2, _J3, _J4, _J5, _PIV) = range(23)
+_N_WORK = 23
+#: Runs handled by one parallel task (scratch is allocated once per block).
+_BLOCK = 16
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _f(y, p, out):
+    """The model's right-hand side into ``out``. If the generated code raises (a division
+    by zero: 0/0 in the target price when the incumbent's volume and capacity both vanish),
+    ``out`` is set to NaN and False returned, so that one run cannot abort the batch."""
+    try:
+        gen.rhs_into(y, p, out)
+    except Exception:  # noqa: BLE001 - numba catches only the generic form
+        for i in range(out.shape[0]):
+            out[i] = np.nan
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _jac(y, p, out):
+    """The analytic Jacobian into ``out``; False if the generated code raises."""
+    try:
+        gen.jac_into(y, p, out)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _norm(e, y, ynew, rtol, atol):
+    acc = 0.0
+    for i in range(e.shape[0]):
+        sk = atol + rtol * max(abs(y[i]), abs(ynew[i]))
+        acc += (e[i] / sk) ** 2
+    return math.sqrt(acc / e.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _dense(w, theta, i):
+    """Component ``i`` of the continuous extension at ``theta`` in [0, 1] of the last step."""
+    theta1 = 1.0 - theta
+    return w[_R1, i] + theta * (w[_R2, i] + theta1 * (w[_R3, i] + theta * (w[_R4, i] + theta1 * w[_R5, i])))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _initial_step(y, f0, p, t_span, rtol, atol, w):
+    # Hairer's starting step ([1], Sec. II.4), norms as in _norm.
+    n = y.shape[0]
+    d0 = 0.0
+    d1 = 0.0
+    for i in range(n):
+        sk = atol + rtol * abs(y[i])
+        d0 += (y[i] / sk) ** 2
+        d1 += (f0[i] / sk) ** 2
+    d0 = math.sqrt(d0 / n)
+    d1 = math.sqrt(d1 / n)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    h0 = min(h0, t_span)
+    ytmp = w[_YTMP]
+    for i in range(n):
+        ytmp[i] = y[i] + h0 * f0[i]
+    f1 = w[_K2]
+    _f(ytmp, p, f1)
+    d2 = 0.0
+    for i in range(n):
+        sk = atol + rtol * abs(y[i])
+        d2 += ((f1[i] - f0[i]) / sk) ** 2
+    d2 = math.sqrt(d2 / n) / h0
+    if not (math.isfinite(d2) and math.isfinite(d1)):
+        return min(h0, t_span)
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** 0.2
+    return min(100.0 * h0, h1, t_span)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _lu(w):
+    """LU factorisation with partial pivoting of the matrix in rows _J0.._J5, in place.
+    Returns False if it is singular (a pivot is zero or not finite)."""
+    n = N_STATES
+    for k in range(n):
+        piv = k
+        big = abs(w[_J0 + k, k])
+        for i in range(k + 1, n):
+            if abs(w[_J0 + i, k]) > big:
+                big = abs(w[_J0 + i, k])
+                piv = i
+        if not (big > 0.0 and math.isfinite(big)):
+            return False
+        w[_PIV, k] = piv
+        if piv != k:
+            for j in range(n):
+                tmp = w[_J0 + k, j]
+                w[_J0 + k, j] = w[_J0 + piv, j]
+                w[_J0 + piv, j] = tmp
+        inv = 1.0 / w[_J0 + k, k]
+        for i in range(k + 1, n):
+            f = w[_J0 + i, k] * inv
+            w[_J0 + i, k] = f
+            for j in range(k + 1, n):
+                w[_J0 + i, j] -= f * w[_J0 + k, j]
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _lu_solve(w, b):
+    """Solve with the factors of :func:`_lu`; ``b`` is overwritten by the solution."""
+    n = N_STATES
+    for k in range(n):
+        piv = int(w[_PIV, k])
+        if piv != k:
+            tmp = b[k]
+            b[k] = b[piv]
+            b[piv] = tmp
+    for i in range(1, n):
+        acc = b[i]
+        for j in range(i):
+            acc -= w[_J0 + i, j] * b[j]
+        b[i] = acc
+    for i in range(n - 1, -1, -1):
+        acc = b[i]
+        for j in range(i + 1, n):
+            acc -= w[_J0 + i, j] * b[j]
+        b[i] = acc / w[_J0 + i, i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _rodas_trial(y, f0, pp, h, w, jac):
+    """One Rodas4 trial step from ``y`` (f(y) = ``f0``): new point in w[_YNEW], error in
+    w[_ERR]. Returns 0 if done, 1 if the iteration matrix is singular, 2 if the model's
+    code raised at a stage, 3 if the Jacobian cannot be used (it raised, or an entry is
+    beyond _JAC_LIMIT)."""
+    n = N_STATES
+    if not _jac(y, pp, jac):
+        return 3
+    for i in range(n):
+        for j in range(n):
+            if not abs(jac[i, j]) <= _JAC_LIMIT:
+                return 3
+    inv_hg = 1.0 / (h * _RG)
+    for i in range(n):
+        for j in range(n):
+            w[_J0 + i, j] = -jac[i, j]
+        w[_J0 + i, i] += inv_hg
+    if not _lu(w):
+        return 1
+    raised = False
+    k1, k2, k3, k4, k5, k6 = w[_K2], w[_K3], w[_K4], w[_K5], w[_K6], w[_ERR]
+    ytmp = w[_YTMP]
+    ih = 1.0 / h
+    for i in range(n):
+        k1[i] = f0[i]
+    _lu_solve(w, k1)
+    for i in range(n):
+        ytmp[i] = y[i] + _RA21 * k1[i]
+    raised |= not _f(ytmp, pp, k2)
+    for i in range(n):
+        k2[i] += ih * _RC21 * k1[i]
+    _lu_solve(w, k2)
+    for i in range(n):
+        ytmp[i] = y[i] + _RA31 * k1[i] + _RA32 * k2[i]
+    raised |= not _f(ytmp, pp, k3)
+    for i in range(n):
+        k3[i] += ih * (_RC31 * k1[i] + _RC32 * k2[i])
+    _lu_solve(w, k3)
+    for i in range(n):
+        ytmp[i] = y[i] + _RA41 * k1[i] + _RA42 * k2[i] + _RA43 * k3[i]
+    raised |= not _f(ytmp, pp, k4)
+    for i in range(n):
+        k4[i] += ih * (_RC41 * k1[i] + _RC42 * k2[i] + _RC43 * k3[i])
+    _lu_solve(w, k4)
+    for i in range(n):
+        ytmp[i] = y[i] + _RA51 * k1[i] + _RA52 * k2[i] + _RA53 * k3[i] + _RA54 * k4[i]
+    raised |= not _f(ytmp, pp, k5)
+    for i in range(n):
+        k5[i] += ih * (_RC51 * k1[i] + _RC52 * k2[i] + _RC53 * k3[i] + _RC54 * k4[i])
+    _lu_solve(w, k5)
+    for i in range(n):
+        ytmp[i] += k5[i]
+    raised |= not _f(ytmp, pp, k6)
+    for i in range(n):
+        k6[i] += ih * (_RC61 * k1[i] + _RC62 * k2[i] + _RC63 * k3[i] + _RC64 * k4[i] + _RC65 * k5[i])
+    _lu_solve(w, k6)
+    ynew = w[_YNEW]
+    for i in range(n):
+        ynew[i] = ytmp[i] + k6[i]
+    return 2 if raised else 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _locate_fall(w, g_old, g_new, h, t):
+    """Fraction of the last step at which the buffer's interpolant first reaches 0, by the
+    Illinois variant of regula falsi on [0, 1] (g(0) = g_old >= 0 >= g(1) = g_new)."""
+    if g_old == 0.0:
+        return 0.0
+    if g_new == 0.0:
+        return 1.0
+    a, b = 0.0, 1.0
+    fa, fb = g_old, g_new
+    side = 0
+    for _ in range(200):
+        c = (a * fb - b * fa) / (fb - fa)
+        fc = _dense(w, c, BUFFER_INDEX)
+        if fc == 0.0:
+            return c
+        if fc > 0.0:
+            a, fa = c, fc
+            if side == -1:
+                fb *= 0.5
+            side = -1
+        else:
+            b, fb = c, fc
+            if side == 1:
+                fa *= 0.5
+            side = 1
+        if (b - a) * h <= 4.0 * _EPS * max(abs(t), 1.0):
+            break
+    # The first time the buffer is <= 0: the bracket's right end.
+    return b
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_every, stiff_action,
+         w, pp, jac, info):
+    """Integrate one run; returns its status. ``info`` gets [time reached (the fall time if
+    it falls), accepted steps, rejected steps, rhs evaluations, solver]; ``w[_Y]`` the state
+    there (at a fall, with the buffer set to exactly 0).
+
+    DOPRI5 first; if the stiffness test of dopri5.f fires, the run goes on from where it
+    is with Rodas4 (analytic Jacobian) to its end."""
+    n = N_STATES
+    for j in range(pp.shape[0]):
+        pp[j] = p_in[j]
+    y = w[_Y]
+    ynew = w[_YNEW]
+    ytmp = w[_YTMP]
+    err_v = w[_ERR]
+    k1, k2, k3, k4, k5, k6, k7 = w[_K1], w[_K2], w[_K3], w[_K4], w[_K5], w[_K6], w[_K7]
+    for i in range(n):
+        y[i] = y0[i]
+    t = 0.0
+    # A freeze at or before t = 0 freezes the whole run; at or after t_end (or NaN) never.
+    freeze_pending = t_freeze > 0.0 and t_freeze < t_end
+    if t_freeze <= 0.0:
+        pp[_ACQ] = 0.0
+    n_out = t_out.shape[0]
+    j_out = 0
+    while j_out < n_out and t_out[j_out] <= 0.0:
+        for i in range(n):
+            y_out[j_out, i] = y[i]
+        j_out += 1
+    if not _f(y, pp, k1):
+        info[0] = 0.0
+        info[1] = 0
+        info[2] = 0
+        info[3] = 1
+        info[4] = SOLVER_DOPRI5
+        return RHS_ERROR
+    nfev = 1
+    steps = 0
+    rejected = 0
+    status = SURVIVES
+    t_stop = t_freeze if freeze_pending else t_end
+    h = _initial_step(y, k1, pp, t_stop - t, rtol, atol, w)
+    nfev += 1
+    h_next = h
+    facold = 1e-4
+    last_rejected = False
+    first = True
+    stiff = False
+    n_stiff = 0
+    n_nonstiff = 0
+    g_old = y[BUFFER_INDEX]
+    raised = False  # the right-hand side raised in the last trial step
+    used_rodas = False
+    while True:
+        if steps + rejected >= max_steps:
+            status = MAX_STEPS
+            break
+        # Land exactly on the freeze time and on the end time (the right-hand side jumps at
+        # the freeze, so a step must not straddle it).
+        lands = False
+        if t + 1.01 * h >= t_stop:
+            h = t_stop - t
+            lands = True
+        if h <= 10.0 * _EPS * max(abs(t), 1.0):
+            status = RHS_ERROR if raised else STEP_TOO_SMALL
+            break
+        raised = False
+        rodas_step = stiff
+        used_rodas |= stiff
+        if rodas_step:
+            code = _rodas_trial(y, k1, pp, h, w, jac)
+            if code == 3:
+                # Back to DOPRI5 from here (it re-tests for stiffness as before).
+                stiff = False
+                n_stiff = 0
+                n_nonstiff = 0
+                continue
+            nfev += 5
+            err = _norm(err_v, y, ynew, rtol, atol) if code == 0 else np.nan
+            raised = code == 2
+            if not math.isfinite(err):
+                rejected += 1
+                h *= _RFACREJ
+                last_rejected = True
+                continue
+            fac = min(_RFACMAX, max(_RFACMIN, _RSAFE / err ** 0.25))
+            if err > 1.0:
+                rejected += 1
+                h = h * _RFACREJ if (first or last_rejected) else h * fac
+                last_rejected = True
+                continue
+            h_next = min(h * fac, h) if last_rejected else h * fac
+            nfev += 1
+            if not _f(ynew, pp, k7):  # the next step's f(y), and the interpolant's slope
+                status = RHS_ERROR
+                break
+        else:
+            for i in range(n):
+                ytmp[i] = y[i] + h * _A21 * k1[i]
+            raised |= not _f(ytmp, pp, k2)
+            for i in range(n):
+                ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
+            raised |= not _f(ytmp, pp, k3)
+            for i in range(n):
+                ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
+            raised |= not _f(ytmp, pp, k4)
+            for i in range(n):
+                ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
+            raised |= not _f(ytmp, pp, k5)
+            for i in range(n):
+                ytmp[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i]
+                                      + _A65 * k5[i])
+            raised |= not _f(ytmp, pp, k6)
+            for i in range(n):
+                ynew[i] = y[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i]
+                                      + _A76 * k6[i])
+            raised |= not _f(ynew, pp, k7)
+            nfev += 6
+            for i in range(n):
+                err_v[i] = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i]
+                                + _E7 * k7[i])
+            err = _norm(err_v, y, ynew, rtol, atol)
+            if not math.isfinite(err):
+                # A trial point left the model's domain (a negative base of a power, say):
+                # shrink hard, as a failed step.
+                rejected += 1
+                h *= _FACMIN
+                last_rejected = True
+                continue
+            fac11 = err ** _EXPO1
+            fac = fac11 / facold ** _BETA
+            fac = max(1.0 / _FACMAX, min(1.0 / _FACMIN, fac / _SAFE))
+            if err > 1.0:
+                rejected += 1
+                h = h / min(1.0 / _FACMIN, fac11 / _SAFE)
+                last_rejected = True
+                continue
+            facold = max(err, 1e-4)
+            h_next = min(h / fac, h) if last_rejected else h / fac
+            # Stiffness test of dopri5.f, every `stiff_every` accepted steps and at every step
+            # once it has fired: stage 6 (in ytmp) and the new point are both at t + h.
+            if stiff_action >= 0 and ((steps + 1) % stiff_every == 0 or n_stiff > 0):
+                num = 0.0
+                den = 0.0
+                for i in range(n):
+                    num += (k7[i] - k6[i]) ** 2
+                    den += (ynew[i] - ytmp[i]) ** 2
+                if den > 0.0 and h * math.sqrt(num / den) > _STIFF_H_LAMBDA:
+                    n_nonstiff = 0
+                    n_stiff += 1
+                    if n_stiff >= _STIFF_STEPS:
+                        if stiff_action == 1:
+                            status = STIFF
+                            break
+                        stiff = True
+                else:
+                    n_nonstiff += 1
+                    if n_nonstiff >= 6:
+                        n_stiff = 0
+        # The step is accepted.
+        steps += 1
+        first = False
+        last_rejected = False
+        t_new = t_stop if lands else t + h
+        finite = True
+        for i in range(n):
+            if not math.isfinite(ynew[i]):
+                finite = False
+        if not finite:
+            status = NON_FINITE
+            break
+        # Continuous extension: dopri5.f's of order 4 after a DOPRI5 step; the cubic Hermite
+        # interpolant (its first four terms) after a Rodas4 step.
+        for i in range(n):
+            dy = ynew[i] - y[i]
+            bspl = h * k1[i] - dy
+            w[_R1, i] = y[i]
+            w[_R2, i] = dy
+            w[_R3, i] = bspl
+            w[_R4, i] = dy - h * k7[i] - bspl
+            if rodas_step:
+                w[_R5, i] = 0.0
+            else:
+                w[_R5, i] = h * (_D1 * k1[i] + _D3 * k3[i] + _D4 * k4[i] + _D5 * k5[i] + _D6 * k6[i]
+                                 + _D7 * k7[i])
+        g_new = ynew[BUFFER_INDEX]
+        if g_old >= 0.0 and g_new <= 0.0:
+            # The incumbent falls within this step (direction -1, solve_ivp's event test).
+            theta = _locate_fall(w, g_old, g_new, h, t)
+            t_fall = t + theta * h if theta < 1.0 else t_new
+            while j_out < n_out and t_out[j_out] <= t_fall:
+                th = (t_out[j_out] - t) / h
+                for i in range(n):
+                    y_out[j_out, i] = _dense(w, th, i)
+                j_out += 1
+            for i in range(n):
+                y[i] = _dense(w, theta, i)
+            y[BUFFER_INDEX] = 0.0  # the root; drops a round-off of the order of atol
+            t = t_fall
+            status = FALLS
+            break
+        while j_out < n_out and t_out[j_out] <= t_new:
+            if t_out[j_out] >= t_new:
+                for i in range(n):
+                    y_out[j_out, i] = ynew[i]
+            else:
+                th = (t_out[j_out] - t) / h
+                for i in range(n):
+                    y_out[j_out, i] = _dense(w, th, i)
+            j_out += 1
+        for i in range(n):
+            y[i] = ynew[i]
+            k1[i] = k7[i]
+        t = t_new
+        g_old = g_new
+        if lands:
+            if t_stop >= t_end:
+                break
+            # Freeze: acquisition off from here on; the derivative jumps, so restart FSAL.
+            pp[_ACQ] = 0.0
+            nfev += 1
+            if not _f(y, pp, k1):
+                status = RHS_ERROR
+                break
+            freeze_pending = False
+            t_stop = t_end
+        h = min(h_next, t_stop - t)
+    info[0] = t
+    info[1] = steps
+    info[2] = rejected
+    info[3] = nfev
+    info[4] = SOLVER_RODAS4 if used_rodas else SOLVER_DOPRI5
+    return status
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _kernel(pvecs, y0s, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_every, stiff_action,
+            status, t_reached, y_last, counts):
+    n_runs = pvecs.shape[0]
+    n_blocks = (n_runs + _BLOCK - 1) // _BLOCK
+    for b in prange(n_blocks):
+        w = np.zeros((_N_WORK, N_STATES))
+        pp = np.empty(pvecs.shape[1])
+        # jac_into writes only the structurally non-zero entries: start from zeros.
+        jac = np.zeros((N_STATES, N_STATES))
+        info = np.empty(5)
+        for r in range(b * _BLOCK, min(n_runs, (b + 1) * _BLOCK)):
+            st = _run(pvecs[r], y0s[r], t_end[r], t_freeze[r], t_out[r], y_out[r], rtol, atol,
+                      max_steps, stiff_every, stiff_action, w, pp, jac, info)
+            status[r] = st
+            t_reached[r] = info[0]
+            for i in range(N_STATES):
+                y_last[r, i] = w[_Y, i]
+            counts[r, 0] = int(info[1])
+            counts[r, 1] = int(info[2])
+            counts[r, 2] = int(info[3])
+            counts[r, 3] = int(info[4])
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _initial_kernel(pvecs, out):
+    for r in prange(pvecs.shape[0]):
+        out[r] = gen.initial(pvecs[r])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _outputs_safe(y, p, out):
+    try:
+        gen.outputs_into(y, p, out)
+    except Exception:  # noqa: BLE001 - a division by zero in the model's code
+        for i in range(out.shape[0]):
+            out[i] = np.nan
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _outputs_kernel(ys, pvecs, out):
+    for r in prange(pvecs.shape[0]):
+        _outputs_safe(ys[r], pvecs[r], out[r])
+
+
+# --------------------------------------------------------------------------------------
+# Python layer
+# --------------------------------------------------------------------------------------
+
+
+def _as_pvecs(pvecs) -> np.ndarray:
+    pvecs = np.ascontiguousarray(pvecs, dtype=np.float64)
+    if pvecs.ndim != 2 or pvecs.shape[1] != N_PARAMS:
+        raise ValueError(f"`pvecs` must have shape (N, {N_PARAMS}) (model.equations.PARAM_NAMES), "
+                         f"got {pvecs.shape}")
+    if not np.all(np.isfinite(pvecs)):
+        bad = int(np.argwhere(~np.isfinite(pvecs))[0, 0])
+        raise ValueError(f"`pvecs` must be finite; row {bad} is not")
+    return pvecs
+
+
+def initial_states(pvecs) -> np.ndarray:
+    """Initial states of the model, shape (N, 6), for parameter vectors of shape (N, P)."""
+    pvecs = _as_pvecs(pvecs)
+    out = np.empty((pvecs.shape[0], N_STATES))
+    _initial_kernel(pvecs, out)
+    return out
+
+
+def outputs_batch(ys, pvecs) -> np.ndarray:
+    """Derived outputs (model.equations.OUTPUT_NAMES), shape (N, 15), at states ``ys`` (N, 6).
+
+    Rows where the model's code raises (a division by zero) give NaN outputs.
+    """
+    pvecs = _as_pvecs(pvecs)
+    ys = np.ascontiguousarray(ys, dtype=np.float64)
+    if ys.shape != (pvecs.shape[0], N_STATES):
+        raise ValueError(f"`ys` must have shape ({pvecs.shape[0]}, {N_STATES}), got {ys.shape}")
+    out = np.empty((pvecs.shape[0], len(OUTPUT_NAMES)))
+    _outputs_kernel(ys, pvecs, out)
+    return out
+
+
+def pvecs_from_params(params_list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parameter vectors, initial states and horizons for a sequence of ``Parameters``.
+
+    Returns
+    -------
+    pvecs : ndarray, shape (N, P)
+    y0s : ndarray, shape (N, 6)
+    horizons : ndarray, shape (N,)
+    """
+    params_list = list(params_list)
+    pvecs = np.array([param_vector(p) for p in params_list], dtype=np.float64).reshape(-1, N_PARAMS)
+    horizons = np.array([float(p.horizon) for p in params_list], dtype=np.float64)
+    return pvecs, initial_states(pvecs), horizons
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """Outcome of :func:`integrate` for N runs.
+
+    Attributes
+    ----------
+    t_eval : ndarray, shape (N, n_t)
+        Output times of each run (years).
+    y : ndarray, shape (N, n_t, 6)
+        State at the output times; NaN at times after the incumbent falls (the model
+        stops there) and after the last time a failed run reached.
+    status : ndarray of int8, shape (N,)
+        :data:`SURVIVES`, :data:`FALLS`, or a negative failure code; see :attr:`reason`.
+    falls : ndarray of bool, shape (N,)
+        The incumbent's buffer reached zero before ``t_end`` (False for failed runs:
+        check ``status``).
+    fall_time : ndarray, shape (N,)
+        Fall time in years; NaN where the incumbent does not fall or the run failed.
+    t_reached : ndarray, shape (N,)
+        Time each run reached: ``t_end``, the fall time, or where a failed run stopped.
+    y_last : ndarray, shape (N, 6)
+        State at ``t_reached`` (at the fall: buffer exactly 0).
+    share_at_fall, gross_loss_at_fall : ndarray, shape (N,)
+        Platform share of the sector's gross and the incumbent's gross loss against its
+        initial gross (from the model's initial state) at the fall; NaN otherwise.
+    n_steps, n_rejected, nfev : ndarray of int64, shape (N,)
+        Accepted and rejected steps and right-hand-side evaluations of each run (for runs
+        finished by the fallback, those of the fallback plus the explicit attempt).
+    solver : ndarray of int8, shape (N,)
+        :data:`SOLVER_DOPRI5`; :data:`SOLVER_RODAS4` if the run turned stiff and was
+        finished by Rodas4; :data:`SOLVER_LSODA` if it was re-solved by the fallback.
+    """
+
+    t_eval: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    status: np.ndarray
+    falls: np.ndarray
+    fall_time: np.ndarray
+    t_reached: np.ndarray = field(repr=False)
+    y_last: np.ndarray = field(repr=False)
+    share_at_fall: np.ndarray = field(repr=False)
+    gross_loss_at_fall: np.ndarray = field(repr=False)
+    n_steps: np.ndarray = field(repr=False)
+    n_rejected: np.ndarray = field(repr=False)
+    nfev: np.ndarray = field(repr=False)
+    solver: np.ndarray = field(repr=False)
+
+    @property
+    def success(self) -> np.ndarray:
+        """Runs that finished (survived or fell), shape (N,)."""
+        return self.status >= 0
+
+    @property
+    def reason(self) -> list[str]:
+        """One sentence per run saying how it ended (with the time for failures)."""
+        out = []
+        for st, t, sv in zip(self.status.tolist(), self.t_reached.tolist(), self.solver.tolist()):
+            text = STATUS_REASONS[st]
+            if st < 0:
+                text += f" at t = {t:.6g} yr"
+            elif sv != SOLVER_DOPRI5:
+                text += f" (solver: {SOLVER_NAMES[sv]})"
+            out.append(text)
+        return out
+
+    def __len__(self) -> int:
+        return int(self.status.shape[0])
+
+
+def _per_run(value, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"`{name}` must be a number or have shape ({n},), got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _lsoda_one(pvec, y0, t_end, t_freeze, t_out, rtol, atol):
+    """One run with solve_ivp (LSODA, analytic Jacobian), the same semantics as the kernel.
+
+    Returns (status, t_reached, y_last, y_at_t_out, nfev).
+    """
+    y_at = np.full((t_out.shape[0], N_STATES), np.nan)
+    p_now = pvec.copy()
+    phases = []
+    if t_freeze <= 0.0:
+        p_now[_ACQ] = 0.0
+        phases.append((0.0, t_end, p_now))
+    elif t_freeze < t_end:
+        frozen = pvec.copy()
+        frozen[_ACQ] = 0.0
+        phases += [(0.0, t_freeze, p_now), (t_freeze, t_end, frozen)]
+    else:
+        phases.append((0.0, t_end, p_now))
+
+    def event(t, y, *args):
+        return y[BUFFER_INDEX]
+
+    event.terminal = True
+    event.direction = -1
+    y_start = np.asarray(y0, dtype=float)
+    nfev = 0
+    y_at[t_out <= 0.0] = y_start
+    for t0, t1, pv in phases:
+        try:
+            sol = solve_ivp(lambda t, y, pv=pv: gen.rhs(y, pv), (t0, t1), y_start, method="LSODA",
+                            jac=lambda t, y, pv=pv: gen.jac(y, pv), rtol=rtol, atol=atol,
+                            events=event, dense_output=True)
+        except ZeroDivisionError:  # the model's code at a state where it is 0/0
+            return RHS_ERROR, t0, y_start, y_at, nfev
+        nfev += int(sol.nfev)
+        if sol.status == -1:
+            return FALLBACK_FAILED, float(sol.t[-1]), sol.y[:, -1].copy(), y_at, nfev
+        t_hi = float(sol.t_events[0][0]) if sol.status == 1 else t1
+        sel = (t_out > t0) & (t_out <= t_hi)
+        if np.any(sel):
+            y_at[sel] = sol.sol(t_out[sel]).T
+        if sol.status == 1:
+            y_fall = sol.y_events[0][0].copy()
+            y_fall[BUFFER_INDEX] = 0.0
+            return FALLS, t_hi, y_fall, y_at, nfev
+        y_start = sol.y[:, -1].copy()
+    if not np.all(np.isfinite(y_start)):
+        return FALLBACK_FAILED, t_end, y_start, y_at, nfev
+    return SURVIVES, t_end, y_start, y_at, nfev
+
+
+def integrate(
+    pvecs,
+    y0s=None,
+    t_eval=None,
+    *,
+    t_end=None,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    freeze_times=None,
+    max_steps: int = 20_000,
+    fallback: bool = True,
+    stiff: str = "rodas4",
+    stiff_every: int = 1,
+) -> EnsembleResult:
+    """Integrate N runs of the model at once (compiled, parallel over runs).
+
+    Parameters
+    ----------
+    pvecs : array_like, shape (N, P)
+        Parameter vectors in the order of ``model.equations.PARAM_NAMES``
+        (:func:`model.equations.param_vector`, or :func:`pvecs_from_params`).
+    y0s : array_like, shape (N, 6), optional
+        Initial states; default the model's initial state of each parameter vector.
+    t_eval : array_like, shape (n_t,) or (N, n_t), optional
+        Output times (years), non-decreasing, in [0, t_end]; shared by all runs or one row
+        per run. Default: no series, outcomes only (what sweeps need).
+    t_end : float or array_like of shape (N,), optional
+        End time of each run (the horizon). Default: the last output time.
+    rtol, atol : float
+        Tolerances of the per-run error control (scaled RMS norm of the embedded error, as
+        in ``solve_ivp``).
+    freeze_times : float or array_like of shape (N,), optional
+        From this time on a run acquires no new customers (the acquisition indicator is
+        set to 0, as ``simulate(..., freeze_acquisition_at=...)``). NaN, or a time at or
+        after ``t_end``, means never; a time at or before 0 freezes the whole run.
+    max_steps : int
+        Step limit per run (accepted plus rejected) of the explicit kernel.
+    fallback : bool
+        Re-solve every run that failed in the kernel (step limit, step size underflow,
+        a raise in the model's code, stopped as stiff) with ``solve_ivp`` (LSODA, analytic
+        Jacobian); a run that fails there too gets :data:`FALLBACK_FAILED` or
+        :data:`RHS_ERROR`. Without it, failed runs keep the kernel's status.
+    stiff : {"rodas4", "stop", "ignore"}
+        What a run does when DOPRI5's stiffness test fires: go on with Rodas4; stop (status
+        :data:`STIFF`, then the fallback if on); or carry on with DOPRI5.
+    stiff_every : int
+        Accepted DOPRI5 steps between stiffness tests (``NSTIFF`` of dopri5.f, whose default
+        is 1000; once the test has fired it runs at every step until the run switches or
+        calms down). Default 1: over the parameter bounds, testing at every step was twice
+        as fast as every 1000 steps, because stiff runs switch to Rodas4 early.
+
+    Returns
+    -------
+    EnsembleResult
+
+    Raises
+    ------
+    ValueError
+        For arrays of the wrong shape, non-finite inputs, bad tolerances or output times
+        outside [0, t_end].
+    """
+    pvecs = _as_pvecs(pvecs)
+    n = pvecs.shape[0]
+    if y0s is None:
+        y0s = initial_states(pvecs)
+    y0s = np.ascontiguousarray(y0s, dtype=np.float64)
+    if y0s.shape != (n, N_STATES) or not np.all(np.isfinite(y0s)):
+        raise ValueError(f"`y0s` must be finite with shape ({n}, {N_STATES}), got shape {y0s.shape}")
+    if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
+        raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
+    if rtol < 100 * _EPS:
+        raise ValueError(f"`rtol` must be at least {100 * _EPS:.3g} (100 machine epsilons), got {rtol!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"`max_steps` must be a positive integer, got {max_steps!r}")
+    if stiff not in _STIFF_ACTIONS:
+        raise ValueError(f"`stiff` must be one of {', '.join(map(repr, _STIFF_ACTIONS))}, got {stiff!r}")
+    if isinstance(stiff_every, bool) or not isinstance(stiff_every, (int, np.integer)) or stiff_every < 1:
+        raise ValueError(f"`stiff_every` must be a positive integer, got {stiff_every!r}")
+
+    if t_eval is None:
+        t_out = np.zeros((n, 0))
+    else:
+        t_out = np.asarray(t_eval, dtype=np.float64)
+        if t_out.ndim == 1:
+            t_out = np.broadcast_to(t_out, (n, t_out.shape[0]))
+        if t_out.ndim != 2 or t_out.shape[0] != n:
+            raise ValueError(f"`t_eval` must have shape (n_t,) or ({n}, n_t), got {np.shape(t_eval)}")
+        if not np.all(np.isfinite(t_out)) or np.any(np.diff(t_out, axis=1) < 0) or np.any(t_out < 0):
+            raise ValueError("`t_eval` must hold finite, non-negative, non-decreasing times")
+    if t_end is None:
+        if t_out.shape[1] == 0:
+            raise ValueError("give `t_end` (the horizon) or `t_eval`")
+        t_end = t_out[:, -1]
+    t_end = _per_run(t_end, n, "t_end")
+    if not np.all(np.isfinite(t_end)) or np.any(t_end <= 0):
+        raise ValueError("`t_end` must be finite and positive")
+    if t_out.shape[1] and np.any(t_out[:, -1] > t_end):
+        raise ValueError("`t_eval` must lie within [0, t_end]")
+    t_freeze = np.full(n, np.nan) if freeze_times is None else _per_run(freeze_times, n, "freeze_times")
+
+    y_out = np.full((n, t_out.shape[1], N_STATES), np.nan)
+    status = np.empty(n, dtype=np.int8)
+    t_reached = np.empty(n)
+    y_last = np.empty((n, N_STATES))
+    counts = np.zeros((n, 4), dtype=np.int64)
+    if n:
+        _kernel(pvecs, y0s, t_end, t_freeze, t_out, y_out, float(rtol), float(atol), int(max_steps),
+                int(stiff_every), _STIFF_ACTIONS[stiff], status, t_reached, y_last, counts)
+    solver = counts[:, 3].astype(np.int8)
+    if fallback:
+        for r in np.flatnonzero(status < 0):
+            st, tr, yl, y_at, nfev = _lsoda_one(pvecs[r], y0s[r], t_end[r], t_freeze[r], t_out[r], rtol, atol)
+            status[r], t_reached[r], y_last[r] = st, tr, yl
+            y_out[r] = y_at
+            counts[r, 2] += nfev
+            solver[r] = SOLVER_LSODA
+    falls = status == FALLS
+    fall_time = np.where(falls, t_reached, np.nan)
+    share = np.full(n, np.nan)
+    loss = np.full(n, np.nan)
+    if np.any(falls):
+        idx = np.flatnonzero(falls)
+        out_fall = outputs_batch(y_last[idx], pvecs[idx])
+        revenue0 = outputs_batch(initial_states(pvecs[idx]), pvecs[idx])[:, _REVENUE]
+        share[idx] = out_fall[:, _SHARE_OF_GROSS]
+        loss[idx] = 1.0 - out_fall[:, _REVENUE] / revenue0
+    return EnsembleResult(
+        t_eval=np.ascontiguousarray(t_out), y=y_out, status=status, falls=falls, fall_time=fall_time,
+        t_reached=t_reached, y_last=y_last, share_at_fall=share, gross_loss_at_fall=loss,
+        n_steps=counts[:, 0].copy(), n_rejected=counts[:, 1].copy(), nfev=counts[:, 2].copy(), solver=solver,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Point of no return, many at once
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PonrBatch:
+    """Points of no return of N parameter sets (shared definition in :mod:`model.tipping`).
+
+    Attributes
+    ----------
+    outcome : ndarray of int8, shape (N,)
+        :data:`PONR_TIPS` (0), :data:`PONR_NEVER_TIPS` (1), :data:`PONR_ALWAYS_FALLS` (2),
+        or :data:`PONR_FAILED` (-1) if any integration it needed failed (see ``reason``).
+    time : ndarray, shape (N,)
+        Point of no return in years: the bracket's upper end for "tips", 0 for
+        "always_falls", NaN otherwise.
+    share, gross_loss : ndarray, shape (N,)
+        Platform share of the sector's gross and the incumbent's gross loss on the
+        unfrozen trajectory at ``time``.
+    lo, hi : ndarray, shape (N,)
+        Bracket: freezing at ``lo`` the incumbent survives, at ``hi`` it falls.
+    share_lo, gross_loss_lo : ndarray, shape (N,)
+        The same measures at ``lo``.
+    fall_time : ndarray, shape (N,)
+        Fall time of the unfrozen run (NaN if it does not fall).
+    evaluations : ndarray of int64, shape (N,)
+        Integrations used per parameter set.
+    status : ndarray of int8, shape (N,)
+        Worst engine status met (0 if all integrations finished).
+    tolerance : float
+        Bisection tolerance in years.
+    """
+
+    outcome: np.ndarray
+    time: np.ndarray
+    share: np.ndarray
+    gross_loss: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    share_lo: np.ndarray
+    gross_loss_lo: np.ndarray
+    fall_time: np.ndarray
+    evaluations: np.ndarray
+    status: np.ndarray
+    tolerance: float
+
+    @property
+    def outcome_names(self) -> list[str]:
+        return [PONR_OUTCOMES[int(o)] for o in self.outcome]
+
+    @property
+    def reason(self) -> list[str]:
+        """Why each point of no return is what it is (failures say which solve failed)."""
+        out = []
+        for o, st in zip(self.outcome.tolist(), self.status.tolist()):
+            out.append(PONR_OUTCOMES[o] if o != PONR_FAILED else f"failed: {STATUS_REASONS[st]}")
+        return out
+
+    def __len__(self) -> int:
+        return int(self.outcome.shape[0])
+
+
+def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *, rtol: float = 1e-6,
+                             atol: float = 1e-9, max_steps: int = 20_000) -> PonrBatch:
+    """Point of no return of many parameter sets at once, by bisection on the freeze time.
+
+    The shared definition (see :mod:`model.tipping`): F(t*) is "the incumbent falls within
+    the horizon when all acquisition is frozen from t* on". "never_tips" if the unfrozen
+    run survives; "always_falls" if F(0); otherwise bisection on [0, fall_time] keeping
+    F(lo) false and F(hi) true until hi - lo <= tol. F is assumed monotone in t* (freezing
+    later never rescues the incumbent); the bisection finds one switch point of F.
+
+    Parameters
+    ----------
+    pvecs : array_like, shape (N, P)
+    y0s : array_like, shape (N, 6), optional
+        Default: the model's initial states.
+    horizon : float or array_like of shape (N,)
+        Horizon of each run (years).
+    tol : float
+        Bisection tolerance (years).
+    rtol, atol, max_steps :
+        Passed to :func:`integrate`.
+
+    Returns
+    -------
+    PonrBatch
+    """
+    pvecs = _as_pvecs(pvecs)
+    n = pvecs.shape[0]
+    if horizon is None:
+        raise ValueError("`horizon` is required (a number or one per run)")
+    horizon = _per_run(horizon, n, "horizon")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be positive and finite, got {tol!r}")
+    if y0s is None:
+        y0s = initial_states(pvecs)
+    y0s = np.ascontiguousarray(y0s, dtype=np.float64)
+    kw = dict(rtol=rtol, atol=atol, max_steps=max_steps)
+
+    free = integrate(pvecs, y0s, t_end=horizon, **kw)
+    evaluations = np.ones(n, dtype=np.int64)
+    worst = np.where(free.status < 0, free.status, 0).astype(np.int8)
+    outcome = np.full(n, PONR_FAILED, dtype=np.int8)
+    outcome[free.status == SURVIVES] = PONR_NEVER_TIPS
+    lo = np.full(n, np.nan)
+    hi = np.full(n, np.nan)
+
+    cand = np.flatnonzero(free.falls)
+    if cand.size:
+        at0 = integrate(pvecs[cand], y0s[cand], t_end=horizon[cand], freeze_times=0.0, **kw)
+        evaluations[cand] += 1
+        worst[cand] = np.minimum(worst[cand], np.where(at0.status < 0, at0.status, 0))
+        outcome[cand[at0.falls]] = PONR_ALWAYS_FALLS
+        lo[cand[at0.falls]] = 0.0
+        hi[cand[at0.falls]] = 0.0
+        tips = cand[at0.status == SURVIVES]
+        outcome[tips] = PONR_TIPS
+        lo[tips] = 0.0
+        hi[tips] = free.fall_time[tips]
+        active = tips[hi[tips] - lo[tips] > tol]
+        while active.size:
+            mid = 0.5 * (lo[active] + hi[active])
+            res = integrate(pvecs[active], y0s[active], t_end=horizon[active], freeze_times=mid, **kw)
+            evaluations[active] += 1
+            failed = res.status < 0
+            worst[active] = np.minimum(worst[active], np.where(failed, res.status, 0))
+            outcome[active[failed]] = PONR_FAILED
+            hi[active[res.falls]] = mid[res.falls]
+            survived = res.status == SURVIVES
+            lo[active[survived]] = mid[survived]
+            active = active[~failed]
+            active = active[hi[active] - lo[active] > tol]
+
+    time = np.where(outcome == PONR_TIPS, hi, np.where(outcome == PONR_ALWAYS_FALLS, 0.0, np.nan))
+    share = np.full(n, np.nan)
+    loss = np.full(n, np.nan)
+    share_lo = np.full(n, np.nan)
+    loss_lo = np.full(n, np.nan)
+    revenue0 = None
+    measured = np.flatnonzero((outcome == PONR_TIPS) | (outcome == PONR_ALWAYS_FALLS))
+    if measured.size:
+        revenue0 = outputs_batch(initial_states(pvecs[measured]), pvecs[measured])[:, _REVENUE]
+        t_pair = np.stack([lo[measured], hi[measured]], axis=1)
+        # Measures on the unfrozen trajectory at lo and hi (one more integration).
+        traj = integrate(pvecs[measured], y0s[measured], t_pair, t_end=horizon[measured], **kw)
+        evaluations[measured] += 1
+        for col, (s_arr, l_arr) in enumerate(((share_lo, loss_lo), (share, loss))):
+            out = outputs_batch(np.nan_to_num(traj.y[:, col, :], nan=0.0), pvecs[measured])
+            ok = np.all(np.isfinite(traj.y[:, col, :]), axis=1)
+            s_arr[measured] = np.where(ok, out[:, _SHARE_OF_GROSS], np.nan)
+            l_arr[measured] = np.where(ok, 1.0 - out[:, _REVENUE] / revenue0, np.nan)
+        bad = measured[traj.status < 0]
+        worst[bad] = np.minimum(worst[bad], traj.status[traj.status < 0])
+        outcome[bad] = PONR_FAILED
+        time[bad] = np.nan
+    return PonrBatch(outcome=outcome, time=time, share=share, gross_loss=loss, lo=lo, hi=hi,
+                     share_lo=share_lo, gross_loss_lo=loss_lo, fall_time=free.fall_time.copy(),
+                     evaluations=evaluations, status=worst, tolerance=float(tol))
+
+
+def set_threads(n: int | None) -> int:
+    """Use ``n`` numba threads in this thread (None: all); returns the number in use."""
+    if n is not None:
+        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    return numba.get_num_threads()
