@@ -194,3 +194,28 @@ def test_forecast_starts_after_the_last_fit_year(scenario):
         lo, mid, hi = fc.low[key], fc.central[key], fc.high[key]
         ok = np.isfinite(mid)
         assert np.all(lo[ok] <= mid[ok] + 1e-12) and np.all(mid[ok] <= hi[ok] + 1e-12)
+
+
+def test_search_within_model_bounds_on_the_hotels_data():
+    data = parse_calibration_csv((ROOT / "data" / "hotels_airbnb.csv").read_text(encoding="utf-8"), "h.csv")
+    assert data.fit_count() == 3 and len(data.context) == 2
+    hotels = load_scenario(ROOT / "scenarios" / "hotels.toml")
+    res = calibrate(hotels.params, data, ["word_of_mouth_rate"], start_year=2008, ranges={}, starts=1,
+                    profile_points=0)
+    assert res.fitted["word_of_mouth_rate"]["bounds"] == PARAMETER_SPECS["word_of_mouth_rate"].bounds
+
+
+@pytest.mark.parametrize("stem, data_file", [("newspapers", "newspapers_classified.csv"),
+                                             ("hotels", "hotels_airbnb.csv")])
+def test_committed_calibrated_scenarios_name_their_data(stem, data_file):
+    fitted = load_scenario(ROOT / "scenarios" / f"{stem}_calibrated.toml")
+    original = load_scenario(ROOT / "scenarios" / f"{stem}.toml")
+    calibrated = {n for n, s in fitted.sources.items() if s.startswith("calibrated to ")}
+    assert calibrated == {"direct_adoption_rate", "word_of_mouth_rate"}
+    for name in calibrated:
+        assert f"data/{data_file}" in fitted.sources[name] and (ROOT / "data" / data_file).exists()
+    # Everything else is the original file's.
+    for name, spec_ in PARAMETER_SPECS.items():
+        if name not in calibrated:
+            assert getattr(fitted.params, name) == getattr(original.params, name), name
+    assert fitted.start_year == original.start_year
