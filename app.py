@@ -71,9 +71,15 @@ def run_continuation(params: Parameters, name: str, lo: float, hi: float):
     return continuation(params, name, lo, hi)
 
 
+#: Grid of the basin map per axis: the separatrix is found by bisection between grid
+#: cells (to 1e-3 of each range), so a coarse grid keeps the boundary sharp and the map
+#: fast (15 x 15 runs: about 1.5 s; 21 x 21: about 3 s).
+BASIN_GRID = 15
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def run_basin(params: Parameters):
-    return basin(params)
+    return basin(params, n=BASIN_GRID)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

@@ -464,7 +464,7 @@ def test_tipping_view_draws_the_continuation_and_the_basin(base, baseline):
     drawn = np.concatenate([xs[~np.isnan(xs)], xu[~np.isnan(xu)]])
     assert set(np.round(cont.values, 12)) <= set(np.round(drawn, 12))
     assert [s["x0"] for s in spec["continuation"]["layout"]["shapes"] if s["type"] == "line"] == [0.0]
-    b = basin(base)
+    b = basin(base, n=15)  # the page's grid (app.BASIN_GRID)
     z = values(spec["basin"]["data"][0]["z"])
     assert_allclose(np.asarray(z, dtype=float).reshape(b.falls.shape), b.falls.astype(float), rtol=0, atol=0)
     # Another parameter: the diagram follows, with the current value marked.
