@@ -24,18 +24,7 @@ from model import figures
 from model.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.simulate import simulate
-from model.tipping import break_even_loss
-
-# The tipping analysis (point of no return, continuation, basin) lands in model.tipping in
-# its own issue; until it does the page says so instead of failing.
-try:
-    from model.tipping import point_of_no_return
-except ImportError:  # pragma: no cover - depends on the state of model.tipping
-    point_of_no_return = None
-try:
-    from model.tipping import basin, continuation
-except ImportError:  # pragma: no cover
-    basin = continuation = None
+from model.tipping import basin, break_even_loss, continuation, point_of_no_return
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SECTOR = "baseline"
@@ -316,8 +305,6 @@ def safe_break_even(params: Parameters, policy: str | None = None) -> float | No
 
 def ponr_or_message(params: Parameters):
     """The point of no return, or (None, message) when it cannot be had."""
-    if point_of_no_return is None:
-        return None, "Tipping analysis not available: the point of no return is not in model.tipping yet."
     try:
         with st.spinner("Finding the point of no return..."):
             return run_ponr(params), None
@@ -397,9 +384,6 @@ def tipping_view(params: Parameters, result, base: Scenario) -> None:
     show = st.toggle("Show the continuation diagram and the basin (a few seconds the first time)",
                      key="tipping", help="Heavy computations, cached per setting.")
     if not show:
-        return
-    if continuation is None or basin is None:
-        st.info("Tipping analysis not available: continuation and basin are not in model.tipping yet.")
         return
     names = [n for n in numeric_names() if n != "horizon"]
     name = st.selectbox("Parameter to vary", names, index=names.index(DEFAULT_CONTINUATION),
