@@ -324,8 +324,10 @@ def ponr_sentence(ponr) -> str:
     return (f"Point of no return after {ponr.time:.2f} years (bracket {ponr.bracket[0]:.2f} to "
             f"{ponr.bracket[1]:.2f}, tolerance {ponr.tolerance:g} yr), at a platform share of gross of "
             f"{ponr.share:.1%} ({lo:.1%} to {hi:.1%}) and an incumbent gross loss of {ponr.gross_loss:.1%}: from "
-            "then on the incumbent falls even if the platform stops acquiring customers (assuming that the "
-            "later the freeze, the surer the fall).")
+            "then on the incumbent falls within the horizon even if the platform stops acquiring customers"
+            + (f" (frozen then, it falls at {frozen:.2f} years, within the {ponr.horizon:g}-year horizon)" if (frozen := getattr(ponr, "frozen_fall_time", None))
+               is not None else "")
+            + ". This assumes that the later the freeze, the surer the fall.")
 
 
 def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
@@ -342,7 +344,8 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
                 help=(f"{params.price_policy.replace('_', '-')} pricing; at today's prices "
                       + ("n/a" if be_now is None else f"{be_now:.1%}")))
     if ponr is not None:
-        st.markdown(ponr_sentence(ponr))
+        ok = ponr.outcome in ("tips", "never_tips", "always_falls")
+        (st.markdown if ok else st.warning)(ponr_sentence(ponr))
     elif ponr_note:
         st.info(ponr_note)
 
