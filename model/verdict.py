@@ -456,8 +456,7 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
     elif ret_a - ret_b >= MATERIAL_RETENTION and frac_more > 0.5:
         answer = f"yes: {ret_a:.0%} of the share kept against {ret_b:.0%} without it"
     elif abs(ret_a - ret_b) < MATERIAL_RETENTION:
-        answer = (f"no material difference: {ret_a:.1%} kept against {ret_b:.1%} without it (the platform's "
-                  "value edge leaves little churn to remove)")
+        answer = f"no material difference: {ret_a:.1%} kept against {ret_b:.1%} without it"
     else:
         answer = f"no: {ret_a:.0%} kept against {ret_b:.0%} without it"
     out.append(ClaimComparison(answer=answer, **c, extra={

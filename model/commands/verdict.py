@@ -218,7 +218,7 @@ def claims_text(claims) -> str:
             continue
         lines.append(f"{claim}: {sub[0].question}")
         for c in sub:
-            lines.append(f"  {c.sector:18s} {c.answer}")
+            lines.append(f"  {c.sector:22s} {c.answer}")
     return "\n".join(lines)
 
 
