@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import sys
 from pathlib import Path
 from types import SimpleNamespace
