@@ -215,7 +215,7 @@ def test_committed_calibrated_scenarios_name_their_data(stem, data_file):
     for name in calibrated:
         assert f"data/{data_file}" in fitted.sources[name] and (ROOT / "data" / data_file).exists()
     # Everything else is the original file's.
-    for name, spec_ in PARAMETER_SPECS.items():
+    for name in PARAMETER_SPECS:
         if name not in calibrated:
             assert getattr(fitted.params, name) == getattr(original.params, name), name
     assert fitted.start_year == original.start_year
