@@ -261,7 +261,7 @@ def test_sweep_killed_part_way_and_resumed_equals_uninterrupted(tmp_path):
     exactly the rows of an uninterrupted sweep, none lost, none twice."""
     out = tmp_path / "killed"
     args = ["sweep", str(BASELINE), "--vary", "fixed_cost_share=0.4:0.75", "--vary", "word_of_mouth_rate=0.25:0.6",
-            "--n", "3000", "--chunk-size", "100", "--measures", "fall", "ponr", "--seed", "12", "--out", str(out),
+            "--n", "10000", "--chunk-size", "100", "--measures", "fall", "--seed", "12", "--out", str(out),
             "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "model", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -279,7 +279,7 @@ def test_sweep_killed_part_way_and_resumed_equals_uninterrupted(tmp_path):
             proc.wait()
         proc.stderr.close()
     done = sorted(out.glob("chunk-*.parquet"))
-    assert 1 <= len(done) < 30, "the kill must land part-way"
+    assert 1 <= len(done) < 100, "the kill must land part-way"
     assert json.loads((out / "manifest.json").read_text())["complete"] is False
 
     assert main([*args, "--resume"]) == 0
@@ -287,7 +287,7 @@ def test_sweep_killed_part_way_and_resumed_equals_uninterrupted(tmp_path):
     reference = tmp_path / "reference"
     assert main([*[a if a != str(out) else str(reference) for a in args]]) == 0
     pd.testing.assert_frame_equal(resumed, read_sweep(reference), check_exact=True)
-    assert resumed["run"].is_unique and len(resumed) == 3000
+    assert resumed["run"].is_unique and len(resumed) == 10000
 
 
 # --- Dask -----------------------------------------------------------------------------------
