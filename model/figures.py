@@ -692,6 +692,452 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
     return rows
 
 
+# --- book and paper figures -------------------------------------------------------------
+#
+# Drawn for print: every series is told apart by line style and marker as well as by
+# shade, so that a grayscale page reads as well as the screen. No titles (captions live
+# in the figures manifest); the book template (model.book) sets the face and the sizes.
+
+INK = "#000000"
+DARK = "#404040"
+MID = "#808080"
+LIGHT = "#bdbdbd"
+FILL = "#e3e3e3"
+
+
+@dataclass(frozen=True)
+class SeriesFit:
+    """One observed series beside the calibrated model, both normalised the same way.
+
+    ``data`` and ``model`` are ratios to the value at ``reference_year`` (for a
+    ``log_ratio`` series the ratio itself, drawn on a log axis); ``roles`` says which data
+    rows were fitted ("fit") and which held out ("holdout"); ``fall_year`` is when the
+    model's incumbent falls (None if it survives the span drawn).
+    """
+
+    name: str
+    label: str
+    log: bool
+    years: np.ndarray
+    data: np.ndarray
+    roles: tuple
+    model_years: np.ndarray
+    model: np.ndarray
+    reference_year: int | None = None
+    fall_year: float | None = None
+
+
+def calibration_fit(series: list[SeriesFit]) -> go.Figure:
+    """Observed series against the calibrated model, one panel per series (stacked).
+
+    Traces per panel ``k`` (axes ``x{k}``/``y{k}``): "data (fitted)", "data (held out)"
+    (if any row is held out) and "model (calibrated)"; "incumbent falls (model)" where the
+    model's incumbent falls inside the panel. Legend entries are shown once.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=len(series), cols=1, vertical_spacing=0.16)
+    seen = set()
+
+    def add(trace, row):
+        trace.showlegend = trace.name not in seen
+        seen.add(trace.name)
+        fig.add_trace(trace, row=row, col=1)
+
+    for k, s in enumerate(series, 1):
+        years = np.asarray(s.years, dtype=float)
+        data = np.asarray(s.data, dtype=float)
+        roles = np.asarray(s.roles)
+        add(go.Scatter(x=np.asarray(s.model_years, float), y=np.asarray(s.model, float), mode="lines",
+                       name="model (calibrated)", meta=s.name, line=dict(color=INK, width=1.5)), k)
+        fit = roles == "fit"
+        add(go.Scatter(x=years[fit], y=data[fit], mode="markers", name="data (fitted)", meta=s.name,
+                       marker=dict(color=INK, size=6, symbol="circle")), k)
+        if np.any(~fit):
+            add(go.Scatter(x=years[~fit], y=data[~fit], mode="markers", name="data (held out)", meta=s.name,
+                           marker=dict(color=INK, size=7, symbol="circle-open", line=dict(width=1.5))), k)
+        if s.fall_year is not None and s.model_years.size and s.fall_year <= float(np.max(s.model_years)):
+            add(go.Scatter(x=[float(s.fall_year)], y=[float(np.interp(s.fall_year, s.model_years, s.model))],
+                           mode="markers", name="incumbent falls (model)", meta=s.name,
+                           marker=dict(color=INK, size=9, symbol="x-thin", line=dict(width=2, color=INK))), k)
+        yaxis = dict(title=dict(text=s.label))
+        if s.log:
+            yaxis["type"] = "log"
+        fig.update_yaxes(row=k, col=1, **yaxis)
+        fig.update_xaxes(row=k, col=1, title=dict(text="year"), dtick=2)
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"))
+    return fig
+
+
+@dataclass(frozen=True)
+class SectorRun:
+    """A sector's run as its file sets it, with its point of no return, for :func:`sector_runs`."""
+
+    key: str
+    label: str
+    result: Any
+    ponr: Any
+    start_year: float | None = None
+
+
+def sector_runs(runs: list[SectorRun], *, cols: int = 3) -> go.Figure:
+    """Platform share of gross and incumbent gross loss over time, one small panel per sector.
+
+    Each panel ``k`` (axes ``x{k}``/``y{k}``, in the order of ``runs``) has the traces
+    "platform share of gross" (solid) and "incumbent gross loss" (dashed), the essay's 20%
+    as a dotted line, and, where the sector tips, "point of no return" (open circles at the
+    share and the gross loss, on a vertical line) and "incumbent falls" (a cross). Time
+    is the calendar year when the file gives a start year, else years from the start.
+    """
+    from plotly.subplots import make_subplots
+
+    rows = math.ceil(len(runs) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs], shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.09)
+    seen = set()
+    for k, run in enumerate(runs):
+        row, col = k // cols + 1, k % cols + 1
+        res = run.result
+        t0 = float(run.start_year) if run.start_year is not None else 0.0
+        t = np.asarray(res.t, dtype=float) + t0
+
+        def add(trace, row=row, col=col):
+            trace.showlegend = trace.name not in seen
+            seen.add(trace.name)
+            trace.meta = run.key
+            fig.add_trace(trace, row=row, col=col)
+
+        add(go.Scatter(x=t, y=np.asarray(res["platform_share_of_gross"], float), mode="lines",
+                       name="platform share of gross", line=dict(color=INK, width=1.5)))
+        add(go.Scatter(x=t, y=np.asarray(res["incumbent_gross_loss"], float), mode="lines",
+                       name="incumbent gross loss", line=dict(color=DARK, width=1.5, dash="dash")))
+        fig.add_hline(y=ESSAY_TIPPING_SHARE, row=row, col=col, line=dict(color=MID, width=1, dash="dot"))
+        ponr = run.ponr
+        if ponr is not None and getattr(ponr, "outcome", None) in ("tips", "always_falls"):
+            x = float(ponr.time) + t0
+            fig.add_vline(x=x, row=row, col=col, line=dict(color=MID, width=1))
+            add(go.Scatter(x=[x, x], y=[float(ponr.share), float(ponr.gross_loss)], mode="markers",
+                           name="point of no return",
+                           marker=dict(color=INK, size=6, symbol="circle-open", line=dict(width=1.5))))
+        if res.falls:
+            add(go.Scatter(x=[float(res.fall_time) + t0], y=[float(res.share_at_fall)], mode="markers",
+                           name="incumbent falls",
+                           marker=dict(color=INK, size=7, symbol="x-thin", line=dict(width=1.5, color=INK))))
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", dtick=0.25)
+    fig.update_yaxes(title=dict(text="share of gross"), col=1)
+    last_row = {k // cols + 1 for k in range(len(runs))}
+    for k in range(len(runs)):
+        row, col = k // cols + 1, k % cols + 1
+        # The x title under the lowest panel of each column.
+        if row == max(r for r in last_row if (r - 1) * cols + col <= len(runs)):
+            fig.update_xaxes(title=dict(text="year"), row=row, col=col)
+    fig.update_xaxes(nticks=4)
+    fig.update_annotations(font=dict(size=10))  # the panel labels
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.08, x=0, yanchor="top"))
+    return fig
+
+
+def verdict_chart(rows: list[Mapping[str, Any]]) -> go.Figure:
+    """Each sector's point of no return, median and 90% interval, against the essay's 20%.
+
+    Parameters
+    ----------
+    rows : list of mapping
+        One per sector, with the keys of ``verdict.csv``: ``sector``,
+        ``ponr_share_median``/``_p05``/``_p95`` and ``ponr_gross_loss_median``/``_p05``/
+        ``_p95`` (floats, NaN where the sector never tips).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces "PONR: platform share of gross" and "PONR: incumbent gross loss" (a marker
+        at each median with the interval as error bars; sector ``i`` of ``rows`` is drawn
+        at ``y = i`` from the top, shares just above, losses just below), and the 20% line.
+    """
+    n = len(rows)
+    fig = go.Figure()
+    for key, name, offset, marker in (
+            ("ponr_share", "PONR: platform share of gross", -0.17, dict(color=INK, size=7, symbol="circle")),
+            ("ponr_gross_loss", "PONR: incumbent gross loss", 0.17,
+             dict(color=INK, size=7, symbol="square-open", line=dict(width=1.5)))):
+        med = np.array([float(r[f"{key}_median"]) for r in rows])
+        lo = np.array([float(r[f"{key}_p05"]) for r in rows])
+        hi = np.array([float(r[f"{key}_p95"]) for r in rows])
+        y = np.arange(n, dtype=float) + offset
+        fig.add_scatter(x=med, y=y, mode="markers", name=name, marker=marker,
+                        error_x=dict(type="data", symmetric=False, array=hi - med, arrayminus=med - lo,
+                                     color=INK if "share" in key else DARK, thickness=1.2, width=3))
+    fig.add_vline(x=ESSAY_TIPPING_SHARE, line=dict(color=MID, width=1.2, dash="dash"),
+                  annotation_text="the essay's 20%", annotation_position="top right",
+                  annotation_font=dict(size=10))
+    fig.update_layout(
+        hovermode="closest", showlegend=True,
+        legend=dict(orientation="h", y=-0.16, x=0, yanchor="top"),
+        xaxis=dict(title=dict(text="share at the point of no return (median, 90% interval)"), range=[0, 1],
+                   tickformat=".0%", dtick=0.1),
+        yaxis=dict(tickmode="array", tickvals=list(range(n)), ticktext=[str(r["sector"]).replace("_", " ")
+                                                                         for r in rows],
+                   range=[n - 0.5, -0.5], showgrid=False))
+    return fig
+
+
+def fold_map(curve, *, current: tuple[float, float] | None = None, slice_value: float | None = None) -> go.Figure:
+    """Fold (saddle-node) curves of the equilibria in the plane of two parameters.
+
+    Parameters
+    ----------
+    curve : FoldCurve
+        ``x_name``, ``y_name``, ``x_range``, ``y_range``, ``points`` (k, 2), ``curve`` (k,).
+    current : (float, float), optional
+        The scenario's values of the two parameters (a star).
+    slice_value : float, optional
+        The value of the second parameter at which a one-parameter diagram is drawn
+        (a dashed horizontal line).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace "fold curve" (one polyline per curve, None between curves), and optionally
+        "this sector" and "one-parameter diagram".
+    """
+    pts = np.asarray(curve.points, dtype=float).reshape(-1, 2)
+    ids = np.asarray(curve.curve)
+    xs, ys = [], []
+    for c in np.unique(ids):
+        on = ids == c
+        if xs:
+            xs.append(None)
+            ys.append(None)
+        xs.extend(map(float, pts[on, 0]))
+        ys.extend(map(float, pts[on, 1]))
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="fold curve", line=dict(color=INK, width=2))
+    if slice_value is not None:
+        fig.add_scatter(x=list(curve.x_range), y=[float(slice_value)] * 2, mode="lines",
+                        name="one-parameter diagram", line=dict(color=MID, width=1.2, dash="dash"))
+    if current is not None:
+        fig.add_scatter(x=[float(current[0])], y=[float(current[1])], mode="markers", name="this sector",
+                        marker=dict(color=INK, size=10, symbol="star-open", line=dict(width=1.5)))
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.22, x=0, yanchor="top"),
+                      xaxis=dict(title=dict(text=axis_label(curve.x_name)), range=list(curve.x_range)),
+                      yaxis=dict(title=dict(text=axis_label(curve.y_name)), range=list(curve.y_range)))
+    return fig
+
+
+def phase_portrait(basin, trajectories: list[tuple[Any, Any, bool]], *, x: str = "platform_share",
+                   y: str = "platform_trust") -> go.Figure:
+    """Trajectories in a two-state plane over the basins of falling and surviving.
+
+    Parameters
+    ----------
+    basin : Basin
+        As for :func:`basin_map` (``x``, ``y``, ``falls``, ``status``, ``separatrix``).
+    trajectories : list of (array, array, bool)
+        Paths in the two states, each with whether the incumbent falls on it.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces "basin" (heatmap: shaded where the incumbent falls), "separatrix" (points
+        on the boundary), one line per trajectory named "path: incumbent falls" (solid) or
+        "path: incumbent survives" (dashed), and "start" markers. Legend entries once.
+    """
+    bx = np.asarray(basin.x, dtype=float)
+    by = np.asarray(basin.y, dtype=float)
+    falls = np.asarray(basin.falls, dtype=bool)
+    if falls.shape == (bx.size, by.size) and bx.size != by.size:
+        falls = falls.T
+    z = falls.astype(float)
+    status = getattr(basin, "status", None)
+    if status is not None:
+        z[np.asarray(status).reshape(z.shape) < 0] = np.nan
+    fig = go.Figure()
+    fig.add_heatmap(x=bx, y=by, z=z, zmin=0, zmax=1, showscale=False, name="basin",
+                    colorscale=[[0, "#ffffff"], [0.5, "#ffffff"], [0.5, FILL], [1, FILL]],
+                    hovertemplate="falls=%{z}<extra></extra>")
+    sep = np.asarray(getattr(basin, "separatrix", np.empty((0, 2))), dtype=float).reshape(-1, 2)
+    if sep.size:
+        fig.add_scatter(x=sep[:, 0], y=sep[:, 1], mode="markers", name="separatrix",
+                        marker=dict(color=INK, size=4, symbol="circle"))
+    seen = set()
+    for tx, ty, fell in trajectories:
+        tx, ty = np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)
+        name = "path: incumbent falls" if fell else "path: incumbent survives"
+        fig.add_scatter(x=tx, y=ty, mode="lines", name=name, legendgroup=name, showlegend=name not in seen,
+                        line=dict(color=INK if fell else DARK, width=1.3, dash="solid" if fell else "dash"))
+        seen.add(name)
+        fig.add_scatter(x=[float(tx[0])], y=[float(ty[0])], mode="markers", name="start", legendgroup="start",
+                        showlegend="start" not in seen, marker=dict(color=INK, size=5, symbol="circle-open"))
+        seen.add("start")
+    fig.add_annotation(xref="paper", yref="paper", x=0.98, y=0.04, xanchor="right", yanchor="bottom",
+                       text="shaded: incumbent falls", showarrow=False, font=dict(size=10),
+                       bgcolor="rgba(255,255,255,0.8)")
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.18, x=0, yanchor="top"),
+                      xaxis=dict(title=dict(text=axis_label(x)), range=[bx[0], bx[-1]]),
+                      yaxis=dict(title=dict(text=axis_label(y)), range=[by[0], by[-1]]))
+    return fig
+
+
+def network_effects(results: Mapping[str, Any]) -> go.Figure:
+    """The same sector under the trust and the standard network effect, side by side.
+
+    ``results`` maps a label (e.g. "trust network effect") to a run. Left panel (axes
+    ``x``/``y``): the platform's share of gross; right (``x2``/``y2``): the platform's
+    network value V. Trace names are the labels; the first is solid, the next dashed, a
+    third dotted; a cross marks each fall ("incumbent falls"). The 20% line is dotted.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16)
+    styles = [dict(color=INK, dash="solid"), dict(color=DARK, dash="dash"), dict(color=MID, dash="dot")]
+    seen = set()
+    for (label, res), style in zip(results.items(), styles):
+        for col, series in ((1, "platform_share_of_gross"), (2, "platform_network_value")):
+            fig.add_trace(go.Scatter(x=np.asarray(res.t, float), y=np.asarray(res[series], float), mode="lines",
+                                     name=label, legendgroup=label, showlegend=col == 1,
+                                     line=dict(width=1.6, **style)), row=1, col=col)
+        if res.falls:
+            fig.add_trace(go.Scatter(x=[float(res.fall_time)], y=[float(res.share_at_fall)], mode="markers",
+                                     name="incumbent falls", showlegend="falls" not in seen,
+                                     marker=dict(color=INK, size=8, symbol="x-thin", line=dict(width=1.5,
+                                                                                               color=INK))),
+                          row=1, col=1)
+            seen.add("falls")
+    fig.add_hline(y=ESSAY_TIPPING_SHARE, row=1, col=1, line=dict(color=MID, width=1, dash="dot"))
+    fig.update_xaxes(title=dict(text="years"))
+    fig.update_yaxes(title=dict(text="platform share of gross"), tickformat=".0%", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title=dict(text="network value V (price units)"), rangemode="tozero", row=1, col=2)
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.22, x=0, yanchor="top"))
+    return fig
+
+
+def sensitivity_indices(table: Mapping[str, Mapping[str, float]], *, counts: Mapping[str, int] | None = None,
+                        threshold: float = 0.05) -> go.Figure:
+    """First-order sensitivity indices of the PONR share: parameters (rows) by sectors (columns).
+
+    Parameters
+    ----------
+    table : mapping sector -> mapping parameter -> S1
+        Missing entries (a parameter the sector does not draw, or a sector with too few
+        tipping draws) stay blank.
+    counts : mapping sector -> int, optional
+        Draws with a point of no return per sector, shown under the sector's name.
+    threshold : float
+        Rows are the parameters whose index reaches ``threshold`` in at least one sector.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One heatmap trace "S1" (darker is larger), its value printed in each cell.
+    """
+    sectors = list(table)
+    params = sorted({p for s in sectors for p, v in table[s].items() if np.isfinite(v) and v >= threshold},
+                    key=lambda p: -max(table[s].get(p, 0.0) if np.isfinite(table[s].get(p, 0.0)) else 0.0
+                                      for s in sectors))
+    z = np.array([[float(table[s].get(p, np.nan)) for s in sectors] for p in params]).reshape(len(params),
+                                                                                            len(sectors))
+    text = [["" if not np.isfinite(v) else f"{v:.2f}" for v in row] for row in z]
+    cols = [s.replace("_", " ") + (f"<br>(n={counts[s]})" if counts and s in counts else "") for s in sectors]
+    fig = go.Figure(go.Heatmap(
+        x=cols, y=[p.replace("_", " ") for p in params], z=z, text=text, texttemplate="%{text}",
+        textfont=dict(size=8), zmin=0, zmax=max(0.5, float(np.nanmax(z)) if z.size and np.isfinite(z).any() else 0.5),
+        colorscale=[[0, "#ffffff"], [1, "#303030"]], name="S1",
+        colorbar=dict(title=dict(text="S1", side="right"), thickness=8, len=0.6)))
+    fig.update_layout(xaxis=dict(side="top", tickangle=-60, showgrid=False),
+                      yaxis=dict(autorange="reversed", showgrid=False), hovermode="closest")
+    return fig
+
+
+def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Figure:
+    """The model's causal-loop diagram: nodes on a circle, signed arrows between them.
+
+    Parameters
+    ----------
+    structure : CausalStructure
+        From :func:`model.causal.causal_structure` (links derived from the equations).
+    labels : mapping, optional
+        Display label per node (default :data:`model.causal.NODE_LABELS`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces "nodes" (one marker per node, in ``structure.nodes`` order), "link (+)"
+        (solid), "link (-)" (dashed) and "link (±)" (dotted), each a polyline with None
+        between links; one arrowhead annotation and one sign label per link; the counts of
+        reinforcing and balancing loops in a note.
+    """
+    from .causal import NODE_LABELS
+
+    labels = dict(NODE_LABELS, **(labels or {}))
+    nodes = list(structure.nodes)
+    n = len(nodes)
+    angle = np.pi / 2 - 2 * np.pi * np.arange(n) / n
+    pos = {name: (float(np.cos(a)), float(np.sin(a))) for name, a in zip(nodes, angle)}
+    styles = {"+": ("link (+)", dict(color=INK, width=1.0)),
+              "-": ("link (-)", dict(color=DARK, width=1.0, dash="dash")),
+              "±": ("link (±)", dict(color=MID, width=1.0, dash="dot"))}
+    paths = {s: ([], []) for s in styles}
+    notes = []
+    pairs = {(lk.source, lk.target) for lk in structure.links}
+    for lk in structure.links:
+        (x0, y0), (x1, y1) = pos[lk.source], pos[lk.target]
+        dx, dy = x1 - x0, y1 - y0
+        length = math.hypot(dx, dy)
+        # Bend every link a little to its right, more when the opposite link exists, so
+        # that A -> B and B -> A stay apart.
+        bend = 0.10 if (lk.target, lk.source) in pairs else 0.05
+        cx, cy = (x0 + x1) / 2 + bend * dy, (y0 + y1) / 2 - bend * dx
+        u = np.linspace(0.0, 1.0, 24)
+        bx = (1 - u) ** 2 * x0 + 2 * (1 - u) * u * cx + u ** 2 * x1
+        by = (1 - u) ** 2 * y0 + 2 * (1 - u) * u * cy + u ** 2 * y1
+        # Stop short of the nodes (their markers and labels).
+        gap = min(0.11 / max(length, 1e-9), 0.3)
+        keep = (u >= gap) & (u <= 1 - gap)
+        px, py = paths[lk.sign]
+        if px:
+            px.append(None)
+            py.append(None)
+        px.extend(map(float, bx[keep]))
+        py.extend(map(float, by[keep]))
+        k_end = int(np.flatnonzero(keep)[-1])
+        notes.append(dict(x=float(bx[k_end]), y=float(by[k_end]), ax=float(bx[k_end - 2]), ay=float(by[k_end - 2]),
+                          xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1,
+                          arrowwidth=1, arrowcolor=styles[lk.sign][1]["color"], text=""))
+        mid = len(u) // 2
+        notes.append(dict(x=float(bx[mid]), y=float(by[mid]), text=f"<b>{lk.sign}</b>", showarrow=False,
+                          font=dict(size=9), bgcolor="rgba(255,255,255,0.85)", borderpad=0, xref="x", yref="y"))
+    fig = go.Figure()
+    for sign, (name, line) in styles.items():
+        xs, ys = paths[sign]
+        if xs:
+            fig.add_scatter(x=xs, y=ys, mode="lines", name=name, line=line, hoverinfo="skip")
+    fig.add_scatter(x=[pos[nm][0] for nm in nodes], y=[pos[nm][1] for nm in nodes], mode="markers+text",
+                    name="nodes", text=[labels.get(nm, nm) for nm in nodes], customdata=nodes,
+                    textposition=[_label_position(*pos[nm]) for nm in nodes], textfont=dict(size=9),
+                    marker=dict(color="white", size=9, line=dict(color=INK, width=1.5)), showlegend=False)
+    r = sum(lp.polarity == "R" for lp in structure.loops)
+    b = sum(lp.polarity == "B" for lp in structure.loops)
+    u_ = sum(lp.polarity == "?" for lp in structure.loops)
+    notes.append(dict(xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom", showarrow=False,
+                      align="left", font=dict(size=9),
+                      text=f"{len(structure.links)} links, {len(structure.loops)} feedback loops:<br>"
+                           f"{r} reinforcing, {b} balancing" + (f", {u_} of mixed sign" if u_ else "")))
+    fig.update_layout(annotations=notes, hovermode="closest",
+                      legend=dict(orientation="h", y=-0.02, x=1, xanchor="right", yanchor="top"),
+                      xaxis=dict(visible=False, range=[-1.55, 1.55]),
+                      yaxis=dict(visible=False, range=[-1.25, 1.25], scaleanchor="x", scaleratio=1))
+    return fig
+
+
+def _label_position(x: float, y: float) -> str:
+    """Place a node's label outside the circle."""
+    vertical = "top" if y > 0.3 else ("bottom" if y < -0.3 else "middle")
+    horizontal = "right" if x > 0.3 else ("left" if x < -0.3 else "center")
+    if vertical == "middle" and horizontal == "center":
+        return "top center"
+    return f"{vertical} {horizontal}"
+
+
 # --- static export ----------------------------------------------------------------------
 
 #: kaleido's sync server is one browser shared by every caller; its queue hands results
@@ -726,7 +1172,7 @@ def stop_export_server() -> None:
 
 
 def figure_bytes(fig: go.Figure, fmt: str, *, width: int = 1000, height: int | None = None,
-                 scale: float = 2.0) -> bytes:
+                 scale: float = 2.0, template: Any = "plotly_white") -> bytes:
     """The figure as a static PNG, SVG or PDF file, rendered by kaleido (Chromium).
 
     Parameters
@@ -737,6 +1183,9 @@ def figure_bytes(fig: go.Figure, fmt: str, *, width: int = 1000, height: int | N
         Size in CSS pixels; the height defaults to the figure's own or 520.
     scale : float
         Pixel density of PNG files.
+    template : str or plotly template
+        Applied before rendering (default plotly's white one; the book has its own,
+        :data:`model.book.BOOK_TEMPLATE`).
 
     Raises
     ------
@@ -750,7 +1199,7 @@ def figure_bytes(fig: go.Figure, fmt: str, *, width: int = 1000, height: int | N
     import kaleido
 
     # The page leaves the styling to Streamlit's theme; a file gets plotly's white template.
-    spec = go.Figure(fig).update_layout(template="plotly_white").to_dict()
+    spec = go.Figure(fig).update_layout(template=template).to_dict()
     height = height or spec.get("layout", {}).get("height") or 520
     opts = dict(format=fmt, width=int(width), height=int(height), scale=float(scale))
     with _EXPORT_LOCK:
