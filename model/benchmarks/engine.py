@@ -1,0 +1,176 @@
+"""Engine: the compiled ensemble integrator against per-run ``solve_ivp``, and sweep scaling.
+
+On the same parameter sets (a Latin hypercube over every range of the baseline scenario,
+seed 0), at rtol 1e-6 / atol 1e-9 with the fall event:
+
+* the engine (:func:`model.engine.integrate`, all cores) for N = 1e3, 1e4, 1e5 (1e6 with
+  ``--million``): runs per second, and right-hand-side evaluations per second per core
+  (its counted evaluations / wall time / threads);
+* the baseline a user would write: ``solve_ivp`` called once per run (RK45, the same
+  Dormand-Prince pair, with the compiled generated right-hand side and the event), on one
+  core, timed on a subset of the same sets and extrapolated per run; and the project's
+  own ``simulate`` (LSODA with the analytic Jacobian) for reference;
+* their ratio (engine on all cores against one ``solve_ivp`` process);
+* the batched point of no return;
+* the sweep (``run_sweep``, in-process) with 1 and 2 worker threads.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.stats import qmc
+
+from .. import _generated as gen
+from .. import engine
+from ..equations import BUFFER_INDEX, PARAM_NAMES, param_vector
+from ..scenarios import load_scenario
+from ..simulate import simulate
+
+BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"
+RTOL, ATOL = 1e-6, 1e-9
+
+
+def parameter_sets(n: int, seed: int = 0):
+    """``n`` parameter vectors over the baseline's ranges (LHS), with their horizons; rows
+    breaking fixed + variable cost share <= 0.99 are redrawn from the next ones."""
+    scenario = load_scenario(BASELINE)
+    names = [k for k in scenario.ranges if k in PARAM_NAMES or k == "horizon"]
+    lo = np.array([scenario.ranges[k][0] for k in names])
+    hi = np.array([scenario.ranges[k][1] for k in names])
+    u = qmc.LatinHypercube(len(names), rng=seed).random(int(n * 1.1) + 10)
+    x = lo + u * (hi - lo)
+    base = param_vector(scenario.params)
+    pvecs = np.repeat(base[None, :], x.shape[0], axis=0)
+    horizons = np.full(x.shape[0], float(scenario.params.horizon))
+    for j, k in enumerate(names):
+        if k == "horizon":
+            horizons = x[:, j].copy()
+        else:
+            pvecs[:, PARAM_NAMES.index(k)] = x[:, j]
+    cost = pvecs[:, PARAM_NAMES.index("fixed_cost_share")] + pvecs[:, PARAM_NAMES.index("variable_cost_share")]
+    keep = np.flatnonzero((cost >= 0.05) & (cost <= 0.99))[:n]
+    return pvecs[keep], horizons[keep], scenario
+
+
+def _event(t, y, *args):
+    return y[BUFFER_INDEX]
+
+
+_event.terminal = True
+_event.direction = -1
+
+
+def solve_ivp_baseline(pvecs, y0s, horizons):
+    """Per-run solve_ivp (RK45) on one core: (seconds per run, rhs evaluations, falls)."""
+    nfev = 0
+    falls = []
+    t0 = time.perf_counter()
+    for p, y0, h in zip(pvecs, y0s, horizons):
+        sol = solve_ivp(lambda t, y, p=p: gen.rhs(y, p), (0.0, h), y0, method="RK45", rtol=RTOL, atol=ATOL,
+                        events=_event)
+        nfev += sol.nfev
+        falls.append(sol.status == 1)
+    dt = time.perf_counter() - t0
+    return dt / len(pvecs), nfev, np.array(falls)
+
+
+def _best_of(fn, repeat):
+    times = []
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def run(args) -> None:
+    quick = bool(getattr(args, "quick", False))
+    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    if getattr(args, "million", False):
+        sizes.append(1_000_000)
+    threads = numba.get_num_threads()
+    pv_all, hz_all, scenario = parameter_sets(max(sizes))
+    y0_all = engine.initial_states(pv_all)
+    engine.integrate(pv_all[:64], y0_all[:64], t_end=hz_all[:64])  # compile / load the cache
+
+    n_base = 50 if quick else 300
+    sec_ivp, nfev_ivp, falls_ivp = solve_ivp_baseline(pv_all[:n_base], y0_all[:n_base], hz_all[:n_base])
+    ivp_rate = 1.0 / sec_ivp
+    ivp_rhs_rate = nfev_ivp / (sec_ivp * n_base)
+    k_sim = max(10, n_base // 3)
+    sim_times = []
+    for k in range(k_sim):
+        p = _params_from_row(scenario.params, pv_all[k], hz_all[k])
+        t1 = time.perf_counter()
+        simulate(p, t_eval=[0.0, p.horizon])
+        sim_times.append(time.perf_counter() - t1)
+    sim_rate = 1.0 / statistics.mean(sim_times)
+
+    check = engine.integrate(pv_all[:n_base], y0_all[:n_base], t_end=hz_all[:n_base])
+    agree = int(np.sum(check.falls == falls_ivp))
+    print(f"parameter sets: Latin hypercube over the {len(scenario.ranges)} ranges of {BASELINE.name} (seed 0); "
+          f"rtol {RTOL:g}, atol {ATOL:g}, fall event; {threads} engine threads on {numba.config.NUMBA_NUM_THREADS} "
+          "cores")
+    print(f"per-run solve_ivp (RK45, compiled generated RHS, 1 core), timed on {n_base} of them and extrapolated "
+          f"per run: {ivp_rate:,.0f} runs/s, {ivp_rhs_rate / 1e6:.2f} M RHS evals/s; outcomes agree with the "
+          f"engine on {agree}/{n_base}")
+    print(f"per-run simulate() (LSODA + analytic Jacobian, 1 core), on {k_sim} of them: {sim_rate:,.0f} runs/s")
+    print(f"{'N':>9} {'engine s':>9} {'runs/s':>10} {'M RHS/s/core':>13} {'RHS/run':>8} {'stiff':>6} "
+          f"{'x solve_ivp':>11} {'x simulate':>10}")
+    for n in sizes:
+        pv, y0, hz = pv_all[:n], y0_all[:n], hz_all[:n]
+        seconds, res = _best_of(lambda: engine.integrate(pv, y0, t_end=hz), 1 if n >= 100_000 else 3)
+        rate = n / seconds
+        rhs_core = res.nfev.sum() / seconds / threads
+        stiff = int(np.sum(res.solver != engine.SOLVER_DOPRI5))
+        print(f"{n:>9,} {seconds:>9.3f} {rate:>10,.0f} {rhs_core / 1e6:>13.2f} {res.nfev.mean():>8.0f} {stiff:>6} "
+              f"{rate / ivp_rate:>10,.0f}x {rate / sim_rate:>9,.0f}x")
+        bad = int(np.sum(~res.success))
+        if bad:
+            print(f"          {bad} runs failed: {sorted(set(res.reason[i] for i in np.flatnonzero(~res.success)))}")
+    print("targets on this 2-core machine: >= 300x per-run solve_ivp, >= 10 M RHS evals/s/core")
+
+    n_ponr = 500 if quick else 2_000
+    seconds, pb = _best_of(lambda: engine.point_of_no_return_batch(pv_all[:n_ponr], y0_all[:n_ponr],
+                                                                     hz_all[:n_ponr]), 1)
+    outcomes = {name: int(np.sum(np.array(pb.outcome_names) == name)) for name in sorted(set(pb.outcome_names))}
+    print(f"point of no return, batched: {n_ponr:,} parameter sets in {seconds:.2f} s ({n_ponr / seconds:,.0f}/s, "
+          f"{pb.evaluations.mean():.1f} integrations each); outcomes {outcomes}")
+
+    _sweep_scaling(quick)
+
+
+def _params_from_row(base, pvec, horizon):
+    changes = {name: float(pvec[PARAM_NAMES.index(name)]) for name in base.as_dict()
+               if name in PARAM_NAMES and float(getattr(base, name)) != float(pvec[PARAM_NAMES.index(name)])}
+    return base.replace(horizon=float(horizon), **changes)
+
+
+def _sweep_scaling(quick: bool) -> None:
+    from ..commands.sweep import load_scenarios
+    from ..sweep import make_spec, run_sweep
+
+    n = 5_000 if quick else 40_000
+    scenarios = load_scenarios([str(BASELINE)], [])
+    spec = make_spec(scenarios, [], design="lhs", n=n, seed=1, chunk_size=5_000)
+    with tempfile.TemporaryDirectory() as tmp:  # warm up: break-even forms, compiled kernels
+        run_sweep(make_spec(scenarios, [], n=200, seed=2), Path(tmp) / "w", progress=False)
+    rates = {}
+    for workers in (1, 2):
+        if workers > numba.config.NUMBA_NUM_THREADS:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_sweep(spec, Path(tmp) / "s", workers=workers, progress=False)
+        rates[workers] = summary.computed_runs / summary.seconds
+    line = ", ".join(f"{w} worker{'s' if w > 1 else ''}: {r:,.0f} runs/s" for w, r in rates.items())
+    speedup = f"; speed-up {rates[2] / rates[1]:.2f}x" if 2 in rates else ""
+    print(f"sweep of {n:,} runs (all {len(spec.vary)} baseline ranges, fall + break-even, chunks of 5,000, "
+          f"Parquet): {line}{speedup}")
