@@ -7,6 +7,7 @@ scenario with the ensemble engine and writes chunked Parquet files and a manifes
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .common import scenario_with_overrides
@@ -57,8 +58,14 @@ def run(args) -> int:
     scenarios = load_scenarios(args.scenarios, args.overrides)
     spec = make_spec(scenarios, args.vary, design=args.design, n=args.n, seed=args.seed, measures=args.measures,
                      chunk_size=args.chunk_size, rtol=args.rtol, atol=args.atol)
-    summary = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, scheduler=args.scheduler,
-                        progress=not args.no_progress)
+    try:
+        summary = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, scheduler=args.scheduler,
+                            progress=not args.no_progress)
+    except KeyboardInterrupt:
+        done = len(list(Path(args.out).glob("chunk-*.parquet")))
+        print(f"sweep stopped: {done} of {spec.n_chunks} chunks are complete in {args.out}; run the same command "
+              "with --resume to finish it", file=sys.stderr)
+        raise
     rate = summary.computed_runs / summary.seconds if summary.seconds > 0 else float("nan")
     print(f"{spec.total_runs} runs ({len(spec.scenarios)} scenario(s) x {spec.n_runs}, {spec.design} design over "
           f"{', '.join(spec.names)}) in {summary.out_dir}: {len(summary.computed_chunks)} chunk(s) computed "
