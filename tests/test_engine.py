@@ -14,7 +14,6 @@ from model.engine import (
     PONR_ALWAYS_FALLS,
     PONR_NEVER_TIPS,
     PONR_TIPS,
-    SOLVER_DOPRI5,
     SOLVER_LSODA,
     SOLVER_RODAS4,
     SURVIVES,

@@ -67,7 +67,8 @@ def run(args) -> int:
               "with --resume to finish it", file=sys.stderr)
         raise
     rate = summary.computed_runs / summary.seconds if summary.seconds > 0 else float("nan")
+    over = ", ".join(spec.names) if len(spec.names) <= 6 else f"{len(spec.names)} parameters"
     print(f"{spec.total_runs} runs ({len(spec.scenarios)} scenario(s) x {spec.n_runs}, {spec.design} design over "
-          f"{', '.join(spec.names)}) in {summary.out_dir}: {len(summary.computed_chunks)} chunk(s) computed "
+          f"{over}) in {summary.out_dir}: {len(summary.computed_chunks)} chunk(s) computed "
           f"({summary.computed_runs} runs, {rate:,.0f} runs/s), {len(summary.skipped_chunks)} already done")
     return 0
