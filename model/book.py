@@ -80,7 +80,7 @@ BOOK_TEMPLATE = go.layout.Template(
         margin=dict(l=50, r=12, t=12, b=40),
         hoverlabel=dict(font=dict(family=_SERIF)),
     ),
-    data=dict(scatter=[go.Scatter(line=dict(dash=d), marker=dict(symbol=m))
+    data=dict(scatter=[go.Scatter(line=dict(dash=d, simplify=False), marker=dict(symbol=m))
                        for d, m in (("solid", "circle"), ("dash", "square"), ("dot", "diamond"),
                                     ("dashdot", "triangle-up"))]),
 )
@@ -244,7 +244,7 @@ def build_calibration(ctx: Context) -> Built:
     t_model = np.asarray(run.t, dtype=float)
     years_model = t_model + start - 0.5
     fall_year = float(run.fall_time) + start - 0.5 if run.falls else None
-    labels = {"incumbent_revenue": "classified revenue (× {y})", "platform_gross": "platform revenue (× {y}, log)"}
+    labels = {"incumbent_revenue": "classifieds (× {y})", "platform_gross": "Craigslist (× {y})"}
     panels = []
     for s in data.series:
         ref_model = float(values[s.name][list(s.years).index(s.reference_year)])
@@ -259,9 +259,9 @@ def build_calibration(ctx: Context) -> Built:
             reference_year=s.reference_year, fall_year=fall_year))
     fitted = [n for n, src in sc.sources.items() if "calibrated" in src.lower()]
     fitted_text = ", ".join(f"{n.replace('_', ' ')} = {getattr(sc.params, n):.3g}" for n in fitted)
-    held = sorted({int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "holdout"})
-    caption = (f"US newspaper classified advertising revenue (top) and Craigslist's revenue (bottom), as ratios to "
-               f"their first fitted year, against the model calibrated to them ({path.name}"
+    held = sorted({int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "holdout" and y <= span_last})
+    caption = (f"US newspaper classified advertising revenue (top) and Craigslist's revenue (bottom, log scale), as "
+               f"ratios to their first fitted year, against the model calibrated to them ({path.name}"
                + (f"; fitted: {fitted_text}" if fitted_text else "") + "). Filled dots were fitted"
                + (f"; open dots ({', '.join(map(str, held))}) were held out" if held else "")
                + (f". In the calibrated model the incumbent falls in {fall_year:.1f}." if fall_year else ".")
@@ -318,6 +318,7 @@ def build_verdict(ctx: Context) -> Built:
 TIPPING_CHANGES = {"price_policy": "fixed"}
 BIFURCATION = ("platform_quality", (-2.0, 0.3))
 FOLD_Y = ("direct_adoption_rate", (0.0, 0.05))
+FOLD_X_RANGE = (-1.2, 0.3)
 PHASE_QUALITY = -0.6
 
 
@@ -330,7 +331,7 @@ def build_bifurcation(ctx: Context) -> Built:
     cont = continuation(params, name, lo, hi)
     if not cont.success:
         raise RuntimeError(f"continuation over {name} failed: {cont.message}")
-    fig = F.continuation_diagram(cont, current_value=float(getattr(params, name)), title="")
+    fig = _book_continuation(F.continuation_diagram(cont, current_value=float(getattr(params, name)), title=""))
     folds = ", ".join(f"{f.parameter_value:.2f}" for f in cont.folds) or "none"
     hyst = (f"; between {cont.hysteresis[0]:.2f} and {cont.hysteresis[1]:.2f} the sector is bistable (shaded): "
             "which equilibrium it reaches depends on its history (hysteresis)" if cont.hysteresis else "")
@@ -342,17 +343,48 @@ def build_bifurcation(ctx: Context) -> Built:
                  notes={"parameter": name, "range": [lo, hi], "folds": [float(f.parameter_value) for f in cont.folds]})
 
 
+def _book_continuation(fig: go.Figure) -> go.Figure:
+    """The dashboard's continuation diagram in the book's grays, its notes clear of each other."""
+    styles = {"stable equilibria": dict(line=dict(color=F.INK, width=2.2, dash="solid")),
+              "unstable equilibria": dict(line=dict(color=F.DARK, width=1.6, dash="dash")),
+              "fold (saddle-node)": dict(marker=dict(color=F.INK, size=8, symbol="diamond")),
+              "buffer drains (incumbent falls there)": dict(marker=dict(color=F.MID, size=3, symbol="circle"),
+                                                            opacity=1.0)}
+    for name, style in styles.items():
+        fig.update_traces(selector=dict(name=name), **style)
+    fig.update_shapes(selector=dict(type="rect"), fillcolor=F.FILL, opacity=0.7, layer="below")
+    fig.update_traces(selector=dict(name="buffer drains (incumbent falls there)"), name="buffer drains (falls there)")
+    notes = []
+    for a in fig.layout.annotations:
+        if a.text and a.text.startswith("bistable"):
+            a = a.update(text="bistable", y=0.5, yanchor="middle", yref="paper", xanchor="center", textangle=-90,
+                         x=None)
+        elif a.text and a.text.startswith("now"):
+            a = a.update(y=0.35, yanchor="middle", yref="paper", text=a.text.replace("now", "baseline"))
+        notes.append(a)
+    fig.layout.annotations = notes
+    shape = next((sh for sh in fig.layout.shapes if sh.type == "rect"), None)
+    if shape is not None:  # centre the rotated "bistable" in its band
+        fig.layout.annotations[[a.text for a in fig.layout.annotations].index("bistable")].x = (shape.x0 + shape.x1) / 2
+        fig.layout.annotations[[a.text for a in fig.layout.annotations].index("bistable")].xref = "x"
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0, yanchor="top", entrywidthmode="pixels",
+                                  entrywidth=0))
+    return fig
+
+
 def build_fold_map(ctx: Context) -> Built:
     from .tipping import fold_curve
 
     path, sc = _load(ctx, "baseline.toml")
     params = sc.params.replace(**TIPPING_CHANGES)
-    (xn, xr), (yn, yr) = BIFURCATION, FOLD_Y
+    (xn, _), (yn, yr) = BIFURCATION, FOLD_Y
+    xr = FOLD_X_RANGE
     curve = fold_curve(params, xn, xr, yn, yr, n_seeds=5)
     if not curve.success:
         raise RuntimeError(f"fold curve failed: {curve.message}")
     current = (float(getattr(params, xn)), float(getattr(params, yn)))
-    fig = F.fold_map(curve, current=current, slice_value=current[1])
+    fig = F.fold_map(curve, current=current, slice_value=current[1], x_title="quality edge ΔQ",
+                     y_title="direct adoption h (1/yr)")
     caption = (f"Fold curves in the plane of the platform's quality edge and the direct (hard-network) adoption "
                f"rate, stylised baseline with a fixed price: between the curves the sector has two stable "
                f"equilibria and history decides between them; outside, one. The dashed line is the slice drawn "
@@ -369,7 +401,7 @@ def build_phase_portrait(ctx: Context) -> Built:
     path, sc = _load(ctx, "baseline.toml")
     changes = dict(TIPPING_CHANGES, platform_quality=PHASE_QUALITY)
     params = sc.params.replace(**changes)
-    b = basin(params, n=15)
+    b = basin(params, n=21)
     y0 = initial_state(params)
     i_s, i_t = STATE_NAMES.index("platform_share"), STATE_NAMES.index("platform_trust")
     trajectories = []
@@ -385,7 +417,8 @@ def build_phase_portrait(ctx: Context) -> Built:
                f"states lead to the incumbent's fall within the horizon, white ones to its survival; the dots "
                f"trace the separatrix between them (located by bisection). Lines are trajectories from "
                f"{len(trajectories)} starts (open circles), {n_fall} of them ending in the fall (solid). Other "
-               f"states start at their initial values.")
+               f"states start at their initial values; along a path they move, which is why a path can cross the "
+               f"boundary drawn for starting states.")
     return Built(F.phase_portrait(b, trajectories), caption, scenarios=(_rel(path),),
                  parameters={_rel(path): changes})
 
@@ -451,14 +484,17 @@ def build_sensitivity(ctx: Context) -> Built:
     sectors, draws, source = ctx.verdict()
     seed = source["seed"] if isinstance(source["seed"], int) else 0
     table, counts = sensitivity_table(draws, sectors, seed)
+    floors = {r["sector"]: _num(r.get("sensitivity_noise_floor")) for r in sectors}
     empty = [k for k, v in table.items() if not v]
     caption = ("Which parameters move the point of no return: first-order sensitivity indices (RBD-FAST, SALib) of "
                f"the platform's share of gross at the point of no return, per sector, over the verdict's "
                f"{source['draws']} draws (seed {source['seed']}); n is the number of draws with a point of no "
-               f"return. Parameters shown reach 0.05 in at least one sector; darker is larger."
+               f"return ({', '.join(f'{k} {n}' for k, n in counts.items())}). Shown: the parameters whose index "
+               f"exceeds 0.1 and the sector's noise floor (the largest index of a parameter that does not enter "
+               f"its dynamics) somewhere; values at or below the floor (or 0.05) are not printed. Darker is larger."
                + (f" Too few tipping draws (under {MIN_SENSITIVITY_DRAWS}) for: {', '.join(empty)}." if empty else ""))
     files = [_rel(ctx.scenario_dir / f"{r['sector']}.toml") for r in sectors]
-    return Built(F.sensitivity_indices(table, counts=counts), caption, scenarios=tuple(files),
+    return Built(F.sensitivity_indices(table, counts=counts, noise_floor=floors), caption, scenarios=tuple(files),
                  parameters={f: {} for f in files}, draws=source["draws"], seed=source["seed"],
                  notes={k: v for k, v in source.items() if k not in ("draws", "seed")})
 
@@ -482,15 +518,15 @@ def build_causal_loop(ctx: Context) -> Built:
 
 #: Every figure, in the order of the paper.
 FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
-    FigureSpec("causal_loop", "full", 4.6, build_causal_loop, margin=dict(l=5, r=5, t=5, b=5)),
+    FigureSpec("causal_loop", "full", 3.8, build_causal_loop, margin=dict(l=4, r=4, t=4, b=4)),
     FigureSpec("calibration_newspapers", "full", 4.2, build_calibration),
     FigureSpec("sectors_over_time", "full", 6.4, build_sectors, margin=dict(l=50, r=8, t=22, b=40)),
     FigureSpec("verdict", "full", 3.6, build_verdict, margin=dict(l=120, r=12, t=12, b=40)),
     FigureSpec("bifurcation", "full", 3.2, build_bifurcation),
-    FigureSpec("fold_map", "half", 2.6, build_fold_map, margin=dict(l=46, r=8, t=8, b=36)),
+    FigureSpec("fold_map", "half", 2.8, build_fold_map, margin=dict(l=10, r=8, t=8, b=10)),
     FigureSpec("phase_portrait", "full", 3.6, build_phase_portrait),
     FigureSpec("network_effect", "full", 2.8, build_network_effect),
-    FigureSpec("sensitivity", "full", 4.8, build_sensitivity, margin=dict(l=150, r=10, t=90, b=10)),
+    FigureSpec("sensitivity", "full", 3.6, build_sensitivity, margin=dict(l=10, r=10, t=10, b=10)),
 )}
 
 
@@ -501,6 +537,9 @@ def to_book(fig: go.Figure, spec: FigureSpec) -> go.Figure:
     out = go.Figure(fig)
     out.update_layout(template=BOOK_TEMPLATE, title=None, width=round(spec.width_in * CSS_DPI),
                       height=round(spec.height_in * CSS_DPI), margin=spec.margin or BOOK_TEMPLATE.layout.margin)
+    if out.layout.legend.orientation == "h" and out.layout.legend.entrywidth is None:
+        # Entries as wide as their text, as many to a row as fit.
+        out.update_layout(legend=dict(entrywidthmode="pixels", entrywidth=0))
     return out
 
 

@@ -749,7 +749,7 @@ def calibration_fit(series: list[SeriesFit]) -> go.Figure:
         data = np.asarray(s.data, dtype=float)
         roles = np.asarray(s.roles)
         add(go.Scatter(x=np.asarray(s.model_years, float), y=np.asarray(s.model, float), mode="lines",
-                       name="model (calibrated)", meta=s.name, line=dict(color=INK, width=1.5)), k)
+                       name="model (calibrated)", meta=s.name, line=dict(color=INK, width=1.5, dash="solid")), k)
         fit = roles == "fit"
         add(go.Scatter(x=years[fit], y=data[fit], mode="markers", name="data (fitted)", meta=s.name,
                        marker=dict(color=INK, size=6, symbol="circle")), k)
@@ -762,9 +762,12 @@ def calibration_fit(series: list[SeriesFit]) -> go.Figure:
                            marker=dict(color=INK, size=9, symbol="x-thin", line=dict(width=2, color=INK))), k)
         yaxis = dict(title=dict(text=s.label))
         if s.log:
-            yaxis["type"] = "log"
+            yaxis.update(type="log", dtick=1)  # decades only: 0.01, 0.1, 1
         fig.update_yaxes(row=k, col=1, **yaxis)
         fig.update_xaxes(row=k, col=1, title=dict(text="year"), dtick=2)
+    lo = min(float(np.min(s.years)) for s in series) - 0.5
+    hi = max(max(float(np.max(s.years)), float(np.max(s.model_years))) for s in series) + 0.5
+    fig.update_xaxes(range=[lo, hi])
     fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"))
     return fig
 
@@ -808,7 +811,7 @@ def sector_runs(runs: list[SectorRun], *, cols: int = 3) -> go.Figure:
             fig.add_trace(trace, row=row, col=col)
 
         add(go.Scatter(x=t, y=np.asarray(res["platform_share_of_gross"], float), mode="lines",
-                       name="platform share of gross", line=dict(color=INK, width=1.5)))
+                       name="platform share of gross", line=dict(color=INK, width=1.5, dash="solid")))
         add(go.Scatter(x=t, y=np.asarray(res["incumbent_gross_loss"], float), mode="lines",
                        name="incumbent gross loss", line=dict(color=DARK, width=1.5, dash="dash")))
         fig.add_hline(y=ESSAY_TIPPING_SHARE, row=row, col=col, line=dict(color=MID, width=1, dash="dot"))
@@ -831,7 +834,7 @@ def sector_runs(runs: list[SectorRun], *, cols: int = 3) -> go.Figure:
         # The x title under the lowest panel of each column.
         if row == max(r for r in last_row if (r - 1) * cols + col <= len(runs)):
             fig.update_xaxes(title=dict(text="year"), row=row, col=col)
-    fig.update_xaxes(nticks=4)
+    fig.update_xaxes(nticks=3)
     fig.update_annotations(font=dict(size=10))  # the panel labels
     fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.08, x=0, yanchor="top"))
     return fig
@@ -867,21 +870,22 @@ def verdict_chart(rows: list[Mapping[str, Any]]) -> go.Figure:
         fig.add_scatter(x=med, y=y, mode="markers", name=name, marker=marker,
                         error_x=dict(type="data", symmetric=False, array=hi - med, arrayminus=med - lo,
                                      color=INK if "share" in key else DARK, thickness=1.2, width=3))
-    fig.add_vline(x=ESSAY_TIPPING_SHARE, line=dict(color=MID, width=1.2, dash="dash"),
-                  annotation_text="the essay's 20%", annotation_position="top right",
-                  annotation_font=dict(size=10))
+    fig.add_vline(x=ESSAY_TIPPING_SHARE, line=dict(color=MID, width=1.2, dash="dash"))
+    fig.add_annotation(x=ESSAY_TIPPING_SHARE, xref="x", y=1.0, yref="paper", yanchor="bottom",
+                       text="the essay's 20%", showarrow=False, font=dict(size=10))
     fig.update_layout(
         hovermode="closest", showlegend=True,
         legend=dict(orientation="h", y=-0.16, x=0, yanchor="top"),
-        xaxis=dict(title=dict(text="share at the point of no return (median, 90% interval)"), range=[0, 1],
-                   tickformat=".0%", dtick=0.1),
+        xaxis=dict(title=dict(text="share at the point of no return (median, 90% interval)"), range=[0, 1.005],
+                   tickformat=".0%", dtick=0.2),
         yaxis=dict(tickmode="array", tickvals=list(range(n)), ticktext=[str(r["sector"]).replace("_", " ")
                                                                          for r in rows],
                    range=[n - 0.5, -0.5], showgrid=False))
     return fig
 
 
-def fold_map(curve, *, current: tuple[float, float] | None = None, slice_value: float | None = None) -> go.Figure:
+def fold_map(curve, *, current: tuple[float, float] | None = None, slice_value: float | None = None,
+             x_title: str | None = None, y_title: str | None = None) -> go.Figure:
     """Fold (saddle-node) curves of the equilibria in the plane of two parameters.
 
     Parameters
@@ -893,6 +897,9 @@ def fold_map(curve, *, current: tuple[float, float] | None = None, slice_value: 
     slice_value : float, optional
         The value of the second parameter at which a one-parameter diagram is drawn
         (a dashed horizontal line).
+    x_title, y_title : str, optional
+        Axis titles (default :func:`axis_label` of the parameters; shorter ones for a
+        half-width figure).
 
     Returns
     -------
@@ -911,7 +918,7 @@ def fold_map(curve, *, current: tuple[float, float] | None = None, slice_value: 
         xs.extend(map(float, pts[on, 0]))
         ys.extend(map(float, pts[on, 1]))
     fig = go.Figure()
-    fig.add_scatter(x=xs, y=ys, mode="lines", name="fold curve", line=dict(color=INK, width=2))
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="fold curve", line=dict(color=INK, width=2, dash="solid"))
     if slice_value is not None:
         fig.add_scatter(x=list(curve.x_range), y=[float(slice_value)] * 2, mode="lines",
                         name="one-parameter diagram", line=dict(color=MID, width=1.2, dash="dash"))
@@ -919,8 +926,8 @@ def fold_map(curve, *, current: tuple[float, float] | None = None, slice_value: 
         fig.add_scatter(x=[float(current[0])], y=[float(current[1])], mode="markers", name="this sector",
                         marker=dict(color=INK, size=10, symbol="star-open", line=dict(width=1.5)))
     fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.22, x=0, yanchor="top"),
-                      xaxis=dict(title=dict(text=axis_label(curve.x_name)), range=list(curve.x_range)),
-                      yaxis=dict(title=dict(text=axis_label(curve.y_name)), range=list(curve.y_range)))
+                      xaxis=dict(title=dict(text=x_title or axis_label(curve.x_name)), range=list(curve.x_range)),
+                      yaxis=dict(title=dict(text=y_title or axis_label(curve.y_name)), range=list(curve.y_range)))
     return fig
 
 
@@ -938,7 +945,9 @@ def phase_portrait(basin, trajectories: list[tuple[Any, Any, bool]], *, x: str =
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces "basin" (heatmap: shaded where the incumbent falls), "separatrix" (points
+        Traces "basin" (the region where the incumbent falls, shaded: a polygon through
+        the separatrix when each grid row changes outcome once, else the grid cells as a
+        heatmap), "separatrix" (points
         on the boundary), one line per trajectory named "path: incumbent falls" (solid) or
         "path: incumbent survives" (dashed), and "start" markers. Legend entries once.
     """
@@ -951,14 +960,20 @@ def phase_portrait(basin, trajectories: list[tuple[Any, Any, bool]], *, x: str =
     status = getattr(basin, "status", None)
     if status is not None:
         z[np.asarray(status).reshape(z.shape) < 0] = np.nan
-    fig = go.Figure()
-    fig.add_heatmap(x=bx, y=by, z=z, zmin=0, zmax=1, showscale=False, name="basin",
-                    colorscale=[[0, "#ffffff"], [0.5, "#ffffff"], [0.5, FILL], [1, FILL]],
-                    hovertemplate="falls=%{z}<extra></extra>")
     sep = np.asarray(getattr(basin, "separatrix", np.empty((0, 2))), dtype=float).reshape(-1, 2)
+    fig = go.Figure()
+    polygon = _fall_region(bx, by, z, sep)
+    if polygon is not None:
+        # The region where the incumbent falls, bounded by the separatrix itself.
+        fig.add_scatter(x=polygon[0], y=polygon[1], mode="lines", fill="toself", fillcolor=FILL, name="basin",
+                        line=dict(width=0, color=FILL, dash="solid"), hoverinfo="skip", showlegend=False)
+    else:
+        fig.add_heatmap(x=bx, y=by, z=z, zmin=0, zmax=1, showscale=False, name="basin",
+                        colorscale=[[0, "#ffffff"], [0.5, "#ffffff"], [0.5, FILL], [1, FILL]],
+                        hovertemplate="falls=%{z}<extra></extra>")
     if sep.size:
         fig.add_scatter(x=sep[:, 0], y=sep[:, 1], mode="markers", name="separatrix",
-                        marker=dict(color=INK, size=4, symbol="circle"))
+                        marker=dict(color=INK, size=4, symbol="circle"), line=dict(dash="solid"))
     seen = set()
     for tx, ty, fell in trajectories:
         tx, ty = np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)
@@ -969,13 +984,45 @@ def phase_portrait(basin, trajectories: list[tuple[Any, Any, bool]], *, x: str =
         fig.add_scatter(x=[float(tx[0])], y=[float(ty[0])], mode="markers", name="start", legendgroup="start",
                         showlegend="start" not in seen, marker=dict(color=INK, size=5, symbol="circle-open"))
         seen.add("start")
-    fig.add_annotation(xref="paper", yref="paper", x=0.98, y=0.04, xanchor="right", yanchor="bottom",
+    fig.add_annotation(xref="paper", yref="paper", x=0.99, y=0.99, xanchor="right", yanchor="top",
                        text="shaded: incumbent falls", showarrow=False, font=dict(size=10),
                        bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.18, x=0, yanchor="top"),
                       xaxis=dict(title=dict(text=axis_label(x)), range=[bx[0], bx[-1]]),
                       yaxis=dict(title=dict(text=axis_label(y)), range=[by[0], by[-1]]))
     return fig
+
+
+def _fall_region(bx, by, z, sep):
+    """Outline of the fall region when, row by row, it is one interval reaching one side.
+
+    Returns (xs, ys) of a polygon whose inner edge runs through the separatrix points
+    found on the grid's rows, or None when the pattern is not that simple (the caller
+    then shades the grid cells).
+    """
+    if not np.isfinite(z).all() or sep.size == 0:
+        return None
+    falls = z > 0.5
+    changes = np.sum(falls[:, 1:] != falls[:, :-1], axis=1)
+    if np.any(changes > 1) or not np.any(changes == 1):
+        return None
+    sides = {bool(row[-1]) for row, c in zip(falls, changes) if c == 1}
+    if len(sides) != 1:
+        return None
+    right = sides.pop()  # the fall region touches the right edge (else the left)
+    near, far = (bx[-1], bx[0]) if right else (bx[0], bx[-1])
+    edge = []
+    for j, yv in enumerate(by):
+        if changes[j] == 0:
+            edge.append(far if falls[j, 0] else near)  # all fall: to the far side; none: empty
+            continue
+        on_row = sep[np.isclose(sep[:, 1], yv, rtol=0, atol=1e-12)]
+        if on_row.shape[0] != 1:
+            return None
+        edge.append(float(on_row[0, 0]))
+    xs = [float(near), *map(float, edge), float(near)]
+    ys = [float(by[0]), *map(float, by), float(by[-1])]
+    return xs, ys
 
 
 def network_effects(results: Mapping[str, Any]) -> go.Figure:
@@ -1012,7 +1059,7 @@ def network_effects(results: Mapping[str, Any]) -> go.Figure:
 
 
 def sensitivity_indices(table: Mapping[str, Mapping[str, float]], *, counts: Mapping[str, int] | None = None,
-                        threshold: float = 0.05) -> go.Figure:
+                        noise_floor: Mapping[str, float] | None = None, threshold: float = 0.1) -> go.Figure:
     """First-order sensitivity indices of the PONR share: parameters (rows) by sectors (columns).
 
     Parameters
@@ -1021,29 +1068,46 @@ def sensitivity_indices(table: Mapping[str, Mapping[str, float]], *, counts: Map
         Missing entries (a parameter the sector does not draw, or a sector with too few
         tipping draws) stay blank.
     counts : mapping sector -> int, optional
-        Draws with a point of no return per sector, shown under the sector's name.
+        Draws with a point of no return per sector (shown on hover).
+    noise_floor : mapping sector -> float, optional
+        Per sector, the largest index of a parameter that does not enter its dynamics (an
+        index at or below it is estimation noise): its value is not printed.
     threshold : float
-        Rows are the parameters whose index reaches ``threshold`` in at least one sector.
+        Rows are the parameters whose index exceeds both ``threshold`` and the sector's
+        noise floor in at least one sector, ordered by their largest index.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One heatmap trace "S1" (darker is larger), its value printed in each cell.
+        One heatmap trace "S1" (darker is larger; negative estimates shade as 0), the
+        value printed (as ".45") in each cell above the noise floor and 0.05.
     """
     sectors = list(table)
-    params = sorted({p for s in sectors for p, v in table[s].items() if np.isfinite(v) and v >= threshold},
-                    key=lambda p: -max(table[s].get(p, 0.0) if np.isfinite(table[s].get(p, 0.0)) else 0.0
-                                      for s in sectors))
-    z = np.array([[float(table[s].get(p, np.nan)) for s in sectors] for p in params]).reshape(len(params),
-                                                                                            len(sectors))
-    text = [["" if not np.isfinite(v) else f"{v:.2f}" for v in row] for row in z]
-    cols = [s.replace("_", " ") + (f"<br>(n={counts[s]})" if counts and s in counts else "") for s in sectors]
+    floor = {k: max(float(noise_floor[k]) if noise_floor and k in noise_floor and np.isfinite(noise_floor[k])
+                     else 0.0, 0.0) for k in sectors}
+
+    def value(k, p):
+        v = table[k].get(p, np.nan)
+        return float(v) if v is not None and np.isfinite(v) else np.nan
+
+    candidates = {p for k in sectors for p in table[k]}
+    params = [p for p in candidates
+              if any(value(k, p) > max(threshold, floor[k]) for k in sectors)]
+    params.sort(key=lambda p: (-np.nanmax([value(k, p) for k in sectors]), p))
+    z = np.array([[value(k, p) for k in sectors] for p in params], dtype=float).reshape(len(params), len(sectors))
+    # Printed without the leading zero (".45") to fit narrow cells; only above the noise
+    # floor and 0.05.
+    text = [["" if not (np.isfinite(v) and v > max(floor[k], 0.05)) else f"{v:.2f}".lstrip("0")
+             for v, k in zip(row, sectors)] for row in z]
+    custom = [[counts.get(k, 0) if counts else 0 for k in sectors] for _ in params]
     fig = go.Figure(go.Heatmap(
-        x=cols, y=[p.replace("_", " ") for p in params], z=z, text=text, texttemplate="%{text}",
-        textfont=dict(size=8), zmin=0, zmax=max(0.5, float(np.nanmax(z)) if z.size and np.isfinite(z).any() else 0.5),
+        x=[k.replace("_", " ") for k in sectors], y=[p.replace("_", " ") for p in params],
+        z=np.clip(z, 0.0, None), text=text, texttemplate="%{text}", textfont=dict(size=9), customdata=custom,
+        hovertemplate="%{y} in %{x}: S1 = %{z:.2f} (%{customdata} draws)<extra></extra>",
+        zmin=0, zmax=max(0.5, float(np.nanmax(z)) if np.isfinite(z).any() else 0.5),
         colorscale=[[0, "#ffffff"], [1, "#303030"]], name="S1",
-        colorbar=dict(title=dict(text="S1", side="right"), thickness=8, len=0.6)))
-    fig.update_layout(xaxis=dict(side="top", tickangle=-60, showgrid=False),
+        colorbar=dict(title=dict(text="S1", side="right"), thickness=8, len=0.7)))
+    fig.update_layout(xaxis=dict(side="top", tickangle=-90, showgrid=False),
                       yaxis=dict(autorange="reversed", showgrid=False), hovermode="closest")
     return fig
 
@@ -1061,20 +1125,21 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces "nodes" (one marker per node, in ``structure.nodes`` order), "link (+)"
-        (solid), "link (-)" (dashed) and "link (±)" (dotted), each a polyline with None
+        Traces "nodes" (one marker per node, ``customdata`` the node names, placed around
+        the circle by :func:`circle_order`), "link (+)" (solid), "link (−)" (dashed) and
+        "link (±)" (dotted), each a polyline with None
         between links; one arrowhead annotation and one sign label per link; the counts of
         reinforcing and balancing loops in a note.
     """
     from .causal import NODE_LABELS
 
     labels = dict(NODE_LABELS, **(labels or {}))
-    nodes = list(structure.nodes)
+    nodes = circle_order(structure.nodes, [(lk.source, lk.target) for lk in structure.links])
     n = len(nodes)
     angle = np.pi / 2 - 2 * np.pi * np.arange(n) / n
     pos = {name: (float(np.cos(a)), float(np.sin(a))) for name, a in zip(nodes, angle)}
-    styles = {"+": ("link (+)", dict(color=INK, width=1.0)),
-              "-": ("link (-)", dict(color=DARK, width=1.0, dash="dash")),
+    styles = {"+": ("link (+)", dict(color=INK, width=1.0, dash="solid")),
+              "-": ("link (−)", dict(color=DARK, width=1.0, dash="dash")),
               "±": ("link (±)", dict(color=MID, width=1.0, dash="dot"))}
     paths = {s: ([], []) for s in styles}
     notes = []
@@ -1091,7 +1156,7 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
         bx = (1 - u) ** 2 * x0 + 2 * (1 - u) * u * cx + u ** 2 * x1
         by = (1 - u) ** 2 * y0 + 2 * (1 - u) * u * cy + u ** 2 * y1
         # Stop short of the nodes (their markers and labels).
-        gap = min(0.11 / max(length, 1e-9), 0.3)
+        gap = min(0.075 / max(length, 1e-9), 0.3)
         keep = (u >= gap) & (u <= 1 - gap)
         px, py = paths[lk.sign]
         if px:
@@ -1101,11 +1166,14 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
         py.extend(map(float, by[keep]))
         k_end = int(np.flatnonzero(keep)[-1])
         notes.append(dict(x=float(bx[k_end]), y=float(by[k_end]), ax=float(bx[k_end - 2]), ay=float(by[k_end - 2]),
-                          xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1,
+                          xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1.3,
                           arrowwidth=1, arrowcolor=styles[lk.sign][1]["color"], text=""))
+        # The sign sits beside the middle of the link, on the side it bends to.
         mid = len(u) // 2
-        notes.append(dict(x=float(bx[mid]), y=float(by[mid]), text=f"<b>{lk.sign}</b>", showarrow=False,
-                          font=dict(size=9), bgcolor="rgba(255,255,255,0.85)", borderpad=0, xref="x", yref="y"))
+        off = 0.055 / max(length, 1e-9)
+        notes.append(dict(x=float(bx[mid] + off * dy), y=float(by[mid] - off * dx),
+                          text=f"<b>{_SIGN_TEXT[lk.sign]}</b>", showarrow=False, font=dict(size=9), xref="x",
+                          yref="y"))
     fig = go.Figure()
     for sign, (name, line) in styles.items():
         xs, ys = paths[sign]
@@ -1114,7 +1182,8 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
     fig.add_scatter(x=[pos[nm][0] for nm in nodes], y=[pos[nm][1] for nm in nodes], mode="markers+text",
                     name="nodes", text=[labels.get(nm, nm) for nm in nodes], customdata=nodes,
                     textposition=[_label_position(*pos[nm]) for nm in nodes], textfont=dict(size=9),
-                    marker=dict(color="white", size=9, line=dict(color=INK, width=1.5)), showlegend=False)
+                    marker=dict(color="white", size=9, symbol="circle", line=dict(color=INK, width=1.5)),
+                    showlegend=False)
     r = sum(lp.polarity == "R" for lp in structure.loops)
     b = sum(lp.polarity == "B" for lp in structure.loops)
     u_ = sum(lp.polarity == "?" for lp in structure.loops)
@@ -1123,10 +1192,47 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
                       text=f"{len(structure.links)} links, {len(structure.loops)} feedback loops:<br>"
                            f"{r} reinforcing, {b} balancing" + (f", {u_} of mixed sign" if u_ else "")))
     fig.update_layout(annotations=notes, hovermode="closest",
-                      legend=dict(orientation="h", y=-0.02, x=1, xanchor="right", yanchor="top"),
-                      xaxis=dict(visible=False, range=[-1.55, 1.55]),
-                      yaxis=dict(visible=False, range=[-1.25, 1.25], scaleanchor="x", scaleratio=1))
+                      legend=dict(orientation="h", y=-0.02, x=1, xanchor="right", yanchor="top",
+                                  entrywidthmode="fraction", entrywidth=0.2),
+                      xaxis=dict(visible=False, range=[-2.0, 2.0]),
+                      yaxis=dict(visible=False, range=[-1.3, 1.25], scaleanchor="x", scaleratio=1))
     return fig
+
+
+_SIGN_TEXT = {"+": "+", "-": "−", "±": "±"}
+
+
+def circle_order(nodes, edges) -> list:
+    """Order of ``nodes`` around a circle that keeps linked nodes close.
+
+    Starts from the given order and swaps pairs of positions while a swap shortens the
+    total chord length of the ``edges`` (pairs of node names); deterministic. Only the
+    drawing depends on it: the links are the same in any order.
+    """
+    order = list(nodes)
+    n = len(order)
+    angle = 2 * np.pi * np.arange(n) / n
+    chord = np.abs(2 * np.sin((angle[:, None] - angle[None, :]) / 2))
+    idx = {name: i for i, name in enumerate(order)}
+    pairs = [(idx[a], idx[b]) for a, b in edges if a in idx and b in idx and a != b]
+    place = np.arange(n)  # place[node] = position
+
+    def total():
+        return sum(chord[place[a], place[b]] for a, b in pairs)
+
+    best = total()
+    improved = True
+    while improved:
+        improved = False
+        for i in range(n):
+            for j in range(i + 1, n):
+                place[[i, j]] = place[[j, i]]
+                value = total()
+                if value < best - 1e-12:
+                    best, improved = value, True
+                else:
+                    place[[i, j]] = place[[j, i]]
+    return [order[k] for k in np.argsort(place)]
 
 
 def _label_position(x: float, y: float) -> str:
