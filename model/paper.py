@@ -5,8 +5,10 @@
 1. writes generated fragments to ``paper/build/generated/``: the equations (LaTeX from the
    sympy model), the parameter table (from the parameter descriptions), the sector source
    tables (from the scenario files), the baseline's run and tipping numbers;
-2. runs ``calibrate``, ``verdict`` and ``figures`` through the CLI so the paper shows
-   exactly what those commands write;
+2. runs ``calibrate`` (with ``--search bounds``, which reproduces the committed
+   ``scenarios/newspapers_calibrated.toml``), ``verdict`` and ``figures`` (on that verdict's
+   own files, ``--verdict``) through the CLI, so the paper shows exactly what those
+   commands write; the feedback loops come from :mod:`model.causal`;
 3. fills ``paper/paper.md`` (``{{ name | format }}`` placeholders and ``{{> file }}``
    includes) into ``paper/build/paper.md``;
 4. renders ``paper/build/paper.html`` with pandoc (MathML, offline) and prints it to
@@ -76,6 +78,29 @@ def parameters_markdown() -> str:
             default = s.default if s.is_switch else f"{s.default:g}"
             out.append(f"| `{s.name}` | ${s.latex}$ | {s.unit} | {allowed} | {default} | {s.meaning} |")
         out.append("")
+    return "\n".join(out)
+
+
+def loops_markdown(scenario_path: Path) -> str:
+    """The model's feedback loops (derived from the sympy equations) as a Markdown table."""
+    from .causal import NODE_LABELS, causal_structure
+    from .scenarios import load_scenario
+
+    cs = causal_structure(load_scenario(scenario_path).params)
+    plain = {k: re.sub(r"<sub>(.*?)</sub>", r"_\1", v) for k, v in NODE_LABELS.items()}
+    kinds = {"R": "reinforcing", "B": "balancing", "?": "mixed sign"}
+    r = sum(lp.polarity == "R" for lp in cs.loops)
+    b = sum(lp.polarity == "B" for lp in cs.loops)
+    out = [f"Derived from the equations at the baseline ({scenario_path.name}): {len(cs.links)} signed links "
+           f"among {len(cs.nodes)} quantities form {len(cs.loops)} feedback loops, {r} reinforcing and {b} "
+           f"balancing. The shortest of each kind:", "",
+           "| kind | length | loop |", "|---|---|---|"]
+    shown = 0
+    for kind in ("R", "B", "?"):
+        for lp in [lp for lp in cs.loops if lp.polarity == kind][:6]:
+            out.append(f"| {kinds[kind]} | {len(lp.nodes)} | {_escape_cell(lp.describe(plain))} |")
+            shown += 1
+    out.append("")
     return "\n".join(out)
 
 
@@ -213,11 +238,27 @@ def print_pdf(html_path: Path, pdf_path: Path) -> None:
         raise RuntimeError(f"chromium did not write a PDF to {pdf_path}")
 
 
-def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0,
+def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, quick: bool = False,
           log: Callable[[str], None] = print) -> Path:
     """Regenerate everything the paper states and build ``paper.html`` and ``paper.pdf``.
 
-    Returns the path of the PDF.
+    Parameters
+    ----------
+    out : Path, optional
+        Build folder (default ``paper/build``).
+    draws : int, optional
+        Verdict draws per sector (default: the verdict command's). The figures use the
+        same verdict files.
+    seed : int
+        Verdict seed.
+    quick : bool
+        Calibrate from one start without profile likelihoods (for tests; the report then
+        has no intervals).
+
+    Returns
+    -------
+    Path
+        The PDF.
     """
     from .cli import main as cli
 
@@ -234,14 +275,18 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0,
     includes["sector_sources.md"] = sector_sources_markdown(scenarios)
     sectors_prose = PAPER / "sectors.md"
     includes["sectors.md"] = sectors_prose.read_text() if sectors_prose.exists() else ""
+    includes["loops.md"] = loops_markdown(scenarios / "baseline.toml")
 
     log("baseline run and tipping point")
     values.update(baseline_values(scenarios / "baseline.toml"))
 
     log("calibration")
     cal_dir = gen / "calibration"
-    _run_cli(cli, ["calibrate", str(scenarios / "newspapers.toml"), "--data",
-                   str(ROOT / "data" / "newspapers_classified.csv"), "--out", str(cal_dir)])
+    cal_args = ["calibrate", str(scenarios / "newspapers.toml"), "--data",
+                str(ROOT / "data" / "newspapers_classified.csv"), "--search", "bounds", "--out", str(cal_dir)]
+    if quick:
+        cal_args += ["--starts", "1", "--profile-points", "0"]
+    _run_cli(cli, cal_args)
     reports = sorted(cal_dir.glob("*calibration.md"))
     includes["calibration.md"] = _demote_headings(reports[0].read_text()) if reports else ""
 
@@ -256,8 +301,9 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0,
 
     log("figures")
     fig_dir = out / "figures"
-    _run_cli(cli, ["figures", "--out", str(fig_dir)])
+    _run_cli(cli, ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)])
     includes["figures.md"] = figures_markdown(fig_dir, out)
+    values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
 
     for name, text in includes.items():
         (gen / name).write_text(text)
@@ -289,28 +335,59 @@ def _demote_headings(text: str, by: int = 2) -> str:
     return re.sub(r"^(#+)", lambda m: m[1] + "#" * by, text, flags=re.M)
 
 
+def _truthy(cell) -> bool:
+    return str(cell).strip().lower() in ("true", "yes", "1")
+
+
 def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any]:
-    """Numbers the paper states about the verdict, read from what ``verdict`` wrote."""
+    """Numbers the paper states about the verdict, read from what ``verdict`` wrote.
+
+    Reads ``verdict.csv`` (columns of :func:`model.commands.verdict.sector_row`):
+    ``twenty_in_share_interval`` and ``twenty_in_gross_loss_interval`` ("True"/"False",
+    empty when a sector never tips), ``ponr_share_median`` and ``ponr_gross_loss_median``
+    (empty when there is no point of no return), and ``draws``.
+
+    Raises
+    ------
+    ValueError
+        If the file has no rows or lacks one of those columns.
+    """
     import csv
 
-    rows = list(csv.DictReader((ver_dir / "verdict.csv").open()))
-    values: dict[str, Any] = {"verdict.seed": seed, "verdict.sectors": len(rows)}
-    manifest = ver_dir / "verdict.json"
-    if manifest.exists():
-        meta = json.loads(manifest.read_text())
-        values["verdict.draws"] = meta.get("draws", draws)
-    else:
-        values["verdict.draws"] = draws
-    inside_col = next((c for c in rows[0] if "inside" in c or "contains_20" in c), None) if rows else None
-    if inside_col:
-        inside = [r for r in rows if str(r[inside_col]).strip().lower() in ("true", "yes", "1")]
-        values["verdict.inside"] = len(inside)
-        values["summary_sentence"] = (
-            f"Across {len(rows)} scenario files, 20% lies inside the 90% interval of the dynamic point "
-            f"of no return in {len(inside)}; the tipping point is not one number shared by every sector. "
-            "Section 6 gives the table and the parameters that move it.")
-    else:
-        values["summary_sentence"] = f"Section 6 gives the verdict for {len(rows)} scenario files."
+    path = ver_dir / "verdict.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    need = ("sector", "draws", "twenty_in_share_interval", "twenty_in_gross_loss_interval", "ponr_share_median",
+            "ponr_gross_loss_median")
+    if not rows:
+        raise ValueError(f"{path}: no sector rows")
+    missing = [c for c in need if c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(missing)}")
+    n = len(rows)
+    in_share = sum(_truthy(r["twenty_in_share_interval"]) for r in rows)
+    in_loss = sum(_truthy(r["twenty_in_gross_loss_interval"]) for r in rows)
+    shares = [float(r["ponr_share_median"]) for r in rows if r["ponr_share_median"] != ""]
+    losses = [float(r["ponr_gross_loss_median"]) for r in rows if r["ponr_gross_loss_median"] != ""]
+    counts = sorted({int(float(r["draws"])) for r in rows})
+    values: dict[str, Any] = {
+        "verdict.seed": seed, "verdict.sectors": n, "verdict.draws": counts[0] if len(counts) == 1 else draws,
+        "verdict.inside_share": in_share, "verdict.inside_gross_loss": in_loss,
+    }
+    sentence = (f"Across {n} sector files, 20% lies inside the 90% interval of the platform's share of gross at the "
+                f"point of no return in {in_share} and inside the interval of the incumbent's gross loss in {in_loss}.")
+    if shares:
+        values.update({"verdict.share_median_min": min(shares), "verdict.share_median_max": max(shares)})
+        sentence += (f" The median share at the point of no return runs from {min(shares):.0%} to {max(shares):.0%} "
+                     f"across sectors")
+        if losses:
+            values.update({"verdict.loss_median_min": min(losses), "verdict.loss_median_max": max(losses)})
+            sentence += f", the median gross loss from {min(losses):.0%} to {max(losses):.0%}"
+        sentence += "."
+    verdict_word = ("the tipping point is not one number shared by every sector" if in_share < n
+                    else "every sector's interval contains 20%, but the intervals are wide")
+    values["summary_sentence"] = (sentence + f" In the model, {verdict_word}; section 6 gives the table and the "
+                                  "parameters that move it.")
     return values
 
 
@@ -328,5 +405,8 @@ def figures_markdown(fig_dir: Path, out: Path) -> str:
             continue
         rel = os.path.relpath(fig_dir / Path(svg).name, out)
         caption = fig.get("caption", fig.get("name", ""))
-        lines.append(f"![Figure {i}. {caption}]({rel}){{width=100%}}\n")
+        # Printed at its book size relative to the text width (half-width figures at half).
+        size = fig.get("size_in") or [4.5, 0]
+        width = max(20, min(100, round(100 * float(size[0]) / 4.5)))
+        lines.append(f"![Figure {i}. {caption}]({rel}){{width={width}%}}\n")
     return "\n".join(lines)
