@@ -55,9 +55,10 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Text width of a 6 x 9 inch book page (0.75 in margins), and a half-width figure.
+#: Text width of a 6 x 9 inch book page (0.75 in margins), and half of it. Sizes are
+#: multiples of 1/12 in (8 CSS pixels), so that the PNG is exactly inches x 300 pixels.
 FULL_WIDTH_IN = 4.5
-HALF_WIDTH_IN = 2.2
+HALF_WIDTH_IN = 2.25
 #: Print resolution of the PNG files, and plotly's CSS pixels per inch (sizes and fonts
 #: are laid out in CSS pixels; the PNG is rendered at DPI / CSS_DPI times that).
 DPI = 300
@@ -102,7 +103,10 @@ class Built:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A named figure: its size on the page and its builder ``build(context) -> Built``."""
+    """A named figure: its size on the page and its builder ``build(context) -> Built``.
+
+    ``height_in`` must be a multiple of 1/12 in (see :data:`FULL_WIDTH_IN`).
+    """
 
     name: str
     width: str  # "full" or "half"
@@ -110,9 +114,21 @@ class FigureSpec:
     build: Callable[["Context"], Built]
     margin: dict | None = None
 
+    def __post_init__(self):
+        if self.width not in ("full", "half"):
+            raise ValueError(f"`width` of figure {self.name!r} must be 'full' or 'half', got {self.width!r}")
+        if abs(self.height_in * 12 - round(self.height_in * 12)) > 1e-9 or self.height_in <= 0:
+            raise ValueError(f"`height_in` of figure {self.name!r} must be a positive multiple of 1/12 in, "
+                             f"got {self.height_in!r}")
+
     @property
     def width_in(self) -> float:
         return FULL_WIDTH_IN if self.width == "full" else HALF_WIDTH_IN
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        """Size of the PNG at :data:`DPI`."""
+        return round(self.width_in * DPI), round(self.height_in * DPI)
 
 
 # --- the verdict's results, computed here or read from the verdict command's files --------
@@ -518,15 +534,15 @@ def build_causal_loop(ctx: Context) -> Built:
 
 #: Every figure, in the order of the paper.
 FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
-    FigureSpec("causal_loop", "full", 3.8, build_causal_loop, margin=dict(l=4, r=4, t=4, b=4)),
-    FigureSpec("calibration_newspapers", "full", 4.2, build_calibration),
-    FigureSpec("sectors_over_time", "full", 6.4, build_sectors, margin=dict(l=50, r=8, t=22, b=40)),
-    FigureSpec("verdict", "full", 3.6, build_verdict, margin=dict(l=120, r=12, t=12, b=40)),
-    FigureSpec("bifurcation", "full", 3.2, build_bifurcation),
-    FigureSpec("fold_map", "half", 2.8, build_fold_map, margin=dict(l=10, r=8, t=8, b=10)),
-    FigureSpec("phase_portrait", "full", 3.6, build_phase_portrait),
-    FigureSpec("network_effect", "full", 2.8, build_network_effect),
-    FigureSpec("sensitivity", "full", 3.6, build_sensitivity, margin=dict(l=10, r=10, t=10, b=10)),
+    FigureSpec("causal_loop", "full", 3.75, build_causal_loop, margin=dict(l=4, r=4, t=4, b=4)),
+    FigureSpec("calibration_newspapers", "full", 4.25, build_calibration),
+    FigureSpec("sectors_over_time", "full", 6.5, build_sectors, margin=dict(l=50, r=8, t=22, b=40)),
+    FigureSpec("verdict", "full", 3.5, build_verdict, margin=dict(l=120, r=12, t=12, b=40)),
+    FigureSpec("bifurcation", "full", 3.25, build_bifurcation),
+    FigureSpec("fold_map", "half", 2.75, build_fold_map, margin=dict(l=10, r=8, t=8, b=10)),
+    FigureSpec("phase_portrait", "full", 3.5, build_phase_portrait),
+    FigureSpec("network_effect", "full", 2.75, build_network_effect),
+    FigureSpec("sensitivity", "full", 3.5, build_sensitivity, margin=dict(l=10, r=10, t=10, b=10)),
 )}
 
 
@@ -690,10 +706,16 @@ def export_figures(out: Path, *, names: Iterable[str] | None = None, context: Co
             files = {}
             png_px = (0, 0)
             for fmt in ("pdf", "svg", "png"):
-                data = F.figure_bytes(fig, fmt, width=w, height=h, scale=DPI / CSS_DPI, template=BOOK_TEMPLATE)
+                # Vector files at the page size (CSS pixels at 96 per inch, PDF points at
+                # 72); only the PNG is rendered at print resolution.
+                scale = DPI / CSS_DPI if fmt == "png" else 1.0
+                data = F.figure_bytes(fig, fmt, width=w, height=h, scale=scale, template=BOOK_TEMPLATE)
                 if fmt == "png":
                     data = png_with_dpi(data)
                     png_px = png_size(data)
+                    if png_px != spec.pixels:
+                        raise RuntimeError(f"{name}.png is {png_px[0]} x {png_px[1]} px, expected "
+                                           f"{spec.pixels[0]} x {spec.pixels[1]} for {DPI} dpi")
                 (out / f"{name}.{fmt}").write_bytes(data)
                 files[fmt] = f"{name}.{fmt}"
             records[name] = figure_record(spec, built, files, png_px)

@@ -36,6 +36,7 @@ CSS = PAPER / "paper.css"
 
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<include>>)?\s*(?P<name>[A-Za-z0-9_.\-]+)\s*(?:\|\s*(?P<fmt>\w+)\s*)?\}\}")
 RESULTS = re.compile(r"<!-- results -->(.*?)<!-- /results -->", re.S)
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -194,7 +195,8 @@ class Template:
                                  f"allowed: {', '.join(FORMATS)}")
             return FORMATS[fmt](values[name])
 
-        return PLACEHOLDER.sub(repl, self.text)
+        # Comments are notes to the authors (they may show placeholder syntax): not rendered.
+        return PLACEHOLDER.sub(repl, COMMENT.sub("", self.text))
 
 
 def hand_typed_numbers(template_text: str) -> list[str]:
