@@ -15,7 +15,7 @@ N_PARAMS = 34
 N_OUTPUTS = 15
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def rhs_into(y, p, out):
     platform_share = y[0]
     platform_trust = y[1]
@@ -57,6 +57,7 @@ def rhs_into(y, p, out):
     chi_hard = p[31]
     chi_soft = p[32]
     acquisition = p[33]
+    pw0 = (platform_price*platform_share - (platform_share - 1.0)*(chi_average_cost*incumbent_price - chi_average_cost + 1.0))**(-demand_elasticity)
     x0 = chi_trust - 1.0
     x1 = network_value*platform_share
     x2 = contacts_per_user*platform_share
@@ -64,27 +65,25 @@ def rhs_into(y, p, out):
     x4 = ((1.0/2.0))*value_sensitivity
     x5 = platform_share - 1.0
     x6 = platform_share*platform_trust
-    x7 = platform_price*platform_share - x5*(chi_average_cost*incumbent_price - chi_average_cost + 1.0)
-    x8 = x7**(-demand_elasticity)
-    x9 = fixed_cost_share + variable_cost_share
-    x10 = willingness_to_pay**(-8.0)
-    x11 = x5*x8
-    x12 = capacity*fixed_cost_share - variable_cost_share*x11
+    x7 = fixed_cost_share + variable_cost_share
+    x8 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
+    x9 = pw0*x5
+    x10 = capacity*fixed_cost_share - variable_cost_share*x9
     out[0] = -(1.0/2.0)*acquisition*x5*(chi_hard*direct_adoption_rate + chi_soft*word_of_mouth_rate*x6)*(math.tanh(x4*(-x0*x1 + x3)) + 1.0) - (1.0/2.0)*churn_rate*platform_share*(churn_reduction*relational_trust - 1.0)*(math.tanh(x4*(-x0*x1 + x3)) - 1.0)
-    out[1] = -platform_share*trust_gain*x8*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust)) - platform_trust*trust_decay
-    out[2] = -relational_decay*relational_trust - relational_gain*x6*x8*(relational_trust - 1.0)
-    out[3] = -(-chi_fixed + incumbent_price + x12*(chi_fixed - 1.0)*(x10 + 1.0)**((1.0/8.0))/(x9*(x10*x12**8.0/x9**8.0 + x5**8.0*x7**(-8.0*demand_elasticity))**((1.0/8.0))))/price_adjustment_time
-    out[4] = -(capacity + x11)/capacity_adjustment_time
-    out[5] = -committed_payout*(initial_platform_share - 1.0)*(x9 - 1.0)*(initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity) - incumbent_price*x11 - x12
+    out[1] = -platform_share*pw0*trust_gain*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust)) - platform_trust*trust_decay
+    out[2] = -pw0*relational_gain*x6*(relational_trust - 1.0) - relational_decay*relational_trust
+    out[3] = -(-chi_fixed + incumbent_price + x10*(chi_fixed - 1.0)*(x8 + 1.0)**((1.0/8.0))/(x7*(((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))*((((x5)*(x5))*((x5)*(x5)))*(((x5)*(x5))*((x5)*(x5)))) + ((((x10)*(x10))*((x10)*(x10)))*(((x10)*(x10))*((x10)*(x10))))*x8/((((x7)*(x7))*((x7)*(x7)))*(((x7)*(x7))*((x7)*(x7)))))**((1.0/8.0))))/price_adjustment_time
+    out[4] = -(capacity + x9)/capacity_adjustment_time
+    out[5] = -committed_payout*(initial_platform_share - 1.0)*(x7 - 1.0)*(initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity) - incumbent_price*x9 - x10
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def rhs(y, p):
     return rhs_into(y, p, np.empty(6))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def jac_into(y, p, out):
     platform_share = y[0]
     platform_trust = y[1]
@@ -126,6 +125,7 @@ def jac_into(y, p, out):
     chi_hard = p[31]
     chi_soft = p[32]
     acquisition = p[33]
+    pw0 = (platform_price*platform_share - (platform_share - 1.0)*(chi_average_cost*incumbent_price - chi_average_cost + 1.0))**(-demand_elasticity)
     x0 = chi_trust - 1.0
     x1 = network_value*platform_share
     x2 = -platform_price
@@ -147,85 +147,83 @@ def jac_into(y, p, out):
     x18 = platform_share*platform_trust
     x19 = chi_hard*direct_adoption_rate + x14*x18
     x20 = acquisition*x19
-    x21 = -chi_trust*contacts_per_user**2.0*x18/x4**2.0 + chi_trust*contacts_per_user*platform_trust*x5 - x0
-    x22 = x10**2.0 - 1.0
-    x23 = value_sensitivity*(x15**2.0 - 1.0)
+    x21 = -chi_trust*((contacts_per_user)*(contacts_per_user))*x18/((x4)*(x4)) + chi_trust*contacts_per_user*platform_trust*x5 - x0
+    x22 = ((x10)*(x10)) - 1.0
+    x23 = value_sensitivity*(((x15)*(x15)) - 1.0)
     x24 = x23*x6
     x25 = x13*x20
     x26 = chi_average_cost*incumbent_price
     x27 = -chi_average_cost + x26 + 1.0
     x28 = x2 + x27
     x29 = platform_price*platform_share
-    x30 = -x13*x27 + x29
-    x31 = 1.0/x30
-    x32 = demand_elasticity*x31
-    x33 = x28*x32
-    x34 = platform_share*x33 + 1.0
-    x35 = transaction_success - 1.0
-    x36 = platform_trust - 1.0
-    x37 = x30**(-demand_elasticity)
-    x38 = trust_gain*x37
-    x39 = platform_share*x38
-    x40 = x13*x32
-    x41 = relational_trust - 1.0
-    x42 = relational_gain*x37
-    x43 = x41*x42
-    x44 = x13*x37
-    x45 = chi_average_cost*x32
-    x46 = -x13
-    x47 = x27*x46 + x29
-    x48 = x47**(-demand_elasticity)
-    x49 = -demand_elasticity*x28*x46/x47 + 1.0
-    x50 = capacity*fixed_cost_share - variable_cost_share*x44
-    x51 = x30**(-8.0*demand_elasticity)
-    x52 = x13**8.0*x51
-    x53 = willingness_to_pay**(-8.0)
-    x54 = fixed_cost_share + variable_cost_share
-    x55 = x54**(-8.0)
-    x56 = x53*x55
-    x57 = x50**8.0*x56
-    x58 = x52 + x57
-    x59 = 1.0/x58
-    x60 = x13**7.0
-    x61 = x50**7.0
-    x62 = 1.0/price_adjustment_time
-    x63 = (chi_fixed - 1.0)*(x53 + 1.0)**((1.0/8.0))/x54
-    x64 = x63/x58**((1.0/8.0))
-    x65 = x62*x64
-    x66 = x13**2.0*x45
-    x67 = x37*x66
-    x68 = x13*x33
-    x69 = 1.0/capacity_adjustment_time
-    x70 = x37*x69
+    x30 = 1.0/(-x13*x27 + x29)
+    x31 = demand_elasticity*x30
+    x32 = x28*x31
+    x33 = platform_share*x32 + 1.0
+    x34 = transaction_success - 1.0
+    x35 = platform_trust - 1.0
+    x36 = pw0*trust_gain
+    x37 = platform_share*x36
+    x38 = x13*x31
+    x39 = relational_trust - 1.0
+    x40 = pw0*relational_gain
+    x41 = x39*x40
+    x42 = pw0*x13
+    x43 = chi_average_cost*x31
+    x44 = -x13
+    x45 = -demand_elasticity*x28*x44/(x27*x44 + x29) + 1.0
+    x46 = capacity*fixed_cost_share - variable_cost_share*x42
+    x47 = ((((x13)*(x13))*((x13)*(x13)))*(((x13)*(x13))*((x13)*(x13))))
+    x48 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
+    x49 = fixed_cost_share + variable_cost_share
+    x50 = (1.0/((((x49)*(x49))*((x49)*(x49)))*(((x49)*(x49))*((x49)*(x49)))))
+    x51 = ((((x46)*(x46))*((x46)*(x46)))*(((x46)*(x46))*((x46)*(x46))))*x48*x50
+    x52 = ((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))*x47 + x51
+    x53 = 1.0/x52
+    x54 = (((((pw0)*(pw0))*(pw0))*(((pw0)*(pw0))*(pw0)))*(pw0))
+    x55 = (((((x13)*(x13))*(x13))*(((x13)*(x13))*(x13)))*(x13))*x54
+    x56 = (((((x46)*(x46))*(x46))*(((x46)*(x46))*(x46)))*(x46))
+    x57 = (x48 + 1.0)**((1.0/8.0))
+    x58 = 1.0/x49
+    x59 = chi_fixed - 1.0
+    x60 = pw0*x57*x58*x59
+    x61 = 1.0/price_adjustment_time
+    x62 = x52**((-1.0/8.0))
+    x63 = x61*x62
+    x64 = ((x13)*(x13))*x43
+    x65 = x60*x64
+    x66 = x13*x32
+    x67 = 1.0/capacity_adjustment_time
+    x68 = pw0*x67
     out[0, 0] = ((1.0/4.0))*acquisition*network_value*value_sensitivity*x13*x19*x21*x22 + ((1.0/4.0))*churn_rate*network_value*platform_share*value_sensitivity*x11*x21*x22 - (1.0/4.0)*platform_trust*x17 - (1.0/2.0)*x12*(x10 - 1.0) - (1.0/4.0)*x16*x20
     out[0, 1] = ((1.0/4.0))*platform_share*(contacts_per_user*network_value*x24*x25 + x12*x24*x7 - x17)
     out[0, 2] = -(1.0/2.0)*churn_rate*churn_reduction*platform_share*(x15 - 1.0)
     out[0, 3] = ((1.0/4.0))*x23*(platform_share*x12 + x25)
-    out[1, 0] = -x34*x38*(-platform_trust*x35 + transaction_success*x36)
-    out[1, 1] = -trust_decay - x39
-    out[1, 3] = -chi_average_cost*x39*x40*(-platform_trust*x35 + transaction_success*x36)
-    out[2, 0] = -platform_trust*x34*x43
-    out[2, 1] = -platform_share*x43
-    out[2, 2] = -relational_decay - x18*x42
-    out[2, 3] = -relational_gain*x18*x41*x44*x45
-    out[3, 0] = -x65*(-variable_cost_share*x48*x49 + x50*x59*(variable_cost_share*x48*x49*x53*x55*x61 - x33*x52 - x51*x60))
-    out[3, 3] = -x62*(-variable_cost_share*x64*x67 + x50*x63*x67*(variable_cost_share*x56*x61 - x30**(-7.0*demand_elasticity)*x60)/x58**((9.0/8.0)) + 1.0)
-    out[3, 4] = -fixed_cost_share*x65*(-x57*x59 + 1.0)
-    out[4, 0] = -x70*(x68 + 1.0)
-    out[4, 3] = -x66*x70
-    out[4, 4] = -x69
-    out[5, 0] = x37*(demand_elasticity*variable_cost_share*x13*x28*x31 - incumbent_price*x68 - incumbent_price + variable_cost_share)
-    out[5, 3] = x44*(chi_average_cost*demand_elasticity*variable_cost_share*x13*x31 - x26*x40 - 1.0)
+    out[1, 0] = -x33*x36*(-platform_trust*x34 + transaction_success*x35)
+    out[1, 1] = -trust_decay - x37
+    out[1, 3] = -chi_average_cost*x37*x38*(-platform_trust*x34 + transaction_success*x35)
+    out[2, 0] = -platform_trust*x33*x41
+    out[2, 1] = -platform_share*x41
+    out[2, 2] = -relational_decay - x18*x40
+    out[2, 3] = -relational_gain*x18*x39*x42*x43
+    out[3, 0] = -x60*x63*(-variable_cost_share*x45 + x46*x53*(variable_cost_share*x45*x48*x50*x56 - x32*x47*x54 - x55))
+    out[3, 3] = -x61*(-variable_cost_share*x62*x65 + x46*x65*(variable_cost_share*x48*x50*x56 - x55)/x52**((9.0/8.0)) + 1.0)
+    out[3, 4] = -fixed_cost_share*x57*x58*x59*x63*(-x51*x53 + 1.0)
+    out[4, 0] = -x68*(x66 + 1.0)
+    out[4, 3] = -x64*x68
+    out[4, 4] = -x67
+    out[5, 0] = pw0*(demand_elasticity*variable_cost_share*x13*x28*x30 - incumbent_price*x66 - incumbent_price + variable_cost_share)
+    out[5, 3] = x42*(chi_average_cost*demand_elasticity*variable_cost_share*x13*x30 - x26*x38 - 1.0)
     out[5, 4] = -fixed_cost_share
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def jac(y, p):
     return jac_into(y, p, np.zeros((6, 6)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def outputs_into(y, p, out):
     platform_share = y[0]
     platform_trust = y[1]
@@ -267,45 +265,44 @@ def outputs_into(y, p, out):
     chi_hard = p[31]
     chi_soft = p[32]
     acquisition = p[33]
-    x0 = platform_price*platform_share
-    x1 = platform_share - 1.0
-    x2 = chi_average_cost*incumbent_price - chi_average_cost + 1.0
-    x3 = x0 - x1*x2
-    x4 = x3**(-demand_elasticity)
-    x5 = x1*x4
-    x6 = fixed_cost_share + variable_cost_share
-    x7 = willingness_to_pay**(-8.0)
-    x8 = capacity*fixed_cost_share - variable_cost_share*x5
-    x9 = incumbent_price*x5
-    x10 = contacts_per_user*platform_share
-    x11 = chi_trust*platform_trust/(close_ties + x10)
-    x12 = network_value*platform_share
-    x13 = incumbent_price + network_value*x10*x11 - platform_price + platform_quality - x12*(chi_trust - 1.0)
-    x14 = math.tanh(((1.0/2.0))*value_sensitivity*x13)
-    out[0] = x4
-    out[1] = -x5
-    out[2] = platform_share*x4
-    out[3] = x2
-    out[4] = chi_fixed - x8*(chi_fixed - 1.0)*(x7 + 1.0)**((1.0/8.0))/(x6*(x1**8.0*x3**(-8.0*demand_elasticity) + x7*x8**8.0/x6**8.0)**((1.0/8.0)))
-    out[5] = -x9
-    out[6] = x8
-    out[7] = -x8 - x9
-    out[8] = x0*x4
-    out[9] = -x0/(incumbent_price*x1 - x0)
-    out[10] = -platform_fixed_cost + platform_share*x4*(platform_price - platform_unit_cost)
-    out[11] = x12*(-chi_trust + contacts_per_user*x11 + 1.0)
-    out[12] = x13
-    out[13] = -(1.0/2.0)*acquisition*x1*(x14 + 1.0)*(chi_hard*direct_adoption_rate + chi_soft*platform_share*platform_trust*word_of_mouth_rate)
-    out[14] = ((1.0/2.0))*churn_rate*platform_share*(x14 - 1.0)*(churn_reduction*relational_trust - 1.0)
+    pw0 = (platform_price*platform_share - (platform_share - 1.0)*(chi_average_cost*incumbent_price - chi_average_cost + 1.0))**(-demand_elasticity)
+    x0 = platform_share - 1.0
+    x1 = pw0*x0
+    x2 = platform_share*pw0
+    x3 = fixed_cost_share + variable_cost_share
+    x4 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
+    x5 = capacity*fixed_cost_share - variable_cost_share*x1
+    x6 = incumbent_price*x1
+    x7 = platform_price*platform_share
+    x8 = contacts_per_user*platform_share
+    x9 = chi_trust*platform_trust/(close_ties + x8)
+    x10 = network_value*platform_share
+    x11 = incumbent_price + network_value*x8*x9 - platform_price + platform_quality - x10*(chi_trust - 1.0)
+    x12 = math.tanh(((1.0/2.0))*value_sensitivity*x11)
+    out[0] = pw0
+    out[1] = -x1
+    out[2] = x2
+    out[3] = chi_average_cost*incumbent_price - chi_average_cost + 1.0
+    out[4] = chi_fixed - x5*(chi_fixed - 1.0)*(x4 + 1.0)**((1.0/8.0))/(x3*(((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))*((((x0)*(x0))*((x0)*(x0)))*(((x0)*(x0))*((x0)*(x0)))) + x4*((((x5)*(x5))*((x5)*(x5)))*(((x5)*(x5))*((x5)*(x5))))/((((x3)*(x3))*((x3)*(x3)))*(((x3)*(x3))*((x3)*(x3)))))**((1.0/8.0)))
+    out[5] = -x6
+    out[6] = x5
+    out[7] = -x5 - x6
+    out[8] = platform_price*x2
+    out[9] = -x7/(incumbent_price*x0 - x7)
+    out[10] = -platform_fixed_cost + platform_share*pw0*(platform_price - platform_unit_cost)
+    out[11] = x10*(-chi_trust + contacts_per_user*x9 + 1.0)
+    out[12] = x11
+    out[13] = -(1.0/2.0)*acquisition*x0*(x12 + 1.0)*(chi_hard*direct_adoption_rate + chi_soft*platform_share*platform_trust*word_of_mouth_rate)
+    out[14] = ((1.0/2.0))*churn_rate*platform_share*(x12 - 1.0)*(churn_reduction*relational_trust - 1.0)
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def outputs(y, p):
     return outputs_into(y, p, np.empty(15))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def initial(p):
     out = np.empty(6)
     demand_elasticity = p[0]

@@ -47,18 +47,79 @@ class _Printer(PythonCodePrinter):
     def _print_Integer(self, expr):
         return f"{float(expr.p)}"
 
+    def _print_Pow(self, expr, rational=False):
+        # Small integer powers as products: pow() costs tens of nanoseconds, and LLVM
+        # merges the repeated squares (identical pure multiplications) without fast-math.
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 2 <= abs(int(exp)) <= 16:
+            b = self.parenthesize(base, 1000)  # atom-tight: always bracketed unless a symbol
+            product = _square_and_multiply(b if base.is_Symbol else f"({self.doprint(base)})", abs(int(exp)))
+            return product if exp > 0 else f"(1.0/{product})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _square_and_multiply(b: str, n: int) -> str:
+    """Text of b**n by binary exponentiation, e.g. n = 8: ((b*b)*(b*b))*((b*b)*(b*b))."""
+    if n == 1:
+        return b
+    half = _square_and_multiply(b, n // 2)
+    square = f"({half}*{half})"
+    return square if n % 2 == 0 else f"({square}*{b})"
+
+
+def _share_symbolic_powers(exprs):
+    """Rewrite b**(n*e) for integers n as z**|n| with z = b**(±e) computed once.
+
+    sympy writes (b**-e)**8 as b**(-8*e), which common-subexpression elimination cannot
+    relate to b**-e; sharing z saves a pow() per evaluation. Returns the definitions of
+    the z symbols and the rewritten expressions.
+    """
+    groups: dict = {}
+    for expr in exprs:
+        for power in expr.atoms(sp.Pow):
+            base, exp = power.as_base_exp()
+            if exp.is_number:
+                continue
+            n, rest = exp.as_coeff_Mul()
+            if not n.is_Integer or n == 0:
+                continue
+            key = (base, rest if n > 0 else -rest)
+            groups.setdefault(key, {})[power] = abs(int(n))
+    definitions, subs = [], {}
+    for k, ((base, rest), members) in enumerate(sorted(groups.items(), key=lambda kv: sp.default_sort_key(kv[0]))):
+        if len(members) < 2:
+            continue
+        z = sp.Symbol(f"pw{k}", real=True)
+        definitions.append((z, base ** rest))
+        for power, n in members.items():
+            subs[power] = z ** n
+    return definitions, [e.xreplace(subs) for e in exprs]
+
+
+# error_model="numpy": a division by zero gives inf/nan (reported by the solvers as a
+# failed run) instead of raising inside a compiled loop, and skips the zero checks.
+_NJIT = '@njit(cache=True, nogil=True, error_model="numpy")'
+
 
 def _unpack(vector: str, names) -> list[str]:
     return [f"    {name} = {vector}[{i}]" for i, name in enumerate(names)]
 
 
 def _function(name: str, args: str, exprs, targets, printer, used_params=True, used_states=True):
-    replacements, reduced = sp.cse(list(exprs), symbols=sp.numbered_symbols("x"), optimizations="basic")
-    lines = [f"@njit(cache=True, nogil=True)", f"def {name}({args}):"]
+    definitions, exprs = _share_symbolic_powers(list(exprs))
+    lines = [_NJIT, f"def {name}({args}):"]
     if used_states:
         lines += _unpack("y", STATE_NAMES)
     if used_params:
         lines += _unpack("p", PARAM_NAMES)
+    if definitions:
+        pre, pre_reduced = sp.cse([d for _, d in definitions], symbols=sp.numbered_symbols("w"),
+                                  optimizations="basic")
+        for sym, expr in pre:
+            lines.append(f"    {sym} = {printer.doprint(expr)}")
+        for (z, _), expr in zip(definitions, pre_reduced):
+            lines.append(f"    {z} = {printer.doprint(expr)}")
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"), optimizations="basic")
     for sym, expr in replacements:
         lines.append(f"    {sym} = {printer.doprint(expr)}")
     for target, expr in zip(targets, reduced):
@@ -79,18 +140,18 @@ def generate_source() -> str:
     # Right-hand side written into a caller's buffer (the ensemble engine's hot path).
     emit(_function("rhs_into", "y, p, out", list(model.rhs), [f"out[{i}]" for i in range(n)], printer)
          + ["    return out"])
-    emit(["@njit(cache=True, nogil=True)", "def rhs(y, p):",
+    emit([_NJIT, "def rhs(y, p):",
           f"    return rhs_into(y, p, np.empty({n}))"])
     jac = model.jacobian
     entries = [(i, j) for i in range(n) for j in range(n) if jac[i, j] != 0]
     emit(_function("jac_into", "y, p, out", [jac[i, j] for i, j in entries],
                    [f"out[{i}, {j}]" for i, j in entries], printer)
          + ["    return out"])
-    emit(["@njit(cache=True, nogil=True)", "def jac(y, p):",
+    emit([_NJIT, "def jac(y, p):",
           f"    return jac_into(y, p, np.zeros(({n}, {n})))"])
     emit(_function("outputs_into", "y, p, out", [model.outputs[k] for k in OUTPUT_NAMES],
                    [f"out[{i}]" for i in range(o)], printer) + ["    return out"])
-    emit(["@njit(cache=True, nogil=True)", "def outputs(y, p):",
+    emit([_NJIT, "def outputs(y, p):",
           f"    return outputs_into(y, p, np.empty({o}))"])
     emit(_function("initial", "p", list(model.initial), [f"out[{i}]" for i in range(n)], printer,
                    used_states=False)[:2] + [f"    out = np.empty({n})"]

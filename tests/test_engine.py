@@ -272,7 +272,9 @@ def test_outputs_and_initial_batches_match_generated():
 
     out = engine.outputs_batch(y0, pv)
     for k in range(5):
-        np.testing.assert_array_equal(out[k], outputs(y0[k], pv[k]))
+        # The same generated function, compiled inline in a parallel loop: the last bit
+        # may differ (instruction selection), nothing more.
+        np.testing.assert_allclose(out[k], outputs(y0[k], pv[k]), rtol=4 * np.finfo(float).eps, atol=0)
 
 
 @pytest.mark.parametrize("kwargs, match", [
