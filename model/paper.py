@@ -38,6 +38,10 @@ PLACEHOLDER = re.compile(r"\{\{\s*(?P<include>>)?\s*(?P<name>[A-Za-z0-9_.\-]+)\s
 RESULTS = re.compile(r"<!-- results -->(.*?)<!-- /results -->", re.S)
 COMMENT = re.compile(r"<!--.*?-->", re.S)
 
+#: Text width of the printed paper (A4 with the margins of paper.css), in inches: figures
+#: are included at their book size relative to it.
+PAPER_TEXT_WIDTH_IN = 6.5
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -407,8 +411,8 @@ def figures_markdown(fig_dir: Path, out: Path) -> str:
             continue
         rel = os.path.relpath(fig_dir / Path(svg).name, out)
         caption = fig.get("caption", fig.get("name", ""))
-        # Printed at its book size relative to the text width (half-width figures at half).
-        size = fig.get("size_in") or [4.5, 0]
-        width = max(20, min(100, round(100 * float(size[0]) / 4.5)))
+        # Printed at its book size (inches) against the paper's text width.
+        size = fig.get("size_in") or [PAPER_TEXT_WIDTH_IN, 0]
+        width = max(20, min(100, round(100 * float(size[0]) / PAPER_TEXT_WIDTH_IN)))
         lines.append(f"![Figure {i}. {caption}]({rel}){{width={width}%}}\n")
     return "\n".join(lines)

@@ -82,8 +82,9 @@ def test_figures_markdown_follows_the_manifest(tmp_path):
         {"name": "b", "caption": "Second.", "files": {"svg": "b.svg"}, "size_in": [2.25, 2.0]}]}
     (fig_dir / "figures.json").write_text(json.dumps(manifest))
     md = paper.figures_markdown(fig_dir, tmp_path)
-    assert md.splitlines()[0] == "![Figure 1. First.](figures/a.svg){width=100%}"
-    assert "![Figure 2. Second.](figures/b.svg){width=50%}" in md
+    # At their book size: 4.5 and 2.25 inches of a 6.5-inch text width.
+    assert md.splitlines()[0] == "![Figure 1. First.](figures/a.svg){width=69%}"
+    assert "![Figure 2. Second.](figures/b.svg){width=35%}" in md
 
 
 @pytest.fixture(scope="module")
