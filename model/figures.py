@@ -1,7 +1,7 @@
 """Figures: the one code path from model results to plotly figures.
 
-Every chart of the dashboard (``app.py``) and of the paper (``make figures``) is built by
-a named function here, from model results only (a :class:`~model.simulate.SimulationResult`,
+Every chart of the dashboard (``app.py``) and of the book and paper (``make figures``,
+sized and exported by :mod:`model.book`) is built by a named function here, from model results only (a :class:`~model.simulate.SimulationResult`,
 a point of no return, a continuation, a basin). The functions compute nothing about the
 model themselves: they draw what they are given. Static files (PNG, SVG, PDF) come from
 :func:`figure_bytes` through kaleido and a Chromium (Debian's ``/usr/bin/chromium``).
@@ -44,6 +44,17 @@ __all__ = [
     "outcome_sentence",
     "claim_variants",
     "assess_claims",
+    "SeriesFit",
+    "SectorRun",
+    "calibration_fit",
+    "sector_runs",
+    "verdict_chart",
+    "fold_map",
+    "phase_portrait",
+    "network_effects",
+    "sensitivity_indices",
+    "causal_loop",
+    "circle_order",
     "figure_bytes",
     "start_export_server",
     "stop_export_server",
