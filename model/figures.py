@@ -1,9 +1,10 @@
 """Figures: the one code path from model results to plotly figures.
 
 Every chart of the dashboard (``app.py``) and of the book and paper (``make figures``,
-sized and exported by :mod:`model.book`) is built by a named function here, from model results only (a :class:`~model.simulate.SimulationResult`,
-a point of no return, a continuation, a basin). The functions compute nothing about the
-model themselves: they draw what they are given. Static files (PNG, SVG, PDF) come from
+sized and exported by :mod:`model.book`) is built by a named function here, from model
+results only (a :class:`~model.simulate.SimulationResult`, a point of no return, a
+continuation, a basin, a fold curve, the verdict's rows, the causal structure). The
+functions compute nothing about the model themselves: they draw what they are given. Static files (PNG, SVG, PDF) come from
 :func:`figure_bytes` through kaleido and a Chromium (Debian's ``/usr/bin/chromium``).
 
 The essays' claims (C1..C9, paraphrased from ``../shared/design/MODEL.md``) and the rule
