@@ -77,7 +77,8 @@ def parameters_markdown() -> str:
             continue
         out.append(f"**{group.capitalize()}**\n")
         out.append("| name | symbol | unit | allowed | default | meaning |")
-        out.append("|---|---|---|---|---|---|")
+        # Dash counts set pandoc's relative column widths: the meaning gets half the page.
+        out.append("|------------|----|-------|--------|----|----------------------------------|")
         for s in specs:
             allowed = ", ".join(map(str, s.choices)) if s.is_switch else f"[{s.bounds[0]:g}, {s.bounds[1]:g}]"
             default = s.default if s.is_switch else f"{s.default:g}"
@@ -117,12 +118,12 @@ def sector_sources_markdown(scenario_dir: Path) -> str:
     from .parameters import PARAMETER_SPECS
     from .scenarios import load_scenario
 
-    out = ["### Sources by sector (generated from the scenario files)", ""]
+    out = []
     for path in sorted(scenario_dir.glob("*.toml")):
         sc = load_scenario(path)
-        out.append(f"#### {sc.name} (`{path.name}`)\n")
+        out.append(f"### {sc.name} (`{path.name}`)\n")
         out.append("| parameter | value | range | source or assumption |")
-        out.append("|---|---|---|---|")
+        out.append("|----------|----|--------|--------------------------------|")
         for name, src in sc.sources.items():
             value = getattr(sc.params, name)
             rng = sc.ranges.get(name)
@@ -280,7 +281,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     includes["parameters.md"] = parameters_markdown()
     includes["sector_sources.md"] = sector_sources_markdown(scenarios)
     sectors_prose = PAPER / "sectors.md"
-    includes["sectors.md"] = sectors_prose.read_text() if sectors_prose.exists() else ""
+    includes["sectors.md"] = _demote_headings(sectors_prose.read_text(), by=2) if sectors_prose.exists() else ""
     includes["loops.md"] = loops_markdown(scenarios / "baseline.toml")
 
     log("baseline run and tipping point")
@@ -320,7 +321,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     if typed:
         raise ValueError(f"{TEMPLATE}: numbers typed by hand in a results section: {', '.join(typed)}")
     md = out / "paper.md"
-    md.write_text(template.render(values, includes))
+    md.write_text(balance_table_widths(template.render(values, includes)))
     log("pandoc: HTML")
     html = out / "paper.html"
     render_html(md, html)
@@ -335,6 +336,34 @@ def _run_cli(cli, args: list[str]) -> None:
     code = cli(args)
     if code not in (0, None):
         raise RuntimeError(f"`python -m model {' '.join(args)}` failed with exit code {code}")
+
+
+_SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+
+
+def balance_table_widths(markdown: str) -> str:
+    """Give each pipe table's columns dash counts proportional to their content.
+
+    Pandoc sets the relative widths of a wide pipe table from the dashes of its separator
+    row; equal dashes squeeze a long text column into a narrow one.
+    """
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if i == 0 or not _SEPARATOR.match(line.strip()):
+            continue
+        n = line.strip().count("|") - 1
+        block = [lines[i - 1]]
+        j = i + 1
+        while j < len(lines) and lines[j].strip().startswith("|"):
+            block.append(lines[j])
+            j += 1
+        widths = [3] * n
+        for row in block:
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+            for k, cell in enumerate(cells[:n]):
+                widths[k] = max(widths[k], min(len(cell), 60))
+        lines[i] = "|" + "|".join("-" * w for w in widths) + "|"
+    return "\n".join(lines)
 
 
 def _demote_headings(text: str, by: int = 2) -> str:
@@ -390,6 +419,10 @@ def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any
             values.update({"verdict.loss_median_min": min(losses), "verdict.loss_median_max": max(losses)})
             sentence += f", the median gross loss from {min(losses):.0%} to {max(losses):.0%}"
         sentence += "."
+    if all(f"top{k}" in rows[0] for k in (1, 2, 3)):
+        values["verdict.top1_committed_payout"] = sum(r["top1"] == "committed_payout" for r in rows)
+        values["verdict.fixed_cost_in_top3"] = sum(
+            "fixed_cost_share" in (r["top1"], r["top2"], r["top3"]) for r in rows)
     verdict_word = ("the tipping point is not one number shared by every sector" if in_share < n
                     else "every sector's interval contains 20%, but the intervals are wide")
     values["summary_sentence"] = (sentence + f" In the model, {verdict_word}; section 6 gives the table and the "
