@@ -27,19 +27,24 @@ def test_a_typed_number_in_a_results_region_is_found():
     assert paper.hand_typed_numbers(text) == ["23", "0.5"]
 
 
-def test_every_placeholder_of_the_template_is_generated_by_the_build():
-    # The values the build generates (names), against the placeholders the template uses.
+def test_every_placeholder_of_the_template_is_generated_by_the_build(tmp_path):
+    # The values the build's own functions generate, against the placeholders the template uses.
     template = paper.Template(paper.TEMPLATE.read_text())
     names = {name for include, name, _ in template.placeholders() if not include}
     includes = {name for include, name, _ in template.placeholders() if include}
     # Placeholders shown inside comments are not rendered, so they need no value.
     live = paper.Template(paper.COMMENT.sub("", template.text))
     live_names = {name for include, name, _ in live.placeholders() if not include}
-    generated = {"summary_sentence", "verdict.draws", "verdict.seed", "baseline.break_even_current",
-                 "baseline.break_even_loss", "baseline.ponr_sentence", "baseline.fall_sentence"}
+    row = {"sector": "a", "draws": 40, "seed": 1, "twenty_in_share_interval": "True",
+           "twenty_in_gross_loss_interval": "False", "ponr_share_median": 0.3, "ponr_gross_loss_median": 0.4,
+           "top1": "committed_payout", "top2": "fixed_cost_share", "top3": "initial_buffer"}
+    _write_verdict(tmp_path, [row])
+    generated = set(paper.verdict_values(tmp_path, None, 1))
+    generated |= set(paper.baseline_values(paper.ROOT / "scenarios" / "baseline.toml"))
     assert live_names <= generated, live_names - generated
     assert names >= live_names
-    assert includes >= {"equations.md", "parameters.md", "loops.md", "calibration.md", "verdict.md", "figures.md"}
+    assert includes >= {"equations.md", "parameters.md", "loops.md", "calibration.md", "verdict.md", "figures.md",
+                        "sectors.md", "sector_sources.md"}
 
 
 def _write_verdict(folder, rows):
