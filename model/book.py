@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import struct
-import subprocess
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import plotly.graph_objects as go
 
+from . import provenance
 from . import figures as F
 
 __all__ = [
@@ -606,21 +606,7 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def code_version() -> str:
-    """``git describe --always --dirty`` of the repository, else the package version."""
-    try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=30)
-        if done.returncode == 0 and done.stdout.strip():
-            return done.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"model {version('model')}"
-    except PackageNotFoundError:
-        return "unknown"
+code_version = provenance.code_version
 
 
 def _parameter_record(built: Built) -> dict:

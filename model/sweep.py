@@ -36,7 +36,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from functools import cache
@@ -45,7 +44,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from . import engine
+from . import engine, provenance
 from .equations import OUTPUT_NAMES, PARAM_NAMES, param_vector
 from .parameters import PARAMETER_SPECS, Parameters
 from .scenarios import Scenario
@@ -340,16 +339,9 @@ def chunk_tasks(spec: SweepSpec) -> list[dict]:
 @cache
 def _break_even_numpy():
     """Vectorised closed forms of the static break-even loss (model.tipping's sympy forms)."""
-    import sympy as sp
+    from .tipping import _break_even_functions
 
-    from .equations import build
-    from .tipping import break_even_expressions
-
-    m = build()
-    args = [m.symbol("incumbent_price"), m.symbol("incumbent_volume"), m.symbol("capacity"),
-            m.symbol("variable_cost_share"), m.symbol("fixed_cost_share"), m.symbol("willingness_to_pay")]
-    exprs = break_even_expressions()
-    return {k: sp.lambdify(args, exprs[k], modules="numpy") for k in ("current_prices", "repricing")}
+    return _break_even_functions("numpy")
 
 
 def break_even_batch(pvecs: np.ndarray, y0s: np.ndarray, policy: str) -> np.ndarray:
@@ -510,22 +502,7 @@ def write_chunk(out_dir: Path, chunk: int, rows: dict[str, np.ndarray], cols: Se
 # --------------------------------------------------------------------------------------
 
 
-def code_version() -> str:
-    """``git describe --always --dirty`` of the package's repository, else the package version."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True,
-                             timeout=10, check=True)
-        if out.stdout.strip():
-            return f"git {out.stdout.strip()}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"model {version('model')}"
-    except PackageNotFoundError:
-        return "unknown"
+code_version = provenance.code_version
 
 
 @dataclass

@@ -109,12 +109,14 @@ def break_even_expressions() -> dict[str, sp.Expr]:
 
 
 @cache
-def _break_even_functions():
+def _break_even_functions(modules: str = "math"):
+    """Numeric forms of :func:`break_even_expressions`, with arguments (p, q, K, v, phi, W):
+    ``modules="math"`` for scalars, ``"numpy"`` for arrays (the sweeps)."""
     m = build()
     args = [m.symbol("incumbent_price"), m.symbol("incumbent_volume"), m.symbol("capacity"),
             m.symbol("variable_cost_share"), m.symbol("fixed_cost_share"), m.symbol("willingness_to_pay")]
     exprs = break_even_expressions()
-    return {k: sp.lambdify(args, e, modules="math") for k, e in exprs.items()}
+    return {k: sp.lambdify(args, e, modules=modules) for k, e in exprs.items()}
 
 
 def break_even_loss(params: Parameters, state: np.ndarray | None = None, *, policy: str | None = None) -> float:
