@@ -11,8 +11,7 @@ import argparse
 import importlib
 import sys
 
-#: Command modules, in the order ``--help`` lists them. A module that is not there yet
-#: (a later issue) is skipped.
+#: Command modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
             "codegen")
 
@@ -24,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"model.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"model.commands.{name}":
-                continue
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"model.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -22,12 +22,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     for name in args.only or SECTIONS:
-        try:
-            module = importlib.import_module(f"model.benchmarks.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"model.benchmarks.{name}":
-                continue
-            raise
         print(f"== {name} ==", flush=True)
-        module.run(args)
+        importlib.import_module(f"model.benchmarks.{name}").run(args)
     return 0
