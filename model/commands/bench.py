@@ -1,7 +1,7 @@
 """``python -m model bench``: every benchmark section, ratios against baselines in one run.
 
 Sections live in :mod:`model.benchmarks` (one module each, with ``run(args)`` printing its
-lines); a section that is not there yet is skipped. Not a test: figures go in notes.
+lines). Not a test: figures go in notes.
 """
 
 from __future__ import annotations
