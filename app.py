@@ -1,12 +1,12 @@
 """Highland Park vs. trust platforms: the dashboard.
 
-A thin layer: widgets -> :class:`model.Parameters` -> cached :func:`model.simulate` (and
-the tipping analysis) -> figures from :mod:`model.figures`. Run it with ``make app``.
+A thin layer: widgets -> :class:`model.Parameters` -> cached :func:`model.core.simulate` (and
+the tipping analysis) -> figures from :mod:`model.publish.figures`. Run it with ``make app``.
 
 The page's full state (sector, every parameter that differs from the sector's value,
 the switches) lives in the URL's query parameters, so a copied link opens the same view.
-Query values are parsed with :func:`model.parameters.coerce` and uploaded scenarios with
-:func:`model.scenarios.parse_scenario`: nothing from a user is evaluated as code.
+Query values are parsed with :func:`model.core.parameters.coerce` and uploaded scenarios with
+:func:`model.evidence.scenarios.parse_scenario`: nothing from a user is evaluated as code.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import pandas as pd
 import streamlit as st
 
 from model import figures
-from model.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
-from model.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
-from model.simulate import simulate
-from model.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
+from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
+from model.core.simulate import simulate
+from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SECTOR = "baseline"
@@ -429,7 +429,7 @@ def claims(params: Parameters, result, ponr, be, be_now, base: Scenario, n_secto
                            "verdict": r.verdict} for r in rows]).set_index("claim")
     st.table(table)
     st.caption(figures.CLAIMS_ATTRIBUTION + " Each verdict follows a stated rule from this run and its "
-               "counterfactual runs (the rules are in model.figures.assess_claims); it is not a proof.")
+               "counterfactual runs (the rules are in model.publish.figures.assess_claims); it is not a proof.")
 
 
 def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) -> None:

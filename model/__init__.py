@@ -4,10 +4,10 @@ The pure model (parameters, equations, simulation, tipping analysis) imports num
 scipy, sympy and numba only; the dashboard, CLI and figures are layers over it.
 """
 
-from .parameters import PARAMETER_SPECS, ParameterSpec, Parameters, spec
-from .scenarios import Scenario, load_scenario
-from .simulate import SERIES_NAMES, SimulationError, SimulationResult, simulate
-from .tipping import break_even_loss, continuation, equilibria, point_of_no_return
+from .core.parameters import PARAMETER_SPECS, ParameterSpec, Parameters, spec
+from .evidence.scenarios import Scenario, load_scenario
+from .core.simulate import SERIES_NAMES, SimulationError, SimulationResult, simulate
+from .analysis.tipping import break_even_loss, continuation, equilibria, point_of_no_return
 
 __all__ = [
     "Parameters",

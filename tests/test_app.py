@@ -1,7 +1,7 @@
 """The dashboard, driven without a browser (streamlit.testing.v1.AppTest).
 
 Every control group moves the charts the way the model says (the chart data equal a run
-of :func:`model.simulate` with the same parameters, plus a closed form or a direction
+of :func:`model.core.simulate` with the same parameters, plus a closed form or a direction
 per group); links restore the settings; downloads load back; every bad input (extreme
 sliders, inconsistent settings, a failed solve, hostile uploads and links) gives a
 message in the page and no exception."""
@@ -21,9 +21,9 @@ from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
 
 from model import figures, load_scenario, simulate
-from model.parameters import PARAMETER_SPECS, Parameters
-from model.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
-from model.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.core.parameters import PARAMETER_SPECS, Parameters
+from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
+from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -143,7 +143,7 @@ def test_claims_table_is_the_models_assessment(base, baseline):
 # --- every control group moves the charts as the model says ----------------------------
 
 def check_demand(at, p, base):
-    # Willingness to pay caps the price: the smooth cap of model.equations never exceeds
+    # Willingness to pay caps the price: the smooth cap of model.core.equations never exceeds
     # a W with a = (1 + W^-8)^(1/8).
     _, price = series(charts(at)["incumbent"], "incumbent price")
     cap = p.willingness_to_pay * (1 + p.willingness_to_pay ** -8) ** (1 / 8)
@@ -342,7 +342,7 @@ def test_extreme_slider_combinations_never_raise():
 @pytest.fixture
 def failing_solver(monkeypatch):
     """Every solve fails half a year in, as scipy reports a step-size failure."""
-    mod = sys.modules["model.simulate"]
+    mod = sys.modules["model.core.simulate"]
 
     def solve_ivp(fun, t_span, y0, **kw):
         t = np.array([t_span[0], t_span[0] + 0.5])

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from model.cli import main
+from model.commands.cli import main
 
 
 def test_run_json(baseline_path, capsys):

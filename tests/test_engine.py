@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from model import engine
-from model._generated import initial as initial_state
-from model.engine import (
+from model.core._generated import initial as initial_state
+from model.core.engine import (
     FALLS,
     MAX_STEPS,
     PONR_ALWAYS_FALLS,
@@ -21,10 +21,10 @@ from model.engine import (
     point_of_no_return_batch,
     pvecs_from_params,
 )
-from model.equations import PARAM_NAMES, STATE_NAMES, param_vector
-from model.parameters import PARAMETER_SPECS, Parameters
-from model.scenarios import load_scenario
-from model.simulate import simulate
+from model.core.equations import PARAM_NAMES, STATE_NAMES, param_vector
+from model.core.parameters import PARAMETER_SPECS, Parameters
+from model.evidence.scenarios import load_scenario
+from model.core.simulate import simulate
 
 BASELINE = load_scenario("scenarios/baseline.toml")
 N_RANDOM = 300
@@ -268,7 +268,7 @@ def test_outputs_and_initial_batches_match_generated():
     pv, y0, _ = pvecs_from_params(params)
     for k in range(5):
         np.testing.assert_array_equal(y0[k], initial_state(param_vector(params[k])))
-    from model._generated import outputs
+    from model.core._generated import outputs
 
     out = engine.outputs_batch(y0, pv)
     for k in range(5):
@@ -308,7 +308,7 @@ def test_nonfinite_parameter_row_is_refused():
 
 @pytest.fixture(scope="module")
 def ponr_cases():
-    from model.tipping import point_of_no_return
+    from model.analysis.tipping import point_of_no_return
 
     params = [
         BASELINE.params,
@@ -367,7 +367,7 @@ def test_ponr_always_falls_from_a_given_state():
     """A platform that already holds half the market against capacity sized for all of
     it, no churn and a thin buffer: the incumbent falls even if nobody else ever switches
     (checked with simulate); the measures are those of the initial state."""
-    from model._generated import initial, outputs
+    from model.core._generated import initial, outputs
 
     p = BASELINE.params.replace(churn_rate=0.0, initial_buffer=0.1)
     pv = param_vector(p)

@@ -6,9 +6,9 @@ from numpy.testing import assert_allclose
 
 from model import Parameters, simulate
 from model import _generated as gen
-from model.codegen import GENERATED_PATH, generate_source
-from model.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
-from model.parameters import PARAMETER_SPECS
+from model.core.codegen import GENERATED_PATH, generate_source
+from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
+from model.core.parameters import PARAMETER_SPECS
 
 O = {n: i for i, n in enumerate(OUTPUT_NAMES)}
 S = {n: i for i, n in enumerate(STATE_NAMES)}

@@ -1,4 +1,4 @@
-"""model.figures: the charts draw exactly what the model computed, the markers sit where
+"""model.publish.figures: the charts draw exactly what the model computed, the markers sit where
 the closed forms and the tipping analysis put them, the claims table follows its rules,
 and static export writes real PNG, SVG and PDF files."""
 
@@ -14,7 +14,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from model import figures, simulate
-from model.tipping import break_even_loss, point_of_no_return
+from model.analysis.tipping import break_even_loss, point_of_no_return
 
 
 def trace(fig, name):
@@ -34,7 +34,7 @@ def ponr(baseline):
 
 
 def test_importing_the_model_loads_neither_plotly_nor_streamlit(root):
-    code = ("import sys, model, model.simulate, model.tipping, model.scenarios; "
+    code = ("import sys, model, model.core.simulate, model.analysis.tipping, model.evidence.scenarios; "
             "bad = [m for m in ('plotly', 'streamlit', 'kaleido') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
@@ -84,7 +84,7 @@ def test_reference_run_is_drawn_dashed_beside_the_current_one(baseline, run):
 def test_incumbent_panels_start_from_the_closed_form_initial_state(baseline, run):
     p = baseline.params
     fig = figures.incumbent(run)
-    # Initial state (model.equations): price 1, buffer B0 * q_I0 with
+    # Initial state (model.core.equations): price 1, buffer B0 * q_I0 with
     # q_I0 = (1 - s0) ((1 - s0) + s0 p_P)^(-eps).
     q0 = (1 - p.initial_platform_share) * ((1 - p.initial_platform_share)
                                            + p.initial_platform_share * p.platform_price) ** -p.demand_elasticity

@@ -1,5 +1,5 @@
-"""Book figures (model.book, the book functions of model.figures) and the causal structure
-(model.causal): each figure draws what the model computes, the causal links are the
+"""Book figures (model.publish.book, the book functions of model.publish.figures) and the causal structure
+(model.analysis.causal): each figure draws what the model computes, the causal links are the
 derivatives of the sympy equations, and the export writes real PDF, SVG and 300-dpi PNG
 files with a manifest that round-trips and does not change when nothing changed."""
 
@@ -13,10 +13,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from model import book, figures
-from model.causal import DEFAULT_NODES, causal_structure
-from model.scenarios import load_scenario
-from model.simulate import simulate
-from model.tipping import continuation, fold_curve, point_of_no_return
+from model.analysis.causal import DEFAULT_NODES, causal_structure
+from model.evidence.scenarios import load_scenario
+from model.core.simulate import simulate
+from model.analysis.tipping import continuation, fold_curve, point_of_no_return
 
 
 def traces(fig, name):
@@ -182,7 +182,7 @@ def test_circle_order_shortens_the_chords():
 # --- figures draw the model's numbers ---------------------------------------------------------
 
 def test_calibration_figure_draws_data_and_calibrated_model(root, ctx):
-    from model.calibrate import parse_calibration_csv
+    from model.evidence.calibrate import parse_calibration_csv
 
     built = book.build_calibration(ctx)
     fig = built.figure
@@ -225,7 +225,7 @@ def test_sector_runs_draw_each_sector_with_its_point_of_no_return(root, ctx):
 
 
 def test_verdict_chart_draws_medians_and_intervals(ctx):
-    from model.verdict import sector_verdict
+    from model.studies.verdict import sector_verdict
 
     built = book.build_verdict(ctx)
     fig = built.figure
@@ -276,7 +276,7 @@ def test_fold_map_draws_the_fold_curve(baseline):
 
 
 def test_phase_portrait_shades_the_fall_region_through_the_separatrix(baseline):
-    from model.tipping import basin
+    from model.analysis.tipping import basin
 
     params = baseline.params.replace(price_policy="fixed", platform_quality=-0.6)
     b = basin(params, n=7)
@@ -454,7 +454,7 @@ def test_png_dpi_chunk_is_replaced_not_duplicated():
 
 
 def test_figures_command_rejects_bad_input(capsys):
-    from model.cli import main
+    from model.commands.cli import main
 
     assert main(["figures", "--only", "nope", "--out", "unused"]) == 2
     assert "unknown figure 'nope'" in capsys.readouterr().err
@@ -464,7 +464,7 @@ def test_figures_command_rejects_bad_input(capsys):
 
 
 def test_figures_read_the_verdict_files(tmp_path, root):
-    from model.cli import main
+    from model.commands.cli import main
 
     assert main(["verdict", "--draws", "10", "--seed", "2", "--no-claims", "--out", str(tmp_path),
                  "--scenarios", str(root / "scenarios" / "crafts.toml")]) == 0

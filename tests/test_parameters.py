@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from model.parameters import PARAMETER_SPECS, SWITCHES, Parameters, coerce, numeric_names, spec
+from model.core.parameters import PARAMETER_SPECS, SWITCHES, Parameters, coerce, numeric_names, spec
 
 
 def test_defaults_are_valid_and_frozen():

@@ -1,7 +1,7 @@
 import pytest
 
 from model import load_scenario
-from model.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
+from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
 
 GOOD = """
 [scenario]
@@ -91,7 +91,7 @@ def test_round_trip_through_toml(baseline, tmp_path):
 
 
 def test_baseline_every_number_sourced_or_assumed(baseline):
-    from model.parameters import PARAMETER_SPECS
+    from model.core.parameters import PARAMETER_SPECS
 
     numeric = [n for n, s in PARAMETER_SPECS.items() if not s.is_switch]
     assert set(baseline.sources) == set(numeric)

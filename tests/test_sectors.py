@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cli import main as cli_main
-from model.parameters import PARAMETER_SPECS, SWITCHES, Parameters
-from model.scenarios import load_scenario
-from model.simulate import simulate
+from model.commands.cli import main as cli_main
+from model.core.parameters import PARAMETER_SPECS, SWITCHES, Parameters
+from model.evidence.scenarios import load_scenario
+from model.core.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTOR_FILES = sorted(p for p in (ROOT / "scenarios").glob("*.toml") if p.name != "baseline.toml")

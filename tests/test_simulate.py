@@ -5,7 +5,7 @@ from scipy.integrate import cumulative_trapezoid
 
 from model import Parameters, SimulationError, simulate
 from model import _generated as gen
-from model.equations import param_vector
+from model.core.equations import param_vector
 
 
 def test_falls_event_is_the_buffer_reaching_zero(baseline):
@@ -120,7 +120,7 @@ def test_no_nan_over_random_parameters():
 
 
 def test_static_break_even_at_start_is_margin_over_margin_plus_fixed_share():
-    from model.tipping import break_even_loss
+    from model.analysis.tipping import break_even_loss
 
     p = Parameters(fixed_cost_share=0.5, variable_cost_share=0.3, initial_platform_share=1e-6)
     m = p.initial_margin

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from model import engine
-from model.cli import main
+from model.commands.cli import main
 from model.commands.sweep import load_scenarios
-from model.scenarios import load_scenario
-from model.sweep import INVALID, make_spec, parse_vary, read_sweep, run_sweep, unit_design
-from model.tipping import break_even_loss
+from model.evidence.scenarios import load_scenario
+from model.studies.sweep import INVALID, make_spec, parse_vary, read_sweep, run_sweep, unit_design
+from model.analysis.tipping import break_even_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -142,7 +142,7 @@ def test_rows_are_complete_and_ordered(small_sweep):
 def test_rows_match_the_engine_and_simulate(small_sweep):
     """A row's outcome is what the engine gives for its parameters; spot checks against
     simulate (solve_ivp) and the scalar break-even closed form."""
-    from model.simulate import simulate
+    from model.core.simulate import simulate
 
     spec, out, summary, df = small_sweep
     base = spec.scenarios[0].params

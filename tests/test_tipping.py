@@ -20,11 +20,11 @@ from scipy.optimize import brentq
 
 from model import Parameters, simulate
 from model import _generated as gen
-from model.cli import main
-from model.continuation import continuation, fold_curve, parameter_derivative
-from model.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
-from model.equilibria import equilibria, equilibrium_closed_forms, market_rhs
-from model.tipping import basin, break_even_loss, point_of_no_return
+from model.commands.cli import main
+from model.analysis.continuation import continuation, fold_curve, parameter_derivative
+from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
+from model.analysis.equilibria import equilibria, equilibrium_closed_forms, market_rhs
+from model.analysis.tipping import basin, break_even_loss, point_of_no_return
 
 O = {n: i for i, n in enumerate(OUTPUT_NAMES)}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cli import main as cli_main
-from model.scenarios import load_scenario
-from model.simulate import simulate
-from model.tipping import point_of_no_return
-from model.verdict import (CLAIMED_SHARE, Interval, claim_comparisons, draw_parameters, inert_parameters,
+from model.commands.cli import main as cli_main
+from model.evidence.scenarios import load_scenario
+from model.core.simulate import simulate
+from model.analysis.tipping import point_of_no_return
+from model.studies.verdict import (CLAIMED_SHARE, Interval, claim_comparisons, draw_parameters, inert_parameters,
                            sector_verdict)
 
 ROOT = Path(__file__).resolve().parents[1]

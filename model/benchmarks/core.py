@@ -10,10 +10,10 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from .. import _generated as gen
-from ..equations import build, param_vector
-from ..scenarios import load_scenario
-from ..simulate import simulate
+from ..core import _generated as gen
+from ..core.equations import build, param_vector
+from ..evidence.scenarios import load_scenario
+from ..core.simulate import simulate
 from . import median_time
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"

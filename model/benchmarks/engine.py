@@ -3,7 +3,7 @@
 On the same parameter sets (a Latin hypercube over every range of the baseline scenario,
 seed 0), at rtol 1e-6 / atol 1e-9 with the fall event:
 
-* the engine (:func:`model.engine.integrate`, all cores) for N = 1e3, 1e4, 1e5 (1e6 with
+* the engine (:func:`model.core.engine.integrate`, all cores) for N = 1e3, 1e4, 1e5 (1e6 with
   ``--million``): runs per second, and right-hand-side evaluations per second per core
   (its counted evaluations / wall time / threads);
 * the baseline a user would write: ``solve_ivp`` called once per run (RK45, the same
@@ -27,11 +27,11 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.stats import qmc
 
-from .. import _generated as gen
-from .. import engine
-from ..equations import BUFFER_INDEX, PARAM_NAMES, param_vector
-from ..scenarios import load_scenario
-from ..simulate import simulate
+from ..core import _generated as gen
+from ..core import engine
+from ..core.equations import BUFFER_INDEX, PARAM_NAMES, param_vector
+from ..evidence.scenarios import load_scenario
+from ..core.simulate import simulate
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"
 RTOL, ATOL = 1e-6, 1e-9
@@ -156,7 +156,7 @@ def _params_from_row(base, pvec, horizon):
 
 def _sweep_scaling(quick: bool) -> None:
     from ..commands.sweep import load_scenarios
-    from ..sweep import make_spec, run_sweep
+    from ..studies.sweep import make_spec, run_sweep
 
     n = 5_000 if quick else 40_000
     scenarios = load_scenarios([str(BASELINE)], [])

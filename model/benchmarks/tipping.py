@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..continuation import continuation
-from ..equilibria import equilibria
-from ..scenarios import load_scenario
-from ..tipping import point_of_no_return
+from ..analysis.continuation import continuation
+from ..analysis.equilibria import equilibria
+from ..evidence.scenarios import load_scenario
+from ..analysis.tipping import point_of_no_return
 from . import median_time
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"

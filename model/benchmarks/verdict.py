@@ -1,15 +1,15 @@
 """Verdict: the full ``python -m model verdict`` computation (every sector file, default
 draws and claims) against its target of two minutes, and the per-draw cost of its points
-of no return against the scalar way (``model.tipping.point_of_no_return`` draw by draw)."""
+of no return against the scalar way (``model.analysis.tipping.point_of_no_return`` draw by draw)."""
 
 from __future__ import annotations
 
 import time
 
 from ..commands.verdict import compute, default_scenarios
-from ..scenarios import load_scenario
-from ..tipping import point_of_no_return
-from ..verdict import draw_parameters, sector_verdict
+from ..evidence.scenarios import load_scenario
+from ..analysis.tipping import point_of_no_return
+from ..studies.verdict import draw_parameters, sector_verdict
 
 TARGET_SECONDS = 120.0
 

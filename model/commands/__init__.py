@@ -1,1 +1,1 @@
-"""One module per CLI command; see :mod:`model.cli`."""
+"""One module per CLI command; see :mod:`model.commands.cli`."""

@@ -14,10 +14,10 @@ import math
 import time
 from pathlib import Path
 
-from ..calibrate import calibrate, forecast, parse_calibration_csv
-from ..parameters import PARAMETER_SPECS
-from ..scenarios import Scenario, scenario_to_toml
-from ..tipping import point_of_no_return
+from ..evidence.calibrate import calibrate, forecast, parse_calibration_csv
+from ..core.parameters import PARAMETER_SPECS
+from ..evidence.scenarios import Scenario, scenario_to_toml
+from ..analysis.tipping import point_of_no_return
 from .common import add_scenario_arguments, dump_json, scenario_with_overrides
 
 #: Calibrated by default: the two adoption rates, which the data identify (the newspaper

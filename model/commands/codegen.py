@@ -9,7 +9,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..codegen import write
+    from ..core.codegen import write
 
     print(f"wrote {write()}")
     return 0

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..parameters import coerce
-from ..scenarios import Scenario, load_scenario
+from ..core.parameters import coerce
+from ..evidence.scenarios import Scenario, load_scenario
 
 
 def add_scenario_arguments(parser) -> None:

@@ -1,6 +1,6 @@
 """``python -m model figures [--only NAME ...] [--out DIR] [--draws N] [--seed S] [--verdict DIR]``.
 
-Writes every book figure (:data:`model.book.FIGURES`) as PDF, SVG and PNG (300 dpi) to
+Writes every book figure (:data:`model.publish.book.FIGURES`) as PDF, SVG and PNG (300 dpi) to
 DIR, with the manifest ``figures.json`` (files, captions, scenario files and parameter
 values with their hashes, data files, draws and seeds, code version, time). The verdict
 figures use the results of ``python -m model verdict`` when ``--verdict DIR`` names its
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    from ..book import FIGURES
+    from ..publish.book import FIGURES
 
     p = sub.add_parser("figures", help="write the book's figures (PDF, SVG, PNG at 300 dpi) and figures.json")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"only these figures (of: {', '.join(FIGURES)})")
@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..book import FIGURES, Context, export_figures
+    from ..publish.book import FIGURES, Context, export_figures
 
     if args.list:
         for name, spec in FIGURES.items():

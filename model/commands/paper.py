@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..paper import build
+    from ..publish.paper import build
 
     if args.draws is not None and args.draws < 10:
         raise ValueError(f"--draws must be at least 10, got {args.draws}")

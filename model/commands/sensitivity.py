@@ -2,7 +2,7 @@
 
 First-order and total Sobol' indices (or Morris mu*, sigma) with confidence intervals for
 the point of no return and the fall time, written as a table (CSV and Markdown); see
-:mod:`model.sensitivity`.
+:mod:`model.analysis.sensitivity`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .common import add_scenario_arguments, scenario_with_overrides
 
 
 def add_parser(sub) -> None:
-    from ..sensitivity import DEFAULT_OUTPUTS, METHODS, OUTPUTS
+    from ..analysis.sensitivity import DEFAULT_OUTPUTS, METHODS, OUTPUTS
 
     p = sub.add_parser("sensitivity", help="global sensitivity (SALib Sobol' or Morris) of the tipping point",
                        description="Sobol' or Morris sensitivity of the point of no return and the fall time.")
@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..sensitivity import model_sensitivity, to_markdown
-    from ..sweep import parse_vary
+    from ..analysis.sensitivity import model_sensitivity, to_markdown
+    from ..studies.sweep import parse_vary
 
     scenario, params = scenario_with_overrides(args.scenario, args.overrides)
     vary = parse_vary(args.vary, scenario)

@@ -2,7 +2,7 @@
 
 Runs a design (grid, Latin hypercube or Sobol') over the varied parameters of each
 scenario with the ensemble engine and writes chunked Parquet files and a manifest to DIR
-(see :mod:`model.sweep`). ``--resume`` finishes a sweep that was stopped.
+(see :mod:`model.studies.sweep`). ``--resume`` finishes a sweep that was stopped.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .common import scenario_with_overrides
 
 
 def add_parser(sub) -> None:
-    from ..sweep import DEFAULT_MEASURES, DESIGNS, MEASURES
+    from ..studies.sweep import DEFAULT_MEASURES, DESIGNS, MEASURES
 
     p = sub.add_parser("sweep", help="headless parameter sweep to chunked Parquet files (resumable)",
                        description="Sweep parameters of one or more scenarios with the compiled ensemble engine.")
@@ -53,7 +53,7 @@ def load_scenarios(paths, overrides):
 
 
 def run(args) -> int:
-    from ..sweep import make_spec, run_sweep
+    from ..studies.sweep import make_spec, run_sweep
 
     scenarios = load_scenarios(args.scenarios, args.overrides)
     spec = make_spec(scenarios, args.vary, design=args.design, n=args.n, seed=args.seed, measures=args.measures,

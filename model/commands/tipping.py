@@ -10,10 +10,10 @@ their stability and buffer drift, and the folds of a continuation. Without
 
 from __future__ import annotations
 
-from ..continuation import CONTINUABLE, check_range, continuation
-from ..equilibria import MARKET_STATES, equilibria
-from ..parameters import PARAMETER_SPECS
-from ..tipping import break_even_loss, point_of_no_return
+from ..analysis.continuation import CONTINUABLE, check_range, continuation
+from ..analysis.equilibria import MARKET_STATES, equilibria
+from ..core.parameters import PARAMETER_SPECS
+from ..analysis.tipping import break_even_loss, point_of_no_return
 from .common import add_scenario_arguments, dump_json, scenario_with_overrides
 
 #: Parameter continued when ``--continue`` is not given: the platform's value advantage.

@@ -1,7 +1,7 @@
 """``python -m model verdict [--draws N] [--seed S] [--out DIR] [--scenarios FILE ...]``.
 
 For every sector file (default: ``scenarios/*.toml`` but the baseline) the Monte Carlo
-verdict of :mod:`model.verdict` and the claims C5, C7, C4; writes ``verdict.csv`` (one row
+verdict of :mod:`model.studies.verdict` and the claims C5, C7, C4; writes ``verdict.csv`` (one row
 per sector), ``verdict_claims.csv``, ``verdict_draws.csv`` (every draw, failed ones with
 their reason) and ``verdict.md`` (the table a reader of the book can follow) to DIR, and
 prints the table.
@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..scenarios import load_scenario
-from ..verdict import (CLAIMED_SHARE, MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN, OUTCOME_NAMES,
+from ..evidence.scenarios import load_scenario
+from ..studies.verdict import (CLAIMED_SHARE, MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN, OUTCOME_NAMES,
                        RETENTION_FREEZE, RETENTION_YEARS, claim_comparisons, sector_verdict)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -333,7 +333,7 @@ def markdown(verdicts, claims, meta) -> str:
         f"the seed and the file's name (rerunning one sector alone gives the same draws). Held at the file's "
         f"value: {', '.join(NOT_DRAWN)} (the window in which a fall is counted) and the switches.",
         f"- Point of no return: bisection on the moment acquisition is frozen, tolerance {meta.get('tol')} yr, "
-        "for all draws at once (model.engine.point_of_no_return_batch); F is assumed monotone in the freeze time.",
+        "for all draws at once (model.core.engine.point_of_no_return_batch); F is assumed monotone in the freeze time.",
         "- Draws that fail to solve are kept with their reason in verdict_draws.csv and counted below; they "
         "enter no interval.",
         f"- {meta.get('seconds', float('nan')):.1f} s for the whole verdict.",

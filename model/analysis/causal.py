@@ -3,7 +3,7 @@
 A causal-loop diagram shows which quantity drives which, with a sign: ``X -> Y (+)`` when
 a rise in X, all else held, raises Y (or, for a stock Y, raises its rate of change dY/dt);
 ``(-)`` when it lowers it. Here every link and its sign is read from the one model
-definition (:func:`model.equations.build`):
+definition (:func:`model.core.equations.build`):
 
 * the nodes are the six states and a chosen set of the model's named auxiliaries
   (:data:`DEFAULT_NODES`); auxiliaries not shown are substituted by their definitions, so
@@ -36,8 +36,8 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from .equations import PARAM_NAMES, STATE_NAMES, build, param_vector
-from .parameters import Parameters
+from ..core.equations import PARAM_NAMES, STATE_NAMES, build, param_vector
+from ..core.parameters import Parameters
 
 __all__ = ["DEFAULT_NODES", "NODE_LABELS", "Link", "Loop", "CausalStructure", "causal_structure"]
 
@@ -198,7 +198,7 @@ def causal_structure(params: Parameters, *, nodes: tuple = DEFAULT_NODES, sample
     params : Parameters
         Parameter values and switches at which the signs are evaluated.
     nodes : tuple of str
-        States and auxiliaries (names in :func:`model.equations.build`) to show.
+        States and auxiliaries (names in :func:`model.core.equations.build`) to show.
     samples : int
         Number of states sampled along the run of ``params`` (evenly in time, up to the
         fall or the horizon) at which each derivative is evaluated.
@@ -214,7 +214,7 @@ def causal_structure(params: Parameters, *, nodes: tuple = DEFAULT_NODES, sample
     RuntimeError
         If the run of ``params`` fails (its message says why).
     """
-    from .simulate import simulate  # the sampled states come from the model's own run
+    from ..core.simulate import simulate  # the sampled states come from the model's own run
 
     nodes = tuple(nodes)
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:

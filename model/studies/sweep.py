@@ -3,7 +3,7 @@
 A sweep varies some continuous parameters of one or more scenarios over ranges
 (``--vary NAME=LOW:HIGH``), draws a design in the unit cube (a grid, a Latin hypercube or
 a scrambled Sobol' sequence from :mod:`scipy.stats.qmc`), integrates every run with the
-ensemble engine (:mod:`model.engine`) and writes one row per run: its inputs and its
+ensemble engine (:mod:`model.core.engine`) and writes one row per run: its inputs and its
 outcomes (status and reason, whether and when the incumbent falls, the platform's share
 of the sector's gross and the incumbent's gross loss at the fall, the static break-even
 loss, and the point of no return when asked).
@@ -44,10 +44,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from . import engine, provenance
-from .equations import OUTPUT_NAMES, PARAM_NAMES, param_vector
-from .parameters import PARAMETER_SPECS, Parameters
-from .scenarios import Scenario
+from ..core import engine
+from ..evidence import provenance
+from ..core.equations import OUTPUT_NAMES, PARAM_NAMES, param_vector
+from ..core.parameters import PARAMETER_SPECS, Parameters
+from ..evidence.scenarios import Scenario
 
 __all__ = [
     "DESIGNS",
@@ -338,14 +339,14 @@ def chunk_tasks(spec: SweepSpec) -> list[dict]:
 
 @cache
 def _break_even_numpy():
-    """Vectorised closed forms of the static break-even loss (model.tipping's sympy forms)."""
-    from .tipping import _break_even_functions
+    """Vectorised closed forms of the static break-even loss (model.analysis.tipping's sympy forms)."""
+    from ..analysis.tipping import _break_even_functions
 
     return _break_even_functions("numpy")
 
 
 def break_even_batch(pvecs: np.ndarray, y0s: np.ndarray, policy: str) -> np.ndarray:
-    """Static break-even loss at the initial state for each row (see model.tipping)."""
+    """Static break-even loss at the initial state for each row (see model.analysis.tipping)."""
     out0 = engine.outputs_batch(y0s, pvecs)
     key = "current_prices" if policy == "fixed" else "repricing"
     with np.errstate(all="ignore"):

@@ -21,7 +21,7 @@ Format (see ``scenarios/baseline.toml``)::
     range = [-0.3, 0.3]                # required with an assumption
 
 Every number carries a ``source`` or an ``assumption`` with its ``range``. A parameter
-not named in the file keeps the default of :class:`model.parameters.Parameters`. Any
+not named in the file keeps the default of :class:`model.core.parameters.Parameters`. Any
 unknown key, missing source, value out of bounds or range that does not contain its value
 is a ``ValueError`` naming the file and the key. TOML is parsed with :mod:`tomllib`;
 nothing in a file is evaluated.
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .parameters import PARAMETER_SPECS, SWITCHES, Parameters
+from ..core.parameters import PARAMETER_SPECS, SWITCHES, Parameters
 
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_to_toml", "MAX_SCENARIO_BYTES"]
 

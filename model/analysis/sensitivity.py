@@ -8,7 +8,7 @@ the Ishigami function, whose indices are known in closed form, through the very 
 :func:`analyze_function`.
 
 Outputs of the model. ``ponr_time``: the point of no return in years (shared definition
-in :mod:`model.tipping`), 0 where the incumbent falls even without further acquisition,
+in :mod:`model.analysis.tipping`), 0 where the incumbent falls even without further acquisition,
 and *censored at the horizon* where it never tips; ``fall_time``: the year the incumbent
 falls, censored at the horizon where it survives. Censoring keeps every row (Sobol'
 estimators need them all); the share of censored rows is reported with the table.
@@ -25,9 +25,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import engine
-from .equations import PARAM_NAMES, param_vector
-from .parameters import Parameters
+from ..core import engine
+from ..core.equations import PARAM_NAMES, param_vector
+from ..core.parameters import Parameters
 
 __all__ = ["METHODS", "OUTPUTS", "DEFAULT_OUTPUTS", "SensitivityResult", "problem_from_vary", "sample",
            "analyze_function", "model_function", "model_sensitivity", "to_markdown"]

@@ -31,7 +31,7 @@ Held states
     the remaining states and the result lists the held ones.
 
 Confirmation by simulation
-    Each equilibrium is checked with :func:`model.simulate.simulate` from a nearby start
+    Each equilibrium is checked with :func:`model.core.simulate.simulate` from a nearby start
     (buffer set large so the fall event does not stop the run): from a stable one a small
     perturbation must decay; from an unstable one a perturbation along the unstable
     eigenvector must grow by a factor 10.
@@ -49,9 +49,9 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq, root
 
-from . import _generated as gen
-from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
-from .parameters import Parameters
+from ..core import _generated as gen
+from ..core.equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
+from ..core.parameters import Parameters
 
 __all__ = [
     "MARKET_STATES",
@@ -489,7 +489,7 @@ CONFIRM_MAX_YEARS = 1000.0
 
 def _trajectory(params: Parameters, y5: np.ndarray, t_end: float):
     """Market states from ``y5`` over ``t_end`` years, shape (5, n); (None, message) on failure."""
-    from .simulate import simulate  # late import: simulate is only needed for confirmation
+    from ..core.simulate import simulate  # late import: simulate is only needed for confirmation
 
     pieces, y0, done = [], _full(y5, _CONFIRM_BUFFER), 0.0
     while done < t_end - 1e-12:

@@ -2,7 +2,7 @@
 
 Every parameter is a field of the frozen, keyword-only dataclass :class:`Parameters`.
 Its metadata (symbol, LaTeX, unit, bounds, group, meaning) is read by everything else:
-validation here, the sympy symbols of :mod:`model.equations`, the CLI's ``--set``, the
+validation here, the sympy symbols of :mod:`model.core.equations`, the CLI's ``--set``, the
 scenario files, the dashboard's sliders, the sweeps and the paper's parameter table.
 
 Units are normalised so that the incumbent starts with a price of 1 and a volume of

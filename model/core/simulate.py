@@ -2,7 +2,7 @@
 
 :func:`simulate` integrates the model with :func:`scipy.integrate.solve_ivp` using the
 generated, compiled right-hand side and analytic Jacobian, stops at the "incumbent
-falls" event (buffer reaches zero; see :mod:`model.equations`) and returns a
+falls" event (buffer reaches zero; see :mod:`model.core.equations`) and returns a
 :class:`SimulationResult` with the state and the derived series. A failed solve is
 reported in the result (``success``, ``status``, ``message``), never as a silent NaN;
 ``raise_on_failure=True`` turns it into a :class:`SimulationError`.

@@ -7,9 +7,9 @@ value (it is the window in which "falls" is counted, not an uncertainty about th
 sector), and the switches stay as the file sets them. Per draw:
 
 * the static break-even loss at the start for the sector's price policy
-  (:func:`model.tipping.break_even_loss`);
-* the dynamic point of no return (PONR; shared definition in :mod:`model.tipping`,
-  computed for all draws at once by :func:`model.engine.point_of_no_return_batch`): the
+  (:func:`model.analysis.tipping.break_even_loss`);
+* the dynamic point of no return (PONR; shared definition in :mod:`model.analysis.tipping`,
+  computed for all draws at once by :func:`model.core.engine.point_of_no_return_batch`): the
   outcome (tips, never tips, always falls, failed), its time, the platform's share of
   the sector's gross and the incumbent's gross loss at that time.
 
@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import qmc, spearmanr
 
-from . import engine
-from .equations import PARAM_NAMES, build, param_vector
-from .parameters import PARAMETER_SPECS
-from .scenarios import Scenario
-from .tipping import break_even_loss
+from ..core import engine
+from ..core.equations import PARAM_NAMES, build, param_vector
+from ..core.parameters import PARAMETER_SPECS
+from ..evidence.scenarios import Scenario
+from ..analysis.tipping import break_even_loss
 
 __all__ = [
     "CLAIMED_SHARE",

@@ -2,7 +2,7 @@
 
 Data (see ``data/README.md`` for the file format): rows of ``year, series, value, unit,
 role, compare_to, normalise, source``. Each *series* is compared with one model series
-(``compare_to``, a name in :data:`model.simulate.SERIES_NAMES`) after a normalisation:
+(``compare_to``, a name in :data:`model.core.simulate.SERIES_NAMES`) after a normalisation:
 
 ``ratio``
     data / data at the series' reference year against model / model at the same year
@@ -43,8 +43,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import chi2, qmc
 
-from .parameters import PARAMETER_SPECS, Parameters
-from .simulate import SERIES_NAMES, simulate
+from ..core.parameters import PARAMETER_SPECS, Parameters
+from ..core.simulate import SERIES_NAMES, simulate
 
 __all__ = [
     "COLUMNS",
@@ -83,7 +83,7 @@ class Series:
     ----------
     name, unit : str
     compare_to : str
-        Model series (a name in :data:`model.simulate.SERIES_NAMES`).
+        Model series (a name in :data:`model.core.simulate.SERIES_NAMES`).
     normalise : str
         One of :data:`NORMALISATIONS`.
     years, values : ndarray

@@ -8,7 +8,7 @@
 2. runs ``calibrate`` (with ``--search bounds``, which reproduces the committed
    ``scenarios/newspapers_calibrated.toml``), ``verdict`` and ``figures`` (on that verdict's
    own files, ``--verdict``) through the CLI, so the paper shows exactly what those
-   commands write; the feedback loops come from :mod:`model.causal`;
+   commands write; the feedback loops come from :mod:`model.analysis.causal`;
 3. fills ``paper/paper.md`` (``{{ name | format }}`` placeholders and ``{{> file }}``
    includes) into ``paper/build/paper.md``;
 4. renders ``paper/build/paper.html`` with pandoc (MathML, offline) and prints it to
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAPER = ROOT / "paper"
 TEMPLATE = PAPER / "paper.md"
 CSS = PAPER / "paper.css"
@@ -58,7 +58,7 @@ FORMATS: dict[str, Callable[[Any], str]] = {
 # --- generated fragments -------------------------------------------------------------
 
 def equations_markdown() -> str:
-    from .equations import build
+    from ..core.equations import build
 
     model = build()
     lines = []
@@ -68,7 +68,7 @@ def equations_markdown() -> str:
 
 
 def parameters_markdown() -> str:
-    from .parameters import GROUPS, PARAMETER_SPECS
+    from ..core.parameters import GROUPS, PARAMETER_SPECS
 
     out = []
     for group in GROUPS:
@@ -89,8 +89,8 @@ def parameters_markdown() -> str:
 
 def loops_markdown(scenario_path: Path) -> str:
     """The model's feedback loops (derived from the sympy equations) as a Markdown table."""
-    from .causal import NODE_LABELS, causal_structure
-    from .scenarios import load_scenario
+    from ..analysis.causal import NODE_LABELS, causal_structure
+    from ..evidence.scenarios import load_scenario
 
     cs = causal_structure(load_scenario(scenario_path).params)
     plain = {k: re.sub(r"<sub>(.*?)</sub>", r"_\1", v) for k, v in NODE_LABELS.items()}
@@ -115,8 +115,8 @@ def _escape_cell(text: str) -> str:
 
 
 def sector_sources_markdown(scenario_dir: Path) -> str:
-    from .parameters import PARAMETER_SPECS
-    from .scenarios import load_scenario
+    from ..core.parameters import PARAMETER_SPECS
+    from ..evidence.scenarios import load_scenario
 
     out = []
     for path in sorted(scenario_dir.glob("*.toml")):
@@ -137,9 +137,9 @@ def sector_sources_markdown(scenario_dir: Path) -> str:
 
 
 def baseline_values(scenario_path: Path) -> dict[str, Any]:
-    from .scenarios import load_scenario
-    from .simulate import simulate
-    from .tipping import break_even_loss, point_of_no_return
+    from ..evidence.scenarios import load_scenario
+    from ..core.simulate import simulate
+    from ..analysis.tipping import break_even_loss, point_of_no_return
 
     sc = load_scenario(scenario_path)
     res = simulate(sc.params)
@@ -267,7 +267,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     Path
         The PDF.
     """
-    from .cli import main as cli
+    from ..commands.cli import main as cli
 
     out = Path(out) if out else PAPER / "build"
     gen = out / "generated"

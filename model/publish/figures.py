@@ -1,8 +1,8 @@
 """Figures: the one code path from model results to plotly figures.
 
 Every chart of the dashboard (``app.py``) and of the book and paper (``make figures``,
-sized and exported by :mod:`model.book`) is built by a named function here, from model
-results only (a :class:`~model.simulate.SimulationResult`, a point of no return, a
+sized and exported by :mod:`model.publish.book`) is built by a named function here, from model
+results only (a :class:`~model.core.simulate.SimulationResult`, a point of no return, a
 continuation, a basin, a fold curve, the verdict's rows, the causal structure). The
 functions compute nothing about the model themselves: they draw what they are given. Static files (PNG, SVG, PDF) come from
 :func:`figure_bytes` through kaleido and a Chromium (Debian's ``/usr/bin/chromium``).
@@ -25,8 +25,8 @@ from typing import Any, Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from .equations import STATE_NAMES
-from .parameters import PARAMETER_SPECS, Parameters
+from ..core.equations import STATE_NAMES
+from ..core.parameters import PARAMETER_SPECS, Parameters
 
 __all__ = [
     "ESSAY_TIPPING_SHARE",
@@ -346,7 +346,7 @@ def continuation_diagram(cont, *, current_value: float | None = None, state: str
     ----------
     cont : Continuation
         ``cont.parameter`` (name), ``cont.values`` (k,), ``cont.states`` (k, m) with the
-        state variables in the order of :data:`model.equations.STATE_NAMES` (the market
+        state variables in the order of :data:`model.core.equations.STATE_NAMES` (the market
         states, m = 5), ``cont.stable`` (k,) bool, optionally ``cont.branch`` (k,) int
         (points of one branch in continuation order) and ``cont.buffer_drift`` (k,),
         ``cont.folds`` (each with ``parameter_value`` and ``state``) and
@@ -708,7 +708,7 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
 #
 # Drawn for print: every series is told apart by line style and marker as well as by
 # shade, so that a grayscale page reads as well as the screen. No titles (captions live
-# in the figures manifest); the book template (model.book) sets the face and the sizes.
+# in the figures manifest); the book template (model.publish.book) sets the face and the sizes.
 
 INK = "#000000"
 DARK = "#404040"
@@ -1130,9 +1130,9 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
     Parameters
     ----------
     structure : CausalStructure
-        From :func:`model.causal.causal_structure` (links derived from the equations).
+        From :func:`model.analysis.causal.causal_structure` (links derived from the equations).
     labels : mapping, optional
-        Display label per node (default :data:`model.causal.NODE_LABELS`).
+        Display label per node (default :data:`model.analysis.causal.NODE_LABELS`).
 
     Returns
     -------
@@ -1143,7 +1143,7 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
         between links; one arrowhead annotation and one sign label per link; the counts of
         reinforcing and balancing loops in a note.
     """
-    from .causal import NODE_LABELS
+    from ..analysis.causal import NODE_LABELS
 
     labels = dict(NODE_LABELS, **(labels or {}))
     nodes = circle_order(structure.nodes, [(lk.source, lk.target) for lk in structure.links])
@@ -1303,7 +1303,7 @@ def figure_bytes(fig: go.Figure, fmt: str, *, width: int = 1000, height: int | N
         Pixel density of PNG files.
     template : str or plotly template
         Applied before rendering (default plotly's white one; the book has its own,
-        :data:`model.book.BOOK_TEMPLATE`).
+        :data:`model.publish.book.BOOK_TEMPLATE`).
 
     Raises
     ------

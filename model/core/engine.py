@@ -7,8 +7,8 @@ event (buffer ``y[5]`` reaching 0 from above, located by root finding on the con
 extension) and output at requested times by the same continuous extension. The kernel is
 compiled by numba and runs in parallel over runs with ``numba.prange``; runs do not
 interact, so a run's numbers do not depend on the number of threads. Its right-hand side
-and Jacobian are the generated :func:`model._generated.rhs_into` and ``jac_into``
-(derived from the one sympy definition in :mod:`model.equations`): nothing of the model
+and Jacobian are the generated :func:`model.core._generated.rhs_into` and ``jac_into``
+(derived from the one sympy definition in :mod:`model.core.equations`): nothing of the model
 is written here.
 
 Stiff runs. Some parameter sets are stiff (trust and relational-trust gains near their
@@ -25,7 +25,7 @@ Measured over 2,000 draws within every parameter bound: 44 % of runs turn stiff 
 point, none is lost, and outcomes agree with LSODA at rtol 1e-8 on every one.
 
 :func:`point_of_no_return_batch` runs the point-of-no-return bisection (the shared
-definition of :mod:`model.tipping`) for many parameter sets at once on this engine.
+definition of :mod:`model.analysis.tipping`) for many parameter sets at once on this engine.
 
 The module imports numpy, scipy and numba only (the pure model's rule).
 
@@ -124,7 +124,7 @@ SOLVER_RODAS4 = 1
 SOLVER_LSODA = 2
 SOLVER_NAMES = {SOLVER_DOPRI5: "dopri5", SOLVER_RODAS4: "dopri5+rodas4", SOLVER_LSODA: "lsoda"}
 
-# Outcome codes of the point of no return (shared definition, see model.tipping).
+# Outcome codes of the point of no return (shared definition, see model.analysis.tipping).
 PONR_TIPS = 0
 PONR_NEVER_TIPS = 1
 PONR_ALWAYS_FALLS = 2
@@ -704,7 +704,7 @@ def _outputs_kernel(ys, pvecs, out):
 def _as_pvecs(pvecs) -> np.ndarray:
     pvecs = np.ascontiguousarray(pvecs, dtype=np.float64)
     if pvecs.ndim != 2 or pvecs.shape[1] != N_PARAMS:
-        raise ValueError(f"`pvecs` must have shape (N, {N_PARAMS}) (model.equations.PARAM_NAMES), "
+        raise ValueError(f"`pvecs` must have shape (N, {N_PARAMS}) (model.core.equations.PARAM_NAMES), "
                          f"got {pvecs.shape}")
     if not np.all(np.isfinite(pvecs)):
         bad = int(np.argwhere(~np.isfinite(pvecs))[0, 0])
@@ -721,7 +721,7 @@ def initial_states(pvecs) -> np.ndarray:
 
 
 def outputs_batch(ys, pvecs) -> np.ndarray:
-    """Derived outputs (model.equations.OUTPUT_NAMES), shape (N, 15), at states ``ys`` (N, 6).
+    """Derived outputs (model.core.equations.OUTPUT_NAMES), shape (N, 15), at states ``ys`` (N, 6).
 
     Rows where the model's code raises (a division by zero) give NaN outputs.
     """
@@ -896,8 +896,8 @@ def integrate(
     Parameters
     ----------
     pvecs : array_like, shape (N, P)
-        Parameter vectors in the order of ``model.equations.PARAM_NAMES``
-        (:func:`model.equations.param_vector`, or :func:`pvecs_from_params`).
+        Parameter vectors in the order of ``model.core.equations.PARAM_NAMES``
+        (:func:`model.core.equations.param_vector`, or :func:`pvecs_from_params`).
     y0s : array_like, shape (N, 6), optional
         Initial states; default the model's initial state of each parameter vector.
     t_eval : array_like, shape (n_t,) or (N, n_t), optional
@@ -1017,7 +1017,7 @@ def integrate(
 
 @dataclass(frozen=True)
 class PonrBatch:
-    """Points of no return of N parameter sets (shared definition in :mod:`model.tipping`).
+    """Points of no return of N parameter sets (shared definition in :mod:`model.analysis.tipping`).
 
     Attributes
     ----------
@@ -1077,7 +1077,7 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
                              atol: float = 1e-9, max_steps: int = 20_000) -> PonrBatch:
     """Point of no return of many parameter sets at once, by bisection on the freeze time.
 
-    The shared definition (see :mod:`model.tipping`): F(t*) is "the incumbent falls within
+    The shared definition (see :mod:`model.analysis.tipping`): F(t*) is "the incumbent falls within
     the horizon when all acquisition is frozen from t* on". "never_tips" if the unfrozen
     run survives; "always_falls" if F(0); otherwise bisection on [0, fall_time] keeping
     F(lo) false and F(hi) true until hi - lo <= tol. F is assumed monotone in t* (freezing

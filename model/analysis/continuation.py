@@ -3,11 +3,11 @@
 Method
     Pseudo-arclength continuation (Keller 1977; notation of Kuznetsov, *Elements of
     Applied Bifurcation Theory*, 3rd ed., 2004, sec. 10.2) of the equilibria of the market
-    subsystem (see :mod:`model.equilibria`) in one parameter ``λ``. The unknown is
+    subsystem (see :mod:`model.analysis.equilibria`) in one parameter ``λ``. The unknown is
     ``x = (y, u)`` with ``y`` the states that are not held and ``u = (λ - lo)/(hi - lo)``
     (the parameter scaled to [0, 1], so that a step weighs the states and the parameter
     alike). Tangent predictor, Newton corrector on ``F(x) = 0, t·(x - x_pred) = 0`` with
-    the analytic Jacobian ``∂F/∂y`` (``model._generated.jac``) and ``∂F/∂λ`` from sympy
+    the analytic Jacobian ``∂F/∂y`` (``model.core._generated.jac``) and ``∂F/∂λ`` from sympy
     (the model's right-hand side differentiated and lambdified with common-subexpression
     elimination, once per parameter). The step length adapts to the Newton iterations.
 
@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import root
 
-from .equations import PARAM_NAMES, build, param_vector
+from ..core.equations import PARAM_NAMES, build, param_vector
 from .equilibria import (
     MARKET_STATES,
     N_MARKET,
@@ -57,7 +57,7 @@ from .equilibria import (
     market_rhs,
     slaved_state,
 )
-from .parameters import PARAMETER_SPECS, Parameters
+from ..core.parameters import PARAMETER_SPECS, Parameters
 
 __all__ = [
     "CONTINUABLE",
@@ -432,7 +432,7 @@ def continuation(
     max_steps : int
         Largest number of steps per branch.
     start : list of Equilibrium, optional
-        Starting equilibria at ``lo`` (default: :func:`model.equilibria.equilibria` at
+        Starting equilibria at ``lo`` (default: :func:`model.analysis.equilibria.equilibria` at
         both ends).
 
     Returns

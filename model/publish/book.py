@@ -2,7 +2,7 @@
 
 Every figure is named in :data:`FIGURES` with its size on a 6 x 9 inch book page (full
 text width 4.5 in, or half width) and a builder that runs the model and draws the result
-with the one figure code path, :mod:`model.figures`. :func:`export_figures` writes each
+with the one figure code path, :mod:`model.publish.figures`. :func:`export_figures` writes each
 one as PDF and SVG (vector) and PNG at 300 dpi through one kaleido browser, and a manifest
 ``figures.json`` that says, per figure, which files, which caption, which scenario files
 (with their content hash) and parameter values, which data files, draws and seed, and the
@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import plotly.graph_objects as go
 
-from . import provenance
+from ..evidence import provenance
 from . import figures as F
 
 __all__ = [
@@ -53,7 +53,7 @@ __all__ = [
     "verdict_rows_from_dir",
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Text width of a 6 x 9 inch book page (0.75 in margins), and half of it. Sizes are
 #: multiples of 1/12 in (8 CSS pixels), so that the PNG is exactly inches x 300 pixels.
@@ -184,7 +184,7 @@ def verdict_rows_from_dir(folder: Path) -> tuple[list[dict], list[dict], dict]:
 
 
 def _verdict_in_process(paths, draws: int, seed: int) -> tuple[list[dict], list[dict], dict]:
-    from .commands.verdict import compute, draw_rows, sector_row
+    from ..commands.verdict import compute, draw_rows, sector_row
 
     verdicts, _, _ = compute(paths, draws=draws, seed=seed, tol=0.01, claim_draws=None)
     return [sector_row(v) for v in verdicts], draw_rows(verdicts), {"draws": draws, "seed": seed}
@@ -232,7 +232,7 @@ def _rel(path: Path) -> str:
 
 
 def _load(ctx: Context, name: str):
-    from .scenarios import load_scenario
+    from ..evidence.scenarios import load_scenario
 
     path = ctx.scenario_dir / name if not Path(name).is_absolute() else Path(name)
     return path, load_scenario(path)
@@ -245,7 +245,7 @@ def _pct(x: float) -> str:
 # --- builders -------------------------------------------------------------------------------
 
 def build_calibration(ctx: Context) -> Built:
-    from .calibrate import model_series, parse_calibration_csv
+    from ..evidence.calibrate import model_series, parse_calibration_csv
 
     path, sc = _load(ctx, "newspapers_calibrated.toml")
     data_path = ctx.root / "data" / "newspapers_classified.csv"
@@ -287,9 +287,9 @@ def build_calibration(ctx: Context) -> Built:
 
 
 def build_sectors(ctx: Context) -> Built:
-    from .scenarios import load_scenario
-    from .simulate import simulate
-    from .tipping import point_of_no_return
+    from ..evidence.scenarios import load_scenario
+    from ..core.simulate import simulate
+    from ..analysis.tipping import point_of_no_return
 
     runs, shares, files = [], [], []
     for path in ctx.sector_files():
@@ -339,7 +339,7 @@ PHASE_QUALITY = -0.6
 
 
 def build_bifurcation(ctx: Context) -> Built:
-    from .tipping import continuation
+    from ..analysis.tipping import continuation
 
     path, sc = _load(ctx, "baseline.toml")
     params = sc.params.replace(**TIPPING_CHANGES)
@@ -389,7 +389,7 @@ def _book_continuation(fig: go.Figure) -> go.Figure:
 
 
 def build_fold_map(ctx: Context) -> Built:
-    from .tipping import fold_curve
+    from ..analysis.tipping import fold_curve
 
     path, sc = _load(ctx, "baseline.toml")
     params = sc.params.replace(**TIPPING_CHANGES)
@@ -410,9 +410,9 @@ def build_fold_map(ctx: Context) -> Built:
 
 
 def build_phase_portrait(ctx: Context) -> Built:
-    from .equations import STATE_NAMES, initial_state
-    from .simulate import simulate
-    from .tipping import basin
+    from ..core.equations import STATE_NAMES, initial_state
+    from ..core.simulate import simulate
+    from ..analysis.tipping import basin
 
     path, sc = _load(ctx, "baseline.toml")
     changes = dict(TIPPING_CHANGES, platform_quality=PHASE_QUALITY)
@@ -440,7 +440,7 @@ def build_phase_portrait(ctx: Context) -> Built:
 
 
 def build_network_effect(ctx: Context) -> Built:
-    from .simulate import simulate
+    from ..core.simulate import simulate
 
     path, sc = _load(ctx, "baseline.toml")
     grid = np.linspace(0.0, float(sc.params.horizon), 401)
@@ -459,7 +459,7 @@ def build_network_effect(ctx: Context) -> Built:
                  parameters={_rel(path): {"network_effect": ["trust", "standard"]}})
 
 
-#: Settings of the RBD-FAST indices, as in the verdict (model.verdict._sensitivity).
+#: Settings of the RBD-FAST indices, as in the verdict (model.studies.verdict._sensitivity).
 RBD_FAST = dict(M=10, num_resamples=30)
 MIN_SENSITIVITY_DRAWS = 100
 
@@ -516,7 +516,7 @@ def build_sensitivity(ctx: Context) -> Built:
 
 
 def build_causal_loop(ctx: Context) -> Built:
-    from .causal import causal_structure
+    from ..analysis.causal import causal_structure
 
     path, sc = _load(ctx, "baseline.toml")
     cs = causal_structure(sc.params)
@@ -611,7 +611,7 @@ code_version = provenance.code_version
 
 def _parameter_record(built: Built) -> dict:
     """Per scenario file: its content hash, the changes made, and a hash of the values used."""
-    from .scenarios import load_scenario
+    from ..evidence.scenarios import load_scenario
 
     out = {}
     for rel in built.scenarios:
@@ -651,7 +651,7 @@ def figure_record(spec: FigureSpec, built: Built, files: dict, png_px: tuple[int
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
-    from .commands.common import dump_json
+    from ..commands.common import dump_json
 
     Path(path).write_text(dump_json(manifest) + "\n", encoding="utf-8")
 

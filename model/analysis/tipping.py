@@ -26,7 +26,7 @@ Dynamic point of no return (:func:`point_of_no_return`)
     moves the point of no return earlier.
 
 Equilibria, continuation, fold curves and basins
-    Live in :mod:`model.equilibria`, :mod:`model.continuation` and :mod:`model.basins`
+    Live in :mod:`model.analysis.equilibria`, :mod:`model.analysis.continuation` and :mod:`model.analysis.basins`
     and are re-exported here: :func:`equilibria`, :func:`continuation`,
     :func:`fold_curve`, :func:`basin`.
 """
@@ -39,13 +39,13 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from . import _generated as gen
+from ..core import _generated as gen
 from .basins import Basin, basin
 from .continuation import Continuation, Fold, FoldCurve, continuation, fold_curve
-from .equations import CAP_SHARPNESS, OUTPUT_NAMES, STATE_NAMES, build, param_vector
+from ..core.equations import CAP_SHARPNESS, OUTPUT_NAMES, STATE_NAMES, build, param_vector
 from .equilibria import Equilibrium, equilibria
-from .parameters import Parameters
-from .simulate import METHODS, simulate
+from ..core.parameters import Parameters
+from ..core.simulate import METHODS, simulate
 
 __all__ = [
     "break_even_loss",
@@ -236,7 +236,7 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     tol : float
         Width of the final bracket in years (default 0.01).
     method : str
-        ``solve_ivp`` method for every simulation (see :data:`model.simulate.METHODS`).
+        ``solve_ivp`` method for every simulation (see :data:`model.core.simulate.METHODS`).
 
     Returns
     -------

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _generated as gen
-from .equations import STATE_NAMES, param_vector
-from .parameters import Parameters
-from .simulate import METHODS, simulate
+from ..core import _generated as gen
+from ..core.equations import STATE_NAMES, param_vector
+from ..core.parameters import Parameters
+from ..core.simulate import METHODS, simulate
 
 __all__ = ["Basin", "basin"]
 
@@ -104,7 +104,7 @@ def basin(
     ----------
     params : Parameters
     x, y : str
-        Two different state names (:data:`model.equations.STATE_NAMES`).
+        Two different state names (:data:`model.core.equations.STATE_NAMES`).
     x_range, y_range : (float, float)
         Ranges within the state space (shares and trusts in [0, 1], price in (0, W],
         capacity and buffer in (0, 1000]).
