@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model import figures
+from model.publish import figures
+from model.studies import claims
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.core.simulate import simulate
@@ -419,17 +420,17 @@ def tipping_view(params: Parameters, result, base: Scenario) -> None:
         st.error(f"The basin could not be mapped: {type(e).__name__}: {e}")
 
 
-def claims(params: Parameters, result, ponr, be, be_now, base: Scenario, n_sectors: int) -> None:
+def claims_table(params: Parameters, result, ponr, be, be_now, base: Scenario, n_sectors: int) -> None:
     st.header("The essays' claims, against this run")
-    variants = {k: run_model(p) for k, p in figures.claim_variants(params).items()}
-    rows = figures.assess_claims(params, result, variants, ponr=ponr, break_even=be,
+    variants = {k: run_model(p) for k, p in claims.claim_variants(params).items()}
+    rows = claims.assess_claims(params, result, variants, ponr=ponr, break_even=be,
                                  break_even_current_prices=be_now, sector=base.name, n_sectors=n_sectors)
     # A static table: the statements are sentences and must wrap, not be cut.
     table = pd.DataFrame([{"claim": r.id, "what the essays say": r.claim, "what this run says": r.this_run,
                            "verdict": r.verdict} for r in rows]).set_index("claim")
     st.table(table)
-    st.caption(figures.CLAIMS_ATTRIBUTION + " Each verdict follows a stated rule from this run and its "
-               "counterfactual runs (the rules are in model.publish.figures.assess_claims); it is not a proof.")
+    st.caption(claims.CLAIMS_ATTRIBUTION + " Each verdict follows a stated rule from this run and its "
+               "counterfactual runs (the rules are in model.studies.claims.assess_claims); it is not a proof.")
 
 
 def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) -> None:
@@ -504,7 +505,7 @@ def main() -> None:
             ref_ponr, _ = ponr_or_message(base.params)
     time_charts(params, result, ponr, be, reference, ref_ponr, ref_be)
     tipping_view(params, result, base)
-    claims(params, result, ponr, be, be_now, base, len(files))
+    claims_table(params, result, ponr, be, be_now, base, len(files))
     share_and_export(params, base, query)
 
 

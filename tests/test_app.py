@@ -20,7 +20,9 @@ import streamlit as st
 from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
 
-from model import figures, load_scenario, simulate
+from model import load_scenario, simulate
+from model.publish import figures
+from model.studies import claims
 from model.core.parameters import PARAMETER_SPECS, Parameters
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
@@ -131,8 +133,8 @@ def test_claims_table_is_the_models_assessment(base, baseline):
     at = open_app()
     table = at.table[0].value
     res = simulate(base)
-    runs = {k: simulate(v) for k, v in figures.claim_variants(base).items()}
-    rows = figures.assess_claims(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
+    runs = {k: simulate(v) for k, v in claims.claim_variants(base).items()}
+    rows = claims.assess_claims(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
                                  break_even_current_prices=break_even_loss(base, policy="current_prices"),
                                  sector=baseline.name, n_sectors=len(list((ROOT / "scenarios").glob("*.toml"))))
     assert list(table.index) == [r.id for r in rows]

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from model import engine
+from model.core import engine
 from model.core._generated import initial as initial_state
 from model.core.engine import (
     FALLS,

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from model import Parameters, simulate
-from model import _generated as gen
+from model.core import _generated as gen
 from model.core.codegen import GENERATED_PATH, generate_source
 from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
 from model.core.parameters import PARAMETER_SPECS

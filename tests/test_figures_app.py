@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from model import figures, simulate
+from model import simulate
+from model.publish import figures
+from model.studies import claims
 from model.analysis.tipping import break_even_loss, point_of_no_return
 
 
@@ -160,7 +162,7 @@ def test_basin_map_orients_and_blanks_failed_cells():
 
 def test_claim_variants_keep_margin_and_switch_one_thing(baseline):
     p = baseline.params
-    v = figures.claim_variants(p)
+    v = claims.claim_variants(p)
     light = v["light_fixed_cost"]
     assert_allclose(light.fixed_cost_share + light.variable_cost_share, p.fixed_cost_share + p.variable_cost_share,
                     rtol=0, atol=1e-12)
@@ -171,18 +173,18 @@ def test_claim_variants_keep_margin_and_switch_one_thing(baseline):
     # A variable-cost share that would pass its bound is capped, the margin still kept.
     # (0.88 + 0.75 * 0.1 = 0.955 > 0.95.)
     q = p.replace(fixed_cost_share=0.1, variable_cost_share=0.88)
-    lq = figures.claim_variants(q)["light_fixed_cost"]
+    lq = claims.claim_variants(q)["light_fixed_cost"]
     assert lq.variable_cost_share == 0.95
     assert_allclose(lq.fixed_cost_share, 0.03, rtol=0, atol=1e-12)
 
 
 def test_claims_are_computed_from_the_runs(baseline, run, ponr):
     p = baseline.params
-    runs = {k: simulate(v) for k, v in figures.claim_variants(p).items()}
-    rows = figures.assess_claims(p, run, runs, ponr=ponr, break_even=break_even_loss(p),
+    runs = {k: simulate(v) for k, v in claims.claim_variants(p).items()}
+    rows = claims.assess_claims(p, run, runs, ponr=ponr, break_even=break_even_loss(p),
                                  break_even_current_prices=break_even_loss(p, policy="current_prices"),
                                  sector=baseline.name, n_sectors=3)
-    assert [r.id for r in rows] == [c.id for c in figures.CLAIMS]
+    assert [r.id for r in rows] == [c.id for c in claims.CLAIMS]
     by = {r.id: r for r in rows}
     # C1: the verdict follows the 5-point rule on the computed share, which is printed.
     assert f"{ponr.share:.1%}" in by["C1"].this_run
@@ -204,22 +206,22 @@ def test_claims_are_computed_from_the_runs(baseline, run, ponr):
 
 def test_claim_c1_rule_on_constructed_points_of_no_return(baseline, run):
     p = baseline.params
-    runs = {k: run for k in figures.claim_variants(p)}
+    runs = {k: run for k in claims.claim_variants(p)}
 
     def c1(**kw):
         pt = SimpleNamespace(outcome="tips", time=5.0, share=0.2, gross_loss=0.2, share_bracket=(0.19, 0.2), **kw)
-        return figures.assess_claims(p, run, runs, ponr=pt)[0]
+        return claims.assess_claims(p, run, runs, ponr=pt)[0]
 
     assert c1().verdict == "supported"
     near = SimpleNamespace(outcome="tips", time=5.0, share=0.249, gross_loss=0.2, share_bracket=(0.24, 0.249))
     far = SimpleNamespace(outcome="tips", time=5.0, share=0.26, gross_loss=0.2, share_bracket=(0.25, 0.26))
     failed = SimpleNamespace(outcome="failed", time=None, share=None, gross_loss=None, share_bracket=None)
-    assert figures.assess_claims(p, run, runs, ponr=near)[0].verdict == "supported"
-    assert figures.assess_claims(p, run, runs, ponr=far)[0].verdict == "not supported"
-    assert figures.assess_claims(p, run, runs, ponr=failed)[0].verdict == "not tested"
+    assert claims.assess_claims(p, run, runs, ponr=near)[0].verdict == "supported"
+    assert claims.assess_claims(p, run, runs, ponr=far)[0].verdict == "not supported"
+    assert claims.assess_claims(p, run, runs, ponr=failed)[0].verdict == "not tested"
     # With one channel off, C7 cannot be tested.
     q = p.replace(hard_network=False)
-    assert figures.assess_claims(q, simulate(q), runs)[6].verdict == "not tested"
+    assert claims.assess_claims(q, simulate(q), runs)[6].verdict == "not tested"
 
 
 def test_outcome_sentence_states_fall_or_survival(baseline, run):

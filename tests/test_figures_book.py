@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from model import book, figures
+from model.publish import book, figures
 from model.analysis.causal import DEFAULT_NODES, causal_structure
 from model.evidence.scenarios import load_scenario
 from model.core.simulate import simulate

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from model import paper
+from model.commands.paper import build as build_paper
+from model.publish import paper
 
 
 def test_the_real_template_has_no_hand_typed_results_numbers():
@@ -95,7 +96,7 @@ def test_figures_markdown_follows_the_manifest(tmp_path):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
-    pdf = paper.build(out, draws=20, seed=0, quick=True, log=lambda s: None)
+    pdf = build_paper(out, draws=20, seed=0, quick=True, log=lambda s: None)
     return out, pdf
 
 

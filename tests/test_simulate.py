@@ -4,7 +4,7 @@ from numpy.testing import assert_allclose
 from scipy.integrate import cumulative_trapezoid
 
 from model import Parameters, SimulationError, simulate
-from model import _generated as gen
+from model.core import _generated as gen
 from model.core.equations import param_vector
 
 

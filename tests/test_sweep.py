@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import engine
+from model.core import engine
 from model.commands.cli import main
 from model.commands.sweep import load_scenarios
 from model.evidence.scenarios import load_scenario

@@ -19,7 +19,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import brentq
 
 from model import Parameters, simulate
-from model import _generated as gen
+from model.core import _generated as gen
 from model.commands.cli import main
 from model.analysis.continuation import continuation, fold_curve, parameter_derivative
 from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import time
 
-from ..commands.verdict import compute, default_scenarios
-from ..evidence.scenarios import load_scenario
+from ..evidence.scenarios import load_scenario, sector_files
 from ..analysis.tipping import point_of_no_return
 from ..studies.verdict import draw_parameters, sector_verdict
+from ..studies.verdict_report import compute
 
 TARGET_SECONDS = 120.0
 
 
 def run(args) -> None:
-    paths = default_scenarios()
+    paths = sector_files()
     draws, claim_draws = (100, 30) if args.quick else (1000, 300)
     # Compile and load the engine's kernels outside the timing (numba caches them on disk).
     sector_verdict(load_scenario(paths[0]), draws=20, key="warm-up")

@@ -1,14 +1,12 @@
-"""Helpers shared by the commands: scenario loading with ``--set`` overrides, JSON output."""
+"""Helpers shared by the commands: scenario loading with ``--set`` overrides; JSON output
+(:func:`model.evidence.provenance.dump_json`)."""
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
-import numpy as np
-
 from ..core.parameters import coerce
+from ..evidence.provenance import dump_json, to_jsonable  # noqa: F401  (re-exported for the commands)
 from ..evidence.scenarios import Scenario, load_scenario
 
 
@@ -36,24 +34,3 @@ def scenario_with_overrides(path: str, overrides: list[str]) -> tuple[Scenario, 
     except ValueError as e:
         raise ValueError(f"--set: {e}") from None
     return scenario, params
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays and non-finite floats (to None) for strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False)

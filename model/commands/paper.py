@@ -1,6 +1,16 @@
-"""``python -m model paper [--out DIR] [--draws N] [--seed S]``: regenerate and build the paper."""
+"""``python -m model paper [--out DIR] [--draws N] [--seed S]``: regenerate and build the paper.
+
+The pipeline (:func:`build`) runs the calibrate, verdict and figures commands and the
+fragment writers of :mod:`model.publish.paper`, so the paper states what the commands write.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from ..publish import paper as P
 
 
 def add_parser(sub) -> None:
@@ -12,9 +22,100 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..publish.paper import build
-
     if args.draws is not None and args.draws < 10:
         raise ValueError(f"--draws must be at least 10, got {args.draws}")
     build(args.out, draws=args.draws, seed=args.seed)
     return 0
+
+
+def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, quick: bool = False,
+          log: Callable[[str], None] = print) -> Path:
+    """Regenerate everything the paper states and build ``paper.html`` and ``paper.pdf``.
+
+    Parameters
+    ----------
+    out : Path, optional
+        Build folder (default ``paper/build``).
+    draws : int, optional
+        Verdict draws per sector (default: the verdict command's). The figures use the
+        same verdict files.
+    seed : int
+        Verdict seed.
+    quick : bool
+        Calibrate from one start without profile likelihoods (for tests; the report then
+        has no intervals).
+
+    Returns
+    -------
+    Path
+        The PDF.
+    """
+    from .cli import main as cli
+
+    out = Path(out) if out else P.PAPER / "build"
+    gen = out / "generated"
+    gen.mkdir(parents=True, exist_ok=True)
+    scenarios = P.ROOT / "scenarios"
+    includes: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    log("equations, parameters, sector sources")
+    includes["equations.md"] = P.equations_markdown()
+    includes["parameters.md"] = P.parameters_markdown()
+    includes["sector_sources.md"] = P.sector_sources_markdown(scenarios)
+    sectors_prose = P.PAPER / "sectors.md"
+    includes["sectors.md"] = P._demote_headings(sectors_prose.read_text(), by=2) if sectors_prose.exists() else ""
+    includes["loops.md"] = P.loops_markdown(scenarios / "baseline.toml")
+
+    log("baseline run and tipping point")
+    values.update(P.baseline_values(scenarios / "baseline.toml"))
+
+    log("calibration")
+    cal_dir = gen / "calibration"
+    cal_args = ["calibrate", str(scenarios / "newspapers.toml"), "--data",
+                str(P.ROOT / "data" / "newspapers_classified.csv"), "--search", "bounds", "--out", str(cal_dir)]
+    if quick:
+        cal_args += ["--starts", "1", "--profile-points", "0"]
+    _run_cli(cli, cal_args)
+    reports = sorted(cal_dir.glob("*calibration.md"))
+    includes["calibration.md"] = P._demote_headings(reports[0].read_text()) if reports else ""
+
+    log("verdict")
+    ver_dir = gen / "verdict"
+    args = ["verdict", "--out", str(ver_dir), "--seed", str(seed)]
+    if draws:
+        args += ["--draws", str(draws)]
+    _run_cli(cli, args)
+    includes["verdict.md"] = P._demote_headings((ver_dir / "verdict.md").read_text())
+    values.update(P.verdict_values(ver_dir, draws, seed))
+
+    log("figures")
+    fig_dir = out / "figures"
+    _run_cli(cli, ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)])
+    includes["figures.md"] = P.figures_markdown(fig_dir, out)
+    values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
+
+    for name, text in includes.items():
+        (gen / name).write_text(text)
+    (gen / "values.json").write_text(json.dumps(values, indent=2, default=str))
+
+    template = P.Template(P.TEMPLATE.read_text())
+    typed = P.hand_typed_numbers(template.text)
+    if typed:
+        raise ValueError(f"{P.TEMPLATE}: numbers typed by hand in a results section: {', '.join(typed)}")
+    md = out / "paper.md"
+    md.write_text(P.balance_table_widths(template.render(values, includes)))
+    log("pandoc: HTML")
+    html = out / "paper.html"
+    P.render_html(md, html)
+    log("chromium: PDF")
+    pdf = out / "paper.pdf"
+    P.print_pdf(html, pdf)
+    log(f"wrote {html} and {pdf}")
+    return pdf
+
+
+def _run_cli(cli, args: list[str]) -> None:
+    code = cli(args)
+    if code not in (0, None):
+        raise RuntimeError(f"`python -m model {' '.join(args)}` failed with exit code {code}")

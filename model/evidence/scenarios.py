@@ -37,6 +37,9 @@ from typing import Any, Mapping
 
 from ..core.parameters import PARAMETER_SPECS, SWITCHES, Parameters
 
+#: The repository's folder of sector files (the working folder's ``scenarios/`` comes first).
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_to_toml", "MAX_SCENARIO_BYTES"]
 
 #: Scenario files larger than this are refused before parsing (hostile uploads).
@@ -250,3 +253,13 @@ def scenario_to_toml(scenario: Scenario, params: Parameters | None = None, *, no
                 entry["range"] = list(map(float, rng))
         doc["parameters"][key] = entry
     return tomli_w.dumps(doc)
+
+
+def sector_files() -> list[Path]:
+    """The sector files (every ``*.toml`` but ``baseline.toml``) of ``scenarios/`` in the working
+    folder, else of the repository's; ValueError if there are none."""
+    for folder in (Path("scenarios"), SCENARIOS):
+        files = sorted(p for p in folder.glob("*.toml") if p.name != "baseline.toml")
+        if files:
+            return files
+    raise ValueError("no sector files found in scenarios/; give --scenarios FILE ...")

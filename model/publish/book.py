@@ -184,7 +184,7 @@ def verdict_rows_from_dir(folder: Path) -> tuple[list[dict], list[dict], dict]:
 
 
 def _verdict_in_process(paths, draws: int, seed: int) -> tuple[list[dict], list[dict], dict]:
-    from ..commands.verdict import compute, draw_rows, sector_row
+    from ..studies.verdict_report import compute, draw_rows, sector_row
 
     verdicts, _, _ = compute(paths, draws=draws, seed=seed, tol=0.01, claim_draws=None)
     return [sector_row(v) for v in verdicts], draw_rows(verdicts), {"draws": draws, "seed": seed}
@@ -651,7 +651,7 @@ def figure_record(spec: FigureSpec, built: Built, files: dict, png_px: tuple[int
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
-    from ..commands.common import dump_json
+    from ..evidence.provenance import dump_json
 
     Path(path).write_text(dump_json(manifest) + "\n", encoding="utf-8")
 

@@ -1,20 +1,22 @@
-"""Build the paper: regenerate what it states, fill the template, render HTML and PDF.
+"""The paper's pieces: generated fragments, the template, HTML and PDF rendering.
 
 ``python -m model paper`` (``make paper``):
 
 1. writes generated fragments to ``paper/build/generated/``: the equations (LaTeX from the
    sympy model), the parameter table (from the parameter descriptions), the sector source
    tables (from the scenario files), the baseline's run and tipping numbers;
-2. runs ``calibrate`` (with ``--search bounds``, which reproduces the committed
-   ``scenarios/newspapers_calibrated.toml``), ``verdict`` and ``figures`` (on that verdict's
-   own files, ``--verdict``) through the CLI, so the paper shows exactly what those
-   commands write; the feedback loops come from :mod:`model.analysis.causal`;
+2. (in :mod:`model.commands.paper`, the pipeline) runs ``calibrate`` (with ``--search
+   bounds``, which reproduces the committed ``scenarios/newspapers_calibrated.toml``),
+   ``verdict`` and ``figures`` (on that verdict's own files, ``--verdict``) through the CLI,
+   so the paper shows exactly what those commands write; the feedback loops come from
+   :mod:`model.analysis.causal`;
 3. fills ``paper/paper.md`` (``{{ name | format }}`` placeholders and ``{{> file }}``
    includes) into ``paper/build/paper.md``;
 4. renders ``paper/build/paper.html`` with pandoc (MathML, offline) and prints it to
    ``paper/build/paper.pdf`` with the headless Debian chromium.
 
-A layer over the model (it does file I/O and runs programs); the model never imports it.
+Publish layer (it does file I/O and runs pandoc and chromium); the layers below never import
+it. The build that ties the steps together is :func:`model.commands.paper.build`.
 """
 
 from __future__ import annotations
@@ -245,99 +247,6 @@ def print_pdf(html_path: Path, pdf_path: Path) -> None:
         raise RuntimeError(f"chromium did not write a PDF to {pdf_path}")
 
 
-def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, quick: bool = False,
-          log: Callable[[str], None] = print) -> Path:
-    """Regenerate everything the paper states and build ``paper.html`` and ``paper.pdf``.
-
-    Parameters
-    ----------
-    out : Path, optional
-        Build folder (default ``paper/build``).
-    draws : int, optional
-        Verdict draws per sector (default: the verdict command's). The figures use the
-        same verdict files.
-    seed : int
-        Verdict seed.
-    quick : bool
-        Calibrate from one start without profile likelihoods (for tests; the report then
-        has no intervals).
-
-    Returns
-    -------
-    Path
-        The PDF.
-    """
-    from ..commands.cli import main as cli
-
-    out = Path(out) if out else PAPER / "build"
-    gen = out / "generated"
-    gen.mkdir(parents=True, exist_ok=True)
-    scenarios = ROOT / "scenarios"
-    includes: dict[str, str] = {}
-    values: dict[str, Any] = {}
-
-    log("equations, parameters, sector sources")
-    includes["equations.md"] = equations_markdown()
-    includes["parameters.md"] = parameters_markdown()
-    includes["sector_sources.md"] = sector_sources_markdown(scenarios)
-    sectors_prose = PAPER / "sectors.md"
-    includes["sectors.md"] = _demote_headings(sectors_prose.read_text(), by=2) if sectors_prose.exists() else ""
-    includes["loops.md"] = loops_markdown(scenarios / "baseline.toml")
-
-    log("baseline run and tipping point")
-    values.update(baseline_values(scenarios / "baseline.toml"))
-
-    log("calibration")
-    cal_dir = gen / "calibration"
-    cal_args = ["calibrate", str(scenarios / "newspapers.toml"), "--data",
-                str(ROOT / "data" / "newspapers_classified.csv"), "--search", "bounds", "--out", str(cal_dir)]
-    if quick:
-        cal_args += ["--starts", "1", "--profile-points", "0"]
-    _run_cli(cli, cal_args)
-    reports = sorted(cal_dir.glob("*calibration.md"))
-    includes["calibration.md"] = _demote_headings(reports[0].read_text()) if reports else ""
-
-    log("verdict")
-    ver_dir = gen / "verdict"
-    args = ["verdict", "--out", str(ver_dir), "--seed", str(seed)]
-    if draws:
-        args += ["--draws", str(draws)]
-    _run_cli(cli, args)
-    includes["verdict.md"] = _demote_headings((ver_dir / "verdict.md").read_text())
-    values.update(verdict_values(ver_dir, draws, seed))
-
-    log("figures")
-    fig_dir = out / "figures"
-    _run_cli(cli, ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)])
-    includes["figures.md"] = figures_markdown(fig_dir, out)
-    values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
-
-    for name, text in includes.items():
-        (gen / name).write_text(text)
-    (gen / "values.json").write_text(json.dumps(values, indent=2, default=str))
-
-    template = Template(TEMPLATE.read_text())
-    typed = hand_typed_numbers(template.text)
-    if typed:
-        raise ValueError(f"{TEMPLATE}: numbers typed by hand in a results section: {', '.join(typed)}")
-    md = out / "paper.md"
-    md.write_text(balance_table_widths(template.render(values, includes)))
-    log("pandoc: HTML")
-    html = out / "paper.html"
-    render_html(md, html)
-    log("chromium: PDF")
-    pdf = out / "paper.pdf"
-    print_pdf(html, pdf)
-    log(f"wrote {html} and {pdf}")
-    return pdf
-
-
-def _run_cli(cli, args: list[str]) -> None:
-    code = cli(args)
-    if code not in (0, None):
-        raise RuntimeError(f"`python -m model {' '.join(args)}` failed with exit code {code}")
-
-
 _SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
 
 
@@ -377,7 +286,7 @@ def _truthy(cell) -> bool:
 def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any]:
     """Numbers the paper states about the verdict, read from what ``verdict`` wrote.
 
-    Reads ``verdict.csv`` (columns of :func:`model.commands.verdict.sector_row`):
+    Reads ``verdict.csv`` (columns of :func:`model.studies.verdict_report.sector_row`):
     ``twenty_in_share_interval`` and ``twenty_in_gross_loss_interval`` ("True"/"False",
     empty when a sector never tips), ``ponr_share_median`` and ``ponr_gross_loss_median``
     (empty when there is no point of no return), and ``draws``.

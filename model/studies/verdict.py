@@ -16,7 +16,10 @@ sector), and the switches stay as the file sets them. Per draw:
 Per sector: the probability that the incumbent falls within the horizon (draws that tip
 or always fall, among draws that finished); medians and 90% intervals (5th to 95th
 percentiles) of the break-even loss and of the PONR's share, gross loss and time over
-the draws that have one; whether 20% lies inside the share and gross-loss intervals; and
+the draws that have one; whether 20% lies inside the share and gross-loss intervals; the
+probability, over the draws that have a PONR, that its share (and its gross loss) lies
+within ``CLAIMED_BAND`` of 20% (15% to 25%: the same C1 test that
+:func:`model.studies.claims.assess_claims` applies to one run); and
 the three parameters that move the PONR share most, by the first-order indices of
 RBD-FAST (SALib; a given-data method that works on any sample, here the same Latin
 hypercube, restricted to the draws that have a PONR), with the sign of Spearman's rank
@@ -49,9 +52,11 @@ from ..core.equations import PARAM_NAMES, build, param_vector
 from ..core.parameters import PARAMETER_SPECS
 from ..evidence.scenarios import Scenario
 from ..analysis.tipping import break_even_loss
+from .claims import CLAIMED_BAND, CLAIMED_SHARE, near_claim
 
 __all__ = [
     "CLAIMED_SHARE",
+    "CLAIMED_BAND",
     "OUTCOME_NAMES",
     "Interval",
     "SectorVerdict",
@@ -64,8 +69,6 @@ __all__ = [
     "inert_parameters",
 ]
 
-#: The essay's tipping point: "each time the trust platform takes 20% of the gross".
-CLAIMED_SHARE = 0.2
 #: C4's direct measure: acquisition stops at this time (years) ...
 RETENTION_FREEZE = 10.0
 #: ... and the share kept this many years later is compared.
@@ -129,6 +132,8 @@ class SectorVerdict:
     ponr_time: Interval
     twenty_in_share: bool | None
     twenty_in_gross_loss: bool | None
+    p_share_near_claim: float
+    p_gross_loss_near_claim: float
     sensitivity: list
     sensitivity_n: int
     noise_floor: float
@@ -218,6 +223,13 @@ def _fall_mask(outcome):
 def _p_fall(outcome) -> float:
     ok = outcome != engine.PONR_FAILED
     return float(np.mean(_fall_mask(outcome[ok]))) if np.any(ok) else math.nan
+
+
+def _p_near(values) -> float:
+    """Fraction of the finite ``values`` within ``CLAIMED_BAND`` of 20%; NaN if there are none."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.mean(near_claim(v))) if v.size else math.nan
 
 
 def inert_parameters(params) -> tuple[str, ...]:
@@ -324,6 +336,7 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
         drawn=names, counts=counts, p_fall=_p_fall(outcome), break_even=Interval.of(be), ponr_share=share_iv,
         ponr_gross_loss=loss_iv, ponr_time=Interval.of(time),
         twenty_in_share=share_iv.contains(CLAIMED_SHARE), twenty_in_gross_loss=loss_iv.contains(CLAIMED_SHARE),
+        p_share_near_claim=_p_near(share), p_gross_loss_near_claim=_p_near(loss),
         sensitivity=sens, sensitivity_n=sens_n, noise_floor=floor, inert=tuple(n for n in names if n in inert),
         draws=record)
 

@@ -1,0 +1,297 @@
+"""The essays' claims, and what one run says about each of them.
+
+The claims C1..C9 are paraphrased from ``../shared/design/MODEL.md`` (itself from the
+essays in ``../shared/seeds/``). This module holds them once, with the essay's number
+(:data:`CLAIMED_SHARE`) and the band around it that counts as "about 20%"
+(:data:`CLAIMED_BAND`), for both places that assess a claim:
+
+* :func:`assess_claims`: one run and its counterfactual runs (:func:`claim_variants`),
+  as the dashboard shows them;
+* :mod:`model.studies.verdict`: the Monte Carlo over a sector's ranges, which reports the
+  probability that the same C1 test holds (the point of no return inside the band) and
+  the paired comparisons C5, C7, C4.
+
+The C1 test is the same in both: the point of no return's platform share of gross within
+``CLAIMED_BAND`` of ``CLAIMED_SHARE``. A single run answers it yes or no; the verdict gives
+its probability over the sector's uncertainty.
+
+Studies layer: imports :mod:`model.core` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..core.parameters import PARAMETER_SPECS, Parameters
+
+__all__ = [
+    "CLAIMED_SHARE",
+    "CLAIMED_BAND",
+    "CLAIMS",
+    "CLAIMS_ATTRIBUTION",
+    "Claim",
+    "ClaimAssessment",
+    "claim_variants",
+    "assess_claims",
+    "near_claim",
+]
+
+#: The essay's tipping point: "each time the trust platform takes 20% of the gross out of
+#: the sector, the Highland Park alternative will fall" (seed 000).
+CLAIMED_SHARE = 0.2
+#: Half-width of the band that counts as "about 20%" (15% to 25%).
+CLAIMED_BAND = 0.05
+
+
+def near_claim(share):
+    """Whether ``share`` (a number or an array) lies within :data:`CLAIMED_BAND` of 20%."""
+    return np.abs(np.asarray(share, dtype=float) - CLAIMED_SHARE) <= CLAIMED_BAND + 1e-12
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1%}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim under test (paraphrase, with the essay it comes from)."""
+
+    id: str
+    text: str
+
+
+#: Where the paraphrases come from.
+CLAIMS_ATTRIBUTION = ("Claims paraphrased from the essays in ../shared/seeds/ (the central essay 000 "
+                      "unless noted), as listed in ../shared/design/MODEL.md.")
+
+#: The claims under test, C1..C9.
+CLAIMS = (
+    Claim("C1", "Incumbents fall once a trust platform takes about 20% of a sector's gross; 20% is "
+                "the tipping point in every sector."),
+    Claim("C2", "The reason is fixed process costs: lower gross spreads the same fixed cost over fewer "
+                "sales."),
+    Claim("C3", "Each successful platform transaction raises trust; trust growth is self-reinforcing."),
+    Claim("C4", "Mediated trust becomes real trust: repeat relationships make platform users stick."),
+    Claim("C5", "The trust network effect is not the standard network effect: value comes from trust "
+                "and a few strong ties, not from the count of connections (also 002)."),
+    Claim("C6", "Trust platforms win on price and value at very low cost."),
+    Claim("C7", "A hard network (permission, direct ties) starts and amplifies a soft network "
+                "(word of mouth) (003)."),
+    Claim("C8", "Value networks have natural turnover (entry and exit) yet stay stable (001)."),
+    Claim("C9", "The same pattern runs through many sectors: newspapers, hotels, crafts, publishing, "
+                "payments, universities, medicine, food."),
+)
+
+
+@dataclass(frozen=True)
+class ClaimAssessment:
+    """What the current run says about one claim."""
+
+    id: str
+    claim: str
+    this_run: str
+    verdict: str  # "supported", "not supported", "partly", "not tested"
+
+
+def claim_variants(params: Parameters) -> dict[str, Parameters]:
+    """The counterfactual runs :func:`assess_claims` needs, as parameter sets.
+
+    ``other_network_effect`` (C5) swaps the network effect; ``light_fixed_cost`` (C2)
+    moves three quarters of the fixed cost into variable cost, keeping the margin and the
+    starting cost per unit (variable share capped at its bound); ``no_transaction_trust``
+    (C3) sets the trust gain to 0; ``no_stickiness`` (C4) sets the churn reduction to 0;
+    ``hard_only`` and ``soft_only`` (C7) switch one adoption channel off.
+    """
+    phi, v = params.fixed_cost_share, params.variable_cost_share
+    v_light = min(PARAMETER_SPECS["variable_cost_share"].bounds[1], v + 0.75 * phi)
+    phi_light = (phi + v) - v_light
+    return {
+        "other_network_effect": params.replace(
+            network_effect="standard" if params.network_effect == "trust" else "trust"),
+        "light_fixed_cost": params.replace(fixed_cost_share=phi_light, variable_cost_share=v_light),
+        "no_transaction_trust": params.replace(trust_gain=0.0),
+        "no_stickiness": params.replace(churn_reduction=0.0),
+        "hard_only": params.replace(hard_network=True, soft_network=False),
+        "soft_only": params.replace(hard_network=False, soft_network=True),
+    }
+
+
+def _at(result, name: str, t: float) -> float:
+    """Series ``name`` of ``result`` at time ``t`` (linear interpolation)."""
+    return float(np.interp(t, result.t, result[name]))
+
+
+def _common_time(a, b) -> float:
+    return float(min(a.t[-1], b.t[-1]))
+
+
+def _fate(result) -> str:
+    if not result.success:
+        return "the solver fails"
+    if result.falls:
+        return f"falls after {result.fall_time:.1f} yr at a {_pct(result.share_at_fall)} platform share"
+    return f"survives {result.params.horizon:g} yr (platform at {_pct(result.final('platform_share_of_gross'))})"
+
+
+def _share_gap(a, b) -> tuple[float, float, float]:
+    """Platform share of gross of ``a`` and ``b`` at their last common time."""
+    t = _common_time(a, b)
+    return t, _at(a, "platform_share_of_gross", t), _at(b, "platform_share_of_gross", t)
+
+
+def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, ponr: Any = None,
+                  break_even: float | None = None, break_even_current_prices: float | None = None,
+                  sector: str = "", n_sectors: int | None = None) -> list[ClaimAssessment]:
+    """What the current run says about each claim C1..C9, computed from model runs.
+
+    Parameters
+    ----------
+    params : Parameters
+        The current parameters.
+    current : SimulationResult
+        The run with ``params``.
+    variants : mapping
+        Results of the runs of :func:`claim_variants` (same keys).
+    ponr : PointOfNoReturn, optional
+        The current point of no return (None if the tipping analysis is not available).
+    break_even, break_even_current_prices : float, optional
+        Static break-even loss for the current price policy and at current prices.
+    sector : str
+        The scenario's name; ``n_sectors`` the number of scenario files.
+
+    Returns
+    -------
+    list of ClaimAssessment
+        One per claim, in order. The verdict rules (stated in each row's text):
+        C1 "supported" when the point-of-no-return share is within 5 points of 20 %;
+        C2 when cutting the fixed cost (same margin) prevents or delays the fall by at
+        least a year; C3 when trust rises by at least 0.05 and without transaction trust
+        the platform holds at least 2 points less; C4 when relational trust reaches 0.1 and
+        without stickiness the platform holds 2 points less or the fall comes 0.5 yr later;
+        C5 when swapping the network effect changes the fate, the fall time by a year or the
+        share by 5 points; C6 when the platform is cheaper than the incumbent and profitable
+        at the end; C7 when soft alone stays within 2 points of the start and both together
+        beat hard alone by 2 points; C8 when at the end both flows exist and balance within
+        25 %; C9 is a pointer to the cross-sector verdict.
+    """
+    rows: list[ClaimAssessment] = []
+    text = {c.id: c.text for c in CLAIMS}
+
+    def add(cid, this_run, verdict):
+        rows.append(ClaimAssessment(cid, text[cid], this_run, verdict))
+
+    # C1: the point of no return against 20 %.
+    if ponr is not None and ponr.outcome not in ("tips", "never_tips", "always_falls"):
+        ponr = None  # a failed analysis says nothing about the claim
+    if ponr is None:
+        if current.falls:
+            add("C1", f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of "
+                      "no return (at or before it) needs the tipping analysis, not available.", "not tested")
+        else:
+            add("C1", "The incumbent does not fall within the horizon, and the tipping analysis is not "
+                      "available.", "not tested")
+    elif ponr.outcome == "never_tips":
+        final = current.final("platform_share_of_gross")
+        verdict = "not supported" if final >= CLAIMED_SHARE else "not tested"
+        add("C1", f"No tipping: the incumbent survives the {params.horizon:g}-year horizon while the "
+                  f"platform reaches {_pct(final)} of gross.", verdict)
+    else:
+        near = bool(near_claim(ponr.share))
+        if ponr.outcome == "always_falls":
+            said = (f"The incumbent falls even if the platform never acquires anyone after t = 0 "
+                    f"(share {_pct(ponr.share)}).")
+        else:
+            lo, hi = ponr.share_bracket
+            said = (f"Point of no return after {ponr.time:.2f} yr at a platform share of gross of "
+                    f"{_pct(ponr.share)} (bracket {_pct(lo)} to {_pct(hi)}; gross loss {_pct(ponr.gross_loss)}).")
+        add("C1", said + f" The essay says 20%: {'within' if near else 'not within'} {CLAIMED_BAND * 100:.0f} points.",
+            "supported" if near else "not supported")
+
+    # C2: fixed costs as the reason.
+    light = variants["light_fixed_cost"]
+    lp = light.params
+    be = ""
+    if break_even_current_prices is not None:
+        be = f"Static break-even loss {_pct(break_even_current_prices)} of gross at today's prices"
+        be += f" ({_pct(break_even)} re-pricing). " if break_even is not None else ". "
+    said = (be + f"With a quarter of the fixed cost (φ = {lp.fixed_cost_share:.2f}, v = "
+            f"{lp.variable_cost_share:.2f}, same margin) the incumbent {_fate(light)}; as set it {_fate(current)}.")
+    if not current.falls:
+        verdict = "not tested"
+    elif not light.falls or light.fall_time - current.fall_time >= 1.0:
+        verdict = "supported"
+    else:
+        verdict = "not supported"
+    add("C2", said, verdict)
+
+    # C3: trust from transactions.
+    t0 = float(current["platform_trust"][0])
+    t_max = float(np.max(current["platform_trust"]))
+    no_trust = variants["no_transaction_trust"]
+    t, s_now, s_without = _share_gap(current, no_trust)
+    add("C3", f"Platform trust goes from {t0:.2f} to at most {t_max:.2f}. Without trust from transactions "
+              f"(κ_T = 0), at {t:.1f} yr the platform holds {_pct(s_without)} of gross instead of {_pct(s_now)}.",
+        "supported" if t_max - t0 >= 0.05 and s_now - s_without >= 0.02 else "not supported")
+
+    # C4: relational trust makes users stick.
+    r_max = float(np.max(current["relational_trust"]))
+    loose = variants["no_stickiness"]
+    t, s_now, s_loose = _share_gap(current, loose)
+    later = (current.falls and (not loose.falls or loose.fall_time - current.fall_time >= 0.5))
+    add("C4", f"Relational trust reaches {r_max:.2f}. Without stickiness (ρ = 0), at {t:.1f} yr the platform "
+              f"holds {_pct(s_loose)} instead of {_pct(s_now)}; the incumbent {_fate(loose)}.",
+        "supported" if r_max >= 0.1 and (s_now - s_loose >= 0.02 or later) else "not supported")
+
+    # C5: trust vs standard network effect.
+    other = variants["other_network_effect"]
+    t, s_now, s_other = _share_gap(current, other)
+    differs = (current.falls != other.falls
+               or (current.falls and abs(current.fall_time - other.fall_time) >= 1.0)
+               or abs(s_now - s_other) >= 0.05)
+    add("C5", f"With the {other.params.network_effect} network effect the incumbent {_fate(other)}; with the "
+              f"{params.network_effect} one it {_fate(current)}.",
+        "supported" if differs else "not supported")
+
+    # C6: price and cost.
+    p_end = current.final("incumbent_price")
+    profit_end = current.final("platform_profit")
+    add("C6", f"Platform price {params.platform_price:.2f} against the incumbent's {p_end:.2f} at the end; "
+              f"platform profit at the end {profit_end:+.3f} (initial gross/yr) at a unit cost of "
+              f"{params.platform_unit_cost:.2f} and a fixed cost of {params.platform_fixed_cost:.3f}.",
+        "supported" if params.platform_price < p_end and profit_end > 0 else "not supported")
+
+    # C7: hard starts, soft amplifies.
+    hard, soft = variants["hard_only"], variants["soft_only"]
+    both = params.replace(hard_network=True, soft_network=True) == params
+    t_h, s_both_h, s_hard = _share_gap(current, hard)
+    t_s, s_both_s, s_soft = _share_gap(current, soft)
+    s0 = float(soft["platform_share_of_gross"][0])
+    if not both:
+        add("C7", f"Needs both channels on (hard {params.hard_network}, soft {params.soft_network}); hard "
+                  f"only: {_fate(hard)}; soft only: {_fate(soft)}.", "not tested")
+    else:
+        starts = s_soft - s0 <= 0.02
+        amplifies = s_both_h - s_hard >= 0.02
+        add("C7", f"At {t_s:.1f} yr soft only holds {_pct(s_soft)} (from {_pct(s0)}); at {t_h:.1f} yr hard only "
+                  f"holds {_pct(s_hard)} against {_pct(s_both_h)} with both.",
+            "supported" if starts and amplifies else ("partly" if starts or amplifies else "not supported"))
+
+    # C8: turnover with a stable share.
+    adopt, churn = current.final("adoption"), current.final("churn")
+    share = current.final("platform_share")
+    t_end = float(current.t[-1])
+    balanced = adopt > 0 and churn > 0 and abs(adopt - churn) <= 0.25 * (adopt + churn) / 2
+    turnover = churn / share if share > 0 else float("nan")
+    add("C8", f"At {t_end:.1f} yr: adoption {adopt:.4f}/yr and churn {churn:.4f}/yr of the sector's customers "
+              f"(turnover {_pct(turnover)} of platform users a year), net {adopt - churn:+.4f}/yr.",
+        "supported" if balanced else "not supported")
+
+    # C9: the sectors.
+    count = f"{n_sectors} sector file(s) in scenarios/; " if n_sectors is not None else ""
+    add("C9", f"This run: {sector or 'this sector'}. {count}the per-sector verdict with uncertainty is "
+              "`python -m model verdict`.", "not tested")
+    return rows
