@@ -1,4 +1,7 @@
-"""Benchmark sections for ``python -m model bench``; each module has ``run(args)``."""
+"""Benchmark sections for ``python -m model bench``; each module has ``run(args)``.
+
+The top layer, beside :mod:`model.commands` and ``app.py``: timings and ratios against
+baselines in one run, never a test."""
 
 import statistics
 import time
