@@ -415,6 +415,117 @@ def _locate_fall(w, g_old, g_new, h, t):
     return b
 
 
+# --- one run: setup, the step loop, the stiff hand-over, the bookkeeping -------------------
+#
+# ``_run`` is the step loop and its step-size control; the pieces it calls are inlined by
+# numba (``inline="always"``), so the split costs nothing at run time.
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _start(p_in, y0, t_end, t_freeze, t_out, y_out, w, pp):
+    """Setup of one run: parameters into ``pp`` (acquisition off if the freeze is at or
+    before t = 0), the state into w[_Y], the outputs at t <= 0, and f(y0) into w[_K1].
+    Returns (whether f(y0) could be evaluated, outputs written, whether a freeze is due)."""
+    for j in range(pp.shape[0]):
+        pp[j] = p_in[j]
+    y = w[_Y]
+    for i in range(N_STATES):
+        y[i] = y0[i]
+    # A freeze at or before t = 0 freezes the whole run; at or after t_end (or NaN) never.
+    freeze_pending = t_freeze > 0.0 and t_freeze < t_end
+    if t_freeze <= 0.0:
+        pp[_ACQ] = 0.0
+    j_out = 0
+    while j_out < t_out.shape[0] and t_out[j_out] <= 0.0:
+        for i in range(N_STATES):
+            y_out[j_out, i] = y[i]
+        j_out += 1
+    return _f(y, pp, w[_K1]), j_out, freeze_pending
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _dopri5_trial(y, pp, h, w):
+    """One Dormand-Prince 5(4) trial step from ``y`` (f(y) in w[_K1]): stages into
+    w[_K2..K7], the new point into w[_YNEW] (stage 6's point stays in w[_YTMP], for the
+    stiffness test), the local error into w[_ERR]. Returns whether the model's code raised
+    at a stage."""
+    n = N_STATES
+    ynew, ytmp, err_v = w[_YNEW], w[_YTMP], w[_ERR]
+    k1, k2, k3, k4, k5, k6, k7 = w[_K1], w[_K2], w[_K3], w[_K4], w[_K5], w[_K6], w[_K7]
+    raised = False
+    for i in range(n):
+        ytmp[i] = y[i] + h * _A21 * k1[i]
+    raised |= not _f(ytmp, pp, k2)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
+    raised |= not _f(ytmp, pp, k3)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
+    raised |= not _f(ytmp, pp, k4)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
+    raised |= not _f(ytmp, pp, k5)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i]
+                              + _A65 * k5[i])
+    raised |= not _f(ytmp, pp, k6)
+    for i in range(n):
+        ynew[i] = y[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i]
+                              + _A76 * k6[i])
+    raised |= not _f(ynew, pp, k7)
+    for i in range(n):
+        err_v[i] = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i]
+                        + _E7 * k7[i])
+    return raised
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _looks_stiff(w, h):
+    """dopri5.f's stiffness test after an accepted DOPRI5 step: h |lambda| estimated from
+    stage 6 (w[_YTMP], w[_K6]) and the new point (w[_YNEW], w[_K7]), both at t + h."""
+    num = 0.0
+    den = 0.0
+    for i in range(N_STATES):
+        num += (w[_K7, i] - w[_K6, i]) ** 2
+        den += (w[_YNEW, i] - w[_YTMP, i]) ** 2
+    return den > 0.0 and h * math.sqrt(num / den) > _STIFF_H_LAMBDA
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _store_dense(w, h, rodas_step):
+    """Continuous extension of the accepted step into w[_R1..R5]: dopri5.f's of order 4
+    after a DOPRI5 step; the cubic Hermite interpolant (its first four terms) after Rodas4."""
+    for i in range(N_STATES):
+        y_i = w[_Y, i]
+        dy = w[_YNEW, i] - y_i
+        bspl = h * w[_K1, i] - dy
+        w[_R1, i] = y_i
+        w[_R2, i] = dy
+        w[_R3, i] = bspl
+        w[_R4, i] = dy - h * w[_K7, i] - bspl
+        if rodas_step:
+            w[_R5, i] = 0.0
+        else:
+            w[_R5, i] = h * (_D1 * w[_K1, i] + _D3 * w[_K3, i] + _D4 * w[_K4, i] + _D5 * w[_K5, i]
+                             + _D6 * w[_K6, i] + _D7 * w[_K7, i])
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _emit(w, t, h, t_last, exact_end, t_out, y_out, j_out):
+    """Outputs at the requested times in (t, t_last] of the last step, from its continuous
+    extension; with ``exact_end`` a time at the step's end gets the new point itself.
+    Returns the number of outputs written so far."""
+    while j_out < t_out.shape[0] and t_out[j_out] <= t_last:
+        if exact_end and t_out[j_out] >= t_last:
+            for i in range(N_STATES):
+                y_out[j_out, i] = w[_YNEW, i]
+        else:
+            th = (t_out[j_out] - t) / h
+            for i in range(N_STATES):
+                y_out[j_out, i] = _dense(w, th, i)
+        j_out += 1
+    return j_out
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_every, stiff_action,
          w, pp, jac, info):
@@ -425,33 +536,16 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
     DOPRI5 first; if the stiffness test of dopri5.f fires, the run goes on from where it
     is with Rodas4 (analytic Jacobian) to its end."""
     n = N_STATES
-    for j in range(pp.shape[0]):
-        pp[j] = p_in[j]
-    y = w[_Y]
-    ynew = w[_YNEW]
-    ytmp = w[_YTMP]
-    err_v = w[_ERR]
-    k1, k2, k3, k4, k5, k6, k7 = w[_K1], w[_K2], w[_K3], w[_K4], w[_K5], w[_K6], w[_K7]
-    for i in range(n):
-        y[i] = y0[i]
-    t = 0.0
-    # A freeze at or before t = 0 freezes the whole run; at or after t_end (or NaN) never.
-    freeze_pending = t_freeze > 0.0 and t_freeze < t_end
-    if t_freeze <= 0.0:
-        pp[_ACQ] = 0.0
-    n_out = t_out.shape[0]
-    j_out = 0
-    while j_out < n_out and t_out[j_out] <= 0.0:
-        for i in range(n):
-            y_out[j_out, i] = y[i]
-        j_out += 1
-    if not _f(y, pp, k1):
+    y, ynew, err_v, k1, k7 = w[_Y], w[_YNEW], w[_ERR], w[_K1], w[_K7]
+    ok, j_out, freeze_pending = _start(p_in, y0, t_end, t_freeze, t_out, y_out, w, pp)
+    if not ok:
         info[0] = 0.0
         info[1] = 0
         info[2] = 0
         info[3] = 1
         info[4] = SOLVER_DOPRI5
         return RHS_ERROR
+    t = 0.0
     nfev = 1
     steps = 0
     rejected = 0
@@ -486,6 +580,7 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
         rodas_step = stiff
         used_rodas |= stiff
         if rodas_step:
+            # The stiff hand-over: Rodas4 with its own step-size control.
             code = _rodas_trial(y, k1, pp, h, w, jac)
             if code == 3:
                 # Back to DOPRI5 from here (it re-tests for stiffness as before).
@@ -513,30 +608,8 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
                 status = RHS_ERROR
                 break
         else:
-            for i in range(n):
-                ytmp[i] = y[i] + h * _A21 * k1[i]
-            raised |= not _f(ytmp, pp, k2)
-            for i in range(n):
-                ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-            raised |= not _f(ytmp, pp, k3)
-            for i in range(n):
-                ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-            raised |= not _f(ytmp, pp, k4)
-            for i in range(n):
-                ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-            raised |= not _f(ytmp, pp, k5)
-            for i in range(n):
-                ytmp[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i]
-                                      + _A65 * k5[i])
-            raised |= not _f(ytmp, pp, k6)
-            for i in range(n):
-                ynew[i] = y[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i]
-                                      + _A76 * k6[i])
-            raised |= not _f(ynew, pp, k7)
+            raised = _dopri5_trial(y, pp, h, w)
             nfev += 6
-            for i in range(n):
-                err_v[i] = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i]
-                                + _E7 * k7[i])
             err = _norm(err_v, y, ynew, rtol, atol)
             if not math.isfinite(err):
                 # A trial point left the model's domain (a negative base of a power, say):
@@ -556,14 +629,9 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
             facold = max(err, 1e-4)
             h_next = min(h / fac, h) if last_rejected else h / fac
             # Stiffness test of dopri5.f, every `stiff_every` accepted steps and at every step
-            # once it has fired: stage 6 (in ytmp) and the new point are both at t + h.
+            # once it has fired.
             if stiff_action >= 0 and ((steps + 1) % stiff_every == 0 or n_stiff > 0):
-                num = 0.0
-                den = 0.0
-                for i in range(n):
-                    num += (k7[i] - k6[i]) ** 2
-                    den += (ynew[i] - ytmp[i]) ** 2
-                if den > 0.0 and h * math.sqrt(num / den) > _STIFF_H_LAMBDA:
+                if _looks_stiff(w, h):
                     n_nonstiff = 0
                     n_stiff += 1
                     if n_stiff >= _STIFF_STEPS:
@@ -575,7 +643,7 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
                     n_nonstiff += 1
                     if n_nonstiff >= 6:
                         n_stiff = 0
-        # The step is accepted.
+        # The step is accepted: bookkeeping.
         steps += 1
         first = False
         last_rejected = False
@@ -587,45 +655,20 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
         if not finite:
             status = NON_FINITE
             break
-        # Continuous extension: dopri5.f's of order 4 after a DOPRI5 step; the cubic Hermite
-        # interpolant (its first four terms) after a Rodas4 step.
-        for i in range(n):
-            dy = ynew[i] - y[i]
-            bspl = h * k1[i] - dy
-            w[_R1, i] = y[i]
-            w[_R2, i] = dy
-            w[_R3, i] = bspl
-            w[_R4, i] = dy - h * k7[i] - bspl
-            if rodas_step:
-                w[_R5, i] = 0.0
-            else:
-                w[_R5, i] = h * (_D1 * k1[i] + _D3 * k3[i] + _D4 * k4[i] + _D5 * k5[i] + _D6 * k6[i]
-                                 + _D7 * k7[i])
+        _store_dense(w, h, rodas_step)
         g_new = ynew[BUFFER_INDEX]
         if g_old >= 0.0 and g_new <= 0.0:
             # The incumbent falls within this step (direction -1, solve_ivp's event test).
             theta = _locate_fall(w, g_old, g_new, h, t)
             t_fall = t + theta * h if theta < 1.0 else t_new
-            while j_out < n_out and t_out[j_out] <= t_fall:
-                th = (t_out[j_out] - t) / h
-                for i in range(n):
-                    y_out[j_out, i] = _dense(w, th, i)
-                j_out += 1
+            j_out = _emit(w, t, h, t_fall, False, t_out, y_out, j_out)
             for i in range(n):
                 y[i] = _dense(w, theta, i)
             y[BUFFER_INDEX] = 0.0  # the root; drops a round-off of the order of atol
             t = t_fall
             status = FALLS
             break
-        while j_out < n_out and t_out[j_out] <= t_new:
-            if t_out[j_out] >= t_new:
-                for i in range(n):
-                    y_out[j_out, i] = ynew[i]
-            else:
-                th = (t_out[j_out] - t) / h
-                for i in range(n):
-                    y_out[j_out, i] = _dense(w, th, i)
-            j_out += 1
+        j_out = _emit(w, t, h, t_new, True, t_out, y_out, j_out)
         for i in range(n):
             y[i] = ynew[i]
             k1[i] = k7[i]
