@@ -10,12 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.commands.cli import main as cli_main
-from model.evidence.scenarios import load_scenario
-from model.core.simulate import simulate
 from model.analysis.tipping import point_of_no_return
-from model.studies.verdict import (CLAIMED_SHARE, Interval, claim_comparisons, draw_parameters, inert_parameters,
-                           sector_verdict)
+from model.commands.cli import main as cli_main
+from model.core.simulate import simulate
+from model.evidence.scenarios import load_scenario
+from model.studies.verdict import (
+    CLAIMED_SHARE,
+    Interval,
+    claim_comparisons,
+    draw_parameters,
+    inert_parameters,
+    sector_verdict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
