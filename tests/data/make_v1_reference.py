@@ -32,6 +32,7 @@ def main() -> None:
         ponr = point_of_no_return(params, tol=0.01)
         at = {name: [float(np.interp(t, r.t, r[name])) if t <= r.t[-1] else None for t in TIMES] for name in SERIES}
         out["scenarios"][path.name] = {
+            "parameters": params.as_dict(),
             "falls": bool(r.falls), "fall_time": r.fall_time, "share_at_fall": r.share_at_fall,
             "gross_loss_at_fall": r.gross_loss_at_fall,
             "ponr": {"outcome": ponr.outcome, "time": ponr.time, "share": ponr.share, "gross_loss": ponr.gross_loss},
