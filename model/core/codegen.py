@@ -32,6 +32,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .special import tail as binomial_tail, tail_density as binomial_tail_density
+
 N_STATES = {n_states}
 N_PARAMS = {n_params}
 N_OUTPUTS = {n_outputs}
@@ -46,6 +48,12 @@ class _Printer(PythonCodePrinter):
 
     def _print_Integer(self, expr):
         return f"{float(expr.p)}"
+
+    def _print_binomial_tail(self, expr):
+        return f"binomial_tail({', '.join(self.doprint(a) for a in expr.args)})"
+
+    def _print_binomial_tail_density(self, expr):
+        return f"binomial_tail_density({', '.join(self.doprint(a) for a in expr.args)})"
 
     def _print_Pow(self, expr, rational=False):
         # Small integer powers as products: pow() costs tens of nanoseconds, and LLVM

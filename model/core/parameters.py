@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Slider groups, in display order.
-GROUPS = ("demand", "platform", "trust", "incumbent", "switches", "simulation")
+GROUPS = ("demand", "platform", "trust", "incumbent", "finance", "switches", "simulation")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,10 +96,26 @@ class Parameters:
         2.0, symbol="W", latex="W", unit="× initial price", bounds=(1.1, 10.0), group="demand",
         meaning="Customers' willingness to pay: no incumbent price can exceed it, so the "
         "average-cost spiral is capped.")
+    sector_growth_rate: float = _p(
+        0.0, symbol="g", latex="g", unit="1/yr", bounds=(-0.1, 0.2), group="demand",
+        meaning="Exogenous growth of the sector's customers (real), whatever the platform does; "
+        "0: a sector of constant size.")
+    captive_share: float = _p(
+        0.0, symbol="κ", latex=r"\kappa", unit="1", bounds=(0.0, 0.95), group="demand",
+        meaning="Share of customers who do not switch at any value the platform offers (business "
+        "travellers for hotels, say): the platform's share can never exceed 1 − κ.")
+    switching_cost: float = _p(
+        0.0, symbol="ℓ", latex=r"\ell", unit="price units", bounds=(0.0, 2.0), group="demand",
+        meaning="Value difference a customer needs before she moves, either way (habit, loyalty "
+        "programmes, contracts): loyalty on both sides.")
+    multihoming_share: float = _p(
+        0.0, symbol="μ_h", latex=r"\mu_h", unit="1", bounds=(0.0, 1.0), group="demand",
+        meaning="Share of platform users who stay connected to the incumbent while buying from the "
+        "platform: under a two-part tariff they keep paying its fixed charge.")
 
     # --- platform -----------------------------------------------------------------
     platform_price: float = _p(
-        0.7, symbol="p_P", latex="p_P", unit="× initial price", bounds=(0.05, 3.0), group="platform",
+        0.7, symbol="p_P", latex="p_P", unit="× initial price", bounds=(0.0, 3.0), group="platform",
         meaning="Price customers pay on the platform for one unit of the sector's service.")
     platform_quality: float = _p(
         0.0, symbol="ΔQ", latex=r"\Delta Q", unit="price units", bounds=(-2.0, 2.0), group="platform",
@@ -163,29 +179,72 @@ class Parameters:
         meaning="Acquaintances per customer; n_c·s of them are on the platform.")
     close_ties: float = _p(
         15.0, symbol="k", latex="k", unit="people", bounds=(1.0, 100.0), group="trust",
-        meaning="Close, trusted ties at which the trust network's value is half-saturated "
-        "(the essay: 8 to 30 people).")
+        meaning="Close, trusted ties per customer (the essay: 8 to 30 people): the trust network's "
+        "value is half-saturated at k of them on the platform, and threshold contagion counts them.")
+    contagion_threshold: float = _p(
+        1.0, symbol="m", latex="m", unit="people", bounds=(1.0, 30.0), group="trust",
+        meaning="Threshold contagion: word of mouth converts a customer only once at least m of her "
+        "k close ties are on the platform (\"I will only act if a few people that I know well ask me\").")
 
     # --- incumbent ----------------------------------------------------------------
     fixed_cost_share: float = _p(
         0.6, symbol="φ", latex=r"\varphi", unit="1", bounds=(0.0, 0.95), group="incumbent",
-        meaning="Fixed process cost as a share of the incumbent's initial revenue; paid whatever the volume.")
+        meaning="Fixed process cost (maintenance included) as a share of the incumbent's initial revenue; "
+        "paid whatever the volume.")
+    indivisible_cost_share: float = _p(
+        0.0, symbol="ι", latex=r"\iota", unit="1", bounds=(0.0, 1.0), group="incumbent",
+        meaning="Share of the fixed cost that does not fall when capacity is cut (minimum efficient "
+        "scale: the press, the building); only exit removes it. 0: all fixed cost follows capacity.")
     variable_cost_share: float = _p(
         0.2, symbol="v", latex="v", unit="1", bounds=(0.0, 0.95), group="incumbent",
         meaning="Variable cost per unit as a share of the initial price.")
     capacity_adjustment_time: float = _p(
         6.0, symbol="τ_K", latex=r"\tau_K", unit="yr", bounds=(0.1, 50.0), group="incumbent",
-        meaning="Time to adjust capacity (and with it the fixed cost) to volume: the trap is that it is slow.")
+        meaning="Time to cut capacity (and with it the divisible fixed cost) to volume: the trap is that "
+        "it is slow.")
+    addition_speed_ratio: float = _p(
+        1.0, symbol="r_K", latex="r_K", unit="1", bounds=(1.0, 20.0), group="incumbent",
+        meaning="How many times faster capacity is added than cut (1: symmetric).")
+    restructuring_cost: float = _p(
+        0.0, symbol="c_cut", latex=r"c_{\mathrm{cut}}", unit="× initial price per unit cut", bounds=(0.0, 3.0),
+        group="incumbent",
+        meaning="Severance, write-offs and lease exits per unit of annual capacity cut, paid from cash.")
     price_adjustment_time: float = _p(
         1.0, symbol="τ_p", latex=r"\tau_p", unit="yr", bounds=(0.05, 10.0), group="incumbent",
         meaning="Time for the incumbent's price to reach its target.")
+    price_response: float = _p(
+        0.5, symbol="θ", latex=r"\theta", unit="1", bounds=(0.0, 3.0), group="incumbent",
+        meaning="Competitive policy: elasticity of the incumbent's price above avoidable cost to the share "
+        "of its customers it keeps (0: holds its price; 1: cuts in proportion).")
     initial_buffer: float = _p(
-        0.5, symbol="B₀", latex="B_0", unit="yr of initial gross", bounds=(0.0, 10.0), group="incumbent",
-        meaning="Financial buffer (cash, equity, credit) at the start; losses drain it.")
-    committed_payout: float = _p(
-        0.5, symbol="d", latex="d", unit="1", bounds=(0.0, 1.0), group="incumbent",
-        meaning="Share of the initial operating profit committed each year to interest, dividends "
-        "and maintenance, paid whatever the result.")
+        0.5, symbol="B₀", latex="B_0", unit="yr of initial gross", bounds=(0.0, 10.0), group="finance",
+        meaning="Cash (and equity that can be drawn) at the start; losses drain it.")
+    debt_service: float = _p(
+        0.5, symbol="d", latex="d", unit="1", bounds=(0.0, 1.0), group="finance",
+        meaning="Contractual debt service (interest and scheduled repayment) as a share of the initial "
+        "operating profit, paid whatever the result.")
+    dividend_payout: float = _p(
+        0.0, symbol="π_d", latex=r"\pi_d", unit="1", bounds=(0.0, 1.0), group="finance",
+        meaning="Share of positive profit after debt service paid out as dividends; none when there is "
+        "no profit.")
+    cash_target: float = _p(
+        1.0, symbol="B*", latex="B^{*}", unit="yr of initial gross", bounds=(0.0, 10.0), group="finance",
+        meaning="Cash the incumbent keeps; cash above it is paid out at the excess-cash rate.")
+    excess_cash_payout_rate: float = _p(
+        0.0, symbol="r_x", latex="r_x", unit="1/yr", bounds=(0.0, 10.0), group="finance",
+        meaning="Rate at which cash above the target is paid out (buybacks, special dividends); 0: "
+        "the incumbent hoards.")
+    credit_line: float = _p(
+        0.0, symbol="L", latex="L", unit="yr of initial gross", bounds=(0.0, 5.0), group="finance",
+        meaning="Undrawn credit line at the start: the incumbent falls when cash and credit are both "
+        "exhausted.")
+    credit_interest_rate: float = _p(
+        0.0, symbol="r_c", latex="r_c", unit="1/yr", bounds=(0.0, 0.3), group="finance",
+        meaning="Interest on drawn credit.")
+    debt_haircut: float = _p(
+        0.5, symbol="h_d", latex="h_d", unit="1", bounds=(0.0, 1.0), group="finance",
+        meaning="Under reorganisation: share of the debt service written off when the incumbent becomes "
+        "insolvent (it then continues with its initial buffer; a second insolvency liquidates it).")
 
     # --- switches -----------------------------------------------------------------
     network_effect: str = _p(
@@ -195,9 +254,27 @@ class Parameters:
         "(value grows with trust and saturates in close ties).")
     price_policy: str = _p(
         "average_cost", symbol="policy", latex=r"\chi_{\mathrm{policy}}", unit="",
-        choices=("average_cost", "two_part", "fixed"), group="switches",
-        meaning="Incumbent pricing: full average cost per unit; two-part tariff (a fixed charge "
-        "recovers the fixed cost, the per-unit price stays put); or a fixed price.")
+        choices=("average_cost", "two_part", "fixed", "competitive"), group="switches",
+        meaning="Incumbent pricing: full average cost per unit; two-part tariff (a fixed charge per "
+        "connected customer recovers the fixed cost, the per-unit price stays put); a fixed price; or "
+        "competitive (the price that maximises profit against the platform: avoidable cost plus the "
+        "logit markup, so the incumbent cuts its price as the platform gains).")
+    demand_form: str = _p(
+        "per_customer", symbol="demand", latex=r"\chi_{\mathrm{cust}}", unit="",
+        choices=("per_customer", "sector"), group="switches",
+        meaning="Per customer: each side's volume responds to the price it charges, so a cheap "
+        "platform's market expansion is the platform's; sector (the first version): one market size "
+        "from the average price, split by share.")
+    contagion: str = _p(
+        "simple", symbol="contagion", latex=r"\chi_{\mathrm{thr}}", unit="", choices=("simple", "threshold"),
+        group="switches",
+        meaning="Word of mouth by simple contagion (each adopter converts at a rate) or threshold "
+        "contagion (at least m of k close ties must have adopted).")
+    insolvency: str = _p(
+        "liquidation", symbol="insolvency", latex=r"\chi_{\mathrm{reorg}}", unit="", choices=("liquidation", "reorganisation"),
+        group="switches",
+        meaning="What happens when cash and credit run out: liquidation (the incumbent leaves; the run "
+        "ends) or reorganisation (debt written down, the incumbent continues smaller, as in Chapter 11).")
     hard_network: bool = _p(
         True, symbol="hard", latex=r"\chi_h", unit="", choices=(True, False), group="switches",
         meaning="Direct (permission) adoption channel on or off.")
@@ -215,6 +292,14 @@ class Parameters:
             s = spec(f.name)
             value = getattr(self, f.name)
             _check_value(s, value)
+        if self.initial_platform_share >= 1.0 - self.captive_share:
+            raise ValueError(
+                "`initial_platform_share` must be below 1 - `captive_share` (the captive customers are "
+                f"the incumbent's), got {self.initial_platform_share:g} >= 1 - {self.captive_share:g}")
+        if self.demand_form == "sector" and self.platform_price < 0.05:
+            raise ValueError(
+                "`platform_price` must be at least 0.05 with `demand_form` = 'sector' (its constant-"
+                f"elasticity market size diverges at a price of 0), got {self.platform_price:g}")
         total = self.fixed_cost_share + self.variable_cost_share
         if not (0.05 <= total <= 0.99):
             raise ValueError(

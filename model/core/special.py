@@ -1,0 +1,122 @@
+"""Special functions of the equations: the binomial tail of threshold contagion.
+
+Threshold (complex) contagion in the mean field: a customer with ``k`` close ties, each on
+the platform with probability ``s``, has at least ``m`` of them there with probability
+
+    P(X >= m) = sum_{j >= m} C(k, j) s^j (1 - s)^(k - j) = I_s(m, k - m + 1),
+
+the regularised incomplete beta function, which also defines the tail for real ``k`` and
+``m`` (so that both can be swept and calibrated continuously). Its derivative in ``s`` is
+the beta density ``s^(m-1) (1 - s)^(k-m) / B(m, k - m + 1)``.
+
+Two forms of each: a sympy ``Function`` (with its derivative, so that the analytic
+Jacobian exists) and a numba kernel that the generated module calls. The kernels are safe
+outside [0, 1] (a solver's trial point can overshoot by round-off): the tail is clamped to
+0 or 1 there and the density is 0, and ``k < m`` (fewer ties than the threshold) gives 0.
+
+References
+----------
+.. [1] W. H. Press et al., Numerical Recipes, 3rd ed. (2007), Sec. 6.4 (incomplete beta by
+       its continued fraction, evaluated by the modified Lentz method).
+.. [2] D. Centola and M. Macy, "Complex contagions and the weakness of long ties",
+       American Journal of Sociology 113(3), 2007.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+from numba import njit
+
+__all__ = ["binomial_tail", "binomial_tail_density", "tail", "tail_density"]
+
+_TINY = 1e-300
+_EPS = 1e-15
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _betacf(a, b, x):
+    """Continued fraction of the incomplete beta function (modified Lentz, [1] Sec. 6.4)."""
+    qab = a + b
+    qap = a + 1.0
+    qam = a - 1.0
+    c = 1.0
+    d = 1.0 - qab * x / qap
+    if abs(d) < _TINY:
+        d = _TINY
+    d = 1.0 / d
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        if abs(d) < _TINY:
+            d = _TINY
+        c = 1.0 + aa / c
+        if abs(c) < _TINY:
+            c = _TINY
+        d = 1.0 / d
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        if abs(d) < _TINY:
+            d = _TINY
+        c = 1.0 + aa / c
+        if abs(c) < _TINY:
+            c = _TINY
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < _EPS:
+            break
+    return h
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def tail(s, k, m):
+    """P(at least ``m`` of ``k`` close ties on the platform) at platform share ``s``."""
+    if k < m:
+        return 0.0
+    if s <= 0.0:
+        return 0.0
+    if s >= 1.0:
+        return 1.0
+    a = m
+    b = k - m + 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(s) + b * math.log1p(-s))
+    # The continued fraction converges fast for s < (a + 1) / (a + b + 2); beyond, use the
+    # symmetry I_s(a, b) = 1 - I_{1-s}(b, a).
+    if s < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, s) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - s) / b
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def tail_density(s, k, m):
+    """d/ds of :func:`tail`: the beta density of (m, k - m + 1) at ``s`` (0 outside (0, 1))."""
+    if k < m or s <= 0.0 or s >= 1.0:
+        return 0.0
+    a = m
+    b = k - m + 1.0
+    return math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + (a - 1.0) * math.log(s)
+                    + (b - 1.0) * math.log1p(-s))
+
+
+class binomial_tail_density(sp.Function):  # noqa: N801 - printed by name into the generated code
+    """Symbolic :func:`tail_density` (its own derivatives are not needed: Jacobians only)."""
+
+    nargs = 3
+
+
+class binomial_tail(sp.Function):  # noqa: N801
+    """Symbolic :func:`tail`, ``binomial_tail(s, k, m)``; its derivative in ``s`` is
+    :class:`binomial_tail_density`. Derivatives in ``k`` and ``m`` are not defined here:
+    the model's Jacobian needs derivatives in the states only."""
+
+    nargs = 3
+
+    def fdiff(self, argindex=1):
+        if argindex == 1:
+            return binomial_tail_density(*self.args)
+        raise sp.ArgumentIndexError(self, argindex)
