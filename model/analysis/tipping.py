@@ -10,7 +10,10 @@ Static break-even loss
       ``m = 1 - φ - v``;
     * re-pricing to full average cost capped by the willingness to pay (the
       ``average_cost`` and ``two_part`` policies, whose bill per unit follows the same
-      target): the gross loss at which the capped full-cost price no longer covers cost.
+      target): the gross loss at which the capped full-cost price no longer covers cost;
+    * the long run (``policy="long_run"``): capacity cut to the volume kept, so that only
+      the indivisible fixed cost remains, and the debt service paid:
+      ``(1 - d) m / (m + ι φ)`` at the start.
 
 Dynamic point of no return (:func:`point_of_no_return`)
     Let F(t*) be "the incumbent falls within the horizon when all platform acquisition is
@@ -40,7 +43,7 @@ import numpy as np
 import sympy as sp
 
 from ..core import _generated as gen
-from ..core.equations import CAP_SHARPNESS, OUTPUT_NAMES, STATE_NAMES, build, param_vector
+from ..core.equations import CAP_SHARPNESS, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
 from ..core.simulate import METHODS, simulate
 from .basins import Basin, basin
@@ -66,31 +69,44 @@ __all__ = [
 
 _I = {name: i for i, name in enumerate(STATE_NAMES)}
 _O = {name: i for i, name in enumerate(OUTPUT_NAMES)}
+_P = {name: i for i, name in enumerate(PARAM_NAMES)}
 
 
 @cache
 def break_even_expressions() -> dict[str, sp.Expr]:
     """Closed forms of the static break-even loss, derived from the model's definitions.
 
-    Returns a dict with ``"current_prices"`` and ``"repricing"``: gross-loss expressions in
-    the symbols ``p`` (bill per unit now), ``q`` (incumbent volume now), ``K`` (capacity),
-    and the parameters ``variable_cost_share``, ``fixed_cost_share``, ``willingness_to_pay``.
+    Returns a dict of gross-loss expressions in the symbols ``G`` (incumbent revenue now),
+    ``q`` (its volume now), ``F`` (its fixed cost now), ``p`` (its bill per unit now) and
+    ``q_0`` (its initial volume), and the parameters ``variable_cost_share``,
+    ``fixed_cost_share``, ``indivisible_cost_share``, ``willingness_to_pay`` and the debt
+    service flow ``D``:
+
+    * ``"current_prices"``: prices and capacity held, revenue and variable cost scale
+      with the volume kept: ``1 - F / (G - v q)``;
+    * ``"repricing"``: capacity held, the bill per unit re-priced to the capped full
+      average cost (the ``average_cost`` policy; the ``two_part`` policy without
+      multi-homing): the loss at which that price no longer covers cost;
+    * ``"long_run"``: prices held, capacity (and the divisible fixed cost) cut to the
+      volume kept, so that only the indivisible fixed cost ``ι φ q_0`` remains, and the
+      debt service paid: the loss at which profit after debt service reaches zero. At the
+      start it is ``(1 - d) m / (m + ι φ)``: without an indivisible cost (the first version
+      of the model) it is ``1 - d``, set by the assumed payout alone.
     """
     m = build()
-    p, q, K = m.symbol("incumbent_price"), m.symbol("incumbent_volume"), m.symbol("capacity")
     v, phi, W = m.symbol("variable_cost_share"), m.symbol("fixed_cost_share"), m.symbol("willingness_to_pay")
+    iota = m.symbol("indivisible_cost_share")
     L, qb = sp.symbols("L q_b", positive=True)
-    cost_sym, cost_def = m.auxiliaries["incumbent_cost"]
-    profit_sym, profit_def = m.auxiliaries["operating_profit"]
-    revenue_def = m.auxiliaries["incumbent_revenue"][1]
+    G, q, F, p, q0, D = sp.symbols("G q F p q_0 D", positive=True)
     qI = m.auxiliaries["incumbent_volume"][0]
+    F_sym = m.auxiliaries["fixed_cost"][0]
+    cost_def = m.auxiliaries["incumbent_cost"][1]
 
-    def cost_at(volume):
-        return cost_def.xreplace({qI: volume})
+    def cost_at(volume, fixed=F):
+        return cost_def.xreplace({qI: volume, F_sym: fixed})
 
-    # 1) Prices held: revenue and variable cost scale with the volume kept, (1 - L) q.
-    profit_held = (revenue_def.xreplace({qI: (1 - L) * q}) - cost_at((1 - L) * q))
-    (L_held,) = sp.solve(sp.Eq(profit_held, 0), L)
+    # 1) Prices and capacity held.
+    (L_held,) = sp.solve(sp.Eq(G * (1 - L) - cost_at((1 - L) * q), 0), L)
 
     # 2) Re-pricing: profit(q_b) = p*_AC(q_b) q_b - C(q_b) = 0 with
     #    p*_AC = a mu1 C / (q^n + (mu1 C / W)^n)^(1/n). Dividing by C > 0 and raising to the
@@ -99,24 +115,56 @@ def break_even_expressions() -> dict[str, sp.Expr]:
     n = CAP_SHARPNESS
     a = m.auxiliaries["cap_factor"][1]
     mu1 = m.auxiliaries["markup_factor"][1]
-    lhs = qb * ((a * mu1) ** n - 1) ** sp.Rational(1, n)
-    rhs = mu1 * cost_at(qb) / W
-    (q_break,) = sp.solve(sp.Eq(lhs, rhs), qb)
+    (q_break,) = sp.solve(sp.Eq(qb * ((a * mu1) ** n - 1) ** sp.Rational(1, n), mu1 * cost_at(qb) / W), qb)
     # At zero profit the revenue equals the cost; gross loss against the revenue now.
-    L_reprice = 1 - cost_at(q_break) / (p * q)
-    del profit_sym, profit_def, cost_sym
-    return {"current_prices": sp.simplify(L_held), "repricing": L_reprice, "break_even_volume": q_break}
+    L_reprice = 1 - cost_at(q_break) / G
+
+    # 3) Long run: capacity matched to the volume kept, q_L; the fixed cost is then the
+    #    model's own fixed-cost definition at K = q_L, with the initial volume q_0.
+    F_def = m.auxiliaries["fixed_cost"][1].xreplace({m.auxiliaries["initial_incumbent_volume"][0]: q0})
+    qL = sp.Symbol("q_L", positive=True)
+    K = m.symbol("capacity")
+    (q_long,) = sp.solve(sp.Eq(p * qL - cost_at(qL, F_def.xreplace({K: qL})) - D, 0), qL)
+    L_long = 1 - p * q_long / G
+    return {"current_prices": sp.simplify(L_held), "repricing": L_reprice, "break_even_volume": q_break,
+            "long_run": sp.simplify(L_long)}
+
+
+#: Arguments of the numeric break-even forms, in order.
+BREAK_EVEN_ARGS = ("G", "q", "F", "p", "q_0", "D", "variable_cost_share", "fixed_cost_share",
+                   "indivisible_cost_share", "willingness_to_pay")
 
 
 @cache
 def _break_even_functions(modules: str = "math"):
-    """Numeric forms of :func:`break_even_expressions`, with arguments (p, q, K, v, phi, W):
-    ``modules="math"`` for scalars, ``"numpy"`` for arrays (the sweeps)."""
+    """Numeric forms of :func:`break_even_expressions` with arguments
+    :data:`BREAK_EVEN_ARGS`: ``modules="math"`` for scalars, ``"numpy"`` for arrays."""
     m = build()
-    args = [m.symbol("incumbent_price"), m.symbol("incumbent_volume"), m.symbol("capacity"),
-            m.symbol("variable_cost_share"), m.symbol("fixed_cost_share"), m.symbol("willingness_to_pay")]
-    exprs = break_even_expressions()
-    return {k: sp.lambdify(args, e, modules=modules) for k, e in exprs.items()}
+    local = {s.name: s for e in break_even_expressions().values() for s in e.free_symbols}
+    args = [local.get(name) or m.symbol(name) for name in BREAK_EVEN_ARGS]
+    return {k: sp.lambdify(args, e, modules=modules) for k, e in break_even_expressions().items()}
+
+
+def break_even_arguments(y, out, pvec):
+    """Values of :data:`BREAK_EVEN_ARGS` at states ``y`` with outputs ``out`` (one state or
+    arrays of them along the first axis) and parameter vectors ``pvec``."""
+    y, out, pvec = np.asarray(y), np.asarray(out), np.asarray(pvec)
+    revenue = out[..., _O["incumbent_revenue"]]
+    volume = out[..., _O["incumbent_volume"]]
+    q0 = gen.initial(pvec)[_I["capacity"]] if pvec.ndim == 1 else None
+    if q0 is None:
+        from ..core.engine import initial_states  # batch form
+
+        q0 = initial_states(pvec)[:, _I["capacity"]]
+    return (revenue, volume, out[..., _O["fixed_cost"]], y[..., _I["incumbent_price"]], q0,
+            out[..., _O["debt_service_flow"]], pvec[..., _P["variable_cost_share"]],
+            pvec[..., _P["fixed_cost_share"]], pvec[..., _P["indivisible_cost_share"]],
+            pvec[..., _P["willingness_to_pay"]])
+
+
+#: Which closed form each price policy's break-even uses.
+BREAK_EVEN_FORM = {"average_cost": "repricing", "two_part": "repricing", "fixed": "current_prices",
+                   "competitive": "current_prices", "current_prices": "current_prices", "long_run": "long_run"}
 
 
 def break_even_loss(params: Parameters, state: np.ndarray | None = None, *, policy: str | None = None) -> float:
@@ -125,11 +173,14 @@ def break_even_loss(params: Parameters, state: np.ndarray | None = None, *, poli
     Parameters
     ----------
     params : Parameters
-    state : ndarray of shape (6,), optional
+    state : ndarray of shape (7,), optional
         State at which to evaluate (prices, volume and capacity now); default the start.
-    policy : {"average_cost", "two_part", "fixed", "current_prices"}, optional
-        Default ``params.price_policy``. ``"fixed"`` and ``"current_prices"`` hold prices
-        at their present level; the other two re-price to the capped full average cost.
+    policy : {"average_cost", "two_part", "fixed", "competitive", "current_prices", "long_run"}, optional
+        Default ``params.price_policy``. ``"fixed"``, ``"competitive"`` and
+        ``"current_prices"`` hold prices and capacity at their present level;
+        ``"average_cost"`` and ``"two_part"`` re-price to the capped full average cost;
+        ``"long_run"`` holds prices, cuts capacity to the volume kept and counts the debt
+        service (see :func:`break_even_expressions`).
 
     Returns
     -------
@@ -137,16 +188,12 @@ def break_even_loss(params: Parameters, state: np.ndarray | None = None, *, poli
         Gross loss in [.., 1]; negative if the incumbent already makes a loss.
     """
     policy = policy or params.price_policy
-    allowed = ("average_cost", "two_part", "fixed", "current_prices")
-    if policy not in allowed:
-        raise ValueError(f"`policy` must be one of {', '.join(allowed)}, got {policy!r}")
+    if policy not in BREAK_EVEN_FORM:
+        raise ValueError(f"`policy` must be one of {', '.join(BREAK_EVEN_FORM)}, got {policy!r}")
     pvec = param_vector(params)
     y = gen.initial(pvec) if state is None else np.asarray(state, dtype=float)
-    out = gen.outputs(y, pvec)
-    args = (y[_I["incumbent_price"]], out[_O["incumbent_volume"]], y[_I["capacity"]],
-            params.variable_cost_share, params.fixed_cost_share, params.willingness_to_pay)
-    key = "current_prices" if policy in ("fixed", "current_prices") else "repricing"
-    return float(_break_even_functions()[key](*args))
+    args = break_even_arguments(y, gen.outputs(y, pvec), pvec)
+    return float(_break_even_functions()[BREAK_EVEN_FORM[policy]](*(float(a) for a in args)))
 
 
 # --- dynamic point of no return ---------------------------------------------------------------

@@ -51,10 +51,14 @@ class SimulationResult:
         As ``solve_ivp`` reports them, with failures of our own checks (non-finite
         state) reported the same way (status -1).
     falls : bool
-        Whether the incumbent's buffer reached zero within the horizon.
+        Whether the incumbent's liquidity (cash and credit) ran out within the horizon.
     fall_time : float or None
+        The first insolvency.
     nfev, njev : int
         Right-hand-side and Jacobian evaluations.
+    insolvencies : tuple of float
+        Times at which liquidity ran out: one under liquidation (the run ends there); under
+        reorganisation the run goes on after the first, and a second liquidates.
     """
 
     params: Parameters
@@ -67,13 +71,19 @@ class SimulationResult:
     fall_time: float | None
     nfev: int
     njev: int
+    insolvencies: tuple = ()
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.series[name]
 
     def at_fall(self, name: str) -> float | None:
-        """Value of series ``name`` at the moment the incumbent falls (None if it does not)."""
-        return float(self.series[name][-1]) if self.falls else None
+        """Value of series ``name`` at the moment the incumbent falls (None if it does not);
+        under reorganisation, at its first insolvency."""
+        if not self.falls:
+            return None
+        # The fall is an output point: the last one, or (reorganised) the first at its time.
+        i = int(np.flatnonzero(self.t == self.fall_time)[0])
+        return float(self.series[name][i])
 
     @property
     def share_at_fall(self) -> float | None:
@@ -127,6 +137,14 @@ class _Budget:
         return gen.rhs(y, pv)
 
 
+_CAPACITY = STATE_NAMES.index("capacity")
+_VOLUME = OUTPUT_NAMES.index("incumbent_volume")
+
+
+def _initial_volume(pvec: np.ndarray) -> float:
+    return float(gen.initial(pvec)[_CAPACITY])
+
+
 def _check_domain(y0: np.ndarray, params: Parameters) -> None:
     """Reject initial states outside the region the model is defined on."""
     for i in range(3):
@@ -139,6 +157,8 @@ def _check_domain(y0: np.ndarray, params: Parameters) -> None:
         raise ValueError(f"`y0[4]` (capacity) must be in (0, 1000], got {float(y0[4])!r}")
     if not -1e3 <= y0[5] <= 1e3:
         raise ValueError(f"`y0[5]` (buffer) must be in [-1000, 1000], got {float(y0[5])!r}")
+    if not 0.0 < y0[6] <= 1e3:
+        raise ValueError(f"`y0[6]` (customers) must be in (0, 1000], got {float(y0[6])!r}")
 
 
 def _buffer_event(t, y, *args):
@@ -173,7 +193,7 @@ def simulate(
         One of :data:`METHODS`.
     rtol, atol : float
         Solver tolerances.
-    y0 : array_like of shape (6,), optional
+    y0 : array_like of shape (7,), optional
         Initial state; default the model's initial state for ``params``.
     freeze_acquisition_at : float, optional
         From this time on the platform acquires no new customers (hard and soft adoption
@@ -216,21 +236,29 @@ def simulate(
         raise ValueError(f"`y0` must be {len(STATE_NAMES)} finite numbers, got {y0!r}")
     _check_domain(y0, params)
     revenue0 = float(gen.outputs(gen.initial(pvec), pvec)[OUTPUT_NAMES.index("incumbent_revenue")])
-
-    phases = [(0.0, horizon, pvec)]
+    freeze = None
     if freeze_acquisition_at is not None and 0.0 <= freeze_acquisition_at < horizon:
-        frozen = param_vector(params, acquisition=0.0)
-        phases = [(0.0, float(freeze_acquisition_at), pvec), (float(freeze_acquisition_at), horizon, frozen)]
-        if freeze_acquisition_at == 0.0:
-            phases = [(0.0, horizon, frozen)]
+        freeze = float(freeze_acquisition_at)
+    reorganise = params.insolvency == "reorganisation"
+
+    def pvec_at(t_start, debt_factor):
+        # Parameters in force from t_start: acquisition off after the freeze; the debt
+        # service written down after a reorganisation.
+        frozen = freeze is not None and t_start >= freeze
+        return param_vector(params.replace(debt_service=params.debt_service * debt_factor) if debt_factor != 1.0
+                            else params, acquisition=0.0 if frozen else 1.0)
 
     ts, ys, pvs = [], [], []  # per phase: times, states, parameter vector in force
     status, message, nfev, njev = 0, "The solver reached the end of the horizon.", 0, 0
-    falls, fall_time = False, None
-    y_start = y0
+    insolvencies: list[float] = []
+    y_start, t0, debt_factor = y0, 0.0, 1.0
     implicit = method in ("LSODA", "Radau", "BDF")
-    for k, (t0, t1, pv) in enumerate(phases):
-        last = k == len(phases) - 1
+    while True:
+        # A phase runs to the freeze (if still ahead) or to the horizon; an insolvency
+        # under reorganisation starts a new phase from the moment it happens.
+        t1 = freeze if freeze is not None and t0 < freeze else horizon
+        pv = pvec_at(t0, debt_factor)
+        last = t1 >= horizon
         mask = (t_eval >= t0) & ((t_eval <= t1) if last else (t_eval < t1))
         # A phase that hands over to the next also reports its end state.
         t_phase = t_eval[mask] if last else np.append(t_eval[mask], t1)
@@ -255,28 +283,52 @@ def simulate(
             break
         nfev += sol.nfev
         njev += sol.njev
-        # solve_ivp returns an empty list, not a (6, 0) array, when no output time is reached.
+        # solve_ivp returns an empty list, not a (n, 0) array, when no output time is reached.
         t_part = np.asarray(sol.t, dtype=float)
         y_part = np.asarray(sol.y, dtype=float).reshape(len(STATE_NAMES), -1)
         if not t_phase.size:
             t_part, y_part = t_part[:0], y_part[:, :0]
+        fell = False
         if sol.status == -1:
             status, message = -1, f"solver failed at t = {sol.t[-1] if sol.t.size else t0:g}: {sol.message}"
         elif sol.status == 1 and sol.t_events[0].size:
-            falls, fall_time = True, float(sol.t_events[0][0])
+            fell = True
+            t_fall = float(sol.t_events[0][0])
             y_fall = sol.y_events[0][0].copy()
             y_fall[BUFFER_INDEX] = 0.0  # the event's root; drops a round-off of order atol
-            t_part = np.append(t_part, fall_time)
+            t_part = np.append(t_part, t_fall)
             y_part = np.concatenate([y_part, y_fall[:, None]], axis=1)
-            message = f"The incumbent falls at t = {fall_time:.4g} yr (buffer exhausted)."
+            insolvencies.append(t_fall)
         elif not last:
             y_start = sol.y[:, -1]
             t_part, y_part = t_part[:-1], y_part[:, :-1]
         ts.append(t_part)
         ys.append(y_part)
         pvs.append(pv)
-        if status == -1 or falls:
+        if status == -1:
             break
+        if fell:
+            if not reorganise or len(insolvencies) > 1 or t_fall >= horizon:
+                message = (f"The incumbent falls at t = {insolvencies[0]:.4g} yr (cash and credit exhausted)"
+                           + (f"; reorganised, it is liquidated at t = {t_fall:.4g} yr." if len(insolvencies) > 1
+                              else "."))
+                break
+            # Reorganisation: the debt service is written down, the incumbent emerges with
+            # its initial liquidity and its capacity cut to its volume; a second insolvency
+            # liquidates it.
+            debt_factor = 1.0 - params.debt_haircut
+            y_start = y_fall.copy()
+            y_start[BUFFER_INDEX] = (params.initial_buffer + params.credit_line) * _initial_volume(pvec)
+            y_start[_CAPACITY] = gen.outputs(y_fall, pv)[_VOLUME]
+            t0 = t_fall
+            message = (f"The incumbent falls at t = {t_fall:.4g} yr (cash and credit exhausted) and is "
+                       "reorganised; it survives the horizon.")
+            continue
+        if last:
+            break
+        t0 = t1
+    falls = bool(insolvencies)
+    fall_time = insolvencies[0] if falls else None
     t = np.concatenate(ts)
     y = np.concatenate(ys, axis=1)
     if status == 0 and not np.all(np.isfinite(y)):
@@ -287,6 +339,7 @@ def simulate(
     result = SimulationResult(
         params=params, t=t, series=series, success=status >= 0, status=1 if falls else status,
         message=message, falls=falls, fall_time=fall_time, nfev=nfev, njev=njev,
+        insolvencies=tuple(insolvencies),
     )
     if raise_on_failure and not result.success:
         raise SimulationError(result.message)

@@ -347,11 +347,11 @@ def _break_even_numpy():
 
 def break_even_batch(pvecs: np.ndarray, y0s: np.ndarray, policy: str) -> np.ndarray:
     """Static break-even loss at the initial state for each row (see model.analysis.tipping)."""
+    from ..analysis.tipping import BREAK_EVEN_FORM, break_even_arguments
+
     out0 = engine.outputs_batch(y0s, pvecs)
-    key = "current_prices" if policy == "fixed" else "repricing"
     with np.errstate(all="ignore"):
-        value = _break_even_numpy()[key](y0s[:, 3], out0[:, _VOLUME], y0s[:, 4], pvecs[:, _P["variable_cost_share"]],
-                                         pvecs[:, _P["fixed_cost_share"]], pvecs[:, _P["willingness_to_pay"]])
+        value = _break_even_numpy()[BREAK_EVEN_FORM[policy]](*break_even_arguments(y0s, out0, pvecs))
     return np.broadcast_to(np.asarray(value, dtype=np.float64), (pvecs.shape[0],)).copy()
 
 
