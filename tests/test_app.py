@@ -169,11 +169,23 @@ def check_trust(at, p, base):
 
 
 def check_incumbent(at, p, base):
-    # Buffer starts at B0 q_I0 (initial state) and a bigger buffer falls later.
+    # An indivisible fixed cost cannot be cut with capacity: the incumbent's fixed cost is
+    # phi (iota q_I0 + (1 - iota) K) on the page, and it falls no later than with none.
+    run = simulate(p)
+    t, _ = series(charts(at)["incumbent"], "buffer")
+    q0 = run["capacity"][0]
+    assert_allclose(run["fixed_cost"], p.fixed_cost_share * (p.indivisible_cost_share * q0 + (1 - p.indivisible_cost_share)
+                                                            * run["capacity"]), rtol=1e-12, atol=1e-15)
+    assert run.falls and simulate(base).falls and run.fall_time <= simulate(base).fall_time
+    assert_allclose(t[-1], run.fall_time, rtol=1e-9, atol=0)
+
+
+def check_finance(at, p, base):
+    # Liquidity starts at (B0 + L) q_I0 (initial state) and a bigger buffer falls later.
     s0, pp, eps = p.initial_platform_share, p.platform_price, p.demand_elasticity
-    q0 = (1 - s0) * ((1 - s0) + s0 * pp) ** -eps
+    q0 = (1 - s0) * (1.0 if p.demand_form == "per_customer" else ((1 - s0) + s0 * pp) ** -eps)
     t, buffer = series(charts(at)["incumbent"], "buffer")
-    assert_allclose(buffer[0], p.initial_buffer * q0, rtol=1e-12, atol=0)
+    assert_allclose(buffer[0], (p.initial_buffer + p.credit_line) * q0, rtol=1e-12, atol=0)
     assert t[-1] > simulate(base).fall_time
 
 
@@ -193,7 +205,8 @@ GROUP_CHANGES = {
     "demand": ({"willingness_to_pay": 1.3}, check_demand),
     "platform": ({"word_of_mouth_rate": 0.8}, check_platform),
     "trust": ({"trust_gain": 0.0}, check_trust),
-    "incumbent": ({"initial_buffer": 2.0}, check_incumbent),
+    "incumbent": ({"indivisible_cost_share": 0.5}, check_incumbent),
+    "finance": ({"initial_buffer": 2.0}, check_finance),
     "switches": ({"price_policy": "fixed"}, check_switches),
     "simulation": ({"horizon": 15.0}, check_simulation),
 }

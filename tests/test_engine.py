@@ -151,7 +151,7 @@ def bass_params(**changes) -> Parameters:
     base = dict(value_sensitivity=50.0, platform_quality=2.0, platform_price=0.5, network_value=0.0,
                 trust_gain=0.0, trust_decay=0.0, initial_trust=0.8, direct_adoption_rate=0.03,
                 word_of_mouth_rate=0.4, initial_platform_share=0.001, initial_buffer=10.0,
-                committed_payout=0.0, horizon=30.0, price_policy="fixed")
+                debt_service=0.0, horizon=30.0, price_policy="fixed")
     base.update(changes)
     return BASELINE.params.replace(**base)
 

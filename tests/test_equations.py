@@ -93,7 +93,7 @@ def bass_params(**extra) -> Parameters:
                 relational_gain=0.0, relational_decay=0.0, initial_trust=0.8, initial_relational_trust=0.5,
                 platform_price=0.8, platform_quality=0.1, value_sensitivity=3.0, direct_adoption_rate=0.03,
                 word_of_mouth_rate=0.6, churn_rate=0.2, churn_reduction=0.6, initial_platform_share=0.01,
-                initial_buffer=10.0, committed_payout=0.0, horizon=40.0)
+                initial_buffer=10.0, debt_service=0.0, horizon=40.0)
     base.update(extra)
     return Parameters(**base)
 

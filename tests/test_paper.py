@@ -38,7 +38,7 @@ def test_every_placeholder_of_the_template_is_generated_by_the_build(tmp_path):
     live_names = {name for include, name, _ in live.placeholders() if not include}
     row = {"sector": "a", "draws": 40, "seed": 1, "twenty_in_share_interval": "True",
            "twenty_in_gross_loss_interval": "False", "ponr_share_median": 0.3, "ponr_gross_loss_median": 0.4,
-           "top1": "committed_payout", "top2": "fixed_cost_share", "top3": "initial_buffer"}
+           "top1": "debt_service", "top2": "fixed_cost_share", "top3": "initial_buffer"}
     _write_verdict(tmp_path, [row])
     generated = set(paper.verdict_values(tmp_path, None, 1))
     generated |= set(paper.baseline_values(paper.ROOT / "scenarios" / "baseline.toml"))

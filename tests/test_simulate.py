@@ -37,7 +37,7 @@ def test_buffer_accounting_identity(baseline):
     p = baseline.params.replace(initial_buffer=3.0)
     res = simulate(p, t_eval=np.linspace(0, p.horizon, 4001), rtol=1e-9, atol=1e-12)
     revenue0 = res["incumbent_revenue"][0]
-    payout = p.committed_payout * p.initial_margin * revenue0
+    payout = p.debt_service * p.initial_margin * revenue0
     integral = cumulative_trapezoid(res["operating_profit"] - payout, res.t, initial=0.0)
     # Trapezoid error ~ (dt^2 / 12) * T * max|pi''| ~ 1e-5 here.
     assert_allclose(res["buffer"], res["buffer"][0] + integral, rtol=0, atol=2e-5)

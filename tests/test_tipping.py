@@ -212,7 +212,7 @@ def test_equilibria_are_zeros_with_stability_confirmed_by_simulation(baseline, c
         # At an equilibrium (price 1, capacity = volume) the drift is m (q_I - d q_I0): the
         # incumbent falls there iff it has lost more than a share d of its volume.
         q0 = gen.outputs(gen.initial(pvec), pvec)[O["incumbent_volume"]]
-        assert_allclose(e.buffer_drift, params.initial_margin * (out[O["incumbent_volume"]] - params.committed_payout * q0),
+        assert_allclose(e.buffer_drift, params.initial_margin * (out[O["incumbent_volume"]] - params.debt_service * q0),
                         rtol=1e-9, atol=1e-12)
         assert e.confirmed, e.confirmation
         # Independent check of the stability by simulation from a perturbed start.

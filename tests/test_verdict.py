@@ -121,7 +121,7 @@ def test_inert_parameters_do_not_change_the_run(file, expected):
         changed = simulate(scenario.params.replace(**{name: spec_hi}))
         np.testing.assert_allclose(changed["platform_share"], base["platform_share"], rtol=0, atol=0)
         np.testing.assert_allclose(changed["buffer"], base["buffer"], rtol=0, atol=0)
-    moved = simulate(scenario.params.replace(committed_payout=scenario.params.committed_payout / 2))
+    moved = simulate(scenario.params.replace(debt_service=scenario.params.debt_service / 2))
     assert moved.fall_time != base.fall_time
 
 

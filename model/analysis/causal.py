@@ -37,6 +37,7 @@ import numpy as np
 import sympy as sp
 
 from ..core.equations import PARAM_NAMES, STATE_NAMES, build, param_vector
+from ..core.special import lambdify_modules
 from ..core.parameters import Parameters
 
 __all__ = ["DEFAULT_NODES", "NODE_LABELS", "Link", "Loop", "CausalStructure", "causal_structure"]
@@ -232,7 +233,7 @@ def causal_structure(params: Parameters, *, nodes: tuple = DEFAULT_NODES, sample
     # Values of the shown auxiliaries at the sampled states.
     values = {n: Y[i] for i, n in enumerate(STATE_NAMES)}
     for name, expr in _full_definitions(nodes):
-        f = sp.lambdify(state_syms + param_syms, expr, modules="numpy")
+        f = sp.lambdify(state_syms + param_syms, expr, modules=lambdify_modules("numpy"))
         values[name] = np.broadcast_to(np.asarray(f(*Y, *pvec), dtype=float), Y.shape[1:])
     aux_syms = [m.symbol(n) for n in nodes if n not in STATE_NAMES]
     links = []
@@ -240,7 +241,7 @@ def causal_structure(params: Parameters, *, nodes: tuple = DEFAULT_NODES, sample
         d = deriv.xreplace({m.symbol(k): v for k, v in pvals.items()})
         if d == 0:
             continue
-        f = sp.lambdify(state_syms + aux_syms, d, modules="numpy")
+        f = sp.lambdify(state_syms + aux_syms, d, modules=lambdify_modules("numpy"))
         args = [values[n] for n in STATE_NAMES] + [values[s.name] for s in aux_syms]
         dv = np.broadcast_to(np.asarray(f(*args), dtype=float), Y.shape[1:])
         dv = dv[np.isfinite(dv)]

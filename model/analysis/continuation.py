@@ -43,6 +43,7 @@ import sympy as sp
 from scipy.optimize import root
 
 from ..core.equations import PARAM_NAMES, build, param_vector
+from ..core.special import lambdify_modules
 from ..core.parameters import PARAMETER_SPECS, Parameters
 from .equilibria import (
     MARKET_STATES,
@@ -195,7 +196,7 @@ def _derivative_function(name: str):
     m = build()
     sym = m.symbol(name)
     exprs = [sp.diff(e, sym) for e in m.rhs[:N_MARKET]]
-    return sp.lambdify([*m.states, *m.params], exprs, modules="math", cse=True)
+    return sp.lambdify([*m.states, *m.params], exprs, modules=lambdify_modules("math"), cse=True)
 
 
 def parameter_derivative(name: str, y5: np.ndarray, pvec: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ import sympy as sp
 from scipy.optimize import brentq, root
 
 from ..core import _generated as gen
-from ..core.equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
+from ..core.equations import BUFFER_INDEX, CAP_SHARPNESS, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
 
 __all__ = [
@@ -66,9 +66,11 @@ __all__ = [
     "classify",
 ]
 
-#: The states of the market subsystem, in order (all but the buffer).
+#: The states of the market subsystem, in order (all but the liquidity and the sector's
+#: size, which no market equation reads: the sector's size is held at its initial 1).
 MARKET_STATES = STATE_NAMES[:BUFFER_INDEX]
 N_MARKET = len(MARKET_STATES)
+N_STATE = len(STATE_NAMES)
 
 _P = {name: i for i, name in enumerate(PARAM_NAMES)}
 _S = {name: i for i, name in enumerate(STATE_NAMES)}
@@ -158,40 +160,34 @@ def equilibrium_closed_forms() -> dict[str, sp.Expr]:
         ``K*(s)`` at ``p = 1``. Expressions in the model's state and parameter symbols.
     """
     m = build()
-    s, T, R, p, K, _B = m.states
+    s, T, R, p, K = m.states[:5]
     aux = m.auxiliaries
+    # The first version's case: no indivisible fixed cost, no two-part multi-homing,
+    # demand per sector, at the sector's initial size.
+    special = {m.symbol("indivisible_cost_share"): 0, m.symbol("chi_two_part"): 0, m.symbol("customers"): 1,
+               m.symbol("chi_per_customer"): 0, m.symbol("addition_speed_ratio"): 1}
     # Full-cost price with capacity matched to volume; positive stand-ins for the volume
     # and the cost shares let sympy take the n-th root of a product of powers.
     q = sp.Symbol("q", positive=True)
     W, phi, v = sp.symbols("W phi v", positive=True)
     qI, C = aux["incumbent_volume"][0], aux["incumbent_cost"][0]
     a, mu1 = aux["cap_factor"][0], aux["markup_factor"][0]
-    price = aux["target_price_average_cost"][1].xreplace({C: aux["incumbent_cost"][1]}).xreplace({K: qI})
+    X, D_c, F = aux["full_cost_revenue"][0], aux["connected_volume"][0], aux["fixed_cost"][0]
+    price = aux["target_price_average_cost"][1].xreplace({X: aux["full_cost_revenue"][1], D_c: aux["connected_volume"][1]})
+    price = price.xreplace({C: aux["incumbent_cost"][1]}).xreplace({F: aux["fixed_cost"][1]}).xreplace(special)
+    # With multi-homing off the connected volume is the incumbent's volume q_I = (1 - s) d_I.
+    price = price.xreplace({aux["incumbent_demand_per_customer"][0]: qI / (1 - s)})
+    price = price.xreplace({K: qI})
     price = price.xreplace({a: aux["cap_factor"][1], mu1: aux["markup_factor"][1]})
     price = price.xreplace({qI: q, m.symbol("willingness_to_pay"): W,
                             m.symbol("fixed_cost_share"): phi, m.symbol("variable_cost_share"): v})
     price = sp.simplify(price)
-    at_p1 = [e.subs(p, 1) for e in m.rhs]
+    at_p1 = [e.subs(p, 1).xreplace(special) for e in m.rhs]
     (T_star,) = sp.solve(at_p1[1], T)
     (R_star,) = sp.solve(at_p1[2], R)
-    (K_star,) = sp.solve(at_p1[4], K)
+    (K_star,) = sp.solve(sp.simplify(at_p1[4]), K)
     return {"price_at_matched_capacity": price, "platform_trust": T_star,
             "relational_trust": R_star, "capacity": K_star}
-
-
-@cache
-def _slaved_functions():
-    m = build()
-    s, T = m.states[0], m.states[1]
-    forms = equilibrium_closed_forms()
-    if forms["price_at_matched_capacity"] != 1:  # internal consistency of the derivation
-        raise RuntimeError("the equilibrium price is not 1: equilibrium_closed_forms needs revisiting")
-    out = {}
-    for key, args in (("platform_trust", (s,)), ("relational_trust", (s, T)), ("capacity", (s,))):
-        num, den = sp.fraction(sp.together(forms[key]))
-        out[key] = (sp.lambdify(args + m.params, num, modules="math"),
-                    sp.lambdify(args + m.params, den, modules="math"))
-    return out
 
 
 def held_states(pvec: np.ndarray) -> tuple[str, ...]:
@@ -208,37 +204,93 @@ def _active(held: tuple[str, ...]) -> np.ndarray:
     return np.array([i for i, n in enumerate(MARKET_STATES) if n not in held], dtype=int)
 
 
-def slaved_state(pvec: np.ndarray, s: float) -> np.ndarray:
-    """The point ``y*(s)`` of the curve on which every equilibrium lies (shape (5,)).
+def _linear_root(f, lo: float = 0.0, hi: float = 1.0) -> float | None:
+    """Root of ``f``, known to be affine in its argument, from two evaluations."""
+    f0, f1 = f(lo), f(hi)
+    slope = (f1 - f0) / (hi - lo)
+    if slope == 0.0 or not np.isfinite(slope):
+        return None
+    return lo - f0 / slope
 
-    Where a closed form is 0/0 (a trust stock without decay at ``s = 0``) its limit
+
+def _price_at(pvec: np.ndarray, s: float) -> float:
+    """The incumbent's equilibrium price at share ``s``: the lowest root of
+    ``p*(s, p) - p`` with capacity matched to the volume at that price.
+
+    The target price depends on ``s`` and ``p`` only (through the volume, the matched
+    capacity and the fixed cost), not on trust, so the root is one-dimensional. It exists
+    (``p*`` is positive and at most the capped maximum) but need not be unique: under
+    average-cost pricing with elastic demand a high-price equilibrium (the spiral) can sit
+    above the low one; the lowest is the branch the incumbent starts on, and the
+    multi-start search of :func:`equilibria` finds the others."""
+    y = np.empty(N_STATE)
+    y[:] = 1.0
+    y[0] = s
+    y[BUFFER_INDEX] = 1.0
+
+    def excess(p):
+        y[_S["incumbent_price"]] = p
+        y[_S["capacity"]] = 1.0
+        y[_S["capacity"]] = gen.outputs(y, pvec)[_O["incumbent_volume"]]
+        return float(gen.outputs(y, pvec)[_O["target_price"]]) - p
+
+    # The matched-capacity target price is 1 in the first version's cases (no indivisible
+    # cost, no multi-homing, full-cost or fixed pricing): check the cheap answer first.
+    if abs(excess(1.0)) <= 1e-13:
+        return 1.0
+    top = 1.1 * pvec[_P["willingness_to_pay"]] * (1.0 + pvec[_P["willingness_to_pay"]] ** -CAP_SHARPNESS) ** (
+        1.0 / CAP_SHARPNESS) + 1.0
+    grid = np.concatenate([np.geomspace(1e-3, 1.0, 40), np.linspace(1.0, top, 80)[1:]])
+    values = np.array([excess(p) for p in grid])
+    for k in range(len(grid) - 1):
+        if values[k] == 0.0:
+            return float(grid[k])
+        if values[k] * values[k + 1] < 0:
+            return float(brentq(excess, grid[k], grid[k + 1], xtol=1e-15, rtol=1e-15))
+    return float(grid[int(np.argmin(np.abs(values)))])
+
+
+def slaved_state(pvec: np.ndarray, s: float) -> np.ndarray:
+    """The point ``y*(s)`` of the curve on which the equilibria lie (shape (5,)).
+
+    At an equilibrium capacity matches volume (``K = q_I``) and the price is its target
+    (:func:`_price_at`); with the price fixed the trust equations are affine in ``T`` and
+    in ``R``, so ``T*`` and ``R*`` follow from two evaluations of the right-hand side
+    each. Where such a root is 0/0 (a trust stock without decay at ``s = 0``) its limit
     from ``s > 0`` is used; held states take their initial values.
     """
-    f = _slaved_functions()
-    P = tuple(pvec)
     held = held_states(pvec)
-    y = np.empty(N_MARKET)
+    y = np.empty(N_STATE)
+    y[:] = 1.0
     y[0] = s
+    y[BUFFER_INDEX] = 1.0
+    y[_S["incumbent_price"]] = _price_at(pvec, s)
+    y[_S["capacity"]] = 1.0
+    y[_S["capacity"]] = gen.outputs(y, pvec)[_O["incumbent_volume"]]
+
+    def rate(i, value):
+        y[i] = value
+        return float(gen.rhs(y, pvec)[i])
+
     if "platform_trust" in held:
         y[1] = pvec[_P["initial_trust"]]
     else:
-        num, den = f["platform_trust"][0](s, *P), f["platform_trust"][1](s, *P)
-        # den = 0 only if trust_decay = 0 and s = 0: the limit s -> 0+ is the success rate.
-        y[1] = num / den if den != 0 else pvec[_P["transaction_success"]]
+        T = _linear_root(lambda x: rate(1, x))
+        # No root only if trust_decay = 0 and s = 0: the limit s -> 0+ is the success rate.
+        y[1] = T if T is not None else pvec[_P["transaction_success"]]
     if "relational_trust" in held:
         y[2] = pvec[_P["initial_relational_trust"]]
     else:
-        num, den = f["relational_trust"][0](s, y[1], *P), f["relational_trust"][1](s, y[1], *P)
-        # den = 0 only if relational_decay = 0 and s T = 0: every R is then an
-        # equilibrium value; the limit from s T > 0 is 1.
-        y[2] = num / den if den != 0 else 1.0
-    y[3] = 1.0
-    y[4] = f["capacity"][0](s, *P) / f["capacity"][1](s, *P)
-    return y
+        R = _linear_root(lambda x: rate(2, x))
+        # None only if relational_decay = 0 and s T = 0: every R is then an equilibrium
+        # value; the limit from s T > 0 is 1.
+        y[2] = R if R is not None else 1.0
+    return y[:N_MARKET].copy()
 
 
 def _full(y5: np.ndarray, buffer: float = 1.0) -> np.ndarray:
-    y = np.empty(N_MARKET + 1)
+    """The full state from the market states: the given liquidity, the sector's size 1."""
+    y = np.ones(N_STATE)
     y[:N_MARKET] = y5
     y[BUFFER_INDEX] = buffer
     return y
@@ -260,8 +312,10 @@ def reduced_rhs(pvec: np.ndarray, s: float) -> float:
 
 
 def buffer_drift(y5: np.ndarray, pvec: np.ndarray) -> float:
-    """dB/dt at market state ``y5``: operating profit - committed payout."""
-    return float(gen.rhs(_full(y5), pvec)[BUFFER_INDEX])
+    """dB/dt at market state ``y5`` with the cash at zero (no credit drawn, no excess cash to
+    pay out): operating profit less debt service, restructuring and dividends."""
+    q0 = gen.initial(pvec)[_S["capacity"]]
+    return float(gen.rhs(_full(y5, pvec[_P["credit_line"]] * q0), pvec)[BUFFER_INDEX])
 
 
 def classify(eigenvalues: np.ndarray, rel_tol: float = 1e-8) -> tuple[bool, str]:

@@ -169,5 +169,14 @@ def generate_source() -> str:
 
 
 def write(path: Path = GENERATED_PATH) -> Path:
+    """Write the generated module and drop numba's cached machine code of this package.
+
+    numba invalidates a cached function when its own source file changes, not when a
+    function it compiled in (the generated right-hand side, its state count) does: the
+    engine's kernels would keep the old model. So every cache file next to the generated
+    module goes with it.
+    """
     path.write_text(generate_source())
+    for cached in path.parent.glob("__pycache__/*.nb[ic]"):
+        cached.unlink(missing_ok=True)
     return path

@@ -29,7 +29,8 @@ import math
 import sympy as sp
 from numba import njit
 
-__all__ = ["binomial_tail", "binomial_tail_density", "tail", "tail_density"]
+__all__ = ["binomial_tail", "binomial_tail_density", "tail", "tail_density", "tail_dk", "tail_dm",
+           "lambdify_modules"]
 
 _TINY = 1e-300
 _EPS = 1e-15
@@ -103,6 +104,44 @@ def tail_density(s, k, m):
                     + (b - 1.0) * math.log1p(-s))
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def tail_dk(s, k, m):
+    """d/dk of :func:`tail` by a central difference (a parameter derivative, for continuation)."""
+    h = 1e-6 * max(1.0, k)
+    return (tail(s, k + h, m) - tail(s, k - h, m)) / (2.0 * h)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def tail_dm(s, k, m):
+    """d/dm of :func:`tail` by a central difference (a parameter derivative, for continuation)."""
+    h = 1e-6 * max(1.0, m)
+    return (tail(s, k, m + h) - tail(s, k, m - h)) / (2.0 * h)
+
+
+def lambdify_modules(base: str = "math") -> list:
+    """``modules`` for :func:`sympy.lambdify` of model expressions: the special functions
+    here (scalar kernels; vectorised with numpy for ``base="numpy"``), then ``base``."""
+    import numpy as np
+
+    names = {"binomial_tail": tail, "binomial_tail_density": tail_density, "binomial_tail_dk": tail_dk,
+             "binomial_tail_dm": tail_dm}
+    if base == "numpy":
+        names = {k: np.vectorize(f, otypes=[float]) for k, f in names.items()}
+    return [names, base]
+
+
+class binomial_tail_dk(sp.Function):  # noqa: N801
+    """Symbolic :func:`tail_dk`."""
+
+    nargs = 3
+
+
+class binomial_tail_dm(sp.Function):  # noqa: N801
+    """Symbolic :func:`tail_dm`."""
+
+    nargs = 3
+
+
 class binomial_tail_density(sp.Function):  # noqa: N801 - printed by name into the generated code
     """Symbolic :func:`tail_density` (its own derivatives are not needed: Jacobians only)."""
 
@@ -111,12 +150,16 @@ class binomial_tail_density(sp.Function):  # noqa: N801 - printed by name into t
 
 class binomial_tail(sp.Function):  # noqa: N801
     """Symbolic :func:`tail`, ``binomial_tail(s, k, m)``; its derivative in ``s`` is
-    :class:`binomial_tail_density`. Derivatives in ``k`` and ``m`` are not defined here:
-    the model's Jacobian needs derivatives in the states only."""
+    :class:`binomial_tail_density`; in ``k`` and ``m`` (parameter derivatives, for the
+    continuation) central differences."""
 
     nargs = 3
 
     def fdiff(self, argindex=1):
         if argindex == 1:
             return binomial_tail_density(*self.args)
+        if argindex == 2:
+            return binomial_tail_dk(*self.args)
+        if argindex == 3:
+            return binomial_tail_dm(*self.args)
         raise sp.ArgumentIndexError(self, argindex)

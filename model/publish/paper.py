@@ -329,7 +329,7 @@ def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any
             sentence += f", the median gross loss from {min(losses):.0%} to {max(losses):.0%}"
         sentence += "."
     if all(f"top{k}" in rows[0] for k in (1, 2, 3)):
-        values["verdict.top1_committed_payout"] = sum(r["top1"] == "committed_payout" for r in rows)
+        values["verdict.top1_debt_service"] = sum(r["top1"] == "debt_service" for r in rows)
         values["verdict.fixed_cost_in_top3"] = sum(
             "fixed_cost_share" in (r["top1"], r["top2"], r["top3"]) for r in rows)
     verdict_word = ("the tipping point is not one number shared by every sector" if in_share < n
