@@ -25,24 +25,28 @@ def test_latex_of_every_equation():
     assert len(eqs) == len(m.auxiliaries) + len(STATE_NAMES)
     tex = dict(eqs)
     assert r"\frac{ds}{dt}" in tex["dplatform_share/dt"]
-    assert r"\varphi" in tex["incumbent_cost"] and "K" in tex["incumbent_cost"]
+    assert "F" in tex["incumbent_cost"] and r"\varphi" in tex["fixed_cost"] and "K" in tex["fixed_cost"]
+    assert r"\iota" in tex["fixed_cost"]
 
 
 def random_params(rng) -> Parameters:
-    """Parameters drawn uniformly within the bounds, respecting the cost-share constraint."""
+    """Parameters drawn uniformly within the bounds, redrawn until they pass the
+    cross-field checks (cost shares, captive share, the sector demand form's price floor)."""
     while True:
         values = {}
         for name, s in PARAMETER_SPECS.items():
             values[name] = (s.choices[rng.integers(len(s.choices))] if s.is_switch
                             else float(rng.uniform(*s.bounds)))
-        if 0.05 <= values["fixed_cost_share"] + values["variable_cost_share"] <= 0.99:
+        try:
             return Parameters(**values)
+        except ValueError:
+            continue
 
 
 def random_state(rng, params) -> np.ndarray:
-    return np.array([rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0, 1),
+    return np.array([rng.uniform(0, 1 - params.captive_share), rng.uniform(0, 1), rng.uniform(0, 1),
                      rng.uniform(0.05, params.willingness_to_pay * 1.05), rng.uniform(0.01, 2.0),
-                     rng.uniform(-1, 3)])
+                     rng.uniform(-1, 3), rng.uniform(0.3, 3.0)])
 
 
 def test_invariants_at_random_states():
@@ -52,22 +56,40 @@ def test_invariants_at_random_states():
         pv = param_vector(params)
         y = random_state(rng, params)
         out = gen.outputs(y, pv)
-        # Revenue is price times quantity; the market splits into the two volumes.
-        assert_allclose(out[O["incumbent_revenue"]], y[S["incumbent_price"]] * out[O["incumbent_volume"]],
-                        rtol=1e-12, atol=0)
+        # Revenue is price times quantity (a two-part tariff's fixed charge is also paid on
+        # the multi-homers' connected volume); the market splits into the two volumes.
+        p_now, p_u, q = y[S["incumbent_price"]], out[O["marginal_price"]], out[O["incumbent_volume"]]
+        if params.price_policy != "two_part":
+            assert_allclose(out[O["incumbent_revenue"]], p_now * q, rtol=1e-12, atol=0)
+        else:
+            connected = q + params.multihoming_share * y[S["platform_share"]] * y[S["customers"]] * q / (
+                y[S["customers"]] * (1 - y[S["platform_share"]])) if y[S["platform_share"]] < 1 else q
+            assert_allclose(out[O["incumbent_revenue"]], p_u * q + (p_now - p_u) * connected, rtol=1e-10, atol=1e-14)
+        # Liquidity accounting: dB/dt is operating profit less every payment out of cash.
+        flows = (out[O["operating_profit"]] - out[O["debt_service_flow"]] - out[O["credit_interest"]]
+                 - out[O["restructuring"]] - out[O["dividends"]] - out[O["excess_cash_payout"]])
+        assert_allclose(gen.rhs(y, pv)[S["buffer"]], flows, rtol=1e-12, atol=1e-12)
+        assert min(out[O["credit_interest"]], out[O["restructuring"]], out[O["dividends"]],
+                   out[O["excess_cash_payout"]]) >= 0.0
         assert_allclose(out[O["incumbent_volume"]] + out[O["platform_volume"]], out[O["market_size"]],
                         rtol=1e-12, atol=0)
         assert_allclose(out[O["operating_profit"]], out[O["incumbent_revenue"]] - out[O["incumbent_cost"]],
                         rtol=1e-12, atol=1e-12)
-        assert 0.0 <= out[O["platform_share_of_gross"]] <= 1.0
+        # (A two-part bill far below its target can make revenue negative at a random state;
+        # on a trajectory the bill tracks a target at which revenue is (1 + mu) C > 0.)
+        if out[O["incumbent_revenue"]] >= 0:
+            assert 0.0 <= out[O["platform_share_of_gross"]] <= 1.0
         # Willingness to pay caps the price target (the cap's normalisation adds < 1e-2 %).
         assert 0.0 < out[O["target_price"]] <= params.willingness_to_pay * (1 + params.willingness_to_pay ** -8) ** 0.125
-        # The flows point into [0, 1] at the edges of every bounded stock.
+        # The flows point into [0, 1] at the edges of every bounded stock (the platform's
+        # share into [0, 1 - captive share]).
         for i in range(3):
-            for edge, sign in ((0.0, 1.0), (1.0, -1.0)):
+            top = 1.0 - params.captive_share if i == 0 else 1.0
+            for edge, sign in ((0.0, 1.0), (top, -1.0)):
                 y_edge = y.copy()
                 y_edge[i] = edge
-                assert sign * gen.rhs(y_edge, pv)[i] >= 0.0
+                # (1 - κ) - s at s = 1 - κ is a round-off, not 0.
+                assert sign * gen.rhs(y_edge, pv)[i] >= -1e-15
 
 
 def test_analytic_jacobian_equals_finite_differences():
@@ -134,5 +156,5 @@ def test_parameter_vector_order():
     pv = param_vector(Parameters(churn_rate=0.123, price_policy="fixed"))
     assert len(pv) == len(PARAM_NAMES) == gen.N_PARAMS
     assert pv[PARAM_NAMES.index("churn_rate")] == 0.123
-    assert pv[PARAM_NAMES.index("chi_fixed")] == 1.0 and pv[PARAM_NAMES.index("chi_average_cost")] == 0.0
+    assert pv[PARAM_NAMES.index("chi_fixed")] == 1.0 and pv[PARAM_NAMES.index("chi_unit_price")] == 0.0
     assert pv[PARAM_NAMES.index("acquisition")] == 1.0

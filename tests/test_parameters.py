@@ -27,7 +27,8 @@ def test_every_field_is_described():
         else:
             lo, hi = s.bounds
             assert lo < hi and lo <= s.default <= hi
-    assert set(SWITCHES) == {"network_effect", "price_policy", "hard_network", "soft_network"}
+    assert set(SWITCHES) == {"network_effect", "price_policy", "hard_network", "soft_network", "demand_form",
+                             "contagion", "insolvency"}
     assert "horizon" in numeric_names() and "price_policy" not in numeric_names()
 
 
@@ -53,7 +54,8 @@ def test_wrong_type_rejected():
 
 
 def test_switch_choices():
-    with pytest.raises(ValueError, match=r"`price_policy` must be one of 'average_cost', 'two_part', 'fixed', got 'cheap'"):
+    with pytest.raises(ValueError, match=r"`price_policy` must be one of 'average_cost', 'two_part', 'fixed', "
+                                         r"'competitive', got 'cheap'"):
         Parameters(price_policy="cheap")
     with pytest.raises(ValueError, match=r"`hard_network` must be one of True, False, got 1"):
         Parameters(hard_network=1)  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ def test_good_file(tmp_path):
         (GOOD.replace("range = [0.1, 0.4]", ""),
          r"x.toml: `parameters.churn_rate.range`: missing: an assumption must give the range"),
         (GOOD.replace('price_policy = "fixed"', 'price_policy = "free"'),
-         r"x.toml: `price_policy` must be one of 'average_cost', 'two_part', 'fixed', got 'free'"),
+         r"x.toml: `price_policy` must be one of 'average_cost', 'two_part', 'fixed', 'competitive', got 'free'"),
         (GOOD.replace('price_policy = "fixed"', 'pricing = "fixed"'),
          r"x.toml: `switches.pricing`: unknown switch"),
         (GOOD + "[other]\n", r"x.toml: `other`: unknown table"),
