@@ -18,30 +18,41 @@ def test_falls_event_is_the_buffer_reaching_zero(baseline):
 
 
 def test_invariants_along_trajectories(baseline):
-    for policy in ("average_cost", "two_part", "fixed"):
+    for policy in ("average_cost", "two_part", "fixed", "competitive"):
         for effect in ("trust", "standard"):
             p = baseline.params.replace(price_policy=policy, network_effect=effect, initial_buffer=5.0)
             res = simulate(p)
             assert res.success
             for name in ("platform_share", "platform_trust", "relational_trust", "platform_share_of_gross"):
                 assert np.all(res[name] >= -1e-9) and np.all(res[name] <= 1 + 1e-9), (policy, effect, name)
+            # The captive customers never leave: the platform's share stays below 1 - κ.
+            assert np.all(res["platform_share"] <= 1 - p.captive_share + 1e-9)
             assert np.all(res["capacity"] > 0)
             assert np.all(res["incumbent_price"] > 0)
             assert np.all(res["incumbent_price"] <= p.willingness_to_pay * 1.001)
-            assert_allclose(res["incumbent_revenue"], res["incumbent_price"] * res["incumbent_volume"],
-                            rtol=1e-12, atol=0)
+            if policy != "two_part":  # (a two-part tariff also bills connected multi-homers)
+                assert_allclose(res["incumbent_revenue"], res["incumbent_price"] * res["incumbent_volume"],
+                                rtol=1e-12, atol=0)
 
 
 def test_buffer_accounting_identity(baseline):
-    """B(t) = B(0) + integral of (operating profit - committed payout)."""
-    p = baseline.params.replace(initial_buffer=3.0)
+    """B(t) = B(0) + integral of (operating profit - debt service - interest - restructuring
+    - dividends - excess cash paid out), with a credit line drawn and cash above target."""
+    p = baseline.params.replace(initial_buffer=3.0, credit_line=0.5, credit_interest_rate=0.08, cash_target=2.0,
+                                excess_cash_payout_rate=0.5, restructuring_cost=0.5)
     res = simulate(p, t_eval=np.linspace(0, p.horizon, 4001), rtol=1e-9, atol=1e-12)
     revenue0 = res["incumbent_revenue"][0]
     payout = p.debt_service * p.initial_margin * revenue0
-    integral = cumulative_trapezoid(res["operating_profit"] - payout, res.t, initial=0.0)
+    assert_allclose(res["debt_service_flow"], payout, rtol=1e-12, atol=0)
+    flows = (res["operating_profit"] - res["debt_service_flow"] - res["credit_interest"] - res["restructuring"]
+             - res["dividends"] - res["excess_cash_payout"])
+    integral = cumulative_trapezoid(flows, res.t, initial=0.0)
     # Trapezoid error ~ (dt^2 / 12) * T * max|pi''| ~ 1e-5 here.
     assert_allclose(res["buffer"], res["buffer"][0] + integral, rtol=0, atol=2e-5)
-    assert_allclose(res["buffer"][0], p.initial_buffer * revenue0, rtol=1e-12, atol=0)
+    assert_allclose(res["buffer"][0], (p.initial_buffer + p.credit_line) * revenue0, rtol=1e-12, atol=0)
+    # Every kind of payment happened in this run (the identity is not vacuous).
+    for name in ("credit_interest", "restructuring", "dividends", "excess_cash_payout"):
+        assert res[name].max() > 1e-3, name
 
 
 def test_incumbent_starts_in_steady_state(baseline):
@@ -102,7 +113,9 @@ def test_bad_arguments(baseline):
     with pytest.raises(ValueError, match=r"`rtol` and `atol` must be positive"):
         simulate(p, rtol=0.0)
     with pytest.raises(ValueError, match=r"`y0\[0\]` \(platform_share\) must be in \[0, 1\], got 1.5"):
-        simulate(p, y0=[1.5, 0.1, 0.0, 1.0, 1.0, 0.5])
+        simulate(p, y0=[1.5, 0.1, 0.0, 1.0, 1.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match=r"`y0\[6\]` \(customers\) must be in \(0, 1000\], got 0.0"):
+        simulate(p, y0=[0.1, 0.1, 0.0, 1.0, 1.0, 0.5, 0.0])
 
 
 def test_no_nan_over_random_parameters():
@@ -129,6 +142,7 @@ def test_static_break_even_at_start_is_margin_over_margin_plus_fixed_share():
 
 def test_fall_before_any_output_time_after_a_freeze(baseline):
     # Only two output times: the run falls between them, after the freeze phase began.
-    res = simulate(baseline.params, t_eval=[0.0, 40.0], freeze_acquisition_at=17.0)
-    assert res.success and res.falls and 17.0 < res.fall_time < 40.0
+    freeze = simulate(baseline.params).fall_time - 0.5  # late enough that the frozen run still falls
+    res = simulate(baseline.params, t_eval=[0.0, 40.0], freeze_acquisition_at=freeze)
+    assert res.success and res.falls and freeze < res.fall_time < 40.0
     assert list(res.t) == [0.0, res.fall_time]

@@ -115,7 +115,7 @@ def rhs_into(y, p, out):
     x33 = capacity + x30
     x34 = x21*x23
     x35 = capacity - x34
-    x36 = math.sqrt(((x35)*(x35)) + 1.0e-8)
+    x36 = math.sqrt(((x35)*(x35)) + 1.0e-6)
     x37 = 1.0/capacity_adjustment_time
     x38 = ((1.0/2.0))*x37
     x39 = fixed_cost_share + x15
@@ -124,13 +124,13 @@ def rhs_into(y, p, out):
     x42 = credit_line*x41
     x43 = -buffer + x42
     x44 = 2.0*x23
-    x45 = credit_interest_rate*(x43 + math.sqrt(((buffer - x42)*(buffer - x42)) + 1.0e-8)) - 2.0*debt_service*x39*x41 + 2.0*fixed_cost_share*(-capacity*x24 + indivisible_cost_share*x41) + restructuring_cost*x37*(x35 + math.sqrt(((x35)*(x35)) + 1.0e-8)) + 2.0*variable_cost_share*x34 - x22*x44 - x32*x4*x44
+    x45 = credit_interest_rate*(x43 + math.sqrt(((buffer - x42)*(buffer - x42)) + 1.0e-6)) - 2.0*debt_service*x39*x41 + 2.0*fixed_cost_share*(-capacity*x24 + indivisible_cost_share*x41) + restructuring_cost*x37*(x35 + math.sqrt(((x35)*(x35)) + 1.0e-6)) + 2.0*variable_cost_share*x34 - x22*x44 - x32*x4*x44
     out[0] = -(1.0/2.0)*acquisition*(captive_share + x9)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*(chi_threshold*binomial_tail(platform_share, close_ties, contagion_threshold) - platform_share*(chi_threshold - 1.0)))*(math.tanh(x8*(-switching_cost + x0*x3 - x5*x6 + x7)) + 1.0) - (1.0/2.0)*churn_rate*platform_share*(churn_reduction*relational_trust - 1.0)*(math.tanh(x8*(switching_cost - x0*x4 - x5*x6 + x7)) - 1.0)
     out[1] = -platform_trust*trust_decay - trust_gain*x14*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust))
     out[2] = -platform_trust*relational_gain*x14*(relational_trust - 1.0) - relational_decay*relational_trust
     out[3] = (chi_competitive*(variable_cost_share - x15*(x9/x16)**price_response) + chi_fixed + x1 + x31*(x17 + 1.0)**((1.0/8.0))*(chi_competitive + chi_fixed - 1.0)/(((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x28)*(x28))*((x28)*(x28)))*(((x28)*(x28))*((x28)*(x28))))*((((x32)*(x32))*((x32)*(x32)))*(((x32)*(x32))*((x32)*(x32)))) + x17*((((x31)*(x31))*((x31)*(x31)))*(((x31)*(x31))*((x31)*(x31)))))**((1.0/8.0)))/price_adjustment_time
-    out[4] = -x38*(addition_speed_ratio*(x33 - x36) + x33 + math.sqrt(((x33)*(x33)) + 1.0e-8))
-    out[5] = -(1.0/2.0)*credit_interest_rate*(-x40 + math.sqrt(((x40)*(x40)) + 1.0e-8)) + customers*variable_cost_share*x28*x9 - debt_service*x26*x39 + ((1.0/4.0))*dividend_payout*(x45 - math.sqrt(((x45)*(x45)) + 4.0e-8)) - (1.0/2.0)*excess_cash_payout_rate*(cash_target*x26 + x40 + math.sqrt(((cash_target*x41 + x43)*(cash_target*x41 + x43)) + 1.0e-8)) + fixed_cost_share*x27 - restructuring_cost*x38*(x33 + x36) - x12*x29 - x29*x3*x32
+    out[4] = -x38*(addition_speed_ratio*(x33 - x36) + x33 + math.sqrt(((x33)*(x33)) + 1.0e-6))
+    out[5] = -(1.0/2.0)*credit_interest_rate*(-x40 + math.sqrt(((x40)*(x40)) + 1.0e-6)) + customers*variable_cost_share*x28*x9 - debt_service*x26*x39 + ((1.0/4.0))*dividend_payout*(x45 - math.sqrt(((x45)*(x45)) + 4.0e-6)) - (1.0/2.0)*excess_cash_payout_rate*(cash_target*x26 + x40 + math.sqrt(((cash_target*x41 + x43)*(cash_target*x41 + x43)) + 1.0e-6)) + fixed_cost_share*x27 - restructuring_cost*x38*(x33 + x36) - x12*x29 - x29*x3*x32
     out[6] = customers*sector_growth_rate
     return out
 
@@ -314,11 +314,11 @@ def jac_into(y, p, out):
     x109 = fixed_cost_share*x85
     x110 = capacity - x101
     x111 = -x110
-    x112 = math.sqrt(((x111)*(x111)) + 1.0e-8)
+    x112 = math.sqrt(((x111)*(x111)) + 1.0e-6)
     x113 = 1.0/x112
     x114 = x111*x113
     x115 = x114*x68
-    x116 = 1.0/math.sqrt(((x110)*(x110)) + 1.0e-8)
+    x116 = 1.0/math.sqrt(((x110)*(x110)) + 1.0e-6)
     x117 = x110*x116
     x118 = x117*x68 + x74 - x76
     x119 = 1.0/capacity_adjustment_time
@@ -328,7 +328,7 @@ def jac_into(y, p, out):
     x123 = x105*x19
     x124 = x19*x74
     x125 = capacity + customers*x124
-    x126 = x125/math.sqrt(((x125)*(x125)) + 1.0e-8)
+    x126 = x125/math.sqrt(((x125)*(x125)) + 1.0e-6)
     x127 = x120*(addition_speed_ratio*(x126 - 1.0) - x126 - 1.0)
     x128 = x1*x74
     x129 = x2*x73*x74
@@ -340,10 +340,10 @@ def jac_into(y, p, out):
     x135 = x134*x77
     x136 = credit_line*x99
     x137 = buffer - x136
-    x138 = math.sqrt(((x137)*(x137)) + 1.0e-8)
+    x138 = math.sqrt(((x137)*(x137)) + 1.0e-6)
     x139 = -buffer + x136
     x140 = credit_interest_rate*(x138 + x139) + 2.0*debt_service*x99*(-fixed_cost_share - x55) + 2.0*x100 + x101*x131 + x132*(x110 + x112) - x133*x83 - x135*x83
-    x141 = 1.0/math.sqrt(((x140)*(x140)) + 4.0e-8)
+    x141 = 1.0/math.sqrt(((x140)*(x140)) + 4.0e-6)
     x142 = 2.0*x67
     x143 = x131*x57
     x144 = ((1.0/4.0))*dividend_payout
@@ -353,7 +353,7 @@ def jac_into(y, p, out):
     x148 = -chi_unit_price*demand_elasticity*restructuring_cost*x104*x119*x122*x19 - 2.0*chi_unit_price*demand_elasticity*x1*x104*x19 - 2.0*chi_unit_price*demand_elasticity*x104*x2*x77 + x123*x131 + 2.0*x145 + 2.0*x147
     x149 = 2.0*fixed_cost_share*x98 + x132*(x110*x113 + 1.0)
     x150 = -x140
-    x151 = x150/math.sqrt(((x150)*(x150)) + 4.0e-8)
+    x151 = x150/math.sqrt(((x150)*(x150)) + 4.0e-6)
     x152 = buffer + credit_line*x87
     x153 = cash_target*x99 + x139
     x154 = x40*x74
@@ -381,7 +381,7 @@ def jac_into(y, p, out):
     out[5, 0] = customers*(demand_elasticity*x1*x12*x19*x38*x42*x44 + demand_elasticity*x12*x2*x38*x42*x44*x77 + variable_cost_share*x74 - variable_cost_share*x76 - x118*x130 - x128 - x129 - x144*(2.0*demand_elasticity*x1*x12*x19*x38*x42*x44 + 2.0*demand_elasticity*x12*x2*x38*x42*x44*x77 + 2.0*variable_cost_share*x74 - x118*x132 - 2.0*x128 - 2.0*x129 - x131*x76 + x140*x141*(-variable_cost_share*x142 + x1*x142 + x132*(-x115 + x68) + x133*x96 - x134*x97 + x135*x96 - x143*x96)))
     out[5, 3] = customers*(((1.0/2.0))*chi_unit_price*demand_elasticity*restructuring_cost*x104*x119*x122*x19 + chi_unit_price*demand_elasticity*x1*x104*x19 + chi_unit_price*demand_elasticity*x104*x2*x77 - variable_cost_share*x123 - x144*(x140*x141*x148 - x148) - x145 - x147)
     out[5, 4] = x109 - x130*(x116*x125 + 1.0) + x144*(x149*x151 + x149)
-    out[5, 5] = ((1.0/4.0))*credit_interest_rate*dividend_payout*(x151 + 1.0)*(x137/x138 - 1.0) - (1.0/2.0)*credit_interest_rate*(x152/math.sqrt(((x152)*(x152)) + 1.0e-8) - 1.0) - (1.0/2.0)*excess_cash_payout_rate*(-x153/math.sqrt(((x153)*(x153)) + 1.0e-8) + 1.0)
+    out[5, 5] = ((1.0/4.0))*credit_interest_rate*dividend_payout*(x151 + 1.0)*(x137/x138 - 1.0) - (1.0/2.0)*credit_interest_rate*(x152/math.sqrt(((x152)*(x152)) + 1.0e-6) - 1.0) - (1.0/2.0)*excess_cash_payout_rate*(-x153/math.sqrt(((x153)*(x153)) + 1.0e-6) + 1.0)
     out[5, 6] = variable_cost_share*x19*x74 - x130*x156 - x144*(2.0*variable_cost_share*x19*x74 - x132*x156 + x140*x141*x67*(x132*x57*(x114 - 1.0) - x133 - x135 + x143) - 2.0*x154 - 2.0*x155) - x154 - x155
     out[6, 6] = sector_growth_rate
     return out
@@ -496,7 +496,7 @@ def outputs_into(y, p, out):
     x39 = fixed_cost_share + x13
     x40 = debt_service*x23*x39
     x41 = buffer + credit_line*x23
-    x42 = x41 - math.sqrt(((x41)*(x41)) + 1.0e-8)
+    x42 = x41 - math.sqrt(((x41)*(x41)) + 1.0e-6)
     x43 = capacity + x11
     x44 = restructuring_cost/capacity_adjustment_time
     x45 = x18*x20
@@ -523,9 +523,9 @@ def outputs_into(y, p, out):
     out[15] = -x24
     out[16] = x40
     out[17] = -(1.0/2.0)*credit_interest_rate*x42
-    out[18] = ((1.0/2.0))*x44*(x43 + math.sqrt(((x43)*(x43)) + 1.0e-8))
-    out[19] = -(1.0/4.0)*dividend_payout*(-credit_interest_rate*x42 - 2.0*x24 - 2.0*x25 + 2.0*x32 + 2.0*x33 + 2.0*x40 + x44*(x43 + math.sqrt(((x46)*(x46)) + 1.0e-8)) - math.sqrt(((credit_interest_rate*(-buffer + x49 + math.sqrt(((buffer - x49)*(buffer - x49)) + 1.0e-8)) - 2.0*debt_service*x39*x47 + 2.0*fixed_cost_share*(-capacity*x21 + indivisible_cost_share*x47) + 2.0*variable_cost_share*x45 - x19*x48 + x28*x29*x48 + x44*(x46 + math.sqrt(((x46)*(x46)) + 1.0e-8)))*(credit_interest_rate*(-buffer + x49 + math.sqrt(((buffer - x49)*(buffer - x49)) + 1.0e-8)) - 2.0*debt_service*x39*x47 + 2.0*fixed_cost_share*(-capacity*x21 + indivisible_cost_share*x47) + 2.0*variable_cost_share*x45 - x19*x48 + x28*x29*x48 + x44*(x46 + math.sqrt(((x46)*(x46)) + 1.0e-8)))) + 4.0e-8))
-    out[20] = ((1.0/2.0))*excess_cash_payout_rate*(x50 + math.sqrt(((x50)*(x50)) + 1.0e-8))
+    out[18] = ((1.0/2.0))*x44*(x43 + math.sqrt(((x43)*(x43)) + 1.0e-6))
+    out[19] = -(1.0/4.0)*dividend_payout*(-credit_interest_rate*x42 - 2.0*x24 - 2.0*x25 + 2.0*x32 + 2.0*x33 + 2.0*x40 + x44*(x43 + math.sqrt(((x46)*(x46)) + 1.0e-6)) - math.sqrt(((credit_interest_rate*(-buffer + x49 + math.sqrt(((buffer - x49)*(buffer - x49)) + 1.0e-6)) - 2.0*debt_service*x39*x47 + 2.0*fixed_cost_share*(-capacity*x21 + indivisible_cost_share*x47) + 2.0*variable_cost_share*x45 - x19*x48 + x28*x29*x48 + x44*(x46 + math.sqrt(((x46)*(x46)) + 1.0e-6)))*(credit_interest_rate*(-buffer + x49 + math.sqrt(((buffer - x49)*(buffer - x49)) + 1.0e-6)) - 2.0*debt_service*x39*x47 + 2.0*fixed_cost_share*(-capacity*x21 + indivisible_cost_share*x47) + 2.0*variable_cost_share*x45 - x19*x48 + x28*x29*x48 + x44*(x46 + math.sqrt(((x46)*(x46)) + 1.0e-6)))) + 4.0e-6))
+    out[20] = ((1.0/2.0))*excess_cash_payout_rate*(x50 + math.sqrt(((x50)*(x50)) + 1.0e-6))
     out[21] = x41
     return out
 

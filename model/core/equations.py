@@ -57,7 +57,7 @@ __all__ = [
 #: positive part max(x, 0) of the capacity, dividend, credit and excess-cash rules bends:
 #: small against any flow that matters, large enough to keep the Jacobian smooth. At
 #: x = 0 it is SMOOTHING / 2 instead of 0.
-SMOOTHING = 1e-4
+SMOOTHING = 1e-3
 
 #: Sharpness of the willingness-to-pay cap on the incumbent's price (a smooth minimum,
 #: an L^n norm): high enough that the cap changes a price at half the ceiling by < 0.4 %,
