@@ -24,9 +24,14 @@ from model.analysis.equilibria import equilibria, equilibrium_closed_forms, mark
 from model.analysis.tipping import basin, break_even_loss, point_of_no_return
 from model.commands.cli import main
 from model.core import _generated as gen
-from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
+from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, SMOOTHING, STATE_NAMES, param_vector
 
 O = {n: i for i, n in enumerate(OUTPUT_NAMES)}
+
+
+def full(y5, buffer=1.0):
+    """The full state from the five market states: liquidity ``buffer``, sector size 1."""
+    return np.concatenate([y5, [buffer, 1.0]])
 
 REDUCED = dict(network_effect="standard", trust_gain=0.0, relational_gain=0.0, price_policy="fixed",
                network_value=2.0)
@@ -79,8 +84,9 @@ def _state_with_volume(params: Parameters, volume: float, price: float) -> np.nd
 
 @pytest.mark.parametrize("policy", ["fixed", "two_part", "average_cost"])
 def test_break_even_identity_for_each_price_policy(baseline, policy):
-    """Operating profit crosses zero at the break-even loss (capacity as it is now)."""
-    p = baseline.params.replace(price_policy=policy)
+    """Operating profit crosses zero at the break-even loss (capacity as it is now). The
+    re-pricing form bills per unit of volume: the two-part tariff without multi-homing."""
+    p = baseline.params.replace(price_policy=policy, multihoming_share=0.0)
     pvec = param_vector(p)
     y0 = gen.initial(pvec)
     out0 = gen.outputs(y0, pvec)
@@ -117,11 +123,12 @@ def test_break_even_identity_for_each_price_policy(baseline, policy):
     assert profit_at(L_volume - 1e-3)[0] > 0 > profit_at(L_volume + 1e-3)[0]
 
 
-def test_break_even_loss_at_current_prices_along_a_simulation(baseline):
+def test_break_even_loss_at_current_prices_along_a_simulation(v1_baseline):
     """At every simulated state, profit = (p - v) q L with L the break-even loss at current
-    prices: the loss crosses zero exactly when the simulated operating profit does."""
+    prices: the loss crosses zero exactly when the simulated operating profit does (per-unit
+    bills: the first version's baseline, under each of its price policies)."""
     for policy in ("average_cost", "two_part", "fixed"):
-        p = baseline.params.replace(price_policy=policy)
+        p = v1_baseline.replace(price_policy=policy)
         res = simulate(p, n_points=161)
         assert res.success and res.falls
         L = np.array([break_even_loss(p, np.array([res[n][k] for n in STATE_NAMES]), policy="current_prices")
@@ -187,33 +194,53 @@ def test_equilibrium_price_is_one_by_sympy():
 
 
 def _perturbed_run(params, y5, direction, years):
-    y0 = np.append(y5 + 1e-4 * direction, 1000.0)  # buffer large: the run is not cut by a fall
-    r = simulate(params.replace(horizon=years), y0=y0, t_eval=np.linspace(0, years, 401))
+    y0 = full(y5 + 1e-4 * direction, 1000.0)  # buffer large: the run is not cut by a fall
+    # At a fixed sector size and with the big buffer left alone (as the confirmation does).
+    r = simulate(params.replace(horizon=years, sector_growth_rate=0.0, excess_cash_payout_rate=0.0), y0=y0,
+                 t_eval=np.linspace(0, years, 401))
     assert r.success and not r.falls
     traj = np.stack([r[n] for n in STATE_NAMES[:5]])
     return np.max(np.abs(traj - y5[:, None]), axis=0)
 
 
-@pytest.mark.parametrize("case", ["baseline", "no_direct_adoption", "reduced"])
-def test_equilibria_are_zeros_with_stability_confirmed_by_simulation(baseline, case):
-    params = {"baseline": baseline.params,
-              "no_direct_adoption": baseline.params.replace(direct_adoption_rate=0.0),
-              "reduced": Parameters(**REDUCED, platform_quality=-0.7)}[case]
+@pytest.mark.parametrize("case", ["v1_baseline", "v1_no_direct_adoption", "reduced", "baseline",
+                                  "baseline_threshold"])
+def test_equilibria_are_zeros_with_stability_confirmed_by_simulation(baseline, v1_baseline, case):
+    params = {"v1_baseline": v1_baseline,
+              "v1_no_direct_adoption": v1_baseline.replace(direct_adoption_rate=0.0),
+              "reduced": Parameters(**REDUCED, platform_quality=-0.7),
+              "baseline": baseline.params,
+              "baseline_threshold": baseline.params.replace(contagion="threshold", contagion_threshold=3.0,
+                                                            direct_adoption_rate=0.0)}[case]
     pvec = param_vector(params)
     eqs = equilibria(params)
-    assert len(eqs) == {"baseline": 1, "no_direct_adoption": 3, "reduced": 3}[case]
+    # The first version's counts (one interior attractor; bistable without direct
+    # adoption; the reduced S-curve); the v2 baseline has at least one.
+    expected = {"v1_baseline": 1, "v1_no_direct_adoption": 3, "reduced": 3}.get(case)
+    assert len(eqs) == expected if expected else len(eqs) >= 1
+    q0 = gen.outputs(gen.initial(pvec), pvec)[O["incumbent_volume"]]
     for e in eqs:
-        # A zero of the right-hand side, with price 1 and capacity matched to volume.
+        # A zero of the right-hand side, the price at its target, capacity matched to volume.
         assert np.max(np.abs(market_rhs(e.state, pvec))) < 1e-10
-        out = gen.outputs(np.append(e.state, 1.0), pvec)
-        assert_allclose(e.state[3], 1.0, rtol=0, atol=1e-10)
-        assert_allclose(e.state[4], out[O["incumbent_volume"]], rtol=1e-10, atol=1e-12)
-        assert_allclose(e.buffer_drift, gen.rhs(np.append(e.state, 1.0), pvec)[5], rtol=1e-12, atol=1e-15)
-        # At an equilibrium (price 1, capacity = volume) the drift is m (q_I - d q_I0): the
-        # incumbent falls there iff it has lost more than a share d of its volume.
-        q0 = gen.outputs(gen.initial(pvec), pvec)[O["incumbent_volume"]]
-        assert_allclose(e.buffer_drift, params.initial_margin * (out[O["incumbent_volume"]] - params.debt_service * q0),
-                        rtol=1e-9, atol=1e-12)
+        out = gen.outputs(full(e.state), pvec)
+        assert_allclose(e.state[3], out[O["target_price"]], rtol=0, atol=1e-10)
+        # Capacity is cut r_K times slower than it is added; the smooth positive part (width
+        # δ) puts the balance rK pos(x) = pos(-x) at x = -δ |a| / sqrt(1 - a²), a = (1 - rK)/(1 + rK):
+        # capacity sits that far above volume (exactly at it when rK = 1).
+        a = (1 - params.addition_speed_ratio) / (1 + params.addition_speed_ratio)
+        offset = SMOOTHING * abs(a) / np.sqrt(1 - a ** 2)
+        assert_allclose(e.state[4] - out[O["incumbent_volume"]], offset, rtol=1e-8, atol=1e-12)
+        # The drift is dB/dt with the cash at zero (no credit drawn, no excess cash).
+        at_zero_cash = full(e.state, params.credit_line * q0)
+        assert_allclose(e.buffer_drift, gen.rhs(at_zero_cash, pvec)[5], rtol=1e-12, atol=1e-15)
+        if case.startswith("v1"):
+            # The first version: price 1 at every equilibrium (sympy proves it), and the
+            # drift is m (q_I - d q_I0): the incumbent falls there iff it has lost more
+            # than a share d of its volume; the fixed cost drops out.
+            assert_allclose(e.state[3], 1.0, rtol=0, atol=1e-10)
+            assert_allclose(e.buffer_drift, params.initial_margin * (out[O["incumbent_volume"]]
+                                                                     - params.debt_service * q0),
+                            rtol=1e-9, atol=1e-12)
         assert e.confirmed, e.confirmation
         # Independent check of the stability by simulation from a perturbed start.
         if e.stable:
@@ -221,7 +248,7 @@ def test_equilibria_are_zeros_with_stability_confirmed_by_simulation(baseline, c
             dist = _perturbed_run(params, e.state, np.ones(5) / np.sqrt(5), min(200.0, 6 / slow))
             assert dist[-1] < 0.1 * dist[0]
         else:
-            J = gen.jac(np.append(e.state, 1.0), pvec)[:5, :5]
+            J = gen.jac(full(e.state), pvec)[:5, :5]
             ev, vecs = np.linalg.eig(J)
             v = np.real(vecs[:, np.argmax(ev.real)])
             v = v if v[0] >= 0 else -v  # into the state space at s = 0
@@ -274,7 +301,7 @@ def test_continuation_finds_the_analytic_folds(reduced):
         # A fold: an equilibrium with a singular Jacobian.
         pvec = param_vector(reduced.replace(platform_quality=fold.parameter_value))
         assert np.max(np.abs(market_rhs(fold.state, pvec))) < 1e-10
-        assert np.min(np.abs(np.linalg.eigvals(gen.jac(np.append(fold.state, 1.0), pvec)[:5, :5]))) < 1e-8
+        assert np.min(np.abs(np.linalg.eigvals(gen.jac(full(fold.state), pvec)[:5, :5]))) < 1e-8
     # Hysteresis: two stable equilibria exactly between the folds.
     lo, hi = sorted(dq for _, dq in folds)
     assert_allclose(branch.hysteresis, (lo, hi), rtol=0, atol=1e-6)
@@ -327,10 +354,11 @@ def test_fold_curve_matches_the_analytic_curve_and_one_parameter_folds(reduced):
             pytest.fail(f"fold at {fold.parameter_value} is on no fold curve")
 
 
-def test_fixed_cost_share_does_not_move_the_folds(baseline):
-    """Equilibria have p = 1 and K = q_I whatever φ, so the fold curve in (ΔQ, φ) is vertical:
-    the fixed-cost share acts only in the transient (the capacity trap and price spiral)."""
-    p = baseline.params.replace(direct_adoption_rate=0.005)
+def test_fixed_cost_share_does_not_move_the_folds_in_the_first_version(v1_baseline):
+    """First version: equilibria have p = 1 and K = q_I whatever φ, so the fold curve in
+    (ΔQ, φ) is vertical: the fixed-cost share acts only in the transient (the capacity trap
+    and price spiral). The v2 test below shows an indivisible cost ends this."""
+    p = v1_baseline.replace(direct_adoption_rate=0.005)
     curve = fold_curve(p, "platform_quality", (-1.5, 0.3), "fixed_cost_share", (0.4, 0.75), n_seeds=2)
     assert curve.success and len(np.unique(curve.curve)) == 2
     folds = continuation(p, "platform_quality", -1.5, 0.3).folds

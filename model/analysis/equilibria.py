@@ -549,7 +549,10 @@ def _trajectory(params: Parameters, y5: np.ndarray, t_end: float):
     while done < t_end - 1e-12:
         span = min(200.0, t_end - done)
         span = max(span, 1.0)  # the shortest horizon a Parameters accepts
-        r = simulate(params.replace(horizon=span), y0=y0, t_eval=np.linspace(0.0, span, 101))
+        # The market subsystem at a fixed sector size, with the big confirmation buffer left
+        # alone: no growth, no payout of the excess cash (neither feeds back on the market).
+        r = simulate(params.replace(horizon=span, sector_growth_rate=0.0, excess_cash_payout_rate=0.0), y0=y0,
+                     t_eval=np.linspace(0.0, span, 101))
         if not r.success or r.falls:
             return None, r.message
         pieces.append(np.stack([r.series[n] for n in MARKET_STATES]))
