@@ -108,8 +108,9 @@ def test_random_runs_outcomes_match_solve_ivp(random_runs):
     # Most are far closer than the bound: the median error is that of the tolerances.
     assert np.median(np.abs(res.fall_time[fell] - ref_time)) < 1e-4
     np.testing.assert_allclose(res.share_at_fall[fell], [refs[i].share_at_fall for i in fell], rtol=0, atol=1e-3)
+    # (A growing sector's "loss" can be a gain of hundreds of times the initial gross.)
     np.testing.assert_allclose(res.gross_loss_at_fall[fell], [refs[i].gross_loss_at_fall for i in fell],
-                               rtol=0, atol=1e-3)
+                               rtol=1e-4, atol=1e-3)
 
 
 def test_random_runs_series_match_solve_ivp(random_runs):
@@ -151,7 +152,8 @@ def bass_params(**changes) -> Parameters:
     base = dict(value_sensitivity=50.0, platform_quality=2.0, platform_price=0.5, network_value=0.0,
                 trust_gain=0.0, trust_decay=0.0, initial_trust=0.8, direct_adoption_rate=0.03,
                 word_of_mouth_rate=0.4, initial_platform_share=0.001, initial_buffer=10.0,
-                debt_service=0.0, horizon=30.0, price_policy="fixed")
+                debt_service=0.0, horizon=30.0, price_policy="fixed", captive_share=0.0, switching_cost=0.0,
+                contagion="simple", sector_growth_rate=0.0, dividend_payout=0.0, excess_cash_payout_rate=0.0)
     base.update(changes)
     return BASELINE.params.replace(**base)
 

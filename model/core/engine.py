@@ -188,10 +188,12 @@ _RC61, _RC62, _RC63, _RC64, _RC65 = (8.083246795921522, -7.981132988064893, -31.
 # Step-size control of KPP's Rosenbrock integrator (error estimate of local order 4).
 _RFACMIN, _RFACMAX, _RFACREJ, _RSAFE = 0.2, 6.0, 0.1, 0.9
 
-# Rows of the per-run scratch matrix.
-(_K1, _K2, _K3, _K4, _K5, _K6, _K7, _Y, _YNEW, _YTMP, _ERR, _R1, _R2, _R3, _R4, _R5,
- _J0, _J1, _J2, _J3, _J4, _J5, _PIV) = range(23)
-_N_WORK = 23
+# Rows of the per-run scratch matrix: stages, states, the dense-output coefficients, then
+# the iteration matrix of Rodas4 (one row per state) and its pivots.
+(_K1, _K2, _K3, _K4, _K5, _K6, _K7, _Y, _YNEW, _YTMP, _ERR, _R1, _R2, _R3, _R4, _R5) = range(16)
+_J0 = 16
+_PIV = _J0 + N_STATES
+_N_WORK = _PIV + 1
 #: Runs handled by one parallel task (scratch is allocated once per block).
 _BLOCK = 16
 
@@ -271,7 +273,7 @@ def _initial_step(y, f0, p, t_span, rtol, atol, w):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _lu(w):
-    """LU factorisation with partial pivoting of the matrix in rows _J0.._J5, in place.
+    """LU factorisation with partial pivoting of the matrix in rows _J0 .. _J0 + n - 1, in place.
     Returns False if it is singular (a pivot is zero or not finite)."""
     n = N_STATES
     for k in range(n):

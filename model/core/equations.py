@@ -205,6 +205,11 @@ def build() -> Model:
         sub[sym] = sp.sympify(expr).xreplace(sub)
         return sym
 
+    def choose(indicator, on, off):
+        # A switch: the unused branch is never evaluated (a branch that is NaN outside the
+        # model's domain, say at a solver's trial point, must not leak in as 0 * NaN).
+        return sp.Piecewise((on, indicator > sp.Rational(1, 2)), (off, True))
+
     def positive_part(x):
         # Smooth max(x, 0), >= 0 everywhere and within SMOOTHING / 2 of it; note that
         # positive_part(x) - positive_part(-x) = x exactly, so a symmetric rule stays linear.
@@ -223,16 +228,14 @@ def build() -> Model:
     # one market size from the share-weighted average price, split by share.
     p_bar = define("average_price", r"\bar{p}", (1 - s) * p_u + s * pP)
     M_sector = define("sector_demand_per_customer", r"M_{\mathrm{sec}}", p_bar ** (-eps))
-    d_I = define("incumbent_demand_per_customer", r"d_I",
-                 chi_cust * sp.exp(-eps * (p_u - 1)) + (1 - chi_cust) * M_sector)
-    d_P = define("platform_demand_per_customer", r"d_P",
-                 chi_cust * sp.exp(-eps * (pP - 1)) + (1 - chi_cust) * M_sector)
+    d_I = define("incumbent_demand_per_customer", r"d_I", choose(chi_cust, sp.exp(-eps * (p_u - 1)), M_sector))
+    d_P = define("platform_demand_per_customer", r"d_P", choose(chi_cust, sp.exp(-eps * (pP - 1)), M_sector))
     qI = define("incumbent_volume", "q_I", N * (1 - s) * d_I)
     qP = define("platform_volume", "q_P", N * s * d_P)
     M = define("market_size", "M", qI + qP)
     # The incumbent's initial volume (N = 1, marginal price 1 under every policy).
     qI0 = define("initial_incumbent_volume", r"q_{I,0}",
-                 (1 - s0) * (chi_cust + (1 - chi_cust) * ((1 - s0) + s0 * pP) ** (-eps)))
+                 (1 - s0) * choose(chi_cust, 1, ((1 - s0) + s0 * pP) ** (-eps)))
 
     # Incumbent costs. The indivisible part of the fixed cost stays at its initial level
     # whatever the capacity (minimum efficient scale); the divisible part follows capacity.
@@ -251,9 +254,8 @@ def build() -> Model:
                     a * X / (D_c ** n + (X / W) ** n) ** sp.Rational(1, n))
     # Competitive: the price falls toward avoidable (variable) cost as customers leave.
     p_comp = define("target_price_competitive", r"p^{*}_{\mathrm{comp}}",
-                    v + (1 - v) * ((1 - s) / (1 - s0)) ** theta)
-    p_star = define("target_price", r"p^{*}",
-                    chi_fix * 1 + chi_comp * p_comp + (1 - chi_fix - chi_comp) * p_full)
+                    v + (1 - v) * (sp.Abs(1 - s) / (1 - s0)) ** theta)  # |.|: finite past s = 1
+    p_star = define("target_price", r"p^{*}", choose(chi_fix, 1, choose(chi_comp, p_comp, p_full)))
     # Revenue: the volume at the marginal price plus the fixed charge on connected volume.
     rev = define("incumbent_revenue", r"G_I", p_u * qI + (p - p_u) * D_c)
     profit = define("operating_profit", r"\pi_I", rev - C)
@@ -293,7 +295,7 @@ def build() -> Model:
     A_out = define("repulsiveness", r"A_{\mathrm{out}}", (1 - sp.tanh(lam * (dU + ell) / 2)) / 2)
     # Word of mouth: simple contagion (contacts with adopters, s) or threshold contagion
     # (at least m of the k close ties adopted: the binomial tail, mean field).
-    G = define("word_of_mouth_exposure", r"E_w", chi_thr * binomial_tail(s, k, m_thr) + (1 - chi_thr) * s)
+    G = define("word_of_mouth_exposure", r"E_w", choose(chi_thr, binomial_tail(s, k, m_thr), s))
 
     adopt = define("adoption", r"F_{\mathrm{in}}",
                    alpha * A_in * (chi_h * h + chi_s * w * T * G) * (1 - kappa - s))
