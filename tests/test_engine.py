@@ -115,8 +115,10 @@ def test_random_runs_outcomes_match_solve_ivp(random_runs):
 
 def test_random_runs_series_match_solve_ivp(random_runs):
     """The state at 41 output times (up to 0.01 yr before a fall) agrees with the reference
-    to 1e-4 of each state's scale (its largest magnitude in the run): a hundred times the
-    relative tolerance, room for the growth of local errors over decades of model time."""
+    to 2e-4 of each state's scale (its largest magnitude in the run): two hundred times the
+    relative tolerance, room for the growth of local errors over decades of model time and
+    for the loss of order where a run crosses one of the smoothed kinks (width 1e-3) of the
+    capacity, dividend, credit and excess-cash rules."""
     params, res, refs, good = random_runs
     compared = 0
     for i in np.flatnonzero(good):
@@ -126,7 +128,7 @@ def test_random_runs_series_match_solve_ivp(random_runs):
         keep = np.flatnonzero(res.t_eval[i, :n] < min(engine_fall, ref.fall_time or np.inf) - 0.01)
         y_ref = _states(ref, n)[keep]
         scale = np.max(np.abs(y_ref), axis=0)
-        np.testing.assert_allclose(res.y[i, keep] / scale, y_ref / scale, rtol=0, atol=1e-4,
+        np.testing.assert_allclose(res.y[i, keep] / scale, y_ref / scale, rtol=0, atol=2e-4,
                                    err_msg=f"run {i}")
         compared += keep.size
     assert compared > 0.5 * N_RANDOM * 41
@@ -367,11 +369,12 @@ def test_ponr_never_tips_has_no_measures(ponr_cases):
 
 def test_ponr_always_falls_from_a_given_state():
     """A platform that already holds half the market against capacity sized for all of
-    it, no churn and a thin buffer: the incumbent falls even if nobody else ever switches
-    (checked with simulate); the measures are those of the initial state."""
+    it, no churn, a thin buffer, no credit line and no growth to fill the capacity again:
+    the incumbent falls even if nobody else ever switches (checked with simulate); the
+    measures are those of the initial state."""
     from model.core._generated import initial, outputs
 
-    p = BASELINE.params.replace(churn_rate=0.0, initial_buffer=0.1)
+    p = BASELINE.params.replace(churn_rate=0.0, initial_buffer=0.1, credit_line=0.0, sector_growth_rate=0.0)
     pv = param_vector(p)
     y0 = initial(pv)
     y0[0] = 0.5
