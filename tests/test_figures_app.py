@@ -86,11 +86,11 @@ def test_reference_run_is_drawn_dashed_beside_the_current_one(baseline, run):
 def test_incumbent_panels_start_from_the_closed_form_initial_state(baseline, run):
     p = baseline.params
     fig = figures.incumbent(run)
-    # Initial state (model.core.equations): price 1, buffer B0 * q_I0 with
-    # q_I0 = (1 - s0) ((1 - s0) + s0 p_P)^(-eps).
-    q0 = (1 - p.initial_platform_share) * ((1 - p.initial_platform_share)
-                                           + p.initial_platform_share * p.platform_price) ** -p.demand_elasticity
-    assert_allclose(trace(fig, "buffer").y[0], p.initial_buffer * q0, rtol=1e-12, atol=0)
+    # Initial state (model.core.equations): price 1, liquidity (B0 + L) q_I0 with q_I0 = 1 - s0
+    # (demand per customer, one unit each at the initial price).
+    assert p.demand_form == "per_customer"
+    q0 = 1 - p.initial_platform_share
+    assert_allclose(trace(fig, "buffer").y[0], (p.initial_buffer + p.credit_line) * q0, rtol=1e-12, atol=0)
     assert trace(fig, "incumbent price").y[0] == 1.0
     # Initial operating profit is the margin times the initial volume: (1 - phi - v) q_I0.
     assert_allclose(trace(fig, "operating profit").y[0], p.initial_margin * q0, rtol=1e-12, atol=1e-15)

@@ -43,11 +43,12 @@ from ..core.parameters import Parameters
 __all__ = ["DEFAULT_NODES", "NODE_LABELS", "Link", "Loop", "CausalStructure", "causal_structure"]
 
 #: Nodes of the diagram: the states, then the auxiliaries that carry the essays' mechanisms
-#: (demand, the cost and price spiral, network value, switching flows).
+#: (demand per customer, the fixed cost, the cost and price spiral, network value,
+#: switching flows).
 DEFAULT_NODES = (
-    "platform_share", "platform_trust", "relational_trust", "incumbent_price", "capacity", "buffer",
-    "market_size", "incumbent_volume", "platform_volume", "incumbent_cost", "target_price",
-    "operating_profit", "platform_network_value", "relative_value", "adoption", "churn",
+    "platform_share", "platform_trust", "relational_trust", "incumbent_price", "capacity", "buffer", "customers",
+    "incumbent_demand_per_customer", "incumbent_volume", "platform_volume", "fixed_cost", "incumbent_cost",
+    "target_price", "operating_profit", "platform_network_value", "relative_value", "adoption", "churn",
 )
 
 #: Short labels for the diagram (plotly's <sub> for subscripts).
@@ -57,8 +58,10 @@ NODE_LABELS = {
     "relational_trust": "relational trust R",
     "incumbent_price": "incumbent price p",
     "capacity": "capacity K",
-    "buffer": "buffer B",
-    "market_size": "market size M",
+    "buffer": "liquidity B",
+    "customers": "customers N",
+    "incumbent_demand_per_customer": "demand per customer d<sub>I</sub>",
+    "fixed_cost": "fixed cost F",
     "incumbent_volume": "incumbent volume q<sub>I</sub>",
     "platform_volume": "platform volume q<sub>P</sub>",
     "incumbent_cost": "incumbent cost C",
