@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NEWSPAPERS = ROOT / "scenarios" / "newspapers.toml"
 DATA = ROOT / "data" / "newspapers_classified.csv"
 HEADER = "year,series,value,unit,role,compare_to,normalise,source\n"
-TRUTH = {"direct_adoption_rate": 0.03, "word_of_mouth_rate": 0.65}
+TRUTH = {"direct_adoption_rate": 0.01, "word_of_mouth_rate": 0.4}  # no fall inside the data (2000-2009)
 START = 2000
 
 
