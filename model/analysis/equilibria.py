@@ -52,6 +52,7 @@ from scipy.optimize import brentq, root
 from ..core import _generated as gen
 from ..core.equations import BUFFER_INDEX, CAP_SHARPNESS, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
+from ..core.special import smooth_positive
 
 __all__ = [
     "MARKET_STATES",
@@ -185,7 +186,9 @@ def equilibrium_closed_forms() -> dict[str, sp.Expr]:
     at_p1 = [e.subs(p, 1).xreplace(special) for e in m.rhs]
     (T_star,) = sp.solve(at_p1[1], T)
     (R_star,) = sp.solve(at_p1[2], R)
-    (K_star,) = sp.solve(sp.simplify(at_p1[4]), K)
+    # The smooth positive parts as formulas: with r_K = 1 they cancel to the gap q_I - K.
+    dK = at_p1[4].replace(smooth_positive, lambda x, width: smooth_positive(x, width).as_formula())
+    (K_star,) = sp.solve(sp.simplify(dK), K)
     return {"price_at_matched_capacity": price, "platform_trust": T_star,
             "relational_trust": R_star, "capacity": K_star}
 

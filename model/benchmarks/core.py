@@ -12,6 +12,7 @@ from scipy.integrate import solve_ivp
 
 from ..core import _generated as gen
 from ..core.equations import build, param_vector
+from ..core.special import lambdify_modules
 from ..core.simulate import simulate
 from ..evidence.scenarios import load_scenario
 from . import median_time
@@ -26,7 +27,7 @@ def run(args) -> None:
     model = build()
 
     # The typical user's version: lambdify the matrix as it is, numpy module, no cse.
-    naive = sp.lambdify((model.states, model.params), list(model.rhs), modules="numpy", cse=False)
+    naive = sp.lambdify((model.states, model.params), list(model.rhs), modules=lambdify_modules("numpy"), cse=False)
 
     def naive_rhs(t, y):
         return np.array(naive(y, pvec), dtype=float)

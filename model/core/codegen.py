@@ -32,6 +32,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .special import positive_part as smooth_positive, positive_part_slope as smooth_positive_slope
 from .special import tail as binomial_tail, tail_density as binomial_tail_density
 
 N_STATES = {n_states}
@@ -51,6 +52,12 @@ class _Printer(PythonCodePrinter):
 
     def _print_binomial_tail(self, expr):
         return f"binomial_tail({', '.join(self.doprint(a) for a in expr.args)})"
+
+    def _print_smooth_positive(self, expr):
+        return f"smooth_positive({', '.join(self.doprint(a) for a in expr.args)})"
+
+    def _print_smooth_positive_slope(self, expr):
+        return f"smooth_positive_slope({', '.join(self.doprint(a) for a in expr.args)})"
 
     def _print_binomial_tail_density(self, expr):
         return f"binomial_tail_density({', '.join(self.doprint(a) for a in expr.args)})"

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 
 from .parameters import PARAMETER_SPECS, Parameters
-from .special import binomial_tail
+from .special import binomial_tail, smooth_positive
 
 __all__ = [
     "STATE_NAMES",
@@ -213,7 +213,7 @@ def build() -> Model:
     def positive_part(x):
         # Smooth max(x, 0), >= 0 everywhere and within SMOOTHING / 2 of it; note that
         # positive_part(x) - positive_part(-x) = x exactly, so a symmetric rule stays linear.
-        return (x + sp.sqrt(x ** 2 + SMOOTHING ** 2)) / 2
+        return smooth_positive(x, sp.Float(SMOOTHING))
 
     # Markup that makes the full-cost price equal the initial price 1.
     mu1 = define("markup_factor", r"(1+\mu)", 1 / (phi + v))

@@ -1,4 +1,5 @@
-"""Special functions of the equations: the binomial tail of threshold contagion.
+"""Special functions of the equations: the binomial tail of threshold contagion, and the
+smooth positive part of the capacity, dividend, credit and excess-cash rules.
 
 Threshold (complex) contagion in the mean field: a customer with ``k`` close ties, each on
 the platform with probability ``s``, has at least ``m`` of them there with probability
@@ -30,7 +31,7 @@ import sympy as sp
 from numba import njit
 
 __all__ = ["binomial_tail", "binomial_tail_density", "tail", "tail_density", "tail_dk", "tail_dm",
-           "lambdify_modules"]
+           "smooth_positive", "smooth_positive_slope", "positive_part", "positive_part_slope", "lambdify_modules"]
 
 _TINY = 1e-300
 _EPS = 1e-15
@@ -118,13 +119,25 @@ def tail_dm(s, k, m):
     return (tail(s, k, m + h) - tail(s, k, m - h)) / (2.0 * h)
 
 
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def positive_part(x, width):
+    """Smooth max(x, 0): (x + sqrt(x^2 + width^2)) / 2, >= 0, within width / 2 of max(x, 0)."""
+    return 0.5 * (x + math.sqrt(x * x + width * width))
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def positive_part_slope(x, width):
+    """d/dx of :func:`positive_part`."""
+    return 0.5 * (1.0 + x / math.sqrt(x * x + width * width))
+
+
 def lambdify_modules(base: str = "math") -> list:
     """``modules`` for :func:`sympy.lambdify` of model expressions: the special functions
     here (scalar kernels; vectorised with numpy for ``base="numpy"``), then ``base``."""
     import numpy as np
 
     names = {"binomial_tail": tail, "binomial_tail_density": tail_density, "binomial_tail_dk": tail_dk,
-             "binomial_tail_dm": tail_dm}
+             "binomial_tail_dm": tail_dm, "smooth_positive": positive_part, "smooth_positive_slope": positive_part_slope}
     if base == "numpy":
         names = {k: np.vectorize(f, otypes=[float]) for k, f in names.items()}
     return [names, base]
@@ -163,3 +176,27 @@ class binomial_tail(sp.Function):  # noqa: N801
         if argindex == 3:
             return binomial_tail_dm(*self.args)
         raise sp.ArgumentIndexError(self, argindex)
+
+
+class smooth_positive_slope(sp.Function):  # noqa: N801
+    """Symbolic :func:`positive_part_slope` (its own derivative is not needed)."""
+
+    nargs = 2
+
+
+class smooth_positive(sp.Function):  # noqa: N801
+    """Symbolic :func:`positive_part`, ``smooth_positive(x, width)``. One function rather
+    than its formula, so that common-subexpression elimination sees one call per argument
+    (the formula, substituted into expanded expressions, reappears in forms it cannot
+    match) and the numeric code makes one square root per rule."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        if argindex == 1:
+            return smooth_positive_slope(*self.args)
+        raise sp.ArgumentIndexError(self, argindex)
+
+    def as_formula(self):
+        x, width = self.args
+        return (x + sp.sqrt(x ** 2 + width ** 2)) / 2

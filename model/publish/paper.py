@@ -331,7 +331,8 @@ def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any
     if all(f"top{k}" in rows[0] for k in (1, 2, 3)):
         values["verdict.top1_debt_service"] = sum(r["top1"] == "debt_service" for r in rows)
         values["verdict.fixed_cost_in_top3"] = sum(
-            "fixed_cost_share" in (r["top1"], r["top2"], r["top3"]) for r in rows)
+            bool({"fixed_cost_share", "indivisible_cost_share"} & {r["top1"], r["top2"], r["top3"]}) for r in rows)
+        values["verdict.with_ponr"] = sum(bool(r["top1"]) for r in rows)
     verdict_word = ("the tipping point is not one number shared by every sector" if in_share < n
                     else "every sector's interval contains 20%, but the intervals are wide")
     values["summary_sentence"] = (sentence + f" In the model, {verdict_word}; section 6 gives the table and the "
