@@ -16,6 +16,95 @@ from .special import tail as binomial_tail, tail_density as binomial_tail_densit
 N_STATES = 7
 N_PARAMS = 53
 N_OUTPUTS = 22
+#: Parameter-only subexpressions of the right-hand side and the Jacobian, computed once
+#: per parameter vector by derive_into into p[N_PARAMS:] (the extended vector that
+#: rhs_into and jac_into read); rhs and jac extend a plain vector themselves.
+N_DERIVED = 12
+N_EXTENDED = N_PARAMS + N_DERIVED
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def derive_into(p):
+    demand_elasticity = p[0]
+    willingness_to_pay = p[1]
+    sector_growth_rate = p[2]
+    captive_share = p[3]
+    switching_cost = p[4]
+    multihoming_share = p[5]
+    platform_price = p[6]
+    platform_quality = p[7]
+    network_value = p[8]
+    value_sensitivity = p[9]
+    direct_adoption_rate = p[10]
+    word_of_mouth_rate = p[11]
+    churn_rate = p[12]
+    platform_unit_cost = p[13]
+    platform_fixed_cost = p[14]
+    initial_platform_share = p[15]
+    trust_gain = p[16]
+    trust_decay = p[17]
+    transaction_success = p[18]
+    initial_trust = p[19]
+    relational_gain = p[20]
+    relational_decay = p[21]
+    churn_reduction = p[22]
+    initial_relational_trust = p[23]
+    contacts_per_user = p[24]
+    close_ties = p[25]
+    contagion_threshold = p[26]
+    fixed_cost_share = p[27]
+    indivisible_cost_share = p[28]
+    variable_cost_share = p[29]
+    capacity_adjustment_time = p[30]
+    addition_speed_ratio = p[31]
+    restructuring_cost = p[32]
+    price_adjustment_time = p[33]
+    price_response = p[34]
+    initial_buffer = p[35]
+    debt_service = p[36]
+    dividend_payout = p[37]
+    cash_target = p[38]
+    excess_cash_payout_rate = p[39]
+    credit_line = p[40]
+    credit_interest_rate = p[41]
+    debt_haircut = p[42]
+    chi_trust = p[43]
+    chi_unit_price = p[44]
+    chi_fixed = p[45]
+    chi_competitive = p[46]
+    chi_two_part = p[47]
+    chi_per_customer = p[48]
+    chi_threshold = p[49]
+    chi_hard = p[50]
+    chi_soft = p[51]
+    acquisition = p[52]
+    x0 = initial_platform_share - 1.0
+    x1 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
+    x2 = fixed_cost_share + variable_cost_share
+    x3 = x0*((1.0) if (chi_per_customer > (1.0/2.0)) else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
+    x4 = credit_line*x3
+    p[53] = math.exp(-demand_elasticity*(platform_price - 1.0))
+    p[54] = 1.0/price_adjustment_time
+    p[55] = -1.0/x0
+    p[56] = (x1 + 1.0)**((1.0/8.0))
+    p[57] = x1
+    p[58] = 1.0/x2
+    p[59] = -indivisible_cost_share*x3
+    p[60] = 1.0/capacity_adjustment_time
+    p[61] = -x4
+    p[62] = -debt_service*x3*(x2 - 1.0)
+    p[63] = cash_target*x3
+    p[64] = x4
+    return p
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def extended(p):
+    if p.shape[0] == N_EXTENDED:
+        return p
+    q = np.empty(N_EXTENDED)
+    q[:N_PARAMS] = p[:N_PARAMS]
+    return derive_into(q)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -80,6 +169,18 @@ def rhs_into(y, p, out):
     chi_hard = p[50]
     chi_soft = p[51]
     acquisition = p[52]
+    dp0 = p[53]
+    dp1 = p[54]
+    dp2 = p[55]
+    dp3 = p[56]
+    dp4 = p[57]
+    dp5 = p[58]
+    dp6 = p[59]
+    dp7 = p[60]
+    dp8 = p[61]
+    dp9 = p[62]
+    dp10 = p[63]
+    dp11 = p[64]
     pw1 = (platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price - chi_unit_price + 1.0
@@ -91,45 +192,36 @@ def rhs_into(y, p, out):
     x7 = ((1.0/2.0))*value_sensitivity
     x8 = platform_share - 1.0
     x9 = (chi_per_customer > (1.0/2.0))
-    x10 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x9 else (pw1))
-    x11 = variable_cost_share - 1.0
-    x12 = initial_platform_share - 1.0
-    x13 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
-    x14 = multihoming_share*platform_share
-    x15 = chi_unit_price*demand_elasticity*(incumbent_price - 1.0)
-    x16 = ((math.exp(-x15)) if x9 else (pw1))
-    x17 = customers*x16
-    x18 = x17*x8
-    x19 = indivisible_cost_share - 1.0
-    x20 = ((1.0) if x9 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
-    x21 = indivisible_cost_share*x20
-    x22 = capacity*x19 + x12*x21
-    x23 = ((chi_two_part)*(chi_two_part))*x14*x17 - (fixed_cost_share*x22 + variable_cost_share*x18)/(fixed_cost_share + variable_cost_share)
-    x24 = chi_two_part*x14 - platform_share + 1.0
-    x25 = 1.0/capacity_adjustment_time
-    x26 = capacity + x18
-    x27 = smooth_positive(x26, 0.001)
-    x28 = fixed_cost_share + x11
-    x29 = restructuring_cost*x25
-    x30 = -x12
-    x31 = x20*x30
-    x32 = credit_line*x31
-    x33 = credit_interest_rate*smooth_positive(-buffer + x32, 0.001)
-    x34 = -x8
-    x35 = x17*x34
+    x10 = platform_share*((dp0) if x9 else (pw1))
+    x11 = multihoming_share*platform_share
+    x12 = chi_unit_price*demand_elasticity*(incumbent_price - 1.0)
+    x13 = ((math.exp(-x12)) if x9 else (pw1))
+    x14 = customers*x13
+    x15 = indivisible_cost_share - 1.0
+    x16 = fixed_cost_share*(-capacity*x15 + dp6)
+    x17 = x14*x8
+    x18 = variable_cost_share*x17
+    x19 = ((chi_two_part)*(chi_two_part))*x11*x14 + dp5*(x16 - x18)
+    x20 = chi_two_part*x11 - platform_share + 1.0
+    x21 = capacity + x17
+    x22 = smooth_positive(x21, 0.001)
+    x23 = -x8
+    x24 = x14*x23
+    x25 = dp7*restructuring_cost
+    x26 = credit_interest_rate*smooth_positive(-buffer + dp8, 0.001) - dp9
     out[0] = -(1.0/2.0)*acquisition*(captive_share + x8)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(math.tanh(x7*(-switching_cost + x0*x2 - x4*x5 + x6)) + 1.0) - (1.0/2.0)*churn_rate*platform_share*(churn_reduction*relational_trust - 1.0)*(math.tanh(x7*(switching_cost - x0*x3 - x4*x5 + x6)) - 1.0)
     out[1] = -platform_trust*trust_decay - trust_gain*x10*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust))
     out[2] = -platform_trust*relational_gain*x10*(relational_trust - 1.0) - relational_decay*relational_trust
-    out[3] = -(incumbent_price - ((1.0) if (chi_fixed > (1.0/2.0)) else (((variable_cost_share - x11*(-abs(x8)/x12)**price_response) if (chi_competitive > (1.0/2.0)) else (x23*(x13 + 1.0)**((1.0/8.0))/(((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x24)*(x24))*((x24)*(x24)))*(((x24)*(x24))*((x24)*(x24))))*((math.exp(-8.0*x15)) if x9 else (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1)))))) + x13*((((x23)*(x23))*((x23)*(x23)))*(((x23)*(x23))*((x23)*(x23)))))**((1.0/8.0)))))))/price_adjustment_time
-    out[4] = x25*(addition_speed_ratio*smooth_positive(-x26, 0.001) - x27)
-    out[5] = customers*variable_cost_share*x16*x8 - debt_service*x12*x20*x28 - dividend_payout*smooth_positive(customers*x1*x16*x34 + customers*x16*x24*x3 + debt_service*x28*x31 - fixed_cost_share*(-capacity*x19 + x21*x30) - variable_cost_share*x35 - x29*smooth_positive(capacity - x35, 0.001) - x33, 0.001) - excess_cash_payout_rate*smooth_positive(buffer - cash_target*x31 - x32, 0.001) + fixed_cost_share*x22 - x1*x18 - x17*x2*x24 - x27*x29 - x33
+    out[3] = -dp1*(incumbent_price - ((1.0) if (chi_fixed > (1.0/2.0)) else (((variable_cost_share - (dp2*abs(x8))**price_response*(variable_cost_share - 1.0)) if (chi_competitive > (1.0/2.0)) else (dp3*x19/(((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x20)*(x20))*((x20)*(x20)))*(((x20)*(x20))*((x20)*(x20))))*((math.exp(-8.0*x12)) if x9 else (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1)))))) + dp4*((((x19)*(x19))*((x19)*(x19)))*(((x19)*(x19))*((x19)*(x19)))))**((1.0/8.0)))))))
+    out[4] = dp7*(addition_speed_ratio*smooth_positive(-x21, 0.001) - x22)
+    out[5] = -dividend_payout*smooth_positive(customers*x1*x13*x23 + customers*x13*x20*x3 - fixed_cost_share*(-capacity*x15 + dp6) - variable_cost_share*x24 - x25*smooth_positive(capacity - x24, 0.001) - x26, 0.001) - excess_cash_payout_rate*smooth_positive(buffer + dp10 + dp11, 0.001) - x1*x17 - x14*x2*x20 - x16 + x18 - x22*x25 - x26
     out[6] = customers*sector_growth_rate
     return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def rhs(y, p):
-    return rhs_into(y, p, np.empty(7))
+    return rhs_into(y, extended(p), np.empty(7))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -194,6 +286,18 @@ def jac_into(y, p, out):
     chi_hard = p[50]
     chi_soft = p[51]
     acquisition = p[52]
+    dp0 = p[53]
+    dp1 = p[54]
+    dp2 = p[55]
+    dp3 = p[56]
+    dp4 = p[57]
+    dp5 = p[58]
+    dp6 = p[59]
+    dp7 = p[60]
+    dp8 = p[61]
+    dp9 = p[62]
+    dp10 = p[63]
+    dp11 = p[64]
     pw1 = (platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price - chi_unit_price + 1.0
@@ -234,7 +338,7 @@ def jac_into(y, p, out):
     x36 = transaction_success - 1.0
     x37 = platform_trust - 1.0
     x38 = (chi_per_customer > (1.0/2.0))
-    x39 = ((math.exp(-demand_elasticity*(platform_price - 1.0))) if x38 else (pw1))
+    x39 = ((dp0) if x38 else (pw1))
     x40 = platform_price*platform_share
     x41 = x1*x20
     x42 = 1.0/(x40 - x41)
@@ -250,84 +354,71 @@ def jac_into(y, p, out):
     x52 = relational_gain*(relational_trust - 1.0)
     x53 = platform_trust*x52
     x54 = platform_share*x39
-    x55 = 1.0/price_adjustment_time
-    x56 = (chi_fixed > (1.0/2.0))
-    x57 = variable_cost_share - 1.0
-    x58 = abs(x20)
-    x59 = initial_platform_share - 1.0
-    x60 = (chi_competitive > (1.0/2.0))
-    x61 = x47*(incumbent_price - 1.0)
-    x62 = math.exp(-x61)
-    x63 = ((x62) if x38 else (pw1))
-    x64 = x20*x44 + x63
-    x65 = 1.0/(fixed_cost_share + variable_cost_share)
-    x66 = variable_cost_share*x65
-    x67 = chi_two_part*multihoming_share
-    x68 = x67 - 1.0
-    x69 = x63*x68
-    x70 = platform_share*x67 - platform_share + 1.0
-    x71 = x44*x70
-    x72 = ((chi_two_part)*(chi_two_part))*multihoming_share*platform_share
-    x73 = customers*x63
-    x74 = x72*x73
-    x75 = customers*variable_cost_share*x63
-    x76 = indivisible_cost_share - 1.0
-    x77 = ((1.0) if x38 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
-    x78 = indivisible_cost_share*x77
-    x79 = -x65*(fixed_cost_share*(capacity*x76 + x59*x78) + x20*x75) + x74
-    x80 = ((((x70)*(x70))*((x70)*(x70)))*(((x70)*(x70))*((x70)*(x70))))
-    x81 = math.exp(-8.0*x61)
-    x82 = ((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))
-    x83 = ((x81) if x38 else (x82))
-    x84 = x80*x83
-    x85 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*x84
-    x86 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
-    x87 = ((((x79)*(x79))*((x79)*(x79)))*(((x79)*(x79))*((x79)*(x79))))
-    x88 = x85 + x86*x87
-    x89 = 1.0/x88
-    x90 = (((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))
-    x91 = -x20
-    x92 = 1.0/(x1*x91 + x40)
-    x93 = -x12*x92
-    x94 = x80*x90
-    x95 = -x76
-    x96 = -x59
-    x97 = fixed_cost_share*(capacity*x95 + x78*x96) + x75*x91
-    x98 = ((0.0) if x38 else (-x43*x93))
-    x99 = x91*x98
-    x100 = -x63 + x99
-    x101 = 8.0*x86
-    x102 = (x86 + 1.0)**((1.0/8.0))
-    x103 = x102/x88**((1.0/8.0))
-    x104 = 8.0*x47
-    x105 = (((((x79)*(x79))*(x79))*(((x79)*(x79))*(x79)))*(x79))
-    x106 = -x47*x62
-    x107 = ((x106) if x38 else (x50))
-    x108 = -variable_cost_share*x107*x20*x65 + x72*((x106) if x38 else (-x48*x91*x92))
-    x109 = -x79
-    x110 = ((((x109)*(x109))*((x109)*(x109)))*(((x109)*(x109))*((x109)*(x109))))*x86 + x85
-    x111 = 1.0/x110
-    x112 = x102/x110**((1.0/8.0))
-    x113 = fixed_cost_share*x76
-    x114 = -variable_cost_share*x20*x65 + x72
-    x115 = 1.0/capacity_adjustment_time
-    x116 = capacity + x20*x73
-    x117 = smooth_positive_slope(x116, 0.001)
-    x118 = capacity - customers*x63*x91
-    x119 = x115*(addition_speed_ratio*smooth_positive_slope(-x118, 0.001) + x117)
-    x120 = x20*x63
-    x121 = -restructuring_cost*x100*x115*x117 - variable_cost_share*x20*x44 - variable_cost_share*x63 + x1*x63 + x2*x69 + x2*x71 + x41*x44
-    x122 = x77*x96
-    x123 = credit_line*x122
-    x124 = -buffer + x123
-    x125 = restructuring_cost*x115
-    x126 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x124, 0.001) + customers*x1*x63*x91 + customers*x3*x63*x70 - debt_service*x122*(-fixed_cost_share - x57) - x125*smooth_positive(x118, 0.001) - x97, 0.001)
-    x127 = x2*x70
-    x128 = x117*x125
-    x129 = x128*x20
-    x130 = chi_unit_price*x120 - variable_cost_share*x107*x20 + x107*x127 + x107*x129 + x107*x41 + x35*x63*x70
-    x131 = smooth_positive_slope(x124, 0.001)
-    x132 = -variable_cost_share*x20 + x127 + x129 + x41
+    x55 = (chi_fixed > (1.0/2.0))
+    x56 = abs(x20)
+    x57 = (chi_competitive > (1.0/2.0))
+    x58 = x47*(incumbent_price - 1.0)
+    x59 = math.exp(-x58)
+    x60 = ((x59) if x38 else (pw1))
+    x61 = x20*x44 + x60
+    x62 = dp5*variable_cost_share
+    x63 = chi_two_part*multihoming_share
+    x64 = x63 - 1.0
+    x65 = x60*x64
+    x66 = platform_share*x63 - platform_share + 1.0
+    x67 = x44*x66
+    x68 = (((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))
+    x69 = math.exp(-8.0*x58)
+    x70 = ((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))
+    x71 = ((x69) if x38 else (x70))
+    x72 = -x20
+    x73 = 1.0/(x1*x72 + x40)
+    x74 = -x12*x73
+    x75 = ((((x66)*(x66))*((x66)*(x66)))*(((x66)*(x66))*((x66)*(x66))))
+    x76 = x68*x75
+    x77 = ((chi_two_part)*(chi_two_part))*multihoming_share*platform_share
+    x78 = customers*x60
+    x79 = x77*x78
+    x80 = indivisible_cost_share - 1.0
+    x81 = -x80
+    x82 = customers*variable_cost_share*x60
+    x83 = fixed_cost_share*(capacity*x81 + dp6) + x72*x82
+    x84 = ((0.0) if x38 else (-x43*x74))
+    x85 = x72*x84
+    x86 = -x60 + x85
+    x87 = 8.0*dp4
+    x88 = x71*x75
+    x89 = dp5*(fixed_cost_share*(-capacity*x80 + dp6) - x20*x82) + x79
+    x90 = dp4*((((x89)*(x89))*((x89)*(x89)))*(((x89)*(x89))*((x89)*(x89))))
+    x91 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*x88 + x90
+    x92 = 1.0/x91
+    x93 = x89*x92
+    x94 = ((1.0/8.0))*x93
+    x95 = dp3/x91**((1.0/8.0))
+    x96 = customers*x95
+    x97 = -x47*x59
+    x98 = ((x97) if x38 else (x50))
+    x99 = dp5*variable_cost_share*x20*x98
+    x100 = x77*((x97) if x38 else (-x48*x72*x73))
+    x101 = 8.0*x47
+    x102 = (((((x89)*(x89))*(x89))*(((x89)*(x89))*(x89)))*(x89))
+    x103 = fixed_cost_share*x80
+    x104 = -dp5*variable_cost_share*x20 + x77
+    x105 = capacity + x20*x78
+    x106 = smooth_positive_slope(x105, 0.001)
+    x107 = capacity - customers*x60*x72
+    x108 = dp7*(addition_speed_ratio*smooth_positive_slope(-x107, 0.001) + x106)
+    x109 = x20*x60
+    x110 = -dp7*restructuring_cost*x106*x86 - variable_cost_share*x20*x44 - variable_cost_share*x60 + x1*x60 + x2*x65 + x2*x67 + x41*x44
+    x111 = -buffer + dp8
+    x112 = dp7*restructuring_cost
+    x113 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x111, 0.001) + customers*x1*x60*x72 + customers*x3*x60*x66 + dp9 - x112*smooth_positive(x107, 0.001) - x83, 0.001)
+    x114 = x2*x66
+    x115 = x106*x112
+    x116 = x115*x20
+    x117 = chi_unit_price*x109 - variable_cost_share*x20*x98 + x114*x98 + x116*x98 + x35*x60*x66 + x41*x98
+    x118 = smooth_positive_slope(x111, 0.001)
+    x119 = -variable_cost_share*x20 + x114 + x116 + x41
     out[0, 0] = ((1.0/4.0))*acquisition*network_value*value_sensitivity*x21*x28*x30*(((math.tanh(x15*(x22 + x6)))*(math.tanh(x15*(x22 + x6)))) - 1.0) - (1.0/4.0)*chi_soft*platform_trust*word_of_mouth_rate*x26*((binomial_tail_density(platform_share, close_ties, contagion_threshold)) if x19 else (1.0)) + ((1.0/4.0))*churn_rate*network_value*platform_share*value_sensitivity*x17*x30*(((x16)*(x16)) - 1.0) - (1.0/2.0)*x18*(x16 - 1.0) - (1.0/4.0)*x25*x29
     out[0, 1] = ((1.0/4.0))*network_value*((platform_share)*(platform_share))*x32*x33 - (1.0/4.0)*x26*x27 + ((1.0/4.0))*x33*x34*x5
     out[0, 2] = -(1.0/2.0)*churn_rate*churn_reduction*platform_share*(x31 - 1.0)
@@ -339,26 +430,26 @@ def jac_into(y, p, out):
     out[2, 1] = -x52*x54
     out[2, 2] = -platform_trust*relational_gain*x54 - relational_decay
     out[2, 3] = -platform_share*x51*x53
-    out[3, 0] = x55*((0.0) if x56 else (((-price_response*x57*(-x58/x59)**price_response*(0.0 if x20 == 0 else math.copysign(1, x20))/x58) if x60 else (customers*x103*(chi_two_part*(x64 + x69 + x71) - x64*x66 - (1.0/8.0)*x79*x89*(x101*(chi_two_part*(x63 + x69 + x70*x98 - x99) + x100*x66)*(((((x65*x97 + x74)*(x65*x97 + x74))*(x65*x97 + x74))*(((x65*x97 + x74)*(x65*x97 + x74))*(x65*x97 + x74)))*(x65*x97 + x74)) + 8.0*x68*(((((x70)*(x70))*(x70))*(((x70)*(x70))*(x70)))*(x70))*x83*x90 + x94*((0.0) if x38 else (-8.0*demand_elasticity*x82*x93))))))))
-    out[3, 3] = x55*(((0.0) if x56 else (((0.0) if x60 else (customers*x112*(x108 + ((1.0/8.0))*x109*x111*(x101*x105*x108 + x94*((-x104*x81) if x38 else (x104*x49*x82)))))))) - 1.0)
-    out[3, 4] = x55*((0.0) if x56 else (((0.0) if x60 else (x103*x113*x65*(x86*x87*x89 - 1.0)))))
-    out[3, 6] = x55*((0.0) if x56 else (((0.0) if x60 else (x112*(x109*x111*(x105*x114*x63*x86 + x84*x90) + x114*x63)))))
-    out[4, 0] = -customers*x115*x64*(addition_speed_ratio*smooth_positive_slope(-x116, 0.001) + x117)
-    out[4, 3] = -customers*x107*x119*x20
-    out[4, 4] = -x119
-    out[4, 6] = -x119*x120
-    out[5, 0] = customers*(x121*x126 - x121)
-    out[5, 3] = customers*(x126*x130 - x130)
-    out[5, 4] = x113 + x126*(fixed_cost_share*x95 + x125*smooth_positive_slope(x118, 0.001)) - x128
-    out[5, 5] = -credit_interest_rate*x126*x131 + credit_interest_rate*x131 - excess_cash_payout_rate*smooth_positive_slope(buffer - cash_target*x122 - x123, 0.001)
-    out[5, 6] = x63*(x126*x132 - x132)
+    out[3, 0] = dp1*((0.0) if x55 else (((-price_response*(dp2*x56)**price_response*(variable_cost_share - 1.0)*(0.0 if x20 == 0 else math.copysign(1, x20))/x56) if x57 else (x96*(chi_two_part*(x61 + x65 + x67) - x61*x62 - x94*(8.0*x64*(((((x66)*(x66))*(x66))*(((x66)*(x66))*(x66)))*(x66))*x68*x71 + x76*((0.0) if x38 else (-8.0*demand_elasticity*x70*x74)) + x87*(chi_two_part*(x60 + x65 + x66*x84 - x85) + x62*x86)*(((((dp5*x83 + x79)*(dp5*x83 + x79))*(dp5*x83 + x79))*(((dp5*x83 + x79)*(dp5*x83 + x79))*(dp5*x83 + x79)))*(dp5*x83 + x79))))))))
+    out[3, 3] = dp1*(((0.0) if x55 else (((0.0) if x57 else (-x96*(-x100 + x94*(x102*x87*(x100 - x99) + x76*((-x101*x69) if x38 else (x101*x49*x70))) + x99))))) - 1.0)
+    out[3, 4] = dp1*((0.0) if x55 else (((0.0) if x57 else (dp5*x103*x95*(x90*x92 - 1.0)))))
+    out[3, 6] = dp1*((0.0) if x55 else (((0.0) if x57 else (-x95*(-x104*x60 + x93*(dp4*x102*x104*x60 + x68*x88))))))
+    out[4, 0] = -customers*dp7*x61*(addition_speed_ratio*smooth_positive_slope(-x105, 0.001) + x106)
+    out[4, 3] = -customers*x108*x20*x98
+    out[4, 4] = -x108
+    out[4, 6] = -x108*x109
+    out[5, 0] = customers*(x110*x113 - x110)
+    out[5, 3] = customers*(x113*x117 - x117)
+    out[5, 4] = x103 + x113*(fixed_cost_share*x81 + x112*smooth_positive_slope(x107, 0.001)) - x115
+    out[5, 5] = -credit_interest_rate*x113*x118 + credit_interest_rate*x118 - excess_cash_payout_rate*smooth_positive_slope(buffer + dp10 + dp11, 0.001)
+    out[5, 6] = x60*(x113*x119 - x119)
     out[6, 6] = sector_growth_rate
     return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def jac(y, p):
-    return jac_into(y, p, np.zeros((7, 7)))
+    return jac_into(y, extended(p), np.zeros((7, 7)))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

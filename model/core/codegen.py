@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.printing.pycode import PythonCodePrinter
 
 from .equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build
@@ -38,6 +39,11 @@ from .special import tail as binomial_tail, tail_density as binomial_tail_densit
 N_STATES = {n_states}
 N_PARAMS = {n_params}
 N_OUTPUTS = {n_outputs}
+#: Parameter-only subexpressions of the right-hand side and the Jacobian, computed once
+#: per parameter vector by derive_into into p[N_PARAMS:] (the extended vector that
+#: rhs_into and jac_into read); rhs and jac extend a plain vector themselves.
+N_DERIVED = {n_derived}
+N_EXTENDED = N_PARAMS + N_DERIVED
 '''
 
 
@@ -116,17 +122,59 @@ def _share_symbolic_powers(exprs):
 _NJIT = '@njit(cache=True, nogil=True, error_model="numpy")'
 
 
+#: Parameters that are not constant along a run: the point-of-no-return experiment switches
+#: acquisition off at the freeze, so nothing that reads it is computed once per run.
+_NOT_HOISTED = ("acquisition",)
+
+
+def _expensive(expr) -> bool:
+    """Whether ``expr`` makes a call or a division (worth computing once per run)."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Pow) and not (node.exp.is_Integer and node.exp > 0):
+            return True
+        if isinstance(node, sp.Function):
+            return True
+    return False
+
+
+def _hoist(exprs, params):
+    """Replace the largest parameter-only, expensive subexpressions of ``exprs`` by symbols.
+
+    Returns the definitions [(symbol, expression)] and the rewritten expressions; the same
+    subexpression gets the same symbol everywhere.
+    """
+    hoistable = {s for s in params if s.name not in _NOT_HOISTED}
+    found: dict = {}
+
+    def visit(e):
+        if e.is_Atom or isinstance(e, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+            return e  # a switch's condition is read as it is
+        if isinstance(e, ExprCondPair):
+            return ExprCondPair(visit(e.expr), e.cond)
+        if e.free_symbols and e.free_symbols <= hoistable and _expensive(e):
+            if e not in found:
+                found[e] = sp.Symbol(f"dp{len(found)}", real=True)
+            return found[e]
+        new = [visit(a) for a in e.args]
+        return e.func(*new) if any(a is not b for a, b in zip(new, e.args)) else e
+
+    rewritten = [visit(sp.sympify(e)) for e in exprs]
+    return [(sym, expr) for expr, sym in found.items()], rewritten
+
+
 def _unpack(vector: str, names) -> list[str]:
     return [f"    {name} = {vector}[{i}]" for i, name in enumerate(names)]
 
 
-def _function(name: str, args: str, exprs, targets, printer, used_params=True, used_states=True):
+def _function(name: str, args: str, exprs, targets, printer, used_params=True, used_states=True, derived=()):
     definitions, exprs = _share_symbolic_powers(list(exprs))
     lines = [_NJIT, f"def {name}({args}):"]
     if used_states:
         lines += _unpack("y", STATE_NAMES)
     if used_params:
         lines += _unpack("p", PARAM_NAMES)
+    for k, (sym, _) in enumerate(derived):
+        lines.append(f"    {sym} = p[{len(PARAM_NAMES) + k}]")
     if definitions:
         pre, pre_reduced = sp.cse([d for _, d in definitions], symbols=sp.numbered_symbols("w"),
                                   optimizations="basic")
@@ -147,23 +195,35 @@ def generate_source() -> str:
     printer = _Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
     n, m, o = len(STATE_NAMES), len(PARAM_NAMES), len(OUTPUT_NAMES)
     parts = [_HEADER.format(states=", ".join(STATE_NAMES), params=", ".join(PARAM_NAMES),
-                            n_states=n, n_params=m, n_outputs=o)]
+                            n_states=n, n_params=m, n_outputs=o, n_derived=0)]
 
     def emit(lines):
         parts.append("\n\n" + "\n".join(lines) + "\n")
 
-    # Right-hand side written into a caller's buffer (the ensemble engine's hot path).
-    emit(_function("rhs_into", "y, p, out", list(model.rhs), [f"out[{i}]" for i in range(n)], printer)
-         + ["    return out"])
-    emit([_NJIT, "def rhs(y, p):",
-          f"    return rhs_into(y, p, np.empty({n}))"])
+    # Parameter-only parts of the right-hand side and the Jacobian, once per run.
     jac = model.jacobian
     entries = [(i, j) for i in range(n) for j in range(n) if jac[i, j] != 0]
-    emit(_function("jac_into", "y, p, out", [jac[i, j] for i, j in entries],
-                   [f"out[{i}, {j}]" for i, j in entries], printer)
+    derived, hoisted = _hoist(list(model.rhs) + [jac[i, j] for i, j in entries], model.params)
+    rhs_exprs, jac_exprs = hoisted[:n], hoisted[n:]
+    parts[0] = parts[0].replace("N_DERIVED = 0", f"N_DERIVED = {len(derived)}")
+    emit(_function("derive_into", "p", [e for _, e in derived], [f"p[{m + k}]" for k in range(len(derived))],
+                   printer, used_states=False) + ["    return p"])
+    emit([_NJIT, "def extended(p):",
+          "    if p.shape[0] == N_EXTENDED:",
+          "        return p",
+          "    q = np.empty(N_EXTENDED)",
+          "    q[:N_PARAMS] = p[:N_PARAMS]",
+          "    return derive_into(q)"])
+    # Right-hand side written into a caller's buffer (the ensemble engine's hot path): ``p``
+    # is the extended vector (derive_into filled its tail).
+    emit(_function("rhs_into", "y, p, out", rhs_exprs, [f"out[{i}]" for i in range(n)], printer, derived=derived)
          + ["    return out"])
+    emit([_NJIT, "def rhs(y, p):",
+          f"    return rhs_into(y, extended(p), np.empty({n}))"])
+    emit(_function("jac_into", "y, p, out", jac_exprs, [f"out[{i}, {j}]" for i, j in entries], printer,
+                   derived=derived) + ["    return out"])
     emit([_NJIT, "def jac(y, p):",
-          f"    return jac_into(y, p, np.zeros(({n}, {n})))"])
+          f"    return jac_into(y, extended(p), np.zeros(({n}, {n})))"])
     emit(_function("outputs_into", "y, p, out", [model.outputs[k] for k in OUTPUT_NAMES],
                    [f"out[{i}]" for i in range(o)], printer) + ["    return out"])
     emit([_NJIT, "def outputs(y, p):",
