@@ -396,6 +396,8 @@ HOSTILE = {
     "non-UTF-8": ("[scenario]\nname = 'Zürich'\n".encode("latin-1"), "not UTF-8"),
     "malformed": (b"[parameters.fixed_cost_share\nvalue = 0.5", "malformed TOML"),
     "50 MB": (b"#" * 50_000_000, f"at most {MAX_SCENARIO_BYTES:,}"),
+    # tomllib recursed until RecursionError, which wiped the whole page (issue 15)
+    "nested 20,000 deep": (b"[scenario]\nname = " + b"[" * 20_000 + b"]" * 20_000, "nested too deeply"),
     "inconsistent": (b'[parameters.fixed_cost_share]\nvalue = 0.9\nsource = "x"\n'
                      b'[parameters.variable_cost_share]\nvalue = 0.2\nsource = "y"\n', "must be in [0.05, 0.99]"),
 }

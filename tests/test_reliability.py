@@ -70,3 +70,108 @@ def test_engine_ponr_rejects_bad_tol(tol):
     params = load_scenario(NEWSPAPERS).params
     with pytest.raises(ValueError, match="tol"):
         engine.point_of_no_return_batch(param_vector(params)[None, :], horizon=params.horizon, tol=tol)
+
+
+# --- 2 and 6. scenario files: every hostile input is one ValueError naming file and key --------
+
+from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario  # noqa: E402
+
+DEEP = "[scenario]\nname = " + "[" * 20_000 + "]" * 20_000 + "\n"
+
+
+@pytest.mark.parametrize("text, pattern", [
+    (DEEP, r"^deep.toml: malformed TOML: arrays or inline tables nested too deeply"),
+    ("[scenario]\nname = " + "{a = " * 20_000 + "1" + "}" * 20_000, r"^deep.toml: .*nested too deeply"),
+    ("[parameters.fixed_cost_share]\nvalue = " + "9" * 5000 + "\nsource = 'x'\n",
+     r"^deep.toml: line 2, `parameters.fixed_cost_share.value`: an integer of more than 4,300 digits"),
+    ("[scenario]\nstart_year = nan\n",
+     r"^deep.toml: `scenario.start_year`: must be a calendar year, a finite number in \[1000, 3000\], got nan"),
+    ("[scenario]\nstart_year = -inf\n", r"`scenario.start_year`: must be a calendar year.*got -inf"),
+    ("[scenario]\nstart_year = 1e9\n", r"`scenario.start_year`: must be a calendar year.*got 1000000000.0"),
+    ("", r"^deep.toml: empty scenario \(no tables or keys\)"),
+    ("# only a comment\n\n", r"^deep.toml: empty scenario"),
+    ("[scenario]\nname = 'a'\nname = 'b'\n",
+     r"^deep.toml: malformed TOML: line 3, `scenario.name`: Cannot overwrite a value .*given only once"),
+    ("[parameters.churn_rate]\nvalue = 0.1\nvalue = 0.2\n", r"malformed TOML: line 3, `parameters.churn_rate.value`: Cannot overwrite"),
+    ("[scenario]\ndescription = 1\n", r"`scenario.description`: must be a string, got 1"),
+    ("[scenario]\nname = '" + "x" * 100_000 + "'\nstart_year = '" + "y" * 100_000 + "'\n",
+     r"`scenario.start_year`: .*\.\.\. \(100,002 characters\)$"),
+])
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_hostile_scenario_text_is_one_clear_error(text, pattern, as_bytes):
+    with pytest.raises(ValueError, match=pattern):
+        parse_scenario(text.encode() if as_bytes else text, "deep.toml")
+
+
+def test_utf8_bom_is_accepted():
+    text = "[scenario]\nname = 'with a BOM'\nstart_year = 2008\n"
+    for data in ("\ufeff" + text, b"\xef\xbb\xbf" + text.encode()):
+        assert parse_scenario(data, "bom.toml").name == "with a BOM"
+
+
+def test_load_scenario_reads_a_bounded_amount(tmp_path, monkeypatch):
+    from model.evidence import scenarios
+
+    reads = []
+    real_open = scenarios.Path.open
+
+    def spy(self, *a, **k):
+        f = real_open(self, *a, **k)
+        real_read = f.read
+
+        class F:
+            def __enter__(s):
+                return s
+
+            def __exit__(s, *exc):
+                f.close()
+
+            def read(s, n=-1):
+                reads.append(n)
+                return real_read(n)
+        return F()
+
+    path = tmp_path / "s.toml"
+    path.write_text("[scenario]\nname = 'x'\n")
+    monkeypatch.setattr(scenarios.Path, "open", spy)
+    assert scenarios.load_scenario(path).name == "x"
+    assert reads == [MAX_SCENARIO_BYTES + 1]
+
+
+def test_dev_zero_is_refused_without_reading_it_all():
+    import resource
+    import subprocess
+    import sys
+
+    # /dev/zero reports size 0 and never ends. In a child with 1.5 GB of address space, so
+    # that reading it unbounded is a MemoryError there rather than the machine running out.
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+
+    code = ("from model.evidence.scenarios import load_scenario\n"
+            "try:\n    load_scenario('/dev/zero')\nexcept ValueError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       preexec_fn=limit, cwd=str(SCENARIOS.parent))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("/dev/zero: file has more than 262,144 bytes")
+
+
+@pytest.mark.parametrize("name, pattern", [("a\0b.toml", r"contains a NUL character"),
+                                           ("/proc/self/mem", r"^/proc/self/mem: cannot be read")])
+def test_unreadable_scenario_paths(name, pattern):
+    from model.evidence.scenarios import load_scenario as load
+
+    with pytest.raises(ValueError, match=pattern):
+        load(name)
+
+
+def test_cli_deeply_nested_scenario_exits_2_with_one_line(tmp_path, capsys):
+    from model.commands.cli import main
+
+    path = tmp_path / "deep.toml"
+    path.write_text(DEEP)
+    for cmd in (["run", str(path)], ["tipping", str(path), "--no-continue"]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path}: malformed TOML: arrays or inline tables nested too deeply")
+        assert err.count("\n") == 1
