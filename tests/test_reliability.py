@@ -175,3 +175,36 @@ def test_cli_deeply_nested_scenario_exits_2_with_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"error: {path}: malformed TOML: arrays or inline tables nested too deeply")
         assert err.count("\n") == 1
+
+
+# --- 2. run --out into a missing folder or onto a folder ----------------------------------------
+
+def test_run_out_bad_targets_are_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    from model.commands import cli, run as run_cmd
+
+    calls = []
+    monkeypatch.setattr(run_cmd, "simulate", lambda *a, **k: calls.append(1))
+    (tmp_path / "adir.csv").mkdir()
+    (tmp_path / "afile").write_text("x")
+    cases = [(tmp_path / "missing" / "x.csv", "does not exist"),
+             (tmp_path / "adir.csv", "is a directory"),
+             (tmp_path / "afile" / "x.parquet", "is not a folder")]
+    for out, fragment in cases:
+        assert cli.main(["run", str(NEWSPAPERS), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --out {out}: ") and fragment in err, err
+    assert not calls  # refused before simulating
+
+
+def test_run_out_write_failure_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    from model.commands import cli
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    out = tmp_path / "x.csv"
+    assert cli.main(["run", str(NEWSPAPERS), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: --out {out}: cannot be written (No space left on device)\n"
