@@ -208,3 +208,159 @@ def test_run_out_write_failure_is_a_clear_error(tmp_path, capsys, monkeypatch):
     out = tmp_path / "x.csv"
     assert cli.main(["run", str(NEWSPAPERS), "--out", str(out)]) == 2
     assert capsys.readouterr().err == f"error: --out {out}: cannot be written (No space left on device)\n"
+
+
+# --- 2 and 4. sweeps: refused up front when too big; resume verifies what it keeps ------------
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from model.commands.sweep import load_scenarios  # noqa: E402
+from model.studies import sweep as sw  # noqa: E402
+
+BASELINE = SCENARIOS / "baseline.toml"
+
+
+def _spec(**kw):
+    kw = {"n": 100, "seed": 4, "chunk_size": 25, **kw}
+    return sw.make_spec(load_scenarios([str(BASELINE)], []), ["churn_rate=0.05:0.6"], **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ref"
+    sw.run_sweep(_spec(), out, progress=False)
+    return out
+
+
+def test_sweep_n_too_large_is_refused_up_front(tmp_path, capsys):
+    from model.commands.cli import main
+
+    out = tmp_path / "big"
+    assert main(["sweep", str(BASELINE), "--n", "1000000000000", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --n 1000000000000: a lhs design of 1,000,000,000,000 points") and "memory" in err
+    assert "available; use --n of at most about" in err
+    assert not out.exists()
+
+
+def test_sweep_that_cannot_fit_on_disk_is_refused_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setattr(sw, "_free_disk", lambda path: 10_000)
+    with pytest.raises(ValueError, match=r"--out .*: 100 rows of \d+ columns need about .* of disk; 10.0 kB is free"):
+        sw.run_sweep(_spec(), tmp_path / "o", progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_full_disk_mid_sweep_is_a_message_no_temporaries_and_resume_finishes(tmp_path, monkeypatch, reference):
+    import pyarrow.parquet as pq
+
+    real = pq.write_table
+    calls = []
+
+    def write(table, where, *a, **k):
+        calls.append(where)
+        if len(calls) == 3:
+            Path(where).write_bytes(b"half a chunk")
+            raise OSError(28, "No space left on device")
+        return real(table, where, *a, **k)
+
+    from pathlib import Path
+
+    monkeypatch.setattr(pq, "write_table", write)
+    out = tmp_path / "full"
+    with pytest.raises(ValueError, match=r"cannot write \(No space left on device\); 2 of 4 chunks are complete"):
+        sw.run_sweep(_spec(), out, progress=False)
+    assert not list(out.glob(".*.tmp"))
+    monkeypatch.setattr(pq, "write_table", real)
+    summary = sw.run_sweep(_spec(), out, resume=True, progress=False)
+    assert summary.computed_chunks == [2, 3] and summary.rejected == []
+    pd.testing.assert_frame_equal(sw.read_sweep(out), sw.read_sweep(reference), check_exact=True)
+
+
+def _copy(reference, tmp_path):
+    out = tmp_path / "c"
+    shutil.copytree(reference, out)
+    return out
+
+
+def _flip(path, at=200):
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+CORRUPTIONS = {
+    "chunk copied over another": lambda out: shutil.copyfile(out / "chunk-00000.parquet", out / "chunk-00001.parquet"),
+    "flipped byte": lambda out: _flip(out / "chunk-00001.parquet"),
+    "flipped byte in the data pages": lambda out: _flip(out / "chunk-00001.parquet", at=40),
+    "truncated": lambda out: (out / "chunk-00001.parquet").write_bytes((out / "chunk-00001.parquet").read_bytes()[:99]),
+    "emptied": lambda out: (out / "chunk-00001.parquet").write_bytes(b""),
+    "replaced by a folder": lambda out: ((out / "chunk-00001.parquet").unlink(),
+                                         (out / "chunk-00001.parquet").mkdir()),
+    "manifest entry removed": lambda out: _edit_manifest(out, lambda m: m["chunks"].pop("1")),
+    "manifest hash changed": lambda out: _edit_manifest(out, lambda m: m["chunks"]["1"].update(sha256="0" * 64)),
+}
+
+
+def _edit_manifest(out, change):
+    m = json.loads((out / "manifest.json").read_text())
+    change(m)
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_bad_chunk_is_refused_by_read_sweep_and_recomputed_on_resume(case, reference, tmp_path):
+    out = _copy(reference, tmp_path)
+    CORRUPTIONS[case](out)
+    if case != "replaced by a folder":
+        with pytest.raises(ValueError, match=r"chunk-00001.parquet: .*run the sweep with --resume"):
+            sw.read_sweep(out)
+        summary = sw.run_sweep(_spec(), out, resume=True, progress=False)
+        assert summary.computed_chunks == [1], summary.rejected
+        assert len(summary.rejected) == 1 and summary.rejected[0].startswith("chunk-00001.parquet ")
+        assert (out / "chunk-00001.parquet.rejected").exists()
+        pd.testing.assert_frame_equal(sw.read_sweep(out), sw.read_sweep(reference), check_exact=True)
+    else:
+        with pytest.raises(ValueError, match=r"chunk-00001.parquet: a folder where a chunk file belongs"):
+            sw.run_sweep(_spec(), out, resume=True, progress=False)
+
+
+def test_stray_chunk_is_never_merged(reference, tmp_path, capsys):
+    from model.commands.cli import main
+
+    out = _copy(reference, tmp_path)
+    shutil.copyfile(out / "chunk-00000.parquet", out / "chunk-00099.parquet")
+    with pytest.raises(ValueError, match=r"chunk-00099.parquet: not a chunk of the sweep .* \(4 chunks\)"):
+        sw.read_sweep(out)
+    (out / ".manifest.json.12345.tmp").write_text("{")  # a writer killed on a full disk
+    summary = sw.run_sweep(_spec(), out, resume=True, progress=False)
+    assert summary.computed_chunks == [] and "chunk-00099.parquet is not a chunk" in summary.rejected[0]
+    assert not list(out.glob(".*.tmp"))
+    pd.testing.assert_frame_equal(sw.read_sweep(out), sw.read_sweep(reference), check_exact=True)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[]", "a JSON list, not an object"), ("3", "a JSON int"), ('"x"', "a JSON str"), ("null", "NoneType"),
+    ('{"config": 1}', "`config` must be an object"),
+    ('{"config": {"n_runs_per_scenario": "100", "chunk_size": 25, "scenarios": [1]}}', "n_runs_per_scenario"),
+    ("{", "unreadable manifest"), ("[" * 100_000, "unreadable manifest"),
+])
+def test_manifest_of_the_wrong_shape_is_a_clear_error(reference, tmp_path, text, fragment):
+    out = _copy(reference, tmp_path)
+    (out / "manifest.json").write_text(text)
+    for call in (lambda: sw.read_sweep(out), lambda: sw.run_sweep(_spec(), out, resume=True, progress=False)):
+        with pytest.raises(ValueError, match="manifest.json: ") as e:
+            call()
+        assert fragment in str(e.value)
+
+
+def test_manifest_entries_of_the_wrong_shape_are_a_clear_error(reference, tmp_path):
+    for change in (lambda m: m.update(chunks=[]), lambda m: m["chunks"].update({"1": 5}),
+                   lambda m: m["chunks"]["1"].update(rows="25"), lambda m: m.update(resumed={})):
+        out = _copy(reference, tmp_path)
+        _edit_manifest(out, change)
+        with pytest.raises(ValueError, match="manifest.json: not a sweep manifest"):
+            sw.run_sweep(_spec(), out, resume=True, progress=False)
+        shutil.rmtree(out)
