@@ -364,3 +364,37 @@ def test_manifest_entries_of_the_wrong_shape_are_a_clear_error(reference, tmp_pa
         with pytest.raises(ValueError, match="manifest.json: not a sweep manifest"):
             sw.run_sweep(_spec(), out, resume=True, progress=False)
         shutil.rmtree(out)
+
+
+# --- 3. a solver failure is a solver failure, never "bad input" -------------------------------
+
+@pytest.fixture
+def nan_jacobian(monkeypatch):
+    """The Jacobian goes non-finite (as it does for a state blown up to NaN): BDF and Radau
+    then raise "array must not contain infs or NaNs" from inside solve_ivp."""
+    from model.core import _generated as gen
+
+    real = gen.jac
+    monkeypatch.setattr(gen, "jac", lambda y, pv: np.full_like(real(y, pv), np.nan))
+
+
+@pytest.mark.parametrize("method", ["BDF", "Radau"])
+def test_solver_nan_is_a_failed_result(nan_jacobian, method):
+    from model.core.simulate import SimulationError, simulate
+
+    params = load_scenario(NEWSPAPERS).params
+    r = simulate(params, method=method)
+    assert not r.success and r.status == -1 and not r.falls
+    assert r.message.startswith("solver failed near t = ") and "must not contain infs or NaNs" in r.message
+    with pytest.raises(SimulationError, match="solver failed"):
+        simulate(params, method=method, raise_on_failure=True)
+    p = tipping.point_of_no_return(params, method=method)
+    assert p.outcome == "failed" and not p.success and "solver failed" in p.message
+
+
+def test_cli_solver_nan_exits_1_not_2(nan_jacobian, capsys):
+    from model.commands.cli import main
+
+    assert main(["run", str(NEWSPAPERS), "--method", "BDF"]) == 1  # 2 is for bad input
+    out = capsys.readouterr()
+    assert "Solver failure: solver failed near t = " in out.out and not out.err
