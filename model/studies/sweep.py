@@ -732,8 +732,8 @@ def _prepare_dir(spec: SweepSpec, out_dir: Path, resume: bool) -> tuple[dict, li
         old = manifest["config"]
         for key in config:
             if old.get(key) != config[key]:
-                raise ValueError(f"--resume: {out_dir} holds a different sweep (its `{key}` differs from this "
-                                 "command's); rerun the original command or choose another --out")
+                raise ValueError(f"--resume: {out_dir} holds a different sweep (its `{key}`, in {manifest_path}, "
+                                 "differs from this command's); rerun the original command or choose another --out")
         manifest["resumed"] = manifest.get("resumed", []) + [{"time": _now(), "code_version": code_version()}]
     else:
         if out_dir.exists() and any(out_dir.glob("chunk-*.parquet")):
