@@ -113,27 +113,21 @@ def test_load_scenario_reads_a_bounded_amount(tmp_path, monkeypatch):
     from model.evidence import scenarios
 
     reads = []
-    real_open = scenarios.Path.open
+    real_fdopen = scenarios.os.fdopen
 
-    def spy(self, *a, **k):
-        f = real_open(self, *a, **k)
+    def spy(fd, *a, **k):
+        f = real_fdopen(fd, *a, **k)
         real_read = f.read
 
-        class F:
-            def __enter__(s):
-                return s
-
-            def __exit__(s, *exc):
-                f.close()
-
-            def read(s, n=-1):
-                reads.append(n)
-                return real_read(n)
-        return F()
+        def read(n=-1):
+            reads.append(n)
+            return real_read(n)
+        f.read = read
+        return f
 
     path = tmp_path / "s.toml"
     path.write_text("[scenario]\nname = 'x'\n")
-    monkeypatch.setattr(scenarios.Path, "open", spy)
+    monkeypatch.setattr(scenarios.os, "fdopen", spy)
     assert scenarios.load_scenario(path).name == "x"
     assert reads == [MAX_SCENARIO_BYTES + 1]
 
@@ -154,6 +148,23 @@ def test_dev_zero_is_refused_without_reading_it_all():
                        preexec_fn=limit, cwd=str(SCENARIOS.parent))
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("/dev/zero: file has more than 262,144 bytes")
+
+
+def test_named_pipe_without_writer_does_not_hang(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    code = ("from model.evidence.scenarios import load_scenario\n"
+            f"try:\n    load_scenario({str(fifo)!r})\nexcept ValueError as e:\n    print(e)\n")
+    try:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           cwd=str(SCENARIOS.parent))
+    except subprocess.TimeoutExpired:
+        pytest.fail("load_scenario on a named pipe without a writer hangs")
+    assert r.stdout.startswith(f"{fifo}: empty scenario"), r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("name, pattern", [("a\0b.toml", r"contains a NUL character"),
@@ -398,3 +409,18 @@ def test_cli_solver_nan_exits_1_not_2(nan_jacobian, capsys):
     assert main(["run", str(NEWSPAPERS), "--method", "BDF"]) == 1  # 2 is for bad input
     out = capsys.readouterr()
     assert "Solver failure: solver failed near t = " in out.out and not out.err
+
+
+def test_output_into_a_closed_pipe_is_no_traceback():
+    import subprocess
+    import sys
+
+    # `python -m model tipping ... | head -c 600`: the reader closes the pipe before the
+    # command writes; the command must stop quietly (141, as a shell reports SIGPIPE).
+    proc = subprocess.Popen([sys.executable, "-m", "model", "tipping", str(NEWSPAPERS), "--json", "--no-continue"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(SCENARIOS.parent))
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err

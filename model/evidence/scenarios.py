@@ -30,6 +30,7 @@ nothing in a file is evaluated.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import tomllib
@@ -295,7 +296,11 @@ def load_scenario(path: str | Path) -> Scenario:
         # The reported size can lie (0 for /dev/zero, pipes and /proc files): read at most one
         # byte more than allowed, so parse_scenario refuses an oversized file without the
         # whole of it ever being in memory.
-        with path.open("rb") as f:
+        # O_NONBLOCK: opening a named pipe with no writer would otherwise wait forever; once
+        # open, reads block again (a pipe without a writer then reads as empty).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_SCENARIO_BYTES + 1)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such scenario file") from None
