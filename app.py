@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
+from model.core.simulate import simulate
+from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import figures
 from model.studies import claims
-from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
-from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
-from model.core.simulate import simulate
-from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SECTOR = "baseline"

@@ -22,11 +22,11 @@ from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
 
 from model import load_scenario, simulate
-from model.publish import figures
-from model.studies import claims
+from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 from model.core.parameters import PARAMETER_SPECS, Parameters
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
-from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.publish import figures
+from model.studies import claims
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

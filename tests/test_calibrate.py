@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.evidence.calibrate import calibrate, forecast, model_series, parse_calibration_csv
 from model.commands.cli import main as cli_main
 from model.core.parameters import PARAMETER_SPECS
-from model.evidence.scenarios import load_scenario
 from model.core.simulate import simulate
+from model.evidence.calibrate import calibrate, forecast, model_series, parse_calibration_csv
+from model.evidence.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWSPAPERS = ROOT / "scenarios" / "newspapers.toml"

@@ -23,8 +23,8 @@ from model.core.engine import (
 )
 from model.core.equations import PARAM_NAMES, STATE_NAMES, param_vector
 from model.core.parameters import PARAMETER_SPECS, Parameters
-from model.evidence.scenarios import load_scenario
 from model.core.simulate import simulate
+from model.evidence.scenarios import load_scenario
 
 BASELINE = load_scenario("scenarios/baseline.toml")
 N_RANDOM = 300

@@ -14,9 +14,9 @@ import pytest
 from numpy.testing import assert_allclose
 
 from model import simulate
+from model.analysis.tipping import break_even_loss, point_of_no_return
 from model.publish import figures
 from model.studies import claims
-from model.analysis.tipping import break_even_loss, point_of_no_return
 
 
 def trace(fig, name):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from model.publish import book, figures
 from model.analysis.causal import DEFAULT_NODES, causal_structure
-from model.evidence.scenarios import load_scenario
-from model.core.simulate import simulate
 from model.analysis.tipping import continuation, fold_curve, point_of_no_return
+from model.core.simulate import simulate
+from model.evidence.scenarios import load_scenario
+from model.publish import book, figures
 
 
 def traces(fig, name):

@@ -15,8 +15,8 @@ import pytest
 
 from model.commands.cli import main as cli_main
 from model.core.parameters import PARAMETER_SPECS, SWITCHES, Parameters
-from model.evidence.scenarios import load_scenario
 from model.core.simulate import simulate
+from model.evidence.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTOR_FILES = sorted(p for p in (ROOT / "scenarios").glob("*.toml") if p.name != "baseline.toml")

@@ -7,9 +7,15 @@ import pandas as pd
 import pytest
 from SALib.test_functions import Ishigami
 
+from model.analysis.sensitivity import (
+    analyze_function,
+    model_function,
+    model_sensitivity,
+    problem_from_vary,
+    to_markdown,
+)
 from model.commands.cli import main
 from model.evidence.scenarios import load_scenario
-from model.analysis.sensitivity import analyze_function, model_function, model_sensitivity, problem_from_vary, to_markdown
 
 BASELINE = load_scenario("scenarios/baseline.toml")
 

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.core import engine
+from model.analysis.tipping import break_even_loss
 from model.commands.cli import main
 from model.commands.sweep import load_scenarios
+from model.core import engine
 from model.evidence.scenarios import load_scenario
 from model.studies.sweep import INVALID, make_spec, parse_vary, read_sweep, run_sweep, unit_design
-from model.analysis.tipping import break_even_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

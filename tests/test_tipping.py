@@ -19,12 +19,12 @@ from numpy.testing import assert_allclose
 from scipy.optimize import brentq
 
 from model import Parameters, simulate
-from model.core import _generated as gen
-from model.commands.cli import main
 from model.analysis.continuation import continuation, fold_curve, parameter_derivative
-from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
 from model.analysis.equilibria import equilibria, equilibrium_closed_forms, market_rhs
 from model.analysis.tipping import basin, break_even_loss, point_of_no_return
+from model.commands.cli import main
+from model.core import _generated as gen
+from model.core.equations import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
 
 O = {n: i for i, n in enumerate(OUTPUT_NAMES)}
 

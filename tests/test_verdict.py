@@ -10,12 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.commands.cli import main as cli_main
-from model.evidence.scenarios import load_scenario
-from model.core.simulate import simulate
 from model.analysis.tipping import point_of_no_return
-from model.studies.verdict import (CLAIMED_SHARE, Interval, claim_comparisons, draw_parameters, inert_parameters,
-                           sector_verdict)
+from model.commands.cli import main as cli_main
+from model.core.simulate import simulate
+from model.evidence.scenarios import load_scenario
+from model.studies.verdict import (
+    CLAIMED_SHARE,
+    Interval,
+    claim_comparisons,
+    draw_parameters,
+    inert_parameters,
+    sector_verdict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -178,3 +184,25 @@ def test_verdict_command_refuses_bad_input(tmp_path, capsys):
     assert "`draws` must be an integer of at least 2" in capsys.readouterr().err
     assert cli_main(["verdict", "--scenarios", str(tmp_path / "missing.toml"), "--out", str(tmp_path)]) == 2
     assert "no such scenario file" in capsys.readouterr().err
+
+
+def test_the_run_and_the_verdict_apply_one_c1_test(crafts_verdict, crafts):
+    # The verdict's P(15% <= PONR share <= 25%) counts the draws for which the one-run rule
+    # (model.studies.claims, what the dashboard shows) says "supported".
+    from types import SimpleNamespace
+
+    from model.studies.claims import CLAIMED_BAND, assess_claims, claim_variants
+
+    v = crafts_verdict
+    share = v.draws["share"][np.isfinite(v.draws["share"])]
+    loss = v.draws["gross_loss"][np.isfinite(v.draws["gross_loss"])]
+    assert CLAIMED_BAND == 0.05 and 0 < share.size
+    np.testing.assert_allclose(v.p_share_near_claim, np.mean(np.abs(share - 0.2) <= 0.05), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(v.p_gross_loss_near_claim, np.mean(np.abs(loss - 0.2) <= 0.05), rtol=0, atol=1e-15)
+    p = crafts.params
+    run = simulate(p)
+    runs = {k: run for k in claim_variants(p)}
+    said = [assess_claims(p, run, runs, ponr=SimpleNamespace(outcome="tips", time=1.0, share=float(s), gross_loss=0.3,
+                                                              share_bracket=(float(s), float(s))))[0].verdict
+            for s in share]
+    np.testing.assert_allclose(np.mean([s == "supported" for s in said]), v.p_share_near_claim, rtol=0, atol=1e-15)

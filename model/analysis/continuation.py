@@ -43,6 +43,7 @@ import sympy as sp
 from scipy.optimize import root
 
 from ..core.equations import PARAM_NAMES, build, param_vector
+from ..core.parameters import PARAMETER_SPECS, Parameters
 from .equilibria import (
     MARKET_STATES,
     N_MARKET,
@@ -57,7 +58,6 @@ from .equilibria import (
     market_rhs,
     slaved_state,
 )
-from ..core.parameters import PARAMETER_SPECS, Parameters
 
 __all__ = [
     "CONTINUABLE",

@@ -40,12 +40,12 @@ import numpy as np
 import sympy as sp
 
 from ..core import _generated as gen
-from .basins import Basin, basin
-from .continuation import Continuation, Fold, FoldCurve, continuation, fold_curve
 from ..core.equations import CAP_SHARPNESS, OUTPUT_NAMES, STATE_NAMES, build, param_vector
-from .equilibria import Equilibrium, equilibria
 from ..core.parameters import Parameters
 from ..core.simulate import METHODS, simulate
+from .basins import Basin, basin
+from .continuation import Continuation, Fold, FoldCurve, continuation, fold_curve
+from .equilibria import Equilibrium, equilibria
 
 __all__ = [
     "break_even_loss",

@@ -12,8 +12,8 @@ from scipy.integrate import solve_ivp
 
 from ..core import _generated as gen
 from ..core.equations import build, param_vector
-from ..evidence.scenarios import load_scenario
 from ..core.simulate import simulate
+from ..evidence.scenarios import load_scenario
 from . import median_time
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"

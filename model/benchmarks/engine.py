@@ -30,8 +30,8 @@ from scipy.stats import qmc
 from ..core import _generated as gen
 from ..core import engine
 from ..core.equations import BUFFER_INDEX, PARAM_NAMES, param_vector
-from ..evidence.scenarios import load_scenario
 from ..core.simulate import simulate
+from ..evidence.scenarios import load_scenario
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"
 RTOL, ATOL = 1e-6, 1e-9

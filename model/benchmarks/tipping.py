@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..analysis.continuation import continuation
 from ..analysis.equilibria import equilibria
-from ..evidence.scenarios import load_scenario
 from ..analysis.tipping import point_of_no_return
+from ..evidence.scenarios import load_scenario
 from . import median_time
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"

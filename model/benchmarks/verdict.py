@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from ..evidence.scenarios import load_scenario, sector_files
 from ..analysis.tipping import point_of_no_return
+from ..evidence.scenarios import load_scenario, sector_files
 from ..studies.verdict import draw_parameters, sector_verdict
 from ..studies.verdict_report import compute
 

@@ -14,10 +14,10 @@ import math
 import time
 from pathlib import Path
 
-from ..evidence.calibrate import calibrate, forecast, parse_calibration_csv
-from ..core.parameters import PARAMETER_SPECS
-from ..evidence.scenarios import Scenario, scenario_to_toml
 from ..analysis.tipping import point_of_no_return
+from ..core.parameters import PARAMETER_SPECS
+from ..evidence.calibrate import calibrate, forecast, parse_calibration_csv
+from ..evidence.scenarios import Scenario, scenario_to_toml
 from .common import add_scenario_arguments, dump_json, scenario_with_overrides
 
 #: Calibrated by default: the two adoption rates, which the data identify (the newspaper

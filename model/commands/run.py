@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.simulate import METHODS, simulate
 from ..analysis.tipping import break_even_loss
+from ..core.simulate import METHODS, simulate
 from .common import add_scenario_arguments, check_output_file, dump_json, scenario_with_overrides
 
 

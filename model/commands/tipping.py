@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from ..analysis.continuation import CONTINUABLE, check_range, continuation
 from ..analysis.equilibria import MARKET_STATES, equilibria
-from ..core.parameters import PARAMETER_SPECS
 from ..analysis.tipping import break_even_loss, point_of_no_return
+from ..core.parameters import PARAMETER_SPECS
 from .common import add_scenario_arguments, dump_json, scenario_with_overrides
 
 #: Parameter continued when ``--continue`` is not given: the platform's value advantage.

@@ -23,7 +23,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -287,9 +287,9 @@ def build_calibration(ctx: Context) -> Built:
 
 
 def build_sectors(ctx: Context) -> Built:
-    from ..evidence.scenarios import load_scenario
-    from ..core.simulate import simulate
     from ..analysis.tipping import point_of_no_return
+    from ..core.simulate import simulate
+    from ..evidence.scenarios import load_scenario
 
     runs, shares, files = [], [], []
     for path in ctx.sector_files():
@@ -410,9 +410,9 @@ def build_fold_map(ctx: Context) -> Built:
 
 
 def build_phase_portrait(ctx: Context) -> Built:
+    from ..analysis.tipping import basin
     from ..core.equations import STATE_NAMES, initial_state
     from ..core.simulate import simulate
-    from ..analysis.tipping import basin
 
     path, sc = _load(ctx, "baseline.toml")
     changes = dict(TIPPING_CHANGES, platform_quality=PHASE_QUALITY)

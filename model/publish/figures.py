@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.equations import STATE_NAMES
-from ..core.parameters import PARAMETER_SPECS, Parameters
+from ..core.parameters import PARAMETER_SPECS
 from ..studies.claims import CLAIMED_SHARE
 
 __all__ = [

@@ -139,9 +139,9 @@ def sector_sources_markdown(scenario_dir: Path) -> str:
 
 
 def baseline_values(scenario_path: Path) -> dict[str, Any]:
-    from ..evidence.scenarios import load_scenario
-    from ..core.simulate import simulate
     from ..analysis.tipping import break_even_loss, point_of_no_return
+    from ..core.simulate import simulate
+    from ..evidence.scenarios import load_scenario
 
     sc = load_scenario(scenario_path)
     res = simulate(sc.params)

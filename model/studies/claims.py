@@ -178,27 +178,29 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
         beat hard alone by 2 points; C8 when at the end both flows exist and balance within
         25 %; C9 is a pointer to the cross-sector verdict.
     """
-    rows: list[ClaimAssessment] = []
-    text = {c.id: c.text for c in CLAIMS}
+    context = dict(params=params, current=current, variants=variants, ponr=ponr, break_even=break_even,
+                   break_even_current_prices=break_even_current_prices, sector=sector, n_sectors=n_sectors)
+    return [ClaimAssessment(c.id, c.text, *_RULES[c.id](**context)) for c in CLAIMS]
 
-    def add(cid, this_run, verdict):
-        rows.append(ClaimAssessment(cid, text[cid], this_run, verdict))
 
-    # C1: the point of no return against 20 %.
+# --- the rules, one per claim: each returns (what this run says, verdict) ----------------
+
+def _c1(*, params, current, ponr, **_) -> tuple[str, str]:
+    """C1: the point of no return against 20 %."""
     if ponr is not None and ponr.outcome not in ("tips", "never_tips", "always_falls"):
         ponr = None  # a failed analysis says nothing about the claim
     if ponr is None:
         if current.falls:
-            add("C1", f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of "
-                      "no return (at or before it) needs the tipping analysis, not available.", "not tested")
+            return (f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of "
+                    "no return (at or before it) needs the tipping analysis, not available.", "not tested")
         else:
-            add("C1", "The incumbent does not fall within the horizon, and the tipping analysis is not "
-                      "available.", "not tested")
+            return ("The incumbent does not fall within the horizon, and the tipping analysis is not "
+                    "available.", "not tested")
     elif ponr.outcome == "never_tips":
         final = current.final("platform_share_of_gross")
         verdict = "not supported" if final >= CLAIMED_SHARE else "not tested"
-        add("C1", f"No tipping: the incumbent survives the {params.horizon:g}-year horizon while the "
-                  f"platform reaches {_pct(final)} of gross.", verdict)
+        return (f"No tipping: the incumbent survives the {params.horizon:g}-year horizon while the "
+                f"platform reaches {_pct(final)} of gross.", verdict)
     else:
         near = bool(near_claim(ponr.share))
         if ponr.outcome == "always_falls":
@@ -208,10 +210,12 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
             lo, hi = ponr.share_bracket
             said = (f"Point of no return after {ponr.time:.2f} yr at a platform share of gross of "
                     f"{_pct(ponr.share)} (bracket {_pct(lo)} to {_pct(hi)}; gross loss {_pct(ponr.gross_loss)}).")
-        add("C1", said + f" The essay says 20%: {'within' if near else 'not within'} {CLAIMED_BAND * 100:.0f} points.",
-            "supported" if near else "not supported")
+        return (said + f" The essay says 20%: {'within' if near else 'not within'} {CLAIMED_BAND * 100:.0f} points.",
+                "supported" if near else "not supported")
 
-    # C2: fixed costs as the reason.
+
+def _c2(*, params, current, variants, break_even, break_even_current_prices, **_) -> tuple[str, str]:
+    """C2: fixed costs as the reason."""
     light = variants["light_fixed_cost"]
     lp = light.params
     be = ""
@@ -226,72 +230,88 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
         verdict = "supported"
     else:
         verdict = "not supported"
-    add("C2", said, verdict)
+    return (said, verdict)
 
-    # C3: trust from transactions.
+
+def _c3(*, current, variants, **_) -> tuple[str, str]:
+    """C3: trust from transactions."""
     t0 = float(current["platform_trust"][0])
     t_max = float(np.max(current["platform_trust"]))
     no_trust = variants["no_transaction_trust"]
     t, s_now, s_without = _share_gap(current, no_trust)
-    add("C3", f"Platform trust goes from {t0:.2f} to at most {t_max:.2f}. Without trust from transactions "
-              f"(κ_T = 0), at {t:.1f} yr the platform holds {_pct(s_without)} of gross instead of {_pct(s_now)}.",
-        "supported" if t_max - t0 >= 0.05 and s_now - s_without >= 0.02 else "not supported")
+    return (f"Platform trust goes from {t0:.2f} to at most {t_max:.2f}. Without trust from transactions "
+            f"(κ_T = 0), at {t:.1f} yr the platform holds {_pct(s_without)} of gross instead of {_pct(s_now)}.",
+            "supported" if t_max - t0 >= 0.05 and s_now - s_without >= 0.02 else "not supported")
 
-    # C4: relational trust makes users stick.
+
+def _c4(*, current, variants, **_) -> tuple[str, str]:
+    """C4: relational trust makes users stick."""
     r_max = float(np.max(current["relational_trust"]))
     loose = variants["no_stickiness"]
     t, s_now, s_loose = _share_gap(current, loose)
     later = (current.falls and (not loose.falls or loose.fall_time - current.fall_time >= 0.5))
-    add("C4", f"Relational trust reaches {r_max:.2f}. Without stickiness (ρ = 0), at {t:.1f} yr the platform "
-              f"holds {_pct(s_loose)} instead of {_pct(s_now)}; the incumbent {_fate(loose)}.",
-        "supported" if r_max >= 0.1 and (s_now - s_loose >= 0.02 or later) else "not supported")
+    return (f"Relational trust reaches {r_max:.2f}. Without stickiness (ρ = 0), at {t:.1f} yr the platform "
+            f"holds {_pct(s_loose)} instead of {_pct(s_now)}; the incumbent {_fate(loose)}.",
+            "supported" if r_max >= 0.1 and (s_now - s_loose >= 0.02 or later) else "not supported")
 
-    # C5: trust vs standard network effect.
+
+def _c5(*, params, current, variants, **_) -> tuple[str, str]:
+    """C5: trust vs standard network effect."""
     other = variants["other_network_effect"]
     t, s_now, s_other = _share_gap(current, other)
     differs = (current.falls != other.falls
                or (current.falls and abs(current.fall_time - other.fall_time) >= 1.0)
                or abs(s_now - s_other) >= 0.05)
-    add("C5", f"With the {other.params.network_effect} network effect the incumbent {_fate(other)}; with the "
-              f"{params.network_effect} one it {_fate(current)}.",
-        "supported" if differs else "not supported")
+    return (f"With the {other.params.network_effect} network effect the incumbent {_fate(other)}; with the "
+            f"{params.network_effect} one it {_fate(current)}.",
+            "supported" if differs else "not supported")
 
-    # C6: price and cost.
+
+def _c6(*, params, current, **_) -> tuple[str, str]:
+    """C6: price and cost."""
     p_end = current.final("incumbent_price")
     profit_end = current.final("platform_profit")
-    add("C6", f"Platform price {params.platform_price:.2f} against the incumbent's {p_end:.2f} at the end; "
-              f"platform profit at the end {profit_end:+.3f} (initial gross/yr) at a unit cost of "
-              f"{params.platform_unit_cost:.2f} and a fixed cost of {params.platform_fixed_cost:.3f}.",
-        "supported" if params.platform_price < p_end and profit_end > 0 else "not supported")
+    return (f"Platform price {params.platform_price:.2f} against the incumbent's {p_end:.2f} at the end; "
+            f"platform profit at the end {profit_end:+.3f} (initial gross/yr) at a unit cost of "
+            f"{params.platform_unit_cost:.2f} and a fixed cost of {params.platform_fixed_cost:.3f}.",
+            "supported" if params.platform_price < p_end and profit_end > 0 else "not supported")
 
-    # C7: hard starts, soft amplifies.
+
+def _c7(*, params, current, variants, **_) -> tuple[str, str]:
+    """C7: hard starts, soft amplifies."""
     hard, soft = variants["hard_only"], variants["soft_only"]
     both = params.replace(hard_network=True, soft_network=True) == params
     t_h, s_both_h, s_hard = _share_gap(current, hard)
     t_s, s_both_s, s_soft = _share_gap(current, soft)
     s0 = float(soft["platform_share_of_gross"][0])
     if not both:
-        add("C7", f"Needs both channels on (hard {params.hard_network}, soft {params.soft_network}); hard "
-                  f"only: {_fate(hard)}; soft only: {_fate(soft)}.", "not tested")
+        return (f"Needs both channels on (hard {params.hard_network}, soft {params.soft_network}); hard "
+                f"only: {_fate(hard)}; soft only: {_fate(soft)}.", "not tested")
     else:
         starts = s_soft - s0 <= 0.02
         amplifies = s_both_h - s_hard >= 0.02
-        add("C7", f"At {t_s:.1f} yr soft only holds {_pct(s_soft)} (from {_pct(s0)}); at {t_h:.1f} yr hard only "
-                  f"holds {_pct(s_hard)} against {_pct(s_both_h)} with both.",
-            "supported" if starts and amplifies else ("partly" if starts or amplifies else "not supported"))
+        return (f"At {t_s:.1f} yr soft only holds {_pct(s_soft)} (from {_pct(s0)}); at {t_h:.1f} yr hard only "
+                f"holds {_pct(s_hard)} against {_pct(s_both_h)} with both.",
+                "supported" if starts and amplifies else ("partly" if starts or amplifies else "not supported"))
 
-    # C8: turnover with a stable share.
+
+def _c8(*, current, sector, **_) -> tuple[str, str]:
+    """C8: turnover with a stable share."""
     adopt, churn = current.final("adoption"), current.final("churn")
     share = current.final("platform_share")
     t_end = float(current.t[-1])
     balanced = adopt > 0 and churn > 0 and abs(adopt - churn) <= 0.25 * (adopt + churn) / 2
     turnover = churn / share if share > 0 else float("nan")
-    add("C8", f"At {t_end:.1f} yr: adoption {adopt:.4f}/yr and churn {churn:.4f}/yr of the sector's customers "
-              f"(turnover {_pct(turnover)} of platform users a year), net {adopt - churn:+.4f}/yr.",
-        "supported" if balanced else "not supported")
+    return (f"At {t_end:.1f} yr: adoption {adopt:.4f}/yr and churn {churn:.4f}/yr of the sector's customers "
+            f"(turnover {_pct(turnover)} of platform users a year), net {adopt - churn:+.4f}/yr.",
+            "supported" if balanced else "not supported")
 
-    # C9: the sectors.
+
+def _c9(*, sector, n_sectors, **_) -> tuple[str, str]:
+    """C9: the sectors."""
     count = f"{n_sectors} sector file(s) in scenarios/; " if n_sectors is not None else ""
-    add("C9", f"This run: {sector or 'this sector'}. {count}the per-sector verdict with uncertainty is "
-              "`python -m model verdict`.", "not tested")
-    return rows
+    return (f"This run: {sector or 'this sector'}. {count}the per-sector verdict with uncertainty is "
+            "`python -m model verdict`.", "not tested")
+
+
+_RULES = {f'C{i}': rule for i, rule in enumerate((_c1, _c2, _c3, _c4, _c5, _c6, _c7, _c8, _c9), start=1)}

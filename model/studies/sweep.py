@@ -49,9 +49,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..core import engine
-from ..evidence import provenance
 from ..core.equations import OUTPUT_NAMES, PARAM_NAMES, param_vector
 from ..core.parameters import PARAMETER_SPECS, Parameters
+from ..evidence import provenance
 from ..evidence.scenarios import Scenario
 
 __all__ = [

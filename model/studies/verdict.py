@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import qmc, spearmanr
 
+from ..analysis.tipping import break_even_loss
 from ..core import engine
 from ..core.equations import PARAM_NAMES, build, param_vector
 from ..core.parameters import PARAMETER_SPECS
 from ..evidence.scenarios import Scenario
-from ..analysis.tipping import break_even_loss
 from .claims import CLAIMED_BAND, CLAIMED_SHARE, near_claim
 
 __all__ = [

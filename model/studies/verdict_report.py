@@ -18,8 +18,17 @@ from pathlib import Path
 
 from ..evidence.scenarios import load_scenario
 from .claims import CLAIMED_BAND, CLAIMED_SHARE
-from .verdict import (MATERIAL_P, MATERIAL_RETENTION, MATERIAL_TIME, NOT_DRAWN, OUTCOME_NAMES, RETENTION_FREEZE,
-                      RETENTION_YEARS, claim_comparisons, sector_verdict)
+from .verdict import (
+    MATERIAL_P,
+    MATERIAL_RETENTION,
+    MATERIAL_TIME,
+    NOT_DRAWN,
+    OUTCOME_NAMES,
+    RETENTION_FREEZE,
+    RETENTION_YEARS,
+    claim_comparisons,
+    sector_verdict,
+)
 
 
 def compute(paths, *, draws: int, seed: int, tol: float, claim_draws: int | None, progress=None):
