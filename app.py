@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+import string
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -42,6 +44,18 @@ SWITCH_LABELS = {
 SECTOR_KEY, UPLOAD_KEY = "sector", "upload"
 #: Query parameters that Streamlit itself reads (embedding options): not ours to judge.
 STREAMLIT_QUERY_KEYS = ("embed", "embed_options")
+
+#: Every ASCII punctuation character; CommonMark lets each be backslash-escaped.
+_MARKDOWN_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+
+
+def plain(text) -> str:
+    """``text`` from a user (a link's values, an uploaded file's name or contents) made
+    safe for a Markdown element (st.warning, st.error, st.caption, ...): every ASCII
+    punctuation character is backslash-escaped and line breaks become spaces, so no link,
+    autolink, image, HTML, heading, emphasis or ``:color[...]`` directive can start in it;
+    it shows exactly as typed."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
 # --- cached model calls (keyed on the frozen, hashable Parameters) -------------------------
@@ -255,9 +269,9 @@ def controls(files: dict[str, Path]) -> None:
         max_upload_size=1, help=f"Same format as scenarios/*.toml; at most {MAX_SCENARIO_BYTES // 1024} kB. "
         "It is parsed and validated, never run.")
     if st.session_state.get("_upload_error"):
-        st.sidebar.error(f"Upload refused: {st.session_state['_upload_error']}")
+        st.sidebar.error(f"Upload refused: {plain(st.session_state['_upload_error'])}")
     elif st.session_state.get("_uploaded") is not None:
-        st.sidebar.success(f"Using the uploaded scenario {st.session_state['_uploaded'].name!r}.")
+        st.sidebar.success(f"Using the uploaded scenario {plain(repr(st.session_state['_uploaded'].name))}.")
     st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
                       help="Every slider and switch back to the sector's (or upload's) values.")
     for group in GROUPS:
@@ -473,14 +487,14 @@ def main() -> None:
     st.caption("Does an incumbent with fixed process costs fall once a trust platform takes 20% of its "
                "sector's gross? Move the sliders on the left; every chart follows.")
     for note in st.session_state.get("_url_notes", []):
-        st.warning(f"Link: {note}")
+        st.warning(f"Link: {plain(note)}")
 
     values = {name: st.session_state[name] for name in PARAMETER_SPECS}
     base = current_base()
     query = page_query(values, base)
     st.query_params.from_dict(query)
     if not isinstance(base, Scenario):
-        st.error(f"This sector's file cannot be used: {base}. Pick another sector or upload a file.")
+        st.error(f"This sector's file cannot be used: {plain(base)}. Pick another sector or upload a file.")
         st.stop()
     try:
         params = Parameters(**values)
@@ -494,7 +508,7 @@ def main() -> None:
     ponr, ponr_note = (None, None)
     if result.success:
         ponr, ponr_note = ponr_or_message(params)
-    st.caption(f"Sector: **{base.name}** ({base.origin})")
+    st.caption(f"Sector: **{plain(base.name)}** ({plain(base.origin)})")
     summary(params, result, ponr, ponr_note, be, be_now)
 
     reference = run_model(base.params)

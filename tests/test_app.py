@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -89,8 +90,13 @@ def assert_charts_show(at, params: Parameters, reference: Parameters | None = No
             assert_allclose(yr, ref[series_name], rtol=1e-12, atol=1e-15)
 
 
+def unescape(markdown: str) -> str:
+    """What a reader sees of Markdown text with backslash escapes (the app escapes user text)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    return "\n".join(unescape(str(e.value)) for e in elements)
 
 
 def no_problem(at) -> None:
@@ -409,6 +415,8 @@ HOSTILE = {
     "non-UTF-8": ("[scenario]\nname = 'Zürich'\n".encode("latin-1"), "not UTF-8"),
     "malformed": (b"[parameters.fixed_cost_share\nvalue = 0.5", "malformed TOML"),
     "50 MB": (b"#" * 50_000_000, f"at most {MAX_SCENARIO_BYTES:,}"),
+    # tomllib recursed until RecursionError, which wiped the whole page (issue 15)
+    "nested 20,000 deep": (b"[scenario]\nname = " + b"[" * 20_000 + b"]" * 20_000, "nested too deeply"),
     "inconsistent": (b'[parameters.fixed_cost_share]\nvalue = 0.9\nsource = "x"\n'
                      b'[parameters.variable_cost_share]\nvalue = 0.2\nsource = "y"\n', "must be in [0.05, 0.99]"),
 }
@@ -487,3 +495,48 @@ def test_tipping_view_draws_the_continuation_and_the_basin(base, baseline):
     layout = charts(at)["continuation"]["layout"]
     assert "platform price" in layout["xaxis"]["title"]["text"]
     assert [s["x0"] for s in layout["shapes"] if s["type"] == "line"] == [base.platform_price]
+
+
+# --- user text is plain text (issue 15: Markdown injection) ------------------------------------
+
+EVIL = "[Click here to log in again](http://evil.example/login)"
+# Markdown that would make a live link, an image, HTML, a heading or a colour directive.
+LIVE = re.compile(r"(?<!\\)\]\(|(?<!\\)<(?!/?small>)[a-z/]|(?<![\\/])(https?|www)(?!\\)[:.]|(?<!\\):[a-z]+\[|^#", re.I | re.M)
+
+
+def markdown_bodies(at) -> list[str]:
+    """The Markdown source of every element that renders Markdown, sidebar included."""
+    kinds = ("markdown", "caption", "warning", "error", "success", "info", "title", "header", "subheader")
+    return [str(e.value) for kind in kinds for e in at.get(kind)]
+
+
+def assert_no_live_markup(at, *user_texts) -> None:
+    bodies = markdown_bodies(at)
+    for body in bodies:
+        for text in user_texts:
+            assert text not in body, body  # only in escaped form
+        # The page's own text has no links, HTML (but its <small> labels) or directives: any
+        # found came from the user.
+        assert not LIVE.search(body), body
+    shown = "\n".join(unescape(b) for b in bodies)
+    for text in user_texts:
+        assert text in shown  # and the reader still sees it as typed
+
+
+def test_link_values_are_shown_as_plain_text():
+    at = open_app({"churn_rate": EVIL, "[x](http://evil.example)": "1", "sector": "**bold**<b>x</b>"})
+    warned = texts(at.warning)
+    assert EVIL in warned and "http://evil.example)" in warned and "<b>x</b>" in warned
+    assert_no_live_markup(at, EVIL, "[x](http://evil.example)", "**bold**<b>x</b>")
+
+
+def test_uploaded_names_are_shown_as_plain_text(baseline):
+    name = "[Click](http://evil.example) :red[x] <img src=x>"
+    text = scenario_to_toml(baseline).replace('name = "', f"name = {json.dumps(name)}\nold_name = \"", 1)
+    text = re.sub(r"old_name = .*\n", "", text)
+    at = upload(open_app(), "[Log in](http://evil.example).toml", text.encode())
+    assert name in texts(at.sidebar.success)
+    assert_no_live_markup(at, name, "[Log in](http://evil.example).toml")
+    refused = upload(open_app(), "[Log in](http://evil.example).toml", b"[scenario]\nname = 1\n")
+    assert "[Log in](http://evil.example).toml" in texts(refused.sidebar.error)
+    assert_no_live_markup(refused, "[Log in](http://evil.example).toml")

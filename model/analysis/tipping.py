@@ -302,7 +302,8 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     simulation (about 5-10 ms), so a point of no return costs about 2 + log2(fall time /
     tol) + 1 runs.
     """
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) \
+            or not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"`tol` must be a positive finite number of years, got {tol!r}")
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
@@ -354,8 +355,14 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     # F(lo) false, F(hi) true; F(fall_time) is true by construction (freezing at the
     # moment of the fall changes nothing before it).
     lo, hi, frozen_fall_time = 0.0, fall_time, fall_time
+    float_limited = False
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            # lo and hi are adjacent floats: a tol below their spacing can never be met,
+            # and without this stop the loop would re-evaluate the same end forever.
+            float_limited = True
+            break
         r = falls_if_frozen_at(mid)
         if not r.success:
             return failed(r, f"run frozen at t = {mid:.6g}")
@@ -383,4 +390,6 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
                            tolerance=float(tol), evaluations=evaluations, fall_time=fall_time,
                            frozen_fall_time=frozen_fall_time, horizon=horizon,
                            message=f"freezing acquisition at t = {lo:.4g} yr the incumbent survives the "
-                                   f"horizon; at t = {hi:.4g} yr it falls (at t = {frozen_fall_time:.4g} yr)")
+                                   f"horizon; at t = {hi:.4g} yr it falls (at t = {frozen_fall_time:.4g} yr)"
+                                   + (f"; the bracket is as narrow as floats allow ({hi - lo:.3g} yr), "
+                                      f"wider than tol = {tol:g}" if float_limited else ""))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from ..core.parameters import coerce
@@ -34,3 +36,17 @@ def scenario_with_overrides(path: str, overrides: list[str]) -> tuple[Scenario, 
     except ValueError as e:
         raise ValueError(f"--set: {e}") from None
     return scenario, params
+
+
+def check_output_file(option: str, path: Path) -> None:
+    """ValueError unless ``path`` can be created or replaced as a file: checked before any
+    computation, so a typo in the folder costs no run and gives no traceback."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name, e.g. {path / 'series.csv'}")
+    if not parent.exists():
+        raise ValueError(f"{option} {path}: the folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: the folder {parent} is not writable")

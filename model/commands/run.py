@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..analysis.tipping import break_even_loss
 from ..core.simulate import METHODS, simulate
-from .common import add_scenario_arguments, dump_json, scenario_with_overrides
+from .common import add_scenario_arguments, check_output_file, dump_json, scenario_with_overrides
 
 
 def add_parser(sub) -> None:
@@ -39,6 +39,8 @@ def run(args) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise ValueError(f"--out {args.out}: the file must end in .csv or .parquet")
+    if out is not None:
+        check_output_file("--out", out)
     scenario, params = scenario_with_overrides(args.scenario, args.overrides)
     result = simulate(params, method=args.method)
     summary = summarise(scenario, params, result)
@@ -46,10 +48,13 @@ def run(args) -> int:
         import pandas as pd
 
         frame = pd.DataFrame(result.columns())
-        if out.suffix == ".csv":
-            frame.to_csv(out, index=False)
-        else:
-            frame.to_parquet(out, index=False)
+        try:
+            if out.suffix == ".csv":
+                frame.to_csv(out, index=False)
+            else:
+                frame.to_parquet(out, index=False)
+        except OSError as e:  # checked above, but the disk can still be full or the folder go away
+            raise ValueError(f"--out {out}: cannot be written ({e.strerror or e})") from None
     if args.json:
         print(dump_json(summary))
     else:

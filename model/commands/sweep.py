@@ -66,6 +66,8 @@ def run(args) -> int:
         print(f"sweep stopped: {done} of {spec.n_chunks} chunks are complete in {args.out}; run the same command "
               "with --resume to finish it", file=sys.stderr)
         raise
+    for note in summary.rejected:
+        print(f"warning: {note}", file=sys.stderr)
     rate = summary.computed_runs / summary.seconds if summary.seconds > 0 else float("nan")
     over = ", ".join(spec.names) if len(spec.names) <= 6 else f"{len(spec.names)} parameters"
     print(f"{spec.total_runs} runs ({len(spec.scenarios)} scenario(s) x {spec.n_runs}, {spec.design} design over "

@@ -1155,8 +1155,9 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
     if horizon is None:
         raise ValueError("`horizon` is required (a number or one per run)")
     horizon = _per_run(horizon, n, "horizon")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"`tol` must be positive and finite, got {tol!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) \
+            or not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be a positive finite number of years, got {tol!r}")
     if y0s is None:
         y0s = initial_states(pvecs)
     y0s = np.ascontiguousarray(y0s, dtype=np.float64)
@@ -1185,6 +1186,12 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
         active = tips[hi[tips] - lo[tips] > tol]
         while active.size:
             mid = 0.5 * (lo[active] + hi[active])
+            # Runs whose lo and hi are adjacent floats cannot narrow further (a tol below
+            # the float spacing would otherwise loop forever on the same end): they stop.
+            narrowing = (lo[active] < mid) & (mid < hi[active])
+            active, mid = active[narrowing], mid[narrowing]
+            if not active.size:
+                break
             res = integrate(pvecs[active], y0s[active], t_end=horizon[active], freeze_times=mid, **kw)
             evaluations[active] += 1
             failed = res.status < 0

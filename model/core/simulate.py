@@ -127,10 +127,12 @@ class _Budget:
 
     def __init__(self, remaining: int):
         self.remaining = remaining
+        self.calls = 0
         self.t_last = float("nan")
 
     def rhs(self, t, y, pv):
         self.t_last = t
+        self.calls += 1
         self.remaining -= 1
         if self.remaining < 0:
             raise _BudgetExceeded
@@ -270,6 +272,20 @@ def simulate(
                 t_eval=t_phase if t_phase.size else None, rtol=rtol, atol=atol,
                 events=_buffer_event, **extra,
             )
+        except (ValueError, ArithmeticError) as e:
+            # Raised inside the solver by a state or Jacobian gone non-finite (BDF and Radau
+            # factorise the Jacobian with check_finite: "array must not contain infs or
+            # NaNs"). Every argument was validated above, so this is a solver failure, to be
+            # reported as one, never passed on as if the input were bad.
+            nfev += budget.calls
+            status = -1
+            message = (f"solver failed near t = {budget.t_last:.4g}: {method} raised {type(e).__name__}: {e} "
+                       "(the state or its Jacobian became non-finite; try method='LSODA' or 'Radau', or a "
+                       "smaller rtol)")
+            ts.append(np.array([t0]))
+            ys.append(np.asarray(y_start, dtype=float)[:, None])
+            pvs.append(pv)
+            break
         except _BudgetExceeded:
             nfev = max_evaluations
             status = -1

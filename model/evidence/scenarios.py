@@ -30,6 +30,9 @@ nothing in a file is evaluated.
 from __future__ import annotations
 
 import math
+import os
+import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,9 @@ MAX_SCENARIO_BYTES = 256 * 1024
 
 _SCENARIO_KEYS = {"name", "description", "sector", "incumbent", "platform", "start_year", "notes"}
 _ENTRY_KEYS = {"value", "source", "assumption", "range"}
+
+#: Calendar years a ``[scenario] start_year`` may take.
+START_YEAR_BOUNDS = (1000, 3000)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,67 @@ class Scenario:
 
 
 def _fail(origin: str, key: str, msg: str) -> ValueError:
+    if len(key) > 80:  # a hostile key name must not flood the message
+        key = key[:80] + "..."
     return ValueError(f"{origin}: `{key}`: {msg}")
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a hostile value must not flood a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
+_AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]*?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _key_at(lines: list[str], lineno: int) -> str | None:
+    """The dotted key on line ``lineno`` (1-based) with its table, as far as a line shows it."""
+    if not 1 <= lineno <= len(lines):
+        return None
+    m = _KEY.match(lines[lineno - 1])
+    header = None
+    for line in reversed(lines[:lineno - 1] if m else lines[:lineno]):
+        h = _HEADER.match(line)
+        if h:
+            header = h.group(1)
+            break
+    if m is None:
+        return header
+    key = m.group(1).strip()
+    return f"{header}.{key}" if header else key
+
+
+def _toml_error(origin: str, text: str, e: Exception) -> ValueError:
+    """A TOML parse error as one message naming the file, the line and (if a line shows
+    one) the key: tomllib's own message gives only line and column."""
+    msg = str(e)
+    m = _AT_LINE.search(msg)
+    if m is None:
+        return ValueError(f"{origin}: malformed TOML: {msg}")
+    lineno = int(m.group(1))
+    key = _key_at(text.splitlines(), lineno)
+    where = f"line {lineno}" + (f", `{key}`" if key else "")
+    hint = ""
+    if msg.startswith("Cannot overwrite a value") or "twice" in msg:
+        hint = "; each key and table may be given only once"
+    return ValueError(f"{origin}: malformed TOML: {where}: {msg}{hint}")
+
+
+def _digits_error(origin: str, text: str, e: ValueError) -> ValueError:
+    """Python refuses to convert integers of more than ``sys.get_int_max_str_digits()``
+    digits (tomllib raises a bare ValueError, naming neither file nor key): find the line."""
+    limit = sys.get_int_max_str_digits()
+    lines = text.splitlines()
+    for i, line in enumerate(lines, 1):
+        if re.search(r"\d[\d_]{%d,}" % max(limit, 1), line):
+            key = _key_at(lines, i)
+            return ValueError(f"{origin}: line {i}" + (f", `{key}`" if key else "")
+                              + f": an integer of more than {limit:,} digits; numbers must be finite "
+                                f"values within the parameter's bounds (e.g. 0.6 or 2008)")
+    return ValueError(f"{origin}: malformed TOML: {e}")
 
 
 def parse_scenario(data: bytes | str, origin: str = "<scenario>") -> Scenario:
@@ -101,10 +167,23 @@ def parse_scenario(data: bytes | str, origin: str = "<scenario>") -> Scenario:
             raise ValueError(f"{origin}: not UTF-8 text (byte {e.start}); save the file as UTF-8 TOML") from None
     elif len(data) > MAX_SCENARIO_BYTES:
         raise ValueError(f"{origin}: file is {len(data):,} characters; at most {MAX_SCENARIO_BYTES:,} allowed")
+    if data.startswith("\ufeff"):
+        # Windows editors start UTF-8 files with a byte-order mark; the TOML is the text after it.
+        data = data[1:]
     try:
         doc = tomllib.loads(data)
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{origin}: malformed TOML: {e}") from None
+        raise _toml_error(origin, data, e) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: thousands of levels
+        # exhaust the stack. No scenario value nests deeper than one list.
+        raise ValueError(f"{origin}: malformed TOML: arrays or inline tables nested too deeply; scenario "
+                         f"values are numbers, strings or [low, high] lists") from None
+    except ValueError as e:  # the integer digit limit, raised by int() inside tomllib
+        raise _digits_error(origin, data, e) from None
+    if not doc:
+        raise ValueError(f"{origin}: empty scenario (no tables or keys); a scenario file has a [scenario] "
+                         f"table and [parameters.NAME] entries (see scenarios/baseline.toml)")
 
     unknown_top = sorted(set(doc) - {"scenario", "parameters", "switches"})
     if unknown_top:
@@ -115,12 +194,19 @@ def parse_scenario(data: bytes | str, origin: str = "<scenario>") -> Scenario:
     for key in meta:
         if key not in _SCENARIO_KEYS:
             raise _fail(origin, f"scenario.{key}", f"unknown key; allowed: {', '.join(sorted(_SCENARIO_KEYS))}")
-    if "start_year" in meta and (isinstance(meta["start_year"], bool)
-                                 or not isinstance(meta["start_year"], (int, float))):
-        raise _fail(origin, "scenario.start_year", f"must be a number, got {meta['start_year']!r}")
+    if "start_year" in meta:
+        year = meta["start_year"]
+        # A year is a finite number: nan or inf would pass here and fail later, far from
+        # the file, in calibrate's alignment of data years.
+        if (isinstance(year, bool) or not isinstance(year, (int, float)) or not math.isfinite(year)
+                or not START_YEAR_BOUNDS[0] <= year <= START_YEAR_BOUNDS[1]):
+            raise _fail(origin, "scenario.start_year",
+                        f"must be a calendar year, a finite number in [{START_YEAR_BOUNDS[0]}, "
+                        f"{START_YEAR_BOUNDS[1]}], got {_show(year)}")
+    for key in sorted(_SCENARIO_KEYS - {"start_year"}):
+        if key in meta and not isinstance(meta[key], str):
+            raise _fail(origin, f"scenario.{key}", f"must be a string, got {_show(meta[key])}")
     name = meta.get("name", Path(origin).stem)
-    if not isinstance(name, str):
-        raise _fail(origin, "scenario.name", f"must be a string, got {name!r}")
 
     values: dict[str, Any] = {}
     ranges: dict[str, tuple[float, float]] = {}
@@ -153,7 +239,7 @@ def parse_scenario(data: bytes | str, origin: str = "<scenario>") -> Scenario:
             raise _fail(origin, f"{where}.value", "missing")
         value = entry["value"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _fail(origin, f"{where}.value", f"must be {s.allowed()}, got {value!r}")
+            raise _fail(origin, f"{where}.value", f"must be {s.allowed()}, got {_show(value)}")
         lo, hi = s.bounds
         if not lo <= value <= hi:
             raise _fail(origin, f"{where}.value", f"must be in [{lo:g}, {hi:g}], got {value!r}")
@@ -166,17 +252,17 @@ def parse_scenario(data: bytes | str, origin: str = "<scenario>") -> Scenario:
         text = source if source is not None else assumption
         label = "source" if source is not None else "assumption"
         if not isinstance(text, str) or not text.strip():
-            raise _fail(origin, f"{where}.{label}", f"must be a non-empty string, got {text!r}")
+            raise _fail(origin, f"{where}.{label}", f"must be a non-empty string, got {_show(text)}")
         if "range" in entry:
             rng = entry["range"]
             if (not isinstance(rng, list) or len(rng) != 2
                     or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)
                            for x in rng)):
-                raise _fail(origin, f"{where}.range", f"must be [low, high] (two finite numbers), got {rng!r}")
+                raise _fail(origin, f"{where}.range", f"must be [low, high] (two finite numbers), got {_show(rng)}")
             r_lo, r_hi = float(rng[0]), float(rng[1])
             if not (lo <= r_lo <= value <= r_hi <= hi) or r_lo == r_hi:
                 raise _fail(origin, f"{where}.range", f"must satisfy {lo:g} <= low <= value ({value:g}) "
-                            f"<= high <= {hi:g} with low < high, got {rng!r}")
+                            f"<= high <= {hi:g} with low < high, got {_show(rng)}")
             ranges[key] = (r_lo, r_hi)
         elif assumption is not None:
             raise _fail(origin, f"{where}.range", "missing: an assumption must give the range it is swept over")
@@ -200,18 +286,33 @@ def load_scenario(path: str | Path) -> Scenario:
         bounds, or a range that does not contain its value; the message names the file and key.
     """
     path = Path(path)
+    if "\0" in str(path):
+        raise ValueError(f"{str(path)!r}: not a file name (it contains a NUL character)")
     try:
         size = path.stat().st_size
         if size > MAX_SCENARIO_BYTES:
             raise ValueError(f"{path}: file is {size:,} bytes; a scenario file may have at most "
                              f"{MAX_SCENARIO_BYTES:,}")
-        data = path.read_bytes()
+        # The reported size can lie (0 for /dev/zero, pipes and /proc files): read at most one
+        # byte more than allowed, so parse_scenario refuses an oversized file without the
+        # whole of it ever being in memory.
+        # O_NONBLOCK: opening a named pipe with no writer would otherwise wait forever; once
+        # open, reads block again (a pipe without a writer then reads as empty).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_SCENARIO_BYTES + 1)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such scenario file") from None
     except IsADirectoryError:
         raise ValueError(f"{path}: is a directory, not a scenario file") from None
     except PermissionError:
         raise ValueError(f"{path}: cannot be read (permission denied)") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ValueError(f"{path}: file has more than {MAX_SCENARIO_BYTES:,} bytes (the most a scenario "
+                         f"file may have)")
     return parse_scenario(data, str(path))
 
 

@@ -19,10 +19,14 @@ the design is drawn once from the seed and sliced, and runs do not interact in t
 engine, so the rows are bit for bit the same whatever the backend (in-process, Dask) and
 the number of workers or threads. A chunk file is written to a temporary name and moved
 into place with :func:`os.replace`, so a chunk file either is complete or does not exist.
-``resume=True`` after a kill (Ctrl-C, a crash, a killed worker) checks that the manifest
-describes the same sweep, removes stale temporary files, and computes only the chunks
-whose file is missing: no finished chunk is recomputed or lost, and no row is written
-twice.
+The manifest records each chunk's sha256, first run and row count before the file is
+moved into place. ``resume=True`` after a kill (Ctrl-C, a crash, a killed worker, a full
+disk) checks that the manifest describes the same sweep, removes stale temporary files,
+and computes the chunks whose file is missing or does not match its entry (damaged,
+copied over, unknown: moved aside as ``*.rejected``, and reported); :func:`read_sweep`
+refuses such a file. No finished chunk is lost, and no row is written twice. A sweep
+whose design or output would not fit in the memory or on the disk is refused before it
+starts.
 
 Execution: in-process by default, the engine parallel over all local cores inside each
 chunk (``workers`` threads); or ``scheduler="tcp://HOST:PORT"`` sends chunks to a Dask
@@ -76,7 +80,8 @@ DEFAULT_MEASURES = ("fall", "break_even")
 #: draws each range independently); it is kept, with its reason, and not integrated.
 INVALID = -10
 MANIFEST = "manifest.json"
-FORMAT = 1
+#: 2: the manifest records each chunk's sha256, first run and row count (``chunks``).
+FORMAT = 2
 _COST_SUM_BOUNDS = (0.05, 0.99)  # Parameters.__post_init__: fixed + variable cost share
 
 _SHARE = OUTPUT_NAMES.index("platform_share_of_gross")
@@ -254,6 +259,88 @@ def unit_design(design: str, d: int, n: int, seed: int) -> np.ndarray:
     return _unit_design_cached(design, int(d), int(n), int(seed))
 
 
+#: Rough costs used to refuse a sweep that cannot fit, before anything is allocated or
+#: written (measured: about 8 bytes per column per row in the Parquet files, 7 kB of
+#: working memory per run of a chunk in the engine, its outputs and the table).
+_DISK_BYTES_PER_CELL = 8
+_DISK_BYTES_PER_ROW = 64
+_MEMORY_BYTES_PER_CHUNK_RUN = 8192
+
+
+def _design_points(design: str, d: int, n: int) -> int:
+    """Points :func:`unit_design` draws (Sobol' draws the next power of two), without drawing them."""
+    if design == "sobol":
+        return 2 ** max(0, math.ceil(math.log2(n)))
+    if design == "grid":
+        k = max(2, int(math.floor(n ** (1.0 / d) + 1e-9)))
+        return k ** d
+    return n
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _free_disk(path: Path) -> int | None:
+    """Free bytes on the file system that holds ``path`` (or its nearest existing parent)."""
+    import shutil
+
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} PB"  # pragma: no cover
+
+
+def _check_memory(design: str, d: int, n: int, chunk_size: int, n_scenarios: int) -> None:
+    """ValueError if the design and one chunk would not fit in the memory available: the
+    design (and the chunk tasks sliced from it) is held whole, so ``--n 10**12`` would
+    otherwise die of an out-of-memory kill instead of a message."""
+    points = _design_points(design, d, n)
+    need = 2 * points * d * 8 + min(chunk_size, points) * _MEMORY_BYTES_PER_CHUNK_RUN
+    available = _available_memory()
+    if available is not None and need > available:
+        fit = max(1, int((available - min(chunk_size, points) * _MEMORY_BYTES_PER_CHUNK_RUN) / (16 * d)))
+        raise ValueError(f"--n {n}: a {design} design of {points:,} points over {d} parameter(s) "
+                         f"({n_scenarios} scenario(s)) needs about {_size(need)} of memory; "
+                         f"{_size(available)} is available; use --n of at most about {max(1, fit):,}")
+
+
+def check_disk(spec: "SweepSpec", out_dir: Path, chunks: Sequence[int] | None = None) -> None:
+    """ValueError if the rows still to write would not fit in the free space under ``out_dir``."""
+    n_cols = len(columns(spec.names, spec.measures))
+    if chunks is None:
+        rows = spec.total_runs
+    else:
+        rows = sum(_expected_rows(spec, c) for c in chunks)
+    need = rows * (n_cols * _DISK_BYTES_PER_CELL + _DISK_BYTES_PER_ROW)
+    free = _free_disk(out_dir)
+    if free is not None and need > free:
+        raise ValueError(f"--out {out_dir}: {rows:,} rows of {n_cols} columns need about {_size(need)} of disk; "
+                         f"{_size(free)} is free there; free space, choose another --out or a smaller --n")
+
+
 def make_spec(scenarios: Sequence[tuple[Scenario, Parameters, str, Sequence[str]]], vary_items: Sequence[str], *,
               design: str = "lhs", n: int = 1000, seed: int = 0, measures: Iterable[str] = DEFAULT_MEASURES,
               chunk_size: int = 5000, rtol: float = 1e-6, atol: float = 1e-9, ponr_tol: float = 0.01) -> SweepSpec:
@@ -283,6 +370,8 @@ def make_spec(scenarios: Sequence[tuple[Scenario, Parameters, str, Sequence[str]
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"`{name}` must be positive and finite, got {value!r}")
     vary = parse_vary(vary_items, scenarios[0][0])
+    if vary and not (design == "grid" and n < 2 ** len(vary)):
+        _check_memory(design, len(vary), int(n), int(chunk_size), len(scenarios))
     unit_design(design, len(vary), n, seed)  # validates design-specific limits
     entries = tuple(SweepScenario(name=sc.name, origin=sc.origin, contents=contents, params=params,
                                   overrides=tuple(overrides))
@@ -478,23 +567,49 @@ def chunk_path(out_dir: Path, chunk: int) -> Path:
 
 def _write_atomic_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        # A failed write (a full disk) must not leave its temporary behind.
+        tmp.unlink(missing_ok=True)
 
 
-def write_chunk(out_dir: Path, chunk: int, rows: dict[str, np.ndarray], cols: Sequence[str]) -> Path:
-    """Write one chunk atomically (temporary file, fsync, os.replace)."""
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_chunk(out_dir: Path, chunk: int, rows: dict[str, np.ndarray], cols: Sequence[str],
+                record=None) -> Path:
+    """Write one chunk atomically (temporary file, fsync, os.replace).
+
+    ``record(chunk, entry)``, if given, is called with the chunk's manifest entry (content
+    hash, first run, rows) after the file is complete and before it is moved into place:
+    a chunk file in place always has its entry in the manifest, so resume and
+    :func:`read_sweep` can tell it from a damaged, copied-over or stray file.
+    """
     import pyarrow.parquet as pq
 
     path = chunk_path(out_dir, chunk)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(_to_table(rows, cols), tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        pq.write_table(_to_table(rows, cols), tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if record is not None:
+            run = rows["run"]
+            record(chunk, {"sha256": _sha256(tmp), "first_run": int(run[0]) if len(run) else 0,
+                           "rows": int(len(run))})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -517,6 +632,8 @@ class SweepSummary:
     skipped_chunks: list[int] = field(default_factory=list)
     computed_runs: int = 0
     seconds: float = 0.0
+    #: Chunk files found bad on resume (and recomputed) or not part of the sweep, with why.
+    rejected: list[str] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -528,51 +645,135 @@ def _expected_rows(spec: SweepSpec, chunk: int) -> int:
     return min(spec.chunk_size, spec.n_runs - c * spec.chunk_size)
 
 
-def _prepare_dir(spec: SweepSpec, out_dir: Path, resume: bool) -> tuple[dict, list[int]]:
-    """Create or check ``out_dir``; returns the manifest and the chunks still to compute."""
-    import pyarrow.parquet as pq
+def _expected_first_run(n_runs: int, chunk_size: int, chunks_per_scenario: int, chunk: int) -> int:
+    return (chunk // chunks_per_scenario) * n_runs + (chunk % chunks_per_scenario) * chunk_size
 
+
+def _manifest_error(path: Path, what: str) -> ValueError:
+    return ValueError(f"{path}: not a sweep manifest ({what}); it was damaged or written by something else: "
+                      "rerun the sweep into a new --out")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def read_manifest(out_dir: Path) -> dict:
+    """The manifest of the sweep in ``out_dir``, its shape checked; ValueError naming the
+    file and the field otherwise (never an AttributeError on a JSON list or a number)."""
+    path = Path(out_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{out_dir}: no {MANIFEST} (is it a sweep directory?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: unreadable manifest ({type(e).__name__}: {e})") from None
+    if not isinstance(manifest, dict):
+        raise _manifest_error(path, f"a JSON {type(manifest).__name__}, not an object")
+    config = manifest.get("config")
+    if not isinstance(config, dict):
+        raise _manifest_error(path, "`config` must be an object")
+    for key in ("n_runs_per_scenario", "chunk_size"):
+        if not _is_int(config.get(key)) or config[key] < 1:
+            raise _manifest_error(path, f"`config.{key}` must be a positive integer")
+    if not isinstance(config.get("scenarios"), list) or not config["scenarios"]:
+        raise _manifest_error(path, "`config.scenarios` must be a non-empty list")
+    if not isinstance(manifest.get("resumed", []), list):
+        raise _manifest_error(path, "`resumed` must be a list")
+    chunks = manifest.get("chunks", {})
+    if not isinstance(chunks, dict):
+        raise _manifest_error(path, "`chunks` must be an object")
+    for key, entry in chunks.items():
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
+                or not _is_int(entry.get("first_run")) or not _is_int(entry.get("rows"))):
+            raise _manifest_error(path, f"`chunks.{key[:20]}` must be an object with `sha256`, `first_run`, `rows`")
+    return manifest
+
+
+def _check_chunk(path: Path, entry, first_run: int, rows: int) -> str | None:
+    """Why the chunk file ``path`` is not the one the manifest recorded (None if it is)."""
+    if not path.is_file():
+        return "is not a file"
+    if entry is None:
+        return "has no entry in the manifest (copied in, or written by another sweep)"
+    if entry["first_run"] != first_run or entry["rows"] != rows:
+        return (f"its manifest entry says runs {entry['first_run']}..+{entry['rows']}, this chunk holds "
+                f"runs {first_run}..+{rows}")
+    try:
+        digest = _sha256(path)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if digest != entry["sha256"]:
+        return "its content differs from the hash in the manifest (damaged, or another chunk copied over it)"
+    return None
+
+
+def _reject(path: Path) -> None:
+    """Move a bad chunk file aside (never merged, kept for inspection) as ``NAME.rejected``."""
+    target = path.with_name(path.name + ".rejected")
+    if target.is_dir() or path.is_dir():
+        raise ValueError(f"{path}: a folder where a chunk file belongs; remove it and run with --resume again")
+    os.replace(path, target)
+
+
+def _prepare_dir(spec: SweepSpec, out_dir: Path, resume: bool) -> tuple[dict, list[int], list[str]]:
+    """Create or check ``out_dir``; returns the manifest, the chunks still to compute, and
+    the chunk files rejected (with why)."""
     manifest_path = out_dir / MANIFEST
     config = spec.config()
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir}: exists and is not a directory")
+    rejected: list[str] = []
     if manifest_path.exists():
         if not resume:
             raise ValueError(f"--out {out_dir}: already holds a sweep; add --resume to finish it, or choose another "
                              "directory")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{manifest_path}: unreadable manifest ({e})") from None
-        old = manifest.get("config", {})
+        manifest = read_manifest(out_dir)
+        old = manifest["config"]
         for key in config:
             if old.get(key) != config[key]:
-                raise ValueError(f"--resume: {out_dir} holds a different sweep (its `{key}` differs from this "
-                                 "command's); rerun the original command or choose another --out")
+                raise ValueError(f"--resume: {out_dir} holds a different sweep (its `{key}`, in {manifest_path}, "
+                                 "differs from this command's); rerun the original command or choose another --out")
         manifest["resumed"] = manifest.get("resumed", []) + [{"time": _now(), "code_version": code_version()}]
     else:
         if out_dir.exists() and any(out_dir.glob("chunk-*.parquet")):
             raise ValueError(f"--out {out_dir}: holds chunk files but no manifest; choose an empty directory")
+        check_disk(spec, out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         manifest = {"format": FORMAT, "created": _now(), "code_version": code_version(),
                     "total_runs": spec.total_runs, "n_chunks": spec.n_chunks, "complete": False, "config": config}
-    # Stale temporaries of a killed writer.
-    for tmp in out_dir.glob(".chunk-*.tmp"):
-        tmp.unlink(missing_ok=True)
+    records = manifest.setdefault("chunks", {})
+    # Stale temporaries of a killed writer (chunks and the manifest itself).
+    for pattern in (".chunk-*.tmp", f".{MANIFEST}.*.tmp"):
+        for tmp in out_dir.glob(pattern):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
     todo = []
     for chunk in range(spec.n_chunks):
         path = chunk_path(out_dir, chunk)
-        if path.exists():
-            try:
-                if pq.read_metadata(path).num_rows == _expected_rows(spec, chunk):
-                    continue
-            except Exception:  # noqa: BLE001 - an unreadable file is recomputed
-                pass
-            path.unlink()
+        first = _expected_first_run(spec.n_runs, spec.chunk_size, spec.chunks_per_scenario, chunk)
+        if path.exists() or path.is_symlink():
+            problem = _check_chunk(path, records.get(str(chunk)), first, _expected_rows(spec, chunk))
+            if problem is None:
+                continue
+            _reject(path)
+            rejected.append(f"{path.name} {problem}: recomputed (the file is kept as {path.name}.rejected)")
+        records.pop(str(chunk), None)
         todo.append(chunk)
+    # Files named like chunks that no chunk of this sweep has: never merged.
+    known = {chunk_path(out_dir, c).name for c in range(spec.n_chunks)}
+    for path in sorted(out_dir.glob("chunk-*.parquet")):
+        if path.name not in known:
+            _reject(path)
+            rejected.append(f"{path.name} is not a chunk of this sweep ({spec.n_chunks} chunks): moved aside "
+                            f"as {path.name}.rejected")
+    for key in [k for k in records if not (k.isdigit() and int(k) < spec.n_chunks)]:
+        del records[key]
+    if todo:
+        check_disk(spec, out_dir, todo)
     manifest["complete"] = not todo
     _write_atomic_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
-    return manifest, todo
+    return manifest, todo, rejected
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, workers: int | None = None,
@@ -610,9 +811,20 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"--workers must be a positive integer, got {workers!r}")
     out_dir = Path(out_dir)
-    manifest, todo = _prepare_dir(spec, out_dir, resume)
+    try:
+        manifest, todo, rejected = _prepare_dir(spec, out_dir, resume)
+    except OSError as e:  # an unwritable folder, a full disk, a file where a folder belongs
+        raise ValueError(f"--out {out_dir}: {e.strerror or e}"
+                         + (f" ({e.filename})" if getattr(e, "filename", None) else "")) from None
     summary = SweepSummary(out_dir=out_dir, total_runs=spec.total_runs, n_chunks=spec.n_chunks,
-                           skipped_chunks=[c for c in range(spec.n_chunks) if c not in set(todo)])
+                           skipped_chunks=[c for c in range(spec.n_chunks) if c not in set(todo)],
+                           rejected=rejected)
+
+    def record(chunk: int, entry: dict) -> None:
+        # The entry goes to disk before the chunk file is moved into place (see write_chunk).
+        manifest["chunks"][str(chunk)] = entry
+        _write_atomic_bytes(out_dir / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
+
     cols = columns(spec.names, spec.measures)
     done_runs = sum(_expected_rows(spec, c) for c in summary.skipped_chunks)
     t0 = time.perf_counter()
@@ -624,12 +836,16 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
             if scheduler is None:
                 for chunk in todo:
                     rows = compute_chunk(tasks[chunk], threads=workers)
-                    write_chunk(out_dir, chunk, rows, cols)
+                    write_chunk(out_dir, chunk, rows, cols, record)
                     summary.computed_chunks.append(chunk)
                     summary.computed_runs += len(rows["run"])
                     bar.update(len(rows["run"]))
             else:
-                _run_on_dask(scheduler, [tasks[c] for c in todo], out_dir, cols, summary, bar)
+                _run_on_dask(scheduler, [tasks[c] for c in todo], out_dir, cols, summary, bar, record)
+    except OSError as e:  # a full disk, the folder removed: what is done stays done
+        done = len(summary.skipped_chunks) + len(summary.computed_chunks)
+        raise ValueError(f"--out {out_dir}: cannot write ({e.strerror or e}); {done} of {spec.n_chunks} chunks "
+                         "are complete and kept: free space and run the same command with --resume") from None
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - t0
@@ -639,7 +855,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
     return summary
 
 
-def _run_on_dask(address: str, tasks: list[dict], out_dir: Path, cols, summary: SweepSummary, bar) -> None:
+def _run_on_dask(address: str, tasks: list[dict], out_dir: Path, cols, summary: SweepSummary, bar,
+                 record=None) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - dask is a dependency
@@ -656,7 +873,7 @@ def _run_on_dask(address: str, tasks: list[dict], out_dir: Path, cols, summary: 
         for future in as_completed(futures):
             rows = future.result()
             chunk = chunk_of[future.key]
-            write_chunk(out_dir, chunk, rows, cols)
+            write_chunk(out_dir, chunk, rows, cols, record)
             summary.computed_chunks.append(chunk)
             summary.computed_runs += len(rows["run"])
             bar.update(len(rows["run"]))
@@ -664,17 +881,44 @@ def _run_on_dask(address: str, tasks: list[dict], out_dir: Path, cols, summary: 
 
 
 def read_sweep(out_dir: str | Path):
-    """All rows of a sweep as a pandas DataFrame ordered by run (finished chunks only)."""
+    """All rows of a sweep as a pandas DataFrame ordered by run (finished chunks only).
+
+    Only chunk files the manifest lists, with the content hash and run range it recorded,
+    are read: a damaged, copied-over or stray chunk file is a ValueError naming it (run
+    the sweep with ``--resume`` to recompute it), never merged.
+    """
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir)
+    config, records = manifest["config"], manifest.get("chunks", {})
+    n_runs, size = config["n_runs_per_scenario"], config["chunk_size"]
+    per_scenario = math.ceil(n_runs / size)
+    n_chunks = per_scenario * len(config["scenarios"])
     files = sorted(out_dir.glob("chunk-*.parquet"))
     if not files:
         raise ValueError(f"{out_dir}: no chunk files (is it a sweep directory?)")
-    import pyarrow as pa
-
+    names = {chunk_path(out_dir, c).name: c for c in range(n_chunks)}
     # Nullable booleans: `falls` is null where a run failed or its parameters were invalid.
     mapper = {pa.bool_(): pd.BooleanDtype()}.get
-    frames = [pq.read_table(f).to_pandas(types_mapper=mapper) for f in files]
-    return pd.concat(frames, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
+    frames = []
+    for f in files:
+        chunk = names.get(f.name)
+        if chunk is None:
+            raise ValueError(f"{f}: not a chunk of the sweep in {out_dir} ({n_chunks} chunks); remove it, or run "
+                             "the sweep with --resume, which moves it aside")
+        c = chunk % per_scenario
+        problem = _check_chunk(f, records.get(str(chunk)), _expected_first_run(n_runs, size, per_scenario, chunk),
+                               min(size, n_runs - c * size))
+        if problem is not None:
+            raise ValueError(f"{f}: {problem}; run the sweep with --resume to recompute it")
+        try:
+            frames.append(pq.read_table(f).to_pandas(types_mapper=mapper))
+        except (OSError, pa.ArrowException) as e:
+            raise ValueError(f"{f}: unreadable chunk ({e}); run the sweep with --resume to recompute it") from None
+    df = pd.concat(frames, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
+    if not df["run"].is_unique:  # the hashes make this impossible short of a forged manifest
+        raise ValueError(f"{out_dir}: some runs appear twice; run the sweep with --resume")
+    return df
