@@ -25,17 +25,11 @@ def baseline():
 
 
 def v1_parameters(stored: dict):
-    """The first version's parameters (tests/data/v1_reference.json) in the v2 model: every
-    new mechanism neutral, demand per sector, the old committed payout as debt service and
-    the trust network value rescaled for v2's normalisation (equal value at s = T = 1)."""
-    from model import Parameters
+    """The first version's parameters (tests/data/v1_reference.json) in the v2 model (see
+    :func:`model.core.parameters.from_first_version`)."""
+    from model.core.parameters import from_first_version
 
-    d = dict(stored)
-    d["debt_service"] = d.pop("committed_payout")
-    d["demand_form"] = "sector"
-    if d["network_effect"] == "trust":
-        d["network_value"] *= d["contacts_per_user"] / (d["contacts_per_user"] + d["close_ties"])
-    return Parameters(**d)
+    return from_first_version(stored)
 
 
 @pytest.fixture(scope="session")

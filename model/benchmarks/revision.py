@@ -7,6 +7,11 @@ of the baseline (runs/s), the batched point of no return, and one ``simulate`` o
 baseline. It prints each median and the ratio this tree / REV (> 1: this tree is faster).
 The probe finds the engine under either layout (``model.core.engine`` or the flat
 ``model.engine`` before the layers), so it measures any revision since the engine exists.
+
+The sets are REV's: drawn in REV's tree from REV's baseline and handed to this tree as
+parameter dictionaries (converted with :func:`model.core.parameters.from_first_version`
+when REV is the first version of the economics), so both trees integrate the same runs:
+the ratio is the cost of this tree's equations and solver, not of a different baseline.
 """
 
 from __future__ import annotations
@@ -26,33 +31,46 @@ import importlib, json, sys, time
 import numpy as np
 from scipy.stats import qmc
 
-def mod(*names):
-    for n in names:
-        try:
-            return importlib.import_module(n)
-        except ModuleNotFoundError:
-            pass
-    raise SystemExit("no module among " + ", ".join(names))
+# The layout decides the names; never fall back from one to the other, since an editable
+# install can answer an import the tree itself cannot (and would time the wrong code).
+layered = sys.argv[6] == "layered"
+def mod(layered_name, flat_name):
+    return importlib.import_module(layered_name if layered else flat_name)
 
 engine = mod("model.core.engine", "model.engine")
 equations = mod("model.core.equations", "model.equations")
 scenarios = mod("model.evidence.scenarios", "model.scenarios")
+parameters = mod("model.core.parameters", "model.parameters")
 simulate = mod("model.core.simulate", "model.simulate").simulate
-n, n_ponr = int(sys.argv[1]), int(sys.argv[2])
+assert engine.__file__.startswith(sys.argv[7]), (engine.__file__, sys.argv[7])
+n, n_ponr, mode, sets_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4], sys.argv[5]
 sc = scenarios.load_scenario(sys.argv[3])
-names = [k for k in sc.ranges if k in equations.PARAM_NAMES]
-lo = np.array([sc.ranges[k][0] for k in names]); hi = np.array([sc.ranges[k][1] for k in names])
-x = lo + qmc.LatinHypercube(len(names), rng=0).random(2 * n) * (hi - lo)
-pv = np.repeat(equations.param_vector(sc.params)[None, :], x.shape[0], axis=0)
-for j, k in enumerate(names):
-    pv[:, equations.PARAM_NAMES.index(k)] = x[:, j]
-cost = pv[:, equations.PARAM_NAMES.index("fixed_cost_share")] + pv[:, equations.PARAM_NAMES.index("variable_cost_share")]
-pv = pv[(cost >= 0.05) & (cost <= 0.99)][:n]
-y0 = engine.initial_states(pv)
 h = float(sc.params.horizon)
+if mode == "draw":  # the revision's own sets, written for the other tree
+    names = [k for k in sc.ranges if k in equations.PARAM_NAMES]
+    lo = np.array([sc.ranges[k][0] for k in names]); hi = np.array([sc.ranges[k][1] for k in names])
+    x = lo + qmc.LatinHypercube(len(names), rng=0).random(2 * n) * (hi - lo)
+    sets = []
+    for row in x:
+        try:
+            sets.append(sc.params.replace(**dict(zip(names, map(float, row)))).as_dict())
+        except ValueError:
+            continue
+        if len(sets) == n:
+            break
+    json.dump(sets, open(sets_file, "w"))
+sets = json.load(open(sets_file))
+if "committed_payout" in sets[0] and hasattr(parameters, "from_first_version"):
+    params = [parameters.from_first_version(d) for d in sets]
+    sc_params = parameters.from_first_version(sc.params.as_dict()) if hasattr(sc.params, "committed_payout") else sc.params
+else:
+    params = [parameters.Parameters(**d) for d in sets]
+    sc_params = sc.params
+pv = np.array([equations.param_vector(p) for p in params])
+y0 = engine.initial_states(pv)
 engine.integrate(pv[:64], y0[:64], t_end=h)
 engine.point_of_no_return_batch(pv[:16], y0[:16], h)
-simulate(sc.params)
+simulate(params[0])
 out = {}
 t = time.perf_counter(); res = engine.integrate(pv, y0, t_end=h); out["engine_runs_per_s"] = n / (time.perf_counter() - t)
 out["falls"] = int(np.sum(res.falls))
@@ -60,18 +78,20 @@ t = time.perf_counter(); engine.point_of_no_return_batch(pv[:n_ponr], y0[:n_ponr
 out["ponr_per_s"] = n_ponr / (time.perf_counter() - t)
 ts = []
 for _ in range(15):
-    t = time.perf_counter(); simulate(sc.params); ts.append(time.perf_counter() - t)
+    t = time.perf_counter(); simulate(params[0]); ts.append(time.perf_counter() - t)
 out["simulate_runs_per_s"] = 1.0 / sorted(ts)[len(ts) // 2]
 print(json.dumps(out))
 """
 
 MEASURES = {"engine_runs_per_s": "engine, runs/s", "ponr_per_s": "batched PONR, sets/s",
-            "simulate_runs_per_s": "simulate (baseline), runs/s"}
+            "simulate_runs_per_s": "simulate (first set), runs/s"}
 
 
-def _probe(tree: Path, n: int, n_ponr: int) -> dict:
+def _probe(tree: Path, n: int, n_ponr: int, baseline: Path, mode: str, sets_file: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(n), str(n_ponr), str(tree / "scenarios" / "baseline.toml")],
+    layout = "layered" if (tree / "model" / "core").is_dir() else "flat"
+    out = subprocess.run([sys.executable, "-c", PROBE, str(n), str(n_ponr), str(baseline), mode, str(sets_file),
+                          layout, str(tree)],
                          cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise ValueError(f"the probe failed in {tree}: {out.stderr.strip().splitlines()[-1:]}")
@@ -92,14 +112,17 @@ def run(args) -> None:
         if made.returncode != 0:
             raise ValueError(f"--against {rev!r}: not a revision of {ROOT} ({made.stderr.strip()})")
         try:
+            sets = Path(tmp) / "sets.json"
+            baseline = other / "scenarios" / "baseline.toml"
+            _probe(other, n, n_ponr, baseline, "draw", sets)  # REV draws the sets (and warms its cache)
             here, there = [], []
             for _ in range(rounds):  # alternate, so that load changes fall on both
-                here.append(_probe(ROOT, n, n_ponr))
-                there.append(_probe(other, n, n_ponr))
+                here.append(_probe(ROOT, n, n_ponr, baseline, "time", sets))
+                there.append(_probe(other, n, n_ponr, baseline, "time", sets))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, capture_output=True)
-    print(f"this tree against {rev}: {rounds} alternating rounds, fresh interpreter each; engine on {n:,} sets, "
-          f"PONR on {n_ponr:,}; medians")
+    print(f"this tree against {rev}: {rounds} alternating rounds, fresh interpreter each; the same {n:,} sets "
+          f"(a Latin hypercube over {rev}'s baseline ranges) in both; PONR on {n_ponr:,}; medians")
     if here[0]["falls"] != there[0]["falls"]:
         print(f"  note: the two trees disagree on the number of falls ({here[0]['falls']} vs {there[0]['falls']})")
     for key, label in MEASURES.items():

@@ -25,6 +25,7 @@ __all__ = [
     "GROUPS",
     "spec",
     "numeric_names",
+    "from_first_version",
 ]
 
 #: Slider groups, in display order.
@@ -382,3 +383,19 @@ def coerce(name: str, text: str) -> Any:
         return float(text)
     except ValueError:
         raise ValueError(f"`{name}` must be {s.allowed()}, got {text!r} (not a number)") from None
+
+
+def from_first_version(values: Mapping[str, Any]) -> "Parameters":
+    """The first version's parameter values (``Parameters.as_dict()`` of that version) as the
+    same model in this one: every new mechanism at its neutral value (the defaults), demand
+    per sector, the committed payout as debt service, and the trust network value rescaled
+    for this version's normalisation (equal to the standard one at s = T = 1)."""
+    d = dict(values)
+    if "committed_payout" in d:
+        d["debt_service"] = d.pop("committed_payout")
+    d["demand_form"] = "sector"
+    if d.get("network_effect", "trust") == "trust":
+        nc = d.get("contacts_per_user", PARAMETER_SPECS["contacts_per_user"].default)
+        k = d.get("close_ties", PARAMETER_SPECS["close_ties"].default)
+        d["network_value"] = d.get("network_value", PARAMETER_SPECS["network_value"].default) * nc / (nc + k)
+    return Parameters(**d)
