@@ -44,9 +44,8 @@ parameters = mod("model.core.parameters", "model.parameters")
 simulate = mod("model.core.simulate", "model.simulate").simulate
 assert engine.__file__.startswith(sys.argv[7]), (engine.__file__, sys.argv[7])
 n, n_ponr, mode, sets_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4], sys.argv[5]
-sc = scenarios.load_scenario(sys.argv[3])
-h = float(sc.params.horizon)
 if mode == "draw":  # the revision's own sets, written for the other tree
+    sc = scenarios.load_scenario(sys.argv[3])
     names = [k for k in sc.ranges if k in equations.PARAM_NAMES]
     lo = np.array([sc.ranges[k][0] for k in names]); hi = np.array([sc.ranges[k][1] for k in names])
     x = lo + qmc.LatinHypercube(len(names), rng=0).random(2 * n) * (hi - lo)
@@ -62,10 +61,9 @@ if mode == "draw":  # the revision's own sets, written for the other tree
 sets = json.load(open(sets_file))
 if "committed_payout" in sets[0] and hasattr(parameters, "from_first_version"):
     params = [parameters.from_first_version(d) for d in sets]
-    sc_params = parameters.from_first_version(sc.params.as_dict()) if hasattr(sc.params, "committed_payout") else sc.params
 else:
     params = [parameters.Parameters(**d) for d in sets]
-    sc_params = sc.params
+h = float(params[0].horizon)
 pv = np.array([equations.param_vector(p) for p in params])
 y0 = engine.initial_states(pv)
 engine.integrate(pv[:64], y0[:64], t_end=h)
