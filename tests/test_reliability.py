@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model.analysis import tipping
 from model.core import engine
 from model.core.equations import param_vector
 from model.evidence.scenarios import load_scenario
-from model.analysis import tipping
 
 from .conftest import SCENARIOS
 
@@ -191,7 +191,8 @@ def test_cli_deeply_nested_scenario_exits_2_with_one_line(tmp_path, capsys):
 # --- 2. run --out into a missing folder or onto a folder ----------------------------------------
 
 def test_run_out_bad_targets_are_refused_before_the_run(tmp_path, capsys, monkeypatch):
-    from model.commands import cli, run as run_cmd
+    from model.commands import cli
+    from model.commands import run as run_cmd
 
     calls = []
     monkeypatch.setattr(run_cmd, "simulate", lambda *a, **k: calls.append(1))

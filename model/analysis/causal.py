@@ -37,8 +37,8 @@ import numpy as np
 import sympy as sp
 
 from ..core.equations import PARAM_NAMES, STATE_NAMES, build, param_vector
-from ..core.special import lambdify_modules
 from ..core.parameters import Parameters
+from ..core.special import lambdify_modules
 
 __all__ = ["DEFAULT_NODES", "NODE_LABELS", "Link", "Loop", "CausalStructure", "causal_structure"]
 

@@ -43,8 +43,8 @@ import sympy as sp
 from scipy.optimize import root
 
 from ..core.equations import PARAM_NAMES, build, param_vector
-from ..core.special import lambdify_modules
 from ..core.parameters import PARAMETER_SPECS, Parameters
+from ..core.special import lambdify_modules
 from .equilibria import (
     MARKET_STATES,
     N_MARKET,

@@ -94,8 +94,7 @@ def break_even_expressions() -> dict[str, sp.Expr]:
       of the model) it is ``1 - d``, set by the assumed payout alone.
     """
     m = build()
-    v, phi, W = m.symbol("variable_cost_share"), m.symbol("fixed_cost_share"), m.symbol("willingness_to_pay")
-    iota = m.symbol("indivisible_cost_share")
+    W = m.symbol("willingness_to_pay")
     L, qb = sp.symbols("L q_b", positive=True)
     G, q, F, p, q0, D = sp.symbols("G q F p q_0 D", positive=True)
     qI = m.auxiliaries["incumbent_volume"][0]

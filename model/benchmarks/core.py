@@ -12,8 +12,8 @@ from scipy.integrate import solve_ivp
 
 from ..core import _generated as gen
 from ..core.equations import build, param_vector
-from ..core.special import lambdify_modules
 from ..core.simulate import simulate
+from ..core.special import lambdify_modules
 from ..evidence.scenarios import load_scenario
 from . import median_time
 
