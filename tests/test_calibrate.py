@@ -219,3 +219,30 @@ def test_committed_calibrated_scenarios_name_their_data(stem, data_file):
         if name not in calibrated:
             assert getattr(fitted.params, name) == getattr(original.params, name), name
     assert fitted.start_year == original.start_year
+
+
+def test_a_reorganised_incumbent_is_compared_after_its_first_insolvency(scenario):
+    """Under liquidation the incumbent's revenue is 0 after the fall; a reorganised one goes
+    on, and its revenue after the first insolvency is the run's own, not 0."""
+    from model.evidence.calibrate import model_series
+
+    years = np.arange(2000, 2021)
+    lines = [HEADER] + [f"{y},revenue,1.0,USD bn,fit,incumbent_revenue,ratio,synthetic {y}\n" for y in years]
+    data = parse_calibration_csv("".join(lines), "synthetic.csv")
+    for insolvency in ("liquidation", "reorganisation"):
+        p = scenario.params.replace(insolvency=insolvency)
+        values, result = model_series(p, data, START)
+        rev = values[data.series[0].name]
+        after = years - START + 0.5 > result.fall_time
+        assert result.falls and after.any() and not after.all()
+        if insolvency == "liquidation":
+            assert np.all(rev[after] == 0.0)
+        else:
+            # Read as it is while the run goes on; 0 once a second insolvency liquidates it.
+            t = years - START + 0.5
+            going = after & (t <= result.t[-1])
+            nearest = [result["incumbent_revenue"][int(np.argmin(np.abs(result.t - ti)))] for ti in t[going]]
+            assert going.sum() >= 2 and np.all(rev[going] > 0)
+            np.testing.assert_allclose(rev[going], nearest, rtol=0, atol=0)
+            if len(result.insolvencies) > 1:
+                assert np.all(rev[t > result.t[-1]] == 0.0)

@@ -17,8 +17,8 @@ role, compare_to, normalise, source``. Each *series* is compared with one model 
 Rows with role ``fit`` enter the least-squares fit, ``holdout`` rows are only compared
 afterwards, ``context`` rows are kept for the record. Year ``y`` is compared with the
 model at ``t = y - start_year + 0.5`` (annual totals against the mid-year rate). After the
-incumbent falls, its revenue and volume are 0 and every other series keeps its value at
-the fall.
+incumbent is liquidated, its revenue and volume are 0 and every other series keeps its
+value at the liquidation (a reorganised incumbent's run goes on and is compared as it is).
 
 The fit (:func:`calibrate`) is :func:`scipy.optimize.least_squares` over chosen
 parameters within their ranges, from several starts (the scenario's values and a Latin
@@ -258,11 +258,15 @@ def model_series(params: Parameters, data: CalibrationData, start_year: float, *
 
 
 def _read(result, name: str, t: np.ndarray) -> np.ndarray:
-    """Series ``name`` at times ``t``; after a fall, the incumbent's are 0, others frozen."""
+    """Series ``name`` at times ``t``; after the incumbent is liquidated (the run ends at an
+    insolvency), the incumbent's are 0 and the others frozen. A reorganised incumbent's run
+    goes on past its first insolvency and is read as it is."""
     out = np.empty(t.shape)
     series = result.series[name]
+    end = float(result.t[-1])
+    liquidated = bool(result.insolvencies) and end == result.insolvencies[-1]
     for i, ti in enumerate(t):
-        if result.falls and ti > result.fall_time:
+        if liquidated and ti > end:
             out[i] = 0.0 if name in _GONE_AFTER_FALL else series[-1]
         else:
             k = int(np.argmin(np.abs(result.t - ti)))
