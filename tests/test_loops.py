@@ -162,3 +162,23 @@ def test_loop_scores_validates_its_arguments(baseline):
         loop_scores(params, samples=2)
     with pytest.raises(ValueError, match="until"):
         loop_scores(params, until=-1.0)
+
+
+def test_cli_loops_names_the_loop_dominant_at_newspapers_point_of_no_return(capsys):
+    import json
+
+    from model.commands.cli import main
+
+    assert main(["loops", "scenarios/newspapers.toml", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    at = out["point_of_no_return"]
+    assert at["outcome"] == "tips" and 0 < at["time"] < out["run_end"]
+    assert at["loop"] in [lp["name"] for lp in out["loops"]]
+    assert at["acting_as"] == ("reinforcing" if at["relative_score"] > 0 else "balancing")
+    shares = [lp["share_of_run_dominant"] for lp in out["loops"]]
+    assert sum(shares) == pytest.approx(1.0)
+    assert [s["time"] for s in out["shifts"]] == sorted(s["time"] for s in out["shifts"])
+    assert main(["loops", "scenarios/newspapers.toml"]) == 0
+    assert "At the point of no return" in capsys.readouterr().out
+    assert main(["loops", "scenarios/newspapers.toml", "--samples", "2"]) == 2
+    assert "--samples must be at least 3" in capsys.readouterr().err

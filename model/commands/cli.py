@@ -14,7 +14,7 @@ import sys
 
 #: Command modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
-            "codegen", "export-xmile")
+            "codegen", "loops", "export-xmile")
 
 
 def build_parser() -> argparse.ArgumentParser:
