@@ -14,7 +14,7 @@ import sys
 
 #: Command modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
-            "codegen")
+            "codegen", "loops", "export-xmile")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"model.commands.{name}").add_parser(sub)
+        importlib.import_module(f"model.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 

@@ -1,0 +1,421 @@
+"""Loop dominance along a run: Loops That Matter (LTM) link and loop scores from the sympy model.
+
+Schoenberg, Davidsen and Eberlein's *Loops That Matter* measure how much each feedback
+loop contributes, moment by moment, to the behaviour of a model. In continuous time, for
+a link ``x -> z`` where ``z = g(x, ...)`` is an auxiliary (or a flow):
+
+    LS(x -> z) = |(dg/dx) dx/dt / (dz/dt)| * sign(dg/dx),
+
+the share of the change in ``z`` that comes through ``x`` (the partial change ``Δ_x z``
+over the total change ``Δz``), signed by the link's polarity. For a stock ``S`` with net
+flow ``f = g(x, ...)`` the link ``x -> S`` is the link ``x -> f`` followed by the
+flow-to-stock link, whose score is ``Δf / Δ(dS/dt)``: one for a single net flow, so the
+link score is the partial change of the net flow through ``x`` over its total change
+(with several flows, ``(df_i/dt) / (d²S/dt²)`` signed + for an inflow and - for an
+outflow, which is what the partial derivative of the net flow gives). The score of a
+loop is the product of its link scores; its *relative* score divides by the sum of the
+absolute loop scores at that time, so the relative scores' absolute values sum to 1 and
+the loop with the largest one *dominates*.
+
+Here every derivative comes from the one model definition
+(:func:`model.core.equations.build`), through the same collapsed definitions as the
+causal-loop diagram (:func:`model.analysis.causal.causal_structure`): the same nodes, the
+same links, the same loops. Total rates of change are exact (chain rule through the
+auxiliaries, from the stocks' right-hand sides), so the signed partial changes into each
+node sum to its total change. The stocks' self-dependence (first-order decay, price
+adjustment) is a self-loop the diagram does not draw: it counts in each stock's total
+change (the denominators) but is not one of the loops ranked, so the relative scores
+rank the diagram's loops against each other (``self_loops=True`` adds them).
+
+Scores are undefined where a node's total rate of change is zero (at an equilibrium, or
+at the start of a run that begins in the incumbent's steady state): those times get NaN
+and no dominant loop (see :attr:`LoopScores.dominant`).
+
+References
+----------
+W. Schoenberg, P. Davidsen and R. Eberlein, "Understanding model behavior using the Loops
+that Matter method", *System Dynamics Review* 36(2), 158-190 (2020).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import sympy as sp
+
+from ..core.equations import PARAM_NAMES, STATE_NAMES, build, param_vector
+from ..core.parameters import Parameters
+from ..core.special import lambdify_modules
+from .causal import DEFAULT_NODES, CausalStructure, Loop, _collapse, causal_structure
+
+__all__ = ["LoopScores", "NODE_WORDS", "LOOP_WORDS", "score_loops", "loop_scores", "loop_names", "dominance_shifts",
+           "dominant_at_point_of_no_return"]
+
+#: Names of the loops the essays tell, by their nodes in order (the diagram's order).
+LOOP_WORDS = {
+    ("platform_share", "adoption"): "contagion–saturation",
+    ("platform_share", "churn"): "churn",
+}
+
+#: The word a node lends to the name of a loop through it (nodes without one, such as the
+#: platform share every switching loop passes, add nothing).
+NODE_WORDS = {
+    "platform_trust": "trust",
+    "relational_trust": "relational trust",
+    "incumbent_price": "price",
+    "target_price": "price",
+    "capacity": "capacity",
+    "buffer": "liquidity",
+    "customers": "customers",
+    "incumbent_demand_per_customer": "demand",
+    "incumbent_volume": "volume",
+    "platform_volume": "transactions",
+    "fixed_cost": "fixed cost",
+    "incumbent_cost": "cost",
+    "operating_profit": "profit",
+    "platform_network_value": "network",
+    "adoption": "adoption",
+    "churn": "churn",
+}
+
+
+@dataclass(frozen=True)
+class LoopScores:
+    """Link and loop scores along a run.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n,)
+        Times (years).
+    loops : tuple of Loop
+        The loops scored, in the order of the rows below.
+    names : tuple of str
+        One identifier per loop: ``R1, R2, ...`` reinforcing, ``B1, ...`` balancing,
+        ``U1, ...`` of undetermined polarity, each followed by words from its nodes
+        (for example ``"R1 transactions–trust–adoption"``).
+    links : dict[(str, str), ndarray of shape (n,)]
+        Link score of every link ``(source, target)`` of the loops.
+    scores : ndarray, shape (n_loops, n)
+        Loop scores (products of link scores).
+    relative : ndarray, shape (n_loops, n)
+        Loop scores over the sum of their absolute values at each time (NaN where that
+        sum is zero or a score is undefined).
+    rates : dict[str, ndarray of shape (n,)]
+        Total rate of change of every node (for a stock, of its net flow: the denominator
+        of its link scores), by the chain rule from the stocks' right-hand sides.
+    """
+
+    t: np.ndarray
+    loops: tuple
+    names: tuple
+    links: dict
+    scores: np.ndarray
+    relative: np.ndarray
+    rates: dict
+
+    @property
+    def dominant(self) -> np.ndarray:
+        """Index of the loop with the largest absolute relative score at each time (-1 where
+        the scores are undefined)."""
+        rel = np.abs(self.relative)
+        ok = np.all(np.isfinite(rel), axis=0) & (rel.shape[0] > 0)
+        out = np.full(self.t.shape, -1, dtype=int)
+        if rel.shape[0]:
+            out[ok] = np.argmax(rel[:, ok], axis=0)
+        return out
+
+    def dominant_at(self, time: float) -> int:
+        """Index of the loop dominating at ``time`` (the nearest sample; -1 if undefined there).
+
+        Raises
+        ------
+        ValueError
+            If ``time`` is outside the run.
+        """
+        time = float(time)
+        if not (self.t[0] <= time <= self.t[-1]):
+            raise ValueError(f"`time` must be within the run [{self.t[0]:g}, {self.t[-1]:g}] years, got {time!r}")
+        return int(self.dominant[int(np.argmin(np.abs(self.t - time)))])
+
+    def shifts(self) -> list[tuple[float, int, int]]:
+        """Moments dominance changes hands: (time, loop before, loop after); see
+        :func:`dominance_shifts`."""
+        return dominance_shifts(self.t, self.relative)
+
+
+def score_loops(definitions: dict, stocks, values: dict, loops, t, *, names=None) -> LoopScores:
+    """LTM link and loop scores of any system given by sympy definitions (the engine of
+    :func:`loop_scores`, usable on a textbook system).
+
+    Parameters
+    ----------
+    definitions : dict[str, sympy.Expr]
+        For each node, its definition (an auxiliary or flow) or, for a stock, its net rate
+        of change, in terms of sympy Symbols named like the nodes (numeric constants
+        otherwise). Every free symbol must be a node.
+    stocks : iterable of str
+        The nodes that are stocks.
+    values : dict[str, ndarray of shape (n,)]
+        The value of every stock along the run (auxiliaries are evaluated from them).
+    loops : iterable of Loop or of tuple of str
+        The loops to score, each as its nodes in order (the first repeated implicitly).
+    t : ndarray, shape (n,)
+        The times of ``values``.
+    names : sequence of str, optional
+        One name per loop (default: ``"loop 1"``, ...).
+
+    Returns
+    -------
+    LoopScores
+
+    Raises
+    ------
+    ValueError
+        If a definition uses a symbol that is not a node, a stock has no values, the
+        auxiliaries are defined in a cycle, or a loop passes a missing link.
+    """
+    t = np.asarray(t, dtype=float)
+    stocks = tuple(stocks)
+    defs = {name: sp.sympify(expr) for name, expr in definitions.items()}
+    syms = {name: sp.Symbol(name, real=True) for name in defs}
+    # Symbols are matched by name (whatever their assumptions), so that callers may build
+    # their expressions with plain sp.Symbol.
+    for name, expr in defs.items():
+        rename = {s: syms[s.name] for s in expr.free_symbols if s.name in syms}
+        stray = sorted(s.name for s in expr.free_symbols if s.name not in syms)
+        if stray:
+            raise ValueError(f"the definition of {name!r} uses {', '.join(stray)}, which are not nodes; "
+                             f"allowed: {', '.join(defs)}")
+        defs[name] = expr.xreplace(rename)
+    missing = [s for s in stocks if s not in values or s not in defs]
+    if missing:
+        raise ValueError(f"every stock needs a definition and values; missing for {', '.join(missing)}")
+    order = _topological(defs, syms, stocks)
+    modules = lambdify_modules("numpy")
+    arg_names = list(defs)
+    args_syms = [syms[n] for n in arg_names]
+
+    def evaluate(expr, vals):
+        if not expr.free_symbols:
+            return np.full(t.shape, float(expr))
+        f = sp.lambdify(args_syms, expr, modules=modules)
+        return np.broadcast_to(np.asarray(f(*[vals.get(n, np.nan) for n in arg_names]), dtype=float), t.shape)
+
+    vals = {s: np.asarray(values[s], dtype=float) for s in stocks}
+    for name in order:  # auxiliaries in the order they are defined from the stocks
+        vals[name] = evaluate(defs[name], vals)
+    # Total rates of change: a stock's is its definition; an auxiliary's the chain rule.
+    partial = {}  # (source, target) -> d definition(target) / d source, along the run
+    for target, expr in defs.items():
+        for s in expr.free_symbols:
+            partial[(s.name, target)] = evaluate(sp.diff(expr, s), vals)
+    rate = {s: evaluate(defs[s], vals) for s in stocks}
+    for target in order:
+        total = np.zeros(t.shape)
+        for s in defs[target].free_symbols:
+            total = total + partial[(s.name, target)] * rate[s.name]
+        rate[target] = total
+    # For a stock the score's denominator is the change of its net flow, d/dt of its rate.
+    change = {}
+    for target, expr in defs.items():
+        total = np.zeros(t.shape)
+        for s in expr.free_symbols:
+            total = total + partial[(s.name, target)] * rate[s.name]
+        change[target] = total  # for an auxiliary, its own rate again
+
+    loops = tuple(lp if isinstance(lp, Loop) else Loop(tuple(lp), "?") for lp in loops)
+    link_scores: dict = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for lp in loops:
+            for i, source in enumerate(lp.nodes):
+                target = lp.nodes[(i + 1) % len(lp.nodes)]
+                if (source, target) in link_scores:
+                    continue
+                if (source, target) not in partial:
+                    raise ValueError(f"loop {' -> '.join(lp.nodes)} passes {source} -> {target}, "
+                                     f"but the definition of {target!r} does not use {source!r}")
+                d = partial[(source, target)]
+                contribution = d * rate[source]
+                score = np.abs(contribution / change[target]) * np.sign(d)
+                score[~np.isfinite(score) | (change[target] == 0)] = np.nan
+                link_scores[(source, target)] = score
+        scores = np.array([np.prod([link_scores[(lp.nodes[i], lp.nodes[(i + 1) % len(lp.nodes)])]
+                                    for i in range(len(lp.nodes))], axis=0) for lp in loops]).reshape(len(loops), -1)
+        total = np.sum(np.abs(scores), axis=0)
+        relative = scores / total
+    relative[:, ~np.isfinite(total) | (total == 0)] = np.nan
+    names = tuple(names) if names is not None else tuple(f"loop {i + 1}" for i in range(len(loops)))
+    if len(names) != len(loops):
+        raise ValueError(f"`names` must give one name per loop ({len(loops)}), got {len(names)}")
+    return LoopScores(t=t, loops=loops, names=names, links=link_scores, scores=scores, relative=relative,
+                      rates=change)
+
+
+def _topological(defs: dict, syms: dict, stocks: tuple) -> list[str]:
+    """The auxiliaries (non-stock nodes) in an order where each follows its inputs."""
+    aux = [n for n in defs if n not in stocks]
+    deps = {n: {s.name for s in defs[n].free_symbols} & set(aux) for n in aux}
+    order, done = [], set()
+    while len(order) < len(aux):
+        ready = [n for n in aux if n not in done and deps[n] <= done]
+        if not ready:
+            cyc = sorted(n for n in aux if n not in done)
+            raise ValueError(f"the auxiliaries {', '.join(cyc)} are defined in a cycle; a loop must pass a stock")
+        order.extend(ready)
+        done.update(ready)
+    return order
+
+
+def loop_names(loops) -> tuple[str, ...]:
+    """Names of loops for people: polarity and number (R1, B1, ...; U1 where a link changes
+    sign), then the words of the nodes it passes, in order (:data:`NODE_WORDS`), or the
+    loop's own name (:data:`LOOP_WORDS`)."""
+    counts = {"R": 0, "B": 0, "?": 0}
+    out = []
+    for lp in loops:
+        counts[lp.polarity] += 1
+        prefix = {"R": "R", "B": "B", "?": "U"}[lp.polarity]
+        words = [LOOP_WORDS[tuple(lp.nodes)]] if tuple(lp.nodes) in LOOP_WORDS else []
+        for node in lp.nodes if not words else ():
+            w = NODE_WORDS.get(node)
+            if w and w not in words:
+                words.append(w)
+        out.append(f"{prefix}{counts[lp.polarity]} {'–'.join(words) or lp.nodes[0]}")
+    return tuple(out)
+
+
+@cache
+def _model_definitions(nodes: tuple) -> dict:
+    """Each node's collapsed definition (a stock's: its right-hand side), every state added as
+    a node, in terms of node symbols and the parameters."""
+    m = build()
+    nodes = tuple(nodes) + tuple(s for s in STATE_NAMES if s not in nodes)
+    hidden = {sym: expr for name, (sym, expr) in m.auxiliaries.items() if name not in nodes}
+    out = {}
+    for n in nodes:
+        expr = m.rhs_compact[STATE_NAMES.index(n)] if n in STATE_NAMES else m.auxiliaries[n][1]
+        out[n] = _collapse(expr, hidden)
+    return out
+
+
+def loop_scores(params: Parameters, *, samples: int = 400, structure: CausalStructure | None = None,
+                self_loops: bool = False, until: float | None = None) -> LoopScores:
+    """LTM loop scores of the model's feedback loops along the run of ``params``.
+
+    Parameters
+    ----------
+    params : Parameters
+    samples : int
+        Times along the run (evenly from 0 to the fall or the horizon) at which to score.
+    structure : CausalStructure, optional
+        The loops to score (default: ``causal_structure(params)``, the diagram's loops).
+    self_loops : bool
+        Also score each stock's dependence on itself as a loop (named ``"... self"``).
+    until : float, optional
+        Stop the run here (years) instead of at the fall or the horizon.
+
+    Returns
+    -------
+    LoopScores
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` < 3 or ``until`` is not a positive number within the horizon.
+    RuntimeError
+        If the run fails (with the solver's message).
+    """
+    from ..core.simulate import simulate
+
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 3:
+        raise ValueError(f"`samples` must be an integer of at least 3, got {samples!r}")
+    horizon = float(params.horizon)
+    if until is not None and not (0 < float(until) <= horizon):
+        raise ValueError(f"`until` must be a time in (0, {horizon:g}] years (the horizon), got {until!r}")
+    structure = structure if structure is not None else causal_structure(params)
+    first = simulate(params)
+    if not first.success:
+        raise RuntimeError(f"the run of the parameters failed: {first.message}")
+    end = float(until) if until is not None else float(first.t[-1])
+    run = simulate(params, t_eval=np.linspace(0.0, end, int(samples)))
+    if not run.success:
+        raise RuntimeError(f"the run of the parameters failed: {run.message}")
+    m = build()
+    pvals = {m.symbol(k): float(v) for k, v in zip(PARAM_NAMES, param_vector(params))}
+    defs = {n: e.xreplace(pvals) for n, e in _model_definitions(tuple(structure.nodes)).items()}
+    loops = list(structure.loops)
+    names = list(loop_names(loops))
+    if self_loops:
+        for s in STATE_NAMES:
+            if s in structure.nodes and m.symbol(s) in defs[s].free_symbols:
+                loops.append(Loop((s,), "?"))
+                names.append(f"{NODE_WORDS.get(s, s)} self")
+    n = min(len(run.t), int(samples))
+    values = {s: run.series[s][:n] for s in STATE_NAMES}
+    return score_loops(defs, STATE_NAMES, values, loops, run.t[:n], names=names)
+
+
+def dominance_shifts(t, relative) -> list[tuple[float, int, int]]:
+    """Moments the dominant loop changes: (time, loop before, loop after).
+
+    Between two samples whose dominant loops differ, the time is where the two loops'
+    absolute relative scores cross, by linear interpolation. Samples with undefined
+    scores are skipped (a shift across them is placed by the samples either side).
+
+    Parameters
+    ----------
+    t : ndarray, shape (n,)
+    relative : ndarray, shape (n_loops, n)
+
+    Returns
+    -------
+    list of (float, int, int)
+    """
+    t = np.asarray(t, dtype=float)
+    rel = np.abs(np.asarray(relative, dtype=float))
+    if rel.ndim != 2 or rel.shape[1] != t.size:
+        raise ValueError(f"`relative` must have shape (loops, {t.size}), got {rel.shape}")
+    ok = np.flatnonzero(np.all(np.isfinite(rel), axis=0))
+    if rel.shape[0] == 0 or ok.size < 2:
+        return []
+    dom = np.argmax(rel[:, ok], axis=0)
+    out = []
+    for j in range(1, ok.size):
+        a, b = int(dom[j - 1]), int(dom[j])
+        if a == b:
+            continue
+        i0, i1 = ok[j - 1], ok[j]
+        d0 = rel[a, i0] - rel[b, i0]
+        d1 = rel[a, i1] - rel[b, i1]
+        frac = d0 / (d0 - d1) if d0 != d1 else 0.5
+        out.append((float(t[i0] + frac * (t[i1] - t[i0])), a, b))
+    return out
+
+
+def dominant_at_point_of_no_return(params: Parameters, *, samples: int = 400,
+                                   scores: LoopScores | None = None) -> dict:
+    """Which loop dominates at the point of no return of ``params``.
+
+    Returns
+    -------
+    dict
+        ``outcome`` and ``time`` of the point of no return
+        (:func:`model.analysis.tipping.point_of_no_return`), and ``loop`` (its name),
+        ``relative_score`` and ``polarity`` of the dominant loop there (None when the
+        incumbent never tips, always falls, or the scores are undefined at that time).
+    """
+    from .tipping import point_of_no_return
+
+    ponr = point_of_no_return(params)
+    scores = scores if scores is not None else loop_scores(params, samples=samples)
+    out = {"outcome": ponr.outcome, "time": ponr.time, "loop": None, "relative_score": None, "polarity": None}
+    if ponr.time is None or not (scores.t[0] <= ponr.time <= scores.t[-1]):
+        return out
+    i = scores.dominant_at(ponr.time)
+    if i >= 0:
+        k = int(np.argmin(np.abs(scores.t - ponr.time)))
+        out.update(loop=scores.names[i], relative_score=float(scores.relative[i, k]),
+                   polarity=scores.loops[i].polarity)
+    return out

@@ -1,0 +1,184 @@
+"""Loops That Matter scores (model.analysis.loops): a textbook case with a closed form, the
+scores' sums as LTM defines them, the chain-rule rates against finite differences of the
+run, and the baseline's named loops and the loop dominant at its point of no return."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from model.analysis.causal import causal_structure
+from model.analysis.loops import dominance_shifts, dominant_at_point_of_no_return, loop_scores, score_loops
+from model.evidence.scenarios import load_scenario
+
+R_GROWTH, CAPACITY, X0 = 0.8, 100.0, 1.0
+
+
+def logistic():
+    """dx/dt = r x (1 - x/K) as an inflow r x and an outflow r x^2 / K, with its exact run."""
+    x, inflow, outflow = sp.symbols("x inflow outflow")
+    definitions = {"x": inflow - outflow, "inflow": R_GROWTH * x, "outflow": R_GROWTH * x ** 2 / CAPACITY}
+    t = np.linspace(0.0, 12.0, 1201)
+    values = {"x": CAPACITY / (1 + (CAPACITY / X0 - 1) * np.exp(-R_GROWTH * t))}
+    loops = [("x", "inflow"), ("x", "outflow")]
+    return score_loops(definitions, ["x"], values, loops, t, names=["R growth", "B crowding"])
+
+
+def test_logistic_link_and_loop_scores_have_the_closed_form():
+    # Growth loop: 1 / |1 - 2x/K|; crowding loop: -(2x/K) / |1 - 2x/K| (LTM, continuous time).
+    sc = logistic()
+    x = CAPACITY / (1 + (CAPACITY / X0 - 1) * np.exp(-R_GROWTH * sc.t))
+    u = 2 * x / CAPACITY
+    np.testing.assert_allclose(sc.links[("x", "inflow")], 1.0)
+    np.testing.assert_allclose(sc.scores[0], 1 / np.abs(1 - u), rtol=1e-9)
+    np.testing.assert_allclose(sc.scores[1], -u / np.abs(1 - u), rtol=1e-9)
+    np.testing.assert_allclose(sc.relative[0], 1 / (1 + u), rtol=1e-9)
+    np.testing.assert_allclose(sc.relative[1], -u / (1 + u), rtol=1e-9)
+    np.testing.assert_allclose(np.sum(np.abs(sc.relative), axis=0), 1.0, rtol=1e-12)
+
+
+def test_logistic_dominance_shifts_at_half_capacity():
+    # The reinforcing loop dominates while x < K/2, the balancing one after: one shift, at
+    # t = ln((K - x0) / x0) / r = 5.7439 years.
+    sc = logistic()
+    shifts = sc.shifts()
+    assert [(a, b) for _, a, b in shifts] == [(0, 1)]
+    exact = np.log((CAPACITY - X0) / X0) / R_GROWTH
+    assert shifts[0][0] == pytest.approx(exact, abs=1e-4)  # linear interpolation on a 0.01-yr grid
+    assert sc.dominant[0] == 0 and sc.dominant[-1] == 1
+
+
+def test_two_stock_predator_prey_sums_signs_and_rates():
+    # Two stocks (Lotka-Volterra): prey births R, prey deaths B, predator deaths B, and the
+    # two-stock loop prey -> predator births -> predator -> prey deaths -> prey, B.
+    x, y, bx, dx, by, dy = sp.symbols("x y births_x deaths_x births_y deaths_y")
+    a, b, c, d = 1.0, 0.5, 0.5, 0.8
+    definitions = {"x": bx - dx, "y": by - dy, "births_x": a * x, "deaths_x": b * x * y,
+                   "births_y": c * x * y, "deaths_y": d * y}
+    from scipy.integrate import solve_ivp
+    sol = solve_ivp(lambda t, z: [a * z[0] - b * z[0] * z[1], c * z[0] * z[1] - d * z[1]], (0, 5), [1.0, 0.5],
+                    t_eval=np.linspace(0, 5, 2001), rtol=1e-11, atol=1e-12)
+    loops = [("x", "births_x"), ("x", "deaths_x"), ("y", "deaths_y"), ("x", "births_y", "y", "deaths_x")]
+    sc = score_loops(definitions, ["x", "y"], {"x": sol.y[0], "y": sol.y[1]}, loops, sol.t)
+    ok = np.all(np.isfinite(sc.relative), axis=0)
+    assert ok.mean() > 0.99
+    np.testing.assert_allclose(np.sum(np.abs(sc.relative[:, ok]), axis=0), 1.0, rtol=1e-12)
+    assert np.all(sc.scores[0][ok] > 0) and np.all(sc.scores[1][ok] < 0) and np.all(sc.scores[2][ok] < 0)
+    assert np.all(sc.scores[3][ok] < 0)
+    # Closed form of one link: births_x -> x is a / (a - b y - b x dy/dx) ... checked as
+    # d(births_x)/dt over d(net flow of x)/dt, the latter by central differences (two methods).
+    net = a * sol.y[0] - b * sol.y[0] * sol.y[1]
+    fd = np.gradient(net, sol.t)
+    inner = slice(2, -2)
+    np.testing.assert_allclose(sc.rates["x"][inner], fd[inner], atol=2e-5 * np.max(np.abs(fd)))
+    expected = np.abs(a * net / sc.rates["x"])
+    np.testing.assert_allclose(sc.links[("births_x", "x")][ok], expected[ok], rtol=1e-9)
+
+
+def test_score_loops_refuses_a_stray_symbol_and_a_missing_link():
+    x, f = sp.symbols("x f")
+    with pytest.raises(ValueError, match="not nodes"):
+        score_loops({"x": f, "f": 2 * x + sp.Symbol("q")}, ["x"], {"x": np.ones(3)}, [("x", "f")], np.arange(3.0))
+    with pytest.raises(ValueError, match="does not use"):
+        score_loops({"x": f, "f": 2.0 + 0 * x}, ["x"], {"x": np.ones(3)}, [("x", "f")], np.arange(3.0))
+    with pytest.raises(ValueError, match="shape"):
+        dominance_shifts(np.arange(3.0), np.ones((2, 4)))
+
+
+def test_dominance_shift_by_interpolation():
+    t = np.array([0.0, 1.0, 2.0])
+    rel = np.array([[0.8, 0.55, 0.2], [0.2, 0.45, 0.8]])
+    # |a| - |b| goes 0.1 -> -0.6 between t = 1 and t = 2: crossing at 1 + 0.1 / 0.7.
+    assert dominance_shifts(t, rel) == [(pytest.approx(1 + 0.1 / 0.7), 0, 1)]
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    params = load_scenario("scenarios/baseline.toml").params
+    return params, loop_scores(params, samples=400)
+
+
+def test_baseline_loops_are_the_diagrams_and_named(baseline):
+    params, sc = baseline
+    structure = causal_structure(params)
+    assert [lp.nodes for lp in sc.loops] == [lp.nodes for lp in structure.loops]
+    names = dict(zip((lp.nodes for lp in sc.loops), sc.names))
+    assert names[("platform_share", "churn")] == "B1 churn"
+    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")].endswith(
+        "transactions–trust–adoption")
+    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")].startswith("R")
+    assert len(set(sc.names)) == len(sc.names)
+    ok = np.all(np.isfinite(sc.relative), axis=0)
+    assert ok.mean() > 0.95
+    np.testing.assert_allclose(np.sum(np.abs(sc.relative[:, ok]), axis=0), 1.0, rtol=1e-12)
+    # Polarities hold wherever the loop's sign is determined.
+    for lp, s in zip(sc.loops, sc.scores):
+        s = s[np.isfinite(s) & (np.abs(s) > 1e-12 * np.nanmax(np.abs(s)))]
+        if lp.polarity == "R":
+            assert np.all(s > 0)
+        elif lp.polarity == "B":
+            assert np.all(s < 0)
+
+
+def test_baseline_rates_agree_with_finite_differences_of_the_run(baseline):
+    # Two methods: the chain-rule rates of change against central differences of the
+    # simulated series (auxiliaries the run also reports).
+    from model.core.simulate import simulate
+
+    params, sc = baseline
+    run = simulate(params, t_eval=sc.t)  # the run the scores were taken along
+    n = sc.t.size  # a falling run repeats the fall time as its last entry
+    np.testing.assert_array_equal(run.t[:n], sc.t)
+    inner = slice(5, -5)
+    for name in ("incumbent_volume", "platform_volume", "incumbent_cost"):
+        fd = np.gradient(run.series[name][:n], sc.t)
+        scale = np.max(np.abs(sc.rates[name][inner]))
+        assert np.max(np.abs(fd[inner] - sc.rates[name][inner])) < 2e-2 * scale, name
+    # A stock's rate here is d/dt of its net flow: for the share, of adoption - churn.
+    net = run.series["adoption"][:n] - run.series["churn"][:n]
+    fd = np.gradient(net, sc.t)
+    scale = np.max(np.abs(sc.rates["platform_share"][inner]))
+    assert np.max(np.abs(fd[inner] - sc.rates["platform_share"][inner])) < 2e-2 * scale
+
+
+def test_baseline_dominant_loop_at_the_point_of_no_return(baseline):
+    params, sc = baseline
+    out = dominant_at_point_of_no_return(params, scores=sc)
+    assert out["outcome"] == "tips"
+    assert 0 < out["time"] < sc.t[-1]
+    assert out["loop"] in sc.names
+    assert 0.2 < abs(out["relative_score"]) <= 1.0
+    # Dominance changes hands several times over the run, at increasing times.
+    shifts = sc.shifts()
+    assert len(shifts) >= 2
+    times = [s[0] for s in shifts]
+    assert times == sorted(times) and 0 <= times[0] and times[-1] <= sc.t[-1]
+
+
+def test_loop_scores_validates_its_arguments(baseline):
+    params, _ = baseline
+    with pytest.raises(ValueError, match="samples"):
+        loop_scores(params, samples=2)
+    with pytest.raises(ValueError, match="until"):
+        loop_scores(params, until=-1.0)
+
+
+def test_cli_loops_names_the_loop_dominant_at_newspapers_point_of_no_return(capsys):
+    import json
+
+    from model.commands.cli import main
+
+    assert main(["loops", "scenarios/newspapers.toml", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    at = out["point_of_no_return"]
+    assert at["outcome"] == "tips" and 0 < at["time"] < out["run_end"]
+    assert at["loop"] in [lp["name"] for lp in out["loops"]]
+    assert at["acting_as"] == ("reinforcing" if at["relative_score"] > 0 else "balancing")
+    shares = [lp["share_of_run_dominant"] for lp in out["loops"]]
+    assert sum(shares) == pytest.approx(1.0)
+    assert [s["time"] for s in out["shifts"]] == sorted(s["time"] for s in out["shifts"])
+    assert main(["loops", "scenarios/newspapers.toml"]) == 0
+    assert "At the point of no return" in capsys.readouterr().out
+    assert main(["loops", "scenarios/newspapers.toml", "--samples", "2"]) == 2
+    assert "--samples must be at least 3" in capsys.readouterr().err
