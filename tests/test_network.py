@@ -170,3 +170,33 @@ def test_critical_mass_of_the_well_mixed_agents_is_the_mean_fields_unstable_root
     assert nw.mean_field_critical_mass(p) == pytest.approx(root, rel=1e-9)
     found = nw.critical_mass(p, nw.make_graph("mixed", 20000, 10), runs=1, high=0.2, tol=0.004)
     assert found.bracket[0] <= root + 0.006 and root - 0.006 <= found.bracket[1]
+
+
+def test_the_network_command(baseline_path, tmp_path, capsys):
+    import json
+
+    from model.commands.cli import main
+
+    assert main(["network", str(baseline_path), "--graph", "erdos_renyi", "--n", "3000", "--k", "12",
+                 "--seed", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["graph"] == "erdos_renyi" and out["customers"] == 3000 and out["horizon"] == 40.0
+    assert len(out["share"]) == len(out["mean_field"]) == len(out["t"]) == 9
+    # Simple contagion on a random graph: the mean field holds (a share of 3,000 agents).
+    assert out["largest_gap"] < 0.05
+    edges = tmp_path / "ring.txt"
+    edges.write_text("".join(f"{i} {(i + 1) % 50}\n" for i in range(50)), encoding="utf-8")
+    assert main(["network", str(baseline_path), "--edges", str(edges), "--k", "2"]) == 0
+    assert "edge_list:ring.txt, 50 customers, mean degree 2.00" in capsys.readouterr().out
+    edges.write_text("0 1\n1 2 3\n", encoding="utf-8")
+    assert main(["network", str(baseline_path), "--edges", str(edges)]) == 2
+    assert "ring.txt: line 2" in capsys.readouterr().err
+
+
+def test_no_critical_mass_with_direct_adoption():
+    # Direct adoption h > 0: ds/dt > 0 at s = 0, the mean field has no unstable root, and the
+    # agents take off from any seed.
+    p = THRESHOLD.replace(direct_adoption_rate=0.05, horizon=10.0)
+    assert nw.mean_field_critical_mass(p, k=10) is None
+    found = nw.critical_mass(p, nw.make_graph("mixed", 5000, 10), runs=1, tol=0.01)
+    assert found.share is None and found.bracket == (0.0, 0.01)

@@ -492,15 +492,16 @@ class CriticalMass:
 
     Attributes
     ----------
-    share : float
-        Midpoint of the final bracket.
+    share : float or None
+        Midpoint of the final bracket; None if the platform takes off even from a seed share
+        of ``tol`` (no critical mass that the bisection can resolve: bracket (0, tol)).
     bracket : tuple of float
         (largest seed that does not take off, smallest seed that does).
     runs : int
         Runs per seed share.
     """
 
-    share: float
+    share: float | None
     bracket: tuple
     runs: int
 
@@ -532,7 +533,8 @@ def critical_mass(params: Parameters, graph: Graph, *, runs: int = 3, seed: int 
                   ) -> CriticalMass:
     """Bisection on the seed share between ``low`` and ``high`` (to ``tol``): the smallest
     share from which the platform's share at the horizon exceeds its seed share in at least
-    half of ``runs`` runs (seeds ``seed``, ``seed + 1``, ...).
+    half of ``runs`` runs (seeds ``seed``, ``seed + 1``, ...). With ``low = 0`` a seed share of
+    ``tol`` is tried first: if the platform takes off from it, ``share`` is None.
 
     Raises
     ------
@@ -556,6 +558,9 @@ def critical_mass(params: Parameters, graph: Graph, *, runs: int = 3, seed: int 
                          "below it")
     if low > 0 and takes_off(low):
         raise ValueError(f"the platform takes off already from a seed share of {low:g}: the critical mass is lower")
+    if low == 0 and takes_off(tol):
+        # From (almost) nothing: direct adoption, or a graph whose hubs tip at once.
+        return CriticalMass(share=None, bracket=(0.0, tol), runs=runs)
     while high - low > tol:
         mid = 0.5 * (low + high)
         if takes_off(mid):
