@@ -122,7 +122,7 @@ def loaded_by(module: str) -> list[str]:
 # One fresh interpreter per subpackage's deepest modules would be slow; the modules that
 # import the most of their layer stand for it (a subpackage's __init__ imports nothing).
 DYNAMIC = ["model", "model.core.engine", "model.core.simulate", "model.core.codegen", "model.analysis.tipping",
-           "model.analysis.sensitivity", "model.analysis.causal", "model.evidence.calibrate",
+           "model.analysis.sensitivity", "model.analysis.causal", "model.analysis.network", "model.evidence.calibrate",
            "model.evidence.scenarios", "model.studies.sweep", "model.studies.verdict_report"]
 
 

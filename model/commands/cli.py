@@ -13,7 +13,7 @@ import os
 import sys
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "tipping", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
+COMMANDS = ("run", "tipping", "network", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
             "codegen", "loops", "export-xmile")
 
 

@@ -1,0 +1,570 @@
+"""The network test: the adoption part of the model as agents on an explicit graph of close ties.
+
+The ODE carries word of mouth as a mean field: a non-adopter's exposure is the platform
+share ``s`` (simple contagion) or the probability ``tail(s, k, m)`` that at least ``m`` of
+``k`` close ties chosen at random have adopted (threshold contagion). Here each of ``n``
+customers has her own close ties, the edges of a graph, and her own exposure:
+
+- simple contagion: ``x_i`` = the fraction of her ties on the platform;
+- threshold contagion: ``x_i`` = 1 if at least ``m`` of her ties are on the platform, else 0.
+
+Per time step ``dt`` a non-captive non-adopter joins with probability ``1 - exp(-a_i dt)``,
+``a_i = α A_in (χ_h h + χ_s w T x_i)``, and an adopter leaves with probability
+``1 - exp(-b dt)``, ``b = A_out c (1 - ρ R)``: the ODE's ``F_in`` and ``F_out`` per customer
+(a share κ of the customers, drawn at random, is captive and never joins, which is the
+ODE's factor ``1 - κ - s``). ``A_in`` and ``A_out`` are the model's own attractiveness and
+repulsiveness (lambdified from :mod:`model.core.equations`), evaluated at the agents'
+aggregate share: the platform's network value is platform-wide, as in the ODE.
+
+What is held. Platform trust ``T``, relational trust ``R`` and the incumbent's price ``p``
+stay at their initial (scenario) values for the whole run, in the agents and in the mean
+field they are compared with (:func:`mean_field`: the model's own ``ds/dt`` with every
+other state held): the comparison isolates the graph. The incumbent's economics, trust per
+customer and sector growth are not in this increment.
+
+Graphs (:func:`make_graph`): ``mixed`` (annealed: every step each customer's ``k`` close
+ties are drawn anew, uniformly from the others, so that the exposure is exactly the mean
+field's in expectation: the well-mixed limit), ``random_regular``, ``erdos_renyi``,
+``watts_strogatz`` (clustered), ``configuration`` (heavy-tailed degree) from networkx
+generators, and any graph from an edge-list file (:func:`read_edge_list`).
+
+The dynamics are vectorised: one sparse matrix-vector product (adjacency times adoption
+vector) and one uniform draw per customer per step, from a seeded
+:class:`numpy.random.Generator`, so a run reproduces exactly from its seed.
+
+References
+----------
+.. [1] D. J. Watts, "A simple model of global cascades on random networks", PNAS 99(9),
+       5766-5771, 2002.
+.. [2] J. P. Gleeson and D. J. Cahalane, "Seed size strongly affects cascades on random
+       networks", Physical Review E 75, 056103, 2007.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sparse
+from scipy.integrate import solve_ivp
+
+from ..core import _generated as gen
+from ..core.equations import STATE_NAMES, build, param_vector
+from ..core.parameters import Parameters
+from ..core.special import lambdify_modules
+
+__all__ = ["FAMILIES", "Graph", "NetworkRun", "CriticalMass", "make_graph", "read_edge_list", "graph_from_edges",
+           "simulate_network", "mean_field", "mean_field_steps", "cascade_size", "critical_mass", "mean_field_critical_mass"]
+
+#: Graph families :func:`make_graph` builds.
+FAMILIES = ("mixed", "random_regular", "erdos_renyi", "watts_strogatz", "configuration")
+
+_S = STATE_NAMES.index("platform_share")
+
+
+# --- graphs ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """Close ties among ``n`` customers.
+
+    Attributes
+    ----------
+    name : str
+        The family (or ``edge_list:<file>``).
+    n : int
+        Customers.
+    adjacency : scipy.sparse.csr_array or None
+        Symmetric 0/1 adjacency without self-loops; None for ``mixed`` (ties drawn anew every
+        step).
+    k : int or None
+        Ties per customer for ``mixed``; None otherwise (see ``degree``).
+    degree : ndarray of int, shape (n,)
+        Close ties of each customer.
+    """
+
+    name: str
+    n: int
+    adjacency: sparse.csr_array | None = field(repr=False)
+    k: int | None
+    degree: np.ndarray = field(repr=False)
+
+    @property
+    def mean_degree(self) -> float:
+        return float(self.degree.mean())
+
+
+def _int_at_least(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or not math.isfinite(value) \
+            or value != int(value) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def graph_from_edges(n: int, u: np.ndarray, v: np.ndarray, name: str) -> Graph:
+    """A :class:`Graph` on ``n`` nodes from edge end points ``u``, ``v`` (0-based; duplicates
+    and both directions merged, self-loops dropped)."""
+    u = np.asarray(u, dtype=np.int64)
+    v = np.asarray(v, dtype=np.int64)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    rows = np.concatenate([u, v])
+    cols = np.concatenate([v, u])
+    a = sparse.csr_array((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    a.sum_duplicates()
+    a.data[:] = 1.0  # a tie listed twice is one tie
+    degree = np.diff(a.indptr).astype(np.int64)
+    return Graph(name=name, n=n, adjacency=a, k=None, degree=degree)
+
+
+def _from_networkx(g, name: str) -> Graph:
+    edges = np.array(list(g.edges()), dtype=np.int64).reshape(-1, 2)
+    return graph_from_edges(g.number_of_nodes(), edges[:, 0], edges[:, 1], name)
+
+
+def _heavy_tailed_degrees(n: int, k: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Degrees with P(d) ∝ d^-exponent on [d_min, sqrt(n k)], d_min chosen so that the mean is
+    closest to ``k`` (the cap keeps the configuration model nearly simple)."""
+    d_max = max(k + 1, int(math.sqrt(n * k)))
+    best = None
+    for d_min in range(1, k + 1):
+        d = np.arange(d_min, d_max + 1, dtype=float)
+        p = d ** -exponent
+        p /= p.sum()
+        gap = abs(float(p @ d) - k)
+        if best is None or gap < best[0]:
+            best = (gap, d, p)
+    _, d, p = best
+    seq = rng.choice(d, size=n, p=p).astype(np.int64)
+    if seq.sum() % 2:
+        seq[rng.integers(n)] += 1  # a configuration needs an even number of stubs
+    return seq
+
+
+def make_graph(family: str, n: int, k: int, *, seed: int = 0, rewiring: float = 0.1,
+               exponent: float = 2.5) -> Graph:
+    """Close ties of ``n`` customers with (on average) ``k`` each.
+
+    Parameters
+    ----------
+    family : str
+        One of :data:`FAMILIES`: ``mixed`` (ties drawn anew every step), ``random_regular``
+        (exactly ``k`` each), ``erdos_renyi`` (G(n, k/(n-1))), ``watts_strogatz`` (ring of
+        ``k`` nearest, a share ``rewiring`` of ties rewired: clustered), ``configuration``
+        (degree P(d) ∝ d^-``exponent``, mean about ``k``; multi-edges and self-loops dropped).
+    n, k : int
+        Customers and close ties per customer; ``watts_strogatz`` needs an even ``k``.
+    seed : int
+        Seed of the generator (the same seed gives the same graph).
+    rewiring : float
+        Watts-Strogatz rewiring probability, in [0, 1].
+    exponent : float
+        Degree exponent of ``configuration``, > 2 (a finite mean).
+
+    Returns
+    -------
+    Graph
+
+    Raises
+    ------
+    ValueError
+        For an unknown family or a bad ``n``, ``k``, ``rewiring`` or ``exponent``.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"`family` must be one of {', '.join(FAMILIES)}, got {family!r}")
+    n = _int_at_least("n", n, 2)
+    k = _int_at_least("k", k, 1)
+    seed = _int_at_least("seed", seed, 0)
+    if k >= n:
+        raise ValueError(f"`k` must be below `n` (ties to others), got k={k}, n={n}")
+    if family == "mixed":
+        return Graph(name=family, n=n, adjacency=None, k=k, degree=np.full(n, k, dtype=np.int64))
+    import networkx as nx  # only for the generators (it loads nothing heavy, but is slow to import)
+
+    if family == "random_regular":
+        if (n * k) % 2:
+            raise ValueError(f"`random_regular` needs n*k even, got n={n}, k={k}")
+        g = nx.random_regular_graph(k, n, seed=seed)
+    elif family == "erdos_renyi":
+        g = nx.fast_gnp_random_graph(n, k / (n - 1), seed=seed)
+    elif family == "watts_strogatz":
+        if k % 2:
+            raise ValueError(f"`watts_strogatz` needs an even `k` (k/2 neighbours each side), got {k}")
+        if not (isinstance(rewiring, (int, float)) and 0.0 <= rewiring <= 1.0):
+            raise ValueError(f"`rewiring` must be a probability in [0, 1], got {rewiring!r}")
+        g = nx.watts_strogatz_graph(n, k, float(rewiring), seed=seed)
+    else:
+        if not (isinstance(exponent, (int, float)) and math.isfinite(exponent) and exponent > 2.0):
+            raise ValueError(f"`exponent` must be a finite number > 2 (a finite mean degree), got {exponent!r}")
+        seq = _heavy_tailed_degrees(n, k, float(exponent), np.random.default_rng(seed))
+        g = nx.configuration_model(seq.tolist(), seed=seed)
+    return _from_networkx(g, family)
+
+
+def read_edge_list(path: str | Path) -> Graph:
+    """A graph from a text file with one tie per line, ``a b`` (two labels, whitespace
+    separated); blank lines and lines starting with ``#`` are skipped. Labels are any tokens;
+    customers are numbered in order of first appearance. A tie listed twice is one tie.
+
+    Raises
+    ------
+    ValueError
+        For a line that is not two labels, or a tie of a customer with herself, naming the
+        file and the line; for a file with no tie.
+    """
+    path = Path(path)
+    index: dict[str, int] = {}
+    u, v = [], []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            words = text.split()
+            if len(words) != 2:
+                raise ValueError(f"{path}: line {number}: a tie is two labels separated by whitespace, got {text!r}")
+            if words[0] == words[1]:
+                raise ValueError(f"{path}: line {number}: a customer cannot be her own close tie, got {text!r}")
+            u.append(index.setdefault(words[0], len(index)))
+            v.append(index.setdefault(words[1], len(index)))
+    if not u:
+        raise ValueError(f"{path}: no tie in the file (one `a b` per line)")
+    return graph_from_edges(len(index), np.array(u), np.array(v), f"edge_list:{path.name}")
+
+
+# --- the rates ------------------------------------------------------------------------------------
+
+@cache
+def _choice_functions():
+    """A_in(y, p) and A_out(y, p), lambdified once from the model's own expressions."""
+    import sympy as sp
+
+    model = build()
+    sub = {}
+    for sym, expr in model.auxiliaries.values():
+        sub[sym] = sp.sympify(expr).xreplace(sub)
+    args = list(model.states) + list(model.params)
+    out = []
+    for name in ("attractiveness", "repulsiveness"):
+        sym = model.auxiliaries[name][0]
+        out.append(sp.lambdify(args, sub[sym], modules=lambdify_modules("math")))
+    return tuple(out)
+
+
+class _Rates:
+    """The per-customer rates of the model at aggregate share ``s``, everything else held."""
+
+    def __init__(self, params: Parameters, k: float):
+        self.pv = param_vector(params.replace(close_ties=float(k)))
+        self.y = np.asarray(gen.initial(self.pv), dtype=float)
+        self.a_in, self.a_out = _choice_functions()
+        self.hard = float(params.hard_network) * params.direct_adoption_rate
+        self.soft = float(params.soft_network) * params.word_of_mouth_rate * params.initial_trust
+        self.leave = params.churn_rate * (1.0 - params.churn_reduction * params.initial_relational_trust)
+
+    def at(self, s: float) -> tuple[float, float]:
+        """(A_in, A_out) at share ``s``."""
+        self.y[_S] = s
+        args = (*self.y, *self.pv)
+        return float(self.a_in(*args)), float(self.a_out(*args))
+
+
+def _threshold(params: Parameters) -> int | None:
+    if params.contagion != "threshold":
+        return None
+    m = params.contagion_threshold
+    if m != int(m):
+        raise ValueError("`contagion_threshold` must be a whole number of close ties on a graph, "
+                         f"got {m:g}")
+    return int(m)
+
+
+# --- the agents -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NetworkRun:
+    """One run of the agents.
+
+    Attributes
+    ----------
+    t : ndarray, shape (steps + 1,)
+        Times in years.
+    share : ndarray, shape (steps + 1,)
+        Share of all customers on the platform.
+    graph : str
+    n : int
+    seed : int
+    dt : float
+    """
+
+    t: np.ndarray
+    share: np.ndarray
+    graph: str
+    n: int
+    seed: int
+    dt: float
+
+    @property
+    def final(self) -> float:
+        return float(self.share[-1])
+
+
+def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: float = 0.05,
+                     horizon: float | None = None, seed_share: float | None = None) -> NetworkRun:
+    """Run the adoption of the platform on ``graph`` (see the module's docstring).
+
+    Parameters
+    ----------
+    params : Parameters
+        The scenario: rates, switches, contagion, threshold ``m`` (a whole number), captive
+        share, initial trust, relational trust and price (held).
+    graph : Graph
+        The close ties; its degree, not ``params.close_ties``, is what the agents count.
+    seed : int
+        Seed of the run's generator (captives, first adopters, every draw).
+    dt : float
+        Time step in years, in (0, 1].
+    horizon : float, optional
+        Years; default ``params.horizon``.
+    seed_share : float, optional
+        Share of customers on the platform at the start (chosen at random among the
+        non-captive); default ``params.initial_platform_share``.
+
+    Returns
+    -------
+    NetworkRun
+
+    Raises
+    ------
+    ValueError
+        For a bad ``seed``, ``dt``, ``horizon`` or ``seed_share``, or a threshold that is not
+        a whole number.
+    """
+    seed = _int_at_least("seed", seed, 0)
+    if not (isinstance(dt, (int, float)) and 0.0 < dt <= 1.0):
+        raise ValueError(f"`dt` must be in (0, 1] years, got {dt!r}")
+    horizon = float(params.horizon if horizon is None else horizon)
+    if not (math.isfinite(horizon) and horizon > 0):
+        raise ValueError(f"`horizon` must be a positive number of years, got {horizon!r}")
+    s0 = float(params.initial_platform_share if seed_share is None else seed_share)
+    if not (0.0 <= s0 < 1.0 - params.captive_share):
+        raise ValueError(f"`seed_share` must be in [0, 1 - captive_share) = [0, {1 - params.captive_share:g}), "
+                         f"got {s0!r}")
+    m = _threshold(params)
+    n = graph.n
+    rng = np.random.default_rng(seed)
+    rates = _Rates(params, graph.mean_degree)
+    steps = int(round(horizon / dt))
+
+    order = rng.permutation(n)
+    n_captive = int(round(params.captive_share * n))
+    open_ = np.ones(n, dtype=bool)
+    open_[order[:n_captive]] = False
+    adopted = np.zeros(n, dtype=bool)
+    adopted[order[n_captive:n_captive + int(round(s0 * n))]] = True
+    degree = graph.degree
+    inv_degree = np.divide(1.0, degree, out=np.zeros(n), where=degree > 0)
+    p_leave = -math.expm1(-rates.leave * dt)  # times A_out below
+
+    share = np.empty(steps + 1)
+    count = int(adopted.sum())
+    share[0] = count / n
+    for step in range(steps):
+        s = count / n
+        a_in, a_out = rates.at(s)
+        if graph.adjacency is None:
+            # Annealed ties: k drawn from the n - 1 others, with replacement.
+            others = (count - adopted) / (n - 1)
+            ties = rng.binomial(graph.k, others)
+            deg_inv = 1.0 / graph.k
+        else:
+            ties = graph.adjacency @ adopted.astype(np.float64)
+            deg_inv = inv_degree
+        if m is None:
+            x = ties * deg_inv
+        else:
+            x = (ties >= m).astype(np.float64)
+        hazard = a_in * (rates.hard + rates.soft * x)
+        join = -np.expm1(-hazard * dt)
+        u = rng.random(n)
+        # One uniform per customer: she is either on the platform (may leave) or not (may join).
+        flip = np.where(adopted, u < a_out * p_leave, (u < join) & open_)
+        adopted ^= flip
+        count = int(adopted.sum())
+        share[step + 1] = count / n
+    t = np.arange(steps + 1) * dt
+    return NetworkRun(t=t, share=share, graph=graph.name, n=n, seed=seed, dt=float(dt))
+
+
+# --- the mean field -------------------------------------------------------------------------------
+
+def mean_field(params: Parameters, t: np.ndarray, *, k: float | None = None, seed_share: float | None = None,
+               rtol: float = 1e-10, atol: float = 1e-12) -> np.ndarray:
+    """The model's own ``ds/dt`` with every other state held at its initial value, integrated
+    from ``seed_share`` (default the scenario's) and evaluated at times ``t``: the ODE the
+    agents are compared with. ``k`` (default ``params.close_ties``) is the close ties of the
+    binomial tail."""
+    params = params.replace(close_ties=float(params.close_ties if k is None else k))
+    pv = param_vector(params)
+    y = np.asarray(gen.initial(pv), dtype=float)
+    s0 = float(params.initial_platform_share if seed_share is None else seed_share)
+
+    def rhs(_, s):
+        y[_S] = s[0]
+        return [gen.rhs(y, pv)[_S]]
+
+    t = np.asarray(t, dtype=float)
+    sol = solve_ivp(rhs, (0.0, float(t[-1])), [s0], t_eval=t, method="LSODA", rtol=rtol, atol=atol)
+    if not sol.success:
+        raise RuntimeError(f"the mean-field integration failed: {sol.message}")
+    return sol.y[0]
+
+
+def mean_field_steps(params: Parameters, *, k: int, dt: float, steps: int,
+                     seed_share: float | None = None) -> np.ndarray:
+    """The expected step of the agents on a ``mixed`` graph of ``k`` ties, iterated: the
+    discrete-time mean field the agents follow exactly in expectation (as n grows), which
+    tends to :func:`mean_field` as ``dt`` does (first order: the agents hold each customer's
+    exposure over a step).
+
+    With ``a = α A_in(s)``, ``H = χ_h h``, ``W = χ_s w T`` and ``X ~ Bin(k, s)`` her adopted ties,
+    a non-captive non-adopter joins with probability ``1 - E[exp(-a (H + W x(X)) dt)]``:
+    simple contagion (``x = X/k``, the binomial's generating function)
+    ``1 - exp(-a H dt) (1 - s + s exp(-a W dt / k))^k``; threshold contagion (``x = [X >= m]``)
+    ``1 - exp(-a H dt) (1 - tail(s) + tail(s) exp(-a W dt))``. An adopter leaves with
+    probability ``1 - exp(-A_out c (1 - ρ R) dt)``.
+
+    Returns
+    -------
+    ndarray, shape (steps + 1,)
+        The share at times ``0, dt, ..., steps dt``.
+    """
+    from ..core.special import tail
+
+    k = _int_at_least("k", k, 1)
+    steps = _int_at_least("steps", steps, 0)
+    m = _threshold(params)
+    rates = _Rates(params, k)
+    kappa = params.captive_share
+    s = float(params.initial_platform_share if seed_share is None else seed_share)
+    out = np.empty(steps + 1)
+    out[0] = s
+    for j in range(steps):
+        a_in, a_out = rates.at(s)
+        stay_out = math.exp(-a_in * rates.hard * dt)
+        if m is None:
+            stay_out *= (1.0 - s + s * math.exp(-a_in * rates.soft * dt / k)) ** k
+        else:
+            q = tail(s, float(k), float(m))
+            stay_out *= 1.0 - q + q * math.exp(-a_in * rates.soft * dt)
+        leave = -math.expm1(-a_out * rates.leave * dt)
+        s = s + (1.0 - kappa - s) * (1.0 - stay_out) - s * leave
+        out[j + 1] = s
+    return out
+
+
+def cascade_size(seed_share: float, k: int, m: int) -> float:
+    """Final share of a threshold cascade (no churn, adoption certain once ``m`` of ``k`` ties
+    have adopted) from a random seed on a random ``k``-regular graph, tree-like limit [2]:
+    ``q = ρ0 + (1 - ρ0) P(Bin(k-1, q) >= m)`` (the least fixed point, iterated from ρ0), then
+    ``ρ = ρ0 + (1 - ρ0) P(Bin(k, q) >= m)``."""
+    from ..core.special import tail  # P(Bin(k, q) >= m) = I_q(m, k - m + 1)
+
+    rho0 = float(seed_share)
+    q = rho0
+    for _ in range(100_000):  # monotone increasing to the least fixed point; slow only near the jump
+        q_next = rho0 + (1.0 - rho0) * tail(q, float(k - 1), float(m))
+        if abs(q_next - q) < 1e-13:
+            break
+        q = q_next
+    return float(rho0 + (1.0 - rho0) * tail(q, float(k), float(m)))
+
+
+# --- critical mass --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CriticalMass:
+    """The smallest seed share from which the platform takes off (its share at the horizon
+    is above its seed share, in at least half the runs), by bisection.
+
+    Attributes
+    ----------
+    share : float or None
+        Midpoint of the final bracket; None if the platform takes off even from a seed share
+        of ``tol`` (no critical mass that the bisection can resolve: bracket (0, tol)).
+    bracket : tuple of float
+        (largest seed that does not take off, smallest seed that does).
+    runs : int
+        Runs per seed share.
+    """
+
+    share: float | None
+    bracket: tuple
+    runs: int
+
+
+def mean_field_critical_mass(params: Parameters, *, k: float | None = None) -> float | None:
+    """The mean field's unstable interior root of ``ds/dt`` (T, R, p held): the critical mass
+    of the ODE, where ``ds/dt`` turns from negative to positive; None if it never does in
+    (0, 1 - κ) (no critical mass: the platform grows from any seed, or from none)."""
+    from scipy.optimize import brentq
+
+    params = params.replace(close_ties=float(params.close_ties if k is None else k))
+    pv = param_vector(params)
+    y = np.asarray(gen.initial(pv), dtype=float)
+
+    def f(s):
+        y[_S] = s
+        return float(gen.rhs(y, pv)[_S])
+
+    grid = np.linspace(1e-6, 1.0 - params.captive_share - 1e-6, 4001)
+    v = np.array([f(s) for s in grid])
+    for a, b, fa, fb in zip(grid[:-1], grid[1:], v[:-1], v[1:]):
+        if fa < 0 <= fb:  # ds/dt turns positive: above it the platform grows
+            return float(brentq(f, a, b, xtol=1e-12))
+    return None
+
+
+def critical_mass(params: Parameters, graph: Graph, *, runs: int = 3, seed: int = 0, dt: float = 0.05,
+                  horizon: float | None = None, low: float = 0.0, high: float = 0.5, tol: float = 0.005
+                  ) -> CriticalMass:
+    """Bisection on the seed share between ``low`` and ``high`` (to ``tol``): the smallest
+    share from which the platform's share at the horizon exceeds its seed share in at least
+    half of ``runs`` runs (seeds ``seed``, ``seed + 1``, ...). With ``low = 0`` a seed share of
+    ``tol`` is tried first: if the platform takes off from it, ``share`` is None.
+
+    Raises
+    ------
+    ValueError
+        For a bad bracket, ``runs`` or ``tol``, or a bracket whose ends do not differ
+        (nothing to bisect: ``high`` does not take off, or ``low`` already does).
+    """
+    runs = _int_at_least("runs", runs, 1)
+    if not (0.0 <= low < high < 1.0 - params.captive_share):
+        raise ValueError(f"`low` < `high` must lie in [0, 1 - captive_share), got {low!r}, {high!r}")
+    if not (isinstance(tol, (int, float)) and 0.0 < tol):
+        raise ValueError(f"`tol` must be positive, got {tol!r}")
+
+    def takes_off(s0: float) -> bool:
+        up = sum(simulate_network(params, graph, seed=seed + r, dt=dt, horizon=horizon, seed_share=s0).final > s0
+                 for r in range(runs))
+        return 2 * up >= runs
+
+    if not takes_off(high):
+        raise ValueError(f"the platform does not take off even from a seed share of {high:g}: no critical mass "
+                         "below it")
+    if low > 0 and takes_off(low):
+        raise ValueError(f"the platform takes off already from a seed share of {low:g}: the critical mass is lower")
+    if low == 0 and takes_off(tol):
+        # From (almost) nothing: direct adoption, or a graph whose hubs tip at once.
+        return CriticalMass(share=None, bracket=(0.0, tol), runs=runs)
+    while high - low > tol:
+        mid = 0.5 * (low + high)
+        if takes_off(mid):
+            high = mid
+        else:
+            low = mid
+    return CriticalMass(share=0.5 * (low + high), bracket=(low, high), runs=runs)
