@@ -86,7 +86,6 @@ _COST_SUM_BOUNDS = (0.05, 0.99)  # Parameters.__post_init__: fixed + variable co
 
 _SHARE = OUTPUT_NAMES.index("platform_share_of_gross")
 _REVENUE = OUTPUT_NAMES.index("incumbent_revenue")
-_VOLUME = OUTPUT_NAMES.index("incumbent_volume")
 _P = {name: i for i, name in enumerate(PARAM_NAMES)}
 
 
