@@ -275,7 +275,12 @@ def controls(files: dict[str, Path]) -> None:
     st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
                       help="Every slider and switch back to the sector's (or upload's) values.")
     for group in GROUPS:
-        names = [n for n, s in PARAMETER_SPECS.items() if s.group == group]
+        # Sectors of several firms are not on the dashboard yet (its firms panel, and the
+        # engine behind its point of no return, carry one firm): their parameters keep the
+        # file's values, and a file's one firm.
+        names = [n for n, s in PARAMETER_SPECS.items() if s.group == group and group != "firms" and n != "firm_count"]
+        if not names:
+            continue
         with st.sidebar.expander(GROUP_TITLES.get(group, group), expanded=group in ("platform", "incumbent")):
             for name in names:
                 s = PARAMETER_SPECS[name]

@@ -39,6 +39,8 @@ def random_parameters(n: int, seed: int) -> list[Parameters]:
     while len(out) < n:
         kw = {}
         for name, s in PARAMETER_SPECS.items():
+            if s.group == "firms" or name == "firm_count":
+                continue  # one-firm sectors (the engine's); drawn as before they existed
             kw[name] = s.choices[rng.integers(len(s.choices))] if s.is_switch else float(rng.uniform(*s.bounds))
         try:
             out.append(Parameters(**kw))

@@ -35,6 +35,8 @@ def random_params(rng) -> Parameters:
     while True:
         values = {}
         for name, s in PARAMETER_SPECS.items():
+            if s.group == "firms" or name == "firm_count":
+                continue  # the aggregate model (sectors of firms: test_firms), drawn as before
             values[name] = (s.choices[rng.integers(len(s.choices))] if s.is_switch
                             else float(rng.uniform(*s.bounds)))
         try:
@@ -80,7 +82,13 @@ def test_invariants_at_random_states():
         if out[O["incumbent_revenue"]] >= 0:
             assert 0.0 <= out[O["platform_share_of_gross"]] <= 1.0
         # Willingness to pay caps the price target (the cap's normalisation adds < 1e-2 %).
-        assert 0.0 < out[O["target_price"]] <= params.willingness_to_pay * (1 + params.willingness_to_pay ** -8) ** 0.125
+        # The competitive target is not the capped full cost: it follows the customers kept,
+        # and rises above 1 only where the platform's share is below its start.
+        cap = params.willingness_to_pay * (1 + params.willingness_to_pay ** -8) ** 0.125
+        if params.price_policy == "competitive":
+            v, kept = params.variable_cost_share, (1 - y[S["platform_share"]]) / (1 - params.initial_platform_share)
+            cap = max(cap, v + (1 - v) * kept ** params.price_response)
+        assert 0.0 < out[O["target_price"]] <= cap * (1 + 1e-12)
         # The flows point into [0, 1] at the edges of every bounded stock (the platform's
         # share into [0, 1 - captive share]).
         for i in range(3):

@@ -28,7 +28,7 @@ def test_every_field_is_described():
             lo, hi = s.bounds
             assert lo < hi and lo <= s.default <= hi
     assert set(SWITCHES) == {"network_effect", "price_policy", "hard_network", "soft_network", "demand_form",
-                             "contagion", "insolvency"}
+                             "contagion", "insolvency", "firm_count"}
     assert "horizon" in numeric_names() and "price_policy" not in numeric_names()
 
 

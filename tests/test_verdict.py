@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.core.parameters import PARAMETER_SPECS
 from model.analysis.tipping import point_of_no_return
 from model.commands.cli import main as cli_main
 from model.core.simulate import simulate
@@ -120,12 +121,16 @@ def test_inert_parameters_do_not_change_the_run(file, expected):
     doubling a parameter that enters changes it."""
     scenario = load_scenario(SCENARIOS / file)
     inert = set(inert_parameters(scenario.params))
-    assert inert == expected
+    # A one-firm sector: the firms' spreads, sizes and switching rate do not enter.
+    firms = {n for n, s in PARAMETER_SPECS.items() if s.group == "firms"}
+    assert scenario.params.firm_count == 1
+    assert inert == expected | firms
     base = simulate(scenario.params)
     for name in sorted(inert):
         spec_hi = {"close_ties": 100.0, "contacts_per_user": 1000.0, "willingness_to_pay": 10.0,
                    "platform_unit_cost": 2.0, "platform_fixed_cost": 1.0, "price_response": 3.0,
-                   "contagion_threshold": 30.0, "debt_haircut": 1.0, "multihoming_share": 1.0}[name]
+                   "contagion_threshold": 30.0, "debt_haircut": 1.0, "multihoming_share": 1.0}.get(
+                       name, PARAMETER_SPECS[name].bounds[1])
         # Up to the first insolvency (after it a reorganisation may read the write-down).
         changed = simulate(scenario.params.replace(**{name: spec_hi}, insolvency="liquidation"))
         base = simulate(scenario.params.replace(insolvency="liquidation"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-SECTIONS = ("core", "tipping", "engine", "verdict", "app", "revision", "network")
+SECTIONS = ("core", "tipping", "engine", "verdict", "app", "revision", "network", "firms")
 
 
 def add_parser(sub) -> None:
@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("--repeat", type=int, default=20, help="repetitions for medians (default 20)")
     p.add_argument("--million", action="store_true", help="engine: also N = 1e6")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    p.add_argument("--firms-16", action="store_true", help="firms: also 16 firms (slow first compile)")
     p.add_argument("--against", metavar="REV", help="revision: time this tree against git revision REV")
     p.set_defaults(func=run)
 

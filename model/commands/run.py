@@ -32,6 +32,9 @@ def summarise(scenario, params, result) -> dict:
         "success": result.success,
         "status": result.status,
         "message": result.message,
+        # A sector of several firms: firms failed, capacity exited, the first failure, the
+        # last survivor and the exit curve at 10 %, 50 %, 90 % of capacity exited.
+        **({"sector": result.firms.summary()} if result.firms is not None else {}),
     }
 
 
@@ -60,7 +63,18 @@ def run(args) -> int:
     else:
         s = summary
         print(f"{scenario.name} ({scenario.origin})")
-        if s["falls"]:
+        if result.firms is not None:
+            f = s["sector"]
+            first = f["first_failure"]
+            print(f"  {f['firms_failed']} of {f['firms']} firms fail; {f['capacity_exited']:.0%} of the initial "
+                  "incumbent capacity exits" + ("." if first is None else
+                  f"; the first failure at {first['t']:.2f} years (platform {first['platform_share_of_gross']:.1%} "
+                  f"of gross, incumbents' gross loss {first['incumbent_gross_loss']:.1%})."))
+        if s["falls"] and result.firms is not None:
+            print(f"  Highland Park falls (half its capacity exited) after {s['fall_time']:.2f} years, when the "
+                  f"platform holds {s['share_at_fall']:.1%} of the sector's gross and the incumbents have lost "
+                  f"{s['gross_loss_at_fall']:.1%} of their starting gross.")
+        elif s["falls"]:
             print(f"  The incumbent falls after {s['fall_time']:.2f} years, when the platform holds "
                   f"{s['share_at_fall']:.1%} of the sector's gross and the incumbent has lost "
                   f"{s['gross_loss_at_fall']:.1%} of its starting gross.")

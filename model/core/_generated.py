@@ -21,6 +21,9 @@ N_OUTPUTS = 22
 #: rhs_into and jac_into read); rhs and jac extend a plain vector themselves.
 N_DERIVED = 12
 N_EXTENDED = N_PARAMS + N_DERIVED
+N_FIRMS = 1
+#: Positions of the firms' liquidity in the state vector (their fall events).
+BUFFER_INDICES = np.array([5], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

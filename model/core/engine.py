@@ -782,6 +782,10 @@ def pvecs_from_params(params_list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     horizons : ndarray, shape (N,)
     """
     params_list = list(params_list)
+    several = sorted({p.firm_count for p in params_list if p.firm_count > 1})
+    if several:
+        raise ValueError(f"`firm_count` {several[0]}: the ensemble engine integrates one-firm sectors only so far; "
+                         "run sectors of several firms with model.core.simulate.simulate (firm_count = 1 is allowed)")
     pvecs = np.array([param_vector(p) for p in params_list], dtype=np.float64).reshape(-1, N_PARAMS)
     horizons = np.array([float(p.horizon) for p in params_list], dtype=np.float64)
     return pvecs, initial_states(pvecs), horizons

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Slider groups, in display order.
-GROUPS = ("demand", "platform", "trust", "incumbent", "finance", "switches", "simulation")
+GROUPS = ("demand", "platform", "trust", "incumbent", "finance", "firms", "switches", "simulation")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,6 +247,39 @@ class Parameters:
         meaning="Under reorganisation: share of the debt service written off when the incumbent becomes "
         "insolvent (it then continues with its initial buffer; a second insolvency liquidates it).")
 
+    # --- firms --------------------------------------------------------------------
+    # The sector's incumbents as a population (``firm_count`` > 1): firm i's fixed-cost
+    # share, indivisible share, variable cost, debt service, buffer and credit line are the
+    # sector's value times (1 + spread * z_i), z_i in [-1, 1] at the quantiles of a
+    # deterministic design (model.core.firms), clipped to the parameter's bounds; sizes fall
+    # with rank as rank^(-inequality). None of these enters a one-firm sector.
+    firm_switching_rate: float = _p(
+        0.2, symbol="r_sw", latex=r"r_{\mathrm{sw}}", unit="1/yr", bounds=(0.0, 2.0), group="firms",
+        meaning="Share of an incumbent's customers who compare the other incumbents each year and move "
+        "to a cheaper one (by the same logit choice and switching cost as toward the platform).")
+    firm_spread_fixed_cost: float = _p(
+        0.0, symbol="σ_φ", latex=r"\sigma_{\varphi}", unit="1", bounds=(0.0, 1.0), group="firms",
+        meaning="Relative spread of the fixed-cost share across the sector's firms (0: all alike).")
+    firm_spread_indivisible: float = _p(
+        0.0, symbol="σ_ι", latex=r"\sigma_{\iota}", unit="1", bounds=(0.0, 1.0), group="firms",
+        meaning="Relative spread of the indivisible share of fixed cost across firms.")
+    firm_spread_variable_cost: float = _p(
+        0.0, symbol="σ_v", latex=r"\sigma_{v}", unit="1", bounds=(0.0, 1.0), group="firms",
+        meaning="Relative spread of the variable cost share (and so of the margin) across firms.")
+    firm_spread_debt: float = _p(
+        0.0, symbol="σ_d", latex=r"\sigma_{d}", unit="1", bounds=(0.0, 1.0), group="firms",
+        meaning="Relative spread of debt service (leverage) across firms.")
+    firm_spread_buffer: float = _p(
+        0.0, symbol="σ_B", latex=r"\sigma_{B}", unit="1", bounds=(0.0, 1.0), group="firms",
+        meaning="Relative spread of the initial cash buffer across firms.")
+    firm_spread_credit: float = _p(
+        0.0, symbol="σ_L", latex=r"\sigma_{L}", unit="1", bounds=(0.0, 1.0), group="firms",
+        meaning="Relative spread of the credit line across firms.")
+    firm_size_inequality: float = _p(
+        0.0, symbol="ζ", latex=r"\zeta", unit="1", bounds=(0.0, 2.0), group="firms",
+        meaning="Size concentration: the firm of size rank r has initial share ∝ r^(-ζ) of the "
+        "incumbents' customers (0: equal sizes; 1: Zipf).")
+
     # --- switches -----------------------------------------------------------------
     network_effect: str = _p(
         "trust", symbol="NE", latex=r"\chi_{\mathrm{trust}}", unit="", choices=("standard", "trust"),
@@ -276,6 +309,11 @@ class Parameters:
         group="switches",
         meaning="What happens when cash and credit run out: liquidation (the incumbent leaves; the run "
         "ends) or reorganisation (debt written down, the incumbent continues smaller, as in Chapter 11).")
+    firm_count: int = _p(
+        1, symbol="n_f", latex="n_f", unit="firms", choices=(1, 2, 4, 8, 16), group="switches",
+        meaning="Number of incumbent firms: 1 is one aggregate incumbent (it falls when its cash and "
+        "credit run out); more is a population whose firms exit one by one, and the sector falls when "
+        "half of its initial incumbent capacity has exited.")
     hard_network: bool = _p(
         True, symbol="hard", latex=r"\chi_h", unit="", choices=(True, False), group="switches",
         meaning="Direct (permission) adoption channel on or off.")

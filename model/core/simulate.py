@@ -65,6 +65,10 @@ class SimulationResult:
         reorganisation the run goes on after the first, and a second liquidates.
     rechecked : bool
         The run grazed a fall and was solved again at tighter tolerances (see ``check``).
+    firms : SectorFirms or None
+        A sector of several firms (``firm_count`` > 1): each firm's fate and the exit curve.
+        Then ``falls`` and ``fall_time`` are the sector's: half of its initial incumbent
+        capacity has exited (:data:`model.core.firms.SECTOR_FALL_CAPACITY`).
     """
 
     params: Parameters
@@ -79,6 +83,7 @@ class SimulationResult:
     njev: int
     insolvencies: tuple = ()
     rechecked: bool = False
+    firms: "SectorFirms | None" = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.series[name]
@@ -232,6 +237,12 @@ def simulate(
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    if params.firm_count > 1:
+        from .sector import simulate_firms  # several incumbents: exits one by one
+
+        return simulate_firms(params, t_eval=t_eval, n_points=n_points, method=method, rtol=rtol, atol=atol,
+                              freeze_acquisition_at=freeze_acquisition_at, max_evaluations=max_evaluations,
+                              raise_on_failure=raise_on_failure)
     if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
         raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
     horizon = float(params.horizon)

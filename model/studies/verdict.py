@@ -195,7 +195,11 @@ def draw_parameters(scenario: Scenario, n: int, seed: int, *, key: str | None = 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"`draws` must be an integer of at least 2, got {n!r}")
     key = key or scenario.name
-    names = tuple(sorted(k for k in scenario.ranges if k not in NOT_DRAWN))
+    # A one-firm sector: the firms' spreads, sizes and switching rate do not enter (drawn,
+    # they would only change which points the other parameters get).
+    one_firm = scenario.params.firm_count == 1
+    names = tuple(sorted(k for k in scenario.ranges if k not in NOT_DRAWN
+                         and not (one_firm and PARAMETER_SPECS[k].group == "firms")))
     if not names:
         raise ValueError(f"{scenario.origin}: no parameter has a range: nothing to draw")
     lo = np.array([scenario.ranges[k][0] for k in names])

@@ -1,0 +1,385 @@
+"""A sector of several incumbent firms: one run with exits, and what the sector's fall is.
+
+:func:`simulate_firms` integrates the model of ``firm_count`` firms
+(:func:`model.core.equations.build` with n firms, compiled into
+``_generated_firms<n>.py``) with :func:`scipy.integrate.solve_ivp`. Each firm's liquidity
+is an event. When a firm's cash and credit run out it exits (under ``insolvency =
+"reorganisation"`` its first insolvency writes its debt service down by ``debt_haircut``
+and it goes on with its initial liquidity and its capacity cut to its volume; a second
+exits it): its books close (its parameter ``firm_alive`` goes to 0, so its fixed cost and
+capacity leave the sector's totals) and its customers choose again, at that moment, among
+the platform and the survivors: those who may switch (all but the captive share) take the
+platform with the survivors' customer-weighted attractiveness, the rest go to the
+survivors in proportion to their customers, so every customer is reassigned. The run goes
+on after each exit until the horizon or the last firm's exit.
+
+"Highland Park falls" for the sector: at least :data:`model.core.firms.SECTOR_FALL_CAPACITY`
+(half) of its initial incumbent capacity has exited. The first failure and the last
+survivor are reported beside it (:class:`SectorFirms`).
+
+Imports numpy and scipy only (the pure model's rule).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from .equations import OUTPUT_NAMES, PARAM_NAMES, buffer_indices, output_names, state_names
+from .firms import BLOCK, SECTOR_FALL_CAPACITY, block_start, firm_param_vector, population
+from .parameters import Parameters
+
+__all__ = ["simulate_firms", "SectorFirms", "generated_module", "EXIT_LEVELS"]
+
+#: Exit-curve points reported by the sector keys: capacity exited at 10 %, 50 %, 90 %.
+EXIT_LEVELS = (0.1, 0.5, 0.9)
+
+
+def generated_module(n_firms: int):
+    """The compiled model of a sector of ``n_firms`` (imported on first use: numba compiles it)."""
+    name = "_generated" if n_firms == 1 else f"_generated_firms{n_firms}"
+    return importlib.import_module(f".{name}", __package__)
+
+
+@dataclass(frozen=True)
+class SectorFirms:
+    """Each firm's fate and the sector's exit curve.
+
+    Attributes
+    ----------
+    sizes : ndarray
+        Initial shares of the incumbents' customers (and capacity, and gross).
+    fall_time : ndarray
+        Each firm's exit (NaN: it survives the horizon).
+    insolvency_time : ndarray
+        Each firm's first insolvency (the exit under liquidation; under reorganisation the
+        write-down).
+    share_at_fall, gross_loss_at_fall, volume_share_at_fall : ndarray
+        At each firm's first insolvency: the platform's share of the sector's gross, the
+        incumbents' gross loss against their starting gross, the platform's share of volume.
+    firm_gross_loss_at_fall : ndarray
+        The firm's own gross loss at its first insolvency.
+    exit_curve : list of dict
+        One point per exit, in order: time, firm, capacity (and initial gross) exited so
+        far, and the three readings of the platform's progress at that moment.
+    """
+
+    sizes: np.ndarray
+    fall_time: np.ndarray
+    insolvency_time: np.ndarray
+    share_at_fall: np.ndarray
+    gross_loss_at_fall: np.ndarray
+    volume_share_at_fall: np.ndarray
+    firm_gross_loss_at_fall: np.ndarray
+    exit_curve: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.sizes.size)
+
+    @property
+    def failed(self) -> int:
+        return int(np.sum(np.isfinite(self.fall_time)))
+
+    @property
+    def capacity_exited(self) -> float:
+        return float(np.sum(self.sizes[np.isfinite(self.fall_time)]))
+
+    def first_failure(self) -> dict | None:
+        return self.exit_curve[0] if self.exit_curve else None
+
+    def at_exited(self, level: float) -> dict | None:
+        """The exit-curve point at which at least ``level`` of the capacity has exited."""
+        for point in self.exit_curve:
+            if point["capacity_exited"] >= level - 1e-12:
+                return point
+        return None
+
+    def last_survivor(self) -> int | None:
+        """The firm (1-based) that exits last or survives; ties: the largest."""
+        if self.failed == self.n:
+            return int(self.exit_curve[-1]["firm"])
+        alive = np.flatnonzero(~np.isfinite(self.fall_time))
+        return int(alive[np.argmax(self.sizes[alive])]) + 1
+
+    def summary(self) -> dict:
+        """The sector keys (plain numbers; None where a level is not reached)."""
+        def point(p):
+            return None if p is None else {k: p[k] for k in ("t", "firm", "capacity_exited", "platform_share_of_gross",
+                                                             "incumbent_gross_loss", "platform_volume_share")}
+        return {
+            "firms": self.n,
+            "firms_failed": self.failed,
+            "capacity_exited": self.capacity_exited,
+            "first_failure": point(self.first_failure()),
+            "last_survivor": self.last_survivor(),
+            "exit_curve": {f"{level:.0%}": point(self.at_exited(level)) for level in EXIT_LEVELS},
+            "per_firm": [
+                {"firm": i + 1, "size": float(self.sizes[i]),
+                 "fall_time": None if not np.isfinite(self.fall_time[i]) else float(self.fall_time[i]),
+                 "insolvency_time": (None if not np.isfinite(self.insolvency_time[i])
+                                     else float(self.insolvency_time[i])),
+                 "share_at_fall": _num(self.share_at_fall[i]), "gross_loss_at_fall": _num(self.gross_loss_at_fall[i]),
+                 "volume_share_at_fall": _num(self.volume_share_at_fall[i]),
+                 "firm_gross_loss_at_fall": _num(self.firm_gross_loss_at_fall[i]),
+                 **{k: float(v[i]) for k, v in self.values.items()}}
+                for i in range(self.n)],
+        }
+
+
+def _num(x) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _events(indices):
+    def make(i):
+        def event(t, y, *args):
+            return y[i]
+
+        event.terminal = True
+        event.direction = -1
+        return event
+
+    return [make(i) for i in indices]
+
+
+def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSODA", rtol=1e-6, atol=1e-9,
+                   freeze_acquisition_at=None, max_evaluations=200_000, raise_on_failure=False):
+    """One run of a sector of ``params.firm_count`` firms; see the module docstring.
+
+    Arguments as :func:`model.core.simulate.simulate` (which calls this for several firms).
+    Returns a :class:`model.core.simulate.SimulationResult` whose series are the states
+    (``incumbent_price_<i>``, ``capacity_<i>``, ``buffer_<i>``, ``firm_customers_<i>``),
+    the sector totals of :data:`OUTPUT_NAMES` and ``firm_<name>_<i>``, plus ``incumbent_price``
+    (customer-weighted), ``capacity`` and ``buffer`` (sums over the firms in the market), and
+    whose ``firms`` is the :class:`SectorFirms`.
+    """
+    from .simulate import SimulationError, SimulationResult
+
+    n = int(params.firm_count)
+    gen = generated_module(n)
+    names, outs = state_names(n), output_names(n)
+    horizon = float(params.horizon)
+    t_eval = np.linspace(0.0, horizon, n_points) if t_eval is None else np.asarray(t_eval, dtype=float)
+    if t_eval.ndim != 1 or t_eval.size == 0 or not np.all(np.isfinite(t_eval)):
+        raise ValueError("`t_eval` must be a non-empty 1-D array of finite times")
+    if t_eval[0] < 0 or t_eval[-1] > horizon or np.any(np.diff(t_eval) <= 0):
+        raise ValueError(f"`t_eval` must be increasing within [0, {horizon:g}] (the horizon)")
+    if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
+        raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
+
+    firms = population(params)
+    pv = firm_param_vector(params, firms=firms)
+    y0 = gen.initial(pv)
+    out0 = gen.outputs(y0, pv)
+    revenue0 = float(out0[OUTPUT_NAMES.index("incumbent_revenue")])
+    o_index = {name: i for i, name in enumerate(outs)}
+    firm_revenue0 = np.array([out0[o_index[f"firm_revenue_{i + 1}"]] for i in range(n)])
+    capacity0 = np.array([y0[names.index(f"capacity_{i + 1}")] for i in range(n)])
+    buffers = buffer_indices(n)
+    alive_at = [block_start(i) + BLOCK - 1 for i in range(n)]
+    debt_at = [block_start(i) + 3 for i in range(n)]
+    customers_at = {i: names.index(f"firm_customers_{i + 1}") for i in range(n - 1)}
+    freeze = None
+    if freeze_acquisition_at is not None and 0.0 <= freeze_acquisition_at < horizon:
+        freeze = float(freeze_acquisition_at)
+    acquisition_at = PARAM_NAMES.index("acquisition")
+    reorganise = params.insolvency == "reorganisation"
+    implicit = method in ("LSODA", "Radau", "BDF")
+
+    fall = np.full(n, np.nan)
+    insolvent = np.full(n, np.nan)
+    share_f, loss_f, vol_f, own_f = (np.full(n, np.nan) for _ in range(4))
+    curve: list[dict] = []
+    ts, ys, pvs = [], [], []
+    status, message, nfev, njev = 0, "The solver reached the end of the horizon.", 0, 0
+    t0, y_start = 0.0, y0
+    def _insolvency(k):
+        # Firm k's cash and credit are gone at t_hit: write it down or close it; True when
+        # no firm is left.
+        nonlocal message
+        out = gen.outputs(y_hit, pv_now)
+        first = not np.isfinite(insolvent[k])
+        if first:
+            insolvent[k] = t_hit
+            share_f[k] = out[o_index["platform_share_of_gross"]]
+            loss_f[k] = 1.0 - out[o_index["incumbent_revenue"]] / revenue0
+            vol_f[k] = out[o_index["platform_volume"]] / out[o_index["market_size"]]
+            own_f[k] = 1.0 - out[o_index[f"firm_revenue_{k + 1}"]] / firm_revenue0[k]
+        if reorganise and first:
+            # Chapter 11: debt written down, initial liquidity, capacity cut to volume.
+            pv[debt_at[k]] *= 1.0 - params.debt_haircut
+            y_start[buffers[k]] = (pv[block_start(k) + 4] + pv[block_start(k) + 5]) * capacity0[k]
+            y_start[names.index(f"capacity_{k + 1}")] = out[o_index[f"firm_volume_{k + 1}"]]
+            return False
+        fall[k] = t_hit
+        pv[alive_at[k]] = 0.0
+        curve.append({"t": t_hit, "firm": k + 1, "capacity_exited": float(np.sum(firms.sizes[np.isfinite(fall)])),
+                      "platform_share_of_gross": float(out[o_index["platform_share_of_gross"]]),
+                      "incumbent_gross_loss": float(1.0 - out[o_index["incumbent_revenue"]] / revenue0),
+                      "platform_volume_share": float(out[o_index["platform_volume"]] / out[o_index["market_size"]])})
+        survivors = [j for j in range(n) if pv[alive_at[j]] > 0.5]
+        if not survivors:
+            message = f"The last incumbent exits at t = {t_hit:.4g} yr."
+            return True
+        _reassign(y_start, out, o_index, k, survivors, customers_at, params.captive_share)
+        return False
+
+    while True:
+        if freeze is not None and t0 >= freeze:
+            pv[acquisition_at] = 0.0
+        t1 = freeze if freeze is not None and t0 < freeze else horizon
+        last = t1 >= horizon
+        mask = (t_eval >= t0) & ((t_eval <= t1) if last else (t_eval < t1))
+        t_phase = t_eval[mask] if last else np.append(t_eval[mask], t1)
+        pv_now = pv.copy()
+        calls = [0]
+
+        def rhs(t, y, pv=pv_now):
+            calls[0] += 1
+            if calls[0] + nfev > max_evaluations:
+                raise _Budget
+            return gen.rhs(y, pv)
+
+        extra = {"jac": lambda t, y, pv=pv_now: gen.jac(y, pv)} if implicit else {}
+        # Events of the firms still in the market whose liquidity is above zero now (a firm
+        # just written down starts a new watch; an exited one has none).
+        watched = [k for k in range(n) if pv[alive_at[k]] > 0.5 and y_start[buffers[k]] > 0.0]
+        try:
+            sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_phase if t_phase.size else None,
+                            rtol=rtol, atol=atol, events=_events([buffers[k] for k in watched]), **extra)
+        except _Budget:
+            status, message = -1, (f"stopped after {max_evaluations} right-hand-side evaluations near t = {t0:.4g}")
+            nfev = max_evaluations
+            ts.append(np.array([t0]))
+            ys.append(np.asarray(y_start, dtype=float)[:, None])
+            pvs.append(pv_now)
+            break
+        except (ValueError, ArithmeticError) as e:
+            status, message = -1, f"solver failed after t = {t0:.4g}: {method} raised {type(e).__name__}: {e}"
+            ts.append(np.array([t0]))
+            ys.append(np.asarray(y_start, dtype=float)[:, None])
+            pvs.append(pv_now)
+            break
+        nfev += sol.nfev
+        njev += sol.njev
+        t_part = np.asarray(sol.t, dtype=float)
+        y_part = np.asarray(sol.y, dtype=float).reshape(len(names), -1)
+        if not t_phase.size:
+            t_part, y_part = t_part[:0], y_part[:, :0]
+        hit = None
+        if sol.status == -1:
+            status, message = -1, f"solver failed: {sol.message}"
+        elif sol.status == 1:
+            # The earliest of the firms' events (several in one step: the first in time).
+            times = [(float(te[0]), e) for e, te in enumerate(sol.t_events) if te.size]
+            if times:
+                t_hit, e = min(times)
+                k = watched[e]
+                y_hit = sol.y_events[e][0].copy()
+                y_hit[buffers[k]] = 0.0  # the event's root
+                hit = (t_hit, k, y_hit)
+                t_part = np.append(t_part[t_part < t_hit], t_hit)
+                y_part = np.concatenate([y_part[:, :t_part.size - 1], y_hit[:, None]], axis=1)
+        elif not last:
+            y_start = sol.y[:, -1]
+            t_part, y_part = t_part[:-1], y_part[:, :-1]
+        ts.append(t_part)
+        ys.append(y_part)
+        pvs.append(pv_now)
+        if status == -1:
+            break
+        if hit is None:
+            if last:
+                break
+            t0 = t1
+            continue
+        t_hit, k0, y_hit = hit
+        y_start = y_hit.copy()
+        # Firms alike fall together: every watched firm out of liquidity at this moment.
+        scale = max(float(np.max(np.abs(y_hit[list(buffers)]))), 1.0)
+        falling = [k0] + [k for k in watched if k != k0 and y_hit[buffers[k]] <= 1e-9 * scale]
+        done = False
+        for k in falling:
+            y_start[buffers[k]] = 0.0
+            done = _insolvency(k)
+            if done:
+                break
+        if done or t_hit >= horizon:
+            break
+        t0 = t_hit
+
+    t = np.concatenate(ts)
+    series = _series(gen, names, outs, ts, ys, pvs, revenue0, n)
+    sector_fall = next((p["t"] for p in curve if p["capacity_exited"] >= SECTOR_FALL_CAPACITY - 1e-12), None)
+    if status == 0 and not all(np.all(np.isfinite(v)) for v in series.values()):
+        status, message = -1, "non-finite state or derived series"
+    if sector_fall is not None and status == 0:
+        message = (f"Half of the sector's incumbent capacity has exited at t = {sector_fall:.4g} yr "
+                   f"({len(curve)} of {n} firms failed by the end). " + message)
+    firms_out = SectorFirms(sizes=firms.sizes, fall_time=fall, insolvency_time=insolvent, share_at_fall=share_f,
+                            gross_loss_at_fall=loss_f, volume_share_at_fall=vol_f, firm_gross_loss_at_fall=own_f,
+                            exit_curve=curve, values=firms.values)
+    falls = sector_fall is not None
+    result = SimulationResult(params=params, t=t, series=series, success=status >= 0,
+                              status=1 if falls else status, message=message, falls=falls, fall_time=sector_fall,
+                              nfev=nfev, njev=njev, insolvencies=tuple(float(x) for x in np.sort(insolvent[np.isfinite(insolvent)])),
+                              firms=firms_out)
+    if raise_on_failure and not result.success:
+        raise SimulationError(result.message)
+    return result
+
+
+class _Budget(Exception):
+    pass
+
+
+def _reassign(y, out, o_index, k, survivors, customers_at, captive):
+    """Move the customers of exiting firm ``k`` to the platform and the survivors (in place)."""
+    n = len(customers_at) + 1
+    c = np.array([out[o_index[f"firm_customers_{j + 1}"]] for j in range(n)])
+    movers = max(c[k], 0.0)
+    s = y[0]
+    incumbents = max(1.0 - s, 1e-300)
+    can_switch = min(max((1.0 - captive - s) / incumbents, 0.0), 1.0)
+    weights = np.array([max(c[j], 0.0) for j in survivors])
+    if weights.sum() <= 0:
+        weights = np.ones(len(survivors))
+    attract = np.array([out[o_index[f"firm_attractiveness_{j + 1}"]] for j in survivors])
+    to_platform = movers * can_switch * float(weights @ attract / weights.sum())
+    rest = movers - to_platform
+    y[0] = s + to_platform
+    if k in customers_at:
+        y[customers_at[k]] = 0.0
+    for j, wgt in zip(survivors, weights):
+        if j in customers_at:  # the last firm's customers are what the others leave
+            y[customers_at[j]] = c[j] + rest * wgt / weights.sum()
+
+
+def _series(gen, names, outs, ts, ys, pvs, revenue0, n):
+    y = np.concatenate(ys, axis=1)
+    out = np.empty((len(outs), y.shape[1]))
+    col = 0
+    for y_part, pv in zip(ys, pvs):
+        for j in range(y_part.shape[1]):
+            out[:, col] = gen.outputs(y_part[:, j], pv)
+            col += 1
+    series = {name: y[i] for i, name in enumerate(names)}
+    series.update({name: out[i] for i, name in enumerate(outs)})
+    alive = np.concatenate([np.repeat(pv[[block_start(i) + BLOCK - 1 for i in range(n)]][:, None], yp.shape[1], 1)
+                            for yp, pv in zip(ys, pvs)], axis=1)
+    series["capacity"] = np.sum(alive * np.array([series[f"capacity_{i + 1}"] for i in range(n)]), axis=0)
+    series["buffer"] = np.sum(alive * np.array([series[f"buffer_{i + 1}"] for i in range(n)]), axis=0)
+    customers = np.array([series[f"firm_customers_{i + 1}"] for i in range(n)])
+    prices = np.array([series[f"incumbent_price_{i + 1}"] for i in range(n)])
+    # The bill per unit, weighted by the firms' customers (the survivors' once all is gone).
+    weight = np.clip(customers, 0.0, None) * alive
+    total = weight.sum(axis=0)
+    series["incumbent_price"] = np.where(total > 0, (weight * prices).sum(axis=0) / np.where(total > 0, total, 1.0),
+                                         (alive * prices).sum(axis=0) / np.maximum(alive.sum(axis=0), 1.0))
+    series["incumbent_gross_loss"] = 1.0 - series["incumbent_revenue"] / revenue0
+    return series
