@@ -161,3 +161,20 @@ def test_the_firms_study_reports_each_draws_failures(tmp_path, capsys):
     assert main(["firms", "scenarios/newspapers.toml", "--n", "2", "--draws", "4", "--seed", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["first_failure"]["reached"] == study.reached["first_failure"]
+
+
+def test_an_exited_firm_leaves_a_finite_jacobian(newspapers):
+    # Competitive pricing reads |c|^θ of a firm's customers; a firm that has exited has none,
+    # and its slope must not turn the solver's Jacobian into NaN (0 · inf).
+    from model.core.sector import generated_module
+
+    p = newspapers.replace(firm_count=2, price_policy="competitive", price_response=0.5)
+    gen = generated_module(2)
+    pv = firm_param_vector(p)
+    pv[param_names(2).index("firm_alive_2")] = 0.0
+    y = gen.initial(pv)
+    names = state_names(2)
+    y[0] = 0.4
+    y[names.index("firm_customers_1")] = 0.6  # firm 2 (the residual) has no customer left
+    assert np.all(np.isfinite(gen.jac(y, pv)))
+    assert np.all(np.isfinite(gen.rhs(y, pv)))

@@ -50,7 +50,10 @@ def test_interval_is_median_and_5th_95th_percentiles():
 def test_draws_are_a_latin_hypercube_within_the_ranges(crafts):
     n = 50
     names, X, params = draw_parameters(crafts, n, seed=3, key="crafts")
-    assert "horizon" not in names and set(names) == set(crafts.ranges) - {"horizon"}
+    # A one-firm sector: the firms' parameters are not drawn (they do not enter).
+    firms = {k for k in crafts.ranges if PARAMETER_SPECS[k].group == "firms"}
+    assert crafts.params.firm_count == 1 and firms
+    assert "horizon" not in names and set(names) == set(crafts.ranges) - {"horizon"} - firms
     for j, name in enumerate(names):
         lo, hi = crafts.ranges[name]
         # One draw in each of n equal strata of every parameter: the Latin hypercube property.

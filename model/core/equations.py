@@ -392,8 +392,10 @@ def build(n_firms: int = 1) -> Model:
         p_full = fdef("target_price_average_cost", r"p^{*}_{\mathrm{AC}}",
                       a * X / (D_c ** n + (X / W) ** n) ** sp.Rational(1, n))
         # Competitive: the price falls toward avoidable (variable) cost as customers leave.
-        p_comp = fdef("target_price_competitive", r"p^{*}_{\mathrm{comp}}",
-                      v + (1 - v) * (sp.Abs(cust[i]) / cust0[i]) ** theta)  # |.|: finite past s = 1
+        # |.|: finite past s = 1. A firm of several can lose every customer (it exits): there
+        # |c| is rounded over 1e-9 of its start, so that the slope of |c|^θ stays finite.
+        kept = sp.Abs(cust[i]) if not many else sp.sqrt(cust[i] ** 2 + (sp.Float(1e-9) * cust0[i]) ** 2)
+        p_comp = fdef("target_price_competitive", r"p^{*}_{\mathrm{comp}}", v + (1 - v) * (kept / cust0[i]) ** theta)
         p_star = fdef("target_price", r"p^{*}", choose(chi_fix, 1, choose(chi_comp, p_comp, p_full)))
         # Revenue: the volume at the marginal price plus the fixed charge on connected volume.
         rev = fdef("incumbent_revenue", r"G_I", p_u[i] * q[i] + (p - p_u[i]) * D_c)
