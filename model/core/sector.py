@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .equations import OUTPUT_NAMES, PARAM_NAMES, buffer_indices, output_names, state_names
+from .equations import FIRM_VARYING, OUTPUT_NAMES, PARAM_NAMES, buffer_indices, output_names, state_names
 from .firms import BLOCK, SECTOR_FALL_CAPACITY, block_start, firm_param_vector, population
 from .parameters import Parameters
 
@@ -147,8 +147,8 @@ def _events(indices):
     return [make(i) for i in indices]
 
 
-def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSODA", rtol=1e-6, atol=1e-9,
-                   freeze_acquisition_at=None, max_evaluations=200_000, raise_on_failure=False):
+def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acquisition_at, max_evaluations,
+                   raise_on_failure):
     """One run of a sector of ``params.firm_count`` firms; see the module docstring.
 
     Arguments as :func:`model.core.simulate.simulate` (which calls this for several firms).
@@ -158,19 +158,13 @@ def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSO
     (customer-weighted), ``capacity`` and ``buffer`` (sums over the firms in the market), and
     whose ``firms`` is the :class:`SectorFirms`.
     """
-    from .simulate import SimulationError, SimulationResult
+    from .simulate import SimulationError, SimulationResult, _BudgetExceeded
 
     n = int(params.firm_count)
     gen = generated_module(n)
     names, outs = state_names(n), output_names(n)
     horizon = float(params.horizon)
-    t_eval = np.linspace(0.0, horizon, n_points) if t_eval is None else np.asarray(t_eval, dtype=float)
-    if t_eval.ndim != 1 or t_eval.size == 0 or not np.all(np.isfinite(t_eval)):
-        raise ValueError("`t_eval` must be a non-empty 1-D array of finite times")
-    if t_eval[0] < 0 or t_eval[-1] > horizon or np.any(np.diff(t_eval) <= 0):
-        raise ValueError(f"`t_eval` must be increasing within [0, {horizon:g}] (the horizon)")
-    if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
-        raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
+    t_eval = np.asarray(t_eval, dtype=float)  # validated by simulate
 
     firms = population(params)
     pv = firm_param_vector(params, firms=firms)
@@ -182,7 +176,9 @@ def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSO
     capacity0 = np.array([y0[names.index(f"capacity_{i + 1}")] for i in range(n)])
     buffers = buffer_indices(n)
     alive_at = [block_start(i) + BLOCK - 1 for i in range(n)]
-    debt_at = [block_start(i) + 3 for i in range(n)]
+    debt_at = [block_start(i) + FIRM_VARYING.index("debt_service") for i in range(n)]
+    liquidity_at = [(block_start(i) + FIRM_VARYING.index("initial_buffer"), block_start(i) + FIRM_VARYING.index("credit_line"))
+                    for i in range(n)]
     customers_at = {i: names.index(f"firm_customers_{i + 1}") for i in range(n - 1)}
     freeze = None
     if freeze_acquisition_at is not None and 0.0 <= freeze_acquisition_at < horizon:
@@ -213,7 +209,7 @@ def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSO
         if reorganise and first:
             # Chapter 11: debt written down, initial liquidity, capacity cut to volume.
             pv[debt_at[k]] *= 1.0 - params.debt_haircut
-            y_start[buffers[k]] = (pv[block_start(k) + 4] + pv[block_start(k) + 5]) * capacity0[k]
+            y_start[buffers[k]] = (pv[liquidity_at[k][0]] + pv[liquidity_at[k][1]]) * capacity0[k]
             y_start[names.index(f"capacity_{k + 1}")] = out[o_index[f"firm_volume_{k + 1}"]]
             return False
         fall[k] = t_hit
@@ -242,7 +238,7 @@ def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSO
         def rhs(t, y, pv=pv_now):
             calls[0] += 1
             if calls[0] + nfev > max_evaluations:
-                raise _Budget
+                raise _BudgetExceeded
             return gen.rhs(y, pv)
 
         extra = {"jac": lambda t, y, pv=pv_now: gen.jac(y, pv)} if implicit else {}
@@ -252,7 +248,7 @@ def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSO
         try:
             sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_phase if t_phase.size else None,
                             rtol=rtol, atol=atol, events=_events([buffers[k] for k in watched]), **extra)
-        except _Budget:
+        except _BudgetExceeded:
             status, message = -1, (f"stopped after {max_evaluations} right-hand-side evaluations near t = {t0:.4g}")
             nfev = max_evaluations
             ts.append(np.array([t0]))
@@ -332,10 +328,6 @@ def simulate_firms(params: Parameters, *, t_eval=None, n_points=401, method="LSO
     if raise_on_failure and not result.success:
         raise SimulationError(result.message)
     return result
-
-
-class _Budget(Exception):
-    pass
 
 
 def _reassign(y, out, o_index, k, survivors, customers_at, captive):

@@ -237,12 +237,6 @@ def simulate(
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
-    if params.firm_count > 1:
-        from .sector import simulate_firms  # several incumbents: exits one by one
-
-        return simulate_firms(params, t_eval=t_eval, n_points=n_points, method=method, rtol=rtol, atol=atol,
-                              freeze_acquisition_at=freeze_acquisition_at, max_evaluations=max_evaluations,
-                              raise_on_failure=raise_on_failure)
     if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
         raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
     horizon = float(params.horizon)
@@ -254,6 +248,16 @@ def simulate(
     if t_eval[0] < 0 or t_eval[-1] > horizon or np.any(np.diff(t_eval) <= 0):
         raise ValueError(f"`t_eval` must be increasing within [0, {horizon:g}] (the horizon)")
 
+    if params.firm_count > 1:
+        from .sector import simulate_firms  # several incumbents: exits one by one
+
+        if y0 is not None:
+            raise ValueError(f"`y0`: a sector of {params.firm_count} firms starts from its firms' initial state; "
+                             "`y0` is for one-firm sectors")
+
+        return simulate_firms(params, t_eval=t_eval, method=method, rtol=rtol, atol=atol,
+                              freeze_acquisition_at=freeze_acquisition_at, max_evaluations=max_evaluations,
+                              raise_on_failure=raise_on_failure)
     pvec = param_vector(params)
     if y0 is None:
         y0 = gen.initial(pvec)
