@@ -133,11 +133,89 @@ def test_the_parameter_vector_carries_each_firm(newspapers):
     assert set(FIRM_VARYING) <= set(n.rsplit("_", 1)[0] for n in names if n[-1].isdigit())
 
 
-def test_the_engine_refuses_several_firms_clearly(newspapers):
-    from model.core.engine import pvecs_from_params
+def _drawn_sectors(n_firms, per_file, files, seed):
+    from dataclasses import replace
+
+    from model.studies.verdict import draw_parameters
+
+    params = []
+    for i, name in enumerate(files):
+        scenario = load_scenario(f"scenarios/{name}.toml")
+        scenario = replace(scenario, params=scenario.params.replace(firm_count=n_firms))
+        params += draw_parameters(scenario, per_file, seed + i)[2]
+    return params
+
+
+def test_the_engine_follows_every_firm_as_simulate_does_on_300_sectors():
+    # 300 heterogeneous sectors of 4 firms (the files' ranges, firm spreads and sizes
+    # drawn): the engine (DOPRI5, exits between kernel passes) and simulate (LSODA, events)
+    # agree on which firms exit and when, within the solvers' tolerances.
+    from model.core import engine
+
+    params = _drawn_sectors(4, 50, ["newspapers", "hotels", "crafts", "publishing", "universities", "chronic_care"], 7)
+    pv, _, horizon = engine.pvecs_from_params(params)
+    reorganise = [p.insolvency == "reorganisation" for p in params]
+    res = engine.integrate(pv, t_end=horizon, reorganise=reorganise, after_fall="continue", rtol=1e-8, atol=1e-10)
+    assert np.all(res.success)
+    exits = 0
+    for i, p in enumerate(params):
+        ref = simulate(p, method="LSODA", rtol=1e-10, atol=1e-12)
+        a, b = ref.firms.fall_time, res.sectors[i].fall_time
+        assert np.array_equal(np.isfinite(a), np.isfinite(b)), (i, a, b)
+        np.testing.assert_allclose(b[np.isfinite(b)], a[np.isfinite(a)], atol=1e-3)
+        np.testing.assert_allclose(res.sectors[i].share_at_fall, ref.firms.share_at_fall, atol=1e-4)
+        assert res.falls[i] == ref.falls
+        if ref.falls:
+            assert res.fall_time[i] == pytest.approx(ref.fall_time, abs=1e-3)
+        exits += int(np.sum(np.isfinite(a)))
+    # The check has teeth: many firms exit, and many sectors fall, some not.
+    assert exits > 200 and 0.1 < res.falls.mean() < 0.9
+
+
+def test_equal_firms_in_the_engine_fall_as_the_one_firm_engine(newspapers):
+    # n equal firms are one firm of n times the size: they fall together, at the one-firm
+    # fall time, and the sector falls then (all its capacity exits at once).
+    from model.core import engine
+
+    def run(p):
+        pv, y0, horizon = engine.pvecs_from_params([p])
+        return engine.integrate(pv, y0, t_end=horizon, rtol=1e-9, atol=1e-12)
+
+    one, four = run(newspapers), run(newspapers.replace(firm_count=4))
+    assert one.falls[0] and four.falls[0]
+    assert four.fall_time[0] == pytest.approx(one.fall_time[0], rel=1e-6)
+    np.testing.assert_allclose(four.firm_array("fall_time")[0], one.fall_time[0], rtol=1e-6)
+    assert four.share_at_fall[0] == pytest.approx(one.share_at_fall[0], rel=1e-5)
+
+
+def test_the_engine_point_of_no_return_of_a_sector_is_the_bisection_with_simulate():
+    # The tipping measure reads the sector's fall: the engine's batch and the shared
+    # bisection with simulate give the same point of no return for sectors of firms.
+    from model.analysis.tipping import point_of_no_return
+    from model.core import engine
+
+    params = _drawn_sectors(4, 4, ["newspapers", "crafts"], 3)
+    pv, y0, horizon = engine.pvecs_from_params(params)
+    batch = engine.point_of_no_return_batch(pv, y0, horizon, tol=0.01, rtol=1e-8, atol=1e-10,
+                                            reorganise=[p.insolvency == "reorganisation" for p in params])
+    tips = 0
+    for i, p in enumerate(params):
+        ref = point_of_no_return(p, tol=0.01)
+        assert batch.outcome_names[i] == ref.outcome, i
+        if ref.outcome == "tips":
+            tips += 1
+            assert batch.time[i] == pytest.approx(ref.time, abs=0.03)
+            assert batch.share[i] == pytest.approx(ref.share, abs=0.01)
+    assert tips >= 2
+
+
+def test_a_batch_holds_sectors_of_one_size(newspapers):
+    from model.core.engine import integrate, pvecs_from_params
 
     with pytest.raises(ValueError, match="firm_count"):
-        pvecs_from_params([newspapers.replace(firm_count=4)])
+        pvecs_from_params([newspapers, newspapers.replace(firm_count=4)])
+    with pytest.raises(ValueError, match="param_names"):
+        integrate(np.zeros((2, 60)), t_end=10.0)
 
 
 def test_the_firms_study_reports_each_draws_failures(tmp_path, capsys):

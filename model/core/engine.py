@@ -54,10 +54,13 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 from scipy.integrate import solve_ivp
 
-from . import _generated as gen
-from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, param_vector
+from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, buffer_indices, param_names, param_vector
+from .firms import firm_param_vector
+from .parameters import PARAMETER_SPECS
+from .sector import ExitBook, generated_module
 
 __all__ = [
     "integrate",
@@ -192,14 +195,91 @@ _RFACMIN, _RFACMAX, _RFACREJ, _RSAFE = 0.2, 6.0, 0.1, 0.9
 # the iteration matrix of Rodas4 (one row per state) and its pivots.
 (_K1, _K2, _K3, _K4, _K5, _K6, _K7, _Y, _YNEW, _YTMP, _ERR, _R1, _R2, _R3, _R4, _R5) = range(16)
 _J0 = 16
-_PIV = _J0 + N_STATES
-_N_WORK = _PIV + 1
+# The pivots' row is the last: w has _J0 + n + 1 rows for n states (see _workspace).
 #: Runs handled by one parallel task (scratch is allocated once per block).
 _BLOCK = 16
 
 
+# --- the model's functions, by sector size ---------------------------------------------
+#
+# The kernel is one source for every sector size. Which generated module it calls is told
+# by the *type* of its argument ``model``: a tuple of n zeros for n firms (_model_key).
+# The overloads below pick that module's functions when numba types the call, so one
+# compiled kernel per size exists, and numba's on-disk cache finds it again in the next
+# process (a tuple type compares by value; passing the generated functions themselves as
+# arguments would key the cache on objects of this process, and recompile every time).
+
+def _model_key(gen_n) -> tuple:
+    return (0,) * int(gen_n.N_FIRMS)
+
+
+def _model_of(model):
+    return generated_module(model.count)
+
+
+def _model_n_states(model):  # compiled only: see the overloads
+    raise NotImplementedError
+
+
+def _model_rhs(model, y, p, out):
+    raise NotImplementedError
+
+
+def _model_jac(model, y, p, out):
+    raise NotImplementedError
+
+
+def _model_derive(model, p):
+    raise NotImplementedError
+
+
+def _model_initial(model, p):
+    raise NotImplementedError
+
+
+def _model_outputs(model, y, p, out):
+    raise NotImplementedError
+
+
+@overload(_model_n_states, inline="always")
+def _ol_n_states(model):
+    # A compile-time constant: LLVM unrolls and vectorises the loops over the states.
+    n_states = int(_model_of(model).N_STATES)
+    return lambda model: n_states
+
+
+@overload(_model_rhs, inline="always")
+def _ol_rhs(model, y, p, out):
+    fn = _model_of(model).rhs_into
+    return lambda model, y, p, out: fn(y, p, out)
+
+
+@overload(_model_jac, inline="always")
+def _ol_jac(model, y, p, out):
+    fn = _model_of(model).jac_into
+    return lambda model, y, p, out: fn(y, p, out)
+
+
+@overload(_model_derive, inline="always")
+def _ol_derive(model, p):
+    fn = _model_of(model).derive_into
+    return lambda model, p: fn(p)
+
+
+@overload(_model_initial, inline="always")
+def _ol_initial(model, p):
+    fn = _model_of(model).initial
+    return lambda model, p: fn(p)
+
+
+@overload(_model_outputs, inline="always")
+def _ol_outputs(model, y, p, out):
+    fn = _model_of(model).outputs_into
+    return lambda model, y, p, out: fn(y, p, out)
+
+
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _f(y, p, out):
+def _f(model, y, p, out):
     """The model's right-hand side into ``out`` (``p`` the extended parameter vector);
     False if it is not finite (0/0 in the target price when the incumbent's volume and
     capacity both vanish, or a trial point outside the model's domain).
@@ -207,21 +287,13 @@ def _f(y, p, out):
     The generated code is compiled with numpy's error model, so it returns NaN or inf
     where Python would raise: nothing here can raise, and no try block (which costs a
     third of a right-hand-side evaluation once the code makes calls) is needed."""
-    gen.rhs_into(y, p, out)
+    _model_rhs(model, y, p, out)
     # One test on the sum: NaN and inf propagate through it (an overflow of the sum alone
     # is flagged too, which is as good as a failure at those magnitudes).
     total = 0.0
     for i in range(out.shape[0]):
         total += out[i]
     return math.isfinite(total)
-
-
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _jac(y, p, out):
-    """The analytic Jacobian into ``out``. Always True: a non-finite entry is caught with
-    the entries beyond _JAC_LIMIT by :func:`_rodas_trial`, which then goes back to DOPRI5."""
-    gen.jac_into(y, p, out)
-    return True
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -241,7 +313,7 @@ def _dense(w, theta, i):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _initial_step(y, f0, p, t_span, rtol, atol, w):
+def _initial_step(model, y, f0, p, t_span, rtol, atol, w):
     # Hairer's starting step ([1], Sec. II.4), norms as in _norm.
     n = y.shape[0]
     d0 = 0.0
@@ -258,7 +330,7 @@ def _initial_step(y, f0, p, t_span, rtol, atol, w):
     for i in range(n):
         ytmp[i] = y[i] + h0 * f0[i]
     f1 = w[_K2]
-    _f(ytmp, p, f1)
+    _f(model, ytmp, p, f1)
     d2 = 0.0
     for i in range(n):
         sk = atol + rtol * abs(y[i])
@@ -274,10 +346,11 @@ def _initial_step(y, f0, p, t_span, rtol, atol, w):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _lu(w):
+def _lu(model, w):
     """LU factorisation with partial pivoting of the matrix in rows _J0 .. _J0 + n - 1, in place.
     Returns False if it is singular (a pivot is zero or not finite)."""
-    n = N_STATES
+    n = _model_n_states(model)
+    piv_row = w.shape[0] - 1
     for k in range(n):
         piv = k
         big = abs(w[_J0 + k, k])
@@ -287,7 +360,7 @@ def _lu(w):
                 piv = i
         if not (big > 0.0 and math.isfinite(big)):
             return False
-        w[_PIV, k] = piv
+        w[piv_row, k] = piv
         if piv != k:
             for j in range(n):
                 tmp = w[_J0 + k, j]
@@ -303,11 +376,12 @@ def _lu(w):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _lu_solve(w, b):
+def _lu_solve(model, w, b):
     """Solve with the factors of :func:`_lu`; ``b`` is overwritten by the solution."""
-    n = N_STATES
+    n = _model_n_states(model)
+    piv_row = w.shape[0] - 1
     for k in range(n):
-        piv = int(w[_PIV, k])
+        piv = int(w[piv_row, k])
         if piv != k:
             tmp = b[k]
             b[k] = b[piv]
@@ -325,14 +399,14 @@ def _lu_solve(w, b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _rodas_trial(y, f0, pp, h, w, jac):
+def _rodas_trial(model, y, f0, pp, h, w, jac):
     """One Rodas4 trial step from ``y`` (f(y) = ``f0``): new point in w[_YNEW], error in
     w[_ERR]. Returns 0 if done, 1 if the iteration matrix is singular, 2 if the model's
     code raised at a stage, 3 if the Jacobian cannot be used (it raised, or an entry is
     beyond _JAC_LIMIT)."""
-    n = N_STATES
-    if not _jac(y, pp, jac):
-        return 3
+    n = _model_n_states(model)
+    # The analytic Jacobian: a non-finite entry is caught with those beyond _JAC_LIMIT.
+    _model_jac(model, y, pp, jac)
     for i in range(n):
         for j in range(n):
             if not abs(jac[i, j]) <= _JAC_LIMIT:
@@ -342,7 +416,7 @@ def _rodas_trial(y, f0, pp, h, w, jac):
         for j in range(n):
             w[_J0 + i, j] = -jac[i, j]
         w[_J0 + i, i] += inv_hg
-    if not _lu(w):
+    if not _lu(model, w):
         return 1
     raised = False
     k1, k2, k3, k4, k5, k6 = w[_K2], w[_K3], w[_K4], w[_K5], w[_K6], w[_ERR]
@@ -350,37 +424,37 @@ def _rodas_trial(y, f0, pp, h, w, jac):
     ih = 1.0 / h
     for i in range(n):
         k1[i] = f0[i]
-    _lu_solve(w, k1)
+    _lu_solve(model, w, k1)
     for i in range(n):
         ytmp[i] = y[i] + _RA21 * k1[i]
-    raised |= not _f(ytmp, pp, k2)
+    raised |= not _f(model, ytmp, pp, k2)
     for i in range(n):
         k2[i] += ih * _RC21 * k1[i]
-    _lu_solve(w, k2)
+    _lu_solve(model, w, k2)
     for i in range(n):
         ytmp[i] = y[i] + _RA31 * k1[i] + _RA32 * k2[i]
-    raised |= not _f(ytmp, pp, k3)
+    raised |= not _f(model, ytmp, pp, k3)
     for i in range(n):
         k3[i] += ih * (_RC31 * k1[i] + _RC32 * k2[i])
-    _lu_solve(w, k3)
+    _lu_solve(model, w, k3)
     for i in range(n):
         ytmp[i] = y[i] + _RA41 * k1[i] + _RA42 * k2[i] + _RA43 * k3[i]
-    raised |= not _f(ytmp, pp, k4)
+    raised |= not _f(model, ytmp, pp, k4)
     for i in range(n):
         k4[i] += ih * (_RC41 * k1[i] + _RC42 * k2[i] + _RC43 * k3[i])
-    _lu_solve(w, k4)
+    _lu_solve(model, w, k4)
     for i in range(n):
         ytmp[i] = y[i] + _RA51 * k1[i] + _RA52 * k2[i] + _RA53 * k3[i] + _RA54 * k4[i]
-    raised |= not _f(ytmp, pp, k5)
+    raised |= not _f(model, ytmp, pp, k5)
     for i in range(n):
         k5[i] += ih * (_RC51 * k1[i] + _RC52 * k2[i] + _RC53 * k3[i] + _RC54 * k4[i])
-    _lu_solve(w, k5)
+    _lu_solve(model, w, k5)
     for i in range(n):
         ytmp[i] += k5[i]
-    raised |= not _f(ytmp, pp, k6)
+    raised |= not _f(model, ytmp, pp, k6)
     for i in range(n):
         k6[i] += ih * (_RC61 * k1[i] + _RC62 * k2[i] + _RC63 * k3[i] + _RC64 * k4[i] + _RC65 * k5[i])
-    _lu_solve(w, k6)
+    _lu_solve(model, w, k6)
     ynew = w[_YNEW]
     for i in range(n):
         ynew[i] = ytmp[i] + k6[i]
@@ -388,8 +462,8 @@ def _rodas_trial(y, f0, pp, h, w, jac):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _locate_fall(w, g_old, g_new, h, t):
-    """Fraction of the last step at which the buffer's interpolant first reaches 0, by the
+def _locate_fall(w, g_old, g_new, h, t, index):
+    """Fraction of the last step at which state ``index`` (a buffer) first reaches 0, by the
     Illinois variant of regula falsi on [0, 1] (g(0) = g_old >= 0 >= g(1) = g_new)."""
     if g_old == 0.0:
         return 0.0
@@ -400,7 +474,7 @@ def _locate_fall(w, g_old, g_new, h, t):
     side = 0
     for _ in range(200):
         c = (a * fb - b * fa) / (fb - fa)
-        fc = _dense(w, c, BUFFER_INDEX)
+        fc = _dense(w, c, index)
         if fc == 0.0:
             return c
         if fc > 0.0:
@@ -428,45 +502,48 @@ def _locate_fall(w, g_old, g_new, h, t):
 # (``inline="always"``), at no cost.
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _start(p_in, y0, t_end, t_freeze, t_out, y_out, w, pp):
-    """Setup of one run: parameters into ``pp`` (acquisition off if the freeze is at or
-    before t = 0), the state into w[_Y], the outputs at t <= 0, and f(y0) into w[_K1].
+def _start(model, p_in, y0, t0, t_end, t_freeze, t_out, y_out, w, pp):
+    """Setup of one run from ``t0``: parameters into ``pp`` (acquisition off if the freeze is
+    at or before t0), the state into w[_Y], the outputs at t <= 0 (a run that resumes at
+    t0 > 0, after a firm's exit, has written those up to t0 already), and f(y0) into w[_K1].
     Returns (whether f(y0) could be evaluated, outputs written, whether a freeze is due)."""
-    for j in range(N_PARAMS):
+    for j in range(p_in.shape[0]):
         pp[j] = p_in[j]
-    gen.derive_into(pp)  # the parameter-only parts of the right-hand side, once per run
+    _model_derive(model, pp)  # the parameter-only parts of the right-hand side, once per run
     y = w[_Y]
-    for i in range(N_STATES):
+    n = _model_n_states(model)
+    for i in range(n):
         y[i] = y0[i]
-    # A freeze at or before t = 0 freezes the whole run; at or after t_end (or NaN) never.
-    freeze_pending = t_freeze > 0.0 and t_freeze < t_end
-    if t_freeze <= 0.0:
+    # A freeze at or before t0 freezes the whole run; at or after t_end (or NaN) never.
+    freeze_pending = t_freeze > t0 and t_freeze < t_end
+    if t_freeze <= t0:
         pp[_ACQ] = 0.0
     j_out = 0
-    while j_out < t_out.shape[0] and t_out[j_out] <= 0.0:
-        for i in range(N_STATES):
-            y_out[j_out, i] = y[i]
+    while j_out < t_out.shape[0] and t_out[j_out] <= t0:
+        if t0 <= 0.0:
+            for i in range(n):
+                y_out[j_out, i] = y[i]
         j_out += 1
-    return _f(y, pp, w[_K1]), j_out, freeze_pending
+    return _f(model, y, pp, w[_K1]), j_out, freeze_pending
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _looks_stiff(w, h):
+def _looks_stiff(model, w, h):
     """dopri5.f's stiffness test after an accepted DOPRI5 step: h |lambda| estimated from
     stage 6 (w[_YTMP], w[_K6]) and the new point (w[_YNEW], w[_K7]), both at t + h."""
     num = 0.0
     den = 0.0
-    for i in range(N_STATES):
+    for i in range(_model_n_states(model)):
         num += (w[_K7, i] - w[_K6, i]) ** 2
         den += (w[_YNEW, i] - w[_YTMP, i]) ** 2
     return den > 0.0 and h * math.sqrt(num / den) > _STIFF_H_LAMBDA
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _store_dense(w, h, rodas_step):
+def _store_dense(model, w, h, rodas_step):
     """Continuous extension of the accepted step into w[_R1..R5]: dopri5.f's of order 4
     after a DOPRI5 step; the cubic Hermite interpolant (its first four terms) after Rodas4."""
-    for i in range(N_STATES):
+    for i in range(_model_n_states(model)):
         y_i = w[_Y, i]
         dy = w[_YNEW, i] - y_i
         bspl = h * w[_K1, i] - dy
@@ -482,49 +559,53 @@ def _store_dense(w, h, rodas_step):
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _emit(w, t, h, t_last, exact_end, t_out, y_out, j_out):
+def _emit(model, w, t, h, t_last, exact_end, t_out, y_out, j_out):
     """Outputs at the requested times in (t, t_last] of the last step, from its continuous
     extension; with ``exact_end`` a time at the step's end gets the new point itself.
     Returns the number of outputs written so far."""
     while j_out < t_out.shape[0] and t_out[j_out] <= t_last:
         if exact_end and t_out[j_out] >= t_last:
-            for i in range(N_STATES):
+            for i in range(_model_n_states(model)):
                 y_out[j_out, i] = w[_YNEW, i]
         else:
             th = (t_out[j_out] - t) / h
-            for i in range(N_STATES):
+            for i in range(_model_n_states(model)):
                 y_out[j_out, i] = _dense(w, th, i)
         j_out += 1
     return j_out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_every, stiff_action,
-         w, pp, jac, info):
-    """Integrate one run; returns its status. ``info`` gets [time reached (the fall time if
-    it falls), accepted steps, rejected steps, rhs evaluations, solver]; ``w[_Y]`` the state
-    there (at a fall, with the buffer set to exactly 0).
+def _run(model, p_in, y0, t0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps,
+         stiff_every, stiff_action, watch, w, pp, jac, info):
+    """Integrate one run from ``t0``; returns its status. ``info`` gets [time reached (the
+    fall time if it falls), accepted steps, rejected steps, rhs evaluations, solver, the
+    position in ``watch`` of the buffer that reached 0]; ``w[_Y]`` the state there (at a
+    fall, with that buffer set to exactly 0).
 
-    DOPRI5 first; if the stiffness test of dopri5.f fires, the run goes on from where it
-    is with Rodas4 (analytic Jacobian) to its end."""
-    n = N_STATES
+    ``watch`` holds the state indices of the buffers whose crossing of 0 from above stops
+    the run (the firms still in the market; -1 entries are skipped): the earliest crossing
+    within a step is the fall. DOPRI5 first; if the stiffness test of dopri5.f fires, the
+    run goes on from where it is with Rodas4 (analytic Jacobian) to its end."""
+    n = _model_n_states(model)
     y, ynew, ytmp, err_v = w[_Y], w[_YNEW], w[_YTMP], w[_ERR]
     k1, k2, k3, k4, k5, k6, k7 = w[_K1], w[_K2], w[_K3], w[_K4], w[_K5], w[_K6], w[_K7]
-    ok, j_out, freeze_pending = _start(p_in, y0, t_end, t_freeze, t_out, y_out, w, pp)
+    ok, j_out, freeze_pending = _start(model, p_in, y0, t0, t_end, t_freeze, t_out, y_out, w, pp)
+    info[5] = -1
     if not ok:
-        info[0] = 0.0
+        info[0] = t0
         info[1] = 0
         info[2] = 0
         info[3] = 1
         info[4] = SOLVER_DOPRI5
         return RHS_ERROR
-    t = 0.0
+    t = t0
     nfev = 1
     steps = 0
     rejected = 0
     status = SURVIVES
     t_stop = t_freeze if freeze_pending else t_end
-    h = _initial_step(y, k1, pp, t_stop - t, rtol, atol, w)
+    h = _initial_step(model, y, k1, pp, t_stop - t, rtol, atol, w)
     nfev += 1
     h_next = h
     facold = 1e-4
@@ -533,7 +614,10 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
     stiff = False
     n_stiff = 0
     n_nonstiff = 0
-    g_old = y[BUFFER_INDEX]
+    n_watch = watch.shape[0]
+    g_old = np.empty(n_watch)
+    for e in range(n_watch):
+        g_old[e] = y[watch[e]] if watch[e] >= 0 else np.nan
     raised = False  # the right-hand side raised in the last trial step
     used_rodas = False
     while True:
@@ -554,7 +638,7 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
         used_rodas |= stiff
         if rodas_step:
             # The stiff hand-over: Rodas4 with its own step-size control.
-            code = _rodas_trial(y, k1, pp, h, w, jac)
+            code = _rodas_trial(model, y, k1, pp, h, w, jac)
             if code == 3:
                 # Back to DOPRI5 from here (it re-tests for stiffness as before).
                 stiff = False
@@ -577,30 +661,30 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
                 continue
             h_next = min(h * fac, h) if last_rejected else h * fac
             nfev += 1
-            if not _f(ynew, pp, k7):  # the next step's f(y), and the interpolant's slope
+            if not _f(model, ynew, pp, k7):  # the next step's f(y), and the interpolant's slope
                 status = RHS_ERROR
                 break
         else:
             for i in range(n):
                 ytmp[i] = y[i] + h * _A21 * k1[i]
-            raised |= not _f(ytmp, pp, k2)
+            raised |= not _f(model, ytmp, pp, k2)
             for i in range(n):
                 ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-            raised |= not _f(ytmp, pp, k3)
+            raised |= not _f(model, ytmp, pp, k3)
             for i in range(n):
                 ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-            raised |= not _f(ytmp, pp, k4)
+            raised |= not _f(model, ytmp, pp, k4)
             for i in range(n):
                 ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-            raised |= not _f(ytmp, pp, k5)
+            raised |= not _f(model, ytmp, pp, k5)
             for i in range(n):
                 ytmp[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i]
                                       + _A65 * k5[i])
-            raised |= not _f(ytmp, pp, k6)
+            raised |= not _f(model, ytmp, pp, k6)
             for i in range(n):
                 ynew[i] = y[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i]
                                       + _A76 * k6[i])
-            raised |= not _f(ynew, pp, k7)
+            raised |= not _f(model, ynew, pp, k7)
             for i in range(n):
                 err_v[i] = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i]
                                 + _E7 * k7[i])
@@ -626,7 +710,7 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
             # Stiffness test of dopri5.f, every `stiff_every` accepted steps and at every step
             # once it has fired.
             if stiff_action >= 0 and ((steps + 1) % stiff_every == 0 or n_stiff > 0):
-                if _looks_stiff(w, h):
+                if _looks_stiff(model, w, h):
                     n_nonstiff = 0
                     n_stiff += 1
                     if n_stiff >= _STIFF_STEPS:
@@ -650,32 +734,42 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
         if not finite:
             status = NON_FINITE
             break
-        _store_dense(w, h, rodas_step)
-        g_new = ynew[BUFFER_INDEX]
-        if g_old >= 0.0 and g_new <= 0.0:
-            # The incumbent falls within this step (direction -1, solve_ivp's event test).
-            theta = _locate_fall(w, g_old, g_new, h, t)
+        _store_dense(model, w, h, rodas_step)
+        # A firm falls within this step (direction -1, solve_ivp's event test): the
+        # earliest of the watched buffers' crossings.
+        first_e = -1
+        theta = 2.0
+        for e in range(n_watch):
+            if watch[e] >= 0:
+                g_new = ynew[watch[e]]
+                if g_old[e] >= 0.0 and g_new <= 0.0:
+                    th_e = _locate_fall(w, g_old[e], g_new, h, t, watch[e])
+                    if th_e < theta:
+                        theta = th_e
+                        first_e = e
+                g_old[e] = g_new
+        if first_e >= 0:
             t_fall = t + theta * h if theta < 1.0 else t_new
-            j_out = _emit(w, t, h, t_fall, False, t_out, y_out, j_out)
+            j_out = _emit(model, w, t, h, t_fall, False, t_out, y_out, j_out)
             for i in range(n):
                 y[i] = _dense(w, theta, i)
-            y[BUFFER_INDEX] = 0.0  # the root; drops a round-off of the order of atol
+            y[watch[first_e]] = 0.0  # the root; drops a round-off of the order of atol
             t = t_fall
+            info[5] = first_e
             status = FALLS
             break
-        j_out = _emit(w, t, h, t_new, True, t_out, y_out, j_out)
+        j_out = _emit(model, w, t, h, t_new, True, t_out, y_out, j_out)
         for i in range(n):
             y[i] = ynew[i]
             k1[i] = k7[i]
         t = t_new
-        g_old = g_new
         if lands:
             if t_stop >= t_end:
                 break
             # Freeze: acquisition off from here on; the derivative jumps, so restart FSAL.
             pp[_ACQ] = 0.0
             nfev += 1
-            if not _f(y, pp, k1):
+            if not _f(model, y, pp, k1):
                 status = RHS_ERROR
                 break
             freeze_pending = False
@@ -690,48 +784,52 @@ def _run(p_in, y0, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_e
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _kernel(pvecs, y0s, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps, stiff_every, stiff_action,
-            status, t_reached, y_last, counts):
+def _kernel(model, n_extended, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, rtol, atol,
+            max_steps, stiff_every, stiff_action, watch, status, t_reached, y_last, counts, fell):
+    # ``model`` names the generated module (see _model_rhs): numba compiles one kernel per
+    # sector size, and nothing of the model is fixed here.
     n_runs = pvecs.shape[0]
+    n = y0s.shape[1]
     n_blocks = (n_runs + _BLOCK - 1) // _BLOCK
     for b in prange(n_blocks):
-        w = np.zeros((_N_WORK, N_STATES))
-        pp = np.empty(gen.N_EXTENDED)  # the parameters, then their derived values
+        w = np.zeros((_J0 + n + 1, n))
+        pp = np.empty(n_extended)  # the parameters, then their derived values
         # jac_into writes only the structurally non-zero entries: start from zeros.
-        jac = np.zeros((N_STATES, N_STATES))
-        info = np.empty(5)
+        jac = np.zeros((n, n))
+        info = np.empty(6)
         for r in range(b * _BLOCK, min(n_runs, (b + 1) * _BLOCK)):
-            st = _run(pvecs[r], y0s[r], t_end[r], t_freeze[r], t_out[r], y_out[r], rtol, atol,
-                      max_steps, stiff_every, stiff_action, w, pp, jac, info)
+            st = _run(model, pvecs[r], y0s[r], t0s[r], t_end[r], t_freeze[r], t_out[r],
+                      y_out[r], rtol, atol, max_steps, stiff_every, stiff_action, watch[r], w, pp, jac, info)
             status[r] = st
             t_reached[r] = info[0]
-            for i in range(N_STATES):
+            for i in range(n):
                 y_last[r, i] = w[_Y, i]
             counts[r, 0] = int(info[1])
             counts[r, 1] = int(info[2])
             counts[r, 2] = int(info[3])
             counts[r, 3] = int(info[4])
+            fell[r] = int(info[5])
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _initial_kernel(pvecs, out):
+def _initial_kernel(model, pvecs, out):
     for r in prange(pvecs.shape[0]):
-        out[r] = gen.initial(pvecs[r])
+        out[r] = _model_initial(model, pvecs[r])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _outputs_safe(y, p, out):
+def _outputs_safe(model, y, p, out):
     try:
-        gen.outputs_into(y, p, out)
+        _model_outputs(model, y, p, out)
     except Exception:  # noqa: BLE001 - a division by zero in the model's code
         for i in range(out.shape[0]):
             out[i] = np.nan
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _outputs_kernel(ys, pvecs, out):
+def _outputs_kernel(model, ys, pvecs, out):
     for r in prange(pvecs.shape[0]):
-        _outputs_safe(ys[r], pvecs[r], out[r])
+        _outputs_safe(model, ys[r], pvecs[r], out[r])
 
 
 # --------------------------------------------------------------------------------------
@@ -739,54 +837,84 @@ def _outputs_kernel(ys, pvecs, out):
 # --------------------------------------------------------------------------------------
 
 
+#: Sector sizes the engine integrates (``firm_count``'s choices; one generated module each).
+FIRM_COUNTS = tuple(PARAMETER_SPECS["firm_count"].choices)
+_FIRMS_BY_WIDTH = {len(param_names(k)): k for k in FIRM_COUNTS}
+
+
+def firm_count_of(pvecs) -> int:
+    """The number of firms whose parameter vectors ``pvecs`` (N, P) are: P says it."""
+    width = np.shape(pvecs)[-1] if np.ndim(pvecs) else None
+    if width not in _FIRMS_BY_WIDTH:
+        allowed = ", ".join(f"{w} ({k} firm{'s' if k > 1 else ''})" for w, k in _FIRMS_BY_WIDTH.items())
+        raise ValueError(f"`pvecs` must have shape (N, P) with P one of {allowed} "
+                         f"(model.core.equations.param_names), got shape {np.shape(pvecs)}")
+    return _FIRMS_BY_WIDTH[width]
+
+
 def _as_pvecs(pvecs) -> np.ndarray:
     pvecs = np.ascontiguousarray(pvecs, dtype=np.float64)
-    if pvecs.ndim != 2 or pvecs.shape[1] != N_PARAMS:
+    if pvecs.ndim != 2:
         raise ValueError(f"`pvecs` must have shape (N, {N_PARAMS}) (model.core.equations.PARAM_NAMES), "
                          f"got {pvecs.shape}")
+    firm_count_of(pvecs)
     if not np.all(np.isfinite(pvecs)):
         bad = int(np.argwhere(~np.isfinite(pvecs))[0, 0])
         raise ValueError(f"`pvecs` must be finite; row {bad} is not")
     return pvecs
 
 
+def _module(pvecs):
+    """The generated model of the parameter vectors' sector size."""
+    return generated_module(firm_count_of(pvecs))
+
+
 def initial_states(pvecs) -> np.ndarray:
-    """Initial states of the model, shape (N, 6), for parameter vectors of shape (N, P)."""
+    """Initial states of the model, shape (N, S), for parameter vectors of shape (N, P)
+    (S and P those of the sector's size: 6 and 53 for one firm)."""
     pvecs = _as_pvecs(pvecs)
-    out = np.empty((pvecs.shape[0], N_STATES))
-    _initial_kernel(pvecs, out)
+    gen_n = _module(pvecs)
+    out = np.empty((pvecs.shape[0], gen_n.N_STATES))
+    _initial_kernel(_model_key(gen_n), pvecs, out)
     return out
 
 
 def outputs_batch(ys, pvecs) -> np.ndarray:
-    """Derived outputs (model.core.equations.OUTPUT_NAMES), shape (N, 15), at states ``ys`` (N, 6).
+    """Derived outputs (model.core.equations.output_names), shape (N, O), at states ``ys`` (N, S).
 
     Rows where the model's code raises (a division by zero) give NaN outputs.
     """
     pvecs = _as_pvecs(pvecs)
+    gen_n = _module(pvecs)
     ys = np.ascontiguousarray(ys, dtype=np.float64)
-    if ys.shape != (pvecs.shape[0], N_STATES):
-        raise ValueError(f"`ys` must have shape ({pvecs.shape[0]}, {N_STATES}), got {ys.shape}")
-    out = np.empty((pvecs.shape[0], len(OUTPUT_NAMES)))
-    _outputs_kernel(ys, pvecs, out)
+    if ys.shape != (pvecs.shape[0], gen_n.N_STATES):
+        raise ValueError(f"`ys` must have shape ({pvecs.shape[0]}, {gen_n.N_STATES}), got {ys.shape}")
+    out = np.empty((pvecs.shape[0], gen_n.N_OUTPUTS))
+    _outputs_kernel(_model_key(gen_n), ys, pvecs, out)
     return out
 
 
 def pvecs_from_params(params_list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parameter vectors, initial states and horizons for a sequence of ``Parameters``.
 
+    All must have the same ``firm_count`` (the width of the vectors depends on it); a
+    sector of several firms gets its firms placed by :func:`model.core.firms.population`.
+
     Returns
     -------
     pvecs : ndarray, shape (N, P)
-    y0s : ndarray, shape (N, 6)
+    y0s : ndarray, shape (N, S)
     horizons : ndarray, shape (N,)
     """
     params_list = list(params_list)
-    several = sorted({p.firm_count for p in params_list if p.firm_count > 1})
-    if several:
-        raise ValueError(f"`firm_count` {several[0]}: the ensemble engine integrates one-firm sectors only so far; "
-                         "run sectors of several firms with model.core.simulate.simulate (firm_count = 1 is allowed)")
-    pvecs = np.array([param_vector(p) for p in params_list], dtype=np.float64).reshape(-1, N_PARAMS)
+    counts = sorted({int(p.firm_count) for p in params_list})
+    if len(counts) > 1:
+        raise ValueError(f"`firm_count` differs between the parameter sets ({', '.join(map(str, counts))}): "
+                         "one batch holds sectors of one size")
+    n_firms = counts[0] if counts else 1
+    width = len(param_names(n_firms))
+    vec = param_vector if n_firms == 1 else firm_param_vector
+    pvecs = np.array([vec(p) for p in params_list], dtype=np.float64).reshape(-1, width)
     horizons = np.array([float(p.horizon) for p in params_list], dtype=np.float64)
     return pvecs, initial_states(pvecs), horizons
 
@@ -795,11 +923,15 @@ def pvecs_from_params(params_list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class EnsembleResult:
     """Outcome of :func:`integrate` for N runs.
 
+    For a sector of several firms "falls" is the sector's fall (half of its initial
+    incumbent capacity has exited, :data:`model.core.firms.SECTOR_FALL_CAPACITY`), and
+    ``sectors`` holds each run's firms.
+
     Attributes
     ----------
     t_eval : ndarray, shape (N, n_t)
         Output times of each run (years).
-    y : ndarray, shape (N, n_t, 6)
+    y : ndarray, shape (N, n_t, S)
         State at the output times; NaN at times after the incumbent falls (the model
         stops there) and after the last time a failed run reached.
     status : ndarray of int8, shape (N,)
@@ -811,7 +943,7 @@ class EnsembleResult:
         Fall time in years; NaN where the incumbent does not fall or the run failed.
     t_reached : ndarray, shape (N,)
         Time each run reached: ``t_end``, the fall time, or where a failed run stopped.
-    y_last : ndarray, shape (N, 6)
+    y_last : ndarray, shape (N, S)
         State at ``t_reached`` (at the fall: buffer exactly 0).
     share_at_fall, gross_loss_at_fall : ndarray, shape (N,)
         Platform share of the sector's gross and the incumbent's gross loss against its
@@ -822,6 +954,13 @@ class EnsembleResult:
     solver : ndarray of int8, shape (N,)
         :data:`SOLVER_DOPRI5`; :data:`SOLVER_RODAS4` if the run turned stiff and was
         finished by Rodas4; :data:`SOLVER_LSODA` if it was re-solved by the fallback.
+    sectors : tuple of SectorFirms, optional
+        Several firms: each run's firms (fall times, the readings at each firm's fall, the
+        exit curve), as :func:`model.core.simulate.simulate` reports them. None for one firm.
+    outputs : ndarray, shape (N, n_t, 15), optional
+        Several firms: the sector totals (:data:`model.core.equations.OUTPUT_NAMES`) at the
+        output times, with the firms in the market at each time. None for one firm (use
+        :func:`outputs_batch`).
     """
 
     t_eval: np.ndarray = field(repr=False)
@@ -837,6 +976,8 @@ class EnsembleResult:
     n_rejected: np.ndarray = field(repr=False)
     nfev: np.ndarray = field(repr=False)
     solver: np.ndarray = field(repr=False)
+    sectors: tuple | None = field(default=None, repr=False)
+    outputs: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def success(self) -> np.ndarray:
@@ -856,6 +997,14 @@ class EnsembleResult:
             out.append(text)
         return out
 
+    def firm_array(self, name: str) -> np.ndarray:
+        """A per-firm quantity of every run, shape (N, n_firms): ``fall_time``,
+        ``insolvency_time``, ``share_at_fall``, ``gross_loss_at_fall``,
+        ``volume_share_at_fall``, ``firm_gross_loss_at_fall`` or ``sizes``."""
+        if self.sectors is None:
+            raise ValueError("`firm_array` is for sectors of several firms (this ensemble has one firm)")
+        return np.array([getattr(sf, name) for sf in self.sectors], dtype=float)
+
     def __len__(self) -> int:
         return int(self.status.shape[0])
 
@@ -869,54 +1018,98 @@ def _per_run(value, n: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _lsoda_one(pvec, y0, t_end, t_freeze, t_out, rtol, atol):
-    """One run with solve_ivp (LSODA, analytic Jacobian), the same semantics as the kernel.
+def _lsoda_one(gen_n, pvec, y0, t0, t_end, t_freeze, t_out, rtol, atol, watch):
+    """One run with solve_ivp (LSODA, analytic Jacobian) from ``t0``, the same semantics as
+    the kernel (``watch``: the buffers' state indices whose crossing of 0 stops the run).
 
-    Returns (status, t_reached, y_last, y_at_t_out, nfev).
+    Returns (status, t_reached, y_last, y_at_t_out, written, nfev, position in ``watch``
+    of the buffer that fell or -1); ``written`` marks the rows of ``y_at_t_out`` it set.
     """
-    y_at = np.full((t_out.shape[0], N_STATES), np.nan)
+    y_at = np.full((t_out.shape[0], y0.shape[0]), np.nan)
+    written = np.zeros(t_out.shape[0], dtype=bool)
     p_now = pvec.copy()
     phases = []
-    if t_freeze <= 0.0:
+    if t_freeze <= t0:
         p_now[_ACQ] = 0.0
-        phases.append((0.0, t_end, p_now))
+        phases.append((t0, t_end, p_now))
     elif t_freeze < t_end:
         frozen = pvec.copy()
         frozen[_ACQ] = 0.0
-        phases += [(0.0, t_freeze, p_now), (t_freeze, t_end, frozen)]
+        phases += [(t0, t_freeze, p_now), (t_freeze, t_end, frozen)]
     else:
-        phases.append((0.0, t_end, p_now))
+        phases.append((t0, t_end, p_now))
 
-    def event(t, y, *args):
-        return y[BUFFER_INDEX]
+    def make_event(i):
+        def event(t, y, *args):
+            return y[i]
 
-    event.terminal = True
-    event.direction = -1
+        event.terminal = True
+        event.direction = -1
+        return event
+
+    events = [make_event(i) for i in watch]
     y_start = np.asarray(y0, dtype=float)
     nfev = 0
-    y_at[t_out <= 0.0] = y_start
-    for t0, t1, pv in phases:
+    if t0 <= 0.0:
+        written[t_out <= 0.0] = True
+        y_at[t_out <= 0.0] = y_start
+    for a, b, pv in phases:
         try:
-            sol = solve_ivp(lambda t, y, pv=pv: gen.rhs(y, pv), (t0, t1), y_start, method="LSODA",
-                            jac=lambda t, y, pv=pv: gen.jac(y, pv), rtol=rtol, atol=atol,
-                            events=event, dense_output=True)
+            sol = solve_ivp(lambda t, y, pv=pv: gen_n.rhs(y, pv), (a, b), y_start, method="LSODA",
+                            jac=lambda t, y, pv=pv: gen_n.jac(y, pv), rtol=rtol, atol=atol,
+                            events=events, dense_output=True)
         except ZeroDivisionError:  # the model's code at a state where it is 0/0
-            return RHS_ERROR, t0, y_start, y_at, nfev
+            return RHS_ERROR, a, y_start, y_at, written, nfev, -1
         nfev += int(sol.nfev)
         if sol.status == -1:
-            return FALLBACK_FAILED, float(sol.t[-1]), sol.y[:, -1].copy(), y_at, nfev
-        t_hi = float(sol.t_events[0][0]) if sol.status == 1 else t1
-        sel = (t_out > t0) & (t_out <= t_hi)
+            return FALLBACK_FAILED, float(sol.t[-1]), sol.y[:, -1].copy(), y_at, written, nfev, -1
+        fell = -1
+        t_hi = b
+        if sol.status == 1:
+            fell, t_hi = min(((e, float(te[0])) for e, te in enumerate(sol.t_events) if te.size),
+                             key=lambda et: et[1])
+        sel = (t_out > a) & (t_out <= t_hi)
         if np.any(sel):
             y_at[sel] = sol.sol(t_out[sel]).T
-        if sol.status == 1:
-            y_fall = sol.y_events[0][0].copy()
-            y_fall[BUFFER_INDEX] = 0.0
-            return FALLS, t_hi, y_fall, y_at, nfev
+            written |= sel
+        if fell >= 0:
+            y_fall = sol.y_events[fell][0].copy()
+            y_fall[watch[fell]] = 0.0
+            return FALLS, t_hi, y_fall, y_at, written, nfev, fell
         y_start = sol.y[:, -1].copy()
     if not np.all(np.isfinite(y_start)):
-        return FALLBACK_FAILED, t_end, y_start, y_at, nfev
-    return SURVIVES, t_end, y_start, y_at, nfev
+        return FALLBACK_FAILED, t_end, y_start, y_at, written, nfev, -1
+    return SURVIVES, t_end, y_start, y_at, written, nfev, -1
+
+
+def _pass(gen_n, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
+          stiff_action, fallback):
+    """One pass of the kernel over the runs (each from its ``t0s``), with the LSODA
+    fallback for the runs it could not finish. ``y_out`` is written in place at the output
+    times the runs reach. Returns (status, t_reached, y_last, counts, solver, fell)."""
+    n = pvecs.shape[0]
+    status = np.empty(n, dtype=np.int8)
+    t_reached = np.empty(n)
+    y_last = np.empty((n, gen_n.N_STATES))
+    counts = np.zeros((n, 4), dtype=np.int64)
+    fell = np.full(n, -1, dtype=np.int64)
+    if n:
+        _kernel(_model_key(gen_n), gen_n.N_EXTENDED, pvecs, y0s, t0s, t_end,
+                t_freeze, t_out, y_out, float(rtol), float(atol), int(max_steps), int(stiff_every), stiff_action,
+                watch, status, t_reached, y_last, counts, fell)
+    solver = counts[:, 3].astype(np.int8)
+    if fallback:
+        for r in np.flatnonzero(status < 0):
+            w = watch[r][watch[r] >= 0]
+            st, tr, yl, y_at, written, nfev, e = _lsoda_one(gen_n, pvecs[r], y0s[r], t0s[r], t_end[r], t_freeze[r],
+                                                            t_out[r], rtol, atol, w)
+            status[r], t_reached[r], y_last[r] = st, tr, yl
+            y_out[r, written] = y_at[written]
+            counts[r, 2] += nfev
+            solver[r] = SOLVER_LSODA
+            # The kernel's position in its watch row of the buffer that fell.
+            fell[r] = int(np.flatnonzero(watch[r] >= 0)[e]) if e >= 0 else -1
+    return status, t_reached, y_last, counts, solver, fell
 
 
 def integrate(
@@ -932,8 +1125,18 @@ def integrate(
     fallback: bool = True,
     stiff: str = "rodas4",
     stiff_every: int = 1,
+    reorganise=False,
+    after_fall: str = "stop",
 ) -> EnsembleResult:
     """Integrate N runs of the model at once (compiled, parallel over runs).
+
+    Sectors of several firms (parameter vectors of :func:`model.core.equations.param_names`
+    of n firms, :func:`pvecs_from_params`): each firm's liquidity is an event. A pass of the
+    kernel integrates every run to its next firm's insolvency; the exit map of
+    :class:`model.core.sector.ExitBook` (the one :func:`model.core.simulate.simulate` uses)
+    writes the firm down or closes it and reassigns its customers; the runs with firms left
+    go on from there in the next pass, so at most 2n + 1 passes are made. The run "falls"
+    when half of its initial incumbent capacity has exited.
 
     Parameters
     ----------
@@ -970,6 +1173,14 @@ def integrate(
         calms down). Default 1: over the parameter bounds, testing at every step was twice
         as fast as every 1000 steps, because stiff runs switch to Rodas4 early.
 
+    reorganise : bool or array_like of bool, shape (N,)
+        Several firms: ``insolvency = "reorganisation"`` (a firm's first insolvency writes
+        its debt down and it goes on; its second closes it). One firm: the run stops at the
+        first insolvency either way (as the one-firm ``simulate`` reports its fall).
+    after_fall : {"stop", "continue"}
+        Several firms: stop a run at the sector's fall (what the tipping measures need), or
+        follow it to the horizon or the last firm's exit (the whole exit curve).
+
     Returns
     -------
     EnsembleResult
@@ -982,11 +1193,17 @@ def integrate(
     """
     pvecs = _as_pvecs(pvecs)
     n = pvecs.shape[0]
+    n_firms = firm_count_of(pvecs)
+    gen_n = generated_module(n_firms)
+    n_states = gen_n.N_STATES
     if y0s is None:
         y0s = initial_states(pvecs)
     y0s = np.ascontiguousarray(y0s, dtype=np.float64)
-    if y0s.shape != (n, N_STATES) or not np.all(np.isfinite(y0s)):
-        raise ValueError(f"`y0s` must be finite with shape ({n}, {N_STATES}), got shape {y0s.shape}")
+    if y0s.shape != (n, n_states) or not np.all(np.isfinite(y0s)):
+        raise ValueError(f"`y0s` must be finite with shape ({n}, {n_states}), got shape {y0s.shape}")
+    if after_fall not in ("stop", "continue"):
+        raise ValueError(f"`after_fall` must be 'stop' or 'continue', got {after_fall!r}")
+    reorganise = np.broadcast_to(np.asarray(reorganise, dtype=bool), (n,))
     if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
         raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
     if rtol < 100 * _EPS:
@@ -1019,22 +1236,15 @@ def integrate(
         raise ValueError("`t_eval` must lie within [0, t_end]")
     t_freeze = np.full(n, np.nan) if freeze_times is None else _per_run(freeze_times, n, "freeze_times")
 
-    y_out = np.full((n, t_out.shape[1], N_STATES), np.nan)
-    status = np.empty(n, dtype=np.int8)
-    t_reached = np.empty(n)
-    y_last = np.empty((n, N_STATES))
-    counts = np.zeros((n, 4), dtype=np.int64)
-    if n:
-        _kernel(pvecs, y0s, t_end, t_freeze, t_out, y_out, float(rtol), float(atol), int(max_steps),
-                int(stiff_every), _STIFF_ACTIONS[stiff], status, t_reached, y_last, counts)
-    solver = counts[:, 3].astype(np.int8)
-    if fallback:
-        for r in np.flatnonzero(status < 0):
-            st, tr, yl, y_at, nfev = _lsoda_one(pvecs[r], y0s[r], t_end[r], t_freeze[r], t_out[r], rtol, atol)
-            status[r], t_reached[r], y_last[r] = st, tr, yl
-            y_out[r] = y_at
-            counts[r, 2] += nfev
-            solver[r] = SOLVER_LSODA
+    y_out = np.full((n, t_out.shape[1], n_states), np.nan)
+    stiff_action = _STIFF_ACTIONS[stiff]
+    if n_firms > 1:
+        return _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, atol, max_steps,
+                                  stiff_every, stiff_action, fallback, reorganise, after_fall == "stop")
+    watch = np.full((n, 1), BUFFER_INDEX, dtype=np.int64)
+    status, t_reached, y_last, counts, solver, _ = _pass(
+        gen_n, pvecs, y0s, np.zeros(n), t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
+        stiff_action, fallback)
     falls = status == FALLS
     fall_time = np.where(falls, t_reached, np.nan)
     share = np.full(n, np.nan)
@@ -1049,6 +1259,79 @@ def integrate(
         t_eval=np.ascontiguousarray(t_out), y=y_out, status=status, falls=falls, fall_time=fall_time,
         t_reached=t_reached, y_last=y_last, share_at_fall=share, gross_loss_at_fall=loss,
         n_steps=counts[:, 0].copy(), n_rejected=counts[:, 1].copy(), nfev=counts[:, 2].copy(), solver=solver,
+    )
+
+
+def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, atol, max_steps, stiff_every,
+                       stiff_action, fallback, reorganise, stop_at_fall):
+    """:func:`integrate` for sectors of several firms: passes of the kernel between exits."""
+    n, n_firms = pvecs.shape[0], int(gen_n.N_FIRMS)
+    buffers = np.array(buffer_indices(n_firms), dtype=np.int64)
+    pv = pvecs.copy()  # the books change it: firms exit, debt is written down
+    books = [ExitBook(gen_n, pv[r], y0s[r], bool(reorganise[r])) for r in range(n)]
+    y_cur = y0s.copy()
+    t0 = np.zeros(n)
+    status = np.full(n, SURVIVES, dtype=np.int8)
+    t_reached = t_end.copy()
+    y_last = y0s.copy()
+    counts = np.zeros((n, 3), dtype=np.int64)
+    solver = np.zeros(n, dtype=np.int8)
+    watched: list = [None] * n
+    watch = np.full((n, n_firms), -1, dtype=np.int64)
+    # The sector's outputs at the output times, with the firms in the market then (an
+    # exited firm's flag is 0 from its exit on, so they cannot be computed afterwards).
+    n_t = t_out.shape[1]
+    o_out = np.full((n, n_t, len(OUTPUT_NAMES)), np.nan)
+    active = np.arange(n)
+    while active.size:
+        for r in active:
+            watched[r] = books[r].watched(y_cur[r])
+            watch[r] = -1
+            watch[r, :len(watched[r])] = buffers[watched[r]]
+        y_part = y_out[active]
+        st, tr, yl, cn, sv, fell = _pass(gen_n, pv[active], y_cur[active], t0[active], t_end[active],
+                                         t_freeze[active], t_out[active], y_part, watch[active], rtol, atol,
+                                         max_steps, stiff_every, stiff_action, fallback)
+        if n_t:
+            fresh = np.isnan(o_out[active, :, 0]) & np.all(np.isfinite(y_part), axis=2)
+            rows, cols = np.nonzero(fresh)
+            if rows.size:
+                out = outputs_batch(y_part[rows, cols], pv[active][rows])
+                o_out[active[rows], cols] = out[:, :len(OUTPUT_NAMES)]
+        y_out[active] = y_part
+        counts[active] += cn[:, :3]
+        solver[active] = np.maximum(solver[active], sv)
+        going = []
+        for i, r in enumerate(active.tolist()):
+            t_reached[r], y_last[r] = tr[i], yl[i]
+            if st[i] < 0:
+                status[r] = st[i]
+                continue
+            if st[i] == SURVIVES:
+                continue
+            book = books[r]
+            y_next = book.hit(float(tr[i]), yl[i], watched[r][int(fell[i])], watched[r])
+            if book.sector_fall is not None and stop_at_fall:
+                continue
+            if book.ended or tr[i] >= t_end[r]:
+                continue
+            y_cur[r], t0[r] = y_next, tr[i]
+            going.append(r)
+        active = np.array(going, dtype=np.int64)
+    fall_time = np.full(n, np.nan)
+    share = np.full(n, np.nan)
+    loss = np.full(n, np.nan)
+    for r, book in enumerate(books):
+        point = book.sector_fall
+        if point is not None and status[r] >= 0:
+            status[r] = FALLS
+            fall_time[r], share[r], loss[r] = point["t"], point["platform_share_of_gross"], point["incumbent_gross_loss"]
+    falls = status == FALLS
+    return EnsembleResult(
+        t_eval=np.ascontiguousarray(t_out), y=y_out, status=status, falls=falls, fall_time=fall_time,
+        t_reached=t_reached, y_last=y_last, share_at_fall=share, gross_loss_at_fall=loss,
+        n_steps=counts[:, 0].copy(), n_rejected=counts[:, 1].copy(), nfev=counts[:, 2].copy(), solver=solver,
+        sectors=tuple(book.result() for book in books), outputs=o_out,
     )
 
 
@@ -1116,7 +1399,7 @@ class PonrBatch:
 
 
 def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *, rtol: float = 1e-6,
-                             atol: float = 1e-9, max_steps: int = 20_000) -> PonrBatch:
+                             atol: float = 1e-9, max_steps: int = 20_000, reorganise=False) -> PonrBatch:
     """Point of no return of many parameter sets at once, by bisection on the freeze time.
 
     The shared definition (see :mod:`model.analysis.tipping`): F(t*) is "the incumbent falls within
@@ -1134,8 +1417,9 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
         Horizon of each run (years).
     tol : float
         Bisection tolerance (years).
-    rtol, atol, max_steps :
-        Passed to :func:`integrate`.
+    rtol, atol, max_steps, reorganise :
+        Passed to :func:`integrate`. For sectors of several firms "falls" is the sector's
+        fall (half of the initial incumbent capacity exited).
 
     Returns
     -------
@@ -1153,8 +1437,9 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
         y0s = initial_states(pvecs)
     y0s = np.ascontiguousarray(y0s, dtype=np.float64)
     kw = dict(rtol=rtol, atol=atol, max_steps=max_steps)
+    reorg = np.array(np.broadcast_to(np.asarray(reorganise, dtype=bool), (n,)))
 
-    free = integrate(pvecs, y0s, t_end=horizon, **kw)
+    free = integrate(pvecs, y0s, t_end=horizon, reorganise=reorg, **kw)
     evaluations = np.ones(n, dtype=np.int64)
     worst = np.where(free.status < 0, free.status, 0).astype(np.int8)
     outcome = np.full(n, PONR_FAILED, dtype=np.int8)
@@ -1164,7 +1449,7 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
 
     cand = np.flatnonzero(free.falls)
     if cand.size:
-        at0 = integrate(pvecs[cand], y0s[cand], t_end=horizon[cand], freeze_times=0.0, **kw)
+        at0 = integrate(pvecs[cand], y0s[cand], t_end=horizon[cand], freeze_times=0.0, reorganise=reorg[cand], **kw)
         evaluations[cand] += 1
         worst[cand] = np.minimum(worst[cand], np.where(at0.status < 0, at0.status, 0))
         outcome[cand[at0.falls]] = PONR_ALWAYS_FALLS
@@ -1183,7 +1468,8 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
             active, mid = active[narrowing], mid[narrowing]
             if not active.size:
                 break
-            res = integrate(pvecs[active], y0s[active], t_end=horizon[active], freeze_times=mid, **kw)
+            res = integrate(pvecs[active], y0s[active], t_end=horizon[active], freeze_times=mid,
+                            reorganise=reorg[active], **kw)
             evaluations[active] += 1
             failed = res.status < 0
             worst[active] = np.minimum(worst[active], np.where(failed, res.status, 0))
@@ -1205,10 +1491,14 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
         revenue0 = outputs_batch(initial_states(pvecs[measured]), pvecs[measured])[:, _REVENUE]
         t_pair = np.stack([lo[measured], hi[measured]], axis=1)
         # Measures on the unfrozen trajectory at lo and hi (one more integration).
-        traj = integrate(pvecs[measured], y0s[measured], t_pair, t_end=horizon[measured], **kw)
+        traj = integrate(pvecs[measured], y0s[measured], t_pair, t_end=horizon[measured],
+                         reorganise=reorg[measured], **kw)
         evaluations[measured] += 1
         for col, (s_arr, l_arr) in enumerate(((share_lo, loss_lo), (share, loss))):
-            out = outputs_batch(np.nan_to_num(traj.y[:, col, :], nan=0.0), pvecs[measured])
+            if traj.outputs is not None:  # several firms: with the firms in the market then
+                out = np.nan_to_num(traj.outputs[:, col, :], nan=0.0)
+            else:
+                out = outputs_batch(np.nan_to_num(traj.y[:, col, :], nan=0.0), pvecs[measured])
             ok = np.all(np.isfinite(traj.y[:, col, :]), axis=1)
             s_arr[measured] = np.where(ok, out[:, _SHARE_OF_GROSS], np.nan)
             l_arr[measured] = np.where(ok, 1.0 - out[:, _REVENUE] / revenue0, np.nan)

@@ -32,7 +32,7 @@ from .equations import FIRM_VARYING, OUTPUT_NAMES, PARAM_NAMES, buffer_indices, 
 from .firms import BLOCK, SECTOR_FALL_CAPACITY, block_start, firm_param_vector, population
 from .parameters import Parameters
 
-__all__ = ["simulate_firms", "SectorFirms", "generated_module", "EXIT_LEVELS"]
+__all__ = ["simulate_firms", "SectorFirms", "ExitBook", "generated_module", "EXIT_LEVELS"]
 
 #: Exit-curve points reported by the sector keys: capacity exited at 10 %, 50 %, 90 %.
 EXIT_LEVELS = (0.1, 0.5, 0.9)
@@ -147,6 +147,119 @@ def _events(indices):
     return [make(i) for i in indices]
 
 
+class ExitBook:
+    """The books of one run's firms: who has exited when, and what moves at an exit.
+
+    The one exit map of the model, shared by :func:`simulate_firms` (solve_ivp) and the
+    ensemble engine (:func:`model.core.engine.integrate` for several firms): at a firm's
+    insolvency it writes the firm down (reorganisation, first time) or closes it, records
+    the three readings of the platform's progress, and reassigns its customers.
+
+    Parameters
+    ----------
+    gen : module
+        The generated model of ``n`` firms.
+    pv : ndarray
+        The run's parameter vector (:func:`model.core.equations.param_names` of ``n``);
+        changed in place at exits (``firm_alive_<i>`` to 0, debt written down).
+    y0 : ndarray
+        The run's initial state (its outputs are the reference of the gross losses).
+    reorganise : bool
+        ``insolvency = "reorganisation"``.
+    """
+
+    def __init__(self, gen, pv, y0, reorganise: bool):
+        n = int(gen.N_FIRMS)
+        self.gen, self.n, self.pv, self.reorganise = gen, n, pv, bool(reorganise)
+        names, outs = state_names(n), output_names(n)
+        self.names = names
+        self.o_index = {name: i for i, name in enumerate(outs)}
+        out0 = gen.outputs(np.asarray(y0, dtype=float), pv)
+        self.revenue0 = float(out0[self.o_index["incumbent_revenue"]])
+        self.firm_revenue0 = np.array([out0[self.o_index[f"firm_revenue_{i + 1}"]] for i in range(n)])
+        self.capacity0 = np.array([y0[names.index(f"capacity_{i + 1}")] for i in range(n)])
+        self.buffers = buffer_indices(n)
+        self.alive_at = [block_start(i) + BLOCK - 1 for i in range(n)]
+        self.debt_at = [block_start(i) + FIRM_VARYING.index("debt_service") for i in range(n)]
+        self.liquidity_at = [(block_start(i) + FIRM_VARYING.index("initial_buffer"),
+                              block_start(i) + FIRM_VARYING.index("credit_line")) for i in range(n)]
+        self.capacity_state = [names.index(f"capacity_{i + 1}") for i in range(n)]
+        self.customers_at = {i: names.index(f"firm_customers_{i + 1}") for i in range(n - 1)}
+        self.sizes = np.array([pv[block_start(i) + BLOCK - 2] for i in range(n)])
+        self.values = {name: np.array([pv[block_start(i) + j] for i in range(n)]) for j, name in enumerate(FIRM_VARYING)}
+        self.captive = float(pv[PARAM_NAMES.index("captive_share")])
+        self.haircut = float(pv[PARAM_NAMES.index("debt_haircut")])
+        self.fall = np.full(n, np.nan)
+        self.insolvent = np.full(n, np.nan)
+        self.share_f, self.loss_f, self.vol_f, self.own_f = (np.full(n, np.nan) for _ in range(4))
+        self.curve: list[dict] = []
+        self.ended = False  # the last firm has exited
+
+    def alive(self, k: int) -> bool:
+        return self.pv[self.alive_at[k]] > 0.5
+
+    def watched(self, y) -> list[int]:
+        """The firms whose liquidity is watched from state ``y`` on: in the market and above
+        zero now (a firm just written down starts a new watch; an exited one has none)."""
+        return [k for k in range(self.n) if self.alive(k) and y[self.buffers[k]] > 0.0]
+
+    def hit(self, t_hit: float, y_hit, k0: int, watched) -> np.ndarray:
+        """Firm ``k0``'s liquidity reached 0 at ``t_hit`` (state ``y_hit``): it and every
+        watched firm out of liquidity at the same moment (firms alike fall together) become
+        insolvent. Returns the state the run resumes from."""
+        y_start = np.array(y_hit, dtype=float)
+        scale = max(float(np.max(np.abs(y_start[list(self.buffers)]))), 1.0)
+        falling = [k0] + [k for k in watched if k != k0 and y_start[self.buffers[k]] <= 1e-9 * scale]
+        for k in falling:
+            y_start[self.buffers[k]] = 0.0
+        out = self.gen.outputs(y_start, self.pv)
+        for k in falling:
+            self._insolvency(k, t_hit, y_start, out)
+            if self.ended:
+                break
+        return y_start
+
+    def _insolvency(self, k, t_hit, y_start, out):
+        o = self.o_index
+        first = not np.isfinite(self.insolvent[k])
+        share = float(out[o["platform_share_of_gross"]])
+        loss = float(1.0 - out[o["incumbent_revenue"]] / self.revenue0)
+        volume = float(out[o["platform_volume"]] / out[o["market_size"]])
+        if first:
+            self.insolvent[k] = t_hit
+            self.share_f[k], self.loss_f[k], self.vol_f[k] = share, loss, volume
+            self.own_f[k] = 1.0 - out[o[f"firm_revenue_{k + 1}"]] / self.firm_revenue0[k]
+        if self.reorganise and first:
+            # Chapter 11: debt written down, initial liquidity, capacity cut to volume.
+            self.pv[self.debt_at[k]] *= 1.0 - self.haircut
+            lo, hi = self.liquidity_at[k]
+            y_start[self.buffers[k]] = (self.pv[lo] + self.pv[hi]) * self.capacity0[k]
+            y_start[self.capacity_state[k]] = out[o[f"firm_volume_{k + 1}"]]
+            return
+        self.fall[k] = t_hit
+        self.pv[self.alive_at[k]] = 0.0
+        self.curve.append({"t": float(t_hit), "firm": k + 1,
+                           "capacity_exited": float(np.sum(self.sizes[np.isfinite(self.fall)])),
+                           "platform_share_of_gross": share, "incumbent_gross_loss": loss,
+                           "platform_volume_share": volume})
+        survivors = [j for j in range(self.n) if self.alive(j)]
+        if not survivors:
+            self.ended = True
+            return
+        _reassign(y_start, out, o, k, survivors, self.customers_at, self.captive)
+
+    @property
+    def sector_fall(self) -> dict | None:
+        """The exit-curve point at which half the initial capacity has exited (the sector falls)."""
+        return next((p for p in self.curve if p["capacity_exited"] >= SECTOR_FALL_CAPACITY - 1e-12), None)
+
+    def result(self) -> SectorFirms:
+        return SectorFirms(sizes=self.sizes, fall_time=self.fall, insolvency_time=self.insolvent,
+                           share_at_fall=self.share_f, gross_loss_at_fall=self.loss_f,
+                           volume_share_at_fall=self.vol_f, firm_gross_loss_at_fall=self.own_f,
+                           exit_curve=self.curve, values=self.values)
+
+
 def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acquisition_at, max_evaluations,
                    raise_on_failure):
     """One run of a sector of ``params.firm_count`` firms; see the module docstring.
@@ -166,65 +279,18 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
     horizon = float(params.horizon)
     t_eval = np.asarray(t_eval, dtype=float)  # validated by simulate
 
-    firms = population(params)
-    pv = firm_param_vector(params, firms=firms)
+    pv = firm_param_vector(params, firms=population(params))
     y0 = gen.initial(pv)
-    out0 = gen.outputs(y0, pv)
-    revenue0 = float(out0[OUTPUT_NAMES.index("incumbent_revenue")])
-    o_index = {name: i for i, name in enumerate(outs)}
-    firm_revenue0 = np.array([out0[o_index[f"firm_revenue_{i + 1}"]] for i in range(n)])
-    capacity0 = np.array([y0[names.index(f"capacity_{i + 1}")] for i in range(n)])
-    buffers = buffer_indices(n)
-    alive_at = [block_start(i) + BLOCK - 1 for i in range(n)]
-    debt_at = [block_start(i) + FIRM_VARYING.index("debt_service") for i in range(n)]
-    liquidity_at = [(block_start(i) + FIRM_VARYING.index("initial_buffer"), block_start(i) + FIRM_VARYING.index("credit_line"))
-                    for i in range(n)]
-    customers_at = {i: names.index(f"firm_customers_{i + 1}") for i in range(n - 1)}
+    book = ExitBook(gen, pv, y0, params.insolvency == "reorganisation")
     freeze = None
     if freeze_acquisition_at is not None and 0.0 <= freeze_acquisition_at < horizon:
         freeze = float(freeze_acquisition_at)
     acquisition_at = PARAM_NAMES.index("acquisition")
-    reorganise = params.insolvency == "reorganisation"
     implicit = method in ("LSODA", "Radau", "BDF")
 
-    fall = np.full(n, np.nan)
-    insolvent = np.full(n, np.nan)
-    share_f, loss_f, vol_f, own_f = (np.full(n, np.nan) for _ in range(4))
-    curve: list[dict] = []
     ts, ys, pvs = [], [], []
     status, message, nfev, njev = 0, "The solver reached the end of the horizon.", 0, 0
     t0, y_start = 0.0, y0
-    def _insolvency(k):
-        # Firm k's cash and credit are gone at t_hit: write it down or close it; True when
-        # no firm is left.
-        nonlocal message
-        out = gen.outputs(y_hit, pv_now)
-        first = not np.isfinite(insolvent[k])
-        if first:
-            insolvent[k] = t_hit
-            share_f[k] = out[o_index["platform_share_of_gross"]]
-            loss_f[k] = 1.0 - out[o_index["incumbent_revenue"]] / revenue0
-            vol_f[k] = out[o_index["platform_volume"]] / out[o_index["market_size"]]
-            own_f[k] = 1.0 - out[o_index[f"firm_revenue_{k + 1}"]] / firm_revenue0[k]
-        if reorganise and first:
-            # Chapter 11: debt written down, initial liquidity, capacity cut to volume.
-            pv[debt_at[k]] *= 1.0 - params.debt_haircut
-            y_start[buffers[k]] = (pv[liquidity_at[k][0]] + pv[liquidity_at[k][1]]) * capacity0[k]
-            y_start[names.index(f"capacity_{k + 1}")] = out[o_index[f"firm_volume_{k + 1}"]]
-            return False
-        fall[k] = t_hit
-        pv[alive_at[k]] = 0.0
-        curve.append({"t": t_hit, "firm": k + 1, "capacity_exited": float(np.sum(firms.sizes[np.isfinite(fall)])),
-                      "platform_share_of_gross": float(out[o_index["platform_share_of_gross"]]),
-                      "incumbent_gross_loss": float(1.0 - out[o_index["incumbent_revenue"]] / revenue0),
-                      "platform_volume_share": float(out[o_index["platform_volume"]] / out[o_index["market_size"]])})
-        survivors = [j for j in range(n) if pv[alive_at[j]] > 0.5]
-        if not survivors:
-            message = f"The last incumbent exits at t = {t_hit:.4g} yr."
-            return True
-        _reassign(y_start, out, o_index, k, survivors, customers_at, params.captive_share)
-        return False
-
     while True:
         if freeze is not None and t0 >= freeze:
             pv[acquisition_at] = 0.0
@@ -242,12 +308,10 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
             return gen.rhs(y, pv)
 
         extra = {"jac": lambda t, y, pv=pv_now: gen.jac(y, pv)} if implicit else {}
-        # Events of the firms still in the market whose liquidity is above zero now (a firm
-        # just written down starts a new watch; an exited one has none).
-        watched = [k for k in range(n) if pv[alive_at[k]] > 0.5 and y_start[buffers[k]] > 0.0]
+        watched = book.watched(y_start)
         try:
             sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_phase if t_phase.size else None,
-                            rtol=rtol, atol=atol, events=_events([buffers[k] for k in watched]), **extra)
+                            rtol=rtol, atol=atol, events=_events([book.buffers[k] for k in watched]), **extra)
         except _BudgetExceeded:
             status, message = -1, (f"stopped after {max_evaluations} right-hand-side evaluations near t = {t0:.4g}")
             nfev = max_evaluations
@@ -277,7 +341,7 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
                 t_hit, e = min(times)
                 k = watched[e]
                 y_hit = sol.y_events[e][0].copy()
-                y_hit[buffers[k]] = 0.0  # the event's root
+                y_hit[book.buffers[k]] = 0.0  # the event's root
                 hit = (t_hit, k, y_hit)
                 t_part = np.append(t_part[t_part < t_hit], t_hit)
                 y_part = np.concatenate([y_part[:, :t_part.size - 1], y_hit[:, None]], axis=1)
@@ -295,36 +359,28 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
             t0 = t1
             continue
         t_hit, k0, y_hit = hit
-        y_start = y_hit.copy()
-        # Firms alike fall together: every watched firm out of liquidity at this moment.
-        scale = max(float(np.max(np.abs(y_hit[list(buffers)]))), 1.0)
-        falling = [k0] + [k for k in watched if k != k0 and y_hit[buffers[k]] <= 1e-9 * scale]
-        done = False
-        for k in falling:
-            y_start[buffers[k]] = 0.0
-            done = _insolvency(k)
-            if done:
-                break
-        if done or t_hit >= horizon:
+        y_start = book.hit(t_hit, y_hit, k0, watched)
+        if book.ended:
+            message = f"The last incumbent exits at t = {t_hit:.4g} yr."
+        if book.ended or t_hit >= horizon:
             break
         t0 = t_hit
 
     t = np.concatenate(ts)
-    series = _series(gen, names, outs, ts, ys, pvs, revenue0, n)
-    sector_fall = next((p["t"] for p in curve if p["capacity_exited"] >= SECTOR_FALL_CAPACITY - 1e-12), None)
+    series = _series(gen, names, outs, ts, ys, pvs, book.revenue0, n)
+    fall_point = book.sector_fall
+    sector_fall = None if fall_point is None else fall_point["t"]
     if status == 0 and not all(np.all(np.isfinite(v)) for v in series.values()):
         status, message = -1, "non-finite state or derived series"
     if sector_fall is not None and status == 0:
         message = (f"Half of the sector's incumbent capacity has exited at t = {sector_fall:.4g} yr "
-                   f"({len(curve)} of {n} firms failed by the end). " + message)
-    firms_out = SectorFirms(sizes=firms.sizes, fall_time=fall, insolvency_time=insolvent, share_at_fall=share_f,
-                            gross_loss_at_fall=loss_f, volume_share_at_fall=vol_f, firm_gross_loss_at_fall=own_f,
-                            exit_curve=curve, values=firms.values)
+                   f"({len(book.curve)} of {n} firms failed by the end). " + message)
+    insolvent = book.insolvent
     falls = sector_fall is not None
     result = SimulationResult(params=params, t=t, series=series, success=status >= 0,
                               status=1 if falls else status, message=message, falls=falls, fall_time=sector_fall,
                               nfev=nfev, njev=njev, insolvencies=tuple(float(x) for x in np.sort(insolvent[np.isfinite(insolvent)])),
-                              firms=firms_out)
+                              firms=book.result())
     if raise_on_failure and not result.success:
         raise SimulationError(result.message)
     return result
