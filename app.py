@@ -34,7 +34,7 @@ DEFAULT_SECTOR = "baseline"
 #: The first parameter offered by the continuation view: the platform's value advantage.
 DEFAULT_CONTINUATION = "platform_quality"
 GROUP_TITLES = {"demand": "Demand", "platform": "Platform", "trust": "Trust", "incumbent": "Incumbent",
-                "switches": "Model switches", "simulation": "Simulation"}
+                "firms": "Firms (a sector of several incumbents)", "switches": "Model switches", "simulation": "Simulation"}
 SWITCH_LABELS = {
     "network_effect": {"trust": "trust network effect", "standard": "standard network effect"},
     "price_policy": {"average_cost": "average-cost pricing", "two_part": "two-part tariff",
@@ -275,10 +275,7 @@ def controls(files: dict[str, Path]) -> None:
     st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
                       help="Every slider and switch back to the sector's (or upload's) values.")
     for group in GROUPS:
-        # Sectors of several firms are not on the dashboard yet (its firms panel, and the
-        # engine behind its point of no return, carry one firm): their parameters keep the
-        # file's values, and a file's one firm.
-        names = [n for n, s in PARAMETER_SPECS.items() if s.group == group and group != "firms" and n != "firm_count"]
+        names = [n for n, s in PARAMETER_SPECS.items() if s.group == group]
         if not names:
             continue
         with st.sidebar.expander(GROUP_TITLES.get(group, group), expanded=group in ("platform", "incumbent")):
@@ -354,7 +351,10 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
     sentence = figures.outcome_sentence(result)
     (st.error if not result.success else st.warning if result.falls else st.success)(sentence)
     c = st.columns(4)
-    c[0].metric("Incumbent falls after", f"{result.fall_time:.1f} yr" if result.falls else "survives")
+    c[0].metric("Incumbents fall after" if result.firms is not None else "Incumbent falls after",
+                f"{result.fall_time:.1f} yr" if result.falls else "survives",
+                help=("The sector's fall: half of its initial incumbent capacity has exited."
+                      if result.firms is not None else "The incumbent's cash and credit are exhausted."))
     c[1].metric("Platform share at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a")
     if ponr is not None and ponr.outcome in ("tips", "always_falls"):
         c[2].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr))
@@ -400,6 +400,42 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be) -> None:
             chart(build(result, reference if compare else None, ponr, be), key, figures.HOW_TO_READ[key])
         if key == "share_and_loss":
             st.divider()
+
+
+def _reading(point) -> str:
+    return (f"after {point['t']:.1f} years, at a platform share of gross of {point['platform_share_of_gross']:.1%}, "
+            f"an incumbents' gross loss of {point['incumbent_gross_loss']:.1%} and a platform share of volume of "
+            f"{point['platform_volume_share']:.1%}")
+
+
+def firms_panel(result) -> None:
+    """The sector's firms: who fails when, and the exit curve (sectors of several firms)."""
+    firms = result.firms
+    if firms is None:
+        return
+    st.header("The incumbents, firm by firm")
+    first, half = firms.first_failure(), firms.at_exited(0.5)
+    words = [f"{firms.failed} of {firms.n} firms fail within the {result.params.horizon:g}-year horizon."]
+    if first is not None:
+        words.append(f"The first (firm {first['firm']}) fails {_reading(first)}.")
+    if half is not None:
+        words.append(f"Half of the sector's incumbent capacity is gone (\"Highland Park falls\") {_reading(half)}.")
+    else:
+        words.append("Less than half of the sector's incumbent capacity exits: the sector does not fall.")
+    last = firms.last_survivor()
+    if firms.failed < firms.n and last is not None:
+        words.append(f"Firm {last} (the largest survivor) is still in the market at the end.")
+    st.markdown(" ".join(words))
+    chart(figures.firms_cash(result), "firms_cash", figures.HOW_TO_READ["firms_cash"])
+    chart(figures.exit_curve(firms), "exit_curve", figures.HOW_TO_READ["exit_curve"])
+    rows = firms.summary()["per_firm"]
+    table = pd.DataFrame([{"firm": r["firm"], "size (share of customers)": r["size"],
+                           "fixed-cost share": r["fixed_cost_share"], "debt service": r["debt_service"],
+                           "cash": r["initial_buffer"], "credit line": r["credit_line"],
+                           "exits after (yr)": r["fall_time"], "platform share of gross then": r["share_at_fall"],
+                           "incumbents' gross loss then": r["gross_loss_at_fall"]} for r in rows])
+    st.dataframe(table, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c != "firm"})
 
 
 def tipping_view(params: Parameters, result, base: Scenario) -> None:
@@ -523,6 +559,7 @@ def main() -> None:
         if reference.success:
             ref_ponr, _ = ponr_or_message(base.params)
     time_charts(params, result, ponr, be, reference, ref_ponr, ref_be)
+    firms_panel(result)
     tipping_view(params, result, base)
     claims_table(params, result, ponr, be, be_now, base, len(files))
     share_and_export(params, base, query)

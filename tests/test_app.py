@@ -126,12 +126,9 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
     shapes = charts(at)["share_and_loss"]["layout"]["shapes"]
     assert [s["x0"] for s in shapes if s.get("xref") == "x"] == [ponr.time]
     assert at.query_params == {"sector": "baseline"}
-    # Every parameter has its control, keyed by its name, with the spec's bounds (but the
-    # firms', which keep the file's values: the dashboard runs one-firm sectors so far).
+    assert "firms_cash" not in charts(at)  # one firm: no firms panel
+    # Every parameter has its control, keyed by its name, with the spec's bounds.
     for name, s in PARAMETER_SPECS.items():
-        if s.group == "firms" or name == "firm_count":
-            assert at.session_state[name] == getattr(base, name)
-            continue
         if s.is_switch:
             assert at.session_state[name] == getattr(base, name)
         else:
@@ -211,7 +208,27 @@ def check_simulation(at, p, base):
     assert "survives the 15-year horizon" in texts(at.success)
 
 
+def check_firms(at, p, base):
+    # Four firms: the firms panel draws each firm's cash, its exits at the run's fall times,
+    # and the exit curve's steps at the capacity exited after each exit.
+    res = simulate(p)
+    spec = charts(at)
+    assert {"firms_cash", "exit_curve"} <= set(spec)
+    assert "The incumbents, firm by firm" in texts(at.header)
+    names = [d.get("name") for d in spec["firms_cash"]["data"]]
+    assert [n for n in names if n.startswith("firm ")] == [f"firm {i}" for i in range(1, 5)]
+    exited = np.sort(res.firms.fall_time[np.isfinite(res.firms.fall_time)])
+    assert exited.size >= 2  # the check has something to compare
+    exit_x, _ = series(spec["firms_cash"], "exit")
+    assert_allclose(np.sort(exit_x), exited, rtol=1e-12)
+    _, steps = series(spec["exit_curve"], "platform share of gross")
+    assert_allclose(steps, [0.0] + [pt["capacity_exited"] for pt in res.firms.exit_curve], rtol=1e-12)
+    labels = {m.label for m in at.metric}
+    assert "Incumbents fall after" in labels
+
+
 GROUP_CHANGES = {
+    "firms": ({"firm_count": 4, "firm_spread_debt": 0.6}, check_firms),
     "demand": ({"willingness_to_pay": 1.3}, check_demand),
     "platform": ({"word_of_mouth_rate": 0.8}, check_platform),
     "trust": ({"trust_gain": 0.0}, check_trust),
@@ -223,9 +240,8 @@ GROUP_CHANGES = {
 
 
 def test_every_parameter_group_is_tested():
-    # "firms" has no controls yet: the dashboard runs one-firm sectors (issue 12's panel).
     assert {PARAMETER_SPECS[n].group for change, _ in GROUP_CHANGES.values() for n in change} == \
-        {s.group for s in PARAMETER_SPECS.values()} - {"firms"}
+        {s.group for s in PARAMETER_SPECS.values()}
 
 
 @pytest.mark.parametrize("group", list(GROUP_CHANGES))

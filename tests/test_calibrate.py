@@ -95,9 +95,10 @@ def test_profile_and_asymptotic_intervals_agree_for_small_noise(scenario):
 
 
 def test_fall_inside_the_data_counts_incumbent_series_as_gone(scenario):
-    # An incumbent that falls early: its revenue after the fall is 0, the platform's
+    # One incumbent that falls early: its revenue after the fall is 0, the platform's
     # gross keeps its value at the fall.
-    params = scenario.params.replace(word_of_mouth_rate=1.0, direct_adoption_rate=0.05, initial_buffer=0.2)
+    params = scenario.params.replace(firm_count=1, word_of_mouth_rate=1.0, direct_adoption_rate=0.05,
+                                     initial_buffer=0.2)
     r = simulate(params)
     assert r.falls and r.fall_time < 15
     year_after = int(START + r.fall_time + 2)
@@ -109,6 +110,25 @@ def test_fall_inside_the_data_counts_incumbent_series_as_gone(scenario):
     assert run.falls
     np.testing.assert_allclose(values["rev"][1], 0.0, rtol=0, atol=0)
     np.testing.assert_allclose(values["g"][1], r.final("platform_gross"), rtol=1e-5, atol=1e-9)
+
+
+def test_after_a_sector_of_firms_falls_its_survivors_are_read_as_they_are(scenario):
+    # Eight firms: the sector falls when half its capacity has exited, the survivors go on
+    # selling, so the incumbents' revenue after the fall is theirs (not 0) until the last exits.
+    params = scenario.params.replace(firm_count=8, word_of_mouth_rate=1.0, direct_adoption_rate=0.05,
+                                     initial_buffer=0.2)
+    r = simulate(params)
+    assert r.falls and r.fall_time < 15
+    last_exit = np.nanmax(r.firms.fall_time)
+    # A data year after the sector's fall, before the last firm's exit.
+    year_after = int(np.ceil(START + r.fall_time - 0.5))
+    assert r.fall_time < year_after - START + 0.5 < last_exit
+    text = HEADER + (f"2000,rev,1,x,fit,incumbent_revenue,ratio,s 2000\n{year_after},rev,1,x,fit,incumbent_revenue,"
+                     "ratio,s 2000\n")
+    values, _ = model_series(params, parse_calibration_csv(text, "fall.csv"), START)
+    t = year_after - START + 0.5
+    expected = r.series["incumbent_revenue"][np.argmin(np.abs(r.t - t))]
+    assert values["rev"][1] == pytest.approx(expected, rel=1e-4) and expected > 0  # two runs, two tolerances
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -230,7 +250,7 @@ def test_a_reorganised_incumbent_is_compared_after_its_first_insolvency(scenario
     lines = [HEADER] + [f"{y},revenue,1.0,USD bn,fit,incumbent_revenue,ratio,synthetic {y}\n" for y in years]
     data = parse_calibration_csv("".join(lines), "synthetic.csv")
     for insolvency in ("liquidation", "reorganisation"):
-        p = scenario.params.replace(insolvency=insolvency)
+        p = scenario.params.replace(insolvency=insolvency, firm_count=1)  # one incumbent: the fall is its own
         values, result = model_series(p, data, START)
         rev = values[data.series[0].name]
         after = years - START + 0.5 > result.fall_time

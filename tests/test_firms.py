@@ -234,7 +234,7 @@ def test_the_firms_study_reports_each_draws_failures(tmp_path, capsys):
         first = simulate(p).firms.first_failure()
         for reading in READINGS:
             got = study.values["first_failure"][reading][i]
-            assert (first is None and np.isnan(got)) or got == pytest.approx(first[reading])
+            assert (first is None and np.isnan(got)) or got == pytest.approx(first[reading], abs=1e-4)  # engine vs LSODA
     assert 0.0 <= study.reached["half_exited"] <= study.reached["first_failure"] <= 1.0
     assert main(["firms", "scenarios/newspapers.toml", "--n", "2", "--draws", "4", "--seed", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

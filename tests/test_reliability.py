@@ -53,7 +53,7 @@ def test_ponr_rejects_bad_tol(tol):
 
 
 def test_engine_ponr_batch_terminates_below_float_spacing(monkeypatch):
-    params = load_scenario(NEWSPAPERS).params
+    params = load_scenario(NEWSPAPERS).params.replace(firm_count=1)  # one-firm vectors below
     pvecs = np.stack([param_vector(params)] * 2)
     budget = _Budget(engine.integrate, 200)
     monkeypatch.setattr(engine, "integrate", budget)
@@ -394,7 +394,7 @@ def nan_jacobian(monkeypatch):
 def test_solver_nan_is_a_failed_result(nan_jacobian, method):
     from model.core.simulate import SimulationError, simulate
 
-    params = load_scenario(NEWSPAPERS).params
+    params = load_scenario(NEWSPAPERS).params.replace(firm_count=1)  # the one-firm module is patched
     r = simulate(params, method=method)
     assert not r.success and r.status == -1 and not r.falls
     assert r.message.startswith("solver failed near t = ") and "must not contain infs or NaNs" in r.message
@@ -407,7 +407,7 @@ def test_solver_nan_is_a_failed_result(nan_jacobian, method):
 def test_cli_solver_nan_exits_1_not_2(nan_jacobian, capsys):
     from model.commands.cli import main
 
-    assert main(["run", str(NEWSPAPERS), "--method", "BDF"]) == 1  # 2 is for bad input
+    assert main(["run", str(NEWSPAPERS), "--method", "BDF", "--set", "firm_count=1"]) == 1  # 2 is for bad input
     out = capsys.readouterr()
     assert "Solver failure: solver failed near t = " in out.out and not out.err
 

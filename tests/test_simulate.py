@@ -183,13 +183,14 @@ def test_engine_and_simulate_agree_on_2000_random_sets():
     params = []
     for k, f in enumerate(files):
         sc = load_scenario(f)
-        # One-firm sectors (the engine's): the firms' parameters do not enter, so not drawn.
+        # One-firm sectors (the firms have their own 300-sector test in test_firms.py): the
+        # firms' parameters do not enter, so are not drawn.
         names = [n for n in sc.ranges if n != "horizon" and not n.startswith("firm_")]
         lo = np.array([sc.ranges[n][0] for n in names])
         hi = np.array([sc.ranges[n][1] for n in names])
         for row in qmc.LatinHypercube(len(names), rng=k).random(2000 // len(files) + 1):
             try:
-                params.append(sc.params.replace(insolvency="liquidation",
+                params.append(sc.params.replace(insolvency="liquidation", firm_count=1,
                                                 **dict(zip(names, map(float, lo + row * (hi - lo))))))
             except ValueError:
                 continue  # a corner that breaks a cross-field rule (cost shares, captive share)

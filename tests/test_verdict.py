@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
 
+CRAFTS_DRAWS = 700
+
+
 @pytest.fixture(scope="module")
 def crafts():
     return load_scenario(SCENARIOS / "crafts.toml")
@@ -35,8 +38,9 @@ def crafts():
 
 @pytest.fixture(scope="module")
 def crafts_verdict(crafts):
-    # Enough draws that over a hundred have a point of no return (the sensitivity needs them).
-    return sector_verdict(crafts, draws=250, seed=7, key="crafts")
+    # Enough draws that over a hundred have a point of no return (the sensitivity needs them:
+    # crafts' sector of eight firms falls in about a fifth of its draws).
+    return sector_verdict(crafts, draws=CRAFTS_DRAWS, seed=7, key="crafts")
 
 
 def test_interval_is_median_and_5th_95th_percentiles():
@@ -50,10 +54,15 @@ def test_interval_is_median_and_5th_95th_percentiles():
 def test_draws_are_a_latin_hypercube_within_the_ranges(crafts):
     n = 50
     names, X, params = draw_parameters(crafts, n, seed=3, key="crafts")
-    # A one-firm sector: the firms' parameters are not drawn (they do not enter).
+    # A sector of eight firms: the firms' spreads, sizes and switching rate are drawn too;
+    # a one-firm sector does not draw them (they do not enter).
     firms = {k for k in crafts.ranges if PARAMETER_SPECS[k].group == "firms"}
-    assert crafts.params.firm_count == 1 and firms
-    assert "horizon" not in names and set(names) == set(crafts.ranges) - {"horizon"} - firms
+    assert crafts.params.firm_count == 8 and firms
+    assert "horizon" not in names and set(names) == set(crafts.ranges) - {"horizon"}
+    from dataclasses import replace
+
+    one = replace(crafts, params=crafts.params.replace(firm_count=1))
+    assert set(draw_parameters(one, 4, seed=3)[0]) == set(names) - firms
     for j, name in enumerate(names):
         lo, hi = crafts.ranges[name]
         # One draw in each of n equal strata of every parameter: the Latin hypercube property.
@@ -66,7 +75,7 @@ def test_draws_are_a_latin_hypercube_within_the_ranges(crafts):
 
 
 def test_verdict_is_reproducible_for_a_seed(crafts, crafts_verdict):
-    again = sector_verdict(crafts, draws=250, seed=7, key="crafts")
+    again = sector_verdict(crafts, draws=CRAFTS_DRAWS, seed=7, key="crafts")
     for key in ("X", "outcome", "time", "share", "gross_loss", "break_even"):
         np.testing.assert_array_equal(crafts_verdict.draws[key], again.draws[key])
     assert again.ponr_share == crafts_verdict.ponr_share and again.sensitivity == crafts_verdict.sensitivity
@@ -98,7 +107,7 @@ def test_summaries_are_consistent(crafts_verdict):
 
 
 def test_batched_point_of_no_return_matches_the_scalar_one(crafts_verdict, crafts):
-    _, _, params = draw_parameters(crafts, 250, seed=7, key="crafts")
+    _, _, params = draw_parameters(crafts, CRAFTS_DRAWS, seed=7, key="crafts")
     d = crafts_verdict.draws
     for i in np.flatnonzero(d["outcome"] == 0)[:3]:  # draws that tip
         scalar = point_of_no_return(params[i])
@@ -124,10 +133,12 @@ def test_inert_parameters_do_not_change_the_run(file, expected):
     doubling a parameter that enters changes it."""
     scenario = load_scenario(SCENARIOS / file)
     inert = set(inert_parameters(scenario.params))
-    # A one-firm sector: the firms' spreads, sizes and switching rate do not enter.
+    # A sector of eight firms: the firms' spreads, sizes and switching rate enter; in a
+    # one-firm sector they do not.
     firms = {n for n, s in PARAMETER_SPECS.items() if s.group == "firms"}
-    assert scenario.params.firm_count == 1
-    assert inert == expected | firms
+    assert scenario.params.firm_count == 8
+    assert inert == expected
+    assert set(inert_parameters(scenario.params.replace(firm_count=1))) == expected | firms
     base = simulate(scenario.params)
     for name in sorted(inert):
         spec_hi = {"close_ties": 100.0, "contacts_per_user": 1000.0, "willingness_to_pay": 10.0,

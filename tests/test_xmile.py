@@ -14,6 +14,7 @@ import sympy as sp
 
 from model.commands.cli import main
 from model.core.equations import STATE_NAMES, build
+from model.core.firms import aggregate
 from model.core.simulate import simulate
 from model.core.special import binomial_tail, smooth_positive
 from model.evidence.scenarios import load_scenario
@@ -107,7 +108,8 @@ def test_pysd_runs_the_export_and_converges_to_simulate(scenario, tmp_path):
     # must be first order, halving with the step, and below 1% of each state's range at
     # dt = 1/128 yr, up to the fall (the export has no stop event).
     pysd = pytest.importorskip("pysd")
-    params = load_scenario(ROOT / f"scenarios/{scenario}.toml").params
+    # The export is of the one-firm model (a sector of firms is exported as its aggregate).
+    params = aggregate(load_scenario(ROOT / f"scenarios/{scenario}.toml").params)
     path = write_xmile(params, tmp_path / f"{scenario}.xmile")
     first = simulate(params)
     end = math.floor(first.fall_time if first.falls else float(params.horizon))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.firms import aggregate
 from ..core import _generated as gen
 from ..core.equations import STATE_NAMES, param_vector
 from ..core.parameters import Parameters
@@ -125,6 +126,7 @@ def basin(
         Unknown or equal state names, ranges outside the state space, ``n`` < 2,
         ``tol`` not in (0, 0.5) or an unknown method.
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     x_lo, x_hi = _check(params, x, x_range, "x")
     y_lo, y_hi = _check(params, y, y_range, "y")
     if x == y:

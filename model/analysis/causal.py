@@ -36,6 +36,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from ..core.firms import aggregate
 from ..core.equations import PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
 from ..core.special import lambdify_modules
@@ -218,6 +219,7 @@ def causal_structure(params: Parameters, *, nodes: tuple = DEFAULT_NODES, sample
     RuntimeError
         If the run of ``params`` fails (its message says why).
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     from ..core.simulate import simulate  # the sampled states come from the model's own run
 
     nodes = tuple(nodes)

@@ -42,6 +42,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import root
 
+from ..core.firms import aggregate
 from ..core.equations import PARAM_NAMES, build, param_vector
 from ..core.parameters import PARAMETER_SPECS, Parameters
 from ..core.special import lambdify_modules
@@ -445,6 +446,7 @@ def continuation(
     ValueError
         Unknown or non-continuous parameter, or a bad range.
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     lo, hi = check_range(params, name, lo, hi)
     sys_ = _Branches(params, name, lo, hi)
     n = sys_.active.size
@@ -620,6 +622,7 @@ def fold_curve(
     ValueError
         Unknown or equal parameter names, bad ranges or ``n_seeds`` < 1.
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     if x_name == y_name:
         raise ValueError(f"`x_name` and `y_name` must differ, got {x_name!r} twice")
     x_range = check_range(params, x_name, *x_range)

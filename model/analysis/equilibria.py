@@ -49,6 +49,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq, root
 
+from ..core.firms import aggregate
 from ..core import _generated as gen
 from ..core.equations import BUFFER_INDEX, CAP_SHARPNESS, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
@@ -452,6 +453,7 @@ def equilibria(
     ValueError
         If ``n_grid`` < 10 or ``n_starts`` < 0.
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     if int(n_grid) < 10:
         raise ValueError(f"`n_grid` must be an integer >= 10, got {n_grid!r}")
     if int(n_starts) < 0:

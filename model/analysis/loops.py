@@ -45,6 +45,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from ..core.firms import aggregate
 from ..core.equations import PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
 from ..core.special import lambdify_modules
@@ -327,6 +328,7 @@ def loop_scores(params: Parameters, *, samples: int = 400, structure: CausalStru
     RuntimeError
         If the run fails (with the solver's message).
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     from ..core.simulate import simulate
 
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 3:
@@ -406,6 +408,7 @@ def dominant_at_point_of_no_return(params: Parameters, *, samples: int = 400,
         ``relative_score`` and ``polarity`` of the dominant loop there (None when the
         incumbent never tips, always falls, or the scores are undefined at that time).
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     from .tipping import point_of_no_return
 
     ponr = point_of_no_return(params)

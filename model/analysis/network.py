@@ -51,6 +51,7 @@ import numpy as np
 import scipy.sparse as sparse
 from scipy.integrate import solve_ivp
 
+from ..core.firms import aggregate
 from ..core import _generated as gen
 from ..core.equations import STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
@@ -343,6 +344,7 @@ def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: flo
         For a bad ``seed``, ``dt``, ``horizon`` or ``seed_share``, or a threshold that is not
         a whole number.
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     seed = _int_at_least("seed", seed, 0)
     if not (isinstance(dt, (int, float)) and 0.0 < dt <= 1.0):
         raise ValueError(f"`dt` must be in (0, 1] years, got {dt!r}")
@@ -407,6 +409,7 @@ def mean_field(params: Parameters, t: np.ndarray, *, k: float | None = None, see
     from ``seed_share`` (default the scenario's) and evaluated at times ``t``: the ODE the
     agents are compared with. ``k`` (default ``params.close_ties``) is the close ties of the
     binomial tail."""
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     params = params.replace(close_ties=float(params.close_ties if k is None else k))
     pv = param_vector(params)
     y = np.asarray(gen.initial(pv), dtype=float)
@@ -442,6 +445,7 @@ def mean_field_steps(params: Parameters, *, k: int, dt: float, steps: int,
     ndarray, shape (steps + 1,)
         The share at times ``0, dt, ..., steps dt``.
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     from ..core.special import tail
 
     k = _int_at_least("k", k, 1)
@@ -510,6 +514,7 @@ def mean_field_critical_mass(params: Parameters, *, k: float | None = None) -> f
     """The mean field's unstable interior root of ``ds/dt`` (T, R, p held): the critical mass
     of the ODE, where ``ds/dt`` turns from negative to positive; None if it never does in
     (0, 1 - κ) (no critical mass: the platform grows from any seed, or from none)."""
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     from scipy.optimize import brentq
 
     params = params.replace(close_ties=float(params.close_ties if k is None else k))
@@ -542,6 +547,7 @@ def critical_mass(params: Parameters, graph: Graph, *, runs: int = 3, seed: int 
         For a bad bracket, ``runs`` or ``tol``, or a bracket whose ends do not differ
         (nothing to bisect: ``high`` does not take off, or ``low`` already does).
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     runs = _int_at_least("runs", runs, 1)
     if not (0.0 <= low < high < 1.0 - params.captive_share):
         raise ValueError(f"`low` < `high` must lie in [0, 1 - captive_share), got {low!r}, {high!r}")

@@ -87,6 +87,9 @@ def analyse(scenario, params, request, tol: float = 0.01) -> dict:
         "break_even_loss": break_even_loss(params),
         "break_even_loss_at_current_prices": break_even_loss(params, policy="current_prices"),
         "point_of_no_return": ponr.as_dict(),
+        "firms": int(params.firm_count),
+        # Equilibria, stability and continuation are of the aggregate (one-firm) incumbent.
+        "equilibria_of": "the sector's incumbent" if params.firm_count == 1 else "one aggregate incumbent",
         "equilibria": [e.as_dict() for e in eqs],
         "continuation": None,
         "folds": [],
@@ -126,7 +129,8 @@ def _print_text(scenario, params, r: dict) -> None:
         print(f"  Point of no return: none (the incumbent survives the {p['horizon']:g}-year horizon).")
     else:
         print(f"  Point of no return: not found, a simulation failed: {p['message']}")
-    print(f"  Equilibria of the market subsystem ({', '.join(MARKET_STATES)}):")
+    aggregate = "" if r["firms"] == 1 else f", its {r['firms']} firms taken as one aggregate incumbent"
+    print(f"  Equilibria of the market subsystem ({', '.join(MARKET_STATES)}){aggregate}:")
     if not r["equilibria"]:
         print("    none found")
     for e in r["equilibria"]:

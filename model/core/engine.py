@@ -1367,6 +1367,9 @@ class PonrBatch:
         Worst engine status met (0 if all integrations finished).
     tolerance : float
         Bisection tolerance in years.
+    sectors : tuple of SectorFirms, optional
+        Several firms: each unfrozen run's firms up to the sector's fall (its first
+        failure, who fell when); None for one firm.
     """
 
     outcome: np.ndarray
@@ -1381,6 +1384,7 @@ class PonrBatch:
     evaluations: np.ndarray
     status: np.ndarray
     tolerance: float
+    sectors: tuple | None = None
 
     @property
     def outcome_names(self) -> list[str]:
@@ -1508,7 +1512,7 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
         time[bad] = np.nan
     return PonrBatch(outcome=outcome, time=time, share=share, gross_loss=loss, lo=lo, hi=hi,
                      share_lo=share_lo, gross_loss_lo=loss_lo, fall_time=free.fall_time.copy(),
-                     evaluations=evaluations, status=worst, tolerance=float(tol))
+                     evaluations=evaluations, status=worst, tolerance=float(tol), sectors=free.sectors)
 
 
 def set_threads(n: int | None) -> int:

@@ -116,3 +116,14 @@ def firm_param_vector(params: Parameters, *, acquisition: float = 1.0,
 def block_start(i: int) -> int:
     """Index in the parameter vector of firm i's (0-based) block."""
     return len(PARAM_NAMES) + 1 + i * BLOCK
+
+
+def aggregate(params: Parameters) -> Parameters:
+    """The sector with its incumbents as one aggregate firm (the sector's own values).
+
+    The analysis of equilibria and their stability, continuation, basins, loop dominance,
+    the causal diagram and the XMILE export work on this one-firm model (a population of
+    firms has no sympy equilibria of its own yet); the simulation, the engine, the tipping
+    measures and the verdict run the firms themselves.
+    """
+    return params if params.firm_count == 1 else params.replace(firm_count=1)

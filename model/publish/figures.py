@@ -36,6 +36,8 @@ __all__ = [
     "share_and_loss",
     "trust",
     "incumbent",
+    "firms_cash",
+    "exit_curve",
     "continuation_diagram",
     "basin_map",
     "axis_label",
@@ -103,6 +105,10 @@ HOW_TO_READ = {
         "now) and records whether the incumbent falls within the horizon. The boundary "
         "between the two regions (the separatrix) is the tipping point in state space. The "
         "line is the current run's path; the marker its start."),
+    "firms_cash": (
+        "Each incumbent firm's cash and unused credit (in units of the sector's starting gross), thicker for larger firms. A firm whose cash and credit run out exits (a cross); under reorganisation its first time is a write-down and it goes on. The vertical line is the sector's fall: half of its initial incumbent capacity gone."),
+    "exit_curve": (
+        "How much of the sector's incumbent capacity has exited (up the side) against three readings of the platform's progress at each exit: its share of the sector's gross (teal), the incumbents' loss of their starting gross (red) and its share of the volume (purple). Grey dashes: the essay's 20 %; the dotted line: half the capacity gone, the sector's fall."),
 }
 
 
@@ -301,6 +307,65 @@ def incumbent(result, *, reference=None,
     axes = {("yaxis" if a == "y" else f"yaxis{a[1:]}"): dict(domain=list(_PANELS[a]), anchor="x")
             for a in _PANELS}
     layout = _layout(title, height=620, xaxis=dict(title=dict(text="years"), anchor="y3"), **axes)
+    return _figure(data, layout, shapes, notes)
+
+
+def firms_cash(result, *, title: str | None = "Each firm's cash and credit") -> go.Figure:
+    """Each firm's liquidity (``buffer_<i>``) over time, its exit marked; for a run of a
+    sector of several firms (``result.firms``)."""
+    firms = result.firms
+    if firms is None:
+        raise ValueError("`firms_cash` draws a sector of several firms (firm_count > 1); this run has one firm")
+    data, shapes, notes = [], [], []
+    widths = 1.0 + 3.0 * firms.sizes / max(float(firms.sizes.max()), 1e-12)
+    for i in range(firms.n):
+        cash = np.array(result[f"buffer_{i + 1}"], dtype=float)
+        fall = firms.fall_time[i]
+        if np.isfinite(fall):
+            cash = np.where(result.t <= fall, cash, np.nan)  # the books are closed after the exit
+        data.append(dict(type="scatter", x=result.t, y=cash, mode="lines", name=f"firm {i + 1}",
+                         line=dict(color=INCUMBENT, width=float(widths[i])), opacity=0.35 + 0.65 * i / max(firms.n - 1, 1),
+                         legendgroup="firms"))
+    gone = np.isfinite(firms.fall_time)
+    if gone.any():
+        data.append(_marker(firms.fall_time[gone], np.zeros(int(gone.sum())), name="exit", color=FALL,
+                            symbol="x", size=9))
+    if result.falls and result.fall_time is not None:
+        shape, note = _vline(float(result.fall_time), color=FALL, text="sector falls")
+        shapes.append(shape)
+        notes.append(note)
+    shapes.append(_hline(0.0, color=ESSAY, dash="solid")[0])
+    layout = _layout(title, xaxis=dict(title=dict(text="years")),
+                     yaxis=dict(title=dict(text="cash and credit (sector's initial gross)")))
+    return _figure(data, layout, shapes, notes)
+
+
+#: The three readings of the platform's progress on the exit curve, with their colours.
+_READINGS = (("platform_share_of_gross", "platform share of gross", PLATFORM),
+             ("incumbent_gross_loss", "incumbents' gross loss", INCUMBENT),
+             ("platform_volume_share", "platform share of volume", RELATIONAL))
+
+
+def exit_curve(firms, *, title: str | None = "Capacity exited against the platform's progress") -> go.Figure:
+    """The exit curve of a :class:`model.core.sector.SectorFirms`: capacity exited after each
+    exit against the three readings of the platform's progress at that moment."""
+    data = []
+    for key, name, color in _READINGS:
+        x = [0.0] + [p[key] for p in firms.exit_curve]
+        y = [0.0] + [p["capacity_exited"] for p in firms.exit_curve]
+        data.append(dict(type="scatter", x=x, y=y, mode="lines+markers", name=name, line=dict(color=color, shape="hv"),
+                         marker=dict(size=6, color=color)))
+    shapes, notes = [], []
+    shape, note = _vline(ESSAY_TIPPING_SHARE, color=ESSAY, text="20 %")
+    shape["line"]["dash"] = "dash"
+    shapes.append(shape)
+    notes.append(note)
+    half, half_note = _hline(0.5, color=FALL, dash="dot", text="half the capacity gone: the sector falls")
+    shapes.append(half)
+    notes.append(half_note)
+    layout = _layout(title, hovermode="closest",
+                     xaxis=dict(title=dict(text="platform's progress (share)"), range=[0, 1], tickformat=".0%"),
+                     yaxis=dict(title=dict(text="incumbent capacity exited"), range=[0, 1.02], tickformat=".0%"))
     return _figure(data, layout, shapes, notes)
 
 

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from ..core.firms import aggregate
 from ..core.equations import PARAM_NAMES, STATE_NAMES, build, initial_state, param_vector
 from ..core.parameters import PARAMETER_SPECS, Parameters
 from ..core.special import binomial_tail, smooth_positive
@@ -188,6 +189,7 @@ def to_xmile(params: Parameters, *, name: str = "highland_park", dt: float = DEF
         If ``dt`` is not a positive number below the horizon, or the scenario uses
         threshold contagion (no XMILE form).
     """
+    params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     horizon = float(params.horizon)
     if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating)) or not (0 < float(dt) < horizon):
         raise ValueError(f"`dt` must be a positive number of years below the horizon {horizon:g}, got {dt!r}")

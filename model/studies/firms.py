@@ -2,8 +2,8 @@
 
 For one sector file, ``draws`` Latin-hypercube draws within its ranges (the verdict's
 :func:`model.studies.verdict.draw_parameters`, the firms' spreads, sizes and switching rate
-included) are run with ``firm_count`` firms by :func:`model.core.simulate.simulate` (the
-ensemble engine carries one firm so far). Per draw: the first failure and the moment half
+included) are run with ``firm_count`` firms by the ensemble engine (:func:`model.core.engine.integrate`,
+each run followed past the sector's fall to the horizon or its last exit). Per draw: the first failure and the moment half
 of the sector's initial incumbent capacity has exited ("Highland Park falls" for a sector
 of firms), each with the three readings of the platform's progress: its share of the
 sector's gross, the incumbents' gross loss and its share of volume. Per sector: the share
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..core.simulate import simulate
+from ..core import engine
 from ..evidence.scenarios import Scenario
 from .verdict import draw_parameters
 
@@ -79,14 +79,16 @@ def sector_firms(scenario: Scenario, *, draws: int = 100, seed: int = 0, n_firms
     reached = {m: 0 for m in MOMENTS}
     failed_runs = 0
     firms_failed = []
-    for i, p in enumerate(params):
-        res = simulate(p)
-        if not res.success:
+    pvecs, y0s, horizon = engine.pvecs_from_params(params)
+    res = engine.integrate(pvecs, y0s, t_end=horizon, after_fall="continue",
+                           reorganise=[p.insolvency == "reorganisation" for p in params])
+    for i in range(draws):
+        if not res.success[i]:
             failed_runs += 1
             continue
-        firms_failed.append(res.firms.failed)
-        for moment, point in (("first_failure", res.firms.first_failure()),
-                              ("half_exited", res.firms.at_exited(0.5))):
+        firms = res.sectors[i]
+        firms_failed.append(firms.failed)
+        for moment, point in (("first_failure", firms.first_failure()), ("half_exited", firms.at_exited(0.5))):
             if point is None:
                 continue
             reached[moment] += 1

@@ -139,6 +139,14 @@ class SectorVerdict:
     noise_floor: float
     inert: tuple
     draws: dict = field(repr=False)
+    #: Several firms (``firm_count`` > 1): "falls" is the sector's fall (half of its initial
+    #: incumbent capacity exited); beside it, the first failure of a firm within the
+    #: horizon: how often, and the platform's share of gross and the incumbents' gross loss
+    #: then.
+    n_firms: int = 1
+    p_first_failure: float = math.nan
+    first_failure_share: Interval | None = None
+    first_failure_gross_loss: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -215,9 +223,8 @@ def draw_parameters(scenario: Scenario, n: int, seed: int, *, key: str | None = 
     return names, X, params
 
 
-def _ponr(pvecs, horizon, tol):
-    res = engine.point_of_no_return_batch(pvecs, None, horizon, tol)
-    return res
+def _ponr(pvecs, horizon, tol, reorganise=False):
+    return engine.point_of_no_return_batch(pvecs, None, horizon, tol, reorganise=reorganise)
 
 
 def _fall_mask(outcome):
@@ -254,7 +261,11 @@ def inert_parameters(params) -> tuple[str, ...]:
     used = set()
     for expr in list(m.rhs) + list(m.initial):
         used |= {s.name for s in sympify(expr).xreplace(values).free_symbols}
-    return tuple(n for n, s in PARAMETER_SPECS.items() if not s.is_switch and n not in used and n != "horizon")
+    # A sector of several firms: the firms' spreads, sizes and switching rate place and move
+    # the firms (they are not symbols of the one-firm model above, but they enter).
+    firms = params.firm_count > 1
+    return tuple(n for n, s in PARAMETER_SPECS.items()
+                 if not s.is_switch and n not in used and n != "horizon" and not (firms and s.group == "firms"))
 
 
 def _sensitivity(names, X, y, lo, hi, seed, inert=()):
@@ -310,9 +321,10 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
     """
     key = key or scenario.name
     names, X, params = draw_parameters(scenario, draws, seed, key=key)
-    pvecs = np.array([param_vector(p) for p in params])
+    pvecs = engine.pvecs_from_params(params)[0]
     horizon = float(scenario.params.horizon)
-    res = _ponr(pvecs, horizon, tol)
+    reorganise = scenario.params.insolvency == "reorganisation"
+    res = _ponr(pvecs, horizon, tol, reorganise)
     policy = scenario.params.price_policy
     be = np.array([break_even_loss(p, policy=policy) for p in params])
     outcome = res.outcome
@@ -332,8 +344,20 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
         "share_lo": np.where(measured, res.share_lo, np.nan),
         "gross_loss_lo": np.where(measured, res.gross_loss_lo, np.nan),
         "fall_time": res.fall_time.copy(), "reason": res.reason, "pvecs": pvecs, "ponr_time": res.time.copy(),
-        "tol": float(tol),
+        "tol": float(tol), "reorganise": reorganise,
     }
+    n_firms = int(scenario.params.firm_count)
+    firms = {}
+    if res.sectors is not None:
+        first = [sf.first_failure() for sf in res.sectors]
+        ok = res.outcome != engine.PONR_FAILED
+        reached = np.array([f is not None for f in first])
+        ff_share = np.array([f["platform_share_of_gross"] if f else np.nan for f in first])
+        ff_loss = np.array([f["incumbent_gross_loss"] if f else np.nan for f in first])
+        record.update(first_failure_share=ff_share, first_failure_gross_loss=ff_loss,
+                      first_failure_time=np.array([f["t"] if f else np.nan for f in first]))
+        firms = dict(p_first_failure=float(np.mean(reached[ok])) if ok.any() else math.nan,
+                     first_failure_share=Interval.of(ff_share), first_failure_gross_loss=Interval.of(ff_loss))
     return SectorVerdict(
         key=key, name=scenario.name, origin=scenario.origin, start_year=scenario.start_year, horizon=horizon,
         network_effect=scenario.params.network_effect, price_policy=policy, n_draws=int(draws), seed=int(seed),
@@ -342,7 +366,7 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
         twenty_in_share=share_iv.contains(CLAIMED_SHARE), twenty_in_gross_loss=loss_iv.contains(CLAIMED_SHARE),
         p_share_near_claim=_p_near(share), p_gross_loss_near_claim=_p_near(loss),
         sensitivity=sens, sensitivity_n=sens_n, noise_floor=floor, inert=tuple(n for n in names if n in inert),
-        draws=record)
+        draws=record, n_firms=n_firms, **firms)
 
 
 @dataclass(frozen=True)
@@ -379,12 +403,13 @@ def _compare(claim, sector, question, arm_a, arm_b, res_a, res_b, tol):
                 frac_a_sooner=float(np.mean(diff < -tol)) if n_both else math.nan)
 
 
-def _retention(pvecs, horizon):
+def _retention(pvecs, horizon, reorganise=False):
     """Platform share kept RETENTION_YEARS after acquisition stops at RETENTION_FREEZE."""
     t1 = RETENTION_FREEZE + RETENTION_YEARS
     if t1 > horizon:
         return np.full(pvecs.shape[0], np.nan)
-    r = engine.integrate(pvecs, None, np.array([RETENTION_FREEZE, t1]), t_end=horizon, freeze_times=RETENTION_FREEZE)
+    r = engine.integrate(pvecs, None, np.array([RETENTION_FREEZE, t1]), t_end=horizon, freeze_times=RETENTION_FREEZE,
+                         reorganise=reorganise)
     s0, s1 = r.y[:, 0, 0], r.y[:, 1, 0]
     return np.where(r.success & np.isfinite(s1) & (s0 > 0), s1 / s0, np.nan)
 
@@ -431,7 +456,8 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
 
     # C5: trust (chi_trust = 1) vs standard (0).
     trust_is_base = pv[0, _INDEX["chi_trust"]] == 1.0
-    other = _ponr(_with(pv, chi_trust=0.0 if trust_is_base else 1.0), horizon, tol)
+    reorg = verdict.draws.get("reorganise", False)
+    other = _ponr(_with(pv, chi_trust=0.0 if trust_is_base else 1.0), horizon, tol, reorg)
     a, b = (base, other) if trust_is_base else (other, base)
     c = _compare("C5", verdict.key, "Does the trust network effect tip sooner than the standard one?",
                  "trust network effect", "standard network effect", a, b, tol)
@@ -441,8 +467,8 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
     # C7: hard network on vs off, soft network on in both.
     pv_soft = _with(pv, chi_soft=1.0)
     on_is_base = bool(np.all(pv[:, _INDEX["chi_soft"]] == 1.0) and pv[0, _INDEX["chi_hard"]] == 1.0)
-    on = base if on_is_base else _ponr(_with(pv_soft, chi_hard=1.0), horizon, tol)
-    off = _ponr(_with(pv_soft, chi_hard=0.0), horizon, tol)
+    on = base if on_is_base else _ponr(_with(pv_soft, chi_hard=1.0), horizon, tol, reorg)
+    off = _ponr(_with(pv_soft, chi_hard=0.0), horizon, tol, reorg)
     c = _compare("C7", verdict.key, "Does the hard network matter once the soft network runs?",
                  "hard + soft network", "soft network only", on, off, tol)
     delay = -c["median_time_diff"] if c["n_both"] else math.nan
@@ -459,11 +485,11 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
 
     # C4: relational trust as drawn vs none (churn_reduction = 0).
     none = _with(pv, churn_reduction=0.0)
-    res_none = _ponr(none, horizon, tol)
+    res_none = _ponr(none, horizon, tol, reorg)
     c = _compare("C4", verdict.key, "Does relational trust make the platform's share stick?",
                  "relational trust (churn reduction as drawn)", "no relational trust (churn reduction 0)",
                  base, res_none, tol)
-    keep_a, keep_b = _retention(pv, horizon), _retention(none, horizon)
+    keep_a, keep_b = _retention(pv, horizon, reorg), _retention(none, horizon, reorg)
     both = np.isfinite(keep_a) & np.isfinite(keep_b)
     ret_a = float(np.median(keep_a[both])) if both.any() else math.nan
     ret_b = float(np.median(keep_b[both])) if both.any() else math.nan

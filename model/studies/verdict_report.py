@@ -78,6 +78,13 @@ def sector_row(v) -> dict:
                 "sensitivity_method": "RBD-FAST S1 on the PONR share (SALib), draws with a PONR",
                 "sensitivity_n": v.sensitivity_n, "sensitivity_noise_floor": v.noise_floor,
                 "inert_parameters": " ".join(v.inert)})
+    row["firms"] = v.n_firms
+    if v.n_firms > 1:
+        row["p_first_failure"] = v.p_first_failure
+        for label, iv in (("first_failure_share", v.first_failure_share),
+                          ("first_failure_gross_loss", v.first_failure_gross_loss)):
+            row.update({f"{label}_median": iv.median, f"{label}_p05": iv.low, f"{label}_p95": iv.high,
+                        f"{label}_n": iv.n})
     for i in range(3):
         s = v.sensitivity[i] if i < len(v.sensitivity) else {}
         row.update({f"top{i + 1}": s.get("parameter"), f"top{i + 1}_S1": s.get("S1"),
@@ -125,6 +132,10 @@ def draw_rows(verdicts) -> list[dict]:
                    "ponr_gross_loss": float(d["gross_loss"][i]), "ponr_share_lo": float(d["share_lo"][i]),
                    "ponr_gross_loss_lo": float(d["gross_loss_lo"][i]), "fall_time": float(d["fall_time"][i]),
                    "break_even": float(d["break_even"][i])}
+            if "first_failure_share" in d:
+                row.update(first_failure_time=float(d["first_failure_time"][i]),
+                           first_failure_share=float(d["first_failure_share"][i]),
+                           first_failure_gross_loss=float(d["first_failure_gross_loss"][i]))
             row.update({name: float(d["X"][i, j]) for j, name in enumerate(v.drawn)})
             rows.append(row)
     return rows
@@ -263,6 +274,24 @@ def markdown(verdicts, claims, meta) -> str:
         "the platform's own costs); an index at or below it is marked \"within noise\" (\"?\" in the table above).",
         "",
     ]
+    firm_sectors = [v for v in verdicts if v.n_firms > 1]
+    if firm_sectors:
+        lines += [
+            "## Firms: the first failure and the sector's fall",
+            "",
+            "A sector is a population of firms that differ in fixed costs, leverage, cash and size (placed "
+            "deterministically from each file's spreads). \"Highland Park falls\" for a sector is the moment half "
+            "of its initial incumbent capacity has exited; P(falls) and the PONR columns above read that "
+            "definition. The first firm to fail comes earlier:",
+            "",
+            "| sector | firms | P(first failure within horizon) | first failure: platform share of gross | "
+            "first failure: incumbents' gross loss | P(sector falls) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for v in firm_sectors:
+            lines.append(f"| {v.name} | {v.n_firms} | {_pct(v.p_first_failure)} | {_iv(v.first_failure_share)} | "
+                         f"{_iv(v.first_failure_gross_loss)} | {_pct(v.p_fall)} |")
+        lines.append("")
     if claims:
         lines += ["## The essays' other claims (MODEL.md)", "",
                   f"Each on the first {meta.get('claim_draws')} draws of every sector, paired: the same draw in both "
