@@ -24,7 +24,7 @@ import streamlit as st
 
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
-from model.core.simulate import simulate
+from model.core.simulate import ENGINE, simulate
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import figures
 from model.studies import claims
@@ -60,14 +60,20 @@ def plain(text) -> str:
 
 # --- cached model calls (keyed on the frozen, hashable Parameters) -------------------------
 
+def method_for(params: Parameters) -> str:
+    """A sector of several firms runs on the compiled engine (the same exits as solve_ivp, to
+    the solvers' tolerance, several times faster); one firm on LSODA."""
+    return ENGINE if params.firm_count > 1 else "LSODA"
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def run_model(params: Parameters):
-    return simulate(params)
+    return simulate(params, method=method_for(params))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def run_ponr(params: Parameters):
-    return point_of_no_return(params)
+    return point_of_no_return(params, method=method_for(params))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

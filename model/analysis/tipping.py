@@ -45,7 +45,7 @@ import sympy as sp
 from ..core import _generated as gen
 from ..core.equations import CAP_SHARPNESS, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, build, param_vector
 from ..core.parameters import Parameters
-from ..core.simulate import METHODS, simulate
+from ..core.simulate import ENGINE, METHODS, simulate
 from .basins import Basin, basin
 from .continuation import Continuation, Fold, FoldCurve, continuation, fold_curve
 from .equilibria import Equilibrium, equilibria
@@ -282,7 +282,8 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     tol : float
         Width of the final bracket in years (default 0.01).
     method : str
-        ``solve_ivp`` method for every simulation (see :data:`model.core.simulate.METHODS`).
+        ``solve_ivp`` method for every simulation (see :data:`model.core.simulate.METHODS`),
+        or for a sector of several firms :data:`model.core.simulate.ENGINE`.
 
     Returns
     -------
@@ -304,8 +305,9 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) \
             or not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"`tol` must be a positive finite number of years, got {tol!r}")
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    allowed = METHODS + ((ENGINE,) if params.firm_count > 1 else ())
+    if method not in allowed:
+        raise ValueError(f"`method` must be one of {', '.join(allowed)}, got {method!r}")
     horizon = float(params.horizon)
     ends = np.array([0.0, horizon])  # only the fall matters: no output grid to fill
     evaluations = 0

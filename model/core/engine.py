@@ -837,6 +837,24 @@ def _outputs_kernel(model, ys, pvecs, out):
 # --------------------------------------------------------------------------------------
 
 
+class _Threads:
+    """Run a parallel kernel over ``tasks`` with no more threads than tasks: a thread with
+    nothing to do still costs the launch (about 0.3 ms a call with OpenMP here), which is
+    most of a single run's time (a dashboard run of eight firms makes 10-20 calls)."""
+
+    def __init__(self, tasks: int):
+        self.tasks = max(1, int(tasks))
+
+    def __enter__(self):
+        self.before = numba.get_num_threads()
+        if self.tasks < self.before:
+            numba.set_num_threads(self.tasks)
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.before)
+        return False
+
+
 #: Sector sizes the engine integrates (``firm_count``'s choices; one generated module each).
 FIRM_COUNTS = tuple(PARAMETER_SPECS["firm_count"].choices)
 _FIRMS_BY_WIDTH = {len(param_names(k)): k for k in FIRM_COUNTS}
@@ -875,7 +893,8 @@ def initial_states(pvecs) -> np.ndarray:
     pvecs = _as_pvecs(pvecs)
     gen_n = _module(pvecs)
     out = np.empty((pvecs.shape[0], gen_n.N_STATES))
-    _initial_kernel(_model_key(gen_n), pvecs, out)
+    with _Threads(pvecs.shape[0] // 64 + 1):
+        _initial_kernel(_model_key(gen_n), pvecs, out)
     return out
 
 
@@ -890,7 +909,8 @@ def outputs_batch(ys, pvecs) -> np.ndarray:
     if ys.shape != (pvecs.shape[0], gen_n.N_STATES):
         raise ValueError(f"`ys` must have shape ({pvecs.shape[0]}, {gen_n.N_STATES}), got {ys.shape}")
     out = np.empty((pvecs.shape[0], gen_n.N_OUTPUTS))
-    _outputs_kernel(_model_key(gen_n), ys, pvecs, out)
+    with _Threads(pvecs.shape[0] // 64 + 1):
+        _outputs_kernel(_model_key(gen_n), ys, pvecs, out)
     return out
 
 
@@ -957,9 +977,10 @@ class EnsembleResult:
     sectors : tuple of SectorFirms, optional
         Several firms: each run's firms (fall times, the readings at each firm's fall, the
         exit curve), as :func:`model.core.simulate.simulate` reports them. None for one firm.
-    outputs : ndarray, shape (N, n_t, 15), optional
-        Several firms: the sector totals (:data:`model.core.equations.OUTPUT_NAMES`) at the
-        output times, with the firms in the market at each time. None for one firm (use
+    outputs : ndarray, shape (N, n_t, O), optional
+        Several firms: the outputs (:func:`model.core.equations.output_names`: the sector
+        totals of :data:`model.core.equations.OUTPUT_NAMES`, then each firm's) at the output
+        times, with the firms in the market at each time. None for one firm (use
         :func:`outputs_batch`).
     """
 
@@ -1094,9 +1115,10 @@ def _pass(gen_n, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, at
     counts = np.zeros((n, 4), dtype=np.int64)
     fell = np.full(n, -1, dtype=np.int64)
     if n:
-        _kernel(_model_key(gen_n), gen_n.N_EXTENDED, pvecs, y0s, t0s, t_end,
-                t_freeze, t_out, y_out, float(rtol), float(atol), int(max_steps), int(stiff_every), stiff_action,
-                watch, status, t_reached, y_last, counts, fell)
+        with _Threads((n + _BLOCK - 1) // _BLOCK):
+            _kernel(_model_key(gen_n), gen_n.N_EXTENDED, pvecs, y0s, t0s, t_end,
+                    t_freeze, t_out, y_out, float(rtol), float(atol), int(max_steps), int(stiff_every), stiff_action,
+                    watch, status, t_reached, y_last, counts, fell)
     solver = counts[:, 3].astype(np.int8)
     if fallback:
         for r in np.flatnonzero(status < 0):
@@ -1281,7 +1303,7 @@ def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, a
     # The sector's outputs at the output times, with the firms in the market then (an
     # exited firm's flag is 0 from its exit on, so they cannot be computed afterwards).
     n_t = t_out.shape[1]
-    o_out = np.full((n, n_t, len(OUTPUT_NAMES)), np.nan)
+    o_out = np.full((n, n_t, gen_n.N_OUTPUTS), np.nan)
     active = np.arange(n)
     while active.size:
         for r in active:
@@ -1297,7 +1319,7 @@ def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, a
             rows, cols = np.nonzero(fresh)
             if rows.size:
                 out = outputs_batch(y_part[rows, cols], pv[active][rows])
-                o_out[active[rows], cols] = out[:, :len(OUTPUT_NAMES)]
+                o_out[active[rows], cols] = out
         y_out[active] = y_part
         counts[active] += cn[:, :3]
         solver[active] = np.maximum(solver[active], sv)
@@ -1500,7 +1522,7 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
         evaluations[measured] += 1
         for col, (s_arr, l_arr) in enumerate(((share_lo, loss_lo), (share, loss))):
             if traj.outputs is not None:  # several firms: with the firms in the market then
-                out = np.nan_to_num(traj.outputs[:, col, :], nan=0.0)
+                out = np.nan_to_num(traj.outputs[:, col, :len(OUTPUT_NAMES)], nan=0.0)
             else:
                 out = outputs_batch(np.nan_to_num(traj.y[:, col, :], nan=0.0), pvecs[measured])
             ok = np.all(np.isfinite(traj.y[:, col, :]), axis=1)

@@ -19,7 +19,7 @@ from . import _generated as gen
 from .equations import BUFFER_INDEX, OUTPUT_NAMES, STATE_NAMES, param_vector
 from .parameters import Parameters
 
-__all__ = ["simulate", "SimulationResult", "SimulationError", "SERIES_NAMES", "METHODS", "GRAZE"]
+__all__ = ["simulate", "SimulationResult", "SimulationError", "SERIES_NAMES", "METHODS", "ENGINE", "GRAZE"]
 
 #: A survival whose liquidity comes this close to zero (relative to its largest magnitude
 #: in the run) is solved again at tighter tolerances (``simulate(check=True)``).
@@ -28,6 +28,9 @@ GRAZE = 0.01
 #: Methods of solve_ivp accepted by :func:`simulate`. LSODA (default) switches between a
 #: non-stiff and a stiff method by itself, which a sweep over sharp switching needs.
 METHODS = ("LSODA", "Radau", "BDF", "RK45", "DOP853", "RK23")
+#: A sector of several firms can also run on the compiled ensemble engine (DOPRI5/Rodas4,
+#: the same exits): the dashboard's path, several times faster than solve_ivp.
+ENGINE = "engine"
 
 #: Every series a result carries, state first, then derived outputs, then the measures
 #: relative to the start.
@@ -205,7 +208,7 @@ def simulate(
     t_eval : array_like, optional
         Output times in [0, horizon], increasing. Default: ``n_points`` evenly spaced.
     method : str
-        One of :data:`METHODS`.
+        One of :data:`METHODS`; for several firms also :data:`ENGINE`.
     rtol, atol : float
         Solver tolerances.
     y0 : array_like of shape (7,), optional
@@ -235,8 +238,11 @@ def simulate(
         For an unknown method, bad tolerances, output times outside [0, horizon] or an
         initial state outside the model's domain.
     """
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == ENGINE and params.firm_count == 1:
+        raise ValueError(f"`method` {ENGINE!r} runs sectors of several firms (firm_count > 1); for one firm use one "
+                         f"of {', '.join(METHODS)}")
+    if method not in METHODS + (ENGINE,):
+        raise ValueError(f"`method` must be one of {', '.join(METHODS + (ENGINE,))}, got {method!r}")
     if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
         raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
     horizon = float(params.horizon)
@@ -255,6 +261,12 @@ def simulate(
             raise ValueError(f"`y0`: a sector of {params.firm_count} firms starts from its firms' initial state; "
                              "`y0` is for one-firm sectors")
 
+        if method == ENGINE:
+            from .sector import simulate_firms_engine
+
+            return simulate_firms_engine(params, t_eval=t_eval, rtol=rtol, atol=atol,
+                                         freeze_acquisition_at=freeze_acquisition_at,
+                                         max_evaluations=max_evaluations, raise_on_failure=raise_on_failure)
         return simulate_firms(params, t_eval=t_eval, method=method, rtol=rtol, atol=atol,
                               freeze_acquisition_at=freeze_acquisition_at, max_evaluations=max_evaluations,
                               raise_on_failure=raise_on_failure)
