@@ -183,6 +183,11 @@ class ExitBook:
         self.capacity0 = np.array([y0[names.index(f"capacity_{i + 1}")] for i in range(n)])
         self.buffers = buffer_indices(n)
         self.alive_at = [block_start(i) + BLOCK - 1 for i in range(n)]
+        self._alive_idx = np.array(self.alive_at)
+        self._buffer_idx = np.array(self.buffers)
+        # Where each firm's customers and attractiveness are among the outputs.
+        self._customers_out = np.array([self.o_index[f"firm_customers_{i + 1}"] for i in range(n)])
+        self._attract_out = np.array([self.o_index[f"firm_attractiveness_{i + 1}"] for i in range(n)])
         self.debt_at = [block_start(i) + FIRM_VARYING.index("debt_service") for i in range(n)]
         self.liquidity_at = [(block_start(i) + FIRM_VARYING.index("initial_buffer"),
                               block_start(i) + FIRM_VARYING.index("credit_line")) for i in range(n)]
@@ -206,14 +211,14 @@ class ExitBook:
     def watched(self, y) -> list[int]:
         """The firms whose liquidity is watched from state ``y`` on: in the market and above
         zero now (a firm just written down starts a new watch; an exited one has none)."""
-        return [k for k in range(self.n) if self.alive(k) and y[self.buffers[k]] > 0.0]
+        return np.flatnonzero((self.pv[self._alive_idx] > 0.5) & (np.asarray(y)[self._buffer_idx] > 0.0)).tolist()
 
     def hit(self, t_hit: float, y_hit, k0: int, watched) -> np.ndarray:
         """Firm ``k0``'s liquidity reached 0 at ``t_hit`` (state ``y_hit``): it and every
         watched firm out of liquidity at the same moment (firms alike fall together) become
         insolvent. Returns the state the run resumes from."""
         y_start = np.array(y_hit, dtype=float)
-        scale = max(float(np.max(np.abs(y_start[list(self.buffers)]))), 1.0)
+        scale = max(float(np.max(np.abs(y_start[self._buffer_idx]))), 1.0)
         falling = [k0] + [k for k in watched if k != k0 and y_start[self.buffers[k]] <= 1e-9 * scale]
         for k in falling:
             y_start[self.buffers[k]] = 0.0
@@ -248,11 +253,12 @@ class ExitBook:
                            "capacity_exited": float(np.sum(self.sizes[np.isfinite(self.fall)])),
                            "platform_share_of_gross": share, "incumbent_gross_loss": loss,
                            "platform_volume_share": volume})
-        survivors = [j for j in range(self.n) if self.alive(j)]
-        if not survivors:
+        survivors = np.flatnonzero(self.pv[self._alive_idx] > 0.5)
+        if not survivors.size:
             self.ended = True
             return
-        _reassign(y_start, out, o, k, survivors, self.customers_at, self.captive)
+        _reassign(y_start, out[self._customers_out], out[self._attract_out], k, survivors, self.customers_at,
+                  self.captive)
 
     @property
     def sector_fall(self) -> dict | None:
@@ -392,26 +398,27 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
     return result
 
 
-def _reassign(y, out, o_index, k, survivors, customers_at, captive):
-    """Move the customers of exiting firm ``k`` to the platform and the survivors (in place)."""
-    n = len(customers_at) + 1
-    c = np.array([out[o_index[f"firm_customers_{j + 1}"]] for j in range(n)])
-    movers = max(c[k], 0.0)
+def _reassign(y, customers, attractiveness, k, survivors, customers_at, captive):
+    """Move the customers of exiting firm ``k`` to the platform and the survivors (in place).
+
+    ``customers`` and ``attractiveness``: every firm's, at the moment of the exit."""
+    movers = max(customers[k], 0.0)
     s = y[0]
     incumbents = max(1.0 - s, 1e-300)
     can_switch = min(max((1.0 - captive - s) / incumbents, 0.0), 1.0)
-    weights = np.array([max(c[j], 0.0) for j in survivors])
-    if weights.sum() <= 0:
-        weights = np.ones(len(survivors))
-    attract = np.array([out[o_index[f"firm_attractiveness_{j + 1}"]] for j in survivors])
-    to_platform = movers * can_switch * float(weights @ attract / weights.sum())
+    weights = np.maximum(customers[survivors], 0.0)
+    total = float(weights.sum())
+    if total <= 0:
+        weights = np.ones(survivors.size)
+        total = float(survivors.size)
+    to_platform = movers * can_switch * float(weights @ attractiveness[survivors] / total)
     rest = movers - to_platform
     y[0] = s + to_platform
     if k in customers_at:
         y[customers_at[k]] = 0.0
-    for j, wgt in zip(survivors, weights):
+    for j, wgt in zip(survivors.tolist(), weights.tolist()):
         if j in customers_at:  # the last firm's customers are what the others leave
-            y[customers_at[j]] = c[j] + rest * wgt / weights.sum()
+            y[customers_at[j]] = customers[j] + rest * wgt / total
 
 
 def _series(gen, names, outs, ts, ys, pvs, revenue0, n):
