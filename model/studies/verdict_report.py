@@ -233,7 +233,7 @@ def markdown(verdicts, claims, meta) -> str:
         "",
         "## Sector table",
         "",
-        "| sector | P(incumbent falls within horizon) | static break-even loss | PONR: platform share of gross | "
+        "| sector | P(falls within horizon) | static break-even loss | PONR: platform share of gross | "
         "PONR: incumbent gross loss | PONR: year | 20% inside share interval? | 20% inside gross-loss interval? | "
         "moves the PONR share most (direction) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -247,7 +247,7 @@ def markdown(verdicts, claims, meta) -> str:
     lines += [
         "",
         "Cells are median [5th-95th percentile] over the draws. P(falls) counts draws whose incumbent falls within "
-        "the horizon (a point of no return exists); the PONR columns are over those draws only. Static break-even "
+        "the horizon (a point of no return exists; for a sector of firms: half of its incumbent capacity exits); the PONR columns are over those draws only. Static break-even "
         "loss: the share of gross the incumbent can lose at the start before its operating profit reaches zero, "
         "under the sector's price policy (re-pricing to average cost where that is the policy). (+) means the "
         "parameter raises the share at the point of no return, (-) lowers it.",
