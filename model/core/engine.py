@@ -1258,6 +1258,9 @@ def integrate(
         raise ValueError("`t_eval` must lie within [0, t_end]")
     t_freeze = np.full(n, np.nan) if freeze_times is None else _per_run(freeze_times, n, "freeze_times")
 
+    # One memory layout for every call: numba compiles (and caches) one kernel per layout,
+    # and a sector of firms' kernel takes minutes to compile.
+    t_out = np.ascontiguousarray(t_out)
     y_out = np.full((n, t_out.shape[1], n_states), np.nan)
     stiff_action = _STIFF_ACTIONS[stiff]
     if n_firms > 1:
