@@ -40,6 +40,9 @@ SWITCH_LABELS = {
     "price_policy": {"average_cost": "average-cost pricing", "two_part": "two-part tariff",
                      "fixed": "fixed price"},
 }
+#: Largest sector of firms the page runs: the engine's kernel for 16 firms takes over ten
+#: minutes and several GB to compile the first time (measured), too long for a page.
+MAX_PAGE_FIRMS = 8
 #: Keys of the page's own widgets (everything else in the URL must be a parameter).
 SECTOR_KEY, UPLOAD_KEY = "sector", "upload"
 #: Query parameters that Streamlit itself reads (embedding options): not ours to judge.
@@ -291,7 +294,15 @@ def controls(files: dict[str, Path]) -> None:
                     st.toggle(widget_label(name), key=name, help=s.meaning)
                 elif s.is_switch:
                     labels = SWITCH_LABELS.get(name, {})
-                    st.selectbox(widget_label(name), s.choices, key=name, help=s.meaning,
+                    choices = s.choices
+                    if name == "firm_count":
+                        choices = tuple(c for c in choices if c <= MAX_PAGE_FIRMS)
+                        if st.session_state.get(name) not in choices:
+                            st.sidebar.warning(f"{st.session_state.get(name)} firms run from the command line "
+                                               f"only (its compiled model takes many minutes to build the first "
+                                               f"time); this page shows {MAX_PAGE_FIRMS}.")
+                            st.session_state[name] = MAX_PAGE_FIRMS
+                    st.selectbox(widget_label(name), choices, key=name, help=s.meaning,
                                  format_func=lambda c, labels=labels: labels.get(c, str(c)))
                 else:
                     step = slider_step(name)

@@ -347,6 +347,16 @@ def test_hostile_links_are_refused_with_a_message(base):
     assert_charts_show(at, base)
 
 
+def test_a_link_to_sixteen_firms_runs_eight_and_says_so(base):
+    # 16 firms is a valid setting, but its compiled model takes many minutes to build: the
+    # page says so and runs the largest sector it offers.
+    at = open_app({"firm_count": "16"})
+    no_problem(at)
+    assert "16 firms run from the command line" in texts(at.warning)
+    assert at.selectbox(key="firm_count").value == 8
+    assert page_params(at) == base.replace(firm_count=8)
+
+
 # --- bad input -------------------------------------------------------------------------
 
 def test_inconsistent_sliders_give_a_message_and_the_page_recovers(base):
