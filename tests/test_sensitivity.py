@@ -128,3 +128,22 @@ def test_markdown_layout():
     lines = md.splitlines()
     assert lines[0] == "## T" and lines[4] == "| output | parameter | S1 | S1 ±95% | ST | ST ±95% |"
     assert len([x for x in lines if x.startswith("| y |")]) == 2
+
+
+def test_a_sector_of_firms_is_sampled_firm_by_firm():
+    # Eight firms: each sample places its firms again, so the outputs are the engine's
+    # points of no return of those sectors (the debt spread, inert for one firm, matters).
+    from model.analysis.sensitivity import model_function
+    from model.core import engine
+
+    params = load_scenario("scenarios/newspapers.toml").params
+    assert params.firm_count == 8
+    X = np.array([[0.2, 0.0], [0.2, 0.9], [0.8, 0.9]])
+    f = model_function(params, ["platform_price", "firm_spread_debt"], outputs=("ponr_time",))
+    got = f(X)["ponr_time"]
+    runs = [params.replace(platform_price=a, firm_spread_debt=b) for a, b in X]
+    pv, y0, hz = engine.pvecs_from_params(runs)
+    pb = engine.point_of_no_return_batch(pv, y0, hz, reorganise=params.insolvency == "reorganisation")
+    expected = np.where(pb.outcome == engine.PONR_NEVER_TIPS, hz, pb.time)
+    np.testing.assert_array_equal(got, expected)
+    assert got[0] != got[1]  # the firms' debt spread moves the sector's point of no return

@@ -309,3 +309,26 @@ def test_bad_scheduler_address_is_a_value_error(tmp_path):
     spec = spec_for(["churn_rate=0.05:0.6"], n=10, seed=1)
     with pytest.raises(ValueError, match="--scheduler"):
         run_sweep(spec, tmp_path, scheduler="localhost-no-scheme", progress=False)
+
+
+def test_a_sector_of_firms_is_swept_firm_by_firm(tmp_path):
+    # The newspapers file runs eight firms: each row's values place its firms again (a
+    # firm's debt service is the sector's times its spread), and the row's outcome is
+    # the engine's for that sector of firms, its sector's fall included.
+    newspapers = BASELINE.parent / "newspapers.toml"
+    spec = spec_for(["platform_price=0.0:1.5", "firm_spread_debt=0.0:0.9"], paths=(newspapers,), n=40, seed=2,
+                    measures=("fall", "ponr"), chunk_size=16)
+    run_sweep(spec, tmp_path / "s", progress=False)
+    df = read_sweep(tmp_path / "s")
+    base = spec.scenarios[0].params
+    assert base.firm_count == 8
+    params = [base.replace(platform_price=float(r.platform_price), firm_spread_debt=float(r.firm_spread_debt))
+              for r in df.itertuples()]
+    pv, y0, hz = engine.pvecs_from_params(params)
+    reorganise = base.insolvency == "reorganisation"
+    res = engine.integrate(pv, y0, t_end=hz, reorganise=reorganise)
+    np.testing.assert_array_equal(df["falls"].to_numpy(dtype=bool), res.falls)
+    np.testing.assert_array_equal(df["fall_time"], res.fall_time)
+    assert 0 < res.falls.sum() < len(params)  # the rows differ in outcome
+    pb = engine.point_of_no_return_batch(pv, y0, hz, tol=spec.ponr_tol, reorganise=reorganise)
+    np.testing.assert_array_equal(df["ponr_time"], pb.time)

@@ -176,7 +176,7 @@ class model_function:
         for j, name in enumerate(self.names):
             if name == "horizon":
                 horizon = X[:, j].astype(np.float64).copy()
-            else:
+            elif name in _P:  # the firms' spreads, sizes and switching rate are not columns of one firm
                 pvecs[:, _P[name]] = X[:, j]
         cost = pvecs[:, _P["fixed_cost_share"]] + pvecs[:, _P["variable_cost_share"]]
         invalid = int(np.sum((cost < 0.05) | (cost > 0.99)))
@@ -184,7 +184,19 @@ class model_function:
             raise ValueError(f"{invalid} of {n} samples have fixed_cost_share + variable_cost_share outside "
                              "[0.05, 0.99] (invalid parameters); narrow the ranges so that every sample is valid")
         out: dict[str, np.ndarray] = {}
-        pb = engine.point_of_no_return_batch(pvecs, None, horizon, tol=self.tol, rtol=self.rtol, atol=self.atol)
+        reorganise = False
+        if self.params.firm_count > 1:
+            # A sector of several firms: each sample's values place its firms again.
+            from ..core.firms import firm_param_vector
+
+            rows = []
+            for i in range(n):
+                changes = {name: float(X[i, j]) for j, name in enumerate(self.names) if name != "horizon"}
+                rows.append(firm_param_vector(self.params.replace(**changes)))
+            pvecs = np.array(rows)
+            reorganise = self.params.insolvency == "reorganisation"
+        pb = engine.point_of_no_return_batch(pvecs, None, horizon, tol=self.tol, rtol=self.rtol, atol=self.atol,
+                                             reorganise=reorganise)
         failed = np.flatnonzero(pb.outcome == engine.PONR_FAILED)
         if failed.size:
             reasons = sorted(set(pb.reason[i] for i in failed))

@@ -415,6 +415,10 @@ def chunk_tasks(spec: SweepSpec) -> list[dict]:
                 # lo + u (hi - lo): exactly the same numbers wherever the task runs.
                 "values": lo + unit[start:stop] * (hi - lo),
                 "base_pvec": base,
+                # A sector of several firms: the varied values re-place its firms (a firm's
+                # fixed-cost share is the sector's times its spread), so rows are built from
+                # the parameters, not by setting columns of one vector.
+                "base_params": sc.params if sc.params.firm_count > 1 else None,
                 "base_horizon": float(sc.params.horizon),
                 "policy": sc.params.price_policy,
                 "measures": spec.measures,
@@ -456,6 +460,26 @@ def _worker_threads() -> int | None:
         return None
 
 
+def _firm_rows(base, names, values, idx, reason, status):
+    """Parameter vectors of a sector of firms for rows ``idx`` (the firms placed again for
+    each row's values); rows whose values break a rule of the parameters stay invalid with
+    the rule as their reason. Returns (the rows kept, their vectors)."""
+    from ..core.firms import firm_param_vector
+
+    kept, vectors = [], []
+    for i in idx.tolist():
+        changes = {name: float(values[i, j]) for j, name in enumerate(names) if name != "horizon"}
+        try:
+            vectors.append(firm_param_vector(base.replace(**changes)))
+        except ValueError as e:
+            reason[i] = f"invalid parameters: {e}"
+            status[i] = INVALID
+            continue
+        kept.append(i)
+    width = len(firm_param_vector(base))
+    return np.array(kept, dtype=np.int64), np.array(vectors, dtype=np.float64).reshape(-1, width)
+
+
 def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarray]:
     """Rows of one chunk as a dict of column arrays (see :func:`columns`).
 
@@ -471,7 +495,7 @@ def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarra
     for j, name in enumerate(names):
         if name == "horizon":
             horizon = values[:, j].copy()
-        else:
+        elif name in _P:  # the firms' spreads, sizes and switching rate are not columns of one firm
             pvecs[:, _P[name]] = values[:, j]
     cost_sum = pvecs[:, _P["fixed_cost_share"]] + pvecs[:, _P["variable_cost_share"]]
     valid = (cost_sum >= _COST_SUM_BOUNDS[0]) & (cost_sum <= _COST_SUM_BOUNDS[1])
@@ -501,10 +525,17 @@ def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarra
         try:
             if threads:
                 engine.set_threads(threads)
-            if idx.size:
+            firms = task.get("base_params")
+            reorganise = False
+            if firms is not None and idx.size:
+                idx, pv = _firm_rows(firms, names, values, idx, reason, status)
+                reorganise = firms.insolvency == "reorganisation"
+            elif idx.size:
                 pv = pvecs[idx]
+            if idx.size:
                 y0 = engine.initial_states(pv)
-                res = engine.integrate(pv, y0, t_end=horizon[idx], rtol=task["rtol"], atol=task["atol"])
+                res = engine.integrate(pv, y0, t_end=horizon[idx], rtol=task["rtol"], atol=task["atol"],
+                                       reorganise=reorganise)
                 status[idx] = res.status
                 reason[idx] = res.reason
                 solver[idx] = [engine.SOLVER_NAMES[int(s)] for s in res.solver]
@@ -512,16 +543,29 @@ def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarra
                 out["fall_time"][idx] = res.fall_time
                 out["share_at_fall"][idx] = res.share_at_fall
                 out["gross_loss_at_fall"][idx] = res.gross_loss_at_fall
-                end = engine.outputs_batch(np.nan_to_num(res.y_last), pv)
-                revenue0 = engine.outputs_batch(y0, pv)[:, _REVENUE]
                 ok = res.success
-                out["share_at_end"][idx] = np.where(ok, end[:, _SHARE], np.nan)
-                out["gross_loss_at_end"][idx] = np.where(ok, 1.0 - end[:, _REVENUE] / revenue0, np.nan)
+                if firms is None:
+                    end = engine.outputs_batch(np.nan_to_num(res.y_last), pv)
+                    revenue0 = engine.outputs_batch(y0, pv)[:, _REVENUE]
+                    out["share_at_end"][idx] = np.where(ok, end[:, _SHARE], np.nan)
+                    out["gross_loss_at_end"][idx] = np.where(ok, 1.0 - end[:, _REVENUE] / revenue0, np.nan)
+                else:
+                    # As for one firm, a run ends at the (sector's) fall or the horizon.
+                    at_end = engine.integrate(pv, y0, horizon[idx][:, None], t_end=horizon[idx], rtol=task["rtol"],
+                                              atol=task["atol"], reorganise=reorganise, after_fall="continue")
+                    last = at_end.outputs[:, 0, :]
+                    share_end = np.where(res.falls, res.share_at_fall, last[:, _SHARE])
+                    revenue0 = engine.outputs_batch(y0, pv)[:, _REVENUE]
+                    loss_end = np.where(res.falls, res.gross_loss_at_fall, 1.0 - last[:, _REVENUE] / revenue0)
+                    out["share_at_end"][idx] = np.where(ok, share_end, np.nan)
+                    out["gross_loss_at_end"][idx] = np.where(ok, loss_end, np.nan)
                 if "break_even" in task["measures"]:
-                    out["break_even_loss"][idx] = break_even_batch(pv, y0, task["policy"])
+                    # The static break-even of the sector's aggregate incumbent (one firm).
+                    one = pvecs[idx]
+                    out["break_even_loss"][idx] = break_even_batch(one, engine.initial_states(one), task["policy"])
                 if "ponr" in task["measures"]:
                     pb = engine.point_of_no_return_batch(pv, y0, horizon[idx], tol=task["ponr_tol"],
-                                                         rtol=task["rtol"], atol=task["atol"])
+                                                         rtol=task["rtol"], atol=task["atol"], reorganise=reorganise)
                     ponr_outcome[idx] = pb.outcome_names
                     for col, arr in (("ponr_time", pb.time), ("ponr_share", pb.share),
                                      ("ponr_gross_loss", pb.gross_loss), ("ponr_lo", pb.lo), ("ponr_hi", pb.hi),
