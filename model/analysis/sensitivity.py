@@ -187,13 +187,9 @@ class model_function:
         reorganise = False
         if self.params.firm_count > 1:
             # A sector of several firms: each sample's values place its firms again.
-            from ..core.firms import firm_param_vector
+            from ..core.firms import firm_param_vector_with
 
-            rows = []
-            for i in range(n):
-                changes = {name: float(X[i, j]) for j, name in enumerate(self.names) if name != "horizon"}
-                rows.append(firm_param_vector(self.params.replace(**changes)))
-            pvecs = np.array(rows)
+            pvecs = np.array([firm_param_vector_with(self.params, self.names, row) for row in X])
             reorganise = self.params.insolvency == "reorganisation"
         pb = engine.point_of_no_return_batch(pvecs, None, horizon, tol=self.tol, rtol=self.rtol, atol=self.atol,
                                              reorganise=reorganise)

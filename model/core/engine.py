@@ -61,7 +61,7 @@ from scipy.integrate import solve_ivp
 from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, buffer_indices, param_names, param_vector
 from .firms import firm_param_vector
 from .parameters import PARAMETER_SPECS
-from .sector import ExitBook, generated_module
+from .sector import ExitBook, buffer_events, generated_module
 
 __all__ = [
     "integrate",
@@ -1087,15 +1087,7 @@ def _lsoda_one(gen_n, pvec, y0, t0, t_end, t_freeze, t_out, rtol, atol, watch):
     else:
         phases.append((t0, t_end, p_now))
 
-    def make_event(i):
-        def event(t, y, *args):
-            return y[i]
-
-        event.terminal = True
-        event.direction = -1
-        return event
-
-    events = [make_event(i) for i in watch]
+    events = buffer_events(watch)
     y_start = np.asarray(y0, dtype=float)
     nfev = 0
     if t0 <= 0.0:

@@ -118,6 +118,15 @@ def block_start(i: int) -> int:
     return len(PARAM_NAMES) + 1 + i * BLOCK
 
 
+def firm_param_vector_with(base: Parameters, names, row) -> np.ndarray:
+    """The parameter vector of ``base`` with ``names`` set to the values of ``row`` (the
+    firms placed again for them; ``horizon`` is not in the vector and is skipped). What a
+    sweep or a sensitivity sample of a sector of firms runs; ValueError if the values break
+    a rule of the parameters."""
+    changes = {name: float(value) for name, value in zip(names, row) if name != "horizon"}
+    return firm_param_vector(base.replace(**changes))
+
+
 def aggregate(params: Parameters) -> Parameters:
     """The sector with its incumbents as one aggregate firm (the sector's own values).
 

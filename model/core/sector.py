@@ -138,7 +138,9 @@ def _num(x) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _events(indices):
+def buffer_events(indices):
+    """solve_ivp events, terminal and falling through 0, on the states ``indices`` (the
+    firms' liquidity)."""
     def make(i):
         def event(t, y, *args):
             return y[i]
@@ -204,9 +206,6 @@ class ExitBook:
         #: (time, state, parameter vector) just before each insolvency is booked.
         self.moments: list[tuple] = []
         self.ended = False  # the last firm has exited
-
-    def alive(self, k: int) -> bool:
-        return self.pv[self.alive_at[k]] > 0.5
 
     def watched(self, y) -> list[int]:
         """The firms whose liquidity is watched from state ``y`` on: in the market and above
@@ -325,7 +324,7 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
         watched = book.watched(y_start)
         try:
             sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_phase if t_phase.size else None,
-                            rtol=rtol, atol=atol, events=_events([book.buffers[k] for k in watched]), **extra)
+                            rtol=rtol, atol=atol, events=buffer_events([book.buffers[k] for k in watched]), **extra)
         except _BudgetExceeded:
             status, message = -1, (f"stopped after {max_evaluations} right-hand-side evaluations near t = {t0:.4g}")
             nfev = max_evaluations

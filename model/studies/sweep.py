@@ -464,13 +464,12 @@ def _firm_rows(base, names, values, idx, reason, status):
     """Parameter vectors of a sector of firms for rows ``idx`` (the firms placed again for
     each row's values); rows whose values break a rule of the parameters stay invalid with
     the rule as their reason. Returns (the rows kept, their vectors)."""
-    from ..core.firms import firm_param_vector
+    from ..core.firms import firm_param_vector, firm_param_vector_with
 
     kept, vectors = [], []
     for i in idx.tolist():
-        changes = {name: float(values[i, j]) for j, name in enumerate(names) if name != "horizon"}
         try:
-            vectors.append(firm_param_vector(base.replace(**changes)))
+            vectors.append(firm_param_vector_with(base, names, values[i]))
         except ValueError as e:
             reason[i] = f"invalid parameters: {e}"
             status[i] = INVALID
