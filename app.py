@@ -34,7 +34,7 @@ DEFAULT_SECTOR = "baseline"
 #: The first parameter offered by the continuation view: the platform's value advantage.
 DEFAULT_CONTINUATION = "platform_quality"
 GROUP_TITLES = {"demand": "Demand", "platform": "Platform", "trust": "Trust", "incumbent": "Incumbent",
-                "firms": "Firms (a sector of several incumbents)", "switches": "Model switches", "simulation": "Simulation"}
+                "firms": "Firms (a sector of several incumbents)", "switches": "Model switches", "readings": "How the result is read", "simulation": "Simulation"}
 SWITCH_LABELS = {
     "network_effect": {"trust": "trust network effect", "standard": "standard network effect"},
     "price_policy": {"average_cost": "average-cost pricing", "two_part": "two-part tariff",

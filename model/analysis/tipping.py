@@ -16,17 +16,25 @@ Static break-even loss
       ``(1 - d) m / (m + ι φ)`` at the start.
 
 Dynamic point of no return (:func:`point_of_no_return`)
-    Let F(t*) be "the incumbent falls within the horizon when all platform acquisition is
-    frozen from time t* on". ``never_tips``: the unfrozen run does not fall;
-    ``always_falls``: F(0) is true; ``tips``: otherwise, and bisection on t* in
-    [0, fall time] keeps F(lo) false and F(hi) true until hi - lo <= tol. The point of no
-    return is hi; the platform's share of the sector's gross and the incumbent's gross
-    loss are read on the unfrozen trajectory at hi (and at lo, for the bracket). F is
-    *assumed* monotone in t* (freezing later never saves an incumbent that freezing
-    earlier could not); bisection finds one switch of F and does not check the others.
-    Note that "falls" means within the horizon: when the frozen run at hi falls only just
-    before the horizon (:attr:`PointOfNoReturn.frozen_fall_time`), a longer horizon
-    moves the point of no return earlier.
+    Let F(t*) be "the incumbent falls when all platform acquisition is frozen from time t*
+    on", where "falls" is its long-run fate, not its fate within the window a file
+    watches: the frozen run is followed :data:`model.core.engine.FATE_YEARS` (200 years)
+    past the freeze, and if it is still standing then, the terminal-drift test
+    (:func:`model.core.engine.drift_projection`) asks whether its liquidity, at the drift
+    it has at the end, runs out within another such window (for a sector of firms: whether
+    the firms so projected to fail bring half of its capacity out). The unfrozen run is
+    followed 200 years from the start. ``never_tips``: the unfrozen run does not fall;
+    ``always_falls``: F(0) is true (the incumbent falls even if the platform never grows
+    again: the fall is not the platform's doing); ``tips``: otherwise, and bisection on t*
+    in [0, fall time] keeps F(lo) false and F(hi) true until hi - lo <= tol. The point of
+    no return is hi; the three readings of the platform's progress (its share of the
+    sector's gross, the incumbent's gross loss, its share of volume) are read on the
+    unfrozen trajectory at hi (and at lo, for the bracket). F is *assumed* monotone in t*
+    (freezing later never saves an incumbent that freezing earlier could not); bisection
+    finds one switch of F and does not check the others. The file's horizon plays no part
+    (a test moves it from 40 to 200 years in every file); ``window="horizon"`` gives the
+    first version's measure, "falls within the horizon", which moved with the horizon
+    (newspapers: a 42.6% gross loss at a 20-year horizon, 32% at 200).
 
 Equilibria, continuation, fold curves and basins
     Live in :mod:`model.analysis.equilibria`, :mod:`model.analysis.continuation` and :mod:`model.analysis.basins`
@@ -215,7 +223,8 @@ class PointOfNoReturn:
         for ``never_tips`` and ``failed``.
     share : float or None
         Platform share of the sector's gross (output ``platform_share_of_gross``) on the
-        unfrozen trajectory at ``time``.
+        unfrozen trajectory at ``time``; ``volume_share`` is its share of the sector's
+        volume there (the third reading of "20% of the gross", with ``gross_loss``).
     gross_loss : float or None
         Incumbent's gross loss against its starting gross (``incumbent_gross_loss``) at
         ``time``.
@@ -230,8 +239,13 @@ class PointOfNoReturn:
     fall_time : float or None
         When the incumbent falls without any freeze.
     frozen_fall_time : float or None
-        When it falls if acquisition is frozen at ``hi``.
+        When it falls if acquisition is frozen at ``hi`` (projected where ``by_drift``).
     horizon : float
+        The file's horizon (what the user watches; not used by the long-run window).
+    window : str
+        ``"long_run"`` or ``"horizon"``.
+    by_drift : bool
+        The fall of the run frozen at ``hi`` is the terminal-drift test's projection.
     success : bool
     message : str
     """
@@ -250,6 +264,10 @@ class PointOfNoReturn:
     horizon: float | None = None
     success: bool = True
     message: str = ""
+    window: str = "long_run"
+    by_drift: bool = False
+    volume_share: float | None = None
+    volume_share_bracket: tuple | None = None
 
     def as_dict(self) -> dict:
         def pair(x):
@@ -270,10 +288,38 @@ class PointOfNoReturn:
             "horizon": self.horizon,
             "success": self.success,
             "message": self.message,
+            "window": self.window,
+            "by_drift": self.by_drift,
+            "volume_share": self.volume_share,
+            "volume_share_bracket": pair(self.volume_share_bracket),
         }
 
 
-def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "LSODA") -> PointOfNoReturn:
+def _falls_eventually(params: Parameters, result, frozen: bool):
+    """(falls, fall time, by drift) of one simulated run under the long-run window: its
+    fall inside the window, or the terminal-drift test at its end
+    (:func:`model.core.engine.drift_projection`)."""
+    from ..core import engine
+    from ..core.equations import state_names
+    from ..core.sector import generated_module
+
+    if result.falls:
+        return True, float(result.fall_time), False
+    n = int(params.firm_count)
+    y_end = np.array([result[name][-1] for name in state_names(n)])
+    if n > 1:
+        pv = result.firms.pv_end.copy()
+        sizes, exited = result.firms.sizes, result.firms.capacity_exited
+    else:
+        pv, sizes, exited = param_vector(params), None, 0.0
+    if frozen:
+        pv[_P["acquisition"]] = 0.0
+    fell, runway, _ = engine.drift_projection(generated_module(n), y_end, pv, sizes, exited)
+    return fell, (float(result.t[-1]) + runway if fell else None), fell
+
+
+def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "LSODA",
+                       window: str = "long_run") -> PointOfNoReturn:
     """Dynamic point of no return by bisection on the moment acquisition is frozen.
 
     Parameters
@@ -284,6 +330,11 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     method : str
         ``solve_ivp`` method for every simulation (see :data:`model.core.simulate.METHODS`),
         or for a sector of several firms :data:`model.core.simulate.ENGINE`.
+    window : {"long_run", "horizon"}
+        ``"long_run"`` (default): "falls" is the long-run fate; the unfrozen run is followed
+        :data:`model.core.engine.FATE_YEARS` from the start, each frozen run as long after
+        its freeze, with the terminal-drift test at its end; the horizon plays no part.
+        ``"horizon"``: falls within ``params.horizon`` (the first version's measure).
 
     Returns
     -------
@@ -294,68 +345,84 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
     Raises
     ------
     ValueError
-        If ``tol`` is not a positive finite number or ``method`` is unknown.
+        If ``tol`` is not a positive finite number, ``method`` or ``window`` is unknown.
 
     Notes
     -----
     F(t*) is assumed monotone in t* (see the module docstring). Each evaluation is one
     simulation (about 5-10 ms), so a point of no return costs about 2 + log2(fall time /
-    tol) + 1 runs.
+    tol) + 1 runs. :func:`model.core.engine.point_of_no_return_batch` computes the same
+    for many parameter sets at once, on the compiled engine.
     """
+    from ..core.engine import FATE_YEARS, PONR_WINDOWS
+
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) \
             or not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"`tol` must be a positive finite number of years, got {tol!r}")
     allowed = METHODS + ((ENGINE,) if params.firm_count > 1 else ())
     if method not in allowed:
         raise ValueError(f"`method` must be one of {', '.join(allowed)}, got {method!r}")
+    if window not in PONR_WINDOWS:
+        raise ValueError(f"`window` must be one of {', '.join(map(repr, PONR_WINDOWS))}, got {window!r}")
+    long_run = window == "long_run"
     horizon = float(params.horizon)
-    ends = np.array([0.0, horizon])  # only the fall matters: no output grid to fill
+    watched = FATE_YEARS if long_run else horizon
     evaluations = 0
 
     def failed(result, what):
         return PointOfNoReturn(outcome="failed", time=None, share=None, gross_loss=None, bracket=None,
                                share_bracket=None, gross_loss_bracket=None, tolerance=float(tol),
                                evaluations=evaluations, horizon=horizon, success=False,
-                               message=f"{what}: {result.message}")
+                               message=f"{what}: {result.message}", window=window)
 
-    free = simulate(params, t_eval=ends, method=method)
+    free = simulate(params, t_eval=np.array([0.0, watched]), method=method, t_end=watched)
     evaluations += 1
     if not free.success:
         return failed(free, "unfrozen run")
+    span = (f"the {FATE_YEARS:g}-year long-run window" if long_run else f"the {horizon:g}-year horizon")
     if not free.falls:
         return PointOfNoReturn(outcome="never_tips", time=None, share=None, gross_loss=None, bracket=None,
                                share_bracket=None, gross_loss_bracket=None, tolerance=float(tol),
-                               evaluations=evaluations, horizon=horizon,
-                               message=f"the incumbent survives the {horizon:g}-year horizon")
+                               evaluations=evaluations, horizon=horizon, window=window,
+                               message=f"the incumbent survives {span}")
     fall_time = float(free.fall_time)
 
     def falls_if_frozen_at(t_star):
+        """(result, falls, fall time, by drift) with acquisition frozen from t_star."""
         nonlocal evaluations
+        end = t_star + FATE_YEARS if long_run else horizon
         # t* itself is an output time: simulate needs one in the frozen phase if the
-        # run falls before the horizon (solve_ivp returns no array when no t_eval
-        # point is reached).
-        t_eval = ends if t_star <= 0.0 else np.array([0.0, t_star, horizon])
-        r = simulate(params, t_eval=t_eval, method=method, freeze_acquisition_at=t_star)
+        # run falls before the end (solve_ivp returns no array when no t_eval point is
+        # reached).
+        t_eval = np.array([0.0, end]) if t_star <= 0.0 else np.array([0.0, t_star, end])
+        r = simulate(params, t_eval=t_eval, method=method, freeze_acquisition_at=t_star, t_end=end)
         evaluations += 1
-        return r
+        if not r.success:
+            return r, False, None, False
+        if not long_run:
+            return r, r.falls, r.fall_time, False
+        return (r, *_falls_eventually(params, r, True))
 
-    first = falls_if_frozen_at(0.0)
+    first, f0, when0, drift0 = falls_if_frozen_at(0.0)
     if not first.success:
         return failed(first, "run frozen at t = 0")
-    if first.falls:
+    if f0:
         share0 = float(free["platform_share_of_gross"][0])
         loss0 = float(free["incumbent_gross_loss"][0])
+        volume0 = float(free["platform_volume"][0] / free["market_size"][0])
         return PointOfNoReturn(outcome="always_falls", time=0.0, share=share0, gross_loss=loss0,
+                               volume_share=volume0, volume_share_bracket=(volume0, volume0),
                                bracket=(0.0, 0.0), share_bracket=(share0, share0),
                                gross_loss_bracket=(loss0, loss0), tolerance=float(tol),
                                evaluations=evaluations, fall_time=fall_time,
-                               frozen_fall_time=float(first.fall_time), horizon=horizon,
+                               frozen_fall_time=float(when0), horizon=horizon, window=window, by_drift=drift0,
                                message="the incumbent falls even if the platform never acquires "
-                                       "anyone after t = 0")
+                                       f"anyone after t = 0 (at t = {when0:.4g} yr"
+                                       + (", projected from its terminal drift)" if drift0 else ")"))
 
     # F(lo) false, F(hi) true; F(fall_time) is true by construction (freezing at the
     # moment of the fall changes nothing before it).
-    lo, hi, frozen_fall_time = 0.0, fall_time, fall_time
+    lo, hi, frozen_fall_time, by_drift = 0.0, fall_time, fall_time, False
     float_limited = False
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
@@ -364,17 +431,17 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
             # and without this stop the loop would re-evaluate the same end forever.
             float_limited = True
             break
-        r = falls_if_frozen_at(mid)
+        r, falls, when, drift = falls_if_frozen_at(mid)
         if not r.success:
             return failed(r, f"run frozen at t = {mid:.6g}")
-        if r.falls:
-            hi, frozen_fall_time = mid, float(r.fall_time)
+        if falls:
+            hi, frozen_fall_time, by_drift = mid, float(when), drift
         else:
             lo = mid
 
     # Read the share and the gross loss at lo and hi on the unfrozen trajectory.
     times = np.unique([lo, hi])
-    read = simulate(params, t_eval=times, method=method)
+    read = simulate(params, t_eval=times, method=method, t_end=watched)
     evaluations += 1
     if not read.success:
         return failed(read, "read-out run")
@@ -384,13 +451,20 @@ def point_of_no_return(params: Parameters, *, tol: float = 0.01, method: str = "
         k = int(np.argmin(np.abs(read.t - t)))
         return float(read[name][k])
 
+    def volume_share(t):
+        return at("platform_volume", t) / at("market_size", t)
+
     share_b = (at("platform_share_of_gross", lo), at("platform_share_of_gross", hi))
     loss_b = (at("incumbent_gross_loss", lo), at("incumbent_gross_loss", hi))
+    volume_b = (volume_share(lo), volume_share(hi))
     return PointOfNoReturn(outcome="tips", time=float(hi), share=share_b[1], gross_loss=loss_b[1],
                            bracket=(float(lo), float(hi)), share_bracket=share_b, gross_loss_bracket=loss_b,
                            tolerance=float(tol), evaluations=evaluations, fall_time=fall_time,
-                           frozen_fall_time=frozen_fall_time, horizon=horizon,
-                           message=f"freezing acquisition at t = {lo:.4g} yr the incumbent survives the "
-                                   f"horizon; at t = {hi:.4g} yr it falls (at t = {frozen_fall_time:.4g} yr)"
+                           frozen_fall_time=frozen_fall_time, horizon=horizon, window=window, by_drift=by_drift,
+                           volume_share=volume_b[1], volume_share_bracket=volume_b,
+                           message=f"freezing acquisition at t = {lo:.4g} yr the incumbent survives "
+                                   f"{'in the long run' if long_run else 'the horizon'}; at t = {hi:.4g} yr it "
+                                   f"falls (at t = {frozen_fall_time:.4g} yr"
+                                   + (", projected from its terminal drift)" if by_drift else ")")
                                    + (f"; the bracket is as narrow as floats allow ({hi - lo:.3g} yr), "
                                       f"wider than tol = {tol:g}" if float_limited else ""))

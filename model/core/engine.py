@@ -59,7 +59,7 @@ from numba.extending import overload
 from scipy.integrate import solve_ivp
 
 from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, buffer_indices, param_names, param_vector
-from .firms import firm_param_vector
+from .firms import SECTOR_FALL_CAPACITY, firm_param_vector
 from .parameters import PARAMETER_SPECS
 from .sector import ExitBook, buffer_events, generated_module
 
@@ -68,6 +68,10 @@ __all__ = [
     "EnsembleResult",
     "point_of_no_return_batch",
     "PonrBatch",
+    "terminal_drift",
+    "drift_projection",
+    "FATE_YEARS",
+    "PONR_WINDOWS",
     "pvecs_from_params",
     "initial_states",
     "outputs_batch",
@@ -1009,6 +1013,10 @@ class EnsembleResult:
         totals of :data:`model.core.equations.OUTPUT_NAMES`, then each firm's) at the output
         times, with the firms in the market at each time. None for one firm (use
         :func:`outputs_batch`).
+    pvecs_last : ndarray, shape (N, P), optional
+        Several firms: each run's parameter vector as it ended (exited firms' flags at 0,
+        debt written down by reorganisations), what its right-hand side at ``y_last`` reads.
+        None for one firm (the vector given).
     """
 
     t_eval: np.ndarray = field(repr=False)
@@ -1026,6 +1034,7 @@ class EnsembleResult:
     solver: np.ndarray = field(repr=False)
     sectors: tuple | None = field(default=None, repr=False)
     outputs: np.ndarray | None = field(default=None, repr=False)
+    pvecs_last: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def success(self) -> np.ndarray:
@@ -1169,6 +1178,7 @@ def integrate(
     stiff_every: int = 1,
     reorganise=False,
     after_fall: str = "stop",
+    fall_level: float = SECTOR_FALL_CAPACITY,
 ) -> EnsembleResult:
     """Integrate N runs of the model at once (compiled, parallel over runs).
 
@@ -1222,6 +1232,10 @@ def integrate(
     after_fall : {"stop", "continue"}
         Several firms: stop a run at the sector's fall (what the tipping measures need), or
         follow it to the horizon or the last firm's exit (the whole exit curve).
+    fall_level : float
+        Several firms: the share of the initial incumbent capacity whose exit is the
+        sector's fall (default :data:`model.core.firms.SECTOR_FALL_CAPACITY`, one half; a
+        level below the smallest firm's size makes the first exit the fall).
 
     Returns
     -------
@@ -1243,6 +1257,8 @@ def integrate(
     y0s = np.ascontiguousarray(y0s, dtype=np.float64)
     if y0s.shape != (n, n_states) or not np.all(np.isfinite(y0s)):
         raise ValueError(f"`y0s` must be finite with shape ({n}, {n_states}), got shape {y0s.shape}")
+    if not (0.0 < fall_level <= 1.0):
+        raise ValueError(f"`fall_level` must be in (0, 1] (a share of the initial capacity), got {fall_level!r}")
     if after_fall not in ("stop", "continue"):
         raise ValueError(f"`after_fall` must be 'stop' or 'continue', got {after_fall!r}")
     reorganise = np.broadcast_to(np.asarray(reorganise, dtype=bool), (n,))
@@ -1285,7 +1301,7 @@ def integrate(
     stiff_action = _STIFF_ACTIONS[stiff]
     if n_firms > 1:
         return _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, atol, max_steps,
-                                  stiff_every, stiff_action, fallback, reorganise, after_fall == "stop")
+                                  stiff_every, stiff_action, fallback, reorganise, after_fall == "stop", fall_level)
     watch = np.full((n, 1), BUFFER_INDEX, dtype=np.int64)
     status, t_reached, y_last, counts, solver, _ = _pass(
         gen_n, pvecs, y0s, np.zeros(n), t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
@@ -1308,12 +1324,12 @@ def integrate(
 
 
 def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, atol, max_steps, stiff_every,
-                       stiff_action, fallback, reorganise, stop_at_fall):
+                       stiff_action, fallback, reorganise, stop_at_fall, fall_level=SECTOR_FALL_CAPACITY):
     """:func:`integrate` for sectors of several firms: passes of the kernel between exits."""
     n, n_firms = pvecs.shape[0], int(gen_n.N_FIRMS)
     buffers = np.array(buffer_indices(n_firms), dtype=np.int64)
     pv = pvecs.copy()  # the books change it: firms exit, debt is written down
-    books = [ExitBook(gen_n, pv[r], y0s[r], bool(reorganise[r])) for r in range(n)]
+    books = [ExitBook(gen_n, pv[r], y0s[r], bool(reorganise[r]), fall_level) for r in range(n)]
     y_cur = y0s.copy()
     t0 = np.zeros(n)
     status = np.full(n, SURVIVES, dtype=np.int8)
@@ -1376,13 +1392,26 @@ def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, a
         t_eval=np.ascontiguousarray(t_out), y=y_out, status=status, falls=falls, fall_time=fall_time,
         t_reached=t_reached, y_last=y_last, share_at_fall=share, gross_loss_at_fall=loss,
         n_steps=counts[:, 0].copy(), n_rejected=counts[:, 1].copy(), nfev=counts[:, 2].copy(), solver=solver,
-        sectors=tuple(book.result() for book in books), outputs=o_out,
+        sectors=tuple(book.result() for book in books), outputs=o_out, pvecs_last=pv,
     )
 
 
 # --------------------------------------------------------------------------------------
 # Point of no return, many at once
 # --------------------------------------------------------------------------------------
+
+
+#: The long-run window of the point of no return (years): the unfrozen run is followed this
+#: long from the start and every frozen run this long after its freeze, whatever horizon
+#: the file watches (the horizon's own upper bound, so no file can watch beyond it).
+FATE_YEARS = 200.0
+#: Windows of the point of no return: ``"long_run"`` (the fate, :data:`FATE_YEARS` and the
+#: terminal-drift test) or ``"horizon"`` (the first version's: falls within the horizon).
+PONR_WINDOWS = ("long_run", "horizon")
+#: Output times (evenly spaced over the window) on which a never-tipping run's peak readings are read.
+PEAK_POINTS = 201
+_VOLUME_OUT = OUTPUT_NAMES.index("platform_volume")
+_MARKET_OUT = OUTPUT_NAMES.index("market_size")
 
 
 @dataclass(frozen=True)
@@ -1397,21 +1426,37 @@ class PonrBatch:
     time : ndarray, shape (N,)
         Point of no return in years: the bracket's upper end for "tips", 0 for
         "always_falls", NaN otherwise.
-    share, gross_loss : ndarray, shape (N,)
-        Platform share of the sector's gross and the incumbent's gross loss on the
-        unfrozen trajectory at ``time``.
+    share, gross_loss, volume_share : ndarray, shape (N,)
+        The three readings of the platform's progress on the unfrozen trajectory at
+        ``time``: its share of the sector's gross, the incumbents' loss of their own gross
+        (against their starting gross), its share of the sector's volume (customers' units).
     lo, hi : ndarray, shape (N,)
         Bracket: freezing at ``lo`` the incumbent survives, at ``hi`` it falls.
-    share_lo, gross_loss_lo : ndarray, shape (N,)
-        The same measures at ``lo``.
+    share_lo, gross_loss_lo, volume_share_lo : ndarray, shape (N,)
+        The same readings at ``lo``.
     fall_time : ndarray, shape (N,)
-        Fall time of the unfrozen run (NaN if it does not fall).
+        Fall time of the unfrozen run (NaN if it does not fall within its window).
+    frozen_fall_time : ndarray, shape (N,)
+        When the run frozen at ``hi`` falls (projected by the terminal-drift test where
+        ``by_drift``).
+    by_drift : ndarray of bool, shape (N,)
+        The fall of the run frozen at ``hi`` is the terminal-drift test's, not seen inside
+        the window.
+    unsettled : ndarray of bool, shape (N,)
+        The unfrozen run survived its window with some firm's liquidity still falling (a
+        fall later than the window cannot be ruled out); "never_tips" there is conditional
+        on the window.
+    peak_share, peak_gross_loss, peak_volume_share : ndarray, shape (N,)
+        Draws that never tip: the highest value of each reading on the unfrozen run over
+        its window, on :data:`PEAK_POINTS` evenly spaced times (NaN for the other draws).
     evaluations : ndarray of int64, shape (N,)
         Integrations used per parameter set.
     status : ndarray of int8, shape (N,)
         Worst engine status met (0 if all integrations finished).
     tolerance : float
         Bisection tolerance in years.
+    window : str
+        ``"long_run"`` or ``"horizon"`` (:data:`PONR_WINDOWS`).
     sectors : tuple of SectorFirms, optional
         Several firms: each unfrozen run's firms up to the sector's fall (its first
         failure, who fell when); None for one firm.
@@ -1430,6 +1475,15 @@ class PonrBatch:
     status: np.ndarray
     tolerance: float
     sectors: tuple | None = None
+    volume_share: np.ndarray | None = None
+    volume_share_lo: np.ndarray | None = None
+    frozen_fall_time: np.ndarray | None = None
+    by_drift: np.ndarray | None = None
+    unsettled: np.ndarray | None = None
+    window: str = "long_run"
+    peak_share: np.ndarray | None = None
+    peak_gross_loss: np.ndarray | None = None
+    peak_volume_share: np.ndarray | None = None
 
     @property
     def outcome_names(self) -> list[str]:
@@ -1447,28 +1501,118 @@ class PonrBatch:
         return int(self.outcome.shape[0])
 
 
+def drift_projection(gen_n, y, pv, sizes=None, capacity_exited: float = 0.0,
+                     fall_level: float = SECTOR_FALL_CAPACITY) -> tuple[bool, float, bool]:
+    """The terminal-drift test on one run that survived its window, at its end state.
+
+    At the end of the window each firm still in the market has a liquidity ``B`` and a
+    drift ``dB/dt`` (the model's right-hand side at state ``y`` with the parameter vector
+    ``pv`` in force then: acquisition off for a frozen run, exited firms' flags at 0). A
+    firm whose liquidity would reach zero within another :data:`FATE_YEARS` at that drift
+    is projected to fail ``B / |dB/dt|`` later; the run falls by drift when the firms
+    projected to fail bring the capacity exited (``capacity_exited`` so far, firm sizes
+    ``sizes``) to ``fall_level`` (one firm: when it is projected to fail). A projection,
+    not a proof: it assumes that the drift at the end of a long window persists, as it
+    does on a path near its long-run course; a slower decline (a runway longer than a
+    window) counts as survival.
+
+    Returns
+    -------
+    (falls, runway, falling) : (bool, float, bool)
+        Whether the run falls by drift, after how many more years (NaN if not), and
+        whether some firm's liquidity is falling at all at the end.
+    """
+    n_firms = int(gen_n.N_FIRMS) if hasattr(gen_n, "N_FIRMS") else 1
+    buffers = np.array(buffer_indices(n_firms))
+    drift = np.asarray(gen_n.rhs(np.asarray(y, dtype=float), pv))[buffers]
+    level = np.asarray(y, dtype=float)[buffers]
+    if n_firms > 1:
+        names = param_names(n_firms)
+        alive = np.array([pv[names.index(f"firm_alive_{i + 1}")] > 0.5 for i in range(n_firms)])
+    else:
+        alive = np.ones(1, dtype=bool)
+    scale = max(float(np.max(np.abs(level))), 1.0)
+    falling = alive & (drift < -1e-12 * scale)
+    if not falling.any():
+        return False, math.nan, False
+    runway = np.where(falling, level / np.maximum(-drift, 1e-300), np.inf)
+    if n_firms == 1:
+        return bool(runway[0] < FATE_YEARS), (float(runway[0]) if runway[0] < FATE_YEARS else math.nan), True
+    exited = float(capacity_exited)
+    for k in np.argsort(runway):
+        if not runway[k] < FATE_YEARS:
+            break
+        exited += float(sizes[k])
+        if exited >= fall_level - 1e-12:
+            return True, float(runway[k]), True
+    return False, math.nan, True
+
+
+def terminal_drift(res: EnsembleResult, pvecs, frozen, fall_level: float = SECTOR_FALL_CAPACITY):
+    """:func:`drift_projection` on every run of ``res`` that survived its window.
+
+    Returns
+    -------
+    falls : ndarray of bool, shape (N,)
+        The run falls by drift (False for runs that fell or failed inside the window).
+    fall_time : ndarray, shape (N,)
+        The projected fall (NaN where not ``falls``).
+    unsettled : ndarray of bool, shape (N,)
+        A survivor (by drift too) with some firm's liquidity falling at the end.
+    """
+    n = res.status.shape[0]
+    falls = np.zeros(n, dtype=bool)
+    when = np.full(n, np.nan)
+    unsettled = np.zeros(n, dtype=bool)
+    gen_n = generated_module(firm_count_of(pvecs))
+    frozen = np.broadcast_to(np.asarray(frozen, dtype=bool), (n,))
+    for r in np.flatnonzero(res.status == SURVIVES):
+        pv = (res.pvecs_last[r] if res.pvecs_last is not None else pvecs[r]).copy()
+        if frozen[r]:
+            pv[_ACQ] = 0.0
+        firms = res.sectors[r] if res.sectors is not None else None
+        fell, runway, falling = drift_projection(
+            gen_n, res.y_last[r], pv, None if firms is None else firms.sizes,
+            0.0 if firms is None else firms.capacity_exited, fall_level)
+        if fell:
+            falls[r], when[r] = True, res.t_reached[r] + runway
+        else:
+            unsettled[r] = falling
+    return falls, when, unsettled
+
+
 def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *, rtol: float = 1e-6,
-                             atol: float = 1e-9, max_steps: int = 20_000, reorganise=False) -> PonrBatch:
+                             atol: float = 1e-9, max_steps: int = 20_000, reorganise=False,
+                             window: str = "long_run", fall_level: float = SECTOR_FALL_CAPACITY) -> PonrBatch:
     """Point of no return of many parameter sets at once, by bisection on the freeze time.
 
-    The shared definition (see :mod:`model.analysis.tipping`): F(t*) is "the incumbent falls within
-    the horizon when all acquisition is frozen from t* on". "never_tips" if the unfrozen
-    run survives; "always_falls" if F(0); otherwise bisection on [0, fall_time] keeping
-    F(lo) false and F(hi) true until hi - lo <= tol. F is assumed monotone in t* (freezing
-    later never rescues the incumbent); the bisection finds one switch point of F.
+    The shared definition (see :mod:`model.analysis.tipping`): F(t*) is "the incumbent falls
+    when all acquisition is frozen from t* on". With ``window="long_run"`` (the default)
+    "falls" is its long-run fate: the frozen run is followed :data:`FATE_YEARS` past its
+    freeze, and a survivor whose liquidity would run out within another window at its
+    end drift falls by drift (:func:`terminal_drift`); the unfrozen run is followed
+    :data:`FATE_YEARS` from the start. The horizon then plays no part. With
+    ``window="horizon"``, "falls" is "falls within the horizon" (the first version's
+    measure, which moves with the horizon). "never_tips" if the unfrozen run survives;
+    "always_falls" if F(0); otherwise bisection on [0, fall_time] keeping F(lo) false and
+    F(hi) true until hi - lo <= tol. F is assumed monotone in t* (freezing later never
+    rescues the incumbent); the bisection finds one switch point of F.
 
     Parameters
     ----------
     pvecs : array_like, shape (N, P)
     y0s : array_like, shape (N, 6), optional
         Default: the model's initial states.
-    horizon : float or array_like of shape (N,)
-        Horizon of each run (years).
+    horizon : float or array_like of shape (N,), optional
+        Horizon of each run (years): required with ``window="horizon"``, unused otherwise.
     tol : float
         Bisection tolerance (years).
     rtol, atol, max_steps, reorganise :
-        Passed to :func:`integrate`. For sectors of several firms "falls" is the sector's
-        fall (half of the initial incumbent capacity exited).
+        Passed to :func:`integrate`.
+    window : {"long_run", "horizon"}
+    fall_level : float
+        Several firms: the share of the initial capacity whose exit is the fall (default
+        one half, the sector's fall; below the smallest firm's size, the first failure).
 
     Returns
     -------
@@ -1476,8 +1620,13 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
     """
     pvecs = _as_pvecs(pvecs)
     n = pvecs.shape[0]
-    if horizon is None:
-        raise ValueError("`horizon` is required (a number or one per run)")
+    if window not in PONR_WINDOWS:
+        raise ValueError(f"`window` must be one of {', '.join(map(repr, PONR_WINDOWS))}, got {window!r}")
+    long_run = window == "long_run"
+    if long_run:
+        horizon = np.full(n, FATE_YEARS)
+    elif horizon is None:
+        raise ValueError("`horizon` is required with window='horizon' (a number or one per run)")
     horizon = _per_run(horizon, n, "horizon")
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) \
             or not (np.isfinite(tol) and tol > 0):
@@ -1485,29 +1634,44 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
     if y0s is None:
         y0s = initial_states(pvecs)
     y0s = np.ascontiguousarray(y0s, dtype=np.float64)
-    kw = dict(rtol=rtol, atol=atol, max_steps=max_steps)
+    kw = dict(rtol=rtol, atol=atol, max_steps=max_steps, fall_level=fall_level)
     reorg = np.array(np.broadcast_to(np.asarray(reorganise, dtype=bool), (n,)))
 
+    def frozen_run(idx, t_star):
+        """F at t_star for the runs idx: (result, falls, fall time, by drift)."""
+        t_end = t_star + FATE_YEARS if long_run else horizon[idx]
+        res = integrate(pvecs[idx], y0s[idx], t_end=t_end, freeze_times=t_star, reorganise=reorg[idx], **kw)
+        falls, when, drift = res.falls.copy(), res.fall_time.copy(), np.zeros(idx.size, dtype=bool)
+        if long_run:
+            drift, projected, _ = terminal_drift(res, pvecs[idx], True, fall_level)
+            falls |= drift
+            when = np.where(drift, projected, when)
+        return res, falls, when, drift
+
     free = integrate(pvecs, y0s, t_end=horizon, reorganise=reorg, **kw)
+    unsettled = terminal_drift(free, pvecs, False, fall_level)[2] if long_run else np.zeros(n, dtype=bool)
     evaluations = np.ones(n, dtype=np.int64)
     worst = np.where(free.status < 0, free.status, 0).astype(np.int8)
     outcome = np.full(n, PONR_FAILED, dtype=np.int8)
     outcome[free.status == SURVIVES] = PONR_NEVER_TIPS
     lo = np.full(n, np.nan)
     hi = np.full(n, np.nan)
+    frozen_fall = np.full(n, np.nan)
+    by_drift = np.zeros(n, dtype=bool)
 
     cand = np.flatnonzero(free.falls)
     if cand.size:
-        at0 = integrate(pvecs[cand], y0s[cand], t_end=horizon[cand], freeze_times=0.0, reorganise=reorg[cand], **kw)
+        at0, f0, when0, drift0 = frozen_run(cand, np.zeros(cand.size))
         evaluations[cand] += 1
         worst[cand] = np.minimum(worst[cand], np.where(at0.status < 0, at0.status, 0))
-        outcome[cand[at0.falls]] = PONR_ALWAYS_FALLS
-        lo[cand[at0.falls]] = 0.0
-        hi[cand[at0.falls]] = 0.0
-        tips = cand[at0.status == SURVIVES]
+        always = cand[f0]
+        outcome[always] = PONR_ALWAYS_FALLS
+        lo[always] = hi[always] = 0.0
+        frozen_fall[always], by_drift[always] = when0[f0], drift0[f0]
+        tips = cand[(at0.status == SURVIVES) & ~f0]
         outcome[tips] = PONR_TIPS
         lo[tips] = 0.0
-        hi[tips] = free.fall_time[tips]
+        hi[tips] = frozen_fall[tips] = free.fall_time[tips]
         active = tips[hi[tips] - lo[tips] > tol]
         while active.size:
             mid = 0.5 * (lo[active] + hi[active])
@@ -1517,47 +1681,70 @@ def point_of_no_return_batch(pvecs, y0s=None, horizon=None, tol: float = 0.01, *
             active, mid = active[narrowing], mid[narrowing]
             if not active.size:
                 break
-            res = integrate(pvecs[active], y0s[active], t_end=horizon[active], freeze_times=mid,
-                            reorganise=reorg[active], **kw)
+            res, falls, when, drift = frozen_run(active, mid)
             evaluations[active] += 1
             failed = res.status < 0
             worst[active] = np.minimum(worst[active], np.where(failed, res.status, 0))
             outcome[active[failed]] = PONR_FAILED
-            hi[active[res.falls]] = mid[res.falls]
-            survived = res.status == SURVIVES
+            fell = falls & ~failed
+            hi[active[fell]] = mid[fell]
+            frozen_fall[active[fell]], by_drift[active[fell]] = when[fell], drift[fell]
+            survived = ~falls & ~failed
             lo[active[survived]] = mid[survived]
             active = active[~failed]
             active = active[hi[active] - lo[active] > tol]
 
     time = np.where(outcome == PONR_TIPS, hi, np.where(outcome == PONR_ALWAYS_FALLS, 0.0, np.nan))
-    share = np.full(n, np.nan)
-    loss = np.full(n, np.nan)
-    share_lo = np.full(n, np.nan)
-    loss_lo = np.full(n, np.nan)
-    revenue0 = None
+    readings = {name: np.full(n, np.nan) for name in ("share", "loss", "volume", "share_lo", "loss_lo", "volume_lo")}
     measured = np.flatnonzero((outcome == PONR_TIPS) | (outcome == PONR_ALWAYS_FALLS))
     if measured.size:
         revenue0 = outputs_batch(initial_states(pvecs[measured]), pvecs[measured])[:, _REVENUE]
         t_pair = np.stack([lo[measured], hi[measured]], axis=1)
-        # Measures on the unfrozen trajectory at lo and hi (one more integration).
+        # Readings on the unfrozen trajectory at lo and hi (one more integration).
         traj = integrate(pvecs[measured], y0s[measured], t_pair, t_end=horizon[measured],
                          reorganise=reorg[measured], **kw)
         evaluations[measured] += 1
-        for col, (s_arr, l_arr) in enumerate(((share_lo, loss_lo), (share, loss))):
+        for col, suffix in ((0, "_lo"), (1, "")):
             if traj.outputs is not None:  # several firms: with the firms in the market then
                 out = np.nan_to_num(traj.outputs[:, col, :len(OUTPUT_NAMES)], nan=0.0)
             else:
                 out = outputs_batch(np.nan_to_num(traj.y[:, col, :], nan=0.0), pvecs[measured])
             ok = np.all(np.isfinite(traj.y[:, col, :]), axis=1)
-            s_arr[measured] = np.where(ok, out[:, _SHARE_OF_GROSS], np.nan)
-            l_arr[measured] = np.where(ok, 1.0 - out[:, _REVENUE] / revenue0, np.nan)
+            readings["share" + suffix][measured] = np.where(ok, out[:, _SHARE_OF_GROSS], np.nan)
+            readings["loss" + suffix][measured] = np.where(ok, 1.0 - out[:, _REVENUE] / revenue0, np.nan)
+            readings["volume" + suffix][measured] = np.where(ok, out[:, _VOLUME_OUT] / out[:, _MARKET_OUT], np.nan)
         bad = measured[traj.status < 0]
         worst[bad] = np.minimum(worst[bad], traj.status[traj.status < 0])
         outcome[bad] = PONR_FAILED
         time[bad] = np.nan
-    return PonrBatch(outcome=outcome, time=time, share=share, gross_loss=loss, lo=lo, hi=hi,
-                     share_lo=share_lo, gross_loss_lo=loss_lo, fall_time=free.fall_time.copy(),
-                     evaluations=evaluations, status=worst, tolerance=float(tol), sectors=free.sectors)
+    # Draws that never tip: the most the platform reaches on each reading over the window
+    # (a platform that passes a level and leaves the incumbent standing refutes a
+    # threshold below it).
+    peak = {name: np.full(n, np.nan) for name in ("share", "loss", "volume")}
+    never = np.flatnonzero(outcome == PONR_NEVER_TIPS)
+    if never.size:
+        grid = np.linspace(0.0, 1.0, PEAK_POINTS)[None, :] * horizon[never, None]
+        traj = integrate(pvecs[never], y0s[never], grid, t_end=horizon[never], reorganise=reorg[never], **kw)
+        evaluations[never] += 1
+        if traj.outputs is not None:
+            out = traj.outputs[:, :, :len(OUTPUT_NAMES)]
+        else:
+            out = outputs_batch(traj.y.reshape(-1, traj.y.shape[2]), np.repeat(pvecs[never], PEAK_POINTS, axis=0))
+            out = out.reshape(never.size, PEAK_POINTS, -1)
+        revenue0 = outputs_batch(initial_states(pvecs[never]), pvecs[never])[:, _REVENUE]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            peak["share"][never] = np.nanmax(out[:, :, _SHARE_OF_GROSS], axis=1)
+            peak["loss"][never] = np.nanmax(1.0 - out[:, :, _REVENUE] / revenue0[:, None], axis=1)
+            peak["volume"][never] = np.nanmax(out[:, :, _VOLUME_OUT] / out[:, :, _MARKET_OUT], axis=1)
+        bad = never[traj.status < 0]
+        worst[bad] = np.minimum(worst[bad], traj.status[traj.status < 0])
+        outcome[bad] = PONR_FAILED
+    return PonrBatch(outcome=outcome, time=time, share=readings["share"], gross_loss=readings["loss"], lo=lo, hi=hi,
+                     share_lo=readings["share_lo"], gross_loss_lo=readings["loss_lo"],
+                     fall_time=free.fall_time.copy(), evaluations=evaluations, status=worst, tolerance=float(tol),
+                     sectors=free.sectors, volume_share=readings["volume"], volume_share_lo=readings["volume_lo"],
+                     frozen_fall_time=frozen_fall, by_drift=by_drift, unsettled=unsettled, window=window,
+                     peak_share=peak["share"], peak_gross_loss=peak["loss"], peak_volume_share=peak["volume"])
 
 
 def set_threads(n: int | None) -> int:

@@ -38,7 +38,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from .parameters import PARAMETER_SPECS, Parameters
+from .parameters import NOT_IN_EQUATIONS, PARAMETER_SPECS, Parameters
 from .special import binomial_tail, smooth_positive
 
 __all__ = [
@@ -81,7 +81,7 @@ BUFFER_INDEX = STATE_NAMES.index("buffer")
 # The firms' group places a sector's firms (model.core.firms); only the switching rate
 # between firms enters the equations, and only when there are several.
 _CONTINUOUS = tuple(n for n, s in PARAMETER_SPECS.items()
-                    if not s.is_switch and n != "horizon" and s.group != "firms")
+                    if not s.is_switch and n not in NOT_IN_EQUATIONS and s.group != "firms")
 _INDICATORS = ("chi_trust", "chi_unit_price", "chi_fixed", "chi_competitive", "chi_two_part", "chi_per_customer",
                "chi_threshold", "chi_hard", "chi_soft", "acquisition")
 PARAM_NAMES = _CONTINUOUS + _INDICATORS

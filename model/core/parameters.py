@@ -22,6 +22,7 @@ __all__ = [
     "Parameters",
     "PARAMETER_SPECS",
     "SWITCHES",
+    "NOT_IN_EQUATIONS",
     "GROUPS",
     "spec",
     "numeric_names",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 #: Slider groups, in display order.
-GROUPS = ("demand", "platform", "trust", "incumbent", "finance", "firms", "switches", "simulation")
+GROUPS = ("demand", "platform", "trust", "incumbent", "finance", "firms", "switches", "readings", "simulation")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,6 +322,15 @@ class Parameters:
         True, symbol="soft", latex=r"\chi_s", unit="", choices=(True, False), group="switches",
         meaning="Word-of-mouth adoption channel on or off.")
 
+    # --- readings -----------------------------------------------------------------
+    # How a result is read, not how the sector moves: no equation contains it.
+    sector_share_of_firm_revenue: float = _p(
+        1.0, symbol="ω", latex=r"\omega", unit="1", bounds=(0.01, 1.0), group="readings",
+        meaning="Share of the incumbent firms' whole revenue that the sector's line of business was at the "
+        "start (newspapers: classified advertising was a third of a paper's revenue): the incumbents' gross "
+        "loss measured on the firm's whole revenue is ω times the loss on the sector, the rest of the "
+        "business held at its starting revenue. 1: the sector is the firm's whole business.")
+
     # --- simulation ---------------------------------------------------------------
     horizon: float = _p(
         40.0, symbol="t_end", latex=r"t_{\mathrm{end}}", unit="yr", bounds=(1.0, 200.0),
@@ -389,6 +399,8 @@ def _build_specs() -> dict[str, ParameterSpec]:
 
 #: name -> ParameterSpec, in declaration order.
 PARAMETER_SPECS: Mapping[str, ParameterSpec] = _build_specs()
+#: Parameters that no equation contains: the window watched and how the result is read.
+NOT_IN_EQUATIONS: tuple[str, ...] = ("horizon", "sector_share_of_firm_revenue")
 #: Names of the switches (discrete choices).
 SWITCHES: tuple[str, ...] = tuple(n for n, s in PARAMETER_SPECS.items() if s.is_switch)
 

@@ -79,6 +79,8 @@ class SectorFirms:
     exit_curve: list = field(default_factory=list)
     values: dict = field(default_factory=dict)
     moments: list = field(default_factory=list, repr=False)
+    #: The parameter vector as the run ended (exited firms' flags at 0, debt written down).
+    pv_end: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -171,10 +173,15 @@ class ExitBook:
         The run's initial state (its outputs are the reference of the gross losses).
     reorganise : bool
         ``insolvency = "reorganisation"``.
+    fall_level : float
+        Share of the initial capacity exited at which the sector falls (:attr:`sector_fall`).
     """
 
-    def __init__(self, gen, pv, y0, reorganise: bool):
+    def __init__(self, gen, pv, y0, reorganise: bool, fall_level: float = SECTOR_FALL_CAPACITY):
         n = int(gen.N_FIRMS)
+        #: Share of the initial capacity whose exit is "the sector falls" (default half;
+        #: any exit, a level below the smallest firm, is the first failure).
+        self.fall_level = float(fall_level)
         self.gen, self.n, self.pv, self.reorganise = gen, n, pv, bool(reorganise)
         names, outs = state_names(n), output_names(n)
         self.names = names
@@ -262,17 +269,17 @@ class ExitBook:
     @property
     def sector_fall(self) -> dict | None:
         """The exit-curve point at which half the initial capacity has exited (the sector falls)."""
-        return next((p for p in self.curve if p["capacity_exited"] >= SECTOR_FALL_CAPACITY - 1e-12), None)
+        return next((p for p in self.curve if p["capacity_exited"] >= self.fall_level - 1e-12), None)
 
     def result(self) -> SectorFirms:
         return SectorFirms(sizes=self.sizes, fall_time=self.fall, insolvency_time=self.insolvent,
                            share_at_fall=self.share_f, gross_loss_at_fall=self.loss_f,
                            volume_share_at_fall=self.vol_f, firm_gross_loss_at_fall=self.own_f,
-                           exit_curve=self.curve, values=self.values, moments=self.moments)
+                           exit_curve=self.curve, values=self.values, moments=self.moments, pv_end=self.pv.copy())
 
 
 def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acquisition_at, max_evaluations,
-                   raise_on_failure):
+                   raise_on_failure, t_end=None):
     """One run of a sector of ``params.firm_count`` firms; see the module docstring.
 
     Arguments as :func:`model.core.simulate.simulate` (which calls this for several firms).
@@ -287,7 +294,7 @@ def simulate_firms(params: Parameters, *, t_eval, method, rtol, atol, freeze_acq
     n = int(params.firm_count)
     gen = generated_module(n)
     names, outs = state_names(n), output_names(n)
-    horizon = float(params.horizon)
+    horizon = float(params.horizon if t_end is None else t_end)
     t_eval = np.asarray(t_eval, dtype=float)  # validated by simulate
 
     pv = firm_param_vector(params, firms=population(params))
@@ -455,7 +462,7 @@ def _with_totals(names, outs, y, out, alive, revenue0, n):
 
 
 def simulate_firms_engine(params: Parameters, *, t_eval, rtol, atol, freeze_acquisition_at, max_evaluations,
-                          raise_on_failure):
+                          raise_on_failure, t_end=None):
     """:func:`simulate_firms` on the compiled ensemble engine (``simulate(..., method="engine")``):
     DOPRI5 (Rodas4 where stiff) with the same exits, so the same run to the solvers'
     tolerances (checked on 300 sectors in the tests), at several times the speed. The
@@ -467,6 +474,8 @@ def simulate_firms_engine(params: Parameters, *, t_eval, rtol, atol, freeze_acqu
     gen = generated_module(n)
     names, outs = state_names(n), output_names(n)
     pv, y0, horizon = engine.pvecs_from_params([params])
+    if t_end is not None:
+        horizon = np.full(1, float(t_end))
     freeze = np.nan if freeze_acquisition_at is None else float(freeze_acquisition_at)
     res = engine.integrate(pv, y0, t_eval, t_end=horizon, rtol=rtol, atol=atol, freeze_times=freeze,
                            max_steps=max(1, int(max_evaluations) // 6), reorganise=params.insolvency == "reorganisation",

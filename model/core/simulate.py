@@ -199,8 +199,9 @@ def simulate(
     max_evaluations: int = 200_000,
     raise_on_failure: bool = False,
     check: bool = True,
+    t_end: float | None = None,
 ) -> SimulationResult:
-    """Integrate one sector from t = 0 to ``params.horizon``.
+    """Integrate one sector from t = 0 to ``params.horizon`` (or ``t_end``).
 
     Parameters
     ----------
@@ -222,6 +223,9 @@ def simulate(
         or a sweep).
     raise_on_failure : bool
         Raise :class:`SimulationError` instead of returning a failed result.
+    t_end : float, optional
+        End of the run instead of the horizon (the point of no return follows runs to
+        their long-run fate, past any horizon a file watches).
     check : bool
         Cross-check a survival that grazes a fall (default True): the fall event is seen
         only where the liquidity changes sign between two solver steps, so a run whose
@@ -245,7 +249,10 @@ def simulate(
         raise ValueError(f"`method` must be one of {', '.join(METHODS + (ENGINE,))}, got {method!r}")
     if not (np.isfinite(rtol) and np.isfinite(atol) and rtol > 0 and atol > 0):
         raise ValueError(f"`rtol` and `atol` must be positive and finite, got {rtol!r}, {atol!r}")
-    horizon = float(params.horizon)
+    if t_end is not None and not (isinstance(t_end, (int, float, np.floating, np.integer))
+                                  and not isinstance(t_end, bool) and np.isfinite(t_end) and t_end > 0):
+        raise ValueError(f"`t_end` must be a positive finite number of years, got {t_end!r}")
+    horizon = float(params.horizon if t_end is None else t_end)
     if t_eval is None:
         t_eval = np.linspace(0.0, horizon, n_points)
     t_eval = np.asarray(t_eval, dtype=float)
@@ -266,10 +273,11 @@ def simulate(
 
             return simulate_firms_engine(params, t_eval=t_eval, rtol=rtol, atol=atol,
                                          freeze_acquisition_at=freeze_acquisition_at,
-                                         max_evaluations=max_evaluations, raise_on_failure=raise_on_failure)
+                                         max_evaluations=max_evaluations, raise_on_failure=raise_on_failure,
+                                         t_end=horizon)
         return simulate_firms(params, t_eval=t_eval, method=method, rtol=rtol, atol=atol,
                               freeze_acquisition_at=freeze_acquisition_at, max_evaluations=max_evaluations,
-                              raise_on_failure=raise_on_failure)
+                              raise_on_failure=raise_on_failure, t_end=horizon)
     pvec = param_vector(params)
     if y0 is None:
         y0 = gen.initial(pvec)
@@ -404,7 +412,7 @@ def simulate(
             # A dip to zero inside one solver step leaves no sign change at the step ends.
             tight = simulate(params, t_eval=t_eval, method=method, rtol=rtol / 100, atol=atol / 100, y0=y0,
                              freeze_acquisition_at=freeze_acquisition_at, max_evaluations=max_evaluations,
-                             check=False)
+                             check=False, t_end=t_end)
             if tight.success:
                 note = (f" (checked: the liquidity came within {GRAZE:.0%} of zero at rtol {rtol:g}; "
                         f"solved again at rtol {rtol / 100:g})")
