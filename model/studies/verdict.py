@@ -1,29 +1,38 @@
 """The verdict on the essay's 20% claim, sector by sector, and on its other testable claims.
 
+This module is the one place a claim is assessed: the command (``python -m model
+verdict``), the dashboard, the book figures and the paper all read its results.
+
 For every sector scenario, a Monte Carlo over the sector's uncertainty ranges: a Latin
 hypercube (:class:`scipy.stats.qmc.LatinHypercube`, seeded per sector from the run's seed
 and the sector's name), uniform within each range; the horizon is held at the file's
-value (it is the window in which "falls" is counted, not an uncertainty about the
-sector), and the switches stay as the file sets them. Per draw:
+value and the switches stay as the file sets them. Per draw:
 
 * the static break-even loss at the start for the sector's price policy
   (:func:`model.analysis.tipping.break_even_loss`);
-* the dynamic point of no return (PONR; shared definition in :mod:`model.analysis.tipping`,
-  computed for all draws at once by :func:`model.core.engine.point_of_no_return_batch`): the
-  outcome (tips, never tips, always falls, failed), its time, the platform's share of
-  the sector's gross and the incumbent's gross loss at that time.
+* the point of no return (PONR; definition in :mod:`model.analysis.tipping`: the long-run
+  fate of the frozen system, not the file's horizon; computed for all draws at once by
+  :func:`model.core.engine.point_of_no_return_batch`), for the sector's fall (half of its
+  incumbent capacity exited) and, for a sector of several firms, for its first firm's
+  failure: the outcome (tips, never tips, always falls, failed), its time, and the
+  platform's progress then on each of the four readings of "20% of the gross"
+  (:data:`READINGS`);
+* for a draw that never tips, the most the platform reaches on each reading while the
+  incumbents stand;
+* on the first ``critical_mass_draws`` draws, the adoption critical mass
+  (:func:`model.analysis.critical_mass.critical_mass`).
 
-Per sector: the probability that the incumbent falls within the horizon (draws that tip
-or always fall, among draws that finished); medians and 90% intervals (5th to 95th
-percentiles) of the break-even loss and of the PONR's share, gross loss and time over
-the draws that have one; whether 20% lies inside the share and gross-loss intervals; the
-probability, over the draws that have a PONR, that its share (and its gross loss) lies
-within ``CLAIMED_BAND`` of 20% (15% to 25%: the same C1 test that
-:func:`model.studies.claims.assess_claims` applies to one run); and
-the three parameters that move the PONR share most, by the first-order indices of
-RBD-FAST (SALib; a given-data method that works on any sample, here the same Latin
-hypercube, restricted to the draws that have a PONR), with the sign of Spearman's rank
-correlation for the direction.
+Per sector and reading: the threshold's median and 90% interval (5th to 95th
+percentiles) over the draws that tip, its whole distribution (ECDF, in the draws record
+and the figure), P(threshold <= 20%) and P(15% <= threshold <= 25%) over the draws that
+test the claim, and a verdict word from the rules of :func:`verdict_word`
+(:data:`VERDICT_RULES`, printed by the command and the paper). Beside them: the
+probability that the sector falls in the long run, within the file's horizon, and
+whatever the platform does ("always falls"); the three parameters that move each
+reading's threshold most, by the first-order indices of RBD-FAST (SALib; a given-data
+method that works on any sample, here the same Latin hypercube, restricted to the draws
+that tip), with the sign of Spearman's rank correlation and the noise floor of the
+parameters that enter no equation.
 
 Claims (MODEL.md), on the first ``claim_draws`` draws of each sector, paired (the same
 draw in both arms, one switch changed):
@@ -67,6 +76,14 @@ __all__ = [
     "RETENTION_FREEZE",
     "RETENTION_YEARS",
     "inert_parameters",
+    "READINGS",
+    "READING_LABELS",
+    "DEFINITIONS",
+    "VERDICT_RULES",
+    "ReadingVerdict",
+    "reading_verdict",
+    "verdict_word",
+    "threshold_ecdf",
 ]
 
 #: C4's direct measure: acquisition stops at this time (years) ...
@@ -75,6 +92,43 @@ RETENTION_FREEZE = 10.0
 RETENTION_YEARS = 5.0
 #: Held at the file's value in every draw (see the module docstring).
 NOT_DRAWN = ("horizon",)
+
+#: The four readings of the essay's "20% of the gross" (MODEL.md), in the order reported.
+READINGS = ("share_of_gross", "gross_loss", "firm_gross_loss", "volume_share")
+READING_LABELS = {
+    "share_of_gross": "platform's share of the sector's gross",
+    "gross_loss": "incumbents' loss of their sector gross",
+    "firm_gross_loss": "incumbents' loss of their whole revenue",
+    "volume_share": "platform's share of the sector's customers (volume)",
+}
+#: What "falls" means for a point of no return: the sector (half of its incumbent capacity
+#: exited; one firm: its insolvency) or, for a sector of several firms, its first firm.
+DEFINITIONS = ("sector", "first_failure")
+#: Below the smallest firm's size: the first exit is the fall (``fall_level`` of the engine).
+FIRST_FAILURE_LEVEL = 1e-9
+
+#: The verdict rules (one place; :func:`verdict_word` applies them, the command and the
+#: paper print them). A draw *tests* the claim on a reading when its incumbent tips (the
+#: reading at its point of no return is the threshold) or when it never falls although
+#: the platform passed the top of the band on that reading (its threshold is above the
+#: band). It does not test it when the incumbent never falls and the platform never
+#: passes the band's top (the claim's condition is never met), nor when the incumbent
+#: falls even if the platform never grows again (``always_falls``: the fall is not the
+#: platform's doing).
+HOLDS_P = 0.5
+FAILS_P = 0.25
+MIN_TESTED_SHARE = 0.2
+MIN_TESTED = 30
+VERDICT_RULES = (
+    f"A draw tests the claim on a reading if its incumbent tips (the reading at the point of no return is its "
+    f"threshold) or if it never falls although the platform passed {CLAIMED_SHARE + CLAIMED_BAND:.0%} on that "
+    f"reading (its threshold lies above the band). Draws whose incumbent never falls while the platform stays "
+    f"below {CLAIMED_SHARE + CLAIMED_BAND:.0%}, and draws whose incumbent falls even if the platform never "
+    f"grows again, do not test it. Over the tested draws, P(near 20%) is the share whose threshold lies "
+    f"within {CLAIMED_SHARE - CLAIMED_BAND:.0%} to {CLAIMED_SHARE + CLAIMED_BAND:.0%}. The claim "
+    f"**holds** on a reading if P(near 20%) >= {HOLDS_P:.2f}, **fails** if P(near 20%) < {FAILS_P:.2f}, and is "
+    f"**undetermined** in between or when fewer than {MIN_TESTED} draws, or fewer than {MIN_TESTED_SHARE:.0%} of "
+    f"the finished draws, test it.")
 
 OUTCOME_NAMES = {engine.PONR_TIPS: "tips", engine.PONR_NEVER_TIPS: "never_tips",
             engine.PONR_ALWAYS_FALLS: "always_falls", engine.PONR_FAILED: "failed"}
@@ -106,12 +160,118 @@ class Interval:
         return bool(self.low <= x <= self.high)
 
 
+def verdict_word(n_finished: int, n_tested: int, p_near: float) -> tuple[str, str]:
+    """The verdict word of one reading and the rule that gave it (:data:`VERDICT_RULES`)."""
+    if n_tested < MIN_TESTED or n_tested < MIN_TESTED_SHARE * n_finished:
+        return "undetermined", (f"only {n_tested} of {n_finished} draws test the claim (at least {MIN_TESTED} and "
+                                f"{MIN_TESTED_SHARE:.0%} are needed)")
+    if p_near >= HOLDS_P:
+        return "holds", f"P(near 20%) = {p_near:.2f} >= {HOLDS_P:.2f} over {n_tested} tested draws"
+    if p_near < FAILS_P:
+        return "fails", f"P(near 20%) = {p_near:.2f} < {FAILS_P:.2f} over {n_tested} tested draws"
+    return "undetermined", (f"P(near 20%) = {p_near:.2f}, between {FAILS_P:.2f} and {HOLDS_P:.2f}, over {n_tested} "
+                            "tested draws")
+
+
+@dataclass(frozen=True)
+class ReadingVerdict:
+    """The claim on one reading of "20% of the gross" in one sector, for one definition of
+    "falls" (see :data:`VERDICT_RULES`).
+
+    ``threshold`` is over the draws that tip; ``n_above`` the draws that never fall though
+    the platform passed the band's top on this reading; ``n_tested`` = tips + above;
+    ``p_at_most_claim`` = P(threshold <= 20%) and ``p_near_claim`` = P(15% <= threshold
+    <= 25%) over the tested draws (a draw above the band counts as above 25%).
+    """
+
+    reading: str
+    definition: str
+    threshold: Interval
+    n_finished: int
+    n_tips: int
+    n_above: int
+    n_below_band: int
+    n_always: int
+    n_tested: int
+    p_at_most_claim: float
+    p_near_claim: float
+    word: str
+    rule: str
+
+    @property
+    def label(self) -> str:
+        return READING_LABELS[self.reading]
+
+    def as_dict(self) -> dict:
+        iv = self.threshold
+        return {"reading": self.reading, "label": self.label, "definition": self.definition,
+                "median": iv.median, "p05": iv.low, "p95": iv.high, "n_tips": self.n_tips, "n_above": self.n_above,
+                "n_below_band": self.n_below_band, "n_always_falls": self.n_always, "n_tested": self.n_tested,
+                "n_finished": self.n_finished, "p_at_most_20": self.p_at_most_claim, "p_15_25": self.p_near_claim,
+                "verdict": self.word, "rule": self.rule}
+
+
+def reading_verdict(reading: str, definition: str, outcome, value, peak) -> ReadingVerdict:
+    """Apply :data:`VERDICT_RULES` to one reading.
+
+    Parameters
+    ----------
+    outcome : ndarray of int8
+        The engine's PONR outcome per draw.
+    value : ndarray
+        The reading at the point of no return (used where the draw tips).
+    peak : ndarray
+        The most the platform reached on the reading (used where it never tips).
+    """
+    outcome = np.asarray(outcome)
+    finished = outcome != engine.PONR_FAILED
+    tips = outcome == engine.PONR_TIPS
+    never = outcome == engine.PONR_NEVER_TIPS
+    peak = np.asarray(peak, dtype=float)
+    top = CLAIMED_SHARE + CLAIMED_BAND
+    above = never & np.isfinite(peak) & (peak > top)
+    thr = np.where(tips, np.asarray(value, dtype=float), np.nan)
+    tested_thr = np.concatenate([thr[tips & np.isfinite(thr)], np.full(int(above.sum()), np.inf)])
+    n_tested = int(tested_thr.size)
+    p_le = float(np.mean(tested_thr <= CLAIMED_SHARE)) if n_tested else math.nan
+    p_near = float(np.mean(near_claim(tested_thr))) if n_tested else math.nan
+    word, rule = verdict_word(int(finished.sum()), n_tested, p_near)
+    return ReadingVerdict(reading=reading, definition=definition, threshold=Interval.of(thr),
+                          n_finished=int(finished.sum()), n_tips=int(np.sum(tips & np.isfinite(thr))),
+                          n_above=int(above.sum()), n_below_band=int(np.sum(never & ~above)),
+                          n_always=int(np.sum(outcome == engine.PONR_ALWAYS_FALLS)), n_tested=n_tested,
+                          p_at_most_claim=p_le, p_near_claim=p_near, word=word, rule=rule)
+
+
+def threshold_ecdf(outcome, value, peak) -> tuple[np.ndarray, np.ndarray]:
+    """The ECDF of one reading's threshold over the tested draws: (x, F(x)) at each tipping
+    draw's threshold; the draws above the band are in the denominator only (their
+    thresholds are beyond any level the platform reached), so F stops short of 1."""
+    outcome = np.asarray(outcome)
+    tips = outcome == engine.PONR_TIPS
+    thr = np.sort(np.asarray(value, dtype=float)[tips & np.isfinite(value)])
+    above = int(np.sum((outcome == engine.PONR_NEVER_TIPS) & (np.asarray(peak) > CLAIMED_SHARE + CLAIMED_BAND)))
+    n = thr.size + above
+    return thr, (np.arange(1, thr.size + 1) / n if n else np.zeros(0))
+
+
 @dataclass(frozen=True)
 class SectorVerdict:
     """Monte Carlo verdict of one sector (see the module docstring).
 
-    ``draws`` holds the per-draw record (drawn values, outcome, PONR time, share, gross
-    loss, break-even loss, reason) so that no draw, failed or not, is dropped.
+    ``draws`` holds the per-draw record (drawn values, outcome, PONR time and readings,
+    peaks, break-even loss, reason) so that no draw, failed or not, is dropped.
+
+    ``p_fall`` is the probability that the sector falls in the long run (the draws that tip
+    or always fall, among those that finished); ``p_fall_within_horizon`` that it falls
+    within the file's horizon; ``p_falls_anyway`` that it falls even if the platform never
+    grows again. ``ponr_share``, ``ponr_gross_loss`` and ``ponr_time`` are over the draws
+    that tip (the sector definition). ``readings`` holds one :class:`ReadingVerdict` per
+    definition and reading (:meth:`reading`). ``exit_points``: on the unfrozen run of a
+    sector of several firms, each reading when the first firm fails and when half of the
+    capacity has exited (whether or not that moment was the point of no return).
+    ``critical_mass``: the adoption critical mass over the first draws (``n``,
+    ``p_exists``, ``share`` and ``share_of_gross`` intervals where it exists).
     """
 
     key: str
@@ -130,23 +290,33 @@ class SectorVerdict:
     ponr_share: Interval
     ponr_gross_loss: Interval
     ponr_time: Interval
-    twenty_in_share: bool | None
-    twenty_in_gross_loss: bool | None
-    p_share_near_claim: float
-    p_gross_loss_near_claim: float
     sensitivity: list
     sensitivity_n: int
     noise_floor: float
     inert: tuple
     draws: dict = field(repr=False)
-    #: Several firms (``firm_count`` > 1): "falls" is the sector's fall (half of its initial
-    #: incumbent capacity exited); beside it, the first failure of a firm within the
-    #: horizon: how often, and the platform's share of gross and the incumbents' gross loss
-    #: then.
     n_firms: int = 1
     p_first_failure: float = math.nan
     first_failure_share: Interval | None = None
     first_failure_gross_loss: Interval | None = None
+    p_fall_within_horizon: float = math.nan
+    p_falls_anyway: float = math.nan
+    readings: tuple = ()
+    exit_points: dict = field(default_factory=dict)
+    critical_mass: dict = field(default_factory=dict)
+    sensitivity_by_reading: dict = field(default_factory=dict)
+    unsettled: int = 0
+    firm_revenue_share: float = 1.0
+    fate_years: float = engine.FATE_YEARS
+
+    def reading(self, reading: str, definition: str = "sector") -> ReadingVerdict | None:
+        """The verdict on ``reading`` for ``definition`` (None if not computed)."""
+        return next((r for r in self.readings if r.reading == reading and r.definition == definition), None)
+
+    @property
+    def words(self) -> dict:
+        """``{reading: word}`` for the sector definition."""
+        return {r.reading: r.word for r in self.readings if r.definition == "sector"}
 
 
 @dataclass(frozen=True)
@@ -224,6 +394,8 @@ def draw_parameters(scenario: Scenario, n: int, seed: int, *, key: str | None = 
 
 
 def _ponr(pvecs, horizon, tol, reorganise=False):
+    # The long-run point of no return: the horizon is the window a user watches, not a
+    # bound on the fate (model.analysis.tipping).
     return engine.point_of_no_return_batch(pvecs, None, horizon, tol, reorganise=reorganise)
 
 
@@ -266,6 +438,8 @@ def inert_parameters(params) -> tuple[str, ...]:
     firms = params.firm_count > 1
     return tuple(n for n, s in PARAMETER_SPECS.items()
                  if not s.is_switch and n not in used and n != "horizon" and not (firms and s.group == "firms"))
+    # sector_share_of_firm_revenue enters no equation: inert for the dynamics (a negative
+    # control), though the firm-wide reading scales with it.
 
 
 def _sensitivity(names, X, y, lo, hi, seed, inert=()):
@@ -299,8 +473,51 @@ def _sensitivity(names, X, y, lo, hi, seed, inert=()):
     return out, n, floor
 
 
+def _readings_of(res, omega):
+    """Per-draw readings at the point of no return and peaks, for the four READINGS."""
+    tips = res.outcome == engine.PONR_TIPS
+    values = {"share_of_gross": res.share, "gross_loss": res.gross_loss, "firm_gross_loss": omega * res.gross_loss,
+              "volume_share": res.volume_share}
+    peaks = {"share_of_gross": res.peak_share, "gross_loss": res.peak_gross_loss,
+             "firm_gross_loss": omega * res.peak_gross_loss, "volume_share": res.peak_volume_share}
+    values = {k: np.where(tips, v, np.nan) for k, v in values.items()}
+    return values, peaks
+
+
+def _exit_points(sectors, ok, omega):
+    """Each reading at the first failure and at half of the capacity exited, on the unfrozen runs."""
+    out = {}
+    for label, pick in (("first_failure", lambda sf: sf.first_failure()), ("half_exited", lambda sf: sf.at_exited(0.5))):
+        pts = [pick(sf) if good else None for sf, good in zip(sectors, ok)]
+        get = lambda key: np.array([p[key] if p else np.nan for p in pts])  # noqa: E731
+        loss = get("incumbent_gross_loss")
+        out[label] = {"p_reached": float(np.mean([p is not None for p, good in zip(pts, ok) if good])) if ok.any()
+                      else math.nan,
+                      "share_of_gross": Interval.of(get("platform_share_of_gross")), "gross_loss": Interval.of(loss),
+                      "firm_gross_loss": Interval.of(omega * loss),
+                      "volume_share": Interval.of(get("platform_volume_share")), "time": Interval.of(get("t"))}
+    return out
+
+
+def _critical_masses(params, n):
+    """The adoption critical mass of the first ``n`` draws (the sector as its aggregate)."""
+    from ..analysis.critical_mass import critical_mass
+
+    share, gross = np.full(n, np.nan), np.full(n, np.nan)
+    for i, p in enumerate(params[:n]):
+        try:
+            cm = critical_mass(p)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            continue  # a draw whose equilibria cannot be found adds no critical mass
+        if cm.exists:
+            share[i], gross[i] = cm.share, cm.share_of_gross
+    return {"n": int(n), "p_exists": float(np.mean(np.isfinite(share))) if n else math.nan,
+            "share": Interval.of(share), "share_of_gross": Interval.of(gross)}, share, gross
+
+
 def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol: float = 0.01,
-                   key: str | None = None) -> SectorVerdict:
+                   key: str | None = None, critical_mass_draws: int = 200,
+                   first_failure: bool = True) -> SectorVerdict:
     """The Monte Carlo verdict of one sector (see the module docstring).
 
     Parameters
@@ -314,6 +531,11 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
         Bisection tolerance of the point of no return (years).
     key : str, optional
         Short name of the sector (default the scenario's name); also seeds its stream.
+    critical_mass_draws : int
+        Draws (the first of the sample) on which the adoption critical mass is computed
+        (about 10 ms each); 0 skips it.
+    first_failure : bool
+        A sector of several firms: also the point of no return of its first firm's failure.
 
     Returns
     -------
@@ -328,45 +550,75 @@ def sector_verdict(scenario: Scenario, *, draws: int = 1000, seed: int = 0, tol:
     policy = scenario.params.price_policy
     be = np.array([break_even_loss(p, policy=policy) for p in params])
     outcome = res.outcome
-    measured = _fall_mask(outcome)
-    share = np.where(measured, res.share, np.nan)
-    loss = np.where(measured, res.gross_loss, np.nan)
-    time = np.where(measured, res.time, np.nan)
+    ok = outcome != engine.PONR_FAILED
+    tips = outcome == engine.PONR_TIPS
+    omega_name = "sector_share_of_firm_revenue"
+    omega = X[:, names.index(omega_name)] if omega_name in names else np.full(len(params), getattr(
+        scenario.params, omega_name))
+    values, peaks = _readings_of(res, omega)
+    time = np.where(tips, res.time, np.nan)
     counts = {name: int(np.sum(outcome == code)) for code, name in OUTCOME_NAMES.items()}
     lo = np.array([scenario.ranges[k][0] for k in names])
     hi = np.array([scenario.ranges[k][1] for k in names])
     inert = inert_parameters(scenario.params)
-    sens, sens_n, floor = _sensitivity(names, X, share, lo, hi, seed, inert)
-    share_iv = Interval.of(share)
-    loss_iv = Interval.of(loss)
+    by_reading = {}
+    for reading in READINGS:
+        # The firm-wide reading is the sector's scaled by ω: ω enters it, though no equation.
+        controls = tuple(n for n in inert if not (reading == "firm_gross_loss" and n == omega_name))
+        by_reading[reading] = _sensitivity(names, X, values[reading], lo, hi, seed, controls)
+    sens, sens_n, floor = by_reading["share_of_gross"]
+    readings = [reading_verdict(r, "sector", outcome, values[r], peaks[r]) for r in READINGS]
     record = {
-        "X": X, "outcome": outcome.copy(), "time": time, "share": share, "gross_loss": loss, "break_even": be,
-        "share_lo": np.where(measured, res.share_lo, np.nan),
-        "gross_loss_lo": np.where(measured, res.gross_loss_lo, np.nan),
+        "X": X, "outcome": outcome.copy(), "time": time, "share": values["share_of_gross"],
+        "gross_loss": values["gross_loss"], "firm_gross_loss": values["firm_gross_loss"],
+        "volume_share": values["volume_share"], "break_even": be,
+        "share_lo": np.where(tips, res.share_lo, np.nan), "gross_loss_lo": np.where(tips, res.gross_loss_lo, np.nan),
+        "peak_share": peaks["share_of_gross"], "peak_gross_loss": peaks["gross_loss"],
+        "peak_firm_gross_loss": peaks["firm_gross_loss"], "peak_volume_share": peaks["volume_share"],
         "fall_time": res.fall_time.copy(), "reason": res.reason, "pvecs": pvecs, "ponr_time": res.time.copy(),
-        "tol": float(tol), "reorganise": reorganise,
+        "tol": float(tol), "reorganise": reorganise, "by_drift": res.by_drift.copy(), "omega": omega,
     }
     n_firms = int(scenario.params.firm_count)
     firms = {}
     if res.sectors is not None:
-        first = [sf.first_failure() for sf in res.sectors]
-        ok = res.outcome != engine.PONR_FAILED
+        first = [sf.first_failure() if good else None for sf, good in zip(res.sectors, ok)]
         reached = np.array([f is not None for f in first])
         ff_share = np.array([f["platform_share_of_gross"] if f else np.nan for f in first])
         ff_loss = np.array([f["incumbent_gross_loss"] if f else np.nan for f in first])
         record.update(first_failure_share=ff_share, first_failure_gross_loss=ff_loss,
                       first_failure_time=np.array([f["t"] if f else np.nan for f in first]))
         firms = dict(p_first_failure=float(np.mean(reached[ok])) if ok.any() else math.nan,
-                     first_failure_share=Interval.of(ff_share), first_failure_gross_loss=Interval.of(ff_loss))
+                     first_failure_share=Interval.of(ff_share), first_failure_gross_loss=Interval.of(ff_loss),
+                     exit_points=_exit_points(res.sectors, ok, omega))
+        if first_failure:
+            ff = engine.point_of_no_return_batch(pvecs, None, horizon, tol, reorganise=reorganise,
+                                                 fall_level=FIRST_FAILURE_LEVEL)
+            ff_values, ff_peaks = _readings_of(ff, omega)
+            readings += [reading_verdict(r, "first_failure", ff.outcome, ff_values[r], ff_peaks[r]) for r in READINGS]
+            record.update({"ff_outcome": ff.outcome.copy(), "ff_time": np.where(ff.outcome == engine.PONR_TIPS,
+                                                                                  ff.time, np.nan)})
+            record.update({f"ff_{r}": ff_values[r] for r in READINGS})
+            record.update({f"ff_peak_{r}": ff_peaks[r] for r in READINGS})
+    cm = {}
+    if critical_mass_draws:
+        cm, cm_share, cm_gross = _critical_masses(params, min(int(critical_mass_draws), len(params)))
+        record.update(critical_mass_share=np.r_[cm_share, np.full(len(params) - cm_share.size, np.nan)],
+                      critical_mass_share_of_gross=np.r_[cm_gross, np.full(len(params) - cm_gross.size, np.nan)])
+    falls_long = (outcome == engine.PONR_TIPS) | (outcome == engine.PONR_ALWAYS_FALLS)
+    within = falls_long & (res.fall_time <= horizon)
     return SectorVerdict(
         key=key, name=scenario.name, origin=scenario.origin, start_year=scenario.start_year, horizon=horizon,
         network_effect=scenario.params.network_effect, price_policy=policy, n_draws=int(draws), seed=int(seed),
-        drawn=names, counts=counts, p_fall=_p_fall(outcome), break_even=Interval.of(be), ponr_share=share_iv,
-        ponr_gross_loss=loss_iv, ponr_time=Interval.of(time),
-        twenty_in_share=share_iv.contains(CLAIMED_SHARE), twenty_in_gross_loss=loss_iv.contains(CLAIMED_SHARE),
-        p_share_near_claim=_p_near(share), p_gross_loss_near_claim=_p_near(loss),
-        sensitivity=sens, sensitivity_n=sens_n, noise_floor=floor, inert=tuple(n for n in names if n in inert),
-        draws=record, n_firms=n_firms, **firms)
+        drawn=names, counts=counts, p_fall=_p_fall(outcome), break_even=Interval.of(be),
+        ponr_share=Interval.of(values["share_of_gross"]), ponr_gross_loss=Interval.of(values["gross_loss"]),
+        ponr_time=Interval.of(time), sensitivity=sens, sensitivity_n=sens_n, noise_floor=floor,
+        inert=tuple(n for n in names if n in inert), draws=record, n_firms=n_firms,
+        p_fall_within_horizon=float(np.mean(within[ok])) if ok.any() else math.nan,
+        p_falls_anyway=float(np.mean((outcome == engine.PONR_ALWAYS_FALLS)[ok])) if ok.any() else math.nan,
+        readings=tuple(readings), critical_mass=cm,
+        sensitivity_by_reading={r: {"top": v[0], "n": v[1], "noise_floor": v[2]} for r, v in by_reading.items()},
+        unsettled=int(np.sum(res.unsettled & ok)), firm_revenue_share=float(getattr(scenario.params, omega_name)),
+        **firms)
 
 
 @dataclass(frozen=True)
