@@ -19,6 +19,10 @@ from pathlib import Path
 from ..evidence.scenarios import load_scenario
 from .claims import CLAIMED_BAND, CLAIMED_SHARE
 from .verdict import (
+    DEFINITIONS,
+    READING_LABELS,
+    READINGS,
+    VERDICT_RULES,
     MATERIAL_P,
     MATERIAL_RETENTION,
     MATERIAL_TIME,
@@ -62,29 +66,44 @@ def _year(v, t):
     return None if v.start_year is None or not math.isfinite(t) else v.start_year + t
 
 
+def _iv_cells(row, label, iv):
+    row.update({f"{label}_median": iv.median, f"{label}_p05": iv.low, f"{label}_p95": iv.high, f"{label}_n": iv.n})
+
+
 def sector_row(v) -> dict:
     """One flat row of verdict.csv."""
     row = {"sector": v.key, "name": v.name, "file": v.origin, "start_year": v.start_year, "horizon": v.horizon,
            "network_effect": v.network_effect, "price_policy": v.price_policy, "draws": v.n_draws, "seed": v.seed,
-           **{f"n_{k}": c for k, c in v.counts.items()}, "p_fall": v.p_fall}
+           **{f"n_{k}": c for k, c in v.counts.items()}, "p_fall": v.p_fall,
+           "p_fall_within_horizon": v.p_fall_within_horizon, "p_falls_anyway": v.p_falls_anyway,
+           "fate_years": v.fate_years, "unsettled": v.unsettled, "firm_revenue_share": v.firm_revenue_share}
     for label, iv in (("break_even", v.break_even), ("ponr_share", v.ponr_share),
                       ("ponr_gross_loss", v.ponr_gross_loss), ("ponr_time", v.ponr_time)):
-        row.update({f"{label}_median": iv.median, f"{label}_p05": iv.low, f"{label}_p95": iv.high, f"{label}_n": iv.n})
+        _iv_cells(row, label, iv)
     row.update({"ponr_year_median": _year(v, v.ponr_time.median), "ponr_year_p05": _year(v, v.ponr_time.low),
                 "ponr_year_p95": _year(v, v.ponr_time.high),
-                "twenty_in_share_interval": v.twenty_in_share, "twenty_in_gross_loss_interval": v.twenty_in_gross_loss,
-                "p_share_near_claim": v.p_share_near_claim, "p_gross_loss_near_claim": v.p_gross_loss_near_claim,
-                "claim_band": f"{CLAIMED_SHARE - CLAIMED_BAND:.2f}-{CLAIMED_SHARE + CLAIMED_BAND:.2f}",
-                "sensitivity_method": "RBD-FAST S1 on the PONR share (SALib), draws with a PONR",
+                "claim_band": f"{CLAIMED_SHARE - CLAIMED_BAND:.2f}-{CLAIMED_SHARE + CLAIMED_BAND:.2f}"})
+    for r in v.readings:
+        prefix = f"{r.definition}_{r.reading}"
+        _iv_cells(row, prefix, r.threshold)
+        row.update({f"{prefix}_n_tested": r.n_tested, f"{prefix}_n_above_band": r.n_above,
+                    f"{prefix}_p_at_most_20": r.p_at_most_claim, f"{prefix}_p_15_25": r.p_near_claim,
+                    f"{prefix}_verdict": r.word})
+    cm = v.critical_mass
+    if cm:
+        row.update({"critical_mass_draws": cm["n"], "p_critical_mass": cm["p_exists"]})
+        _iv_cells(row, "critical_mass_share", cm["share"])
+        _iv_cells(row, "critical_mass_share_of_gross", cm["share_of_gross"])
+    row.update({"sensitivity_method": "RBD-FAST S1 on the PONR share (SALib), draws that tip",
                 "sensitivity_n": v.sensitivity_n, "sensitivity_noise_floor": v.noise_floor,
                 "inert_parameters": " ".join(v.inert)})
     row["firms"] = v.n_firms
     if v.n_firms > 1:
         row["p_first_failure"] = v.p_first_failure
-        for label, iv in (("first_failure_share", v.first_failure_share),
-                          ("first_failure_gross_loss", v.first_failure_gross_loss)):
-            row.update({f"{label}_median": iv.median, f"{label}_p05": iv.low, f"{label}_p95": iv.high,
-                        f"{label}_n": iv.n})
+        for point, d in v.exit_points.items():
+            row[f"exit_{point}_p_reached"] = d["p_reached"]
+            for reading in READINGS:
+                _iv_cells(row, f"exit_{point}_{reading}", d[reading])
     for i in range(3):
         s = v.sensitivity[i] if i < len(v.sensitivity) else {}
         row.update({f"top{i + 1}": s.get("parameter"), f"top{i + 1}_S1": s.get("S1"),
@@ -123,19 +142,23 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def draw_rows(verdicts) -> list[dict]:
     rows = []
+    per_draw = ("time", "share", "gross_loss", "firm_gross_loss", "volume_share", "share_lo", "gross_loss_lo",
+                "peak_share", "peak_gross_loss", "peak_firm_gross_loss", "peak_volume_share", "fall_time",
+                "break_even", "first_failure_time", "first_failure_share", "first_failure_gross_loss",
+                "ff_time", *(f"ff_{r}" for r in READINGS), *(f"ff_peak_{r}" for r in READINGS),
+                "critical_mass_share", "critical_mass_share_of_gross")
     for v in verdicts:
         d = v.draws
         for i in range(v.n_draws):
             row = {"sector": v.key, "draw": i, "outcome": OUTCOME_NAMES[int(d["outcome"][i])],
-                   "reason": d["reason"][i],
-                   "ponr_time": float(d["time"][i]), "ponr_share": float(d["share"][i]),
-                   "ponr_gross_loss": float(d["gross_loss"][i]), "ponr_share_lo": float(d["share_lo"][i]),
-                   "ponr_gross_loss_lo": float(d["gross_loss_lo"][i]), "fall_time": float(d["fall_time"][i]),
-                   "break_even": float(d["break_even"][i])}
-            if "first_failure_share" in d:
-                row.update(first_failure_time=float(d["first_failure_time"][i]),
-                           first_failure_share=float(d["first_failure_share"][i]),
-                           first_failure_gross_loss=float(d["first_failure_gross_loss"][i]))
+                   "reason": d["reason"][i], "by_drift": bool(d["by_drift"][i])}
+            if "ff_outcome" in d:
+                row["first_failure_outcome"] = OUTCOME_NAMES[int(d["ff_outcome"][i])]
+            for key in per_draw:
+                if key in d:
+                    name = {"time": "ponr_time", "share": "ponr_share", "gross_loss": "ponr_gross_loss",
+                            "share_lo": "ponr_share_lo", "gross_loss_lo": "ponr_gross_loss_lo"}.get(key, key)
+                    row[name] = float(d[key][i])
             row.update({name: float(d["X"][i, j]) for j, name in enumerate(v.drawn)})
             rows.append(row)
     return rows
@@ -170,22 +193,47 @@ def _top(v):
                      for s in v.sensitivity)
 
 
+def _table(head, rows) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _cm(v):
+    cm = v.critical_mass
+    if not cm:
+        return "not computed"
+    if not cm["share"].n:
+        return f"none in {cm['n']} draws"
+    return f"{_pct(cm['p_exists'])} of {cm['n']} draws, at {_iv(cm['share'])} of volume"
+
+
 def text_table(verdicts) -> str:
-    """The sector table for the terminal."""
-    head = ("sector", "P(falls)", "break-even loss", "PONR: share of gross", "PONR: gross loss", "PONR: year",
-            "20% in share / loss", "P(15-25%) share / loss", "moves the PONR share most")
+    """The terminal's tables: one row per sector and reading (the sector's fall), then the
+    sector's fate and its critical mass, then the first firm's failure."""
+    head = ("sector", "reading", "threshold median [5-95%]", "P(<=20%)", "P(15-25%)", "tested", "verdict")
     rows = []
+    for v in verdicts:
+        for r in (x for x in v.readings if x.definition == "sector"):
+            rows.append((v.key, r.label, _iv(r.threshold), _pct(r.p_at_most_claim), _pct(r.p_near_claim),
+                         f"{r.n_tested}/{r.n_finished}", r.word))
+    fate_head = ("sector", "P(falls): long run", "within horizon", "whatever the platform does", "PONR year",
+                 "critical mass (adoption)", "moves the PONR share most")
+    fate = []
     for v in verdicts:
         year = _iv(v.ponr_time, pct=False, offset=v.start_year) if v.start_year is not None else \
             _iv(v.ponr_time, pct=False) + " yr"
-        rows.append((v.key, _pct(v.p_fall), _iv(v.break_even), _iv(v.ponr_share), _iv(v.ponr_gross_loss), year,
-                     f"{_yn(v.twenty_in_share)} / {_yn(v.twenty_in_gross_loss)}",
-                     f"{_pct(v.p_share_near_claim)} / {_pct(v.p_gross_loss_near_claim)}", _top(v)))
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
+        fate.append((v.key, _pct(v.p_fall), _pct(v.p_fall_within_horizon), _pct(v.p_falls_anyway), year, _cm(v),
+                     _top(v)))
+    out = [_table(head, rows), "", _table(fate_head, fate)]
+    ff = [(v.key, r.label, _iv(r.threshold), _pct(r.p_at_most_claim), _pct(r.p_near_claim),
+           f"{r.n_tested}/{r.n_finished}", r.word)
+          for v in verdicts for r in v.readings if r.definition == "first_failure"]
+    if ff:
+        out += ["", "The first firm's failure (sectors of several firms):", _table(head, ff)]
+    out += ["", "Rules: " + VERDICT_RULES.replace("**", "")]
+    return "\n".join(out)
 
 
 def claims_text(claims) -> str:
@@ -200,58 +248,130 @@ def claims_text(claims) -> str:
     return "\n".join(lines)
 
 
+def sector_sentence(v) -> str:
+    """What the verdict says about one sector, in one sentence built from its numbers."""
+    words = v.words
+    by_word = {}
+    for reading in READINGS:
+        by_word.setdefault(words.get(reading, "n/a"), []).append(READING_LABELS[reading])
+    if len(by_word) == 1:
+        parts = [f"{next(iter(by_word))} on all four readings"]
+    else:
+        parts = [f"{w} on the {', the '.join(labels)}" for w, labels in by_word.items()]
+    r = v.reading("share_of_gross")
+    loss = v.reading("gross_loss")
+    detail = ""
+    if r is not None and r.n_tips:
+        detail = (f" (at the point of no return the platform holds {_iv(r.threshold)} of the gross and the "
+                  f"incumbents have lost {_iv(loss.threshold)} of theirs)")
+    elif r is not None:
+        detail = f" (no draw tips; in {r.n_above} the platform passes 25% of the gross and the incumbents stand)"
+    return (f"{v.name}: the 20% claim " + "; ".join(parts) + detail
+            + f"; P(falls in the long run) {_pct(v.p_fall)}, of which whatever the platform does "
+              f"{_pct(v.p_falls_anyway)}.")
+
+
 def markdown(verdicts, claims, meta) -> str:
-    """verdict.md: the table and how to read it; every sentence built from the numbers."""
+    """verdict.md: the tables and how to read them; every sentence built from the numbers."""
     n = len(verdicts)
-    in_share = sum(v.twenty_in_share is True for v in verdicts)
-    in_loss = sum(v.twenty_in_gross_loss is True for v in verdicts)
-    below = [v.key for v in verdicts if v.ponr_share.n and v.ponr_share.high < CLAIMED_SHARE]
-    above = [v.key for v in verdicts if v.ponr_share.n and v.ponr_share.low > CLAIMED_SHARE]
-    medians = [v.ponr_share.median for v in verdicts if v.ponr_share.n]
-    loss_medians = [v.ponr_gross_loss.median for v in verdicts if v.ponr_gross_loss.n]
+    tally = {w: sum(r.word == w for v in verdicts for r in v.readings if r.definition == "sector")
+             for w in ("holds", "fails", "undetermined")}
+    fate = verdicts[0].fate_years if verdicts else float("nan")
     lines = [
         "# The verdict on the 20% claim",
         "",
         "The essay: \"The evolutionary Tipping Point is 20%. Each time the trust platform takes 20% of the gross "
         "out of the sector, the Highland Park alternative will fall.\" For each sector the model finds the "
-        "*point of no return* (PONR): the moment after which the incumbent falls within the horizon even if the "
-        "platform never acquires another customer. We report where that moment lies as the platform's share of "
-        "the sector's gross, and as the incumbent's loss of its own starting gross (the essay's \"20% loss of "
-        "gross\"), over the uncertainty in each sector's numbers.",
+        "*point of no return* (PONR): the moment after which the incumbents fall even if the platform never "
+        f"acquires another customer, following the frozen system to its long-run fate ({fate:g} years past the "
+        "freeze and a terminal-drift test), not to the window a file watches. \"20% of the gross\" is read four "
+        "ways: the platform's share of the sector's gross; the incumbents' loss of their own sector gross; the "
+        "same loss on their whole revenue, where the sector is one line of their business; and the platform's "
+        "share of the sector's customers. Each reading gets its threshold's distribution over the uncertainty in "
+        "the sector's numbers and a verdict word by the rules below.",
         "",
         "## In one paragraph",
         "",
-        f"Over {n} sectors, 20% lies inside the 90% interval of the platform's share of gross at the point of no "
-        f"return in {in_share} and inside the interval of the incumbent's gross loss in {in_loss}. "
-        + (f"Median shares at the point of no return run from {_pct(min(medians))} to {_pct(max(medians))}; "
-           f"median gross losses from {_pct(min(loss_medians))} to {_pct(max(loss_medians))}. " if medians else "")
-        + (f"The whole interval lies below 20% in: {', '.join(below)}. " if below else "")
-        + (f"The whole interval lies above 20% in: {', '.join(above)}. " if above else "")
-        + "The parameters that move the point of no return most are listed per sector below; a single number "
-          "that holds in every sector would need intervals that all contain it and sensitivities that do not "
-          "depend on the sector's own finances.",
+        f"Over {n} sectors and four readings ({4 * n} verdicts), the claim holds in {tally['holds']}, fails in "
+        f"{tally['fails']} and is undetermined in {tally['undetermined']}.",
         "",
-        "## Sector table",
+        *[f"- {sector_sentence(v)}" for v in verdicts],
         "",
-        "| sector | P(falls within horizon) | static break-even loss | PONR: platform share of gross | "
-        "PONR: incumbent gross loss | PONR: year | 20% inside share interval? | 20% inside gross-loss interval? | "
-        "moves the PONR share most (direction) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "## The rules",
+        "",
+        VERDICT_RULES,
+        "",
+        "## Sector table: the sector's fall",
+        "",
+        "| sector | reading | threshold: median [5th-95th] | P(threshold <= 20%) | P(15% <= threshold <= 25%) | "
+        "tested / finished draws | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for v in verdicts:
+        for r in (x for x in v.readings if x.definition == "sector"):
+            lines.append(f"| {v.name} | {r.label} | {_iv(r.threshold)} | {_pct(r.p_at_most_claim)} | "
+                         f"{_pct(r.p_near_claim)} | {r.n_tested} / {r.n_finished} | **{r.word}** |")
+    lines += [
+        "",
+        "Threshold: the reading on the unfrozen run at the point of no return, over the draws that tip. For a "
+        "sector of several firms the sector falls when half of its initial incumbent capacity has exited. The "
+        "firm-wide loss is the sector loss times the share of the firms' revenue the sector's line was at the "
+        "start (each file states it, with its source).",
+        "",
+        "## Fate, and the adoption critical mass",
+        "",
+        "| sector | P(falls in the long run) | P(falls within the file's horizon) | P(falls whatever the platform "
+        "does) | PONR year | static break-even loss | critical mass (adoption) | survivors still declining at "
+        "the end of the window |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for v in verdicts:
         year = _iv(v.ponr_time, pct=False, offset=v.start_year) if v.start_year is not None else \
             _iv(v.ponr_time, pct=False) + " yr"
-        lines.append(f"| {v.name} | {_pct(v.p_fall)} | {_iv(v.break_even)} | {_iv(v.ponr_share)} | "
-                     f"{_iv(v.ponr_gross_loss)} | {year} | {_yn(v.twenty_in_share)} | {_yn(v.twenty_in_gross_loss)} | "
-                     f"{_top(v)} |")
+        lines.append(f"| {v.name} | {_pct(v.p_fall)} | {_pct(v.p_fall_within_horizon)} | {_pct(v.p_falls_anyway)} | "
+                     f"{year} | {_iv(v.break_even)} | {_cm(v)} | {v.unsettled} |")
     lines += [
         "",
-        "Cells are median [5th-95th percentile] over the draws. P(falls) counts draws whose incumbent falls within "
-        "the horizon (a point of no return exists; for a sector of firms: half of its incumbent capacity exits); the PONR columns are over those draws only. Static break-even "
-        "loss: the share of gross the incumbent can lose at the start before its operating profit reaches zero, "
-        "under the sector's price policy (re-pricing to average cost where that is the policy). (+) means the "
-        "parameter raises the share at the point of no return, (-) lowers it.",
+        "\"Whatever the platform does\": the incumbents fall even if the platform never acquires anyone after the "
+        "start (a shrinking sector, or finances that do not cover the debt service): these draws do not test the "
+        "claim. Critical mass: where the platform is worse stand-alone and better at scale, the unstable "
+        "equilibrium (a saddle) between a low and a high stable platform share; below it the platform fails, "
+        "above it it takes off (model.analysis.critical_mass), on the first draws of each sector. Static "
+        "break-even loss: the share of gross the incumbent can lose at the start before its operating profit "
+        "reaches zero, under the sector's price policy.",
         "",
+    ]
+    firm_sectors = [v for v in verdicts if v.n_firms > 1]
+    if firm_sectors:
+        lines += [
+            "## Firms: the first failure",
+            "",
+            "The same readings when the point of no return is that of the sector's first firm to fail (the "
+            "moment after which at least one firm exits even if the platform stops growing):",
+            "",
+            "| sector | reading | threshold: median [5th-95th] | P(<= 20%) | P(15-25%) | tested / finished | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for v in firm_sectors:
+            for r in (x for x in v.readings if x.definition == "first_failure"):
+                lines.append(f"| {v.name} | {r.label} | {_iv(r.threshold)} | {_pct(r.p_at_most_claim)} | "
+                             f"{_pct(r.p_near_claim)} | {r.n_tested} / {r.n_finished} | **{r.word}** |")
+        lines += [
+            "",
+            "On the unfrozen run, the exit curve's points: the readings when the first firm fails and when half "
+            "of the capacity has exited:",
+            "",
+            "| sector | firms | P(a first failure) | first failure: share of gross / gross loss / share of volume | "
+            "P(half exited) | half exited: share of gross / gross loss / share of volume |",
+            "|---|---|---|---|---|---|",
+        ]
+        for v in firm_sectors:
+            a, b = v.exit_points["first_failure"], v.exit_points["half_exited"]
+            lines.append(f"| {v.name} | {v.n_firms} | {_pct(a['p_reached'])} | {_iv(a['share_of_gross'])} / "
+                         f"{_iv(a['gross_loss'])} / {_iv(a['volume_share'])} | {_pct(b['p_reached'])} | "
+                         f"{_iv(b['share_of_gross'])} / {_iv(b['gross_loss'])} / {_iv(b['volume_share'])} |")
+        lines.append("")
+    lines += [
         "## Sensitivity of the PONR share",
         "",
         "| sector | draws with a PONR | 1st | 2nd | 3rd | noise floor (inert parameters) |",
@@ -274,24 +394,6 @@ def markdown(verdicts, claims, meta) -> str:
         "the platform's own costs); an index at or below it is marked \"within noise\" (\"?\" in the table above).",
         "",
     ]
-    firm_sectors = [v for v in verdicts if v.n_firms > 1]
-    if firm_sectors:
-        lines += [
-            "## Firms: the first failure and the sector's fall",
-            "",
-            "A sector is a population of firms that differ in fixed costs, leverage, cash and size (placed "
-            "deterministically from each file's spreads). \"Highland Park falls\" for a sector is the moment half "
-            "of its initial incumbent capacity has exited; P(falls) and the PONR columns above read that "
-            "definition. The first firm to fail comes earlier:",
-            "",
-            "| sector | firms | P(first failure within horizon) | first failure: platform share of gross | "
-            "first failure: incumbents' gross loss | P(sector falls) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for v in firm_sectors:
-            lines.append(f"| {v.name} | {v.n_firms} | {_pct(v.p_first_failure)} | {_iv(v.first_failure_share)} | "
-                         f"{_iv(v.first_failure_gross_loss)} | {_pct(v.p_fall)} |")
-        lines.append("")
     if claims:
         lines += ["## The essays' other claims (MODEL.md)", "",
                   f"Each on the first {meta.get('claim_draws')} draws of every sector, paired: the same draw in both "
