@@ -36,9 +36,8 @@ def test_every_placeholder_of_the_template_is_generated_by_the_build(tmp_path):
     # Placeholders shown inside comments are not rendered, so they need no value.
     live = paper.Template(paper.COMMENT.sub("", template.text))
     live_names = {name for include, name, _ in live.placeholders() if not include}
-    row = {"sector": "a", "draws": 40, "seed": 1, "twenty_in_share_interval": "True",
-           "twenty_in_gross_loss_interval": "False", "ponr_share_median": 0.3, "ponr_gross_loss_median": 0.4,
-           "top1": "debt_service", "top2": "fixed_cost_share", "top3": "initial_buffer"}
+    row = _row("a", "Sector A", ["fails"] * 4, [0.3, 0.4, 0.2, 0.5])
+    row.update({"top1": "debt_service", "top2": "fixed_cost_share", "top3": "initial_buffer"})
     _write_verdict(tmp_path, [row])
     generated = set(paper.verdict_values(tmp_path, None, 1))
     generated |= set(paper.baseline_values(paper.ROOT / "scenarios" / "baseline.toml"))
@@ -56,27 +55,33 @@ def _write_verdict(folder, rows):
         w.writerows(rows)
 
 
+_READINGS = ("share_of_gross", "gross_loss", "firm_gross_loss", "volume_share")
+
+
+def _row(sector, name, words, medians, p_fall=0.5):
+    row = {"sector": sector, "name": name, "draws": 40, "seed": 1, "p_fall": p_fall}
+    for reading, word, median in zip(_READINGS, words, medians):
+        row[f"sector_{reading}_verdict"] = word
+        row[f"sector_{reading}_median"] = median
+    return row
+
+
 def test_verdict_values_read_the_verdict_columns(tmp_path):
-    def row(sector, in_share, in_loss, share, loss):
-        return {"sector": sector, "draws": 40, "seed": 1, "twenty_in_share_interval": in_share,
-                "twenty_in_gross_loss_interval": in_loss, "ponr_share_median": share, "ponr_gross_loss_median": loss}
-
-    _write_verdict(tmp_path, [row("a", "True", "False", 0.15, 0.4), row("b", "False", "False", 0.62, 0.7),
-                              row("c", "", "", "", "")])  # c never tips
+    _write_verdict(tmp_path, [
+        _row("a", "Sector A", ["holds", "fails", "fails", "undetermined"], [0.21, 0.4, 0.13, 0.6], 0.75),
+        _row("b", "Sector B", ["fails"] * 4, [0.62, 0.7, 0.7, 0.8]),
+        _row("b_calibrated", "Sector B (calibrated)", ["undetermined"] * 4, ["", "", "", ""], 0.0)])  # never tips
     values = paper.verdict_values(tmp_path, None, 1)
-    assert values["verdict.sectors"] == 3 and values["verdict.draws"] == 40
-    assert values["verdict.inside_share"] == 1 and values["verdict.inside_gross_loss"] == 0
-    assert values["verdict.share_median_min"] == 0.15 and values["verdict.share_median_max"] == 0.62
-    sentence = values["summary_sentence"]
-    assert "in 1 and inside the interval of the incumbent's gross loss in 0" in sentence
-    assert "from 15% to 62%" in sentence and "from 40% to 70%" in sentence
-    assert "not one number shared by every sector" in sentence
-
-
-def test_verdict_values_refuse_a_file_without_the_columns(tmp_path):
-    _write_verdict(tmp_path, [{"sector": "a", "draws": 3}])
-    with pytest.raises(ValueError, match="missing columns twenty_in_share_interval"):
-        paper.verdict_values(tmp_path, None, 0)
+    assert values["verdict.sectors"] == 3 and values["verdict.draws"] == 40 and values["verdict.variants"] == 1
+    # 12 verdicts: one holds, 2 + 4 fail, 1 + 4 undetermined (a brute-force recount).
+    assert (values["verdict.holds"], values["verdict.fails"], values["verdict.undetermined"]) == (1, 6, 5)
+    text = values["summary_sentence"]
+    assert "3 sector files (2 sectors and 1 calibrated variants)" in text
+    assert "- **Sector A**: fails on the incumbents' gross loss, their loss of whole revenue; holds on the " \
+           "platform's share of the gross; undetermined on the platform's share of customers" in text
+    assert "platform holds 21% of the gross, the incumbents have lost 40% of theirs and the platform serves 60%" in text
+    assert "- **Sector B**: fails on all four readings" in text
+    assert "**Sector B (calibrated)**: undetermined on all four readings; the sector falls in the long run in 0%" in text
 
 
 def test_figures_markdown_follows_the_manifest(tmp_path):

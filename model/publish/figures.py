@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 
 from ..core.equations import STATE_NAMES
 from ..core.parameters import PARAMETER_SPECS
-from ..studies.claims import CLAIMED_SHARE
+from ..studies.claims import CLAIMED_BAND, CLAIMED_SHARE
 
 __all__ = [
     "ESSAY_TIPPING_SHARE",
@@ -531,6 +531,9 @@ DARK = "#404040"
 MID = "#808080"
 LIGHT = "#bdbdbd"
 FILL = "#e3e3e3"
+#: Sector lines of the ECDF figure: three shades, then four dash patterns (twelve styles).
+GRAYS = (INK, DARK, MID)
+DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 @dataclass(frozen=True)
@@ -709,6 +712,54 @@ def verdict_chart(rows: list[Mapping[str, Any]]) -> go.Figure:
         yaxis=dict(tickmode="array", tickvals=list(range(n)), ticktext=[str(r["sector"]).replace("_", " ")
                                                                          for r in rows],
                    range=[n - 0.5, -0.5], showgrid=False))
+    return fig
+
+
+def threshold_ecdf_chart(panels: Mapping[str, list]) -> go.Figure:
+    """The whole distribution of each reading's threshold, sector by sector (ECDFs).
+
+    Parameters
+    ----------
+    panels : mapping
+        Reading label -> list of ``(sector, x, F)``: the thresholds of the draws that tip,
+        sorted, and the ECDF over the draws that test the claim (so F stops short of 1 by
+        the share of draws whose threshold lies above any level the platform reached;
+        :func:`model.studies.verdict.threshold_ecdf`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One panel per reading, one step line per sector (named by sector), the essay's
+        15-25% band shaded and its 20% dashed.
+    """
+    from plotly.subplots import make_subplots
+
+    labels = list(panels)
+    cols = 2 if len(labels) > 1 else 1
+    rows = int(math.ceil(len(labels) / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=labels, horizontal_spacing=0.1,
+                        vertical_spacing=0.2)
+    sectors = sorted({name for curves in panels.values() for name, _, _ in curves})
+    styles = {name: (GRAYS[i % len(GRAYS)], DASHES[(i // len(GRAYS)) % len(DASHES)]) for i, name in enumerate(sectors)}
+    for k, label in enumerate(labels):
+        r, c = k // cols + 1, k % cols + 1
+        for name, x, F in panels[label]:
+            if len(x) == 0:
+                continue
+            color, dash = styles[name]
+            xs = np.r_[0.0, np.repeat(np.asarray(x, dtype=float), 2)]
+            ys = np.r_[0.0, 0.0, np.repeat(np.asarray(F, dtype=float), 2)[:-1]]
+            fig.add_scatter(x=xs, y=ys, mode="lines", name=str(name).replace("_", " "), legendgroup=name,
+                            showlegend=k == 0, line=dict(color=color, dash=dash, width=1.3), row=r, col=c)
+        fig.add_vrect(x0=ESSAY_TIPPING_SHARE - CLAIMED_BAND, x1=ESSAY_TIPPING_SHARE + CLAIMED_BAND,
+                      fillcolor=LIGHT, opacity=0.35, line_width=0, row=r, col=c)
+        fig.add_vline(x=ESSAY_TIPPING_SHARE, line=dict(color=MID, width=1.0, dash="dash"), row=r, col=c)
+        fig.update_xaxes(range=[0, 1.0], tickformat=".0%", dtick=0.2, row=r, col=c,
+                         title=dict(text="threshold") if r == rows else None)
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", dtick=0.25, row=r, col=c,
+                         title=dict(text="share of tested draws") if c == 1 else None)
+    fig.update_annotations(font=dict(size=10))
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.14, x=0, yanchor="top"))
     return fig
 
 

@@ -279,17 +279,24 @@ def _demote_headings(text: str, by: int = 2) -> str:
     return re.sub(r"^(#+)", lambda m: m[1] + "#" * by, text, flags=re.M)
 
 
-def _truthy(cell) -> bool:
-    return str(cell).strip().lower() in ("true", "yes", "1")
+#: The four readings of "20% of the gross", as verdict.csv names them (model.studies.verdict.READINGS).
+_READINGS = ("share_of_gross", "gross_loss", "firm_gross_loss", "volume_share")
+_READING_WORDS = {"share_of_gross": "the platform's share of the gross", "gross_loss": "the incumbents' gross loss",
+                  "firm_gross_loss": "their loss of whole revenue", "volume_share": "the platform's share of customers"}
+
+
+def _pct_cell(cell) -> str:
+    return "n/a" if cell in ("", None) else f"{float(cell):.0%}"
 
 
 def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any]:
     """Numbers the paper states about the verdict, read from what ``verdict`` wrote.
 
     Reads ``verdict.csv`` (columns of :func:`model.studies.verdict_report.sector_row`):
-    ``twenty_in_share_interval`` and ``twenty_in_gross_loss_interval`` ("True"/"False",
-    empty when a sector never tips), ``ponr_share_median`` and ``ponr_gross_loss_median``
-    (empty when there is no point of no return), and ``draws``.
+    per sector ``name``, ``draws``, ``p_fall`` and, for each reading of "20% of the gross",
+    ``sector_<reading>_verdict`` (holds / fails / undetermined) and
+    ``sector_<reading>_median`` (empty when no draw tips). A file whose key ends in
+    ``_calibrated`` is the calibrated variant of a sector, not another sector.
 
     Raises
     ------
@@ -301,42 +308,48 @@ def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any
     path = ver_dir / "verdict.csv"
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    need = ("sector", "draws", "twenty_in_share_interval", "twenty_in_gross_loss_interval", "ponr_share_median",
-            "ponr_gross_loss_median")
+    need = ("sector", "name", "draws", "p_fall") + tuple(f"sector_{r}_{k}" for r in _READINGS
+                                                        for k in ("verdict", "median"))
     if not rows:
         raise ValueError(f"{path}: no sector rows")
     missing = [c for c in need if c not in rows[0]]
     if missing:
         raise ValueError(f"{path}: missing columns {', '.join(missing)}")
     n = len(rows)
-    in_share = sum(_truthy(r["twenty_in_share_interval"]) for r in rows)
-    in_loss = sum(_truthy(r["twenty_in_gross_loss_interval"]) for r in rows)
-    shares = [float(r["ponr_share_median"]) for r in rows if r["ponr_share_median"] != ""]
-    losses = [float(r["ponr_gross_loss_median"]) for r in rows if r["ponr_gross_loss_median"] != ""]
+    variants = sum(r["sector"].endswith("_calibrated") for r in rows)
+    tally = {w: sum(r[f"sector_{k}_verdict"] == w for r in rows for k in _READINGS)
+             for w in ("holds", "fails", "undetermined")}
     counts = sorted({int(float(r["draws"])) for r in rows})
     values: dict[str, Any] = {
         "verdict.seed": seed, "verdict.sectors": n, "verdict.draws": counts[0] if len(counts) == 1 else draws,
-        "verdict.inside_share": in_share, "verdict.inside_gross_loss": in_loss,
+        "verdict.variants": variants, "verdict.holds": tally["holds"], "verdict.fails": tally["fails"],
+        "verdict.undetermined": tally["undetermined"],
     }
-    sentence = (f"Across {n} sector files, 20% lies inside the 90% interval of the platform's share of gross at the "
-                f"point of no return in {in_share} and inside the interval of the incumbent's gross loss in {in_loss}.")
-    if shares:
-        values.update({"verdict.share_median_min": min(shares), "verdict.share_median_max": max(shares)})
-        sentence += (f" The median share at the point of no return runs from {min(shares):.0%} to {max(shares):.0%} "
-                     f"across sectors")
-        if losses:
-            values.update({"verdict.loss_median_min": min(losses), "verdict.loss_median_max": max(losses)})
-            sentence += f", the median gross loss from {min(losses):.0%} to {max(losses):.0%}"
-        sentence += "."
+    files = f"{n} sector files" + (f" ({n - variants} sectors and {variants} calibrated variants)" if variants else "")
+    lines = [f"Across {files} and four readings of \"20% of the gross\", the claim holds in {tally['holds']} of the "
+             f"{4 * n} verdicts, fails in {tally['fails']} and is undetermined in {tally['undetermined']} (rules in "
+             "section 6). Sector by sector:", ""]
+    for r in rows:
+        words = {k: r[f"sector_{k}_verdict"] for k in _READINGS}
+        kinds = sorted(set(words.values()))
+        if len(kinds) == 1:
+            said = f"{kinds[0]} on all four readings"
+        else:
+            said = "; ".join(f"{w} on " + ", ".join(_READING_WORDS[k] for k in _READINGS if words[k] == w)
+                             for w in kinds)
+        at = ""
+        if r["sector_share_of_gross_median"] != "":
+            at = (f" (at the point of no return the platform holds {_pct_cell(r['sector_share_of_gross_median'])} of "
+                  f"the gross, the incumbents have lost {_pct_cell(r['sector_gross_loss_median'])} of theirs and the "
+                  f"platform serves {_pct_cell(r['sector_volume_share_median'])} of the customers, medians)")
+        lines.append(f"- **{r['name']}**: {said}{at}; the sector falls in the long run in "
+                     f"{_pct_cell(r['p_fall'])} of the draws.")
     if all(f"top{k}" in rows[0] for k in (1, 2, 3)):
         values["verdict.top1_debt_service"] = sum(r["top1"] == "debt_service" for r in rows)
         values["verdict.fixed_cost_in_top3"] = sum(
             bool({"fixed_cost_share", "indivisible_cost_share"} & {r["top1"], r["top2"], r["top3"]}) for r in rows)
         values["verdict.with_ponr"] = sum(bool(r["top1"]) for r in rows)
-    verdict_word = ("the tipping point is not one number shared by every sector" if in_share < n
-                    else "every sector's interval contains 20%, but the intervals are wide")
-    values["summary_sentence"] = (sentence + f" In the model, {verdict_word}; section 6 gives the table and the "
-                                  "parameters that move it.")
+    values["summary_sentence"] = "\n".join(lines)
     return values
 
 
