@@ -9,12 +9,27 @@ prints the table.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
 
 from ..evidence.scenarios import sector_files
-from ..studies.verdict_report import claims_text, compute, text_table, write_outputs
+from ..studies.verdict import VERDICT_RULES
+from ..studies.verdict_report import claim_row, claims_text, compute, text_table, write_outputs
+
+
+def _plain(x):
+    """JSON for what json cannot write: numpy numbers, NaN as None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(x, (np.integer, np.bool_)):
+        return x.item()
+    if isinstance(x, np.floating):
+        return float(x) if math.isfinite(x) else None
+    raise TypeError(f"{type(x).__name__} is not JSON")
 
 
 def add_parser(sub) -> None:
@@ -26,6 +41,9 @@ def add_parser(sub) -> None:
                    help="draws per sector for the claims C5, C7, C4 (the first of the sector's draws; default 300)")
     p.add_argument("--no-claims", action="store_true", help="skip the claims C5, C7, C4")
     p.add_argument("--tol", type=float, default=0.01, help="point-of-no-return bisection tolerance in years")
+    p.add_argument("--json", action="store_true",
+                   help="print the verdict as JSON (every sector's readings, words, fate and critical mass; the "
+                        "claims) instead of the tables")
     p.add_argument("--scenarios", nargs="+", metavar="FILE",
                    help="sector files (default: every scenarios/*.toml but baseline.toml)")
     p.set_defaults(func=run)
@@ -45,6 +63,10 @@ def run(args) -> int:
     meta = {"draws": args.draws, "seed": args.seed, "tol": args.tol, "claim_draws": None if args.no_claims
             else args.claim_draws, "seconds": seconds}
     write_outputs(out, verdicts, claims, meta)
+    if args.json:
+        print(json.dumps({"rules": VERDICT_RULES, "meta": meta, "sectors": [v.as_dict() for v in verdicts],
+                          "claims": [claim_row(c) for c in claims]}, indent=1, default=_plain))
+        return 0
     print(text_table(verdicts))
     if claims:
         print()

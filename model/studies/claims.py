@@ -3,17 +3,11 @@
 The claims C1..C9 are paraphrased from ``../shared/design/MODEL.md`` (itself from the
 essays in ``../shared/seeds/``). This module holds them once, with the essay's number
 (:data:`CLAIMED_SHARE`) and the band around it that counts as "about 20%"
-(:data:`CLAIMED_BAND`), for both places that assess a claim:
-
-* :func:`assess_claims`: one run and its counterfactual runs (:func:`claim_variants`),
-  as the dashboard shows them;
-* :mod:`model.studies.verdict`: the Monte Carlo over a sector's ranges, which reports the
-  probability that the same C1 test holds (the point of no return inside the band) and
-  the paired comparisons C5, C7, C4.
-
-The C1 test is the same in both: the point of no return's platform share of gross within
-``CLAIMED_BAND`` of ``CLAIMED_SHARE``. A single run answers it yes or no; the verdict gives
-its probability over the sector's uncertainty.
+(:data:`CLAIMED_BAND`), and describes what one run and its counterfactual runs
+(:func:`claim_variants`) show about each (:func:`describe_run`, the dashboard's table).
+It assesses nothing: a claim is assessed in one place only, the Monte Carlo verdict of
+:mod:`model.studies.verdict` (its words are what the dashboard, the command, the figures
+and the paper show).
 
 Studies layer: imports :mod:`model.core` only.
 """
@@ -34,9 +28,9 @@ __all__ = [
     "CLAIMS",
     "CLAIMS_ATTRIBUTION",
     "Claim",
-    "ClaimAssessment",
+    "RunStatement",
     "claim_variants",
-    "assess_claims",
+    "describe_run",
     "near_claim",
 ]
 
@@ -88,17 +82,16 @@ CLAIMS = (
 
 
 @dataclass(frozen=True)
-class ClaimAssessment:
-    """What the current run says about one claim."""
+class RunStatement:
+    """What the current run shows about one claim (a description, not an assessment)."""
 
     id: str
     claim: str
     this_run: str
-    verdict: str  # "supported", "not supported", "partly", "not tested"
 
 
 def claim_variants(params: Parameters) -> dict[str, Parameters]:
-    """The counterfactual runs :func:`assess_claims` needs, as parameter sets.
+    """The counterfactual runs :func:`describe_run` needs, as parameter sets.
 
     ``other_network_effect`` (C5) swaps the network effect; ``light_fixed_cost`` (C2)
     moves three quarters of the fixed cost into variable cost, keeping the margin and the
@@ -143,10 +136,10 @@ def _share_gap(a, b) -> tuple[float, float, float]:
     return t, _at(a, "platform_share_of_gross", t), _at(b, "platform_share_of_gross", t)
 
 
-def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, ponr: Any = None,
-                  break_even: float | None = None, break_even_current_prices: float | None = None,
-                  sector: str = "", n_sectors: int | None = None) -> list[ClaimAssessment]:
-    """What the current run says about each claim C1..C9, computed from model runs.
+def describe_run(params: Parameters, current, variants: Mapping[str, Any], *, ponr: Any = None,
+                 break_even: float | None = None, break_even_current_prices: float | None = None,
+                 sector: str = "", n_sectors: int | None = None) -> list[RunStatement]:
+    """What the current run and its counterfactuals show about each claim C1..C9.
 
     Parameters
     ----------
@@ -165,56 +158,41 @@ def assess_claims(params: Parameters, current, variants: Mapping[str, Any], *, p
 
     Returns
     -------
-    list of ClaimAssessment
-        One per claim, in order. The verdict rules (stated in each row's text):
-        C1 "supported" when the point-of-no-return share is within 5 points of 20 %;
-        C2 when cutting the fixed cost (same margin) prevents or delays the fall by at
-        least a year; C3 when trust rises by at least 0.05 and without transaction trust
-        the platform holds at least 2 points less; C4 when relational trust reaches 0.1 and
-        without stickiness the platform holds 2 points less or the fall comes 0.5 yr later;
-        C5 when swapping the network effect changes the fate, the fall time by a year or the
-        share by 5 points; C6 when the platform is cheaper than the incumbent and profitable
-        at the end; C7 when soft alone stays within 2 points of the start and both together
-        beat hard alone by 2 points; C8 when at the end both flows exist and balance within
-        25 %; C9 is a pointer to the cross-sector verdict.
+    list of RunStatement
+        One per claim, in order: sentences built from the runs' numbers. No verdict: one
+        run is one point of the sector's uncertainty, and the verdict
+        (:mod:`model.studies.verdict`) is over all of it.
     """
     context = dict(params=params, current=current, variants=variants, ponr=ponr, break_even=break_even,
                    break_even_current_prices=break_even_current_prices, sector=sector, n_sectors=n_sectors)
-    return [ClaimAssessment(c.id, c.text, *_RULES[c.id](**context)) for c in CLAIMS]
+    return [RunStatement(c.id, c.text, _RULES[c.id](**context)) for c in CLAIMS]
 
 
-# --- the rules, one per claim: each returns (what this run says, verdict) ----------------
+# --- one description per claim: what this run shows, in words and numbers ----------------
 
-def _c1(*, params, current, ponr, **_) -> tuple[str, str]:
-    """C1: the point of no return against 20 %."""
+def _c1(*, params, current, ponr, **_) -> str:
+    """C1: the point of no return, read three ways."""
     if ponr is not None and ponr.outcome not in ("tips", "never_tips", "always_falls"):
         ponr = None  # a failed analysis says nothing about the claim
     if ponr is None:
         if current.falls:
-            return (f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of "
-                    "no return (at or before it) needs the tipping analysis, not available.", "not tested")
-        else:
-            return ("The incumbent does not fall within the horizon, and the tipping analysis is not "
-                    "available.", "not tested")
-    elif ponr.outcome == "never_tips":
-        final = current.final("platform_share_of_gross")
-        verdict = "not supported" if final >= CLAIMED_SHARE else "not tested"
-        return (f"No tipping: the incumbent survives the {params.horizon:g}-year horizon while the "
-                f"platform reaches {_pct(final)} of gross.", verdict)
-    else:
-        near = bool(near_claim(ponr.share))
-        if ponr.outcome == "always_falls":
-            said = (f"The incumbent falls even if the platform never acquires anyone after t = 0 "
-                    f"(share {_pct(ponr.share)}).")
-        else:
-            lo, hi = ponr.share_bracket
-            said = (f"Point of no return after {ponr.time:.2f} yr at a platform share of gross of "
-                    f"{_pct(ponr.share)} (bracket {_pct(lo)} to {_pct(hi)}; gross loss {_pct(ponr.gross_loss)}).")
-        return (said + f" The essay says 20%: {'within' if near else 'not within'} {CLAIMED_BAND * 100:.0f} points.",
-                "supported" if near else "not supported")
+            return (f"The incumbent falls at a {_pct(current.share_at_fall)} platform share; the point of no return "
+                    "(at or before it) needs the tipping analysis, not available.")
+        return "The incumbent does not fall within the horizon, and the tipping analysis is not available."
+    if ponr.outcome == "never_tips":
+        return (f"No tipping: the incumbent survives in the long run while the platform reaches "
+                f"{_pct(current.final('platform_share_of_gross'))} of the gross within the "
+                f"{params.horizon:g}-year horizon.")
+    if ponr.outcome == "always_falls":
+        return (f"The incumbent falls even if the platform never acquires anyone after the start (share of gross "
+                f"{_pct(ponr.share)}): this run does not test the claim.")
+    volume = getattr(ponr, "volume_share", None)
+    return (f"Point of no return after {ponr.time:.1f} years: the platform holds {_pct(ponr.share)} of the gross"
+            + (f" and {_pct(volume)} of the customers" if volume is not None else "")
+            + f"; the incumbent has lost {_pct(ponr.gross_loss)} of its gross.")
 
 
-def _c2(*, params, current, variants, break_even, break_even_current_prices, **_) -> tuple[str, str]:
+def _c2(*, params, current, variants, break_even, break_even_current_prices, **_) -> str:
     """C2: fixed costs as the reason."""
     light = variants["light_fixed_cost"]
     lp = light.params
@@ -222,96 +200,70 @@ def _c2(*, params, current, variants, break_even, break_even_current_prices, **_
     if break_even_current_prices is not None:
         be = f"Static break-even loss {_pct(break_even_current_prices)} of gross at today's prices"
         be += f" ({_pct(break_even)} re-pricing). " if break_even is not None else ". "
-    said = (be + f"With a quarter of the fixed cost (φ = {lp.fixed_cost_share:.2f}, v = "
+    return (be + f"With a quarter of the fixed cost (φ = {lp.fixed_cost_share:.2f}, v = "
             f"{lp.variable_cost_share:.2f}, same margin) the incumbent {_fate(light)}; as set it {_fate(current)}.")
-    if not current.falls:
-        verdict = "not tested"
-    elif not light.falls or light.fall_time - current.fall_time >= 1.0:
-        verdict = "supported"
-    else:
-        verdict = "not supported"
-    return (said, verdict)
 
 
-def _c3(*, current, variants, **_) -> tuple[str, str]:
+def _c3(*, current, variants, **_) -> str:
     """C3: trust from transactions."""
     t0 = float(current["platform_trust"][0])
     t_max = float(np.max(current["platform_trust"]))
-    no_trust = variants["no_transaction_trust"]
-    t, s_now, s_without = _share_gap(current, no_trust)
+    t, s_now, s_without = _share_gap(current, variants["no_transaction_trust"])
     return (f"Platform trust goes from {t0:.2f} to at most {t_max:.2f}. Without trust from transactions "
-            f"(κ_T = 0), at {t:.1f} yr the platform holds {_pct(s_without)} of gross instead of {_pct(s_now)}.",
-            "supported" if t_max - t0 >= 0.05 and s_now - s_without >= 0.02 else "not supported")
+            f"(κ_T = 0), at {t:.1f} yr the platform holds {_pct(s_without)} of gross instead of {_pct(s_now)}.")
 
 
-def _c4(*, current, variants, **_) -> tuple[str, str]:
+def _c4(*, current, variants, **_) -> str:
     """C4: relational trust makes users stick."""
     r_max = float(np.max(current["relational_trust"]))
     loose = variants["no_stickiness"]
     t, s_now, s_loose = _share_gap(current, loose)
-    later = (current.falls and (not loose.falls or loose.fall_time - current.fall_time >= 0.5))
     return (f"Relational trust reaches {r_max:.2f}. Without stickiness (ρ = 0), at {t:.1f} yr the platform "
-            f"holds {_pct(s_loose)} instead of {_pct(s_now)}; the incumbent {_fate(loose)}.",
-            "supported" if r_max >= 0.1 and (s_now - s_loose >= 0.02 or later) else "not supported")
+            f"holds {_pct(s_loose)} instead of {_pct(s_now)}; the incumbent {_fate(loose)}.")
 
 
-def _c5(*, params, current, variants, **_) -> tuple[str, str]:
+def _c5(*, params, current, variants, **_) -> str:
     """C5: trust vs standard network effect."""
     other = variants["other_network_effect"]
-    t, s_now, s_other = _share_gap(current, other)
-    differs = (current.falls != other.falls
-               or (current.falls and abs(current.fall_time - other.fall_time) >= 1.0)
-               or abs(s_now - s_other) >= 0.05)
     return (f"With the {other.params.network_effect} network effect the incumbent {_fate(other)}; with the "
-            f"{params.network_effect} one it {_fate(current)}.",
-            "supported" if differs else "not supported")
+            f"{params.network_effect} one it {_fate(current)}.")
 
 
-def _c6(*, params, current, **_) -> tuple[str, str]:
+def _c6(*, params, current, **_) -> str:
     """C6: price and cost."""
-    p_end = current.final("incumbent_price")
-    profit_end = current.final("platform_profit")
-    return (f"Platform price {params.platform_price:.2f} against the incumbent's {p_end:.2f} at the end; "
-            f"platform profit at the end {profit_end:+.3f} (initial gross/yr) at a unit cost of "
-            f"{params.platform_unit_cost:.2f} and a fixed cost of {params.platform_fixed_cost:.3f}.",
-            "supported" if params.platform_price < p_end and profit_end > 0 else "not supported")
+    return (f"Platform price {params.platform_price:.2f} against the incumbent's "
+            f"{current.final('incumbent_price'):.2f} at the end; platform profit at the end "
+            f"{current.final('platform_profit'):+.3f} (initial gross/yr) at a unit cost of "
+            f"{params.platform_unit_cost:.2f} and a fixed cost of {params.platform_fixed_cost:.3f}.")
 
 
-def _c7(*, params, current, variants, **_) -> tuple[str, str]:
+def _c7(*, params, current, variants, **_) -> str:
     """C7: hard starts, soft amplifies."""
     hard, soft = variants["hard_only"], variants["soft_only"]
-    both = params.replace(hard_network=True, soft_network=True) == params
+    if params.replace(hard_network=True, soft_network=True) != params:
+        return (f"Both channels are not on (hard {params.hard_network}, soft {params.soft_network}); hard only: "
+                f"{_fate(hard)}; soft only: {_fate(soft)}.")
     t_h, s_both_h, s_hard = _share_gap(current, hard)
-    t_s, s_both_s, s_soft = _share_gap(current, soft)
+    t_s, _, s_soft = _share_gap(current, soft)
     s0 = float(soft["platform_share_of_gross"][0])
-    if not both:
-        return (f"Needs both channels on (hard {params.hard_network}, soft {params.soft_network}); hard "
-                f"only: {_fate(hard)}; soft only: {_fate(soft)}.", "not tested")
-    else:
-        starts = s_soft - s0 <= 0.02
-        amplifies = s_both_h - s_hard >= 0.02
-        return (f"At {t_s:.1f} yr soft only holds {_pct(s_soft)} (from {_pct(s0)}); at {t_h:.1f} yr hard only "
-                f"holds {_pct(s_hard)} against {_pct(s_both_h)} with both.",
-                "supported" if starts and amplifies else ("partly" if starts or amplifies else "not supported"))
+    return (f"At {t_s:.1f} yr soft only holds {_pct(s_soft)} (from {_pct(s0)}); at {t_h:.1f} yr hard only holds "
+            f"{_pct(s_hard)} against {_pct(s_both_h)} with both.")
 
 
-def _c8(*, current, sector, **_) -> tuple[str, str]:
+def _c8(*, current, **_) -> str:
     """C8: turnover with a stable share."""
     adopt, churn = current.final("adoption"), current.final("churn")
     share = current.final("platform_share")
-    t_end = float(current.t[-1])
-    balanced = adopt > 0 and churn > 0 and abs(adopt - churn) <= 0.25 * (adopt + churn) / 2
     turnover = churn / share if share > 0 else float("nan")
-    return (f"At {t_end:.1f} yr: adoption {adopt:.4f}/yr and churn {churn:.4f}/yr of the sector's customers "
-            f"(turnover {_pct(turnover)} of platform users a year), net {adopt - churn:+.4f}/yr.",
-            "supported" if balanced else "not supported")
+    return (f"At {float(current.t[-1]):.1f} yr: adoption {adopt:.4f}/yr and churn {churn:.4f}/yr of the sector's "
+            f"customers (turnover {_pct(turnover)} of platform users a year), net {adopt - churn:+.4f}/yr.")
 
 
-def _c9(*, sector, n_sectors, **_) -> tuple[str, str]:
+def _c9(*, sector, n_sectors, **_) -> str:
     """C9: the sectors."""
     count = f"{n_sectors} sector file(s) in scenarios/; " if n_sectors is not None else ""
     return (f"This run: {sector or 'this sector'}. {count}the per-sector verdict with uncertainty is "
-            "`python -m model verdict`.", "not tested")
+            "`python -m model verdict`.")
 
 
 _RULES = {f'C{i}': rule for i, rule in enumerate((_c1, _c2, _c3, _c4, _c5, _c6, _c7, _c8, _c9), start=1)}

@@ -84,6 +84,7 @@ __all__ = [
     "reading_verdict",
     "verdict_word",
     "threshold_ecdf",
+    "claim_words",
 ]
 
 #: C4's direct measure: acquisition stops at this time (years) ...
@@ -158,6 +159,11 @@ class Interval:
         if self.n == 0:
             return None
         return bool(self.low <= x <= self.high)
+
+
+def _finite(x):
+    """A float for JSON: None where it is not finite."""
+    return float(x) if x is not None and math.isfinite(x) else None
 
 
 def verdict_word(n_finished: int, n_tested: int, p_near: float) -> tuple[str, str]:
@@ -317,6 +323,30 @@ class SectorVerdict:
     def words(self) -> dict:
         """``{reading: word}`` for the sector definition."""
         return {r.reading: r.word for r in self.readings if r.definition == "sector"}
+
+    def as_dict(self) -> dict:
+        """Plain numbers and words (JSON): what the command's ``--json`` prints and the
+        dashboard shows."""
+        def iv(x):
+            return None if x is None else {"median": _finite(x.median), "p05": _finite(x.low), "p95": _finite(x.high),
+                                           "n": x.n}
+
+        return {
+            "sector": self.key, "name": self.name, "file": self.origin, "draws": self.n_draws, "seed": self.seed,
+            "firms": self.n_firms, "counts": dict(self.counts), "p_fall": _finite(self.p_fall),
+            "p_fall_within_horizon": _finite(self.p_fall_within_horizon),
+            "p_falls_anyway": _finite(self.p_falls_anyway), "horizon": self.horizon, "fate_years": self.fate_years,
+            "unsettled": self.unsettled, "ponr_time": iv(self.ponr_time), "break_even": iv(self.break_even),
+            "firm_revenue_share": self.firm_revenue_share,
+            "readings": [{**r.as_dict(), **{k: _finite(v) for k, v in r.as_dict().items() if isinstance(v, float)}}
+                         for r in self.readings],
+            "critical_mass": {k: (iv(v) if isinstance(v, Interval) else _finite(v) if isinstance(v, float) else v)
+                              for k, v in self.critical_mass.items()},
+            "exit_points": {point: {k: (iv(v) if isinstance(v, Interval) else _finite(v)) for k, v in d.items()}
+                            for point, d in self.exit_points.items()},
+            "sensitivity": {r: d["top"] for r, d in self.sensitivity_by_reading.items()},
+            "rules": VERDICT_RULES,
+        }
 
 
 @dataclass(frozen=True)
@@ -757,4 +787,15 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
     out.append(ClaimComparison(answer=answer, **c, extra={
         "retention_with": ret_a, "retention_without": ret_b, "retention_n": int(both.sum()),
         "frac_keeps_more": frac_more, "retention_freeze": RETENTION_FREEZE, "retention_years": RETENTION_YEARS}))
+    return out
+
+
+def claim_words(verdict: SectorVerdict, comparisons=()) -> dict[str, str]:
+    """The verdict's word on each claim it tests in this sector (C1 per reading; C5, C7, C4
+    from the paired comparisons given); what the dashboard's claims table shows."""
+    words = verdict.words
+    out = {"C1": "; ".join(f"{words[r]} on the {READING_LABELS[r]}" for r in READINGS if r in words)}
+    for c in comparisons:
+        if c.sector == verdict.key:
+            out[c.claim] = c.answer
     return out

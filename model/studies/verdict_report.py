@@ -209,6 +209,26 @@ def _cm(v):
     return f"{_pct(cm['p_exists'])} of {cm['n']} draws, at {_iv(cm['share'])} of volume"
 
 
+#: Columns of :func:`reading_rows` (the dashboard's table and verdict.md's).
+READING_COLUMNS = ("reading", "threshold: median [5th-95th]", "P(threshold <= 20%)", "P(15% <= threshold <= 25%)",
+                   "tested / finished draws", "verdict")
+
+
+def reading_rows(v, definition: str = "sector") -> list[tuple[str, ...]]:
+    """One row of display strings per reading: the one formatting of the verdict that the
+    terminal, verdict.md and the dashboard all print."""
+    return [(r.label, _iv(r.threshold), _pct(r.p_at_most_claim), _pct(r.p_near_claim),
+             f"{r.n_tested} / {r.n_finished}", r.word)
+            for r in v.readings if r.definition == definition]
+
+
+def fate_sentence(v) -> str:
+    """The sector's fate and critical mass in one sentence (dashboard and terminal)."""
+    return (f"P(falls in the long run) {_pct(v.p_fall)}; within the file's {v.horizon:g}-year horizon "
+            f"{_pct(v.p_fall_within_horizon)}; whatever the platform does {_pct(v.p_falls_anyway)}. "
+            f"Adoption critical mass: {_cm(v)}.")
+
+
 def text_table(verdicts) -> str:
     """The terminal's tables: one row per sector and reading (the sector's fall), then the
     sector's fate and its critical mass, then the first firm's failure."""
@@ -308,9 +328,8 @@ def markdown(verdicts, claims, meta) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for v in verdicts:
-        for r in (x for x in v.readings if x.definition == "sector"):
-            lines.append(f"| {v.name} | {r.label} | {_iv(r.threshold)} | {_pct(r.p_at_most_claim)} | "
-                         f"{_pct(r.p_near_claim)} | {r.n_tested} / {r.n_finished} | **{r.word}** |")
+        for row in reading_rows(v):
+            lines.append(f"| {v.name} | " + " | ".join(row[:-1]) + f" | **{row[-1]}** |")
     lines += [
         "",
         "Threshold: the reading on the unfrozen run at the point of no return, over the draws that tip. For a "
@@ -353,9 +372,8 @@ def markdown(verdicts, claims, meta) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for v in firm_sectors:
-            for r in (x for x in v.readings if x.definition == "first_failure"):
-                lines.append(f"| {v.name} | {r.label} | {_iv(r.threshold)} | {_pct(r.p_at_most_claim)} | "
-                             f"{_pct(r.p_near_claim)} | {r.n_tested} / {r.n_finished} | **{r.word}** |")
+            for row in reading_rows(v, "first_failure"):
+                lines.append(f"| {v.name} | " + " | ".join(row[:-1]) + f" | **{row[-1]}** |")
         lines += [
             "",
             "On the unfrozen run, the exit curve's points: the readings when the first firm fails and when half "
