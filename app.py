@@ -28,6 +28,8 @@ from model.core.simulate import ENGINE, simulate
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import figures
 from model.studies import claims
+from model.studies.verdict import VERDICT_RULES, claim_comparisons, claim_words, sector_verdict
+from model.studies.verdict_report import READING_COLUMNS, fate_sentence, reading_rows
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SECTOR = "baseline"
@@ -77,6 +79,25 @@ def run_model(params: Parameters):
 @st.cache_data(show_spinner=False, max_entries=256)
 def run_ponr(params: Parameters):
     return point_of_no_return(params, method=method_for(params))
+
+
+#: The dashboard's verdict: draws over the sector file's ranges, and the first of them for the
+#: paired claim tests and the critical mass (the command's defaults are 1000, 300 and 200;
+#: these keep the first view of a sector to a few seconds). Seed 0, as the command's default.
+DASHBOARD_VERDICT_DRAWS = 200
+DASHBOARD_CLAIM_DRAWS = 60
+DASHBOARD_CRITICAL_MASS_DRAWS = 50
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_sector_verdict(toml_text: bytes, origin: str):
+    """The verdict (model.studies.verdict, the one assessment) of the sector file whose text
+    is ``toml_text``, and its paired claim tests."""
+    scenario = parse_scenario(toml_text, origin)
+    key = Path(origin).stem
+    v = sector_verdict(scenario, draws=DASHBOARD_VERDICT_DRAWS, seed=0, key=key,
+                       critical_mass_draws=DASHBOARD_CRITICAL_MASS_DRAWS)
+    return v, claim_comparisons(v, claim_draws=DASHBOARD_CLAIM_DRAWS)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -198,6 +219,7 @@ def on_upload() -> None:
         st.session_state["_upload_error"] = str(e)
         return
     st.session_state["_uploaded"] = scenario
+    st.session_state["_uploaded_text"] = bytes(f.getvalue())  # what the verdict reads, exactly
     set_widgets(scenario.params)
 
 
@@ -492,17 +514,52 @@ def tipping_view(params: Parameters, result, base: Scenario) -> None:
         st.error(f"The basin could not be mapped: {type(e).__name__}: {e}")
 
 
-def claims_table(params: Parameters, result, ponr, be, be_now, base: Scenario, n_sectors: int) -> None:
+def sector_verdict_or_message(base: Scenario):
+    """(verdict, comparisons, None), or (None, None, why) if it cannot be computed."""
+    try:
+        uploaded = st.session_state.get("_uploaded")
+        # The file's own text (the command reads the same): not scenario_to_toml, which
+        # writes the defaults of parameters the file leaves out, with ranges.
+        text = st.session_state.get("_uploaded_text") if uploaded is not None else Path(base.origin).read_bytes()
+        with st.spinner(f"The sector's verdict: {DASHBOARD_VERDICT_DRAWS} draws over the file's ranges (a few "
+                        "seconds the first time)..."):
+            v, comparisons = run_sector_verdict(text, str(base.origin))
+        return v, comparisons, None
+    except (ValueError, OSError) as e:  # a file without ranges, ranges that break a rule, a file gone
+        return None, None, str(e)
+
+
+def verdict_panel(verdict, note) -> None:
+    st.header("Does 20% hold in this sector?")
+    if verdict is None:
+        st.info(f"No verdict for this file: {plain(note)}")
+        return
+    table = pd.DataFrame(reading_rows(verdict), columns=READING_COLUMNS).set_index("reading")
+    st.table(table)
+    st.markdown(fate_sentence(verdict))
+    st.caption(f"The sector's verdict over {verdict.n_draws} Latin-hypercube draws (seed {verdict.seed}) within the "
+               f"ranges of its file, whatever the sliders say: the same computation as `python -m model verdict "
+               f"--draws {verdict.n_draws} --scenarios {plain(verdict.origin)}`. The threshold is the platform's "
+               "progress at the point of no return, read four ways.")
+    with st.expander("The rules behind the words"):
+        st.markdown(VERDICT_RULES)
+
+
+def claims_table(params: Parameters, result, ponr, be, be_now, base: Scenario, n_sectors: int, verdict,
+                 comparisons) -> None:
     st.header("The essays' claims, against this run")
     variants = {k: run_model(p) for k, p in claims.claim_variants(params).items()}
-    rows = claims.assess_claims(params, result, variants, ponr=ponr, break_even=be,
-                                 break_even_current_prices=be_now, sector=base.name, n_sectors=n_sectors)
+    rows = claims.describe_run(params, result, variants, ponr=ponr, break_even=be,
+                               break_even_current_prices=be_now, sector=base.name, n_sectors=n_sectors)
+    words = claim_words(verdict, comparisons) if verdict is not None else {}
     # A static table: the statements are sentences and must wrap, not be cut.
-    table = pd.DataFrame([{"claim": r.id, "what the essays say": r.claim, "what this run says": r.this_run,
-                           "verdict": r.verdict} for r in rows]).set_index("claim")
+    table = pd.DataFrame([{"claim": r.id, "what the essays say": r.claim, "what this run shows": r.this_run,
+                           "the sector's verdict": words.get(r.id, "not assessed by the verdict")}
+                          for r in rows]).set_index("claim")
     st.table(table)
-    st.caption(claims.CLAIMS_ATTRIBUTION + " Each verdict follows a stated rule from this run and its "
-               "counterfactual runs (the rules are in model.studies.claims.assess_claims); it is not a proof.")
+    st.caption(claims.CLAIMS_ATTRIBUTION + " One run is one point of the sector's uncertainty: it shows, it "
+               "does not assess. The verdict column is the Monte Carlo over the file's ranges "
+               "(model.studies.verdict), the same as the command's and the paper's.")
 
 
 def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) -> None:
@@ -568,6 +625,8 @@ def main() -> None:
         ponr, ponr_note = ponr_or_message(params)
     st.caption(f"Sector: **{plain(base.name)}** ({plain(base.origin)})")
     summary(params, result, ponr, ponr_note, be, be_now)
+    verdict, comparisons, verdict_note = sector_verdict_or_message(base)
+    verdict_panel(verdict, verdict_note)
 
     reference = run_model(base.params)
     ref_ponr = ref_be = None
@@ -578,7 +637,7 @@ def main() -> None:
     time_charts(params, result, ponr, be, reference, ref_ponr, ref_be)
     firms_panel(result)
     tipping_view(params, result, base)
-    claims_table(params, result, ponr, be, be_now, base, len(files))
+    claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons)
     share_and_export(params, base, query)
 
 

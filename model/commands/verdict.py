@@ -40,6 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--claim-draws", type=int, default=300,
                    help="draws per sector for the claims C5, C7, C4 (the first of the sector's draws; default 300)")
     p.add_argument("--no-claims", action="store_true", help="skip the claims C5, C7, C4")
+    p.add_argument("--critical-mass-draws", type=int, default=200,
+                   help="draws per sector (the first of its draws) on which the adoption critical mass is computed "
+                        "(default 200; 0 skips it)")
     p.add_argument("--tol", type=float, default=0.01, help="point-of-no-return bisection tolerance in years")
     p.add_argument("--json", action="store_true",
                    help="print the verdict as JSON (every sector's readings, words, fate and critical mass; the "
@@ -54,14 +57,17 @@ def run(args) -> int:
         raise ValueError(f"--claim-draws must be at least 2, got {args.claim_draws}")
     paths = [Path(p) for p in args.scenarios] if args.scenarios else sector_files()
     t0 = time.perf_counter()
+    if args.critical_mass_draws < 0:
+        raise ValueError(f"--critical-mass-draws must be 0 or more, got {args.critical_mass_draws}")
     verdicts, claims, timings = compute(paths, draws=args.draws, seed=args.seed, tol=args.tol,
                                         claim_draws=None if args.no_claims else args.claim_draws,
+                                        critical_mass_draws=args.critical_mass_draws,
                                         progress=lambda s: print(s, file=sys.stderr, flush=True))
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"draws": args.draws, "seed": args.seed, "tol": args.tol, "claim_draws": None if args.no_claims
-            else args.claim_draws, "seconds": seconds}
+            else args.claim_draws, "critical_mass_draws": args.critical_mass_draws, "seconds": seconds}
     write_outputs(out, verdicts, claims, meta)
     if args.json:
         print(json.dumps({"rules": VERDICT_RULES, "meta": meta, "sectors": [v.as_dict() for v in verdicts],

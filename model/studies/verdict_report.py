@@ -35,7 +35,8 @@ from .verdict import (
 )
 
 
-def compute(paths, *, draws: int, seed: int, tol: float, claim_draws: int | None, progress=None):
+def compute(paths, *, draws: int, seed: int, tol: float, claim_draws: int | None, progress=None,
+            critical_mass_draws: int = 200):
     """Verdicts (and claims, unless ``claim_draws`` is None) of the sector files ``paths``."""
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
         raise ValueError(f"--tol must be a positive number of years, got {tol!r}")
@@ -46,7 +47,7 @@ def compute(paths, *, draws: int, seed: int, tol: float, claim_draws: int | None
     verdicts, claims, timings = [], [], {}
     for key, scenario in zip(keys, scenarios):
         t0 = time.perf_counter()
-        v = sector_verdict(scenario, draws=draws, seed=seed, tol=tol, key=key)
+        v = sector_verdict(scenario, draws=draws, seed=seed, tol=tol, key=key, critical_mass_draws=critical_mass_draws)
         verdicts.append(v)
         t1 = time.perf_counter()
         if claim_draws is not None:
