@@ -28,7 +28,15 @@ from model.core.simulate import ENGINE, simulate
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import figures
 from model.studies import claims
-from model.studies.verdict import VERDICT_RULES, claim_comparisons, claim_words, sector_verdict
+from model.studies.verdict import (
+    QUICK_CLAIM_DRAWS,
+    QUICK_CRITICAL_MASS_DRAWS,
+    QUICK_DRAWS,
+    VERDICT_RULES,
+    claim_comparisons,
+    claim_words,
+    sector_verdict,
+)
 from model.studies.verdict_report import READING_COLUMNS, fate_sentence, reading_rows
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
@@ -81,12 +89,10 @@ def run_ponr(params: Parameters):
     return point_of_no_return(params, method=method_for(params))
 
 
-#: The dashboard's verdict: draws over the sector file's ranges, and the first of them for the
-#: paired claim tests and the critical mass (the command's defaults are 1000, 300 and 200;
-#: these keep the first view of a sector to a few seconds). Seed 0, as the command's default.
-DASHBOARD_VERDICT_DRAWS = 200
-DASHBOARD_CLAIM_DRAWS = 60
-DASHBOARD_CRITICAL_MASS_DRAWS = 50
+#: The dashboard's verdict: a quick one (model.studies.verdict.QUICK_DRAWS, seed 0).
+DASHBOARD_VERDICT_DRAWS = QUICK_DRAWS
+DASHBOARD_CLAIM_DRAWS = QUICK_CLAIM_DRAWS
+DASHBOARD_CRITICAL_MASS_DRAWS = QUICK_CRITICAL_MASS_DRAWS
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

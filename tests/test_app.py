@@ -141,17 +141,24 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
             assert (w.min, w.max) == s.bounds and name in w.label.replace(" ", "_") and w.help == s.meaning
 
 
-def test_claims_table_is_the_models_assessment(base, baseline):
+def test_claims_table_describes_the_run_and_shows_the_verdicts_words(base, baseline):
     at = open_app()
-    table = at.table[0].value
+    table = at.table[-1].value
     res = simulate(base)
     runs = {k: simulate(v) for k, v in claims.claim_variants(base).items()}
-    rows = claims.assess_claims(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
-                                 break_even_current_prices=break_even_loss(base, policy="current_prices"),
-                                 sector=baseline.name, n_sectors=len(list((ROOT / "scenarios").glob("*.toml"))))
+    rows = claims.describe_run(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
+                               break_even_current_prices=break_even_loss(base, policy="current_prices"),
+                               sector=baseline.name, n_sectors=len(list((ROOT / "scenarios").glob("*.toml"))))
     assert list(table.index) == [r.id for r in rows]
-    assert list(table["verdict"]) == [r.verdict for r in rows]
-    assert list(table["what this run says"]) == [r.this_run for r in rows]
+    assert list(table["what this run shows"]) == [r.this_run for r in rows]
+    # The words are the sector verdict's (model.studies.verdict), never the run's own.
+    from model.studies.verdict import (QUICK_CLAIM_DRAWS, QUICK_CRITICAL_MASS_DRAWS, QUICK_DRAWS, claim_comparisons,
+                                       claim_words, sector_verdict)
+
+    v = sector_verdict(baseline, draws=QUICK_DRAWS, seed=0, key="baseline",
+                       critical_mass_draws=QUICK_CRITICAL_MASS_DRAWS)
+    words = claim_words(v, claim_comparisons(v, claim_draws=QUICK_CLAIM_DRAWS))
+    assert list(table["the sector's verdict"]) == [words.get(r.id, "not assessed by the verdict") for r in rows]
 
 
 # --- every control group moves the charts as the model says ----------------------------

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app as dashboard  # noqa: F401  (the module's constants; the page itself runs in AppTest)
 from model.commands.cli import main as cli_main
 from model.evidence.scenarios import load_scenario
 from model.publish import book, paper
 from model.studies.verdict import (
+    QUICK_CLAIM_DRAWS,
+    QUICK_CRITICAL_MASS_DRAWS,
+    QUICK_DRAWS,
     CLAIMED_BAND,
     CLAIMED_SHARE,
     READING_LABELS,
@@ -31,9 +33,9 @@ APP = str(ROOT / "app.py")
 
 
 def _run_command(out, capsys):
-    code = cli_main(["verdict", "--draws", str(dashboard.DASHBOARD_VERDICT_DRAWS), "--claim-draws",
-                     str(dashboard.DASHBOARD_CLAIM_DRAWS), "--critical-mass-draws",
-                     str(dashboard.DASHBOARD_CRITICAL_MASS_DRAWS), "--scenarios", str(FILE), "--out", str(out),
+    code = cli_main(["verdict", "--draws", str(QUICK_DRAWS), "--claim-draws",
+                     str(QUICK_CLAIM_DRAWS), "--critical-mass-draws",
+                     str(QUICK_CRITICAL_MASS_DRAWS), "--scenarios", str(FILE), "--out", str(out),
                      "--json"])
     assert code == 0
     return json.loads(capsys.readouterr().out)

@@ -105,6 +105,12 @@ READING_LABELS = {
 #: What "falls" means for a point of no return: the sector (half of its incumbent capacity
 #: exited; one firm: its insolvency) or, for a sector of several firms, its first firm.
 DEFINITIONS = ("sector", "first_failure")
+#: A quick verdict (what the dashboard runs, to keep a sector's first view to seconds): draws
+#: over the file's ranges, the first of them for the paired claims and the critical mass.
+#: The command's defaults are 1000, 300 and 200. The same seed gives the same first draws.
+QUICK_DRAWS = 200
+QUICK_CLAIM_DRAWS = 60
+QUICK_CRITICAL_MASS_DRAWS = 50
 #: Below the smallest firm's size: the first exit is the fall (``fall_level`` of the engine).
 FIRST_FAILURE_LEVEL = 1e-9
 
