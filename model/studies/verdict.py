@@ -58,7 +58,7 @@ from scipy.stats import qmc, spearmanr
 
 from ..analysis.tipping import break_even_loss
 from ..core import engine
-from ..core.equations import PARAM_NAMES, build, param_vector
+from ..core.equations import OUTPUT_NAMES, PARAM_NAMES, build, param_vector
 from ..core.parameters import PARAMETER_SPECS
 from ..evidence.scenarios import Scenario
 from .claims import CLAIMED_BAND, CLAIMED_SHARE, near_claim
@@ -382,6 +382,9 @@ class ClaimComparison:
     frac_a_sooner: float
     answer: str
     extra: dict = field(default_factory=dict)
+    #: What would have made the answer come out the other way (the rule's threshold, and
+    #: where the measured numbers stand against it).
+    other_way: str = ""
 
 
 def _seed_for(seed: int, key: str) -> np.random.SeedSequence:
@@ -725,11 +728,41 @@ def _answer_sooner(c, a_name, b_name):
     return f"mixed: PONR {dt:+.2f} yr (median), P(fall) {dp:+.2f}, {c['frac_a_sooner']:.0%} of draws sooner"
 
 
+#: C4: a stay on the platform this much longer (relative) counts as a material difference.
+MATERIAL_STAY = 0.1
+#: C7's second start: a platform with this share already (a foothold the soft network can
+#: spread from), against the file's own start.
+FOOTHOLD_SHARE = 0.01
+
+
+def _churn_per_user(pvecs, reorganise=False):
+    """Each run's churn per platform user (1/yr) at RETENTION_FREEZE: the inverse of the
+    expected stay on the platform. A ratio of two of them measures stickiness whatever the
+    level of churn (the share kept after a freeze does not when churn is tiny)."""
+    r = engine.integrate(pvecs, None, np.array([RETENTION_FREEZE]), t_end=RETENTION_FREEZE + 1e-9,
+                         reorganise=reorganise, after_fall="continue")
+    if r.outputs is not None:
+        out = r.outputs[:, 0, :len(OUTPUT_NAMES)]
+    else:
+        out = engine.outputs_batch(np.nan_to_num(r.y[:, 0, :]), pvecs)
+    share = r.y[:, 0, 0]
+    churn = out[:, OUTPUT_NAMES.index("churn")]
+    ok = r.success & np.isfinite(share) & (share > 0)
+    return np.where(ok, churn / np.where(ok, share, 1.0), np.nan)
+
+
 def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: float = 0.01) -> list[ClaimComparison]:
     """C5, C7 and C4 for one sector, on the first ``claim_draws`` draws of its verdict.
 
     The arm that matches the sector file reuses the verdict's own points of no return;
-    the other arm changes one switch and is computed on the same draws.
+    the other arm changes one switch and is computed on the same draws. C5 compares the two
+    network-effect forms, normalised to the same value at full share and trust
+    (:mod:`model.core.equations`), from the same start. C7 is asked twice: from the file's
+    start and from a :data:`FOOTHOLD_SHARE` foothold (a tiny start decides C7 by itself: word
+    of mouth needs adopters). C4 compares the churn per platform user at year
+    :data:`RETENTION_FREEZE`, with relational trust and without: how much longer a user
+    stays, a measure that works when churn is tiny. Each answer says what would have made
+    it come out the other way.
     """
     n = min(int(claim_draws), verdict.n_draws)
     if n < 2:
@@ -741,35 +774,57 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
     # The file's own arm: the verdict's points of no return on these draws.
     base = _Arm(outcome=verdict.draws["outcome"][:n], time=verdict.draws["ponr_time"][:n])
     out = []
+    reorg = verdict.draws.get("reorganise", False)
 
     # C5: trust (chi_trust = 1) vs standard (0).
     trust_is_base = pv[0, _INDEX["chi_trust"]] == 1.0
-    reorg = verdict.draws.get("reorganise", False)
     other = _ponr(_with(pv, chi_trust=0.0 if trust_is_base else 1.0), horizon, tol, reorg)
     a, b = (base, other) if trust_is_base else (other, base)
     c = _compare("C5", verdict.key, "Does the trust network effect tip sooner than the standard one?",
                  "trust network effect", "standard network effect", a, b, tol)
     answer = _answer_sooner(c, "trust", "the standard effect")
-    out.append(ClaimComparison(answer=answer, **c))
+    flip = (f"'yes' needs the trust arm to tip at least {MATERIAL_TIME} yr sooner (median) in over half of the "
+            f"paired draws without falling less often; 'no' the reverse"
+            + (f" (now {c['median_time_diff']:+.2f} yr, {c['frac_a_sooner']:.0%} sooner, P(fall) "
+               f"{c['p_fall_a'] - c['p_fall_b']:+.2f})" if c["n_both"] else " (no draw tips in both arms)"))
+    out.append(ClaimComparison(answer=answer, other_way=flip, **c))
 
-    # C7: hard network on vs off, soft network on in both.
-    pv_soft = _with(pv, chi_soft=1.0)
-    on_is_base = bool(np.all(pv[:, _INDEX["chi_soft"]] == 1.0) and pv[0, _INDEX["chi_hard"]] == 1.0)
-    on = base if on_is_base else _ponr(_with(pv_soft, chi_hard=1.0), horizon, tol, reorg)
-    off = _ponr(_with(pv_soft, chi_hard=0.0), horizon, tol, reorg)
-    c = _compare("C7", verdict.key, "Does the hard network matter once the soft network runs?",
-                 "hard + soft network", "soft network only", on, off, tol)
-    delay = -c["median_time_diff"] if c["n_both"] else math.nan
-    drop = c["p_fall_a"] - c["p_fall_b"]
-    if c["n_both"] == 0 and abs(drop) < MATERIAL_P:
-        answer = "undecided: no draw tips in both arms"
-    elif drop >= MATERIAL_P or (np.isfinite(delay) and delay >= MATERIAL_TIME):
-        answer = (f"yes: without it P(fall) is {drop:.2f} lower" + (f" and the PONR {delay:.1f} yr later (median)"
-                  if np.isfinite(delay) else ""))
-    else:
-        detail = f" (PONR {delay:+.2f} yr, P(fall) {drop:+.2f})" if np.isfinite(delay) else ""
-        answer = "no material difference" + detail
-    out.append(ClaimComparison(answer=answer, **c, extra={"median_delay_without_hard": delay, "p_fall_drop": drop}))
+    # C7: hard network on vs off, soft network on in both; from the file's start and from a foothold.
+    def c7(pv_arm, label):
+        pv_soft = _with(pv_arm, chi_soft=1.0)
+        on_is_base = label == "file" and bool(np.all(pv_arm[:, _INDEX["chi_soft"]] == 1.0)
+                                               and pv_arm[0, _INDEX["chi_hard"]] == 1.0)
+        on = base if on_is_base else _ponr(_with(pv_soft, chi_hard=1.0), horizon, tol, reorg)
+        off = _ponr(_with(pv_soft, chi_hard=0.0), horizon, tol, reorg)
+        return _compare("C7", verdict.key, "Does the hard network matter once the soft network runs?",
+                        "hard + soft network", "soft network only", on, off, tol)
+
+    def c7_reading(c):
+        delay = -c["median_time_diff"] if c["n_both"] else math.nan
+        drop = c["p_fall_a"] - c["p_fall_b"]
+        if c["n_both"] == 0 and abs(drop) < MATERIAL_P:
+            return "undecided: no draw tips in both arms", delay, drop
+        if drop >= MATERIAL_P or (np.isfinite(delay) and delay >= MATERIAL_TIME):
+            return (f"yes: without it P(fall) is {drop:.2f} lower" + (f" and the PONR {delay:.1f} yr later (median)"
+                    if np.isfinite(delay) else "")), delay, drop
+        return "no material difference" + (f" (PONR {delay:+.2f} yr, P(fall) {drop:+.2f})"
+                                            if np.isfinite(delay) else ""), delay, drop
+
+    c = c7(pv, "file")
+    said, delay, drop = c7_reading(c)
+    s_col = _INDEX["initial_platform_share"]
+    foothold = pv.copy()
+    foothold[:, s_col] = np.maximum(foothold[:, s_col], FOOTHOLD_SHARE)
+    cf = c7(foothold, "foothold")
+    said_f, delay_f, drop_f = c7_reading(cf)
+    answer = f"from the file's start {said}; from a {FOOTHOLD_SHARE:.0%} foothold {said_f}"
+    flip = (f"'yes' needs P(fall) at least {MATERIAL_P:.2f} lower or the PONR at least {MATERIAL_TIME} yr later "
+            f"without the hard network; a hard network that matters only from a tiny start starts the soft one but "
+            f"does not amplify it")
+    out.append(ClaimComparison(answer=answer, other_way=flip, **c, extra={
+        "median_delay_without_hard": delay, "p_fall_drop": drop, "foothold_share": FOOTHOLD_SHARE,
+        "foothold_median_delay_without_hard": delay_f, "foothold_p_fall_drop": drop_f,
+        "foothold_answer": said_f}))
 
     # C4: relational trust as drawn vs none (churn_reduction = 0).
     none = _with(pv, churn_reduction=0.0)
@@ -781,27 +836,27 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
     both = np.isfinite(keep_a) & np.isfinite(keep_b)
     ret_a = float(np.median(keep_a[both])) if both.any() else math.nan
     ret_b = float(np.median(keep_b[both])) if both.any() else math.nan
-    frac_more = float(np.mean(keep_a[both] > keep_b[both] * (1 + 1e-9))) if both.any() else math.nan
-    if not both.any():
-        answer = "undecided: no draw keeps the incumbent alive long enough to measure retention"
-    elif ret_a - ret_b >= MATERIAL_RETENTION and frac_more > 0.5:
-        answer = f"yes: {ret_a:.0%} of the share kept against {ret_b:.0%} without it"
-    elif abs(ret_a - ret_b) < MATERIAL_RETENTION:
-        answer = f"no material difference: {ret_a:.1%} kept against {ret_b:.1%} without it"
+    churn_a, churn_b = _churn_per_user(pv, reorg), _churn_per_user(none, reorg)
+    paired = np.isfinite(churn_a) & np.isfinite(churn_b) & (churn_a > 0)
+    stay = churn_b[paired] / churn_a[paired]  # how many times longer a user stays with relational trust
+    stay_median = float(np.median(stay)) if paired.any() else math.nan
+    frac_longer = float(np.mean(stay > 1 + MATERIAL_STAY)) if paired.any() else math.nan
+    if not paired.any():
+        answer = "undecided: no draw has platform users at year 10 in both arms"
+    elif stay_median >= 1 + MATERIAL_STAY and frac_longer > 0.5:
+        answer = (f"yes: users stay {stay_median:.2f} times as long (median; {frac_longer:.0%} of draws at least "
+                  f"{MATERIAL_STAY:.0%} longer); share kept 5 yr after a freeze {ret_a:.0%} against {ret_b:.0%}")
+    elif abs(stay_median - 1) < MATERIAL_STAY:
+        answer = (f"no material difference: users stay {stay_median:.2f} times as long (median); share kept "
+                  f"{ret_a:.0%} against {ret_b:.0%}")
     else:
-        answer = f"no: {ret_a:.0%} kept against {ret_b:.0%} without it"
-    out.append(ClaimComparison(answer=answer, **c, extra={
+        answer = f"mixed: users stay {stay_median:.2f} times as long (median), {frac_longer:.0%} of draws longer"
+    flip = (f"'yes' needs a stay at least {MATERIAL_STAY:.0%} longer (median, and in over half of the draws) with "
+            f"relational trust than without; that needs relational trust R and churn reduction ρ with "
+            f"1/(1 - ρR) >= {1 + MATERIAL_STAY:g}, R >= {1 - 1 / (1 + MATERIAL_STAY):.2f}/ρ")
+    out.append(ClaimComparison(answer=answer, other_way=flip, **c, extra={
         "retention_with": ret_a, "retention_without": ret_b, "retention_n": int(both.sum()),
-        "frac_keeps_more": frac_more, "retention_freeze": RETENTION_FREEZE, "retention_years": RETENTION_YEARS}))
-    return out
-
-
-def claim_words(verdict: SectorVerdict, comparisons=()) -> dict[str, str]:
-    """The verdict's word on each claim it tests in this sector (C1 per reading; C5, C7, C4
-    from the paired comparisons given); what the dashboard's claims table shows."""
-    words = verdict.words
-    out = {"C1": "; ".join(f"{words[r]} on the {READING_LABELS[r]}" for r in READINGS if r in words)}
-    for c in comparisons:
-        if c.sector == verdict.key:
-            out[c.claim] = c.answer
+        "frac_keeps_more": float(np.mean(keep_a[both] > keep_b[both] * (1 + 1e-9))) if both.any() else math.nan,
+        "retention_freeze": RETENTION_FREEZE, "retention_years": RETENTION_YEARS, "stay_ratio_median": stay_median,
+        "frac_stay_longer": frac_longer, "stay_n": int(paired.sum())}))
     return out

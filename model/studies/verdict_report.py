@@ -24,7 +24,9 @@ from .verdict import (
     READINGS,
     VERDICT_RULES,
     MATERIAL_P,
+    FOOTHOLD_SHARE,
     MATERIAL_RETENTION,
+    MATERIAL_STAY,
     MATERIAL_TIME,
     NOT_DRAWN,
     OUTCOME_NAMES,
@@ -116,7 +118,7 @@ def sector_row(v) -> dict:
 def claim_row(c) -> dict:
     row = {k: getattr(c, k) for k in ("claim", "sector", "question", "arm_a", "arm_b", "n", "failed", "p_fall_a",
                                        "p_fall_b", "n_both", "median_time_a", "median_time_b", "median_time_diff",
-                                       "frac_a_sooner", "answer")}
+                                       "frac_a_sooner", "answer", "other_way")}
     for k, val in c.extra.items():
         row[k] = val
     return row
@@ -423,7 +425,8 @@ def markdown(verdicts, claims, meta) -> str:
                 continue
             extra_head = " share kept 5 yr after acquisition stops (A / B) |" if claim == "C4" else ""
             lines += [f"### {claim}: {sub[0].question}", "",
-                      f"A = {sub[0].arm_a}; B = {sub[0].arm_b}.", "",
+                      f"A = {sub[0].arm_a}; B = {sub[0].arm_b}. What would make it come out the other way: "
+                      f"{sub[0].other_way.split(' (now')[0]}.", "",
                       "| sector | P(falls) A | P(falls) B | tip in both | median PONR A | median PONR B | "
                       "median A - B | A sooner |" + extra_head + " reading |",
                       "|---|---|---|---|---|---|---|---|" + ("---|" if claim == "C4" else "") + "---|"]
@@ -439,9 +442,15 @@ def markdown(verdicts, claims, meta) -> str:
             lines.append("")
         lines += [f"Readings use fixed thresholds, stated here and not tuned: differences under {MATERIAL_TIME} yr "
                   f"in the PONR, {MATERIAL_P:.2f} in the probability of falling, and {MATERIAL_RETENTION:.0%} of "
-                  f"share retained count as no material difference. C4's retention: acquisition stops at year "
-                  f"{RETENTION_FREEZE:g} and the share {RETENTION_YEARS:g} years later is divided by the share "
-                  f"then, over draws whose incumbent is still there in both arms.", ""]
+                  f"share retained count as no material difference. C4's stay: the churn per platform user at "
+                  f"year {RETENTION_FREEZE:g} without relational trust divided by the churn with it, how many "
+                  f"times as long a user stays (a stay {MATERIAL_STAY:.0%} longer is material); its retention "
+                  f"(acquisition stops at year {RETENTION_FREEZE:g} and the share {RETENTION_YEARS:g} years later "
+                  f"is divided by the share then) stays near 100% in both arms when churn is tiny. C5's two "
+                  f"network-effect forms are normalised to the same value at full share and trust and start from "
+                  f"the same state. C7 is asked from the file's start and from a {FOOTHOLD_SHARE:.0%} foothold: "
+                  f"from a tiny start word of mouth has no adopters to spread from, so the hard network matters "
+                  f"by construction; the hard network's own cost to the platform is not in the model.", ""]
     lines += [
         "## Method",
         "",
