@@ -536,7 +536,6 @@ def sector_verdict_or_message(base: Scenario):
 
 
 def verdict_panel(verdict, note) -> None:
-    st.header("Does 20% hold in this sector?")
     if verdict is None:
         st.info(f"No verdict for this file: {plain(note)}")
         return
@@ -558,9 +557,11 @@ def claims_table(params: Parameters, result, ponr, be, be_now, base: Scenario, n
     rows = claims.describe_run(params, result, variants, ponr=ponr, break_even=be,
                                break_even_current_prices=be_now, sector=base.name, n_sectors=n_sectors)
     words = claim_words(verdict, comparisons) if verdict is not None else {}
+    missing = ("not assessed by the verdict" if verdict is not None
+               else "turn on the sector's verdict above to see its words")
     # A static table: the statements are sentences and must wrap, not be cut.
     table = pd.DataFrame([{"claim": r.id, "what the essays say": r.claim, "what this run shows": r.this_run,
-                           "the sector's verdict": words.get(r.id, "not assessed by the verdict")}
+                           "the sector's verdict": words.get(r.id, missing)}
                           for r in rows]).set_index("claim")
     st.table(table)
     st.caption(claims.CLAIMS_ATTRIBUTION + " One run is one point of the sector's uncertainty: it shows, it "
@@ -631,8 +632,13 @@ def main() -> None:
         ponr, ponr_note = ponr_or_message(params)
     st.caption(f"Sector: **{plain(base.name)}** ({plain(base.origin)})")
     summary(params, result, ponr, ponr_note, be, be_now)
-    verdict, comparisons, verdict_note = sector_verdict_or_message(base)
-    verdict_panel(verdict, verdict_note)
+    verdict, comparisons, verdict_note = None, None, None
+    st.header("Does 20% hold in this sector?")
+    if st.toggle(f"Show the sector's verdict ({QUICK_DRAWS} draws over the file's ranges; about ten seconds the "
+                 "first time for each sector)", key="verdict",
+                 help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):
+        verdict, comparisons, verdict_note = sector_verdict_or_message(base)
+        verdict_panel(verdict, verdict_note)
 
     reference = run_model(base.params)
     ref_ponr = ref_be = None

@@ -143,6 +143,9 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
 
 def test_claims_table_describes_the_run_and_shows_the_verdicts_words(base, baseline):
     at = open_app()
+    assert set(at.table[-1].value["the sector's verdict"]) == {"turn on the sector's verdict above to see its words"}
+    at.toggle(key="verdict").set_value(True).run()
+    assert not at.exception
     table = at.table[-1].value
     res = simulate(base)
     runs = {k: simulate(v) for k, v in claims.claim_variants(base).items()}

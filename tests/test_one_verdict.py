@@ -64,6 +64,7 @@ def test_command_markdown_dashboard_figure_and_paper_agree(tmp_path, capsys):
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params["sector"] = FILE.stem
     at.run()
+    at.toggle(key="verdict").set_value(True).run()
     assert not at.exception
     table = at.table[0].value
     assert list(table.columns) == list(READING_COLUMNS[1:])

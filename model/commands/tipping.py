@@ -11,6 +11,7 @@ their stability and buffer drift, and the folds of a continuation. Without
 from __future__ import annotations
 
 from ..analysis.continuation import CONTINUABLE, check_range, continuation
+from ..analysis.critical_mass import critical_mass, separation
 from ..analysis.equilibria import MARKET_STATES, equilibria
 from ..analysis.tipping import break_even_loss, point_of_no_return
 from ..core.parameters import PARAMETER_SPECS
@@ -81,16 +82,24 @@ def analyse(scenario, params, request, tol: float = 0.01) -> dict:
             raise ValueError(f"--continue {name} --range {lo:g}:{hi:g}: {e}") from None
     ponr = point_of_no_return(params, tol=tol)
     eqs = equilibria(params)
+    cm = critical_mass(params)
+    cm_out = cm.as_dict()
+    if cm.exists:
+        below, above = separation(params, cm)
+        cm_out["check"] = {"start_below": cm.share - 0.01, "ends_at": below, "start_above": cm.share + 0.01,
+                           "ends_at_above": above}
     out = {
         "scenario": scenario.name,
         "price_policy": params.price_policy,
         "break_even_loss": break_even_loss(params),
         "break_even_loss_at_current_prices": break_even_loss(params, policy="current_prices"),
         "point_of_no_return": ponr.as_dict(),
+        "firm_revenue_share": float(params.sector_share_of_firm_revenue),
         "firms": int(params.firm_count),
         # Equilibria, stability and continuation are of the aggregate (one-firm) incumbent.
         "equilibria_of": "the sector's incumbent" if params.firm_count == 1 else "one aggregate incumbent",
         "equilibria": [e.as_dict() for e in eqs],
+        "critical_mass": cm_out,
         "continuation": None,
         "folds": [],
         "hysteresis": None,
@@ -115,20 +124,28 @@ def _print_text(scenario, params, r: dict) -> None:
     p = r["point_of_no_return"]
     if p["outcome"] == "tips":
         lo, hi = p["bracket"]
-        print(f"  Point of no return: t = {hi:.3f} yr (bracket {lo:.3f}-{hi:.3f} yr, tolerance {p['tolerance']:g} yr): "
-              f"the platform holds {_pct(p['share'])} of the sector's gross "
-              f"({_pct(p['share_bracket'][0])}-{_pct(p['share_bracket'][1])}), the incumbent has lost "
-              f"{_pct(p['gross_loss'])} of its gross ({_pct(p['gross_loss_bracket'][0])}-"
-              f"{_pct(p['gross_loss_bracket'][1])}).")
+        print(f"  Point of no return (long run): t = {hi:.3f} yr (bracket {lo:.3f}-{hi:.3f} yr, tolerance "
+              f"{p['tolerance']:g} yr): the platform holds {_pct(p['share'])} of the sector's gross "
+              f"({_pct(p['share_bracket'][0])}-{_pct(p['share_bracket'][1])}) and {_pct(p['volume_share'])} of its "
+              f"customers; the incumbent has lost {_pct(p['gross_loss'])} of its gross "
+              f"({_pct(p['gross_loss_bracket'][0])}-{_pct(p['gross_loss_bracket'][1])})"
+              + (f", {_pct(p['gross_loss'] * r['firm_revenue_share'])} of its whole revenue"
+                 if r["firm_revenue_share"] < 1 else "") + ".")
         print(f"    Unfrozen, it falls at {p['fall_time']:.2f} yr; frozen at {hi:.3f} yr, at "
-              f"{p['frozen_fall_time']:.2f} yr (horizon {p['horizon']:g} yr); {p['evaluations']} simulations.")
+              f"{p['frozen_fall_time']:.2f} yr" + (" (projected from its terminal drift)" if p["by_drift"] else "")
+              + f"; the file watches {p['horizon']:g} yr; {p['evaluations']} simulations.")
     elif p["outcome"] == "always_falls":
         print(f"  Point of no return: already passed at t = 0 (the incumbent falls even if the platform never "
               f"acquires anyone); platform share of gross {_pct(p['share'])}.")
     elif p["outcome"] == "never_tips":
-        print(f"  Point of no return: none (the incumbent survives the {p['horizon']:g}-year horizon).")
+        print("  Point of no return: none (the incumbent survives in the long run).")
     else:
         print(f"  Point of no return: not found, a simulation failed: {p['message']}")
+    cm = r["critical_mass"]
+    print(f"  Adoption critical mass: {cm['message']}"
+          + (f"; checked: started at {_pct(cm['check']['start_below'])} the platform ends at "
+             f"{_pct(cm['check']['ends_at'])}, at {_pct(cm['check']['start_above'])} at "
+             f"{_pct(cm['check']['ends_at_above'])}" if cm.get("check") else "") + ".")
     aggregate = "" if r["firms"] == 1 else f", its {r['firms']} firms taken as one aggregate incumbent"
     print(f"  Equilibria of the market subsystem ({', '.join(MARKET_STATES)}){aggregate}:")
     if not r["equilibria"]:

@@ -395,7 +395,7 @@ def markdown(verdicts, claims, meta) -> str:
     lines += [
         "## Sensitivity of the PONR share",
         "",
-        "| sector | draws with a PONR | 1st | 2nd | 3rd | noise floor (inert parameters) |",
+        "| sector | draws that tip | 1st | 2nd | 3rd | noise floor (inert parameters) |",
         "|---|---|---|---|---|---|",
     ]
     for v in verdicts:
@@ -408,13 +408,27 @@ def markdown(verdicts, claims, meta) -> str:
         "",
         "S1: first-order index of RBD-FAST (SALib; Tarantola et al. 2006 with the bias correction of Tissot & "
         "Prieur 2012), the share of the PONR share's variance explained by the parameter alone, on the same Latin "
-        "hypercube, restricted to the draws that have a point of no return; ± its bootstrap 95% half-width "
+        "hypercube, restricted to the draws that tip; ± its bootstrap 95% half-width "
         "(30 resamples). ρ: "
         "Spearman rank correlation, for the direction. Noise floor: the largest S1 of the drawn parameters that "
         "do not enter the sector's dynamics at all (read from the sympy model under the sector's switches, e.g. "
         "the platform's own costs); an index at or below it is marked \"within noise\" (\"?\" in the table above).",
         "",
+        "What moves the other readings' thresholds (the three largest indices, direction; \"?\" within noise):",
+        "",
+        "| sector | incumbents' gross loss | platform's share of customers | incumbents' loss of whole revenue |",
+        "|---|---|---|---|",
     ]
+    for v in verdicts:
+        cells = []
+        for reading in ("gross_loss", "volume_share", "firm_gross_loss"):
+            d = v.sensitivity_by_reading.get(reading, {})
+            top = d.get("top") or []
+            cells.append(", ".join(f"{t['parameter']} ({'+' if t['spearman'] >= 0 else '-'})"
+                                   + ("" if t["above_noise"] else "?") for t in top)
+                         or f"n/a ({d.get('n', 0)} draws tip)")
+        lines.append(f"| {v.key} | " + " | ".join(cells) + " |")
+    lines.append("")
     if claims:
         lines += ["## The essays' other claims (MODEL.md)", "",
                   f"Each on the first {meta.get('claim_draws')} draws of every sector, paired: the same draw in both "
