@@ -860,3 +860,14 @@ def claim_comparisons(verdict: SectorVerdict, *, claim_draws: int = 300, tol: fl
         "retention_freeze": RETENTION_FREEZE, "retention_years": RETENTION_YEARS, "stay_ratio_median": stay_median,
         "frac_stay_longer": frac_longer, "stay_n": int(paired.sum())}))
     return out
+
+
+def claim_words(verdict: SectorVerdict, comparisons=()) -> dict[str, str]:
+    """The verdict's word on each claim it tests in this sector (C1 per reading; C5, C7, C4
+    from the paired comparisons given); what the dashboard's claims table shows."""
+    words = verdict.words
+    out = {"C1": "; ".join(f"{words[r]} on the {READING_LABELS[r]}" for r in READINGS if r in words)}
+    for c in comparisons:
+        if c.sector == verdict.key:
+            out[c.claim] = c.answer
+    return out
