@@ -378,23 +378,31 @@ def ponr_sentence(ponr) -> str:
     if ponr.outcome not in ("tips", "never_tips", "always_falls"):
         return f"The point of no return could not be computed: {getattr(ponr, 'message', '') or ponr.outcome}."
     if ponr.outcome == "never_tips":
-        return "No point of no return: the incumbent does not fall within the horizon."
+        return "No point of no return: the incumbent does not fall, even in the long run."
     if ponr.outcome == "always_falls":
-        return (f"The incumbent falls even if the platform never acquires anyone after t = 0 (platform share "
-                f"{ponr.share:.1%}): the point of no return is already behind it.")
-    lo, hi = ponr.share_bracket
-    return (f"Point of no return after {ponr.time:.2f} years (bracket {ponr.bracket[0]:.2f} to "
-            f"{ponr.bracket[1]:.2f}, tolerance {ponr.tolerance:g} yr), at a platform share of gross of "
-            f"{ponr.share:.1%} ({lo:.1%} to {hi:.1%}) and an incumbent gross loss of {ponr.gross_loss:.1%}: from "
-            "then on the incumbent falls within the horizon even if the platform stops acquiring customers"
-            + (f" (frozen then, it falls at {frozen:.2f} years, within the {ponr.horizon:g}-year horizon)" if (frozen := getattr(ponr, "frozen_fall_time", None))
-               is not None else "")
+        return (f"The incumbent falls even if the platform never acquires anyone after the start (platform share "
+                f"{ponr.share:.1%}): its fall is not the platform's doing.")
+    volume = getattr(ponr, "volume_share", None)
+    frozen = getattr(ponr, "frozen_fall_time", None)
+    return (f"Point of no return after {ponr.time:.1f} years: the platform then holds {ponr.share:.1%} of the gross"
+            + (f" and {volume:.1%} of the customers" if volume is not None else "")
+            + f", and the incumbent has lost {ponr.gross_loss:.1%} of its gross. From then on it falls even if the "
+              "platform stops acquiring customers"
+            + (f" (frozen then, it falls after {frozen:.1f} years)" if frozen is not None else "")
             + ". This assumes that the later the freeze, the surer the fall.")
 
 
 def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
     sentence = figures.outcome_sentence(result)
-    (st.error if not result.success else st.warning if result.falls else st.success)(sentence)
+    # Surviving the window watched is not surviving: the point of no return follows the
+    # incumbent to its long-run fate.
+    doomed = (result.success and not result.falls and ponr is not None
+              and ponr.outcome in ("tips", "always_falls"))
+    if doomed:
+        when = getattr(ponr, "fall_time", None)
+        sentence += (" It falls after the horizon" + (f", at {when:.1f} years" if when is not None else "")
+                     + ": past its point of no return it cannot recover.")
+    (st.error if not result.success else st.warning if result.falls or doomed else st.success)(sentence)
     c = st.columns(4)
     c[0].metric("Incumbents fall after" if result.firms is not None else "Incumbent falls after",
                 f"{result.fall_time:.1f} yr" if result.falls else "survives",
