@@ -1075,6 +1075,15 @@ def _per_run(value, n: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+#: Right-hand-side evaluations the LSODA fallback may spend on one run before it is
+#: reported as failed (FALLBACK_FAILED): a few seconds of Python.
+FALLBACK_EVALUATIONS = 200_000
+
+
+class _FallbackBudget(Exception):
+    """The fallback's budget of right-hand-side evaluations is spent."""
+
+
 def _lsoda_one(gen_n, pvec, y0, t0, t_end, t_freeze, t_out, rtol, atol, watch):
     """One run with solve_ivp (LSODA, analytic Jacobian) from ``t0``, the same semantics as
     the kernel (``watch``: the buffers' state indices whose crossing of 0 stops the run).
@@ -1099,6 +1108,17 @@ def _lsoda_one(gen_n, pvec, y0, t0, t_end, t_freeze, t_out, rtol, atol, watch):
     events = buffer_events(watch)
     y_start = np.asarray(y0, dtype=float)
     nfev = 0
+    calls = [0]
+
+    def rhs(t, y, pv):
+        # A budget: a run the kernel could not finish can be one LSODA crawls through too
+        # (a sector of firms over a long-run window, with a difference Jacobian); it is
+        # reported as failed rather than left to hold up the batch for minutes.
+        calls[0] += 1
+        if calls[0] > FALLBACK_EVALUATIONS:
+            raise _FallbackBudget
+        return gen_n.rhs(y, pv)
+
     if t0 <= 0.0:
         written[t_out <= 0.0] = True
         y_at[t_out <= 0.0] = y_start
@@ -1106,10 +1126,13 @@ def _lsoda_one(gen_n, pvec, y0, t0, t_end, t_freeze, t_out, rtol, atol, watch):
         try:
             # Several firms: LSODA's own difference Jacobian (see _ol_jac for why).
             jac = (lambda t, y, pv=pv: gen_n.jac(y, pv)) if gen_n.N_FIRMS == 1 else None
-            sol = solve_ivp(lambda t, y, pv=pv: gen_n.rhs(y, pv), (a, b), y_start, method="LSODA",
-                            jac=jac, rtol=rtol, atol=atol, events=events, dense_output=True)
+            dense = bool(np.any((t_out > a) & (t_out <= b)))
+            sol = solve_ivp(lambda t, y, pv=pv: rhs(t, y, pv), (a, b), y_start, method="LSODA",
+                            jac=jac, rtol=rtol, atol=atol, events=events, dense_output=dense)
         except ZeroDivisionError:  # the model's code at a state where it is 0/0
             return RHS_ERROR, a, y_start, y_at, written, nfev, -1
+        except _FallbackBudget:
+            return FALLBACK_FAILED, a, y_start, y_at, written, FALLBACK_EVALUATIONS, -1
         nfev += int(sol.nfev)
         if sol.status == -1:
             return FALLBACK_FAILED, float(sol.t[-1]), sol.y[:, -1].copy(), y_at, written, nfev, -1
