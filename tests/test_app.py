@@ -220,7 +220,21 @@ def check_switches(at, p, base):
 def check_simulation(at, p, base):
     t, _ = series(charts(at)["share_and_loss"], "platform share of gross")
     assert t[-1] == p.horizon == 15.0
-    assert "survives the 15-year horizon" in texts(at.success)
+    # It survives the 15 years watched, but it is past its (horizon-free) point of no return
+    # at 18 years: the page says so instead of a green "survives".
+    ponr = point_of_no_return(p)
+    assert ponr.outcome == "tips" and ponr.time < ponr.fall_time
+    said = texts(at.warning)
+    assert "survives the 15-year horizon" in said and f"It falls after the horizon, at {ponr.fall_time:.1f} years" in said
+    assert not at.success
+
+
+def check_readings(at, p, base):
+    # How the result is read changes no equation: the same run, the same point of no return.
+    _, share = series(charts(at)["share_and_loss"], "platform share of gross")
+    assert_allclose(share, simulate(base)["platform_share_of_gross"], rtol=0, atol=0)
+    assert {m.label: m.value for m in at.metric}["Point of no return (share)"] == \
+        f"{point_of_no_return(base).share:.1%}"
 
 
 def check_firms(at, p, base):
@@ -255,6 +269,7 @@ GROUP_CHANGES = {
     "finance": ({"initial_buffer": 2.0}, check_finance),
     "switches": ({"price_policy": "fixed"}, check_switches),
     "simulation": ({"horizon": 15.0}, check_simulation),
+    "readings": ({"sector_share_of_firm_revenue": 0.4}, check_readings),
 }
 
 

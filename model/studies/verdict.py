@@ -108,9 +108,9 @@ DEFINITIONS = ("sector", "first_failure")
 #: A quick verdict (what the dashboard runs, to keep a sector's first view to seconds): draws
 #: over the file's ranges, the first of them for the paired claims and the critical mass.
 #: The command's defaults are 1000, 300 and 200. The same seed gives the same first draws.
-QUICK_DRAWS = 200
-QUICK_CLAIM_DRAWS = 60
-QUICK_CRITICAL_MASS_DRAWS = 50
+QUICK_DRAWS = 120
+QUICK_CLAIM_DRAWS = 40
+QUICK_CRITICAL_MASS_DRAWS = 30
 #: Below the smallest firm's size: the first exit is the fall (``fall_level`` of the engine).
 FIRST_FAILURE_LEVEL = 1e-9
 
