@@ -310,6 +310,13 @@ def build_sectors(ctx: Context) -> Built:
     return Built(F.sector_runs(runs), caption, scenarios=tuple(files), parameters={f: {} for f in files})
 
 
+def _from_verdict(ctx: Context, fig, caption: str, rows, source) -> Built:
+    """A figure drawn from the verdict, with its sector files, draws and seed as provenance."""
+    files = [_rel(ctx.scenario_dir / f"{r['sector']}.toml") for r in rows]
+    return Built(fig, caption, scenarios=tuple(files), parameters={f: {} for f in files}, draws=source["draws"],
+                 seed=source["seed"], notes={k: v for k, v in source.items() if k not in ("draws", "seed")})
+
+
 #: The readings of the ECDF figure: the draw-table columns of their threshold and their peak.
 _ECDF_READINGS = (("share_of_gross", "ponr_share", "peak_share"), ("gross_loss", "ponr_gross_loss", "peak_gross_loss"),
                   ("firm_gross_loss", "firm_gross_loss", "peak_firm_gross_loss"),
@@ -329,10 +336,7 @@ def build_verdict(ctx: Context) -> Built:
                f"ranges of its file, against the essay's 20% (dashed). Over four readings of \"20% of the gross\" "
                f"the claim holds in {words['holds']} of {4 * len(rows)} sector verdicts, fails in {words['fails']} "
                f"and is undetermined in {words['undetermined']} (the rules and the table are in section 6).")
-    files = [_rel(ctx.scenario_dir / f"{r['sector']}.toml") for r in rows]
-    return Built(F.verdict_chart(rows), caption, scenarios=tuple(files), parameters={f: {} for f in files},
-                 draws=source["draws"], seed=source["seed"],
-                 notes={k: v for k, v in source.items() if k not in ("draws", "seed")})
+    return _from_verdict(ctx, F.verdict_chart(rows), caption, rows, source)
 
 
 def build_verdict_ecdf(ctx: Context) -> Built:
@@ -357,10 +361,7 @@ def build_verdict_ecdf(ctx: Context) -> Built:
                f"though the platform passed 25% (their threshold lies beyond the platform's reach, so a curve stops "
                f"short of 100%). The essay's 15-25% band is shaded, its 20% dashed; a claim that held would put "
                f"every curve's rise inside the band.")
-    files = [_rel(ctx.scenario_dir / f"{r['sector']}.toml") for r in sectors]
-    return Built(F.threshold_ecdf_chart(panels), caption, scenarios=tuple(files), parameters={f: {} for f in files},
-                 draws=source["draws"], seed=source["seed"],
-                 notes={k: v for k, v in source.items() if k not in ("draws", "seed")})
+    return _from_verdict(ctx, F.threshold_ecdf_chart(panels), caption, sectors, source)
 
 
 #: The tipping figures use the stylised baseline with a fixed price: under average-cost
