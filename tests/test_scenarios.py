@@ -54,6 +54,13 @@ def test_good_file(tmp_path):
         (GOOD.replace("value = 0.5", "value = 0.85"),
          r"x.toml: `fixed_cost_share` \+ `variable_cost_share` must be in \[0.05, 0.99\]"),
         ("[scenario\nname=1", r"x.toml: malformed TOML"),
+        # Valid values, but the ranges reach a corner that breaks the cost-sum rule: refused at
+        # load time (a verdict would otherwise fail at its first such draw), naming the bounds.
+        (GOOD.replace('source = "somewhere, 2020, table 1"', 'source = "somewhere, 2020"\nrange = [0.4, 0.7]')
+         + "[parameters.variable_cost_share]\nvalue = 0.3\nsource = 'x, 2020'\nrange = [0.2, 0.35]\n",
+         r"x.toml: the ranges allow draws that break a rule between parameters: at "
+         r"parameters.fixed_cost_share.range high = 0.7, parameters.variable_cost_share.range high = 0.35: "
+         r"`fixed_cost_share` \+ `variable_cost_share` must be in \[0.05, 0.99\].*Narrow one of these ranges"),
     ],
 )
 def test_each_error_names_file_and_key(tmp_path, text, pattern):

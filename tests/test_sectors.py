@@ -152,3 +152,22 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path, capsys):
     assert cli_main(["run", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "bad_sector.toml" in err and "parameters.churn_rat" in err
+
+
+def test_run_tipping_and_verdict_refuse_a_bad_range_box_alike(tmp_path, capsys):
+    """A file whose values are valid but whose ranges reach an invalid corner is refused by
+    every command at load time, with the same one-line message."""
+    path = _bad_copy(tmp_path, "[parameters.captive_share]", "[parameters.captive_share]")
+    text = path.read_text()
+    # Widen the initial platform share's range until its top meets the captive customers.
+    import re
+    text = re.sub(r"(\[parameters.initial_platform_share\][^\[]*?range = )\[[^\]]*\]", r"\1[0.0005, 0.5]", text,
+                  flags=re.S)
+    path.write_text(text)
+    messages = []
+    for command in (["run", str(path)], ["tipping", str(path)], ["verdict", "--scenarios", str(path), "--draws", "4"]):
+        assert cli_main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "bad_sector.toml" in err
+        messages.append(err[err.index("bad_sector.toml"):])
+    assert len(set(messages)) == 1 and "parameters.initial_platform_share.range high = 0.5" in messages[0]

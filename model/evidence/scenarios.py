@@ -29,6 +29,7 @@ nothing in a file is evaluated.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -273,7 +274,37 @@ def parse_scenario(data: bytes | str, origin: str = "<scenario>") -> Scenario:
         parameters = Parameters(**values)
     except ValueError as e:
         raise ValueError(f"{origin}: {e}") from None
+    _check_range_box(origin, parameters, ranges)
     return Scenario(name=name, origin=origin, params=parameters, ranges=ranges, sources=sources, meta=dict(meta))
+
+
+#: Parameters tied by the rules between parameters (``Parameters.__post_init__``): each rule
+#: is linear in them, so a box of ranges is valid everywhere if it is valid at its corners.
+RULE_PARAMETERS = ("initial_platform_share", "captive_share", "platform_price", "fixed_cost_share",
+                   "variable_cost_share")
+
+
+def _check_range_box(origin: str, params: Parameters, ranges: dict) -> None:
+    """ValueError unless every draw of the ranges is a valid parameter set.
+
+    The verdict, sweeps and sensitivity draw anywhere in the box of ranges; a file whose
+    value is valid but whose ranges reach an invalid corner would be accepted by ``run``
+    and fail there. The message names the corner and the bound to move.
+    """
+    tied = [n for n in RULE_PARAMETERS if n in ranges]
+    if not tied:
+        return
+    for corner in itertools.product((0, 1), repeat=len(tied)):
+        values = {n: ranges[n][c] for n, c in zip(tied, corner)}
+        try:
+            params.replace(**values)
+        except ValueError as e:
+            where = ", ".join(f"parameters.{n}.range {'high' if c else 'low'} = {ranges[n][c]:g}"
+                              for n, c in zip(tied, corner))
+            rule = str(e).split(", got")[0]
+            raise ValueError(f"{origin}: the ranges allow draws that break a rule between parameters: at "
+                             f"{where}: {rule}. Narrow one of these ranges (every draw of the ranges must be "
+                             f"a valid sector)") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
