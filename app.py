@@ -642,6 +642,8 @@ def main() -> None:
     summary(params, result, ponr, ponr_note, be, be_now)
     verdict, comparisons, verdict_note = None, None, None
     st.header("Does 20% hold in this sector?")
+    if base.verdict_exclusion:
+        st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
     if st.toggle(f"Show the sector's verdict ({QUICK_DRAWS} draws over the file's ranges; about ten seconds the "
                  "first time for each sector)", key="verdict",
                  help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):

@@ -605,3 +605,14 @@ def test_uploaded_names_are_shown_as_plain_text(baseline):
     refused = upload(open_app(), "[Log in](http://evil.example).toml", b"[scenario]\nname = 1\n")
     assert "[Log in](http://evil.example).toml" in texts(refused.sidebar.error)
     assert_no_live_markup(refused, "[Log in](http://evil.example).toml")
+
+
+def test_a_sector_left_out_of_the_verdict_says_so_above_its_verdict():
+    """Payments: the banks owned the platform; the page says why the sector is not in the
+    project's verdict (the reason from the file), and the other sectors carry no such note."""
+    at = open_app({"sector": "payments"})
+    reason = load_scenario(ROOT / "scenarios" / "payments.toml").verdict_exclusion
+    warnings = [w.value.replace("\\", "") for w in at.warning]  # the page escapes the file's text
+    assert any("not in the project's verdict" in w and reason in w for w in warnings), warnings
+    at = open_app({"sector": "hotels"})
+    assert not any("not in the project's verdict" in w.value for w in at.warning)

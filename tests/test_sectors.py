@@ -171,3 +171,17 @@ def test_run_tipping_and_verdict_refuse_a_bad_range_box_alike(tmp_path, capsys):
         assert "\n" not in err and "bad_sector.toml" in err
         messages.append(err[err.index("bad_sector.toml"):])
     assert len(set(messages)) == 1 and "parameters.initial_platform_share.range high = 0.5" in messages[0]
+
+
+def test_payments_is_left_out_of_the_verdict_with_its_reason(tmp_path):
+    """The banks owned Visa: the file says the model does not fit and the verdict's default
+    list leaves it out, keeping the reason; every other sector file is in."""
+    from model.evidence.scenarios import sector_files, verdict_files
+
+    kept, excluded = verdict_files()
+    assert [k for k, _ in excluded] == ["payments"]
+    assert "owned" in excluded[0][1] and "Visa" in excluded[0][1]
+    assert {p.stem for p in kept} == {p.stem for p in sector_files()} - {"payments"}
+    # A file without the key is in; with it, out.
+    path = _bad_copy(tmp_path, '[switches]', 'verdict_exclusion = "not this one"\n\n[switches]', name="x.toml")
+    assert verdict_files([path]) == ([], [("x", "not this one")])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from ..analysis.tipping import point_of_no_return
-from ..evidence.scenarios import load_scenario, sector_files
+from ..evidence.scenarios import load_scenario, verdict_files
 from ..studies.verdict import draw_parameters, sector_verdict
 from ..studies.verdict_report import compute
 
@@ -15,7 +15,7 @@ TARGET_SECONDS = 120.0
 
 
 def run(args) -> None:
-    paths = sector_files()
+    paths = verdict_files()[0]
     draws, claim_draws = (100, 30) if args.quick else (1000, 300)
     # Compile and load the engine's kernels outside the timing (numba caches them on disk).
     sector_verdict(load_scenario(paths[0]), draws=20, key="warm-up")

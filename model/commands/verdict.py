@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..evidence.scenarios import sector_files
+from ..evidence.scenarios import verdict_files
 from ..studies.verdict import VERDICT_RULES
 from ..studies.verdict_report import claim_row, claims_text, compute, text_table, write_outputs
 
@@ -55,7 +55,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if args.claim_draws < 2:
         raise ValueError(f"--claim-draws must be at least 2, got {args.claim_draws}")
-    paths = [Path(p) for p in args.scenarios] if args.scenarios else sector_files()
+    # A file that says the model's structure does not fit its sector stays out of the default
+    # verdict; named explicitly with --scenarios it runs.
+    paths, excluded = ([Path(p) for p in args.scenarios], []) if args.scenarios else verdict_files()
     t0 = time.perf_counter()
     if args.critical_mass_draws < 0:
         raise ValueError(f"--critical-mass-draws must be 0 or more, got {args.critical_mass_draws}")
@@ -67,7 +69,8 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"draws": args.draws, "seed": args.seed, "tol": args.tol, "claim_draws": None if args.no_claims
-            else args.claim_draws, "critical_mass_draws": args.critical_mass_draws, "seconds": seconds}
+            else args.claim_draws, "critical_mass_draws": args.critical_mass_draws, "seconds": seconds,
+            "excluded": [{"sector": k, "reason": r} for k, r in excluded]}
     write_outputs(out, verdicts, claims, meta)
     if args.json:
         print(json.dumps({"rules": VERDICT_RULES, "meta": meta, "sectors": [v.as_dict() for v in verdicts],
@@ -77,6 +80,8 @@ def run(args) -> int:
     if claims:
         print()
         print(claims_text(claims))
+    for key, reason in excluded:
+        print(f"\n{key}: not in the verdict: {reason}")
     print(f"\n{len(verdicts)} sectors x {args.draws} draws in {seconds:.1f} s; wrote {out / 'verdict.csv'}, "
           f"{out / 'verdict.md'}, {out / 'verdict_claims.csv'}, {out / 'verdict_draws.csv'}")
     return 0

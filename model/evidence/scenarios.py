@@ -49,7 +49,8 @@ __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_to_toml", "M
 #: Scenario files larger than this are refused before parsing (hostile uploads).
 MAX_SCENARIO_BYTES = 256 * 1024
 
-_SCENARIO_KEYS = {"name", "description", "sector", "incumbent", "platform", "start_year", "notes"}
+_SCENARIO_KEYS = {"name", "description", "sector", "incumbent", "platform", "start_year", "notes",
+                  "verdict_exclusion"}
 _ENTRY_KEYS = {"value", "source", "assumption", "range"}
 
 #: Calendar years a ``[scenario] start_year`` may take.
@@ -84,6 +85,13 @@ class Scenario:
     @property
     def start_year(self) -> float | None:
         return self.meta.get("start_year")
+
+    @property
+    def verdict_exclusion(self) -> str | None:
+        """Why the sector is left out of the verdict (``[scenario] verdict_exclusion``), if it
+        is: a reading of the sector the model's structure does not fit (payments: the banks
+        owned the card networks, so the incumbent was the platform)."""
+        return self.meta.get("verdict_exclusion") or None
 
 
 def _fail(origin: str, key: str, msg: str) -> ValueError:
@@ -395,3 +403,16 @@ def sector_files() -> list[Path]:
         if files:
             return files
     raise ValueError("no sector files found in scenarios/; give --scenarios FILE ...")
+
+
+def verdict_files(paths=None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The sector files the verdict runs by default, and those it leaves out with the reason
+    their ``[scenario] verdict_exclusion`` gives (``paths``: default :func:`sector_files`)."""
+    kept, excluded = [], []
+    for path in (sector_files() if paths is None else [Path(p) for p in paths]):
+        reason = load_scenario(path).verdict_exclusion
+        if reason:
+            excluded.append((path.stem, reason))
+        else:
+            kept.append(path)
+    return kept, excluded

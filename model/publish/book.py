@@ -209,10 +209,13 @@ class Context:
         return self.root / "scenarios"
 
     def sector_files(self) -> list[Path]:
-        """Every sector file (``scenarios/*.toml`` but the baseline), as the verdict takes them."""
+        """The sector files as the verdict takes them (``scenarios/*.toml`` but the baseline and
+        the files that leave themselves out of the verdict)."""
         if self._sector_files is not None:
             return self._sector_files
-        return sorted(p for p in self.scenario_dir.glob("*.toml") if p.name != "baseline.toml")
+        from ..evidence.scenarios import verdict_files
+
+        return verdict_files(sorted(p for p in self.scenario_dir.glob("*.toml") if p.name != "baseline.toml"))[0]
 
     def verdict(self) -> tuple[list[dict], list[dict], dict]:
         if self._verdict is None:

@@ -486,6 +486,8 @@ def markdown(verdicts, claims, meta) -> str:
         lines.append(f"| {v.key} | `{v.origin}` | {v.n_draws} | {c['tips']} | {c['never_tips']} | "
                      f"{c['always_falls']} | {c['failed']} | {v.network_effect} | {v.price_policy} |")
     lines.append("")
+    for item in meta.get("excluded", ()):
+        lines += [f"Not in the verdict: **{item['sector']}**. {item['reason']}", ""]
     return "\n".join(lines)
 
 
