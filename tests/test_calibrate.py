@@ -18,7 +18,10 @@ from model.evidence.scenarios import load_scenario
 ROOT = Path(__file__).resolve().parents[1]
 NEWSPAPERS = ROOT / "scenarios" / "newspapers.toml"
 DATA = ROOT / "data" / "newspapers_classified.csv"
-HEADER = "year,series,value,unit,role,compare_to,normalise,source\n"
+COLUMNS_LINE = "year,series,value,unit,role,compare_to,normalise,source\n"
+META = ("# title: synthetic series\n# units: revenue: x; share: 1\n# sources: the model itself\n"
+        "# retrieved: 2026-12-02\n")
+HEADER = META + COLUMNS_LINE
 TRUTH = {"direct_adoption_rate": 0.01, "word_of_mouth_rate": 0.4}  # no fall inside the data (2000-2009)
 START = 2000
 
@@ -131,26 +134,42 @@ def test_after_a_sector_of_firms_falls_its_survivors_are_read_as_they_are(scenar
     assert values["rev"][1] == pytest.approx(expected, rel=1e-4) and expected > 0  # two runs, two tolerances
 
 
+#: A small data file; the refusals below edit it (line numbers are the file's own, header included).
+SMALL = (META + "# holdout_from: 2004\n" + COLUMNS_LINE +                                   # lines 1-6
+         "2000,revenue,19.6,USD bn,fit,incumbent_revenue,ratio,NAA 2000\n"                    # line 7
+         "2002,revenue,15.9,USD bn,fit,incumbent_revenue,ratio,NAA 2002\n"                    # line 8
+         "2003,revenue,15.8,USD bn,fit,incumbent_revenue,ratio,\"NAA release for 2003\"\n"     # line 9
+         "2005,revenue,17.3,USD bn,holdout,incumbent_revenue,ratio,NAA 2005\n"                # line 10
+         "2001,gross,55,USD m,fit,platform_gross,log_ratio,estimate 2001\n"                    # line 11
+         "2003,gross,81,USD m,fit,platform_gross,log_ratio,estimate 2003\n"                    # line 12
+         "2006,cities,10,cities,context,,,fact sheet\n")                                       # line 13
+
+
 @pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace("normalise,source", "normalise"), r"bad\.csv, line 1: columns must be"),
-    (lambda t: t.replace("2003,newspaper", "20x3,newspaper"), r"bad\.csv, line 5: `year` must be an integer"),
-    (lambda t: t.replace(",fit,incumbent_revenue,ratio,\"NAA release for 2003",
-                         ",fitt,incumbent_revenue,ratio,\"NAA release for 2003"), r"line 5: `role` must be one of"),
-    (lambda t: t.replace("2002,newspaper_classified_revenue,15.9,USD billion (nominal),fit,incumbent_revenue",
-                         "2002,newspaper_classified_revenue,15.9,USD billion (nominal),fit,incumbent_revenu"),
-     r"line 4: `compare_to` must be a model series"),
-    (lambda t: t.replace("2002,newspaper_classified_revenue,15.9,", "2002,newspaper_classified_revenue,-15.9,"),
-     r"line 4: `value` must be positive for normalise=ratio"),
-    (lambda t: t.replace("2002,newspaper_classified_revenue,15.9,USD billion (nominal)",
-                         "2002,newspaper_classified_revenue,15.9,USD"),
-     r"series 'newspaper_classified_revenue': `unit`"),
-    (lambda t: t.replace("2003,newspaper_classified_revenue", "2002,newspaper_classified_revenue"),
-     r"year 2002 appears twice"),
-    (lambda t: t.replace(",\"AIM Group projection for 2009 (Econsultancy, 2009): about $100M\"", ","),
-     r"line 16: `source` is empty"),
+    (lambda t: t.replace("normalise,source", "normalise"), r"bad\.csv, line 6: columns must be"),
+    (lambda t: t.replace("2003,revenue", "20x3,revenue"), r"bad\.csv, line 9: `year` must be an integer"),
+    (lambda t: t.replace(",fit,incumbent_revenue,ratio,\"NAA release", ",fitt,incumbent_revenue,ratio,\"NAA release"),
+     r"line 9: `role` must be one of"),
+    (lambda t: t.replace("2002,revenue,15.9,USD bn,fit,incumbent_revenue", "2002,revenue,15.9,USD bn,fit,incumbent_revenu"),
+     r"line 8: `compare_to` must be a model series"),
+    (lambda t: t.replace("2002,revenue,15.9,", "2002,revenue,-15.9,"), r"line 8: `value` must be positive for normalise=ratio"),
+    (lambda t: t.replace("2002,revenue,15.9,USD bn", "2002,revenue,15.9,USD"), r"series 'revenue': `unit`"),
+    (lambda t: t.replace("2003,revenue", "2002,revenue"), r"year 2002 appears twice"),
+    (lambda t: t.replace(",estimate 2003", ","), r"line 12: `source` is empty"),
+    # The header: provenance required, the hold-out fixed before fitting and obeyed.
+    (lambda t: t.replace("# retrieved: 2026-12-02\n", ""), r"bad\.csv, line 1: header misses `# retrieved: \.\.\.`"),
+    (lambda t: t.replace("# retrieved: 2026-12-02", "# retrieved: last week"), r"line 4: `retrieved` must be a date"),
+    (lambda t: t.replace("# units:", "# unit:"), r"line 2: header lines read `# key: value`"),
+    (lambda t: t.replace("# holdout_from: 2004", "# holdout_from: 2003"),
+     r"line 9: `role` is fit but 2003 is in the hold-out \(holdout_from: 2003\)"),
+    (lambda t: t.replace("# holdout_from: 2004", "# holdout_from: 2006"),
+     r"line 10: `role` is holdout but 2005 is before holdout_from \(2006\)"),
+    (lambda t: t.replace("# holdout_from: 2004\n", ""), r"line 9: `role` is holdout but the header has no"),
+    (lambda t: t.replace("# holdout_from: 2004", "# holdout_from: soon"), r"line 5: `holdout_from` must be a year"),
 ])
 def test_data_file_refusals(edit, message):
-    text = edit(DATA.read_text(encoding="utf-8"))
+    assert parse_calibration_csv(SMALL, "good.csv").holdout_from == 2004  # the unedited text is valid
+    text = edit(SMALL)
     with pytest.raises(ValueError, match=message):
         parse_calibration_csv(text, "bad.csv")
 
@@ -180,15 +199,26 @@ def test_command_writes_fitted_scenario_and_report(tmp_path, capsys):
     assert names == {"newspaper_classified_revenue", "craigslist_revenue"}
     roles = {r["role"] for s in report["series"] for r in s["rows"]}
     assert roles == {"fit", "holdout"}
+    data = parse_calibration_csv(DATA.read_text(encoding="utf-8"), "d.csv")
+    last_fit = max(int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "fit")
+    assert last_fit < data.holdout_from
     g = report["goodness_of_fit"]
-    assert g["n"] == 10 and g["k"] == 2 and 0 < g["rmse"] and g["r2"] <= 1
+    assert g["n"] == data.fit_count() and g["k"] == 2 and 0 < g["rmse"] and g["r2"] <= 1
     fc = report["forecast"]
-    assert fc["last_data_year"] == 2009 and all(y > 2009 for y in fc["years"])
+    assert fc["last_data_year"] == last_fit and all(y > last_fit for y in fc["years"])
+    # The hold-out: every holdout row is forecast, with its interval, and summarised.
+    h = report["holdout"]
+    n_hold = sum(r == "holdout" for s in data.series for r in s.roles)
+    assert h["holdout_from"] == data.holdout_from and h["n"] == n_hold == len(h["rows"]) > 0
+    assert all(r["low"] <= r["model"] <= r["high"] and r["year"] >= data.holdout_from for r in h["rows"])
+    assert h["coverage"] == np.mean([r["inside"] for r in h["rows"]])
+    assert set(report["calibrated"][n]["identified"] for n in TRUTH) <= {True, False}
     assert fc["point_of_no_return"]["outcome"] in ("tips", "never_tips", "always_falls")
 
     md = (out / "newspapers_calibration.md").read_text()
     for heading in ("## Calibrated parameters", "## Assumed parameters", "## Goodness of fit", "## Residuals",
-                    "## Profile likelihood", "## Forecast beyond the data", "## Caveats"):
+                    "## Profile likelihood", "## Hold-out: the years the fit never saw", "## Forecast beyond the data",
+                    "## Caveats"):
         assert heading in md
 
     fitted = load_scenario(out / "newspapers_calibrated.toml")
@@ -208,8 +238,9 @@ def test_forecast_starts_after_the_last_fit_year(scenario):
     res = calibrate(scenario.params, data, ["word_of_mouth_rate"], start_year=START, ranges=scenario.ranges,
                     starts=1, profile_points=3)
     fc = forecast(res, data)
-    assert fc.last_data_year == 2009
-    assert fc.years[0] == 2010
+    last_fit = max(int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "fit")
+    assert fc.last_data_year == last_fit
+    assert fc.years[0] == last_fit + 1
     for key in fc.central:
         lo, mid, hi = fc.low[key], fc.central[key], fc.high[key]
         ok = np.isfinite(mid)
@@ -218,7 +249,8 @@ def test_forecast_starts_after_the_last_fit_year(scenario):
 
 def test_search_within_model_bounds_on_the_hotels_data():
     data = parse_calibration_csv((ROOT / "data" / "hotels_airbnb.csv").read_text(encoding="utf-8"), "h.csv")
-    assert data.fit_count() == 3 and len(data.context) == 2
+    fit_rows = sum(r == "fit" for s in data.series for r in s.roles)
+    assert data.fit_count() == fit_rows >= 2 and data.holdout_from == 2018
     hotels = load_scenario(ROOT / "scenarios" / "hotels.toml")
     res = calibrate(hotels.params, data, ["word_of_mouth_rate"], start_year=2008, ranges={}, starts=1,
                     profile_points=0)
@@ -266,3 +298,60 @@ def test_a_reorganised_incumbent_is_compared_after_its_first_insolvency(scenario
             np.testing.assert_allclose(rev[going], nearest, rtol=0, atol=0)
             if len(result.insolvencies) > 1:
                 assert np.all(rev[t > result.t[-1]] == 0.0)
+
+
+def test_holdout_intervals_cover_synthetic_holdout_points_at_their_nominal_rate(scenario):
+    """Model data with known Gaussian noise, fitted on 2000-2009 and forecast for the
+    hold-out 2010-2014 over repeated seeds: the delta-method intervals cover about as often
+    as they say (95% and 50%; the points of one seed share its parameter error, so the
+    effective sample is a few dozen and the bands allow for it)."""
+    from model.evidence.calibrate import holdout_check
+
+    params = scenario.params.replace(firm_count=1, **TRUTH)
+    years = np.arange(2000, 2015)
+    run = simulate(params, t_eval=years - START + 0.5, rtol=1e-10, atol=1e-12)
+    assert run.success and run.fall_time > years[-1] - START + 0.5  # no fall inside the data
+    rev = np.interp(years - START + 0.5, run.t, run["incumbent_revenue"])
+    share = np.interp(years - START + 0.5, run.t, run["platform_share"])
+    box = {"direct_adoption_rate": (0.001, 0.05), "word_of_mouth_rate": (0.1, 1.0)}
+    inside95, inside50, errors = [], [], []
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        ratio = rev / rev[0] + np.r_[0.0, rng.normal(0, 0.01, years.size - 1)]
+        noisy_share = share + rng.normal(0, 0.01, years.size)
+        lines = [META, "# holdout_from: 2010\n", COLUMNS_LINE]
+        for y, a, b in zip(years, ratio, noisy_share):
+            role = "fit" if y < 2010 else "holdout"
+            lines.append(f"{y},rev,{float(a)!r},x,{role},incumbent_revenue,ratio,synthetic {y}\n")
+            lines.append(f"{y},share,{float(b)!r},1,{role},platform_share,none,synthetic {y}\n")
+        data = parse_calibration_csv("".join(lines), "synthetic.csv")
+        res = calibrate(params, data, list(TRUTH), start_year=START, ranges=box, starts=1, profile_points=0)
+        h95, h50 = holdout_check(res, data, level=0.95), holdout_check(res, data, level=0.5)
+        assert h95.n == h50.n == 10 and set(h95.summary) == {"rev", "share"}
+        inside95 += [r["inside"] for r in h95.rows]
+        inside50 += [r["inside"] for r in h50.rows]
+        errors += [r["error"] for r in h95.rows]
+        for a, b in zip(h95.rows, h50.rows):  # the same forecast, nested intervals
+            assert a["model"] == b["model"] and a["low"] < b["low"] < b["high"] < a["high"]
+    assert 0.85 <= np.mean(inside95) <= 1.0
+    assert 0.35 <= np.mean(inside50) <= 0.65
+    assert abs(np.mean(errors)) < 0.01  # unbiased forecasts on the model's own data
+
+
+def test_derived_series_firm_revenue_and_firms_remaining(scenario):
+    """incumbent_firm_revenue adds the rest of the business, (1 - ω)/ω of the sector's
+    starting revenue, to the sector's; firms_remaining_share counts the firms still in."""
+    params = scenario.params.replace(firm_count=4, word_of_mouth_rate=1.0, direct_adoption_rate=0.05,
+                                     initial_buffer=0.2, sector_share_of_firm_revenue=0.25, horizon=25.0)
+    years = np.arange(2000, 2025)
+    lines = [HEADER] + [f"{y},a,1,x,fit,incumbent_revenue,ratio,s\n{y},b,1,x,fit,incumbent_firm_revenue,ratio,s\n"
+                        f"{y},c,1,x,fit,firms_remaining_share,ratio,s\n" for y in years]
+    values, run = model_series(params, parse_calibration_csv("".join(lines), "d.csv"), START)
+    r0 = float(run.series["incumbent_revenue"][0])
+    np.testing.assert_allclose(values["b"], values["a"] + 3.0 * r0, rtol=1e-12)
+    exits = np.sort(run.firms.fall_time[np.isfinite(run.firms.fall_time)])
+    assert exits.size >= 2  # the test needs exits inside the window
+    t = years - START + 0.5
+    expected = np.array([1.0 - np.sum(exits <= ti) / 4 for ti in t])
+    np.testing.assert_array_equal(values["c"], expected)
+    assert values["c"][0] == 1.0 and np.all(np.diff(values["c"]) <= 0)

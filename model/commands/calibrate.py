@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..analysis.tipping import point_of_no_return
 from ..core.parameters import PARAMETER_SPECS
-from ..evidence.calibrate import calibrate, forecast, parse_calibration_csv
+from ..evidence.calibrate import calibrate, forecast, holdout_check, parse_calibration_csv
 from ..evidence.scenarios import Scenario, scenario_to_toml
 from .common import add_scenario_arguments, dump_json, scenario_with_overrides
 
@@ -92,6 +92,7 @@ def run(args) -> int:
     result = calibrate(params, data, args.fit, start_year=start_year, ranges=ranges, weights=weights,
                        starts=args.starts, seed=args.seed, profile_points=args.profile_points)
     fc = forecast(result, data)
+    hold = holdout_check(result, data)
     ponr = point_of_no_return(result.params)
     seconds = time.perf_counter() - t0
 
@@ -102,7 +103,7 @@ def run(args) -> int:
     md_path = out / f"{stem}_calibration.md"
     json_path = out / f"{stem}_calibration.json"
     toml_path.write_text(fitted_scenario_toml(scenario, result, data), encoding="utf-8")
-    report = report_dict(scenario, result, data, fc, ponr, seconds)
+    report = report_dict(scenario, result, data, fc, ponr, seconds, hold)
     json_path.write_text(dump_json(report) + "\n", encoding="utf-8")
     md_path.write_text(report_markdown(report), encoding="utf-8")
 
@@ -111,12 +112,20 @@ def run(args) -> int:
     for name, f in result.fitted.items():
         lo, hi = f["interval"]
         print(f"  {name} = {f['value']:.4g} (95% profile interval {lo:.4g} to {hi:.4g}; was {f['start']:.4g})"
-              + ("  [at the edge of its range]" if f["at_bound"] else ""))
+              + ("  [at the edge of its range]" if f["at_bound"] else "")
+              + ("" if report["calibrated"][name]["identified"] else "  [not identified: the profile does not close]"))
     print(f"  fit: RMSE {result.rmse:.3g}, R^2 {result.r2:.3f}")
     for s in result.series:
         hold = "" if math.isnan(s["holdout_rmse"]) else f", holdout RMSE {s['holdout_rmse']:.3g}"
         print(f"    {s['series']} ({s['normalise']} vs {s['compare_to']}): RMSE {s['rmse']:.3g}, "
               f"R^2 {s['r2']:.3f}{hold}")
+    h = report["holdout"]
+    if h["n"]:
+        print(f"  hold-out (from {h['holdout_from']}, never fitted): {h['n']} points, "
+              f"{h['coverage']:.0%} inside their {h['level']:.0%} prediction intervals")
+        for name, row in h["summary"].items():
+            print(f"    {name}: RMSE {row['rmse']:.3g}, bias {row['bias']:+.3g}, coverage {row['coverage']:.0%} "
+                  f"of {row['n']}")
     print(f"  forecast: {_fall_sentence(report['forecast'])}")
     print(f"Wrote {toml_path}, {md_path}, {json_path}")
     return 0
@@ -161,9 +170,11 @@ def _fall_sentence(fc: dict) -> str:
             f"{fc['falls_in_envelope'][0]} of {fc['falls_in_envelope'][1]} parameter sets in the 95% region)")
 
 
-def report_dict(scenario, result, data, fc, ponr, seconds) -> dict:
+def report_dict(scenario, result, data, fc, ponr, seconds, hold=None) -> dict:
     """Everything in the report, JSON-ready."""
     start_year = result.start_year
+    hold = hold if hold is not None else holdout_check(result, data)
+    profiles = {p.name: p for p in result.profiles}
     pon = ponr.as_dict()
     if pon.get("time") is not None:
         pon["year"] = start_year + pon["time"]
@@ -175,7 +186,13 @@ def report_dict(scenario, result, data, fc, ponr, seconds) -> dict:
         "method": ("scipy.optimize.least_squares (trf) within the search ranges, best of "
                    f"{result.starts} starts; residuals: model minus data after each series' normalisation; "
                    "year y compared with the model at t = y - start_year + 0.5"),
-        "calibrated": {name: {**f, "symbol": PARAMETER_SPECS[name].symbol} for name, f in result.fitted.items()},
+        "data_header": data.header,
+        "calibrated": {name: {**f, "symbol": PARAMETER_SPECS[name].symbol,
+                              # Identified: the profile likelihood's 95% interval closes inside
+                              # the searched range on both sides.
+                              "identified": bool(name in profiles and not profiles[name].open_low
+                                                 and not profiles[name].open_high)}
+                       for name, f in result.fitted.items()},
         "assumed": {name: {"value": getattr(result.params, name), "source": scenario.sources.get(name, "model default")}
                     for name in result.assumed},
         "goodness_of_fit": {"n": result.n, "k": result.k, "ssr": result.ssr, "rmse": result.rmse, "r2": result.r2,
@@ -189,6 +206,12 @@ def report_dict(scenario, result, data, fc, ponr, seconds) -> dict:
             "fall_year": fc.fall_year, "fall_year_range": fc.fall_year_range,
             "falls_in_envelope": fc.falls_in_envelope, "last_data_year": fc.last_data_year,
             "point_of_no_return": pon,
+        },
+        "holdout": {
+            "note": ("rows the fit never saw (the data file's hold-out, chosen before fitting): model minus "
+                     "data after normalisation, with delta-method prediction intervals"),
+            "holdout_from": data.holdout_from, "level": hold.level, "n": hold.n, "coverage": hold.coverage,
+            "summary": hold.summary, "rows": hold.rows,
         },
         "context": [{"year": y, "series": s, "value": v, "unit": u, "source": src} for y, s, v, u, src in data.context],
         "seconds": seconds,
@@ -213,14 +236,15 @@ def report_markdown(r: dict) -> str:
         "",
         "## Calibrated parameters",
         "",
-        "| parameter | symbol | scenario value | fitted | std. error (asymptotic) | 95% profile interval | searched |",
-        "|---|---|---|---|---|---|---|",
+        "| parameter | symbol | scenario value | fitted | std. error (asymptotic) | 95% profile interval | searched | identified |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, f in r["calibrated"].items():
         lo, hi = f["interval"]
         flag = " (at edge)" if f["at_bound"] else ""
         lines.append(f"| `{name}` | {f['symbol']} | {_f(f['start'], 4)} | **{_f(f['value'], 4)}**{flag} | "
-                     f"{_f(f['se'])} | {_f(lo, 4)} to {_f(hi, 4)} | {_f(f['bounds'][0])} to {_f(f['bounds'][1])} |")
+                     f"{_f(f['se'])} | {_f(lo, 4)} to {_f(hi, 4)} | {_f(f['bounds'][0])} to {_f(f['bounds'][1])} | "
+                     f"{'yes' if f['identified'] else 'no'} |")
     lines += ["", "An interval reaching the end of the searched range is open on that side: the data do not "
               "bound the parameter there.", "",
               "## Assumed parameters (held at the scenario's values)", "",
@@ -252,6 +276,22 @@ def report_markdown(r: dict) -> str:
         for p in r["profiles"]:
             pairs = ", ".join(f"{_f(x, 3)}: {_f(y, 3)}" for x, y in zip(p["grid"], p["ssr"]))
             lines += [f"- `{p['parameter']}` (value: SSR): {pairs}"]
+        lines.append("")
+    h = r["holdout"]
+    if h["n"]:
+        lines += [f"## Hold-out: the years the fit never saw (from {h['holdout_from']})", "",
+                  f"Chosen before fitting and written in the data file's header"
+                  + (f" ({r['data_header']['holdout_note']})" if r["data_header"].get("holdout_note") else "")
+                  + f". {h['n']} points; {h['coverage']:.0%} lie inside their {h['level']:.0%} prediction "
+                  "intervals (delta method: parameter and noise uncertainty, not the model's structural error).", "",
+                  "| series | points | RMSE | MAE | mean error (bias) | coverage |", "|---|---|---|---|---|---|"]
+        for name, row in h["summary"].items():
+            lines.append(f"| {name} | {row['n']} | {_f(row['rmse'])} | {_f(row['mae'])} | {_f(row['bias'])} | "
+                         f"{row['coverage']:.0%} |")
+        lines += ["", "| series | year | data | model | error | 95% interval | inside |", "|---|---|---|---|---|---|---|"]
+        for row in h["rows"]:
+            lines.append(f"| {row['series']} | {row['year']} | {_f(row['data'])} | {_f(row['model'])} | "
+                         f"{_f(row['error'])} | {_f(row['low'])} to {_f(row['high'])} | {'yes' if row['inside'] else 'no'} |")
         lines.append("")
     fc = r["forecast"]
     pon = fc["point_of_no_return"]

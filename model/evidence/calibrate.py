@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,11 +61,26 @@ __all__ = [
     "calibrate",
     "forecast",
     "Forecast",
+    "HoldoutCheck",
+    "holdout_check",
+    "HEADER_KEYS",
+    "COMPARED_NAMES",
+    "DERIVED_SERIES",
 ]
 
 #: Columns of a calibration data file, in order.
 COLUMNS = ("year", "series", "value", "unit", "role", "compare_to", "normalise", "source")
 ROLES = ("fit", "holdout", "context")
+#: Keys of the ``# key: value`` header that opens a data file, in order; the first four
+#: are required.
+HEADER_KEYS = ("title", "units", "sources", "retrieved", "holdout_from", "holdout_note")
+REQUIRED_HEADER_KEYS = HEADER_KEYS[:4]
+#: Series a data row can be compared with besides the simulation's own: derived here.
+#: ``incumbent_firm_revenue``: the incumbents' whole revenue, the sector's line plus the
+#: rest of their business held at its start (a share 1 - ω of the whole); ``firms_remaining_share``:
+#: the share of the sector's starting firms still operating.
+DERIVED_SERIES = ("incumbent_firm_revenue", "firms_remaining_share")
+COMPARED_NAMES = SERIES_NAMES + DERIVED_SERIES
 NORMALISATIONS = ("ratio", "log_ratio", "none")
 #: Model series that are zero once the incumbent has fallen (it is gone).
 _GONE_AFTER_FALL = {"incumbent_revenue", "incumbent_volume", "incumbent_cost", "capacity", "buffer"}
@@ -123,6 +139,11 @@ class CalibrationData:
     origin: str
     series: tuple
     context: tuple = field(default=())  # (year, series, value, unit, source) of context rows
+    header: dict = field(default_factory=dict)  # title, units, sources, retrieved, holdout_from, holdout_note
+
+    @property
+    def holdout_from(self) -> int | None:
+        return self.header.get("holdout_from")
 
     def fit_count(self) -> int:
         """Number of residuals in the fit (fit rows other than reference rows)."""
@@ -134,24 +155,64 @@ def _fail(origin: str, line: int | None, msg: str) -> ValueError:
     return ValueError(f"{where}: {msg}")
 
 
+def _parse_header(lines: list[str], origin: str) -> dict:
+    """The ``# key: value`` lines that open a data file: its provenance and hold-out."""
+    meta: dict = {}
+    for k, line in enumerate(lines, start=1):
+        key, sep, value = line[1:].partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in HEADER_KEYS:
+            raise _fail(origin, k, f"header lines read `# key: value` with key one of {', '.join(HEADER_KEYS)}; "
+                                   f"got {line.strip()[:60]!r}")
+        if key in meta:
+            raise _fail(origin, k, f"header key `{key}` appears twice")
+        if not value:
+            raise _fail(origin, k, f"header key `{key}` is empty")
+        if key == "retrieved" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise _fail(origin, k, f"`retrieved` must be a date YYYY-MM-DD, got {value!r}")
+        if key == "holdout_from":
+            try:
+                value = int(value)
+            except ValueError:
+                raise _fail(origin, k, f"`holdout_from` must be a year (integer), got {value!r}") from None
+        meta[key] = value
+    missing = [key for key in REQUIRED_HEADER_KEYS if key not in meta]
+    if missing:
+        raise _fail(origin, 1, f"header misses {', '.join(f'`# {m}: ...`' for m in missing)}: every data file "
+                               "opens with its title, units, sources and retrieval date (see data/README.md)")
+    return meta
+
+
 def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
-    """Parse and validate calibration data (CSV text with the columns :data:`COLUMNS`).
+    """Parse and validate calibration data: a header of ``# key: value`` lines
+    (:data:`HEADER_KEYS`; title, units, sources and retrieved required), then CSV with the
+    columns :data:`COLUMNS`.
+
+    ``# holdout_from: YEAR`` fixes the hold-out before any fit: every ``fit`` row must be
+    earlier and every ``holdout`` row that year or later.
 
     Raises
     ------
     ValueError
-        Naming the file, the line and the column: missing or extra columns, a year or
-        value that is not a number, an unknown role, model series or normalisation, a
-        series whose rows disagree on unit, model series or normalisation, a ratio series
-        with non-positive values, a duplicated year, or a compared series without fit rows.
+        Naming the file, the line and the column: a bad or incomplete header, missing or
+        extra columns, a year or value that is not a number, an unknown role, model series
+        or normalisation, a row on the wrong side of the hold-out year, a series whose rows
+        disagree on unit, model series or normalisation, a ratio series with non-positive
+        values, a duplicated year, or a compared series without fit rows.
     """
-    reader = csv.DictReader(io.StringIO(text))
+    all_lines = text.splitlines(keepends=True)
+    n_header = 0
+    while n_header < len(all_lines) and all_lines[n_header].startswith("#"):
+        n_header += 1
+    meta = _parse_header([line.rstrip("\r\n") for line in all_lines[:n_header]], origin)
+    holdout_from = meta.get("holdout_from")
+    reader = csv.DictReader(io.StringIO("".join(all_lines[n_header:])))
     header = tuple(h.strip() for h in (reader.fieldnames or ()))
     if header != COLUMNS:
-        raise _fail(origin, 1, f"columns must be {', '.join(COLUMNS)}; got {', '.join(header) or 'none'}")
+        raise _fail(origin, n_header + 1, f"columns must be {', '.join(COLUMNS)}; got {', '.join(header) or 'none'}")
     rows: dict[str, list] = {}
     context = []
-    for k, raw in enumerate(reader, start=2):
+    for k, raw in enumerate(reader, start=n_header + 2):
         if None in raw or any(v is None for v in raw.values()):
             raise _fail(origin, k, f"expected {len(COLUMNS)} fields")
         row = {key.strip(): (val or "").strip() for key, val in raw.items()}
@@ -172,11 +233,20 @@ def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
         role = row["role"]
         if role not in ROLES:
             raise _fail(origin, k, f"`role` must be one of {', '.join(ROLES)}, got {role!r}")
+        if holdout_from is not None and role == "fit" and year >= holdout_from:
+            raise _fail(origin, k, f"`role` is fit but {year} is in the hold-out (holdout_from: {holdout_from}); "
+                                   "make the row holdout or context")
+        if holdout_from is not None and role == "holdout" and year < holdout_from:
+            raise _fail(origin, k, f"`role` is holdout but {year} is before holdout_from ({holdout_from}); "
+                                   "make the row fit or context, or move the header's holdout_from")
+        if role == "holdout" and holdout_from is None:
+            raise _fail(origin, k, "`role` is holdout but the header has no `# holdout_from: YEAR` (the hold-out "
+                                   "is chosen before fitting and written in the header)")
         if role == "context":
             context.append((year, row["series"], value, row["unit"], row["source"]))
             continue
-        if row["compare_to"] not in SERIES_NAMES:
-            raise _fail(origin, k, f"`compare_to` must be a model series ({', '.join(SERIES_NAMES)}), "
+        if row["compare_to"] not in COMPARED_NAMES:
+            raise _fail(origin, k, f"`compare_to` must be a model series ({', '.join(COMPARED_NAMES)}), "
                                    f"got {row['compare_to']!r}")
         if row["normalise"] not in NORMALISATIONS:
             raise _fail(origin, k, f"`normalise` must be one of {', '.join(NORMALISATIONS)}, "
@@ -210,7 +280,7 @@ def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
                              reference_year=reference))
     if not series:
         raise _fail(origin, None, "no `fit` or `holdout` rows: nothing to compare with the model")
-    data = CalibrationData(origin=origin, series=tuple(series), context=tuple(context))
+    data = CalibrationData(origin=origin, series=tuple(series), context=tuple(context), header=meta)
     if data.fit_count() < 1:
         raise _fail(origin, None, "no residuals: each ratio series needs a fit row besides its reference year")
     return data
@@ -262,9 +332,22 @@ def _read(result, name: str, t: np.ndarray) -> np.ndarray:
     insolvency), the incumbent's are 0 and the others frozen. A reorganised incumbent's run
     goes on past its first insolvency and is read as it is."""
     out = np.empty(t.shape)
-    series = result.series[name]
     end = float(result.t[-1])
     liquidated = bool(result.insolvencies) and end == result.insolvencies[-1]
+    if name == "firms_remaining_share":
+        # Firms counted, not weighted by size: the data count newspapers, not their pages.
+        firms = getattr(result, "firms", None)
+        if firms is not None:
+            exits = np.asarray(firms.fall_time, dtype=float)
+            return np.array([np.mean(~(exits <= ti)) for ti in t])
+        return np.where(liquidated & (t > end), 0.0, 1.0)
+    if name == "incumbent_firm_revenue":
+        # The rest of the firms' business, (1 - ω) of their starting revenue, held flat.
+        omega = float(result.params.sector_share_of_firm_revenue)
+        rest = float(result.series["incumbent_revenue"][0]) * (1.0 - omega) / omega
+        sector = _read(result, "incumbent_revenue", t)
+        return np.where(liquidated & (t > end), 0.0, sector + rest)
+    series = result.series[name]
     for i, ti in enumerate(t):
         if liquidated and ti > end:
             out[i] = 0.0 if name in _GONE_AFTER_FALL else series[-1]
@@ -375,6 +458,8 @@ class CalibrationResult:
     weights: dict
     start_year: float
     nfev: int
+    #: s² (JᵀJ)⁻¹ at the best fit, in the order of ``fitted`` (the asymptotic covariance).
+    covariance: np.ndarray | None = field(default=None, repr=False)
 
 
 def _bounds_for(names, ranges, bounds):
@@ -508,7 +593,7 @@ def calibrate(params: Parameters, data: CalibrationData, fit: list[str] | tuple[
         assumed=tuple(nm for nm, s in PARAMETER_SPECS.items() if not s.is_switch and nm not in names),
         series=table, n=n, k=k, ssr=ssr, rmse=float(math.sqrt(ssr / n)),
         r2=float(1.0 - ssr / tss) if tss > 0 else math.nan, profiles=profiles, starts=len(candidates),
-        fit_message=best.message, weights=weights, start_year=float(start_year), nfev=nfev)
+        fit_message=best.message, weights=weights, start_year=float(start_year), nfev=nfev, covariance=cov)
 
 
 #: Extra profile points around the optimum, in standard errors: dense near the 95% crossing
@@ -667,3 +752,90 @@ def forecast(result: CalibrationResult, data: CalibrationData, *, step: float = 
     return Forecast(years=years, central=central, low=low, high=high, fall_year=falls[0],
                     fall_year_range=(min(fell), max(fell)) if fell else (None, None),
                     falls_in_envelope=(len(fell), len(falls)), last_data_year=last)
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """The fitted model against the rows it never saw (role ``holdout``).
+
+    ``rows``: per hold-out row, year, series, data and model (normalised), error (model
+    minus data), the prediction interval (low, high) at ``level`` and whether the datum is
+    inside. ``summary``: per series, n, RMSE, MAE, mean error (bias) and coverage (share
+    of its rows inside their interval); ``coverage`` over all rows.
+
+    The interval is the delta method's for a nonlinear least-squares fit (Seber & Wild,
+    *Nonlinear Regression*, 1989, sec. 5.1): model ± t(n - k) · sqrt(g Σ gᵀ + σ²), with g
+    the gradient of the prediction in the fitted parameters (central differences), Σ =
+    s² (JᵀJ)⁻¹ the fit's covariance, and σ² the series' own residual variance (its fit
+    residuals' SSR over their share of the degrees of freedom; the pooled s² divided by the
+    series' squared weight when it has fewer than three). It covers parameter and noise
+    uncertainty, not the model's structural error: coverage far below the level is the
+    test that exposes the latter.
+    """
+
+    level: float
+    rows: list
+    summary: dict
+    coverage: float
+    n: int
+
+
+def holdout_check(result: CalibrationResult, data: CalibrationData, *, level: float = 0.95) -> HoldoutCheck:
+    """Forecast errors and interval coverage on the hold-out rows (see :class:`HoldoutCheck`)."""
+    from scipy.stats import t as student_t
+
+    if not 0 < level < 1:
+        raise ValueError(f"`level` must be in (0, 1), got {level!r}")
+    layout = _residual_layout(data, "holdout")
+    if not layout:
+        return HoldoutCheck(level=level, rows=[], summary={}, coverage=math.nan, n=0)
+    names = list(result.fitted)
+    x = np.array([result.fitted[nm]["value"] for nm in names])
+    lo = np.array([result.fitted[nm]["bounds"][0] for nm in names])
+    hi = np.array([result.fitted[nm]["bounds"][1] for nm in names])
+
+    def predict(values):
+        res, run = _residuals(result.params.replace(**dict(zip(names, map(float, values)))), data,
+                              result.start_year, {}, role="holdout")
+        return res, run
+
+    centre, _ = predict(x)
+    grad = np.zeros((len(layout), len(names)))
+    for i in range(len(names)):
+        h = 1e-3 * (hi[i] - lo[i])
+        up, down = min(x[i] + h, hi[i]), max(x[i] - h, lo[i])
+        xu, xd = x.copy(), x.copy()
+        xu[i], xd[i] = up, down
+        grad[:, i] = (predict(xu)[0] - predict(xd)[0]) / (up - down)
+
+    dof = max(result.n - result.k, 1)
+    s2 = result.ssr / dof
+    cov = result.covariance if result.covariance is not None else np.full((len(names),) * 2, np.nan)
+    noise = {}
+    for row in result.series:
+        r = np.array([q["residual"] for q in row["rows"] if q["role"] == "fit" and not q["reference"]])
+        w = result.weights.get(row["series"], 1.0)
+        if r.size >= 3:
+            share = r.size * dof / max(result.n, 1)
+            noise[row["series"]] = float(np.sum(r ** 2)) / max(share, 1.0)
+        else:
+            noise[row["series"]] = s2 / w ** 2
+    q = float(student_t.ppf(0.5 + level / 2, dof))
+    rows = []
+    for n_row, (j, i) in enumerate(layout):
+        s = data.series[j]
+        d = float(s.normalised(s.values)[i])
+        m = d + float(centre[n_row])
+        g = grad[n_row]
+        half = q * math.sqrt(max(float(g @ cov @ g), 0.0) + noise[s.name])
+        rows.append({"series": s.name, "year": int(s.years[i]), "data": d, "model": m, "error": m - d,
+                     "low": m - half, "high": m + half, "inside": bool(m - half <= d <= m + half)})
+    summary = {}
+    for name in dict.fromkeys(r["series"] for r in rows):
+        e = np.array([r["error"] for r in rows if r["series"] == name])
+        inside = [r["inside"] for r in rows if r["series"] == name]
+        summary[name] = {"n": int(e.size), "rmse": float(np.sqrt(np.mean(e ** 2))), "mae": float(np.mean(np.abs(e))),
+                         "bias": float(np.mean(e)), "coverage": float(np.mean(inside))}
+    return HoldoutCheck(level=level, rows=rows, summary=summary,
+                        coverage=float(np.mean([r["inside"] for r in rows])), n=len(rows))
+
