@@ -204,7 +204,7 @@ def test_calibration_figure_draws_data_and_calibrated_model(root, ctx):
     assert_allclose(fitted.x, news.years[fit_rows], rtol=0, atol=0)
     assert_allclose(fitted.y, news.values[fit_rows] / news.values[0], rtol=1e-12, atol=0)
     held = [t for t in traces(fig, "data (held out)") if t.meta == news.name][0]
-    assert list(held.x) == [2010]
+    assert list(held.x) == [int(y) for y, r in zip(news.years, news.roles) if r == "holdout"]
     # The model line: the calibrated scenario's incumbent revenue over its value at 2000.5.
     model = [t for t in traces(fig, "model (calibrated)") if t.meta == news.name][0]
     run = simulate(sc.params, t_eval=np.array([0.5, 5.5]), rtol=1e-8, atol=1e-11)
