@@ -58,7 +58,9 @@ def test_draws_are_a_latin_hypercube_within_the_ranges(crafts):
     # a one-firm sector does not draw them (they do not enter).
     firms = {k for k in crafts.ranges if PARAMETER_SPECS[k].group == "firms"}
     assert crafts.params.firm_count == 8 and firms
-    assert "horizon" not in names and set(names) == set(crafts.ranges) - {"horizon"}
+    # Neither the window watched nor the discount rate (it prices payouts, which no reading uses).
+    assert "horizon" not in names and set(names) == set(crafts.ranges) - {"horizon", "discount_rate"}
+    assert "discount_rate" in crafts.ranges
     from dataclasses import replace
 
     one = replace(crafts, params=crafts.params.replace(firm_count=1))
@@ -133,11 +135,11 @@ def test_batched_point_of_no_return_matches_the_scalar_one(crafts_verdict, craft
     # Standard network effect, fixed price, simple contagion: no close ties, no willingness to
     # pay, no competitive response, no threshold; the debt write-down acts only after an
     # insolvency (in simulate), never before one; the platform's own costs never.
-    ("artisans_vs_ford.toml", {"sector_share_of_firm_revenue", "close_ties", "contacts_per_user", "willingness_to_pay", "platform_unit_cost",
+    ("artisans_vs_ford.toml", {"sector_share_of_firm_revenue", "discount_rate", "close_ties", "contacts_per_user", "willingness_to_pay", "platform_unit_cost",
                                "platform_fixed_cost", "price_response", "contagion_threshold", "debt_haircut"}),
     # Competitive pricing: no willingness-to-pay cap, and a per-unit price, so a multi-homer
     # saves the whole bill (multi-homing matters only under a two-part tariff).
-    ("newspapers.toml", {"sector_share_of_firm_revenue", "platform_unit_cost", "platform_fixed_cost", "willingness_to_pay", "contagion_threshold",
+    ("newspapers.toml", {"sector_share_of_firm_revenue", "discount_rate", "platform_unit_cost", "platform_fixed_cost", "willingness_to_pay", "contagion_threshold",
                          "debt_haircut", "multihoming_share"}),
 ])
 def test_inert_parameters_do_not_change_the_run(file, expected):

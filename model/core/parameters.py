@@ -330,6 +330,12 @@ class Parameters:
         "start (newspapers: classified advertising was a third of a paper's revenue): the incumbents' gross "
         "loss measured on the firm's whole revenue is ω times the loss on the sector, the rest of the "
         "business held at its starting revenue. 1: the sector is the firm's whole business.")
+    discount_rate: float = _p(
+        0.06, symbol="r_d", latex="r_d", unit="1/yr", bounds=(0.005, 0.3), group="readings",
+        meaning="Investors' required return on the incumbent's equity (its cost of equity, or cost of "
+        "capital), used to discount its payouts (dividends and excess-cash payouts) into its market value "
+        "(model.analysis.valuation). Real, like every money flow of the model (constant prices): a nominal "
+        "cost of capital less expected inflation.")
 
     # --- simulation ---------------------------------------------------------------
     horizon: float = _p(
@@ -399,8 +405,9 @@ def _build_specs() -> dict[str, ParameterSpec]:
 
 #: name -> ParameterSpec, in declaration order.
 PARAMETER_SPECS: Mapping[str, ParameterSpec] = _build_specs()
-#: Parameters that no equation contains: the window watched and how the result is read.
-NOT_IN_EQUATIONS: tuple[str, ...] = ("horizon", "sector_share_of_firm_revenue")
+#: Parameters that no equation contains: the window watched and how the result is read (the
+#: firm-wide share of the loss, the discount rate of the incumbent's value).
+NOT_IN_EQUATIONS: tuple[str, ...] = ("horizon", "sector_share_of_firm_revenue", "discount_rate")
 #: Names of the switches (discrete choices).
 SWITCHES: tuple[str, ...] = tuple(n for n, s in PARAMETER_SPECS.items() if s.is_switch)
 

@@ -93,6 +93,11 @@ RETENTION_FREEZE = 10.0
 RETENTION_YEARS = 5.0
 #: Held at the file's value in every draw (see the module docstring).
 NOT_DRAWN = ("horizon",)
+#: Ranged in the sector files but read by no reading of the verdict: the discount rate only
+#: prices the incumbent's payouts (model.analysis.valuation). Drawn, it would add a dimension
+#: to the Latin hypercube and so move every other parameter's points (and every number of
+#: the verdict) without informing any of them.
+NOT_READ = ("discount_rate",)
 
 #: The four readings of the essay's "20% of the gross" (MODEL.md), in the order reported.
 READINGS = ("share_of_gross", "gross_loss", "firm_gross_loss", "volume_share")
@@ -398,7 +403,7 @@ def draw_parameters(scenario: Scenario, n: int, seed: int, *, key: str | None = 
     Returns
     -------
     names : tuple of str
-        Drawn parameters (every ranged parameter but :data:`NOT_DRAWN`), sorted.
+        Drawn parameters (every ranged parameter but :data:`NOT_DRAWN` and :data:`NOT_READ`), sorted.
     X : ndarray, shape (n, len(names))
     params : list of Parameters
         One validated parameter set per draw.
@@ -415,7 +420,7 @@ def draw_parameters(scenario: Scenario, n: int, seed: int, *, key: str | None = 
     # A one-firm sector: the firms' spreads, sizes and switching rate do not enter (drawn,
     # they would only change which points the other parameters get).
     one_firm = scenario.params.firm_count == 1
-    names = tuple(sorted(k for k in scenario.ranges if k not in NOT_DRAWN
+    names = tuple(sorted(k for k in scenario.ranges if k not in NOT_DRAWN and k not in NOT_READ
                          and not (one_firm and PARAMETER_SPECS[k].group == "firms")))
     if not names:
         raise ValueError(f"{scenario.origin}: no parameter has a range: nothing to draw")
@@ -478,7 +483,8 @@ def inert_parameters(params) -> tuple[str, ...]:
     return tuple(n for n, s in PARAMETER_SPECS.items()
                  if not s.is_switch and n not in used and n != "horizon" and not (firms and s.group == "firms"))
     # sector_share_of_firm_revenue enters no equation: inert for the dynamics (a negative
-    # control), though the firm-wide reading scales with it.
+    # control), though the firm-wide reading scales with it. So is discount_rate (it prices
+    # the payouts afterwards), though it is not drawn (NOT_READ).
 
 
 def _sensitivity(names, X, y, lo, hi, seed, inert=()):
