@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..analysis.tipping import break_even_loss
+from ..analysis.valuation import value
 from ..core.simulate import METHODS, simulate
 from .common import add_scenario_arguments, check_output_file, dump_json, scenario_with_overrides
 
@@ -16,6 +17,15 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--method", default="LSODA", choices=METHODS, help="solve_ivp method (default LSODA)")
     p.set_defaults(func=run)
+
+
+def market_value(result) -> dict | None:
+    """The incumbent's market value (model.analysis.valuation): the summary, and the sector's
+    series on the run's output times; None for a failed run (its payouts stop short)."""
+    if not result.success:
+        return None
+    v = value(result)
+    return {**v.summary(), "t": v.t, "value": v.value, "relative": v.relative}
 
 
 def summarise(scenario, params, result) -> dict:
@@ -35,6 +45,9 @@ def summarise(scenario, params, result) -> dict:
         # A sector of several firms: firms failed, capacity exited, the first failure, the
         # last survivor and the exit curve at 10 %, 50 %, 90 % of capacity exited.
         **({"sector": result.firms.summary()} if result.firms is not None else {}),
+        # Discounted payouts to the owners at `discount_rate`: asset and share prices fall
+        # long before the cash runs out, and this is the series to set beside them.
+        "market_value": market_value(result),
     }
 
 
@@ -84,6 +97,13 @@ def run(args) -> int:
                   f"{s['final_incumbent_gross_loss']:.1%} of its starting gross.")
         print(f"  Static break-even loss ({params.price_policy} pricing): {s['break_even_loss']:.1%} of gross; "
               f"at current prices: {s['break_even_loss_at_current_prices']:.1%}.")
+        mv = s["market_value"]
+        if mv is not None and mv["value_start"] > 0:
+            half = ("never falls below half of it" if mv["half_time"] is None
+                    else f"is down to half after {mv['half_time']:.2f} years"
+                    + (f", {mv['lead_time']:.2f} years before the fall" if mv["lead_time"] is not None else ""))
+            print(f"  Market value (payouts discounted at {mv['discount_rate']:.1%}/yr): {mv['value_start']:.3g} "
+                  f"initial gross at the start, {mv['value_end']:.3g} at the end; it {half}.")
         if not result.success:
             print(f"  Solver failure: {result.message}")
         if out is not None:
