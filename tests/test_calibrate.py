@@ -12,7 +12,8 @@ import pytest
 from model.commands.cli import main as cli_main
 from model.core.parameters import PARAMETER_SPECS
 from model.core.simulate import simulate
-from model.evidence.calibrate import calibrate, forecast, model_series, parse_calibration_csv
+from model.commands.calibrate import RECIPES_FILE, load_recipes
+from model.evidence.calibrate import calibrate, forecast, load_price_index, model_series, parse_calibration_csv
 from model.evidence.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,10 +197,10 @@ def test_command_writes_fitted_scenario_and_report(tmp_path, capsys):
     assert set(report["calibrated"]) == set(TRUTH)
     assert len(report["assumed"]) == sum(not s.is_switch for s in PARAMETER_SPECS.values()) - 2
     names = {s["series"] for s in report["series"]}
-    assert names == {"newspaper_classified_revenue", "craigslist_revenue"}
+    data = parse_calibration_csv(DATA.read_text(encoding="utf-8"), "d.csv")
+    assert names == {s.name for s in data.series} >= {"newspaper_classified_revenue", "craigslist_revenue"}
     roles = {r["role"] for s in report["series"] for r in s["rows"]}
     assert roles == {"fit", "holdout"}
-    data = parse_calibration_csv(DATA.read_text(encoding="utf-8"), "d.csv")
     last_fit = max(int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "fit")
     assert last_fit < data.holdout_from
     g = report["goodness_of_fit"]
@@ -250,27 +251,80 @@ def test_forecast_starts_after_the_last_fit_year(scenario):
 def test_search_within_model_bounds_on_the_hotels_data():
     data = parse_calibration_csv((ROOT / "data" / "hotels_airbnb.csv").read_text(encoding="utf-8"), "h.csv")
     fit_rows = sum(r == "fit" for s in data.series for r in s.roles)
-    assert data.fit_count() == fit_rows >= 2 and data.holdout_from == 2018
+    references = sum(s.reference_year is not None for s in data.series)  # a ratio's reference row is 1 by definition
+    assert data.fit_count() == fit_rows - references >= 2 and data.holdout_from == 2018
     hotels = load_scenario(ROOT / "scenarios" / "hotels.toml")
     res = calibrate(hotels.params, data, ["word_of_mouth_rate"], start_year=2008, ranges={}, starts=1,
                     profile_points=0)
     assert res.fitted["word_of_mouth_rate"]["bounds"] == PARAMETER_SPECS["word_of_mouth_rate"].bounds
 
 
-@pytest.mark.parametrize("stem, data_file", [("newspapers", "newspapers_classified.csv"),
-                                             ("hotels", "hotels_airbnb.csv")])
-def test_committed_calibrated_scenarios_name_their_data(stem, data_file):
+RECIPES = load_recipes(RECIPES_FILE)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[Path(r["scenario"]).stem for r in RECIPES])
+def test_committed_calibrations_follow_their_recipes(recipe):
+    """The committed fitted scenarios and reports are the recipes' (rerun with
+    ``calibrate --all`` after a change) and keep the identification rule: every fitted
+    parameter's profile closes inside the searched range."""
+    stem = Path(recipe["scenario"]).stem
     fitted = load_scenario(ROOT / "scenarios" / f"{stem}_calibrated.toml")
-    original = load_scenario(ROOT / "scenarios" / f"{stem}.toml")
+    original = load_scenario(ROOT / recipe["scenario"])
     calibrated = {n for n, s in fitted.sources.items() if s.startswith("calibrated to ")}
-    assert calibrated == {"direct_adoption_rate", "word_of_mouth_rate"}
+    assert calibrated == set(recipe["fit"])
     for name in calibrated:
-        assert f"data/{data_file}" in fitted.sources[name] and (ROOT / "data" / data_file).exists()
+        assert recipe["data"] in fitted.sources[name] and (ROOT / recipe["data"]).exists()
     # Everything else is the original file's.
     for name in PARAMETER_SPECS:
         if name not in calibrated:
             assert getattr(fitted.params, name) == getattr(original.params, name), name
     assert fitted.start_year == original.start_year
+    report = json.loads((ROOT / "data" / "calibration" / f"{stem}_calibration.json").read_text())
+    assert report["data_file"] == recipe["data"] and report["scenario_file"] == recipe["scenario"]
+    assert report["why"] == recipe["why"] and report["search"] == recipe["search"]
+    for name, f in report["calibrated"].items():
+        assert f["identified"], f"{stem}: {name} is fitted but its profile does not close"
+        np.testing.assert_allclose(getattr(fitted.params, name), f["value"], rtol=1e-12)
+    # The hold-out is the data file's, and it was forecast, not fitted.
+    data = parse_calibration_csv((ROOT / recipe["data"]).read_text(encoding="utf-8"), recipe["data"])
+    n_hold = sum(r == "holdout" for s in data.series for r in s.roles)
+    assert report["holdout"]["holdout_from"] == data.holdout_from and report["holdout"]["n"] == n_hold > 0
+    assert report["goodness_of_fit"]["n"] == data.fit_count()
+
+
+def test_real_series_are_deflated_to_the_reference_year():
+    """``real_ratio``: value x P(reference) / P(year); the ratio to the reference year is then
+    the real growth, and a year the price index lacks is refused naming the line."""
+    index = {2000: 100.0, 2001: 110.0, 2002: 121.0}
+    text = HEADER + ("2000,rev,50,USD,fit,incumbent_revenue,real_ratio,s\n"
+                     "2001,rev,55,USD,fit,incumbent_revenue,real_ratio,s\n"
+                     "2002,rev,72.6,USD,fit,incumbent_revenue,real_ratio,s\n"
+                     "2001,nom,55,USD,fit,incumbent_revenue,ratio,s\n"
+                     "2002,nom,72.6,USD,fit,incumbent_revenue,ratio,s\n")
+    data = parse_calibration_csv(text, "r.csv", price_index=index)
+    real, nominal = data.series
+    np.testing.assert_allclose(real.normalised(real.values), [1.0, 1.0, 1.2], rtol=1e-12)
+    np.testing.assert_allclose(nominal.normalised(nominal.values), [1.0, 72.6 / 55], rtol=1e-12)
+    assert real.price_index == (100.0, 110.0, 121.0)
+    with pytest.raises(ValueError, match=r"r\.csv, line 11: .*price index has no 2003 \(it covers 2000-2002\)"):
+        parse_calibration_csv(text + "2003,rev,80,USD,fit,incumbent_revenue,real_ratio,s\n", "r.csv",
+                              price_index=index)
+    # The committed CPI-U covers every real row of the committed data (parsing them proves it).
+    cpi = load_price_index()
+    assert all(cpi[y] > cpi[y - 1] for y in range(1996, 2025) if y != 2009)  # only 2009 fell
+
+
+@pytest.mark.parametrize("change, message", [
+    (('search = "bounds"', 'search = "all"'), r"calibration 1: `search` must be ranges or bounds"),
+    (('fit = ["word_of_mouth_rate"]', 'fit = ["word_of_mouth"]'), r"calibration 1: `fit` must list parameter names"),
+    (('why = ', 'reason = '), r"calibration 1: `why` must be a str"),
+])
+def test_bad_recipes_are_refused_naming_the_entry(tmp_path, change, message):
+    text = RECIPES_FILE.read_text(encoding="utf-8").replace(*change, 1)
+    path = tmp_path / "recipes.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_recipes(path)
 
 
 def test_a_reorganised_incumbent_is_compared_after_its_first_insolvency(scenario):

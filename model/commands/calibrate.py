@@ -6,12 +6,19 @@ values' source says "calibrated to ..."), and the report as Markdown and JSON
 (``<stem>_calibration.md`` / ``.json``): calibrated and assumed parameters, residuals,
 goodness of fit, profile-likelihood intervals, and the forecast beyond the data, kept
 apart from the fit.
+
+``python -m model calibrate --all`` reruns every committed calibration from its recipe
+in ``data/calibrations.toml`` (scenario, data, fitted parameters, search, and why the
+rest are fixed), writing the fitted scenarios to ``scenarios/`` and the reports to
+``data/calibration/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+import tomllib
 from pathlib import Path
 
 from ..analysis.tipping import point_of_no_return
@@ -24,12 +31,23 @@ from .common import add_scenario_arguments, dump_json, scenario_with_overrides
 #: fit leaves the initial share at its bound with an interval spanning its whole range).
 DEFAULT_FIT = ("direct_adoption_rate", "word_of_mouth_rate")
 MAX_DATA_BYTES = 1024 * 1024
+#: The committed calibrations, one ``[[calibration]]`` table each.
+RECIPES_FILE = Path(__file__).resolve().parents[2] / "data" / "calibrations.toml"
+_RECIPE_KEYS = {"scenario": str, "data": str, "fit": list, "search": str, "why": str}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="fit scenario parameters to observed series (least squares)")
     add_scenario_arguments(p)
-    p.add_argument("--data", required=True, metavar="FILE.csv", help="observed series (see data/README.md)")
+    for action in p._actions:  # the scenario comes from the recipes with --all
+        if action.dest == "scenario":
+            action.nargs = "?"
+    p.add_argument("--data", metavar="FILE.csv", help="observed series (see data/README.md)")
+    p.add_argument("--all", action="store_true",
+                   help="rerun every calibration of data/calibrations.toml (fitted scenarios to scenarios/, "
+                        "reports to data/calibration/)")
+    p.add_argument("--recipes", default=str(RECIPES_FILE), metavar="FILE.toml",
+                   help="the recipes read by --all (default: data/calibrations.toml)")
     p.add_argument("--fit", nargs="+", default=list(DEFAULT_FIT), metavar="NAME",
                    help="parameters to calibrate (default: %(default)s)")
     p.add_argument("--out", default="calibration", metavar="DIR", help="output folder (default: calibration)")
@@ -47,7 +65,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _read_data(path: str):
+def _read_data(path: str, origin: str | None = None):
     p = Path(path)
     try:
         if p.stat().st_size > MAX_DATA_BYTES:
@@ -59,7 +77,7 @@ def _read_data(path: str):
         raise ValueError(f"{p}: is a directory, not a data file") from None
     except UnicodeDecodeError:
         raise ValueError(f"{p}: not UTF-8 text") from None
-    return parse_calibration_csv(text, str(p))
+    return parse_calibration_csv(text, origin or str(p))
 
 
 def _weights(items):
@@ -76,34 +94,90 @@ def _weights(items):
     return out
 
 
+def load_recipes(path) -> list[dict]:
+    """The ``[[calibration]]`` tables of a recipes file, checked: every key present, of its
+    type, and ``search`` one of ranges/bounds. ``ValueError`` names the file, the entry and the key."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such recipes file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    entries = doc.get("calibration")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected one or more [[calibration]] tables")
+    for k, entry in enumerate(entries, start=1):
+        where = f"{path}: calibration {k}"
+        for key, kind in _RECIPE_KEYS.items():
+            if not isinstance(entry.get(key), kind):
+                raise ValueError(f"{where}: `{key}` must be a {kind.__name__}, got {entry.get(key)!r}")
+        unknown = sorted(set(entry) - set(_RECIPE_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_RECIPE_KEYS)}")
+        if entry["search"] not in ("ranges", "bounds"):
+            raise ValueError(f"{where}: `search` must be ranges or bounds, got {entry['search']!r}")
+        if not entry["fit"] or not all(isinstance(n, str) and n in PARAMETER_SPECS for n in entry["fit"]):
+            raise ValueError(f"{where}: `fit` must list parameter names, got {entry['fit']!r}")
+    return entries
+
+
 def run(args) -> int:
     if args.starts < 1:
         raise ValueError(f"--starts must be at least 1, got {args.starts}")
     if args.profile_points < 0 or args.profile_points == 1:
         raise ValueError(f"--profile-points must be 0 or at least 2, got {args.profile_points}")
-    scenario, params = scenario_with_overrides(args.scenario, args.overrides)
+    weights = _weights(args.weight)
+    if args.all:
+        if args.scenario or args.data:
+            raise ValueError("--all reads the scenarios and data from the recipes; give neither SCENARIO nor --data")
+        root = RECIPES_FILE.parents[1]
+        for recipe in load_recipes(args.recipes):
+            _calibrate_one(args, root / recipe["scenario"], root / recipe["data"], recipe["fit"], recipe["search"],
+                           weights, scenario_dir=root / "scenarios", report_dir=root / "data" / "calibration",
+                           why=recipe["why"], origin_root=root)
+        return 0
+    if not args.scenario or not args.data:
+        raise ValueError("give SCENARIO and --data FILE.csv (or --all to rerun data/calibrations.toml)")
+    out = Path(args.out)
+    return _calibrate_one(args, args.scenario, args.data, args.fit, args.search, weights,
+                          scenario_dir=out, report_dir=out)
+
+
+def _calibrate_one(args, scenario_path, data_path, fit, search, weights, *, scenario_dir, report_dir,
+                   why=None, origin_root=None) -> int:
+    def shown(path):  # repository-relative names in the reports, never this machine's paths
+        path = Path(path)
+        if origin_root is not None and path.is_absolute():
+            return str(path.relative_to(origin_root))
+        return str(path)
+
+    scenario, params = scenario_with_overrides(str(scenario_path), args.overrides)
+    scenario = dataclasses.replace(scenario, origin=shown(scenario_path))
     start_year = args.start_year if args.start_year is not None else scenario.start_year
     if start_year is None:
         raise ValueError(f"{scenario.origin}: no [scenario] start_year; give --start-year")
-    data = _read_data(args.data)
-    weights = _weights(args.weight)
+    data = _read_data(str(data_path), shown(data_path))
     t0 = time.perf_counter()
-    ranges = scenario.ranges if args.search == "ranges" else {}
-    result = calibrate(params, data, args.fit, start_year=start_year, ranges=ranges, weights=weights,
+    ranges = scenario.ranges if search == "ranges" else {}
+    result = calibrate(params, data, fit, start_year=start_year, ranges=ranges, weights=weights,
                        starts=args.starts, seed=args.seed, profile_points=args.profile_points)
     fc = forecast(result, data)
     hold = holdout_check(result, data)
     ponr = point_of_no_return(result.params)
     seconds = time.perf_counter() - t0
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    scenario_dir, report_dir = Path(scenario_dir), Path(report_dir)
+    scenario_dir.mkdir(parents=True, exist_ok=True)
+    report_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(scenario.origin).stem
-    toml_path = out / f"{stem}_calibrated.toml"
-    md_path = out / f"{stem}_calibration.md"
-    json_path = out / f"{stem}_calibration.json"
-    toml_path.write_text(fitted_scenario_toml(scenario, result, data), encoding="utf-8")
+    toml_path = scenario_dir / f"{stem}_calibrated.toml"
+    md_path = report_dir / f"{stem}_calibration.md"
+    json_path = report_dir / f"{stem}_calibration.json"
+    toml_path.write_text(fitted_scenario_toml(scenario, result, data, why=why, search=search), encoding="utf-8")
     report = report_dict(scenario, result, data, fc, ponr, seconds, hold)
+    report["search"] = search
+    report["why"] = why
     json_path.write_text(dump_json(report) + "\n", encoding="utf-8")
     md_path.write_text(report_markdown(report), encoding="utf-8")
 
@@ -131,7 +205,8 @@ def run(args) -> int:
     return 0
 
 
-def fitted_scenario_toml(scenario: Scenario, result, data) -> str:
+def fitted_scenario_toml(scenario: Scenario, result, data, *, why: str | None = None,
+                         search: str = "ranges") -> str:
     """The scenario with the fitted values in place, sourced "calibrated to ..."."""
     sources = dict(scenario.sources)
     ranges = dict(scenario.ranges)
@@ -154,8 +229,12 @@ def fitted_scenario_toml(scenario: Scenario, result, data) -> str:
                       sources=sources, meta=meta)
     note = (f"Calibrated with python -m model calibrate to {data.origin}: "
             + ", ".join(f"{n} = {f['value']:.4g}" for n, f in result.fitted.items())
-            + "; every other value as in " + scenario.origin + ".")
-    header = (f"# Generated by `python -m model calibrate {scenario.origin} --data {data.origin}`: the scenario\n"
+            + "; every other value as in " + scenario.origin + "."
+            + (f" Why these and not others: {why}" if why else ""))
+    command = ("python -m model calibrate --all" if why else
+               f"python -m model calibrate {scenario.origin} --data {data.origin}"
+               + (" --search bounds" if search == "bounds" else ""))
+    header = (f"# Generated by `{command}`: the scenario\n"
               f"# with {', '.join(result.fitted)} fitted to the data (sources say so; ranges are the 95%\n"
               "# profile-likelihood intervals). Rerun the command rather than editing by hand.\n\n")
     return header + scenario_to_toml(fitted, note=note)
@@ -257,7 +336,7 @@ def report_markdown(r: dict) -> str:
               "| series | compared with | normalised | fit points | RMSE | R² | holdout RMSE |",
               "|---|---|---|---|---|---|---|"]
     for s in r["series"]:
-        norm = s["normalise"] + (f" (to {s['reference_year']})" if s["reference_year"] is not None else "")
+        norm = s["normalise"] + (f" (to {s['reference_year']}" + (", in its prices by the CPI-U" if s["normalise"].startswith("real_") else "") + ")" if s["reference_year"] is not None else "")
         lines.append(f"| {s['series']} | `{s['compare_to']}` | {norm} | {s['n_fit']} | {_f(s['rmse'])} | "
                      f"{_f(s['r2'])} | {_f(s['holdout_rmse'])} |")
     lines += ["", "## Residuals", ""]

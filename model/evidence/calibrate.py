@@ -11,6 +11,10 @@ role, compare_to, normalise, source``. Each *series* is compared with one model 
 ``log_ratio``
     the logarithm of the same ratios: for growth over orders of magnitude (a platform's
     revenue), and the honest choice when only the growth of a proxy is known.
+``real_ratio``, ``real_log_ratio``
+    the same after the data are deflated to the reference year's prices with the US
+    CPI-U (``data/cpi_u.csv``): the model's money is real (prices relative to the
+    incumbent's at the start), so nominal revenue series are compared in real terms.
 ``none``
     data and model compared as they are (shares, prices).
 
@@ -39,6 +43,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -81,7 +86,9 @@ REQUIRED_HEADER_KEYS = HEADER_KEYS[:4]
 #: the share of the sector's starting firms still operating.
 DERIVED_SERIES = ("incumbent_firm_revenue", "firms_remaining_share")
 COMPARED_NAMES = SERIES_NAMES + DERIVED_SERIES
-NORMALISATIONS = ("ratio", "log_ratio", "none")
+NORMALISATIONS = ("ratio", "log_ratio", "real_ratio", "real_log_ratio", "none")
+#: The price index that deflates ``real_*`` series (annual averages; see the file's header).
+PRICE_INDEX_FILE = Path(__file__).resolve().parents[2] / "data" / "cpi_u.csv"
 #: Model series that are zero once the incumbent has fallen (it is gone).
 _GONE_AFTER_FALL = {"incumbent_revenue", "incumbent_volume", "incumbent_cost", "capacity", "buffer"}
 #: Residual used for a run the solver could not finish (large, finite, so the fit moves away).
@@ -120,6 +127,9 @@ class Series:
     roles: tuple
     sources: tuple
     reference_year: int | None
+    #: Price index per row when the series was deflated (``real_*``); the values are then
+    #: in the reference year's prices.
+    price_index: tuple = ()
 
     @property
     def reference_value(self) -> float | None:
@@ -183,7 +193,25 @@ def _parse_header(lines: list[str], origin: str) -> dict:
     return meta
 
 
-def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
+def load_price_index(path=None) -> dict[int, float]:
+    """Year -> index from a ``year,<index>`` CSV with ``#`` provenance lines (default: the CPI-U)."""
+    path = Path(path) if path is not None else PRICE_INDEX_FILE
+    out: dict[int, float] = {}
+    lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    for k, line in enumerate(lines[1:], start=2):
+        year, _, value = line.partition(",")
+        try:
+            index = float(value)
+            out[int(year)] = index
+        except ValueError:
+            raise ValueError(f"{path}: data line {k}: expected `year,index` numbers, got {line!r}") from None
+        if not (math.isfinite(index) and index > 0):
+            raise ValueError(f"{path}: data line {k}: the index must be positive, got {value!r}")
+    return out
+
+
+def parse_calibration_csv(text: str, origin: str = "<data>", *,
+                          price_index: dict[int, float] | None = None) -> CalibrationData:
     """Parse and validate calibration data: a header of ``# key: value`` lines
     (:data:`HEADER_KEYS`; title, units, sources and retrieved required), then CSV with the
     columns :data:`COLUMNS`.
@@ -198,7 +226,11 @@ def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
         extra columns, a year or value that is not a number, an unknown role, model series
         or normalisation, a row on the wrong side of the hold-out year, a series whose rows
         disagree on unit, model series or normalisation, a ratio series with non-positive
-        values, a duplicated year, or a compared series without fit rows.
+        values, a duplicated year, a compared series without fit rows, or a ``real_*``
+        row in a year the price index does not cover.
+
+    ``price_index`` (year -> index) deflates ``real_*`` series; by default the CPI-U
+    of :data:`PRICE_INDEX_FILE`.
     """
     all_lines = text.splitlines(keepends=True)
     n_header = 0
@@ -253,6 +285,12 @@ def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
                                    f"got {row['normalise']!r}")
         if row["normalise"] != "none" and value <= 0:
             raise _fail(origin, k, f"`value` must be positive for normalise={row['normalise']}, got {value!r}")
+        if row["normalise"].startswith("real_"):
+            if price_index is None:
+                price_index = load_price_index()
+            if year not in price_index:
+                raise _fail(origin, k, f"`normalise` is {row['normalise']} but the price index has no {year} "
+                                       f"(it covers {min(price_index)}-{max(price_index)})")
         rows.setdefault(row["series"], []).append((k, year, value, row))
 
     series = []
@@ -274,10 +312,16 @@ def parse_calibration_csv(text: str, origin: str = "<data>") -> CalibrationData:
             raise _fail(origin, None, f"series {name!r} has no `fit` row")
         normalise = first["normalise"]
         reference = fit_years[0] if normalise != "none" else None
+        values = np.array([i[2] for i in items])
+        index: tuple = ()
+        if normalise.startswith("real_"):
+            # In the reference year's prices: value x P(reference) / P(year).
+            index = tuple(price_index[y] for y in years)
+            values = values * price_index[reference] / np.array(index)
         series.append(Series(name=name, unit=first["unit"], compare_to=first["compare_to"], normalise=normalise,
-                             years=np.array(years, dtype=int), values=np.array([i[2] for i in items]),
+                             years=np.array(years, dtype=int), values=values,
                              roles=roles, sources=tuple(i[3]["source"] for i in items),
-                             reference_year=reference))
+                             reference_year=reference, price_index=index))
     if not series:
         raise _fail(origin, None, "no `fit` or `holdout` rows: nothing to compare with the model")
     data = CalibrationData(origin=origin, series=tuple(series), context=tuple(context), header=meta)
@@ -290,7 +334,7 @@ def _normalise(values: np.ndarray, reference: float | None, how: str) -> np.ndar
     if how == "none":
         return values
     ratio = values / reference
-    if how == "ratio":
+    if how in ("ratio", "real_ratio"):  # real_*: the data were deflated when parsed
         return ratio
     return np.log(np.maximum(ratio, 1e-12))  # a vanished series is far below any data, not NaN
 

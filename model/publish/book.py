@@ -273,7 +273,7 @@ def build_calibration(ctx: Context) -> Built:
         in_span = s.years <= span_last
         panels.append(F.SeriesFit(
             name=s.name, label=labels.get(s.compare_to, s.compare_to + " (× {y})").format(y=s.reference_year),
-            log=s.normalise == "log_ratio", years=s.years[in_span], data=data_norm[in_span],
+            log=s.normalise.endswith("log_ratio"), years=s.years[in_span], data=data_norm[in_span],
             roles=tuple(np.array(s.roles)[in_span]), model_years=years_model[keep], model=model,
             reference_year=s.reference_year, fall_year=fall_year))
     fitted = [n for n, src in sc.sources.items() if "calibrated" in src.lower()]
