@@ -23,6 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.analysis.valuation import value
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.core.simulate import ENGINE, simulate
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
@@ -455,6 +456,29 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be) -> None:
             st.divider()
 
 
+def value_panel(result) -> None:
+    """The incumbents' market value: their payouts discounted at the discount rate (a failed
+    run has none: its payouts stop short)."""
+    st.header("Market value of the incumbents")
+    if not result.success:
+        st.info("The run failed, so its payouts stop short: no market value is shown.")
+        return
+    v = value(result)
+    if v.start <= 0:
+        st.info("The incumbents pay their owners nothing in this run (no dividends, no excess cash paid out): "
+                "their market value is 0. Raise the dividend payout or the excess-cash payout rate.")
+        return
+    c = st.columns(3)
+    c[0].metric("Market value at the start", f"{v.start:.2f}", help="Years of the sector's starting gross.")
+    c[1].metric("Market value at the end of the run", f"{v.end:.2f}", delta=f"{v.end / v.start - 1:+.0%} vs the start",
+                help="Including, for incumbents still in the market, the payouts after the run (a perpetuity "
+                     "of the last payout at its late trend).")
+    c[2].metric("Value halved after", "never" if v.half_time is None else f"{v.half_time:.1f} yr",
+                help=(f"{v.lead_time:.1f} years before the fall." if v.lead_time is not None
+                      else "The incumbents do not fall within the run." if v.fall_time is None else None))
+    chart(figures.market_value(v), "market_value", figures.HOW_TO_READ["market_value"])
+
+
 def _reading(point) -> str:
     return (f"after {point['t']:.1f} years, at a platform share of gross of {point['platform_share_of_gross']:.1%}, "
             f"an incumbents' gross loss of {point['incumbent_gross_loss']:.1%} and a platform share of volume of "
@@ -657,6 +681,7 @@ def main() -> None:
         if reference.success:
             ref_ponr, _ = ponr_or_message(base.params)
     time_charts(params, result, ponr, be, reference, ref_ponr, ref_be)
+    value_panel(result)
     firms_panel(result)
     tipping_view(params, result, base)
     claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons)

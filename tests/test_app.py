@@ -518,8 +518,9 @@ def test_settings_toml_loads_back_to_equal_parameters(base):
                                                           network_effect="standard", hard_network=False)
     labels = [b.label for b in at.get("download_button")]
     assert "Run as CSV" in labels and "Settings as scenario TOML" in labels
-    # Each time chart offers PNG, SVG and PDF.
-    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * len(TIME_CHARTS)
+    # Each time chart, and the market value's, offers PNG, SVG and PDF.
+    assert set(charts(at)) == set(TIME_CHARTS) | {"market_value"}
+    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * (len(TIME_CHARTS) + 1)
 
 
 def test_compare_mode_overlays_and_sets_side_by_side(base):
@@ -616,3 +617,33 @@ def test_a_sector_left_out_of_the_verdict_says_so_above_its_verdict():
     assert any("not in the project's verdict" in w and reason in w for w in warnings), warnings
     at = open_app({"sector": "hotels"})
     assert not any("not in the project's verdict" in w.value for w in at.warning)
+
+
+def test_market_value_chart_and_metrics_follow_the_discount_rate(base):
+    # The value panel draws model.analysis.valuation's sector value of the page's run; moving
+    # the discount rate moves the value and nothing of the run.
+    from model.analysis.valuation import value
+
+    at = open_app()
+    no_problem(at)
+    v = value(simulate(base))
+    spec = charts(at)["market_value"]
+    t, y = series(spec, "incumbent")
+    assert_allclose(t, v.t, rtol=1e-12)
+    assert_allclose(y, v.value, rtol=1e-12)
+    hx, _ = series(spec, "value halved")
+    assert_allclose(hx, [v.half_time], rtol=1e-12)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Market value at the start"] == f"{v.start:.2f}"
+    assert metrics["Value halved after"] == f"{v.half_time:.1f} yr"
+    assert "Market value of the incumbents" in texts(at.header)
+    assert figures.HOW_TO_READ["market_value"] in texts(at.caption)
+    at.slider(key="discount_rate").set_value(0.12)
+    at.run()
+    no_problem(at)
+    high = value(simulate(base.replace(discount_rate=0.12)))
+    assert high.start < v.start
+    _, y_high = series(charts(at)["market_value"], "incumbent")
+    assert_allclose(y_high, high.value, rtol=1e-12)
+    _, share = series(charts(at)["share_and_loss"], "platform share of gross")
+    assert_allclose(share, simulate(base)["platform_share_of_gross"], rtol=0, atol=0)

@@ -184,3 +184,25 @@ def test_run_json_reports_the_market_value(baseline_path, capsys):
     assert mv["fall_time"] == pytest.approx(out["fall_time"])
     assert main(["run", str(baseline_path)]) == 0
     assert "Market value (payouts discounted at 6.0%/yr)" in capsys.readouterr().out
+
+
+def test_the_book_figure_draws_each_sectors_value_and_its_fall():
+    from model.publish import book
+
+    files = [SCENARIOS / "newspapers.toml", SCENARIOS / "hotels.toml"]
+    built = book.build_market_value(book.Context(sector_files=files))
+    traces = {(d.meta, d.name): d for d in built.figure.data}
+    for path in files:
+        sc = load_scenario(path)
+        v = value(simulate(sc.params, t_eval=np.linspace(0.0, sc.params.horizon, 241)))
+        line = traces[(path.stem, "market value")]
+        np.testing.assert_allclose(line.x, v.t + sc.start_year, rtol=1e-12)
+        np.testing.assert_allclose(line.y, v.value / v.start, rtol=1e-12)
+        assert built.notes[path.stem]["half_time"] == v.half_time
+        if v.fall_time is not None:
+            assert traces[(path.stem, "incumbent falls")].x[0] == pytest.approx(v.fall_time + sc.start_year)
+            assert traces[(path.stem, "value halved")].x[0] == pytest.approx(v.half_time + sc.start_year)
+            assert f"newspapers {v.half_time:.1f} against {v.fall_time:.1f}" in built.caption
+    # Newspapers fall (after their value has halved); hotels do not within the run.
+    assert (("newspapers", "incumbent falls") in traces) and (("hotels", "incumbent falls") not in traces)
+    assert "market_value" in book.FIGURES

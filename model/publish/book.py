@@ -313,6 +313,31 @@ def build_sectors(ctx: Context) -> Built:
     return Built(F.sector_runs(runs), caption, scenarios=tuple(files), parameters={f: {} for f in files})
 
 
+def build_market_value(ctx: Context) -> Built:
+    from ..analysis.valuation import value
+    from ..core.simulate import simulate
+    from ..evidence.scenarios import load_scenario
+
+    runs, files, leads, notes = [], [], [], {}
+    for path in ctx.sector_files():
+        sc = load_scenario(path)
+        v = value(simulate(sc.params, t_eval=np.linspace(0.0, float(sc.params.horizon), 241)))
+        runs.append(F.ValueRun(key=path.stem, label=path.stem.replace("_", " "), valuation=v,
+                               start_year=sc.start_year))
+        files.append(_rel(path))
+        notes[path.stem] = {"discount_rate": v.discount_rate, "half_time": v.half_time, "fall_time": v.fall_time}
+        if v.lead_time is not None:
+            leads.append(f"{path.stem.replace('_', ' ')} {v.half_time:.1f} against {v.fall_time:.1f}")
+    span = (" Where the incumbents fall, the years until their value has halved against the years until the fall: "
+            + "; ".join(leads) + "." if leads else "")
+    caption = ("Each sector's market value at its file's values, relative to its start: the incumbents' payouts to "
+               "their owners (dividends and excess cash) from each moment on, discounted at the file's discount "
+               "rate, with a perpetuity after the run for those still in the market. The dotted line is half the "
+               "starting value, the open diamond when the value gets there, the cross the fall (cash and credit "
+               "gone; several firms: half the capacity exited)." + span)
+    return Built(F.value_runs(runs), caption, scenarios=tuple(files), parameters={f: {} for f in files}, notes=notes)
+
+
 def _from_verdict(ctx: Context, fig, caption: str, rows, source) -> Built:
     """A figure drawn from the verdict, with its sector files, draws and seed as provenance."""
     files = [_rel(ctx.scenario_dir / f"{r['sector']}.toml") for r in rows]
@@ -577,6 +602,7 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     FigureSpec("causal_loop", "full", 3.75, build_causal_loop, margin=dict(l=4, r=4, t=4, b=4)),
     FigureSpec("calibration_newspapers", "full", 4.25, build_calibration),
     FigureSpec("sectors_over_time", "full", 6.5, build_sectors, margin=dict(l=50, r=8, t=22, b=40)),
+    FigureSpec("market_value", "full", 6.5, build_market_value, margin=dict(l=50, r=8, t=22, b=40)),
     FigureSpec("verdict", "full", 3.5, build_verdict, margin=dict(l=120, r=12, t=12, b=40)),
     FigureSpec("verdict_ecdf", "full", 5.0, build_verdict_ecdf, margin=dict(l=50, r=12, t=24, b=40)),
     FigureSpec("bifurcation", "full", 3.25, build_bifurcation),

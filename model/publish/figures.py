@@ -38,6 +38,7 @@ __all__ = [
     "incumbent",
     "firms_cash",
     "exit_curve",
+    "market_value",
     "continuation_diagram",
     "basin_map",
     "axis_label",
@@ -46,6 +47,8 @@ __all__ = [
     "SectorRun",
     "calibration_fit",
     "sector_runs",
+    "ValueRun",
+    "value_runs",
     "verdict_chart",
     "fold_map",
     "phase_portrait",
@@ -107,6 +110,13 @@ HOW_TO_READ = {
         "line is the current run's path; the marker its start."),
     "firms_cash": (
         "Each incumbent firm's cash and unused credit (in units of the sector's starting gross), thicker for larger firms. A firm whose cash and credit run out exits (a cross); under reorganisation its first time is a write-down and it goes on. The vertical line is the sector's fall: half of its initial incumbent capacity gone."),
+    "market_value": (
+        "The incumbents' market value: their payouts to owners (dividends and excess-cash payouts) from each "
+        "moment on, discounted at the discount rate r_d, in units of the sector's starting annual gross "
+        "(after the run, a perpetuity of the last payout at its late trend for an incumbent still in the "
+        "market; nothing for one that has left it). Red: the sector; thin lines: each firm. Grey dashes: half "
+        "the starting value; the diamond marks when the value gets there, the black line the fall. Share and "
+        "asset prices read this way fall long before the cash runs out."),
     "exit_curve": (
         "How much of the sector's incumbent capacity has exited (up the side) against three readings of the platform's progress at each exit: its share of the sector's gross (teal), the incumbents' loss of their starting gross (red) and its share of the volume (purple). Grey dashes: the essay's 20 %; the dotted line: half the capacity gone, the sector's fall."),
 }
@@ -366,6 +376,35 @@ def exit_curve(firms, *, title: str | None = "Capacity exited against the platfo
     layout = _layout(title, hovermode="closest",
                      xaxis=dict(title=dict(text="platform's progress (share)"), range=[0, 1], tickformat=".0%"),
                      yaxis=dict(title=dict(text="incumbent capacity exited"), range=[0, 1.02], tickformat=".0%"))
+    return _figure(data, layout, shapes, notes)
+
+
+def market_value(valuation, *, title: str | None = "Market value of the incumbents") -> go.Figure:
+    """The sector's value over time (a :class:`model.analysis.valuation.Valuation`), each firm's
+    beside it when there are several, half the starting value, when the value gets there and
+    the fall."""
+    t = np.asarray(valuation.t, dtype=float)
+    data = []
+    if valuation.firm_value is not None:
+        n = valuation.firm_value.shape[0]
+        for i in range(n):
+            data.append(dict(type="scatter", x=t, y=np.asarray(valuation.firm_value[i], dtype=float), mode="lines",
+                             name=f"firm {i + 1}", line=dict(color=INCUMBENT, width=1),
+                             opacity=0.3 + 0.5 * i / max(n - 1, 1), legendgroup="firms"))
+    data.append(_line(t, valuation.value, name="sector" if valuation.firm_value is not None else "incumbent",
+                      color=INCUMBENT))
+    half_line, half_note = _hline(0.5 * valuation.start, color=ESSAY, dash="dash", text="half the start", position="right")
+    shapes, notes = [half_line], [half_note]
+    if valuation.half_time is not None:
+        data.append(_marker([valuation.half_time], [0.5 * valuation.start], name="value halved", color=INCUMBENT,
+                            symbol="diamond"))
+    if valuation.fall_time is not None:
+        shape, note = _vline(valuation.fall_time, color=FALL, text="falls")
+        shapes.append(shape)
+        notes.append(note)
+    layout = _layout(title, xaxis=dict(title=dict(text="years")),
+                     yaxis=dict(title=dict(text=f"value (initial gross), r_d = {valuation.discount_rate:.1%}/yr"),
+                                rangemode="tozero"))
     return _figure(data, layout, shapes, notes)
 
 
@@ -667,6 +706,66 @@ def sector_runs(runs: list[SectorRun], *, cols: int = 3) -> go.Figure:
             fig.update_xaxes(title=dict(text="year"), row=row, col=col)
     fig.update_xaxes(nticks=3)
     fig.update_annotations(font=dict(size=10))  # the panel labels
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.08, x=0, yanchor="top"))
+    return fig
+
+
+@dataclass(frozen=True)
+class ValueRun:
+    """A sector's market value at its file's values, for :func:`value_runs`."""
+
+    key: str
+    label: str
+    valuation: Any
+    start_year: float | None = None
+
+
+def value_runs(runs: list[ValueRun], *, cols: int = 3) -> go.Figure:
+    """Each sector's market value relative to its start, one small panel per sector.
+
+    Each panel ``k`` (axes ``x{k}``/``y{k}``, its own scale from 0) has the trace "market
+    value" (solid), half the start as a dotted line, "value halved" (an open diamond) where it falls below it and
+    "incumbent falls" (a cross, on the value's line) at the run's fall. Time is the calendar
+    year when the file gives a start year.
+    """
+    from plotly.subplots import make_subplots
+
+    rows = math.ceil(len(runs) / cols)
+    # Each panel its own scale from 0: a sector whose market outgrows the discount rate
+    # (artisans against Ford: the car market) would flatten every other panel.
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs], shared_yaxes=False,
+                        horizontal_spacing=0.1, vertical_spacing=0.09)
+    seen = set()
+    for k, run in enumerate(runs):
+        row, col = k // cols + 1, k % cols + 1
+        v = run.valuation
+        t0 = float(run.start_year) if run.start_year is not None else 0.0
+        t = np.asarray(v.t, dtype=float) + t0
+        rel = np.asarray(v.relative, dtype=float)
+
+        def add(trace, row=row, col=col):
+            trace.showlegend = trace.name not in seen
+            seen.add(trace.name)
+            trace.meta = run.key
+            fig.add_trace(trace, row=row, col=col)
+
+        add(go.Scatter(x=t, y=rel, mode="lines", name="market value", line=dict(color=INK, width=1.5, dash="solid")))
+        fig.add_hline(y=0.5, row=row, col=col, line=dict(color=MID, width=1, dash="dot"))
+        if v.half_time is not None:
+            add(go.Scatter(x=[float(v.half_time) + t0], y=[0.5], mode="markers", name="value halved",
+                           marker=dict(color=INK, size=6, symbol="diamond-open", line=dict(width=1.5))))
+        if v.fall_time is not None:
+            y = float(np.interp(v.fall_time, v.t, rel))
+            add(go.Scatter(x=[float(v.fall_time) + t0], y=[y], mode="markers", name="incumbent falls",
+                           marker=dict(color=INK, size=7, symbol="x-thin", line=dict(width=1.5, color=INK))))
+    fig.update_yaxes(rangemode="tozero", tickformat=".0%", nticks=4)
+    fig.update_yaxes(title=dict(text="value / start"), col=1)
+    for k in range(len(runs)):
+        row, col = k // cols + 1, k % cols + 1
+        if k + cols >= len(runs):  # the lowest panel of its column
+            fig.update_xaxes(title=dict(text="year"), row=row, col=col)
+    fig.update_xaxes(nticks=3)
+    fig.update_annotations(font=dict(size=10))
     fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.08, x=0, yanchor="top"))
     return fig
 
