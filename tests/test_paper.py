@@ -43,8 +43,12 @@ def test_every_placeholder_of_the_template_is_generated_by_the_build(tmp_path):
     generated |= set(paper.baseline_values(paper.ROOT / "scenarios" / "baseline.toml"))
     assert live_names <= generated, live_names - generated
     assert names >= live_names
+    # The sector prose is rendered too: it includes the calibration, checks and effect tables.
+    sectors = paper.Template((paper.PAPER / "sectors.md").read_text())
+    assert all(include for include, _, _ in sectors.placeholders())
+    includes |= {name for _, name, _ in sectors.placeholders()}
     assert includes >= {"equations.md", "parameters.md", "loops.md", "calibration.md", "verdict.md", "figures.md",
-                        "sectors.md", "sector_sources.md"}
+                        "sectors.md", "sector_sources.md", "evidence_checks.md", "effects.md"}
 
 
 def _write_verdict(folder, rows):
@@ -128,6 +132,14 @@ def test_build_states_the_generated_numbers(built):
     assert values["summary_sentence"] in md
     assert values["verdict.draws"] == 20
     assert "{{" not in md  # every placeholder filled
+    # Per calibrated sector: what is fitted, the hold-out errors and why the rest is fixed;
+    # the evidence checks and the effect sizes beside the model's.
+    from model.commands.calibrate import RECIPES_FILE, load_recipes
+    recipes = load_recipes(RECIPES_FILE)
+    assert md.count("| Hold-out points |") == 1 and md.count("checks inside the observation's interval") == 1
+    for recipe in recipes:
+        assert recipe["why"][:60] in md and recipe["data"] in md
+    assert "| Published [interval] |" in md
     # The figures used the verdict the paper states (same files, same draws and seed).
     manifest = json.loads((out / "figures" / "figures.json").read_text())
     verdict_fig = next(f for f in manifest["figures"] if f["name"] == "verdict")

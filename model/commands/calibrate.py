@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
                    help="the recipes read by --all (default: data/calibrations.toml)")
     p.add_argument("--fit", nargs="+", default=list(DEFAULT_FIT), metavar="NAME",
                    help="parameters to calibrate (default: %(default)s)")
-    p.add_argument("--out", default="calibration", metavar="DIR", help="output folder (default: calibration)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: calibration; with --all, scenarios/ and data/calibration/)")
     p.add_argument("--weight", action="append", default=[], metavar="SERIES=W",
                    help="residual weight of a data series (repeatable; default 1)")
     p.add_argument("--starts", type=int, default=4, help="starting points of the fit (default 4)")
@@ -132,14 +133,16 @@ def run(args) -> int:
         if args.scenario or args.data:
             raise ValueError("--all reads the scenarios and data from the recipes; give neither SCENARIO nor --data")
         root = RECIPES_FILE.parents[1]
+        scenario_dir = Path(args.out) if args.out else root / "scenarios"
+        report_dir = Path(args.out) if args.out else root / "data" / "calibration"
         for recipe in load_recipes(args.recipes):
             _calibrate_one(args, root / recipe["scenario"], root / recipe["data"], recipe["fit"], recipe["search"],
-                           weights, scenario_dir=root / "scenarios", report_dir=root / "data" / "calibration",
+                           weights, scenario_dir=scenario_dir, report_dir=report_dir,
                            why=recipe["why"], origin_root=root)
         return 0
     if not args.scenario or not args.data:
         raise ValueError("give SCENARIO and --data FILE.csv (or --all to rerun data/calibrations.toml)")
-    out = Path(args.out)
+    out = Path(args.out or "calibration")
     return _calibrate_one(args, args.scenario, args.data, args.fit, args.search, weights,
                           scenario_dir=out, report_dir=out)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..publish import paper as P
+from .checks import analyse as checks_analyse
+from .effects import analyse as effects_analyse
 
 
 def add_parser(sub) -> None:
@@ -72,13 +74,16 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
 
     log("calibration")
     cal_dir = gen / "calibration"
-    cal_args = ["calibrate", str(scenarios / "newspapers.toml"), "--data",
-                str(P.ROOT / "data" / "newspapers_classified.csv"), "--search", "bounds", "--out", str(cal_dir)]
+    cal_args = ["calibrate", "--all", "--out", str(cal_dir)]
     if quick:
         cal_args += ["--starts", "1", "--profile-points", "0"]
     _run_cli(cli, cal_args)
-    reports = sorted(cal_dir.glob("*calibration.md"))
-    includes["calibration.md"] = P._demote_headings(reports[0].read_text()) if reports else ""
+    reports = [json.loads(p.read_text()) for p in sorted(cal_dir.glob("*_calibration.json"))]
+    includes["calibration.md"] = P.calibration_summary_markdown(reports)
+
+    log("evidence checks and effect sizes")
+    includes["evidence_checks.md"] = checks_analyse()["markdown"]
+    includes["effects.md"] = effects_analyse()["markdown"]
 
     log("verdict")
     ver_dir = gen / "verdict"
@@ -95,6 +100,8 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     includes["figures.md"] = P.figures_markdown(fig_dir, out)
     values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
 
+    # The sector prose includes the generated calibration, evidence-check and effect tables.
+    includes["sectors.md"] = P.Template(includes["sectors.md"]).render(values, includes)
     for name, text in includes.items():
         (gen / name).write_text(text)
     (gen / "values.json").write_text(json.dumps(values, indent=2, default=str))

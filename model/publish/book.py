@@ -248,7 +248,7 @@ def _pct(x: float) -> str:
 # --- builders -------------------------------------------------------------------------------
 
 def build_calibration(ctx: Context) -> Built:
-    from ..evidence.calibrate import model_series, parse_calibration_csv
+    from ..evidence.calibrate import _read, model_series, parse_calibration_csv
 
     path, sc = _load(ctx, "newspapers_calibrated.toml")
     data_path = ctx.root / "data" / "newspapers_classified.csv"
@@ -257,18 +257,19 @@ def build_calibration(ctx: Context) -> Built:
     first = min(int(s.years.min()) for s in data.series)
     last = max(int(s.years.max()) for s in data.series if s.normalise != "log_ratio" or True)
     # The model between the data, on a fine grid (t = year - start_year + 0.5).
-    span_last = min(max(int(s.years[np.array(s.roles) == "fit"].max()) for s in data.series) + 3, last)
+    span_last = last  # the whole hold-out: the years the fit never saw are the test
     grid_years = np.arange(first, span_last + 1e-9, 0.1)
     values, run = model_series(sc.params, data, start, extra_times=grid_years - start + 0.5)
     t_model = np.asarray(run.t, dtype=float)
     years_model = t_model + start - 0.5
     fall_year = float(run.fall_time) + start - 0.5 if run.falls else None
-    labels = {"incumbent_revenue": "classifieds (× {y})", "platform_gross": "Craigslist (× {y})"}
+    labels = {"incumbent_revenue": "classifieds (× {y})", "platform_gross": "Craigslist (× {y})",
+              "incumbent_firm_revenue": "all newspaper ads (× {y})", "firms_remaining_share": "dailies (× {y})"}
     panels = []
     for s in data.series:
         ref_model = float(values[s.name][list(s.years).index(s.reference_year)])
         keep = (years_model >= first - 1e-9) & (years_model <= span_last + 1e-9)
-        model = np.asarray(run[s.compare_to], dtype=float)[keep] / ref_model
+        model = _read(run, s.compare_to, t_model[keep]) / ref_model  # derived series too
         data_norm = s.values / s.reference_value
         in_span = s.years <= span_last
         panels.append(F.SeriesFit(
@@ -279,8 +280,9 @@ def build_calibration(ctx: Context) -> Built:
     fitted = [n for n, src in sc.sources.items() if "calibrated" in src.lower()]
     fitted_text = ", ".join(f"{n.replace('_', ' ')} = {getattr(sc.params, n):.3g}" for n in fitted)
     held = sorted({int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "holdout" and y <= span_last})
-    caption = (f"US newspaper classified advertising revenue (top) and Craigslist's revenue (bottom, log scale), as "
-               f"ratios to their first fitted year, against the model calibrated to them ({path.name}"
+    caption = (f"US newspapers' classified revenue, Craigslist's revenue (log scale), all newspaper advertising "
+               f"revenue and the count of dailies, money deflated by the CPI-U, as ratios to their first fitted "
+               f"year, against the model calibrated to them ({path.name}"
                + (f"; fitted: {fitted_text}" if fitted_text else "") + "). Filled dots were fitted"
                + (f"; open dots ({', '.join(map(str, held))}) were held out" if held else "")
                + (f". In the calibrated model the incumbent falls in {fall_year:.1f}." if fall_year else ".")

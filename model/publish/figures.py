@@ -606,7 +606,7 @@ def calibration_fit(series: list[SeriesFit]) -> go.Figure:
     """
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=len(series), cols=1, vertical_spacing=0.16)
+    fig = make_subplots(rows=len(series), cols=1, vertical_spacing=min(0.16, 0.36 / len(series)))
     seen = set()
 
     def add(trace, row):

@@ -285,6 +285,47 @@ _READING_WORDS = {"share_of_gross": "the platform's share of the gross", "gross_
                   "firm_gross_loss": "their loss of whole revenue", "volume_share": "the platform's share of customers"}
 
 
+def calibration_summary_markdown(reports: list[dict]) -> str:
+    """What each calibration fits and fixes, and how it forecast the years it never saw.
+
+    ``reports``: the JSON reports of ``calibrate --all`` (one per sector). Two tables and
+    the recipes' reasons: per sector, the fitted parameters (value, 95% profile interval,
+    identified) and the fit and hold-out years; per sector and series, the hold-out
+    forecast errors (model minus data after normalisation), their bias and the share of
+    hold-out points inside their 95% prediction intervals.
+    """
+    def years(report, role):
+        ys = sorted({r["year"] for s in report["series"] for r in s["rows"] if r["role"] == role})
+        return f"{ys[0]}-{ys[-1]}" if ys else "none"
+
+    fit = ["| Sector | Fitted (95% profile interval) | Identified? | Fit years | Hold-out years | Forecast |",
+           "|---|---|---|---|---|---|"]
+    errors = ["| Sector | Series (compared with) | Hold-out points | RMSE | Bias | Inside 95% interval |",
+              "|---|---|---|---|---|---|"]
+    reasons = []
+    for r in reports:
+        sector = r["scenario"].replace(" (calibrated)", "")
+        def interval(f):  # no profile (a quick build) gives no interval
+            lo, hi = f.get("interval") or (None, None)
+            return "no profile" if lo is None or hi is None else f"{lo:.3g} to {hi:.3g}"
+
+        fitted = "; ".join(f"{n} = {f['value']:.3g} ({interval(f)})" for n, f in r["calibrated"].items())
+        ident = ", ".join("yes" if f.get("identified") else "no" for f in r["calibrated"].values())
+        fc = r["forecast"]
+        forecast = ("survives the horizon" if fc["fall_year"] is None
+                    else f"falls in {fc['fall_year']:.0f} ({fc['fall_year_range'][0]:.0f}-{fc['fall_year_range'][1]:.0f})")
+        fit.append(f"| {sector} | {fitted} | {ident} | {years(r, 'fit')} | {years(r, 'holdout')} | {forecast} |")
+        compared = {s["series"]: s["compare_to"] for s in r["series"]}
+        for name, row in r["holdout"]["summary"].items():
+            errors.append(f"| {sector} | {name} (`{compared.get(name, '')}`) | {row['n']} | {row['rmse']:.3g} | "
+                          f"{row['bias']:+.3g} | {row['coverage']:.0%} |")
+        if r.get("why"):
+            reasons.append(f"- **{sector}** ({r['data_file']}): {r['why']}")
+    return ("\n".join(fit) + "\n\n" + "\n".join(errors) + "\n\n"
+            + "Why these parameters are fitted and the others fixed (from `data/calibrations.toml`):\n\n"
+            + "\n".join(reasons) + "\n")
+
+
 def _pct_cell(cell) -> str:
     return "n/a" if cell in ("", None) else f"{float(cell):.0%}"
 
