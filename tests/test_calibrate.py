@@ -409,3 +409,26 @@ def test_derived_series_firm_revenue_and_firms_remaining(scenario):
     expected = np.array([1.0 - np.sum(exits <= ti) / 4 for ti in t])
     np.testing.assert_array_equal(values["c"], expected)
     assert values["c"][0] == 1.0 and np.all(np.diff(values["c"]) <= 0)
+
+
+def test_derived_market_values_follow_the_valuation_and_hit_zero_at_exit(scenario):
+    """incumbent_market_value is the valuation's sector value at mid-year; the firm-wide
+    value adds the rest of the business at (1 - ω)/ω of the start value; a liquidated
+    incumbent's value is 0 after its exit, and the value falls years before the exit."""
+    from model.analysis.valuation import value as market_value
+
+    params = scenario.params.replace(firm_count=1, insolvency="liquidation", word_of_mouth_rate=1.5,
+                                     direct_adoption_rate=0.05, sector_share_of_firm_revenue=0.25, horizon=30.0)
+    years = np.arange(2000, 2030)
+    lines = [HEADER] + [f"{y},v,1,x,fit,incumbent_market_value,ratio,s\n{y},f,1,x,fit,incumbent_firm_value,ratio,s\n"
+                        for y in years]
+    values, run = model_series(params, parse_calibration_csv("".join(lines), "d.csv"), START)
+    assert run.falls and run.fall_time < 29.0  # the test needs a liquidation inside the window
+    v = market_value(run)
+    t = years - START + 0.5
+    alive = t <= run.fall_time
+    np.testing.assert_allclose(values["v"][alive], np.interp(t[alive], v.t, v.value), rtol=1e-12)
+    assert np.all(values["v"][~alive] == 0.0) and np.all(values["f"][~alive] == 0.0)
+    np.testing.assert_allclose(values["f"][alive] - values["v"][alive], 3.0 * v.start, rtol=1e-12)
+    # The price falls first: the value has halved well before the cash runs out.
+    assert v.half_time is not None and v.half_time < run.fall_time - 1.0

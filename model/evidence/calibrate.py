@@ -83,8 +83,13 @@ REQUIRED_HEADER_KEYS = HEADER_KEYS[:4]
 #: Series a data row can be compared with besides the simulation's own: derived here.
 #: ``incumbent_firm_revenue``: the incumbents' whole revenue, the sector's line plus the
 #: rest of their business held at its start (a share 1 - ω of the whole); ``firms_remaining_share``:
-#: the share of the sector's starting firms still operating.
-DERIVED_SERIES = ("incumbent_firm_revenue", "firms_remaining_share")
+#: the share of the sector's starting firms still operating; ``incumbent_market_value``: the
+#: incumbents' payouts discounted (:mod:`model.analysis.valuation`), and
+#: ``incumbent_firm_value`` the same plus the rest of their business valued as at the start
+#: (a share 1 - ω, like the firm-wide revenue): to compare with share prices, which fall long
+#: before the cash runs out.
+DERIVED_SERIES = ("incumbent_firm_revenue", "firms_remaining_share", "incumbent_market_value",
+                  "incumbent_firm_value")
 COMPARED_NAMES = SERIES_NAMES + DERIVED_SERIES
 NORMALISATIONS = ("ratio", "log_ratio", "real_ratio", "real_log_ratio", "none")
 #: The price index that deflates ``real_*`` series (annual averages; see the file's header).
@@ -385,6 +390,15 @@ def _read(result, name: str, t: np.ndarray) -> np.ndarray:
             exits = np.asarray(firms.fall_time, dtype=float)
             return np.array([np.mean(~(exits <= ti)) for ti in t])
         return np.where(liquidated & (t > end), 0.0, 1.0)
+    if name in ("incumbent_market_value", "incumbent_firm_value"):
+        from ..analysis.valuation import value as market_value
+
+        v = market_value(result)
+        sector = np.where(liquidated & (t > end), 0.0, np.interp(t, v.t, v.value))
+        if name == "incumbent_market_value":
+            return sector
+        omega = float(result.params.sector_share_of_firm_revenue)
+        return np.where(liquidated & (t > end), 0.0, sector + v.start * (1.0 - omega) / omega)
     if name == "incumbent_firm_revenue":
         # The rest of the firms' business, (1 - ω) of their starting revenue, held flat.
         omega = float(result.params.sector_share_of_firm_revenue)
