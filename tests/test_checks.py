@@ -14,8 +14,8 @@ from model.evidence.checks import DATA, check, markdown_table, model_values, par
 from model.evidence.scenarios import SCENARIOS, load_scenario
 
 META = ("# title: t\n# units: u\n# sources: s\n# retrieved: 2026-12-02\n"
-        "sector,year,compare_to,value,low,high,observation,source\n")
-GOOD = "hotels,2015,platform_volume_share,0.015,0.01,0.02,a note,a source\n"
+        "sector,year,compare_to,value,low,high,observation,source,relative_to,at\n")
+GOOD = "hotels,2015,platform_volume_share,0.015,0.01,0.02,a note,a source,,\n"
 
 
 def test_the_committed_observations_parse_and_name_existing_files():
@@ -27,11 +27,13 @@ def test_the_committed_observations_parse_and_name_existing_files():
 
 
 @pytest.mark.parametrize("row, message", [
-    ("hotels,20x5,platform_volume_share,0.015,0.01,0.02,a,b\n", r"line 7, column `year`: must be an integer"),
-    ("hotels,2015,share,0.015,0.01,0.02,a,b\n", r"line 7, column `compare_to`: must be one of .*platform_volume_share"),
-    ("hotels,2015,platform_volume_share,0.03,0.01,0.02,a,b\n", r"line 7, column `value`: must lie in \[low, high\]"),
-    ("hotels,2015,platform_volume_share,0.015,,0.02,a,b\n", r"line 7, column `low`: must be a number"),
-    ("hotels,2015,platform_volume_share,0.015,0.01,0.02,a,\n", r"line 7, column `source`: is empty"),
+    ("hotels,20x5,platform_volume_share,0.015,0.01,0.02,a,b,,\n", r"line 7, column `year`: must be an integer"),
+    ("hotels,2015,share,0.015,0.01,0.02,a,b,,\n", r"line 7, column `compare_to`: must be one of .*platform_volume_share"),
+    ("hotels,2015,platform_volume_share,0.03,0.01,0.02,a,b,,\n", r"line 7, column `value`: must lie in \[low, high\]"),
+    ("hotels,2015,platform_volume_share,0.015,,0.02,a,b,,\n", r"line 7, column `low`: must be a number"),
+    ("hotels,2015,platform_volume_share,0.015,0.01,0.02,a,,,\n", r"line 7, column `source`: is empty"),
+    ("hotels,2015,platform_volume_share,0.015,0.01,0.02,a,b,2016,\n", r"line 7, column `relative_to`: must be before"),
+    ("hotels,2015,platform_volume_share,0.015,0.01,0.02,a,b,,noon\n", r"line 7, column `at`: must be one of mid, end"),
 ])
 def test_bad_rows_are_refused_naming_line_and_column(row, message):
     with pytest.raises(ValueError, match=message):
@@ -54,7 +56,7 @@ def test_model_values_agree_with_a_dense_run_interpolated():
 
 
 def test_check_reads_each_file_of_a_sector_and_counts_inside():
-    _, obs = parse_observations(META + GOOD + "hotels,2024,platform_volume_share,0.147,0.0,1.0,b,c\n", "o.csv")
+    _, obs = parse_observations(META + GOOD + "hotels,2024,platform_volume_share,0.147,0.0,1.0,b,c,,\n", "o.csv")
     sc = load_scenario(SCENARIOS / "hotels.toml")
     rows = check(obs, {"hotels": sc, "hotels_calibrated": load_scenario(SCENARIOS / "hotels_calibrated.toml")})
     assert [(r["file"], r["year"]) for r in rows] == [("hotels", 2015), ("hotels", 2024),
@@ -78,6 +80,17 @@ def test_command_json_has_a_row_per_observation_and_file(capsys):
 
 def test_a_sector_without_a_file_is_refused(tmp_path, capsys):
     path = tmp_path / "o.csv"
-    path.write_text(META + "atlantis,2015,platform_volume_share,0.015,0.01,0.02,a,b\n")
+    path.write_text(META + "atlantis,2015,platform_volume_share,0.015,0.01,0.02,a,b,,\n")
     assert cli_main(["checks", "--data", str(path)]) == 2
     assert "line 6, column `sector`: no scenario file" in capsys.readouterr().err
+
+
+def test_relative_and_year_end_readings_are_ratios_of_the_run_at_year_end():
+    sc = load_scenario(SCENARIOS / "newspapers.toml")
+    result = simulate(sc.params, n_points=1601)
+    ratio, now, then = model_values(result, [("incumbent_firm_value", 2008, 2004, "end"),
+                                             ("incumbent_firm_value", 2008, None, "end"),
+                                             ("incumbent_firm_value", 2004, None, "end")], sc.start_year)
+    np.testing.assert_allclose(ratio, now / then, rtol=1e-12)
+    mid = model_values(result, [("incumbent_firm_value", 2008)], sc.start_year)[0]
+    assert mid != now  # year-end is read half a year later than mid-year

@@ -2,7 +2,7 @@
 
 ``data/evidence_checks.csv`` holds observations that no fit has seen (a provenance header
 as in the calibration data, then ``sector, year, compare_to, value, low, high,
-observation, source``). :func:`check` runs each sector's file (and its calibrated twin,
+observation, source, relative_to, at``). :func:`check` runs each sector's file (and its calibrated twin,
 where there is one) at its own values and reads the compared quantity at mid-year, so
 the table in the paper is regenerated from the files rather than typed from an old run.
 
@@ -20,13 +20,16 @@ from typing import Mapping
 import numpy as np
 
 from ..core.simulate import SERIES_NAMES, simulate
-from .calibrate import _parse_header, _read
+from .calibrate import DERIVED_SERIES, _parse_header, _read
 from .provenance import ROOT
 
 __all__ = ["Observation", "parse_observations", "check", "markdown_table", "DATA", "DERIVED"]
 
 DATA = ROOT / "data" / "evidence_checks.csv"
-COLUMNS = ("sector", "year", "compare_to", "value", "low", "high", "observation", "source")
+COLUMNS = ("sector", "year", "compare_to", "value", "low", "high", "observation", "source", "relative_to", "at")
+#: When in its year an observation is read: ``mid`` (annual totals and averages) or ``end``
+#: (year-end levels such as share prices).
+TIMINGS = {"mid": 0.5, "end": 1.0}
 #: Quantities computed from the run's series: the incumbents' revenue relative to t = 0
 #: (real, as the model's money is) and the platform's share of the units sold.
 DERIVED = ("incumbent_revenue_ratio", "platform_volume_share")
@@ -43,6 +46,8 @@ class Observation:
     observation: str
     source: str
     line: int
+    relative_to: int | None = None  # the observation and the run are both ratios to that year
+    at: str = "mid"
 
 
 def _fail(origin, line, column, msg):
@@ -61,7 +66,7 @@ def parse_observations(text: str, origin: str = "<observations>") -> tuple[dict,
     reader = csv.DictReader(io.StringIO("".join(lines[n:])))
     if tuple(reader.fieldnames or ()) != COLUMNS:
         raise _fail(origin, n + 1, None, f"columns must be {', '.join(COLUMNS)}")
-    allowed = SERIES_NAMES + DERIVED
+    allowed = SERIES_NAMES + DERIVED + DERIVED_SERIES
     out = []
     for k, raw in enumerate(reader, start=n + 2):
         if None in raw or any(v is None for v in raw.values()):
@@ -87,16 +92,37 @@ def parse_observations(text: str, origin: str = "<observations>") -> tuple[dict,
         if not numbers["low"] <= numbers["value"] <= numbers["high"]:
             raise _fail(origin, k, "value", f"must lie in [low, high] = [{numbers['low']:g}, {numbers['high']:g}], "
                                             f"got {numbers['value']:g}")
+        relative_to = None
+        if row["relative_to"]:
+            try:
+                relative_to = int(row["relative_to"])
+            except ValueError:
+                raise _fail(origin, k, "relative_to", f"must be a year or empty, got {row['relative_to']!r}") from None
+            if relative_to >= year:
+                raise _fail(origin, k, "relative_to", f"must be before the row's year {year}, got {relative_to}")
+        at = row["at"] or "mid"
+        if at not in TIMINGS:
+            raise _fail(origin, k, "at", f"must be one of {', '.join(TIMINGS)} (or empty: mid), got {row['at']!r}")
         out.append(Observation(sector=row["sector"], year=year, compare_to=row["compare_to"], line=k,
-                               observation=row["observation"], source=row["source"], **numbers))
+                               observation=row["observation"], source=row["source"], relative_to=relative_to,
+                               at=at, **numbers))
     return header, tuple(out)
 
 
-def model_values(result, names_years: list[tuple[str, int]], start_year: float) -> list[float]:
-    """The run's value of each (quantity, calendar year), read at mid-year."""
+def model_values(result, names_years: list[tuple], start_year: float) -> list[float]:
+    """The run's value of each (quantity, calendar year[, relative_to year[, at]]), read at
+    mid-year (or year-end with at = "end"); with a relative_to year, the ratio of the value
+    in the year to the value in that year (read at the same point of the year)."""
     out = []
-    for name, year in names_years:
-        t = np.array([year - start_year + 0.5])
+    for item in names_years:
+        name, year = item[0], item[1]
+        relative_to = item[2] if len(item) > 2 else None
+        at = item[3] if len(item) > 3 else "mid"
+        if relative_to is not None:
+            now, then = model_values(result, [(name, year, None, at), (name, relative_to, None, at)], start_year)
+            out.append(now / then if then and math.isfinite(then) else math.nan)
+            continue
+        t = np.array([year - start_year + TIMINGS[at]])
         if t[0] < 0 or t[0] > result.params.horizon:
             out.append(math.nan)
         elif name == "incumbent_revenue_ratio":
@@ -122,11 +148,12 @@ def check(observations, scenarios: Mapping[str, object]) -> list[dict]:
         if sc.start_year is None:
             raise ValueError(f"{sc.origin}: no [scenario] start_year, so its runs have no calendar years")
         result = simulate(sc.params, n_points=max(401, int(40 * sc.params.horizon) + 1))
-        values = model_values(result, [(o.compare_to, o.year) for o in mine], sc.start_year)
+        values = model_values(result, [(o.compare_to, o.year, o.relative_to, o.at) for o in mine], sc.start_year)
         by_label[label] = list(zip(mine, values))
     for label, pairs in by_label.items():
         for o, v in pairs:
             rows.append({"file": label, "sector": o.sector, "year": o.year, "compare_to": o.compare_to,
+                         "relative_to": o.relative_to, "at": o.at,
                          "observed": o.value, "low": o.low, "high": o.high, "model": v,
                          "ratio": v / o.value if o.value else math.nan,
                          "inside": bool(o.low <= v <= o.high) if math.isfinite(v) else False,
@@ -137,13 +164,15 @@ def check(observations, scenarios: Mapping[str, object]) -> list[dict]:
 _QUANTITY = {"incumbent_revenue_ratio": "incumbent revenue (× start, real)",
              "platform_volume_share": "platform's share of volume",
              "platform_share_of_gross": "platform's share of gross",
-             "platform_share": "platform's share of customers"}
+             "platform_share": "platform's share of customers",
+             "incumbent_firm_value": "incumbents' market value (firm-wide)",
+             "incumbent_market_value": "incumbents' market value (the sector's line)"}
 
 
-def _fmt(name, x):
+def _fmt(name, x, relative=False):
     if not math.isfinite(x):
         return "n/a"
-    return f"{x:.3g}" if name == "incumbent_revenue_ratio" else f"{100 * x:.3g}%"
+    return f"{x:.3g}" if relative or name == "incumbent_revenue_ratio" else f"{100 * x:.3g}%"
 
 
 def markdown_table(rows) -> str:
@@ -152,10 +181,11 @@ def markdown_table(rows) -> str:
     lines = ["| File | Year | Quantity | Observed [interval] | Central run | Run / observed | Inside? |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        name = r["compare_to"]
-        lines.append(f"| {r['file'].replace('_', ' ')} | {r['year']} | {_QUANTITY.get(name, name)}: "
-                     f"{r['observation']} | {_fmt(name, r['observed'])} [{_fmt(name, r['low'])}, "
-                     f"{_fmt(name, r['high'])}] | {_fmt(name, r['model'])} | "
+        name, rel = r["compare_to"], r.get("relative_to") is not None
+        quantity = _QUANTITY.get(name, name) + (f" (× {r['relative_to']})" if rel else "")
+        lines.append(f"| {r['file'].replace('_', ' ')} | {r['year']} | {quantity}: "
+                     f"{r['observation']} | {_fmt(name, r['observed'], rel)} [{_fmt(name, r['low'], rel)}, "
+                     f"{_fmt(name, r['high'], rel)}] | {_fmt(name, r['model'], rel)} | "
                      f"{r['ratio']:.2g}× | {'yes' if r['inside'] else 'no'} |")
     inside = sum(r["inside"] for r in rows)
     lines.append("")
