@@ -393,8 +393,38 @@ def ponr_sentence(ponr) -> str:
             + ". This assumes that the later the freeze, the surer the fall.")
 
 
+#: A survivor that has lost at least this share of its sector gross is not shown as safe.
+SHRUNK_LOSS = 0.5
+#: Years at the end of a run over which a still-falling buffer is looked for, and the fall
+#: over them that counts (a few percent is the noise of a steady state).
+BUFFER_TREND_YEARS, BUFFER_FALL = 5.0, 0.05
+
+
+def survivor_caveat(result) -> str | None:
+    """Why a run's survivor is not simply safe: most of its gross gone, or its cash and
+    credit still falling at the end of the window (None when it fell, failed, or is fine)."""
+    if not result.success or result.falls:
+        return None
+    loss = float(result.final("incumbent_gross_loss"))
+    t, buffer = np.asarray(result.t, dtype=float), np.asarray(result["buffer"], dtype=float)
+    late = t >= t[-1] - BUFFER_TREND_YEARS
+    falling = bool(late.sum() >= 2 and buffer[late][-1] < (1.0 - BUFFER_FALL) * buffer[late][0])
+    parts = []
+    if loss >= SHRUNK_LOSS:
+        parts.append(f"it has lost {loss:.1%} of its sector gross")
+    if falling:
+        parts.append(f"its cash and credit fell {1 - buffer[late][-1] / buffer[late][0]:.0%} in the last "
+                     f"{BUFFER_TREND_YEARS:g} years and are still falling")
+    if not parts:
+        return None
+    return "Survives the window, but not unharmed: " + " and ".join(parts) + "."
+
+
 def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
     sentence = figures.outcome_sentence(result)
+    caveat = survivor_caveat(result)
+    if caveat:
+        sentence += " " + caveat
     # Surviving the window watched is not surviving: the point of no return follows the
     # incumbent to its long-run fate.
     doomed = (result.success and not result.falls and ponr is not None
@@ -403,10 +433,10 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
         when = getattr(ponr, "fall_time", None)
         sentence += (" It falls after the horizon" + (f", at {when:.1f} years" if when is not None else "")
                      + ": past its point of no return it cannot recover.")
-    (st.error if not result.success else st.warning if result.falls or doomed else st.success)(sentence)
+    (st.error if not result.success else st.warning if result.falls or doomed or caveat else st.success)(sentence)
     c = st.columns(4)
     c[0].metric("Incumbents fall after" if result.firms is not None else "Incumbent falls after",
-                f"{result.fall_time:.1f} yr" if result.falls else "survives",
+                f"{result.fall_time:.1f} yr" if result.falls else "survives, shrunk" if caveat else "survives",
                 help=("The sector's fall: half of its initial incumbent capacity has exited."
                       if result.firms is not None else "The incumbent's cash and credit are exhausted."))
     c[1].metric("Platform share at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a")

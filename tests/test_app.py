@@ -647,3 +647,26 @@ def test_market_value_chart_and_metrics_follow_the_discount_rate(base):
     assert_allclose(y_high, high.value, rtol=1e-12)
     _, share = series(charts(at)["share_and_loss"], "platform share of gross")
     assert_allclose(share, simulate(base)["platform_share_of_gross"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("stem", ["chronic_care", "universities"])
+def test_a_survivor_is_shown_as_safe_only_if_it_kept_its_gross_and_cash(stem):
+    """A run that survives its window green only if it kept most of its gross and its cash
+    and credit are not still falling (universities: they fall by a tenth in the last five
+    years); otherwise a warning that says which. The colour follows the run's own numbers."""
+    at = open_app()
+    at.selectbox(key="sector").set_value(stem).run()
+    no_problem(at)
+    r = simulate(load_scenario(ROOT / "scenarios" / f"{stem}.toml").params)
+    assert r.success and not r.falls  # both files' central runs survive the window
+    late = r.t >= r.t[-1] - 5.0
+    drop = 1 - r["buffer"][late][-1] / r["buffer"][late][0]
+    harmed = r.final("incumbent_gross_loss") >= 0.5 or drop > 0.05
+    greens = [s.value for s in at.success]
+    caveats = [w.value for w in at.warning if "not unharmed" in w.value]
+    if harmed:
+        assert not greens and caveats
+        assert f"{r.final('incumbent_gross_loss'):.1%}" in caveats[0] or f"fell {drop:.0%}" in caveats[0]
+    else:
+        assert greens and not caveats
+    assert harmed == (stem == "universities")  # the test needs one case of each

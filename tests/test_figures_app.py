@@ -249,3 +249,36 @@ def test_figure_bytes_writes_real_files(export_server, run, fmt):
 def test_figure_bytes_refuses_unknown_format(run):
     with pytest.raises(ValueError, match="`fmt` must be one of png, svg, pdf, got 'eps'"):
         figures.figure_bytes(figures.trust(run), "eps")
+
+
+def _flat_continuation(y, state_index):
+    k = len(y)
+    states = np.full((k, 5), 0.5)
+    states[:, state_index] = y
+    return SimpleNamespace(parameter="fixed_cost_share", values=np.linspace(0.3, 0.7, k), states=states,
+                           stable=np.ones(k, dtype=bool))
+
+
+def test_continuation_axes_draw_rounding_flat_and_never_zoom_a_share_to_a_sliver():
+    """Equilibria that differ by 1e-16 (the universities case) are one value drawn flat in a
+    visible span; a share between 0.999 and 1.0 gets at least a tenth of the unit interval;
+    real structure keeps the automatic range."""
+    noise = 0.9786465039879711 + np.array([0.0, 1.1e-16, -1.1e-16, 2.2e-16] * 5)
+    fig = figures.continuation_diagram(_flat_continuation(noise, 3), state="incumbent_price")
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo == pytest.approx(0.1 * max(noise.mean(), 1.0)) and lo < noise.min() and hi > noise.max()
+    assert fig.layout.yaxis.tickformat == ".3~g"  # no 19-digit tick labels
+    sliver = np.linspace(0.999, 1.0, 20)
+    fig = figures.continuation_diagram(_flat_continuation(sliver, 0), state="platform_share")
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo >= figures.MIN_SPAN and lo <= 0.999 and hi >= 1.0
+    spread = np.linspace(0.1, 0.8, 20)
+    fig = figures.continuation_diagram(_flat_continuation(spread, 0), state="platform_share")
+    assert fig.layout.yaxis.range is None
+
+
+def test_basin_map_has_a_colour_key():
+    b = SimpleNamespace(x=np.linspace(0, 1, 4), y=np.linspace(0, 1, 3), falls=np.eye(3, 4, dtype=bool))
+    fig = figures.basin_map(b)
+    names = [t.name for t in fig.data if t.type == "scatter"]
+    assert "incumbent falls from here" in names and "incumbent survives from here" in names

@@ -502,9 +502,40 @@ def continuation_diagram(cont, *, current_value: float | None = None, state: str
                       annotation_text=f"now: {current_value:g}", annotation_position="top right")
     if title is None:
         title = f"Equilibria against {cont.parameter.replace('_', ' ')}"
+    yaxis = dict(title=dict(text=f"equilibrium {state.replace('_', ' ')}"), tickformat=".3~g")
+    yaxis.update(_visible_range(y, unit_interval=state in UNIT_STATES))
     fig.update_layout(**_layout(title, hovermode="closest", xaxis=dict(title=dict(text=axis_label(cont.parameter))),
-                                yaxis=dict(title=dict(text=f"equilibrium {state.replace('_', ' ')}"))))
+                                yaxis=yaxis))
     return fig
+
+
+#: States that live in [0, 1] (shares and trusts): their axes never zoom below MIN_SPAN.
+UNIT_STATES = ("platform_share", "platform_trust", "relational_trust")
+#: Smallest y span drawn for a unit-interval state, and the relative spread below which a
+#: set of values is one value (rounding of the solver, not structure).
+MIN_SPAN, FLAT_SPREAD = 0.1, 1e-6
+
+
+def _visible_range(y, *, unit_interval: bool) -> dict:
+    """An axis range that shows structure, not rounding: values that differ by less than
+    :data:`FLAT_SPREAD` (relative) are drawn flat in a span around them, and a
+    unit-interval state is never zoomed below :data:`MIN_SPAN` (a sliver such as 0.999-1.0
+    looks like a cliff). Empty dict: the automatic range is right."""
+    y = np.asarray([v for v in np.ravel(np.asarray(y, dtype=float)) if np.isfinite(v)])
+    if y.size == 0:
+        return {}
+    lo, hi = float(y.min()), float(y.max())
+    centre, spread = 0.5 * (lo + hi), hi - lo
+    scale = max(abs(centre), 1.0)
+    if unit_interval:
+        if spread >= MIN_SPAN:
+            return {}
+        a = min(max(centre - MIN_SPAN / 2, 0.0), 1.0 - MIN_SPAN)
+        return {"range": [a - 0.01, a + MIN_SPAN + 0.01]}
+    if spread < FLAT_SPREAD * scale:
+        pad = 0.05 * scale
+        return {"range": [centre - pad, centre + pad]}
+    return {}
 
 
 def basin_map(basin, *, x: str = "platform_share", y: str = "platform_trust", current=None,
@@ -541,6 +572,10 @@ def basin_map(basin, *, x: str = "platform_share", y: str = "platform_trust", cu
                     colorscale=[[0, "#e0f2f1"], [0.5, "#e0f2f1"], [0.5, "#ffcdd2"], [1, "#ffcdd2"]],
                     name="falls (red) / survives (green)",
                     hovertemplate=f"{x}=%{{x:.3g}}<br>{y}=%{{y:.3g}}<br>falls=%{{z}}<extra></extra>")
+    # The colour key: a legend entry per colour (the heatmap itself has no legend entry).
+    for colour, label in (("#ffcdd2", "incumbent falls from here"), ("#e0f2f1", "incumbent survives from here")):
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=label,
+                        marker=dict(color=colour, size=14, symbol="square", line=dict(color="#9e9e9e", width=1)))
     sep = np.asarray(getattr(basin, "separatrix", np.empty((0, 2))), dtype=float).reshape(-1, 2)
     if sep.size:
         # Points on the boundary, sorted by y then x: a boundary that folds back would
