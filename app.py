@@ -375,22 +375,37 @@ def ponr_or_message(params: Parameters):
         return None, f"The point of no return could not be computed: {type(e).__name__}: {e}"
 
 
-def ponr_sentence(ponr) -> str:
+def _names(base) -> tuple[str, str, float | None]:
+    """The sector's incumbent and platform as its file names them, and its calendar start."""
+    meta = getattr(base, "meta", None) or {}
+    incumbent = plain(meta.get("incumbent") or "the incumbents")
+    platform = plain(meta.get("platform") or "the platform")
+    return incumbent, platform, getattr(base, "start_year", None)
+
+
+def _when(t: float, start_year: float | None) -> str:
+    """A time of the run in calendar years where the sector has them, else years from the start."""
+    return f"{start_year + t:.0f}" if start_year is not None else f"year {t:.1f} of the run"
+
+
+def ponr_sentence(ponr, base=None) -> str:
+    """The point of no return in plain words: when, and what the platform and the incumbent
+    hold then, with the sector's own names and calendar years where it has them."""
+    incumbent, platform, start = _names(base)
     if ponr.outcome not in ("tips", "never_tips", "always_falls"):
         return f"The point of no return could not be computed: {getattr(ponr, 'message', '') or ponr.outcome}."
     if ponr.outcome == "never_tips":
-        return "No point of no return: the incumbent does not fall, even in the long run."
+        return f"No point of no return: {incumbent} do not fall, even in the long run."
     if ponr.outcome == "always_falls":
-        return (f"The incumbent falls even if the platform never acquires anyone after the start (platform share "
-                f"{ponr.share:.1%}): its fall is not the platform's doing.")
+        return (f"{incumbent[:1].upper() + incumbent[1:]} fall even with no customers for {platform} after the "
+                f"start ({ponr.share:.1%} of the gross then): the fall is not the platform's doing.")
     volume = getattr(ponr, "volume_share", None)
     frozen = getattr(ponr, "frozen_fall_time", None)
-    return (f"Point of no return after {ponr.time:.1f} years: the platform then holds {ponr.share:.1%} of the gross"
-            + (f" and {volume:.1%} of the customers" if volume is not None else "")
-            + f", and the incumbent has lost {ponr.gross_loss:.1%} of its gross. From then on it falls even if the "
-              "platform stops acquiring customers"
-            + (f" (frozen then, it falls after {frozen:.1f} years)" if frozen is not None else "")
-            + ". This assumes that the later the freeze, the surer the fall.")
+    return (f"After {_when(ponr.time, start)}, {incumbent} fall even with no further customers for {platform}"
+            + (f" (they would fall in {_when(frozen, start)})" if frozen is not None else "")
+            + f". By then the platform's share: {ponr.share:.1%} of the sector's gross"
+            + (f" and {volume:.1%} of its customers" if volume is not None else "")
+            + f"; the incumbents' loss: {ponr.gross_loss:.1%} of their gross.")
 
 
 #: A survivor that has lost at least this share of its sector gross is not shown as safe.
@@ -420,7 +435,7 @@ def survivor_caveat(result) -> str | None:
     return "Survives the window, but not unharmed: " + " and ".join(parts) + "."
 
 
-def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
+def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None) -> None:
     sentence = figures.outcome_sentence(result)
     caveat = survivor_caveat(result)
     if caveat:
@@ -434,22 +449,28 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now) -> None:
         sentence += (" It falls after the horizon" + (f", at {when:.1f} years" if when is not None else "")
                      + ": past its point of no return it cannot recover.")
     (st.error if not result.success else st.warning if result.falls or doomed or caveat else st.success)(sentence)
-    c = st.columns(4)
+    # "20% of the gross" has two readings that part ways (a cheap platform takes volume, not
+    # gross): the platform's share of the sector's gross and the incumbents' loss of theirs.
+    c = st.columns(5)
     c[0].metric("Incumbents fall after" if result.firms is not None else "Incumbent falls after",
                 f"{result.fall_time:.1f} yr" if result.falls else "survives, shrunk" if caveat else "survives",
                 help=("The sector's fall: half of its initial incumbent capacity has exited."
                       if result.firms is not None else "The incumbent's cash and credit are exhausted."))
-    c[1].metric("Platform share at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a")
+    c[1].metric("Platform's share of the gross at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a",
+                help="The platform's gross over the sector's (platform plus incumbents): one reading of '20%'.")
+    c[2].metric("Incumbents' gross lost at the fall",
+                f"{result.gross_loss_at_fall:.1%}" if result.falls else "n/a",
+                help="The incumbents' loss of their own starting gross: the other reading of '20%'.")
     if ponr is not None and ponr.outcome in ("tips", "always_falls"):
-        c[2].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr))
+        c[3].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr, base))
     else:
-        c[2].metric("Point of no return (share)", "n/a")
-    c[3].metric("Static break-even loss", "n/a" if be is None else f"{be:.1%}",
+        c[3].metric("Point of no return (share)", "n/a")
+    c[4].metric("Static break-even loss", "n/a" if be is None else f"{be:.1%}",
                 help=(f"{params.price_policy.replace('_', '-')} pricing; at today's prices "
                       + ("n/a" if be_now is None else f"{be_now:.1%}")))
     if ponr is not None:
         ok = ponr.outcome in ("tips", "never_tips", "always_falls")
-        (st.markdown if ok else st.warning)(ponr_sentence(ponr))
+        (st.markdown if ok else st.warning)(ponr_sentence(ponr, base))
     elif ponr_note:
         st.info(ponr_note)
 
@@ -693,7 +714,7 @@ def main() -> None:
     if result.success:
         ponr, ponr_note = ponr_or_message(params)
     st.caption(f"Sector: **{plain(base.name)}** ({plain(base.origin)})")
-    summary(params, result, ponr, ponr_note, be, be_now)
+    summary(params, result, ponr, ponr_note, be, be_now, base)
     verdict, comparisons, verdict_note = None, None, None
     st.header("Does 20% hold in this sector?")
     if base.verdict_exclusion:

@@ -670,3 +670,25 @@ def test_a_survivor_is_shown_as_safe_only_if_it_kept_its_gross_and_cash(stem):
     else:
         assert greens and not caveats
     assert harmed == (stem == "universities")  # the test needs one case of each
+
+
+def test_the_point_of_no_return_is_said_in_the_sectors_words_and_calendar_years():
+    """'After 2009, the newspapers fall even if Craigslist never gains another customer':
+    the file's names and start year, the year the tipping analysis computes, no jargon."""
+    at = open_app()
+    at.selectbox(key="sector").set_value("newspapers").run()
+    no_problem(at)
+    sc = load_scenario(ROOT / "scenarios" / "newspapers.toml")
+    ponr = point_of_no_return(sc.params)
+    assert ponr.outcome == "tips"  # the sentence under test
+    year = f"{sc.start_year + ponr.time:.0f}"
+    expected = f"After {year}, {sc.meta['incumbent']} fall even with no further customers for {sc.meta['platform']}"
+    shown = [m.value.replace("\\", "") for m in at.markdown]  # markdown escapes of the page's plain text
+    assert any(expected in m for m in shown), expected
+    assert any(f"{ponr.share:.1%} of the sector's gross" in m for m in shown)
+    assert not any("bracket" in m.value or "tolerance" in m.value for m in at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    res = simulate(sc.params)
+    if res.falls:  # both readings of "20% of the gross" get a metric
+        assert metrics["Platform's share of the gross at the fall"] == f"{res.share_at_fall:.1%}"
+        assert metrics["Incumbents' gross lost at the fall"] == f"{res.gross_loss_at_fall:.1%}"
