@@ -475,7 +475,7 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None) 
         st.info(ponr_note)
 
 
-def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be) -> None:
+def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_year=None) -> None:
     compare = st.toggle("Compare with the sector's values", key="compare",
                         help="The sector's (or upload's) own values against your changes.")
     layout = "overlaid"
@@ -491,18 +491,25 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be) -> None:
         ("trust", lambda r, ref, p, b: figures.trust(r, reference=ref)),
         ("incumbent", lambda r, ref, p, b: figures.incumbent(r, reference=ref)),
     ]
+    # Calendar years on every time axis; compared side by side, one time axis for both.
+    t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
+    ref_end = float(reference.t[-1]) if reference.t.size else float(reference.params.horizon)
+    shared = (0.0, max(t_end, ref_end))
     for key, build in builders:
         if compare and layout == "side by side":
             left, right = st.columns(2)
             with left:
                 st.markdown("**Sector's values**")
-                chart(build(reference, None, ref_ponr, ref_be), f"{key}_sector")
+                chart(figures.calendar_axis(build(reference, None, ref_ponr, ref_be), start_year, ref_end,
+                                            x_range=shared), f"{key}_sector")
             with right:
                 st.markdown("**Your settings**")
-                chart(build(result, None, ponr, be), key)
+                chart(figures.calendar_axis(build(result, None, ponr, be), start_year, t_end, x_range=shared), key)
             st.caption(figures.HOW_TO_READ[key])
         else:
-            chart(build(result, reference if compare else None, ponr, be), key, figures.HOW_TO_READ[key])
+            fig = build(result, reference if compare else None, ponr, be)
+            chart(figures.calendar_axis(fig, start_year, max(t_end, ref_end) if compare else t_end), key,
+                  figures.HOW_TO_READ[key])
         if key == "share_and_loss":
             st.divider()
 
@@ -731,7 +738,7 @@ def main() -> None:
         ref_be = safe_break_even(base.params)
         if reference.success:
             ref_ponr, _ = ponr_or_message(base.params)
-    time_charts(params, result, ponr, be, reference, ref_ponr, ref_be)
+    time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, getattr(base, "start_year", None))
     value_panel(result)
     firms_panel(result)
     tipping_view(params, result, base)

@@ -692,3 +692,29 @@ def test_the_point_of_no_return_is_said_in_the_sectors_words_and_calendar_years(
     if res.falls:  # both readings of "20% of the gross" get a metric
         assert metrics["Platform's share of the gross at the fall"] == f"{res.share_at_fall:.1%}"
         assert metrics["Incumbents' gross lost at the fall"] == f"{res.gross_loss_at_fall:.1%}"
+
+
+def test_time_axes_carry_calendar_years_and_compared_charts_share_one_axis():
+    """Newspapers start in 2000: the time charts' ticks read calendar years at their run
+    times (t = year - 2000, data untouched); side by side, both charts span the longer run."""
+    at = open_app()
+    at.selectbox(key="sector").set_value("newspapers").run()
+    no_problem(at)
+    sc = load_scenario(ROOT / "scenarios" / "newspapers.toml")
+    for key in TIME_CHARTS:
+        xaxis = charts(at)[key]["layout"]["xaxis"]
+        years = [int(v) for v in xaxis["ticktext"]]
+        assert_allclose(xaxis["tickvals"], np.array(years, dtype=float) - sc.start_year, atol=1e-12)
+        assert all(y % (years[1] - years[0]) == 0 for y in years) and "t = 0 is 2000" in xaxis["title"]["text"]
+    # A slower platform: the two runs end at different times, yet share the axis.
+    at.toggle(key="compare").set_value(True)
+    at.slider(key="initial_buffer").set_value(sc.params.initial_buffer * 3).run()
+    at.radio(key="compare_layout").set_value("side by side").run()
+    no_problem(at)
+    spec = charts(at)
+    mine, theirs = simulate(sc.params.replace(initial_buffer=sc.params.initial_buffer * 3)), simulate(sc.params)
+    end = max(float(mine.t[-1]), float(theirs.t[-1]))
+    assert abs(float(mine.t[-1]) - float(theirs.t[-1])) > 1.0  # the runs end apart: the case under test
+    for key in TIME_CHARTS:
+        assert spec[key]["layout"]["xaxis"]["range"] == spec[f"{key}_sector"]["layout"]["xaxis"]["range"]
+        assert spec[key]["layout"]["xaxis"]["range"] == pytest.approx([0.0, end], abs=1e-2)  # the page's engine

@@ -206,6 +206,28 @@ def _figure(data: list, layout: dict, shapes=(), annotations=()) -> go.Figure:
     return go.Figure(data=data, layout=layout)
 
 
+def calendar_axis(fig: go.Figure, start_year: float | None, t_end: float, *, x_range: tuple | None = None) -> go.Figure:
+    """Label the time axes (years from the start, the data's coordinates) with calendar years.
+
+    Ticks sit on round calendar years (every 1, 2, 5 or 10 years, about six to a chart);
+    the data stay in years from the start, so shapes and markers placed in run time keep
+    their place. ``x_range``: a shared range (compared charts side by side). Without a
+    ``start_year`` (a file with no calendar) only the range is set.
+    """
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    if start_year is None:
+        return fig
+    span = float(x_range[1] - x_range[0]) if x_range is not None else float(t_end)
+    step = next(s for s in (1, 2, 5, 10, 20, 50) if span / s <= 8)
+    first = math.ceil(start_year / step) * step
+    years = np.arange(first, start_year + (x_range[1] if x_range is not None else t_end) + 1e-9, step)
+    fig.update_xaxes(tickmode="array", tickvals=[float(y - start_year) for y in years],
+                     ticktext=[f"{y:.0f}" for y in years])
+    fig.update_xaxes(title=dict(text=f"year (t = 0 is {start_year:.0f})"), selector=lambda a: a.title.text)
+    return fig
+
+
 def share_and_loss(result, *, break_even: float | None = None, ponr: Any = None, reference=None,
                    break_even_label: str = "static break-even loss",
                    title: str | None = "Platform share of gross and incumbent gross loss") -> go.Figure:
