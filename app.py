@@ -710,10 +710,18 @@ def main() -> None:
         st.stop()
     try:
         params = Parameters(**values)
+        st.session_state["_last_valid"] = dict(values)
     except ValueError as e:
         st.error(f"These settings are inconsistent: {e}. Move the slider back or press "
                  "'Reset to the sector's values'.")
-        st.stop()
+        last = st.session_state.get("_last_valid")
+        if last is None:
+            st.stop()
+        # Keep the last run that was valid on the page rather than blanking every chart.
+        params = Parameters(**last)
+        changed = [f"`{n}`" for n in PARAMETER_SPECS if last.get(n) != values.get(n)]
+        st.info("Showing the last valid settings" + (f" (before the change to {', '.join(changed)})" if changed else "")
+                + ": the charts below are theirs, not the sliders'.")
 
     result = run_model(params)
     be, be_now = safe_break_even(params), safe_break_even(params, "current_prices")

@@ -389,7 +389,10 @@ def test_inconsistent_sliders_give_a_message_and_the_page_recovers(base):
     at.slider(key="fixed_cost_share").set_value(0.9).run()  # + variable 0.2 = 1.1 > 0.99
     assert not at.exception
     assert "`fixed_cost_share` + `variable_cost_share` must be in [0.05, 0.99]" in texts(at.error)
-    assert not charts(at) and at.slider(key="variable_cost_share")  # controls stay
+    assert at.slider(key="variable_cost_share")  # controls stay
+    # The charts are not blanked: they keep the last valid run and say so, naming the change.
+    assert_charts_show(at, base)
+    assert any("last valid settings" in i.value and "`fixed_cost_share`" in i.value for i in at.info)
     assert at.query_params["fixed_cost_share"] == "0.9"  # the link reproduces what is seen
     at.slider(key="variable_cost_share").set_value(0.05).run()
     no_problem(at)
@@ -418,8 +421,9 @@ def test_extreme_slider_combinations_never_raise():
         try:
             Parameters(**{**{n: at.session_state[n] for n in PARAMETER_SPECS}})
         except ValueError as e:
-            assert str(e) in texts(at.error)  # inconsistent: said so, charts withheld
-            assert not charts(at)
+            assert str(e) in texts(at.error)  # inconsistent: said so, the last valid run kept
+            assert any("last valid settings" in i.value for i in at.info)
+            assert set(TIME_CHARTS) <= set(charts(at))
         else:
             assert set(TIME_CHARTS) <= set(charts(at))
             assert at.warning or at.success or at.error  # the one-sentence outcome
