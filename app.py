@@ -723,7 +723,10 @@ def main() -> None:
         st.info("Showing the last valid settings" + (f" (before the change to {', '.join(changed)})" if changed else "")
                 + ": the charts below are theirs, not the sliders'.")
 
-    result = run_model(params)
+    # The first run of a session compiles the engine (several seconds): say so instead of
+    # leaving grey boxes.
+    with st.spinner("Running the model (the first run of a session compiles the engine: about 10 s)..."):
+        result = run_model(params)
     be, be_now = safe_break_even(params), safe_break_even(params, "current_prices")
     ponr, ponr_note = (None, None)
     if result.success:
