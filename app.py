@@ -629,7 +629,14 @@ def verdict_panel(verdict, note) -> None:
     if verdict is None:
         st.info(f"No verdict for this file: {plain(note)}")
         return
-    table = pd.DataFrame(reading_rows(verdict), columns=READING_COLUMNS).set_index("reading")
+    # At a glance: the word per reading of "20% of the gross", with the threshold's interval.
+    readings = [r for r in verdict.readings if r.definition == "sector"]
+    rows = reading_rows(verdict)
+    for col, r, row in zip(st.columns(len(readings)), readings, rows):
+        col.metric(r.label, r.word, help=f"Threshold {row[1]}; P(threshold <= 20%) {row[2]}; "
+                                         f"P(15% <= threshold <= 25%) {row[3]}; {row[4]} tested / finished draws.")
+        col.caption(f"threshold {row[1]}")
+    table = pd.DataFrame(rows, columns=READING_COLUMNS).set_index("reading")
     st.table(table)
     st.markdown(fate_sentence(verdict))
     st.caption(f"The sector's verdict over {verdict.n_draws} Latin-hypercube draws (seed {verdict.seed}) within the "
@@ -723,6 +730,17 @@ def main() -> None:
         st.info("Showing the last valid settings" + (f" (before the change to {', '.join(changed)})" if changed else "")
                 + ": the charts below are theirs, not the sliders'.")
 
+    # The answer first: the sector's verdict on the claim, above the single run.
+    verdict, comparisons, verdict_note = None, None, None
+    st.header("Does 20% hold in this sector?")
+    if base.verdict_exclusion:
+        st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
+    if st.toggle(f"Show the sector's verdict ({QUICK_DRAWS} draws over the file's ranges; about ten seconds the "
+                 "first time for each sector)", key="verdict",
+                 help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):
+        verdict, comparisons, verdict_note = sector_verdict_or_message(base)
+        verdict_panel(verdict, verdict_note)
+
     # The first run of a session compiles the engine (several seconds): say so instead of
     # leaving grey boxes.
     with st.spinner("Running the model (the first run of a session compiles the engine: about 10 s)..."):
@@ -733,15 +751,6 @@ def main() -> None:
         ponr, ponr_note = ponr_or_message(params)
     st.caption(f"Sector: **{plain(base.name)}** ({plain(base.origin)})")
     summary(params, result, ponr, ponr_note, be, be_now, base)
-    verdict, comparisons, verdict_note = None, None, None
-    st.header("Does 20% hold in this sector?")
-    if base.verdict_exclusion:
-        st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
-    if st.toggle(f"Show the sector's verdict ({QUICK_DRAWS} draws over the file's ranges; about ten seconds the "
-                 "first time for each sector)", key="verdict",
-                 help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):
-        verdict, comparisons, verdict_note = sector_verdict_or_message(base)
-        verdict_panel(verdict, verdict_note)
 
     reference = run_model(base.params)
     ref_ponr = ref_be = None

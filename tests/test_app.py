@@ -162,6 +162,12 @@ def test_claims_table_describes_the_run_and_shows_the_verdicts_words(base, basel
                        critical_mass_draws=QUICK_CRITICAL_MASS_DRAWS)
     words = claim_words(v, claim_comparisons(v, claim_draws=QUICK_CLAIM_DRAWS))
     assert list(table["the sector's verdict"]) == [words.get(r.id, "not assessed by the verdict") for r in rows]
+    # The answer first: a word per reading of "20% of the gross", above the run's summary.
+    metrics = {m.label: m.value for m in at.metric}
+    for r in (x for x in v.readings if x.definition == "sector"):
+        assert metrics[r.label] == r.word
+    headers = [h.value for h in at.header]
+    assert headers[0] == "Does 20% hold in this sector?"
 
 
 # --- every control group moves the charts as the model says ----------------------------
