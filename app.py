@@ -12,6 +12,7 @@ Query values are parsed with :func:`model.core.parameters.coerce` and uploaded s
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 import string
@@ -27,7 +28,7 @@ from model.analysis.valuation import value
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.core.simulate import ENGINE, simulate
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
-from model.publish import figures
+from model.publish import book, figures
 from model.studies import claims
 from model.studies.verdict import (
     QUICK_CLAIM_DRAWS,
@@ -346,16 +347,29 @@ def chart(fig, key: str, caption: str | None = None) -> None:
         st.caption(caption)
     cols = st.columns(len(figures.EXPORT_FORMATS) + 1, width=420)
     cols[0].markdown("<small>Download:</small>", unsafe_allow_html=True)
+    stem = download_stem(key)
     for col, (fmt, mime) in zip(cols[1:], figures.EXPORT_FORMATS.items()):
-        col.download_button(fmt.upper(), data=functools.partial(export, fig, fmt), file_name=f"{key}.{fmt}",
+        col.download_button(fmt.upper(), data=functools.partial(export, fig, fmt), file_name=f"{stem}.{fmt}",
                             mime=mime, key=f"download_{key}_{fmt}", on_click="ignore",
                             help=f"This chart as {fmt.upper()} (rendered by Chromium when you click)")
 
 
+def settings_hash(query: dict[str, str]) -> str:
+    """Eight hex digits of the page's settings (its link's query): two downloads of different
+    settings never share a name, the same settings always do."""
+    return hashlib.sha256(urlencode(sorted(query.items())).encode("utf-8")).hexdigest()[:8]
+
+
+def download_stem(key: str) -> str:
+    """``<sector>_<chart>_<settings hash>``: the file says what it shows and under which settings."""
+    return f"{st.session_state.get(SECTOR_KEY, 'sector')}_{key}_{st.session_state.get('_settings_hash', 'default')}"
+
+
 def export(fig, fmt: str) -> bytes:
-    # One Chromium kept for the whole server: first file ~3 s, then ~0.2 s each.
+    # A book figure: the book's template and size, grays and dashes, no title. One Chromium
+    # kept for the whole server: first file ~3 s, then ~0.2 s each.
     figures.start_export_server()
-    return figures.figure_bytes(fig, fmt)
+    return book.book_bytes(fig, fmt)
 
 
 def safe_break_even(params: Parameters, policy: str | None = None) -> float | None:
@@ -712,6 +726,7 @@ def main() -> None:
     base = current_base()
     query = page_query(values, base)
     st.query_params.from_dict(query)
+    st.session_state["_settings_hash"] = settings_hash(query)
     if not isinstance(base, Scenario):
         st.error(f"This sector's file cannot be used: {plain(base)}. Pick another sector or upload a file.")
         st.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,7 +25,10 @@ import pytest
 from numpy.testing import assert_allclose
 from playwright.sync_api import sync_playwright
 
+from PIL import Image
+
 from model import load_scenario, simulate
+from model.publish import book
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -160,12 +164,16 @@ def test_load_move_download_share(server, browser, baseline_path):
     with page.expect_download(timeout=180_000) as info:
         button.click()
     download = info.value
-    assert download.suggested_filename == "share_and_loss.png"
+    # A book figure: named by sector, chart and settings; the book's width at 300 dpi; grays only.
+    assert re.fullmatch(r"baseline_share_and_loss_[0-9a-f]{8}\.png", download.suggested_filename)
     png = ARTIFACTS / "browser_share_and_loss.png"
     download.save_as(png)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (2000, 1040)
+    assert int.from_bytes(data[16:20], "big") == round(book.FULL_WIDTH_IN * book.DPI)
+    assert book.png_dpi(data) == pytest.approx(book.DPI, rel=1e-3)
+    pixels = np.asarray(Image.open(png).convert("RGB"), dtype=int)
+    assert np.abs(pixels - pixels.mean(axis=2, keepdims=True)).max() <= 2  # no colour, antialiasing aside
 
     # The run as CSV: every series of the current run, exactly (pandas writes floats in
     # their shortest round-trip form).

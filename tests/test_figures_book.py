@@ -489,3 +489,25 @@ def test_figures_read_the_verdict_files(tmp_path, root):
     (tmp_path / "verdict_draws.csv").unlink()
     with pytest.raises(ValueError, match="no verdict_draws.csv"):
         book.verdict_rows_from_dir(tmp_path)
+
+
+def test_dashboard_charts_become_book_figures_in_grays_and_dashes(root):
+    """A dashboard chart exported for the book: its template and width, no title, every colour
+    a gray (r = g = b), and no two solid lines (lines told apart by dash, not colour)."""
+    from model import simulate
+    from model.publish import figures as F
+
+    sc = load_scenario(root / "scenarios" / "newspapers.toml")
+    run = simulate(sc.params)
+    for fig in (F.share_and_loss(run, reference=simulate(sc.params.replace(platform_price=0.3))),
+                F.incumbent(run), F.trust(run)):
+        out = book.for_book(fig)
+        assert out.layout.width == round(book.FULL_WIDTH_IN * book.CSS_DPI) and out.layout.title.text is None
+        assert out.layout.template.layout.font.family == book.BOOK_TEMPLATE.layout.font.family
+        colours = [t.line.color for t in out.data if getattr(t, "line", None) is not None and t.line.color]
+        colours += [t.marker.color for t in out.data if isinstance(getattr(getattr(t, "marker", None), "color", None), str)]
+        colours += [s.line.color for s in out.layout.shapes if s.line.color]
+        for c in colours:
+            assert re.fullmatch(r"#([0-9a-f]{2})\1\1|rgba\((\d+),\2,\2,[0-9.]+\)", c), c
+        lines = [t for t in out.data if t.type == "scatter" and "lines" in (t.mode or "lines")]
+        assert sum(t.line.dash in (None, "solid") for t in lines) <= 1

@@ -628,6 +628,74 @@ def to_book(fig: go.Figure, spec: FigureSpec) -> go.Figure:
     return out
 
 
+#: Dashboard colours whose gray by luminance would lose a distinction the figure draws:
+#: the basin map's falls (red) and survives (green) become gray and white.
+_BOOK_SHADES = {"#ffcdd2": "#bdbdbd", "#e0f2f1": "#ffffff"}
+#: Line styles given, in order, to the solid lines of a dashboard figure after the first.
+_BOOK_DASHES = ("dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def _gray(color):
+    """A colour as the gray of its luminance (Rec. 601), kept at most 62% light so a line stays
+    visible; the alpha of an rgba colour is kept. Anything that is not a colour is returned."""
+    if not isinstance(color, str):
+        return color
+    text = color.strip().lower()
+    if text in _BOOK_SHADES:
+        return _BOOK_SHADES[text]
+    alpha = None
+    if text.startswith("#") and len(text) in (4, 7):
+        h = text[1:] if len(text) == 7 else "".join(c * 2 for c in text[1:])
+        r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    elif text.startswith(("rgb(", "rgba(")):
+        parts = [float(x) for x in text[text.index("(") + 1:text.rindex(")")].split(",")]
+        r, g, b = parts[:3]
+        alpha = parts[3] if len(parts) > 3 else None
+    else:
+        return color
+    level = round(min(0.299 * r + 0.587 * g + 0.114 * b, 0.62 * 255))
+    return f"#{level:02x}{level:02x}{level:02x}" if alpha is None else f"rgba({level},{level},{level},{alpha:g})"
+
+
+def for_book(fig: go.Figure) -> go.Figure:
+    """A dashboard figure as a book figure: the book template, no title, the full text width
+    and a height in proportion to the screen's, every colour a gray, and the solid lines
+    after the first told apart by their dash (grayscale pages must not rely on colour)."""
+    height_px = fig.layout.height or 450
+    height_in = max(2.0, round(height_px * FULL_WIDTH_IN / 900 * 12) / 12)
+    out = to_book(fig, FigureSpec("dashboard", "full", height_in, build=lambda ctx: None))
+    solid = 0
+    for trace in out.data:
+        line = getattr(trace, "line", None)
+        if line is not None:
+            line.color = _gray(line.color)
+            if trace.type == "scatter" and "lines" in (trace.mode or "lines") and line.dash in (None, "solid"):
+                if solid:
+                    line.dash = _BOOK_DASHES[(solid - 1) % len(_BOOK_DASHES)]
+                solid += 1
+        marker = getattr(trace, "marker", None)
+        if marker is not None and isinstance(marker.color, str):
+            marker.color = _gray(marker.color)
+            if marker.line is not None and isinstance(marker.line.color, str):
+                marker.line.color = _gray(marker.line.color)
+        if trace.type == "heatmap" and trace.colorscale is not None:
+            trace.colorscale = [[stop, _gray(c)] for stop, c in trace.colorscale]
+    for shape in out.layout.shapes:
+        shape.line.color = _gray(shape.line.color)
+        shape.fillcolor = _gray(shape.fillcolor)
+    for note in out.layout.annotations:
+        note.font.color = "#000000"
+    return out
+
+
+def book_bytes(fig: go.Figure, fmt: str) -> bytes:
+    """:func:`for_book` rendered as PNG (300 dpi, recorded in the file), SVG or PDF."""
+    book = for_book(fig)
+    data = F.figure_bytes(book, fmt, width=book.layout.width, height=book.layout.height,
+                          scale=DPI / CSS_DPI, template=BOOK_TEMPLATE)
+    return png_with_dpi(data) if fmt == "png" else data
+
+
 def _chunks(png: bytes):
     if png[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG file")
