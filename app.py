@@ -26,7 +26,7 @@ import streamlit as st
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 from model.analysis.valuation import value
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
-from model.core.simulate import ENGINE, simulate
+from model.core.simulate import ENGINE, SERIES_UNITS, simulate
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import book, figures
 from model.studies import claims
@@ -126,7 +126,10 @@ def run_basin(params: Parameters):
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def run_csv(params: Parameters) -> bytes:
-    return pd.DataFrame(run_model(params).columns()).to_csv(index=False).encode("utf-8")
+    """The run as CSV, each column headed ``name [unit]`` (units of model.core.simulate.SERIES_UNITS)."""
+    columns = run_model(params).columns()
+    named = {f"{k} [{SERIES_UNITS.get(k, '?')}]": v for k, v in columns.items()}
+    return pd.DataFrame(named).to_csv(index=False).encode("utf-8")
 
 
 @st.cache_data(show_spinner=False)

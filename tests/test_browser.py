@@ -185,6 +185,9 @@ def test_load_move_download_share(server, browser, baseline_path):
     csv = ARTIFACTS / "browser_run.csv"
     info.value.save_as(csv)
     header = csv.read_text().splitlines()[0].split(",")
+    # Every column says its unit: "name [unit]".
+    assert all(re.fullmatch(r"[a-z_]+ \[[^\]]+\]", h) for h in header), header
+    header = [h.split(" [")[0] for h in header]
     table = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)
     assert header[0] == "t" and table.shape == (moved.t.size, len(header))
     assert_allclose(table[:, 0], moved.t, rtol=0, atol=0)

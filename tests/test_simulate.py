@@ -6,6 +6,7 @@ from scipy.integrate import cumulative_trapezoid
 from model import Parameters, SimulationError, simulate
 from model.core import _generated as gen
 from model.core.equations import param_vector
+from model.core.simulate import SERIES_NAMES
 
 
 def test_falls_event_is_the_buffer_reaching_zero(baseline):
@@ -205,3 +206,11 @@ def test_engine_and_simulate_agree_on_2000_random_sets():
     assert 0.1 * len(params) < falls.sum() < 0.9 * len(params)  # both fates are exercised
     times = np.array([r.fall_time for r in runs if r.falls])
     np.testing.assert_allclose(engine.fall_time[falls], times, rtol=0, atol=1e-3)
+
+
+def test_every_series_has_a_unit():
+    from model.core.simulate import SERIES_UNITS
+
+    r = simulate(Parameters())
+    assert set(SERIES_UNITS) == {"t", *r.series} == {"t", *SERIES_NAMES}
+    assert all(SERIES_UNITS[n] for n in SERIES_UNITS)

@@ -36,6 +36,22 @@ ENGINE = "engine"
 #: relative to the start.
 SERIES_NAMES = STATE_NAMES + OUTPUT_NAMES + ("incumbent_gross_loss",)
 
+_SHARE, _PRICE, _VOLUME, _GROSS, _FLOW = ("1", "initial price", "initial volume/yr", "initial annual gross",
+                                          "initial annual gross/yr")
+#: Unit of the time column and of every series (the model's units: prices relative to the
+#: incumbent's at the start, volumes to its starting volume, money to its starting gross).
+SERIES_UNITS: dict[str, str] = {
+    "t": "yr", "platform_share": _SHARE, "platform_trust": _SHARE, "relational_trust": _SHARE,
+    "incumbent_price": _PRICE, "capacity": _VOLUME, "buffer": _GROSS, "customers": "initial customers",
+    "market_size": _VOLUME, "incumbent_volume": _VOLUME, "platform_volume": _VOLUME, "marginal_price": _PRICE,
+    "target_price": _PRICE, "incumbent_revenue": _FLOW, "incumbent_cost": _FLOW, "operating_profit": _FLOW,
+    "platform_gross": _FLOW, "platform_share_of_gross": _SHARE, "platform_profit": _FLOW,
+    "platform_network_value": _PRICE, "relative_value": _PRICE, "adoption": "share of customers/yr",
+    "churn": "share of customers/yr", "fixed_cost": _FLOW, "debt_service_flow": _FLOW, "credit_interest": _FLOW,
+    "restructuring": _FLOW, "dividends": _FLOW, "excess_cash_payout": _FLOW, "cash": _GROSS,
+    "incumbent_gross_loss": _SHARE,
+}
+
 
 class SimulationError(RuntimeError):
     """Raised by ``simulate(..., raise_on_failure=True)`` when the solver fails."""
