@@ -162,18 +162,33 @@ def load_sector(stem: str) -> Scenario | str:
 
 # --- widget state ----------------------------------------------------------------------------
 
-def slider_step(name: str) -> float:
-    """A round step (1, 2 or 5 x 10^k) giving about 100 stops and resolving the default."""
+def slider_step(name: str, value: float | None = None) -> float:
+    """A round step (1, 2 or 5 x 10^k) giving about 100 stops and resolving the default, and
+    finer where needed so that ``value`` (the sector's) lies on the slider's grid and can be
+    chosen again after moving away from it."""
     s = PARAMETER_SPECS[name]
     lo, hi = s.bounds
     target = (hi - lo) / 100
     if s.default and s.default > 0:
         target = min(target, s.default / 5)
     k = math.floor(math.log10(target))
+    step = 10.0 ** k
     for m in (5, 2, 1):
         if m * 10 ** k <= target:
-            return float(round(m * 10.0 ** k, 12))
-    return 10.0 ** k
+            step = float(round(m * 10.0 ** k, 12))
+            break
+    if value is None:
+        return step
+    finest = (hi - lo) / 1e6
+    while not _on_grid(value, lo, step) and step > finest:
+        step = next((c for c in (step / 2, step / 5, step / 10) if _on_grid(value, lo, c)), step / 10)
+        step = float(f"{step:.12g}")
+    return step
+
+
+def _on_grid(value: float, lo: float, step: float) -> bool:
+    k = (value - lo) / step
+    return abs(k - round(k)) < 1e-6
 
 
 def slider_format(step: float) -> str:
@@ -316,6 +331,7 @@ def controls(files: dict[str, Path]) -> None:
         st.sidebar.success(f"Using the uploaded scenario {plain(repr(st.session_state['_uploaded'].name))}.")
     st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
                       help="Every slider and switch back to the sector's (or upload's) values.")
+    base = current_base()
     for group in GROUPS:
         names = [n for n, s in PARAMETER_SPECS.items() if s.group == group]
         if not names:
@@ -338,9 +354,12 @@ def controls(files: dict[str, Path]) -> None:
                     st.selectbox(widget_label(name), choices, key=name, help=s.meaning,
                                  format_func=lambda c, labels=labels: labels.get(c, str(c)))
                 else:
-                    step = slider_step(name)
+                    own = getattr(base.params, name) if isinstance(base, Scenario) else None
+                    step = slider_step(name, own)
                     st.slider(widget_label(name), min_value=float(s.bounds[0]), max_value=float(s.bounds[1]),
-                              step=step, format=slider_format(step), key=name, help=s.meaning)
+                              step=step, format=slider_format(step), key=name,
+                              help=s.meaning + ("" if own is None else f"\n\n**The sector's value: {own:g}** "
+                                                f"({plain(base.sources.get(name, 'model default'))})"))
 
 
 def chart(fig, key: str, caption: str | None = None) -> None:

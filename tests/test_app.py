@@ -728,3 +728,22 @@ def test_time_axes_carry_calendar_years_and_compared_charts_share_one_axis():
     for key in TIME_CHARTS:
         assert spec[key]["layout"]["xaxis"]["range"] == spec[f"{key}_sector"]["layout"]["xaxis"]["range"]
         assert spec[key]["layout"]["xaxis"]["range"] == pytest.approx([0.0, end], abs=1e-2)  # the page's engine
+
+
+@pytest.mark.parametrize("stem", ["hotels", "newspapers", "universities"])
+def test_every_slider_can_reselect_the_sectors_value_and_names_it(stem):
+    """The file's value lies on its slider's grid (a value between two stops could never be
+    chosen again after moving away), and the slider's help gives it with its source."""
+    at = open_app()
+    at.selectbox(key="sector").set_value(stem).run()
+    no_problem(at)
+    sc = load_scenario(ROOT / "scenarios" / f"{stem}.toml")
+    for name, s in PARAMETER_SPECS.items():
+        if s.is_switch:
+            continue
+        slider = at.slider(key=name)
+        own = getattr(sc.params, name)
+        assert slider.value == pytest.approx(own)
+        k = (own - slider.min) / slider.step
+        assert abs(k - round(k)) < 1e-6, (name, own, slider.step)
+        assert f"The sector's value: {own:g}" in slider.help
