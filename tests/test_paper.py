@@ -41,6 +41,8 @@ def test_every_placeholder_of_the_template_is_generated_by_the_build(tmp_path):
     _write_verdict(tmp_path, [row])
     generated = set(paper.verdict_values(tmp_path, None, 1))
     generated |= set(paper.baseline_values(paper.ROOT / "scenarios" / "baseline.toml"))
+    from model.publish.book import FIGURES
+    generated |= {f"fig.{name}" for name in FIGURES}  # paper.figure_numbers of the built manifest
     assert live_names <= generated, live_names - generated
     assert names >= live_names
     # The sector prose is rendered too: it includes the calibration, checks and effect tables.
@@ -140,6 +142,16 @@ def test_build_states_the_generated_numbers(built):
     for recipe in recipes:
         assert recipe["why"][:60] in md and recipe["data"] in md
     assert "| Published [interval] |" in md
+    # Every figure is cited in the text (its number appears beyond its own caption), no
+    # path of the machine that built it, and every heading once.
+    n_figures = len(json.loads((out / "figures" / "figures.json").read_text())["figures"])
+    for i in range(1, n_figures + 1):
+        assert len(re.findall(rf"Figure {i}\b", md)) >= 2, f"Figure {i} is never cited"
+    html = (out / "paper.html").read_text()
+    for text in (md, html):
+        assert str(paper.ROOT) not in text and "/tmp/" not in text
+    headings = [line.strip() for line in md.splitlines() if re.match(r"#{1,6} ", line)]
+    assert len(headings) == len(set(headings)), [h for h in headings if headings.count(h) > 1]
     # The figures used the verdict the paper states (same files, same draws and seed).
     manifest = json.loads((out / "figures" / "figures.json").read_text())
     verdict_fig = next(f for f in manifest["figures"] if f["name"] == "verdict")

@@ -99,6 +99,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     _run_cli(cli, ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)])
     includes["figures.md"] = P.figures_markdown(fig_dir, out)
     values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
+    values.update(P.figure_numbers(fig_dir))
 
     # The sector prose includes the generated calibration, evidence-check and effect tables.
     includes["sectors.md"] = P.Template(includes["sectors.md"]).render(values, includes)

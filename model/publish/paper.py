@@ -394,6 +394,17 @@ def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any
     return values
 
 
+def figure_numbers(fig_dir: Path) -> dict[str, str]:
+    """``fig.<name>`` -> "Figure N" in the order :func:`figures_markdown` numbers them, so the
+    text cites each figure by a number that follows the figures when they are reordered."""
+    manifest = fig_dir / "figures.json"
+    if not manifest.exists():
+        return {}
+    data = json.loads(manifest.read_text())
+    figures = data["figures"] if isinstance(data, dict) and "figures" in data else data
+    return {f"fig.{fig['name']}": f"Figure {i}" for i, fig in enumerate(figures, 1)}
+
+
 def figures_markdown(fig_dir: Path, out: Path) -> str:
     manifest = fig_dir / "figures.json"
     if not manifest.exists():
