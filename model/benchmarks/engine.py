@@ -10,13 +10,18 @@ seed 0), at rtol 1e-6 / atol 1e-9 with the fall event:
   Dormand-Prince pair, with the compiled generated right-hand side and the event), on one
   core, timed on a subset of the same sets and extrapolated per run; and the project's
   own ``simulate`` (LSODA with the analytic Jacobian) for reference;
-* their ratio (engine on all cores against one ``solve_ivp`` process);
+* the baseline a user writes first (issue 17): ``solve_ivp`` (RK45 and LSODA) with a
+  ``sympy.lambdify`` right-hand side of the same equations, on a smaller subset;
+* their ratio, per run on all cores and per core by CPU time (``time.process_time``, which
+  counts every engine thread), and the RHS evaluations per CPU-second, so the figures do
+  not collapse when the machine is shared (the load average is printed);
 * the batched point of no return;
 * the sweep (``run_sweep``, in-process) with 1 and 2 worker threads.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -29,8 +34,9 @@ from scipy.stats import qmc
 
 from ..core import _generated as gen
 from ..core import engine
-from ..core.equations import BUFFER_INDEX, PARAM_NAMES, param_vector
+from ..core.equations import BUFFER_INDEX, PARAM_NAMES, build, param_vector
 from ..core.simulate import simulate
+from ..core.special import lambdify_modules
 from ..evidence.scenarios import load_scenario
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.toml"
@@ -81,6 +87,27 @@ def solve_ivp_baseline(pvecs, y0s, horizons):
     return dt / len(pvecs), nfev, np.array(falls)
 
 
+def lambdify_baseline(pvecs, y0s, horizons, method: str, cse: bool = False):
+    """Per-run ``solve_ivp`` with a ``sympy.lambdify`` right-hand side (the user's version):
+    (CPU seconds per run, rhs evaluations, falls)."""
+    import sympy as sp
+
+    model = build(1)
+    # The user's version (as in model.benchmarks.core): lambdify as it is, numpy; without
+    # common-subexpression elimination (the default) or with it (a careful user).
+    f = sp.lambdify([list(model.states), list(model.params)], list(model.rhs), modules=lambdify_modules("numpy"),
+                    cse=cse)
+    nfev, falls = 0, []
+    c0 = time.process_time()
+    for p, y0, h in zip(pvecs, y0s, horizons):
+        p = [float(v) for v in p]
+        sol = solve_ivp(lambda t, y, p=p: np.array(f(y, p), dtype=float), (0.0, h), y0, method=method,
+                        rtol=RTOL, atol=ATOL, events=_event)
+        nfev += sol.nfev
+        falls.append(sol.status == 1)
+    return (time.process_time() - c0) / len(pvecs), nfev, np.array(falls)
+
+
 def _best_of(fn, repeat):
     times = []
     out = None
@@ -102,7 +129,12 @@ def run(args) -> None:
     engine.integrate(pv_all[:64], y0_all[:64], t_end=hz_all[:64])  # compile / load the cache
 
     n_base = 50 if quick else 300
+    c_ivp = time.process_time()
     sec_ivp, nfev_ivp, falls_ivp = solve_ivp_baseline(pv_all[:n_base], y0_all[:n_base], hz_all[:n_base])
+    cpu_ivp = (time.process_time() - c_ivp) / n_base
+    n_user = 20 if quick else 100
+    user = {(m, cse): lambdify_baseline(pv_all[:n_user], y0_all[:n_user], hz_all[:n_user], m, cse)
+            for m in ("RK45", "LSODA") for cse in (False, True)}
     ivp_rate = 1.0 / sec_ivp
     ivp_rhs_rate = nfev_ivp / (sec_ivp * n_base)
     k_sim = max(10, n_base // 3)
@@ -123,20 +155,35 @@ def run(args) -> None:
           f"per run: {ivp_rate:,.0f} runs/s, {ivp_rhs_rate / 1e6:.2f} M RHS evals/s; outcomes agree with the "
           f"engine on {agree}/{n_base}")
     print(f"per-run simulate() (LSODA + analytic Jacobian, 1 core), on {k_sim} of them: {sim_rate:,.0f} runs/s")
-    print(f"{'N':>9} {'engine s':>9} {'runs/s':>10} {'M RHS/s/core':>13} {'RHS/run':>8} {'stiff':>6} "
-          f"{'x solve_ivp':>11} {'x simulate':>10}")
+    for (m, cse), (cpu, nfev, falls) in user.items():
+        print(f"the user's baseline: per-run solve_ivp {m} with a sympy.lambdify RHS ({'cse' if cse else 'no cse'}), "
+              f"on {n_user} of them: "
+              f"{1 / cpu:,.0f} runs per CPU-second, {nfev / (cpu * n_user) / 1e6:.3f} M RHS evals per CPU-second; "
+              f"outcomes agree with the engine on {int(np.sum(falls == check.falls[:n_user]))}/{n_user}")
+    print(f"load average {os.getloadavg()[0]:.2f} over {os.cpu_count()} cores at the start of the engine runs")
+    print(f"{'N':>9} {'engine s':>9} {'runs/s':>10} {'M RHS/s/core':>13} {'M RHS/CPU-s':>12} {'RHS/run':>8} "
+          f"{'stiff':>6} {'x solve_ivp':>11} {'x simulate':>10} {'per core: x user RK45':>22} {'(cse)':>8} "
+          f"{'x user LSODA':>13} {'(cse)':>8} {'x compiled RK45':>16}")
     for n in sizes:
         pv, y0, hz = pv_all[:n], y0_all[:n], hz_all[:n]
-        seconds, res = _best_of(lambda: engine.integrate(pv, y0, t_end=hz), 1 if n >= 100_000 else 3)
+        c0 = time.process_time()
+        repeat = 1 if n >= 100_000 else 3
+        seconds, res = _best_of(lambda: engine.integrate(pv, y0, t_end=hz), repeat)
+        cpu_per_run = (time.process_time() - c0) / repeat / n  # CPU time of every thread
         rate = n / seconds
         rhs_core = res.nfev.sum() / seconds / threads
+        rhs_cpu = res.nfev.sum() / (cpu_per_run * n)
         stiff = int(np.sum(res.solver != engine.SOLVER_DOPRI5))
-        print(f"{n:>9,} {seconds:>9.3f} {rate:>10,.0f} {rhs_core / 1e6:>13.2f} {res.nfev.mean():>8.0f} {stiff:>6} "
-              f"{rate / ivp_rate:>10,.0f}x {rate / sim_rate:>9,.0f}x")
+        print(f"{n:>9,} {seconds:>9.3f} {rate:>10,.0f} {rhs_core / 1e6:>13.2f} {rhs_cpu / 1e6:>12.2f} "
+              f"{res.nfev.mean():>8.0f} {stiff:>6} {rate / ivp_rate:>10,.0f}x {rate / sim_rate:>9,.0f}x "
+              f"{user['RK45', False][0] / cpu_per_run:>21,.0f}x {user['RK45', True][0] / cpu_per_run:>7,.0f}x "
+              f"{user['LSODA', False][0] / cpu_per_run:>12,.0f}x {user['LSODA', True][0] / cpu_per_run:>7,.0f}x "
+              f"{cpu_ivp / cpu_per_run:>15,.0f}x")
         bad = int(np.sum(~res.success))
         if bad:
             print(f"          {bad} runs failed: {sorted(set(res.reason[i] for i in np.flatnonzero(~res.success)))}")
-    print("targets on this 2-core machine: >= 300x per-run solve_ivp, >= 10 M RHS evals/s/core")
+    print("targets (issue 17): >= 450x per core against the user's RK45 (stretch 1,000x), >= 10 M RHS evals per "
+          "CPU-second")
 
     n_ponr = 500 if quick else 2_000
     seconds, pb = _best_of(lambda: engine.point_of_no_return_batch(pv_all[:n_ponr], y0_all[:n_ponr],
