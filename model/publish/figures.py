@@ -710,6 +710,31 @@ class SectorRun:
     start_year: float | None = None
 
 
+def _small_multiples(runs, cols: int, **grid):
+    """A grid of panels, one per run (``label``, ``key``, ``start_year``), and an iterator of
+    (run, add, row, col, t0): ``add(trace)`` puts a trace in the run's panel, tagged with its
+    key, each legend entry shown once; t0 is the calendar year of t = 0 (0 without one)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=math.ceil(len(runs) / cols), cols=cols, subplot_titles=[r.label for r in runs],
+                        vertical_spacing=0.09, **grid)
+    seen = set()
+
+    def panels():
+        for k, run in enumerate(runs):
+            row, col = k // cols + 1, k % cols + 1
+
+            def add(trace, row=row, col=col, key=run.key):
+                trace.showlegend = trace.name not in seen
+                seen.add(trace.name)
+                trace.meta = key
+                fig.add_trace(trace, row=row, col=col)
+
+            yield run, add, row, col, float(run.start_year) if run.start_year is not None else 0.0
+
+    return fig, panels()
+
+
 def sector_runs(runs: list[SectorRun], *, cols: int = 3) -> go.Figure:
     """Platform share of gross and incumbent gross loss over time, one small panel per sector.
 
@@ -719,24 +744,10 @@ def sector_runs(runs: list[SectorRun], *, cols: int = 3) -> go.Figure:
     share and the gross loss, on a vertical line) and "incumbent falls" (a cross). Time
     is the calendar year when the file gives a start year, else years from the start.
     """
-    from plotly.subplots import make_subplots
-
-    rows = math.ceil(len(runs) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs], shared_yaxes=True,
-                        horizontal_spacing=0.04, vertical_spacing=0.09)
-    seen = set()
-    for k, run in enumerate(runs):
-        row, col = k // cols + 1, k % cols + 1
+    fig, panels = _small_multiples(runs, cols, shared_yaxes=True, horizontal_spacing=0.04)
+    for run, add, row, col, t0 in panels:
         res = run.result
-        t0 = float(run.start_year) if run.start_year is not None else 0.0
         t = np.asarray(res.t, dtype=float) + t0
-
-        def add(trace, row=row, col=col):
-            trace.showlegend = trace.name not in seen
-            seen.add(trace.name)
-            trace.meta = run.key
-            fig.add_trace(trace, row=row, col=col)
-
         add(go.Scatter(x=t, y=np.asarray(res["platform_share_of_gross"], float), mode="lines",
                        name="platform share of gross", line=dict(color=INK, width=1.5, dash="solid")))
         add(go.Scatter(x=t, y=np.asarray(res["incumbent_gross_loss"], float), mode="lines",
@@ -785,27 +796,13 @@ def value_runs(runs: list[ValueRun], *, cols: int = 3) -> go.Figure:
     "incumbent falls" (a cross, on the value's line) at the run's fall. Time is the calendar
     year when the file gives a start year.
     """
-    from plotly.subplots import make_subplots
-
-    rows = math.ceil(len(runs) / cols)
     # Each panel its own scale from 0: a sector whose market outgrows the discount rate
     # (artisans against Ford: the car market) would flatten every other panel.
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs], shared_yaxes=False,
-                        horizontal_spacing=0.1, vertical_spacing=0.09)
-    seen = set()
-    for k, run in enumerate(runs):
-        row, col = k // cols + 1, k % cols + 1
+    fig, panels = _small_multiples(runs, cols, shared_yaxes=False, horizontal_spacing=0.1)
+    for run, add, row, col, t0 in panels:
         v = run.valuation
-        t0 = float(run.start_year) if run.start_year is not None else 0.0
         t = np.asarray(v.t, dtype=float) + t0
         rel = np.asarray(v.relative, dtype=float)
-
-        def add(trace, row=row, col=col):
-            trace.showlegend = trace.name not in seen
-            seen.add(trace.name)
-            trace.meta = run.key
-            fig.add_trace(trace, row=row, col=col)
-
         add(go.Scatter(x=t, y=rel, mode="lines", name="market value", line=dict(color=INK, width=1.5, dash="solid")))
         fig.add_hline(y=0.5, row=row, col=col, line=dict(color=MID, width=1, dash="dot"))
         if v.half_time is not None:
