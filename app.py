@@ -42,6 +42,7 @@ from model.studies.verdict import (
 from model.studies.verdict_report import READING_COLUMNS, fate_sentence, reading_rows
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
+ROOT = SCENARIOS.parent
 DEFAULT_SECTOR = "baseline"
 #: The first parameter offered by the continuation view: the platform's value advantage.
 DEFAULT_CONTINUATION = "platform_quality"
@@ -376,6 +377,16 @@ def chart(fig, key: str, caption: str | None = None) -> None:
                             help=f"This chart as {fmt.upper()} (rendered by Chromium when you click)")
 
 
+def shown_path(origin: str) -> str:
+    """A scenario's file as the repository names it (scenarios/x.toml), never this machine's path."""
+    if not Path(origin).is_absolute():  # an upload's own name, shown as given
+        return origin
+    try:
+        return str(Path(origin).relative_to(ROOT))
+    except ValueError:
+        return Path(origin).name
+
+
 def settings_hash(query: dict[str, str]) -> str:
     """Eight hex digits of the page's settings (its link's query): two downloads of different
     settings never share a name, the same settings always do."""
@@ -492,11 +503,12 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None) 
                 f"{result.fall_time:.1f} yr" if result.falls else "survives, shrunk" if caveat else "survives",
                 help=("The sector's fall: half of its initial incumbent capacity has exited."
                       if result.firms is not None else "The incumbent's cash and credit are exhausted."))
-    c[1].metric("Platform's share of the gross at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a",
-                help="The platform's gross over the sector's (platform plus incumbents): one reading of '20%'.")
-    c[2].metric("Incumbents' gross lost at the fall",
+    c[1].metric("Share of gross at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a",
+                help="The platform's share of the sector's gross (platform plus incumbents) when the incumbents "
+                     "fall: one reading of '20%'.")
+    c[2].metric("Gross lost at the fall",
                 f"{result.gross_loss_at_fall:.1%}" if result.falls else "n/a",
-                help="The incumbents' loss of their own starting gross: the other reading of '20%'.")
+                help="The incumbents' loss of their own starting gross when they fall: the other reading of '20%'.")
     if ponr is not None and ponr.outcome in ("tips", "always_falls"):
         c[3].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr, base))
     else:
@@ -767,6 +779,7 @@ def main() -> None:
         st.info("Showing the last valid settings" + (f" (before the change to {', '.join(changed)})" if changed else "")
                 + ": the charts below are theirs, not the sliders'.")
 
+    st.caption(f"Sector: **{plain(base.name)}** ({plain(shown_path(base.origin))})")
     # The answer first: the sector's verdict on the claim, above the single run.
     verdict, comparisons, verdict_note = None, None, None
     st.header("Does 20% hold in this sector?")
@@ -786,7 +799,6 @@ def main() -> None:
     ponr, ponr_note = (None, None)
     if result.success:
         ponr, ponr_note = ponr_or_message(params)
-    st.caption(f"Sector: **{plain(base.name)}** ({plain(base.origin)})")
     summary(params, result, ponr, ponr_note, be, be_now, base)
 
     reference = run_model(base.params)

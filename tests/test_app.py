@@ -700,8 +700,8 @@ def test_the_point_of_no_return_is_said_in_the_sectors_words_and_calendar_years(
     metrics = {m.label: m.value for m in at.metric}
     res = simulate(sc.params)
     if res.falls:  # both readings of "20% of the gross" get a metric
-        assert metrics["Platform's share of the gross at the fall"] == f"{res.share_at_fall:.1%}"
-        assert metrics["Incumbents' gross lost at the fall"] == f"{res.gross_loss_at_fall:.1%}"
+        assert metrics["Share of gross at the fall"] == f"{res.share_at_fall:.1%}"
+        assert metrics["Gross lost at the fall"] == f"{res.gross_loss_at_fall:.1%}"
 
 
 def test_time_axes_carry_calendar_years_and_compared_charts_share_one_axis():
@@ -747,3 +747,11 @@ def test_every_slider_can_reselect_the_sectors_value_and_names_it(stem):
         k = (own - slider.min) / slider.step
         assert abs(k - round(k)) < 1e-6, (name, own, slider.step)
         assert f"The sector's value: {own:g}" in slider.help
+
+
+def test_the_page_names_the_sector_file_as_the_repository_does():
+    at = open_app()
+    no_problem(at)
+    captions = [c.value for c in at.caption if c.value.startswith("Sector:")]
+    assert captions and "(scenarios/baseline.toml)" in captions[0].replace("\\", "")
+    assert str(ROOT) not in captions[0]
