@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a parameter of every scenario (repeatable)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local threads (default: all cores)")
+    where.add_argument("--workers", type=int, help="chunks computed at a time in this process, one engine thread each "
+                                                    "(default: one per core)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--resume", action="store_true", help="finish the sweep already in DIR")
     p.add_argument("--chunk-size", type=int, default=5000, help="runs per Parquet chunk (default 5000)")
