@@ -74,4 +74,7 @@ def run(args) -> int:
     print(f"{spec.total_runs} runs ({len(spec.scenarios)} scenario(s) x {spec.n_runs}, {spec.design} design over "
           f"{over}) in {summary.out_dir}: {len(summary.computed_chunks)} chunk(s) computed "
           f"({summary.computed_runs} runs, {rate:,.0f} runs/s), {len(summary.skipped_chunks)} already done")
+    if summary.layouts:
+        layouts = ", ".join(f"{threads} engine thread(s) each ({layer})" for layer, threads in sorted(summary.layouts))
+        print(f"{summary.concurrent_chunks} chunk(s) at a time, {layouts}")
     return 0

@@ -994,11 +994,23 @@ def _run_on_dask(address: str, tasks: list[dict], summary: SweepSummary, store) 
         raise ValueError(f"--scheduler {address}: cannot connect ({e})") from None
     with client:
         summary.concurrent_chunks = sum(client.nthreads().values())
-        futures = client.map(compute_chunk, tasks, pure=False)
-        chunk_of = {f.key: t["chunk"] for f, t in zip(futures, tasks)}
-        for future in as_completed(futures):
-            store(chunk_of[future.key], future.result())
+        # As locally, a few chunks queued per worker thread, the next sent as one finishes:
+        # the scheduler never holds the whole design (one graph of every chunk's values).
+        queue, chunk_of, running = iter(tasks), {}, as_completed()
+
+        def submit() -> None:
+            task = next(queue, None)
+            if task is not None:
+                future = client.submit(compute_chunk, task, pure=False)
+                chunk_of[future.key] = task["chunk"]
+                running.add(future)
+
+        for _ in range(2 * max(1, summary.concurrent_chunks)):
+            submit()
+        for future in running:
+            store(chunk_of.pop(future.key), future.result())
             future.release()
+            submit()
 
 
 def read_sweep(out_dir: str | Path):
