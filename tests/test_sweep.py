@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +21,9 @@ from model.commands.cli import main
 from model.commands.sweep import load_scenarios
 from model.core import engine
 from model.evidence.scenarios import load_scenario
-from model.studies.sweep import INVALID, make_spec, parse_vary, read_sweep, run_sweep, unit_design
+from model.studies import sweep as sweep_module
+from model.studies.sweep import (INVALID, THREADS_PER_CHUNK, local_cluster, make_spec, parse_vary, read_sweep,
+                                 run_sweep, unit_design)
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -219,10 +222,15 @@ def test_threads_and_multiple_scenarios(tmp_path):
     other = next(p for p in sectors if p.name != "baseline.toml")
     kw = dict(paths=(BASELINE, other), n=100, seed=9, chunk_size=40)
     one = spec_for(["churn_rate=0.05:0.6", "trust_gain=0.5:10"], **kw)
-    run_sweep(one, tmp_path / "a", workers=1, progress=False)
-    run_sweep(one, tmp_path / "b", progress=False)
+    serial = run_sweep(one, tmp_path / "a", workers=1, progress=False)
+    side_by_side = run_sweep(one, tmp_path / "b", workers=2, progress=False)
     a, b = read_sweep(tmp_path / "a"), read_sweep(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # The layout: two chunks at a time, each on one engine thread, as the workers report.
+    layer = numba.threading_layer()
+    assert layer in ("omp", "tbb")
+    assert (serial.concurrent_chunks, side_by_side.concurrent_chunks) == (1, 2)
+    assert serial.layouts == {(layer, 1)} and side_by_side.layouts == {(layer, THREADS_PER_CHUNK)} == {(layer, 1)}
     assert len(a) == 200 and list(a["scenario"].unique()) == [load_scenario(BASELINE).name,
                                                                 load_scenario(other).name]
     np.testing.assert_array_equal(a["run"], np.arange(200))
@@ -298,15 +306,27 @@ def test_sweep_killed_part_way_and_resumed_equals_uninterrupted(tmp_path):
 
 
 def test_dask_local_cluster_gives_the_same_rows(tmp_path):
-    from distributed import LocalCluster
-
     spec = spec_for(["fixed_cost_share=0.4:0.75", "platform_price=0.4:1.0"], n=400, seed=21, chunk_size=50,
                     measures=("fall", "break_even", "ponr"))
-    run_sweep(spec, tmp_path / "local", progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True) as cluster:
+    run_sweep(spec, tmp_path / "local", workers=2, progress=False)
+    with local_cluster(2) as cluster:
         summary = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
     assert sorted(summary.computed_chunks) == list(range(8))
     pd.testing.assert_frame_equal(read_sweep(tmp_path / "dask"), read_sweep(tmp_path / "local"), check_exact=True)
+    # Each worker process ran its chunks on one engine thread, with a layer that allows it.
+    assert summary.concurrent_chunks == 2
+    assert {threads for _, threads in summary.layouts} == {THREADS_PER_CHUNK}
+    assert {layer for layer, _ in summary.layouts} <= {"omp", "tbb"}
+
+
+def test_without_a_thread_safe_layer_chunks_run_one_at_a_time_on_all_threads(tmp_path, monkeypatch):
+    # numba's workqueue layer aborts the process if two threads launch kernels at once.
+    spec = spec_for(["churn_rate=0.05:0.6"], n=60, seed=3, chunk_size=20)
+    run_sweep(spec, tmp_path / "a", workers=2, progress=False)
+    monkeypatch.setattr(sweep_module, "concurrent_kernels", lambda: False)
+    summary = run_sweep(spec, tmp_path / "b", workers=2, progress=False)
+    assert summary.concurrent_chunks == 1 and summary.layouts == {(numba.threading_layer(), 2)}
+    pd.testing.assert_frame_equal(read_sweep(tmp_path / "a"), read_sweep(tmp_path / "b"), check_exact=True)
 
 
 def test_bad_scheduler_address_is_a_value_error(tmp_path):

@@ -15,15 +15,13 @@ seed 0), at rtol 1e-6 / atol 1e-9 with the fall event:
 * their ratio, per run on all cores and per core by CPU time (``time.process_time``, which
   counts every engine thread), and the RHS evaluations per CPU-second, so the figures do
   not collapse when the machine is shared (the load average is printed);
-* the batched point of no return;
-* the sweep (``run_sweep``, in-process) with 1 and 2 worker threads.
+* the batched point of no return (sweeps: the ``sweep`` section).
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -192,32 +190,9 @@ def run(args) -> None:
     print(f"point of no return, batched: {n_ponr:,} parameter sets in {seconds:.2f} s ({n_ponr / seconds:,.0f}/s, "
           f"{pb.evaluations.mean():.1f} integrations each); outcomes {outcomes}")
 
-    _sweep_scaling(quick)
 
 
 def _params_from_row(base, pvec, horizon):
     changes = {name: float(pvec[PARAM_NAMES.index(name)]) for name in base.as_dict()
                if name in PARAM_NAMES and float(getattr(base, name)) != float(pvec[PARAM_NAMES.index(name)])}
     return base.replace(horizon=float(horizon), **changes)
-
-
-def _sweep_scaling(quick: bool) -> None:
-    from ..commands.sweep import load_scenarios
-    from ..studies.sweep import make_spec, run_sweep
-
-    n = 5_000 if quick else 40_000
-    scenarios = load_scenarios([str(BASELINE)], [])
-    spec = make_spec(scenarios, [], design="lhs", n=n, seed=1, chunk_size=5_000)
-    with tempfile.TemporaryDirectory() as tmp:  # warm up: break-even forms, compiled kernels
-        run_sweep(make_spec(scenarios, [], n=200, seed=2), Path(tmp) / "w", progress=False)
-    rates = {}
-    for workers in (1, 2):
-        if workers > numba.config.NUMBA_NUM_THREADS:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            summary = run_sweep(spec, Path(tmp) / "s", workers=workers, progress=False)
-        rates[workers] = summary.computed_runs / summary.seconds
-    line = ", ".join(f"{w} worker{'s' if w > 1 else ''}: {r:,.0f} runs/s" for w, r in rates.items())
-    speedup = f"; speed-up {rates[2] / rates[1]:.2f}x" if 2 in rates else ""
-    print(f"sweep of {n:,} runs (all {len(spec.vary)} baseline ranges, fall + break-even, chunks of 5,000, "
-          f"Parquet): {line}{speedup}")

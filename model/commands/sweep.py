@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a parameter of every scenario (repeatable)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local threads (default: all cores)")
+    where.add_argument("--workers", type=int, help="chunks computed at a time in this process, one engine thread each "
+                                                    "(default: one per core)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--resume", action="store_true", help="finish the sweep already in DIR")
     p.add_argument("--chunk-size", type=int, default=5000, help="runs per Parquet chunk (default 5000)")
@@ -73,4 +74,7 @@ def run(args) -> int:
     print(f"{spec.total_runs} runs ({len(spec.scenarios)} scenario(s) x {spec.n_runs}, {spec.design} design over "
           f"{over}) in {summary.out_dir}: {len(summary.computed_chunks)} chunk(s) computed "
           f"({summary.computed_runs} runs, {rate:,.0f} runs/s), {len(summary.skipped_chunks)} already done")
+    if summary.layouts:
+        layouts = ", ".join(f"{threads} engine thread(s) each ({layer})" for layer, threads in sorted(summary.layouts))
+        print(f"{summary.concurrent_chunks} chunk(s) at a time, {layouts}")
     return 0

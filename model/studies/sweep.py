@@ -28,24 +28,29 @@ refuses such a file. No finished chunk is lost, and no row is written twice. A s
 whose design or output would not fit in the memory or on the disk is refused before it
 starts.
 
-Execution: in-process by default, the engine parallel over all local cores inside each
-chunk (``workers`` threads); or ``scheduler="tcp://HOST:PORT"`` sends chunks to a Dask
-distributed cluster, and the client writes the files as results arrive.
+Execution: in-process by default, ``workers`` chunks at a time (default: one per core),
+each on one engine thread (see :data:`THREADS_PER_CHUNK` for why); or
+``scheduler="tcp://HOST:PORT"`` sends chunks to a Dask distributed cluster (each task on
+one engine thread, as many at a time as the workers have threads; :func:`local_cluster`
+starts one on this machine), and the client writes the files as results arrive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import math
 import os
 import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numba
 import numpy as np
 
 from ..core import engine
@@ -447,17 +452,51 @@ def break_even_batch(pvecs: np.ndarray, y0s: np.ndarray, policy: str) -> np.ndar
     return np.broadcast_to(np.asarray(value, dtype=np.float64), (pvecs.shape[0],)).copy()
 
 
+#: The layout of a sweep on the cores (issue 17): chunks run side by side, each on this
+#: many engine (numba) threads, as many chunks at a time as there are workers (local
+#: threads, or the threads of the Dask workers). Why not one chunk at a time on all the
+#: engine's threads (the former layout): numba's OpenMP threads spin while they wait
+#: between kernels (on 2 cores, 2 engine threads per chunk took 38-57% more CPU time than
+#: 1 for the same chunks, measured under load), and ``prange`` splits a chunk evenly, so
+#: when another process holds one core the thread there finishes last and the other
+#: waits: 2 workers were slower than 1 with one core free. One thread per chunk has no
+#: OpenMP team to spin, and the next chunk goes to whichever worker is free. Threads of one
+#: process, not processes, locally: the engine's kernels release the GIL (the rest of a
+#: chunk is about 4% of its time), and a fresh worker process spends about 3.4 CPU-seconds
+#: importing and building the break-even forms before its first row.
+THREADS_PER_CHUNK = 1
+#: numba threading layers whose kernels may run from several threads at once (the
+#: workqueue layer aborts the process then: with it, chunks run one at a time).
+_THREAD_SAFE_LAYERS = ("omp", "tbb")
+
+# Held around the engine when the threading layer is not thread-safe (see above).
 _ENGINE_LOCK = threading.Lock()
+_NO_LOCK = contextlib.nullcontext()
 
 
-def _worker_threads() -> int | None:
-    """Threads this Dask worker may use (None outside Dask)."""
+def concurrent_kernels() -> bool:
+    """Whether engine kernels may run in several threads of this process at once."""
+    numba.get_num_threads()  # launches numba's threading layer, so that it has a name
+    return numba.threading_layer() in _THREAD_SAFE_LAYERS
+
+
+def _on_dask_worker() -> bool:
     try:
         from distributed import get_worker
 
-        return int(get_worker().state.nthreads)
-    except (ImportError, ValueError, AttributeError):
-        return None
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+def local_cluster(workers: int, **kwargs):
+    """A Dask ``LocalCluster`` of ``workers`` processes of one thread each on this machine
+    (pass its ``scheduler_address`` to :func:`run_sweep`); each task runs on
+    :data:`THREADS_PER_CHUNK` engine threads, as on any Dask worker."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, **kwargs)
 
 
 def _firm_rows(base, names, values, idx, reason, status):
@@ -483,8 +522,9 @@ def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarra
     """Rows of one chunk as a dict of column arrays (see :func:`columns`).
 
     A pure function of ``task``: the same numbers on any machine with the same code.
-    ``threads`` limits the engine's threads (default: all cores, or the Dask worker's
-    thread count when running on a Dask worker).
+    ``threads`` limits the engine's threads (default: all cores, or
+    :data:`THREADS_PER_CHUNK` on a Dask worker). ``rows["layout"]`` reports the engine's
+    threading layer and threads used (not a column).
     """
     names = list(task["names"])
     values = np.asarray(task["values"], dtype=np.float64)
@@ -517,13 +557,12 @@ def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarra
     falls = np.zeros(n, dtype=bool)
     ponr_outcome = np.full(n, "", dtype=object)
 
-    if threads is None:
-        threads = _worker_threads()
-    with _ENGINE_LOCK:  # numba's thread pool serves one parallel kernel per process at a time
+    if threads is None and _on_dask_worker():
+        threads = THREADS_PER_CHUNK
+    with (_NO_LOCK if concurrent_kernels() else _ENGINE_LOCK):
         before = engine.set_threads(None)
         try:
-            if threads:
-                engine.set_threads(threads)
+            layout = {"threading_layer": numba.threading_layer(), "threads": engine.set_threads(threads)}
             firms = task.get("base_params")
             reorganise = False
             if firms is not None and idx.size:
@@ -573,7 +612,7 @@ def compute_chunk(task: dict, threads: int | None = None) -> dict[str, np.ndarra
         finally:
             engine.set_threads(before)
 
-    rows.update({"status": status, "reason": reason, "solver": solver})
+    rows.update({"status": status, "reason": reason, "solver": solver, "layout": layout})
     # Whether the incumbent falls is unknown (null) where the run failed or was invalid.
     rows["falls"] = falls
     rows["falls_known"] = status >= 0
@@ -676,6 +715,10 @@ class SweepSummary:
     seconds: float = 0.0
     #: Chunk files found bad on resume (and recomputed) or not part of the sweep, with why.
     rejected: list[str] = field(default_factory=list)
+    #: Chunks computed at a time (locally; with a scheduler: its workers' threads).
+    concurrent_chunks: int = 1
+    #: (numba threading layer, engine threads) that the computed chunks reported.
+    layouts: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _now() -> str:
@@ -830,7 +873,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
     resume : bool
         Finish the sweep already in ``out_dir`` (which must describe the same ``spec``).
     workers : int, optional
-        Local threads for the engine (default: all cores). Ignored with ``scheduler``.
+        Chunks computed at a time locally, each on :data:`THREADS_PER_CHUNK` engine
+        threads (default: one per core; a single chunk left uses ``workers`` engine
+        threads). Ignored with ``scheduler``.
     scheduler : str, optional
         Address of a Dask distributed scheduler (``tcp://HOST:PORT``): chunks run there.
     progress : bool
@@ -868,6 +913,13 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
         _write_atomic_bytes(out_dir / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
 
     cols = columns(spec.names, spec.measures)
+
+    def store(chunk: int, rows: dict) -> None:
+        write_chunk(out_dir, chunk, rows, cols, record)
+        summary.computed_chunks.append(chunk)
+        summary.computed_runs += len(rows["run"])
+        summary.layouts.add((rows["layout"]["threading_layer"], rows["layout"]["threads"]))
+        bar.update(len(rows["run"]))
     done_runs = sum(_expected_rows(spec, c) for c in summary.skipped_chunks)
     t0 = time.perf_counter()
     bar = tqdm(total=spec.total_runs, initial=done_runs, unit="run", unit_scale=True, disable=not progress,
@@ -876,14 +928,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
         if todo:
             tasks = chunk_tasks(spec)
             if scheduler is None:
-                for chunk in todo:
-                    rows = compute_chunk(tasks[chunk], threads=workers)
-                    write_chunk(out_dir, chunk, rows, cols, record)
-                    summary.computed_chunks.append(chunk)
-                    summary.computed_runs += len(rows["run"])
-                    bar.update(len(rows["run"]))
+                _run_locally([tasks[c] for c in todo], workers or _local_cores(), summary, store)
             else:
-                _run_on_dask(scheduler, [tasks[c] for c in todo], out_dir, cols, summary, bar, record)
+                _run_on_dask(scheduler, [tasks[c] for c in todo], summary, store)
     except OSError as e:  # a full disk, the folder removed: what is done stays done
         done = len(summary.skipped_chunks) + len(summary.computed_chunks)
         raise ValueError(f"--out {out_dir}: cannot write ({e.strerror or e}); {done} of {spec.n_chunks} chunks "
@@ -897,8 +944,44 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, resume: bool = False, wor
     return summary
 
 
-def _run_on_dask(address: str, tasks: list[dict], out_dir: Path, cols, summary: SweepSummary, bar,
-                 record=None) -> None:
+def _local_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _run_locally(tasks: list[dict], workers: int, summary: SweepSummary, store) -> None:
+    """Compute ``tasks`` in this process, ``workers`` chunks at a time (see THREADS_PER_CHUNK)."""
+    at_once = min(workers, len(tasks)) if concurrent_kernels() else 1
+    summary.concurrent_chunks = at_once
+    if at_once == 1:  # one chunk at a time, on all the threads asked for
+        for task in tasks:
+            store(task["chunk"], compute_chunk(task, threads=workers))
+        return
+    # A few chunks queued per worker, not all: finished rows are written and freed as they come.
+    queue = iter(tasks)
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="sweep")
+    try:
+        pending = {}
+
+        def submit() -> None:
+            task = next(queue, None)
+            if task is not None:
+                pending[pool.submit(compute_chunk, task, THREADS_PER_CHUNK)] = task["chunk"]
+
+        for _ in range(2 * at_once):
+            submit()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                store(pending.pop(future), future.result())
+                submit()
+    finally:  # an error or Ctrl-C: chunks not started are dropped; finished ones are on disk
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_on_dask(address: str, tasks: list[dict], summary: SweepSummary, store) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - dask is a dependency
@@ -910,16 +993,24 @@ def _run_on_dask(address: str, tasks: list[dict], out_dir: Path, cols, summary: 
     except OSError as e:
         raise ValueError(f"--scheduler {address}: cannot connect ({e})") from None
     with client:
-        futures = client.map(compute_chunk, tasks, pure=False)
-        chunk_of = {f.key: t["chunk"] for f, t in zip(futures, tasks)}
-        for future in as_completed(futures):
-            rows = future.result()
-            chunk = chunk_of[future.key]
-            write_chunk(out_dir, chunk, rows, cols, record)
-            summary.computed_chunks.append(chunk)
-            summary.computed_runs += len(rows["run"])
-            bar.update(len(rows["run"]))
+        summary.concurrent_chunks = sum(client.nthreads().values())
+        # As locally, a few chunks queued per worker thread, the next sent as one finishes:
+        # the scheduler never holds the whole design (one graph of every chunk's values).
+        queue, chunk_of, running = iter(tasks), {}, as_completed()
+
+        def submit() -> None:
+            task = next(queue, None)
+            if task is not None:
+                future = client.submit(compute_chunk, task, pure=False)
+                chunk_of[future.key] = task["chunk"]
+                running.add(future)
+
+        for _ in range(2 * max(1, summary.concurrent_chunks)):
+            submit()
+        for future in running:
+            store(chunk_of.pop(future.key), future.result())
             future.release()
+            submit()
 
 
 def read_sweep(out_dir: str | Path):
