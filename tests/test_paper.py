@@ -76,18 +76,81 @@ def test_verdict_values_read_the_verdict_columns(tmp_path):
     _write_verdict(tmp_path, [
         _row("a", "Sector A", ["holds", "fails", "fails", "undetermined"], [0.21, 0.4, 0.13, 0.6], 0.75),
         _row("b", "Sector B", ["fails"] * 4, [0.62, 0.7, 0.7, 0.8]),
-        _row("b_calibrated", "Sector B (calibrated)", ["undetermined"] * 4, ["", "", "", ""], 0.0)])  # never tips
-    values = paper.verdict_values(tmp_path, None, 1)
-    assert values["verdict.sectors"] == 3 and values["verdict.draws"] == 40 and values["verdict.variants"] == 1
-    # 12 verdicts: one holds, 2 + 4 fail, 1 + 4 undetermined (a brute-force recount).
-    assert (values["verdict.holds"], values["verdict.fails"], values["verdict.undetermined"]) == (1, 6, 5)
-    text = values["summary_sentence"]
-    assert "3 sector files (2 sectors and 1 calibrated variants)" in text
-    assert "- **Sector A**: fails on the incumbents' gross loss, their loss of whole revenue; holds on the " \
-           "platform's share of the gross; undetermined on the platform's share of customers" in text
-    assert "platform holds 21% of the gross, the incumbents have lost 40% of theirs and the platform serves 60%" in text
-    assert "- **Sector B**: fails on all four readings" in text
-    assert "**Sector B (calibrated)**: undetermined on all four readings; the sector falls in the long run in 0%" in text
+        _row("b_calibrated", "Sector B (calibrated)", ["undetermined"] * 4, ["", "", "", ""], 0.0),  # never tips
+        _row("c", "Sector C", ["holds"] * 4, [0.2, 0.19, 0.18, 0.22], 0.9)])
+    values = paper.verdict_values(tmp_path, None, 1, excluded=("Sector D",))
+    assert values["verdict.sectors"] == 4 and values["verdict.draws"] == 40 and values["verdict.variants"] == 1
+    assert values["verdict.sector_count"] == 3  # the calibrated file is not another sector
+    # 16 verdicts over the four files: 1 + 4 hold, 2 + 4 fail, 1 + 4 undetermined (a recount by hand).
+    assert (values["verdict.holds"], values["verdict.fails"], values["verdict.undetermined"]) == (5, 6, 5)
+
+    # The summary: one table, a row per sector with its calibrated file beside it, then one paragraph.
+    table, paragraph = values["summary_sentence"].strip().split("\n\n")
+    rows = table.splitlines()
+    assert len(rows) == 2 + 3 and all(r.startswith("|") and r.endswith("|") for r in rows) and "\n" not in paragraph
+    cells = {r.split(" | ")[0][2:]: r.strip("| ").split(" | ") for r in rows[2:]}
+    assert list(cells) == ["Sector A", "Sector B", "Sector C"]
+    assert cells["Sector A"][1:] == ["**holds** at 21%", "**fails** at 40%", "**fails** at 13%",
+                                     "**undetermined** at 60%", "75%"]
+    assert cells["Sector B"][1] == "**fails** at 62%; calibrated: **undetermined**"
+    assert cells["Sector B"][5] == "50%; calibrated: 0%"
+    # The paragraph: the count of sectors and files, the tally over the sectors' own files
+    # (a: 1 holds, 2 fail, 1 undetermined; b: 4 fail; c: 4 hold), and per sector where the claim
+    # holds and where it fails, in the verdict's words.
+    assert paragraph.startswith("The claim was tested in 3 sectors (4 sector files: Sector B has a calibrated file "
+                                "as well, shown beside its own); Sector D is left out")
+    assert "it holds in 5 of 12 verdicts, fails in 6 and is undetermined in 1." in paragraph
+    assert ("In Sector A it holds on the platform's share of the gross, fails on the incumbents' gross loss and the "
+            "incumbents' loss of whole revenue and is undetermined on the platform's share of customers.") in paragraph
+    assert "In Sector B it fails on all four readings; calibrated, it is undetermined on all four readings." in paragraph
+    assert paragraph.endswith("It holds on all four readings in Sector C.")
+    assert not re.search(r"\b(may|might|perhaps|suggests?|seems?|appears?|likely|arguably)\b", paragraph)
+
+
+def test_equations_are_grouped_as_a_person_writes_them():
+    from model.core.equations import build
+
+    md = paper.equations_markdown()
+    titles = re.findall(r"^\*\*(.+?)\.\*\* ", md, flags=re.M)
+    assert [t.split(":")[0].split()[-1].lower() for t in titles] == ["demand", "choice", "trust", "incumbent",
+                                                                     "finance"]
+    # Every equation of the sympy model once, and nothing else.
+    equations = build().latex_equations()
+    blocks = re.findall(r"^\$\$ (.+) \$\$$", md, flags=re.M)
+    assert len(blocks) == len(equations) == len(set(blocks))
+    assert sorted(blocks) == sorted(tex for _, tex in equations)
+    # Each stock's equation sits in the group of its mechanism (after its title, before the next).
+    chunks = dict(zip(titles, re.split(r"^\*\*.+?\.\*\* ", md, flags=re.M)[1:]))
+    tex = dict(equations)
+    where = {state: next(t for t, chunk in chunks.items() if f"$$ {tex[state]} $$" in chunk) for state in
+             ("dcustomers/dt", "dplatform_share/dt", "dplatform_trust/dt", "drelational_trust/dt",
+              "dincumbent_price/dt", "dcapacity/dt", "dbuffer/dt")}
+    assert [where[s].split()[-1] for s in where] == ["Demand", "Choice", "Trust", "Trust", "capacity", "capacity",
+                                                      "Finance"]
+
+
+def test_an_equation_left_out_of_the_groups_is_refused(monkeypatch):
+    groups = list(paper.EQUATION_GROUPS)
+    title, sentence, names = groups[2]
+    groups[2] = (title, sentence, tuple(n for n in names if n != "drelational_trust/dt"))
+    monkeypatch.setattr(paper, "EQUATION_GROUPS", tuple(groups))
+    with pytest.raises(ValueError, match=r"in no group \['drelational_trust/dt'\]"):
+        paper.equations_markdown()
+    groups[2] = (title, sentence, names + ("cash",))
+    monkeypatch.setattr(paper, "EQUATION_GROUPS", tuple(groups))
+    with pytest.raises(ValueError, match=r"in two \['cash'\]"):
+        paper.equations_markdown()
+
+
+def test_code_names_are_put_in_words_outside_math_code_and_file_names():
+    text = ("The `firm_count` and fixed_cost_share, not fixed_cost_share.toml, a/fixed_cost_share or "
+            "$x_{fixed_cost_share}$; prices \\$4M of debt_service, two_part, platform_gross.\n"
+            "```\nfixed_cost_share = 0.4\n```\n")
+    assert paper.plain_code_names(text) == (
+        "The firm count $n_f$ and fixed cost share $\\varphi$, not fixed_cost_share.toml, a/fixed_cost_share or "
+        "$x_{fixed_cost_share}$; prices \\$4M of debt service $d$, two part, platform gross.\n"
+        "```\nfixed_cost_share = 0.4\n```\n")
+    assert paper.CODE_NAME.findall("committed_payout, n_c, q_I0, p_u and verdict_draws.csv") == ["committed_payout"]
 
 
 def test_figures_markdown_follows_the_manifest(tmp_path):
