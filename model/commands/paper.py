@@ -110,7 +110,8 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     includes["sectors.md"] = P.Template(includes["sectors.md"]).render(values, includes)
     # Code names in words everywhere but the parameter table, whose name column is the key
     # between the paper and the scenario files.
-    words = P.code_name_words()
+    series = tuple(s["series"] for r in reports for s in r["series"])
+    words = P.code_name_words(tuple(p.stem for p in scenarios.glob("*.toml")) + series)
     includes = {name: text if name == "parameters.md" else P.plain_code_names(text, words)
                 for name, text in includes.items()}
     values = {name: P.plain_code_names(v, words) if isinstance(v, str) else v for name, v in values.items()}
@@ -124,7 +125,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
         raise ValueError(f"{P.TEMPLATE}: numbers typed by hand in a results section: {', '.join(typed)}")
     md = out / "paper.md"
     template = P.Template(P.plain_code_names(template.text, words))
-    md.write_text(P.balance_table_widths(template.render(values, includes)))
+    md.write_text(template.render(values, includes))
     log("pandoc: HTML")
     html = out / "paper.html"
     P.render_html(md, html)

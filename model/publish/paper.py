@@ -134,11 +134,11 @@ def parameters_markdown() -> str:
             continue
         out.append(f"**{group.capitalize()}**\n")
         out.append("| name | symbol | unit | allowed | default | meaning |")
-        # Dash counts set pandoc's relative column widths: the meaning gets half the page.
-        out.append("|------------|----|-------|--------|----|----------------------------------|")
+        out.append("|---|---|---|---|---|---|")
         for s in specs:
-            allowed = ", ".join(map(str, s.choices)) if s.is_switch else f"[{s.bounds[0]:g}, {s.bounds[1]:g}]"
-            default = s.default if s.is_switch else f"{s.default:g}"
+            # A switch's values are what a scenario file takes: code, like the names.
+            allowed = ", ".join(f"`{c}`" for c in s.choices) if s.is_switch else f"[{s.bounds[0]:g}, {s.bounds[1]:g}]"
+            default = f"`{s.default}`" if s.is_switch else f"{s.default:g}"
             out.append(f"| `{s.name}` | ${s.latex}$ | {s.unit} | {allowed} | {default} | {s.meaning} |")
         out.append("")
     return "\n".join(out)
@@ -286,7 +286,10 @@ def chromium_path() -> str:
 def render_html(markdown_path: Path, html_path: Path) -> None:
     if not shutil.which("pandoc"):
         raise RuntimeError("pandoc is needed to build the paper: apt-get install -y pandoc")
-    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc",
+    # --columns: no pipe table's source line is "long", so pandoc gives no column widths and
+    # the browser's table layout sizes the columns by their content and never below their
+    # longest unbreakable item (a formula, a file name), which keeps tables in the text block.
+    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc", "--columns=100000",
            "--from", "markdown+tex_math_dollars+pipe_tables", "--resource-path", str(markdown_path.parent),
            "--metadata", "pagetitle=Highland Park vs. trust platforms", "-o", str(html_path)]
     if CSS.exists():
@@ -304,48 +307,21 @@ def print_pdf(html_path: Path, pdf_path: Path) -> None:
         raise RuntimeError(f"chromium did not write a PDF to {pdf_path}")
 
 
-_SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
-
-
-def balance_table_widths(markdown: str) -> str:
-    """Give each pipe table's columns dash counts proportional to their content.
-
-    Pandoc sets the relative widths of a wide pipe table from the dashes of its separator
-    row; equal dashes squeeze a long text column into a narrow one.
-    """
-    lines = markdown.split("\n")
-    for i, line in enumerate(lines):
-        if i == 0 or not _SEPARATOR.match(line.strip()):
-            continue
-        n = line.strip().count("|") - 1
-        block = [lines[i - 1]]
-        j = i + 1
-        while j < len(lines) and lines[j].strip().startswith("|"):
-            block.append(lines[j])
-            j += 1
-        widths = [3] * n
-        for row in block:
-            cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
-            for k, cell in enumerate(cells[:n]):
-                widths[k] = max(widths[k], min(len(cell), 60))
-        lines[i] = "|" + "|".join("-" * w for w in widths) + "|"
-    return "\n".join(lines)
-
-
 #: A code name as the test of the built paper finds it: two or more lower-case words of at
 #: least two characters joined by underscores (``committed_payout``); subscripted symbols
 #: such as ``n_c`` or ``q_I`` are not code names.
 CODE_NAME = re.compile(r"(?<![\w./\\-])[a-z][a-z0-9]+(?:_[a-z0-9]{2,})+(?![\w/\\-]|\.\w)")
 
 
-def code_name_words() -> dict[str, str]:
+def code_name_words(extra: tuple[str, ...] = ()) -> dict[str, str]:
     """What the paper prints for each code name of the model: a parameter as its name in words
     and its symbol (``fixed cost share $\varphi$``; the parameter table of section 2.3 pairs
-    them), a model output or a switch's value in words."""
+    them), a model output, a switch's value or one of ``extra`` (sector file keys, data series)
+    in words."""
     from ..core.equations import OUTPUT_NAMES, STATE_NAMES
     from ..core.parameters import PARAMETER_SPECS
 
-    words = {name: name.replace("_", " ") for name in OUTPUT_NAMES + STATE_NAMES}
+    words = {name: name.replace("_", " ") for name in OUTPUT_NAMES + STATE_NAMES + tuple(extra)}
     for spec in PARAMETER_SPECS.values():
         words.update({str(c): str(c).replace("_", " ") for c in spec.choices or () if CODE_NAME.fullmatch(str(c))})
         words[spec.name] = f"{spec.name.replace('_', ' ')} ${spec.latex}$"
@@ -520,11 +496,10 @@ def verdict_summary(rows: list[dict], excluded: tuple[str, ...] = ()) -> str:
     for own, cal in sectors.values():
         first = own or cal
         cells = [first["name"].replace(" (calibrated)", "")]
-        for k in _READINGS:
-            cells.append("; ".join(f"{label}{_word_cell(r, k)}" for label, r in (("", own), ("calibrated: ", cal))
-                                   if r is not None))
-        cells.append("; ".join(f"{label}{_pct_cell(r['p_fall'])}" for label, r in (("", own), ("calibrated: ", cal))
-                               if r is not None))
+        # The calibrated file's result on a line of its own under the sector file's.
+        files = [(label, r) for label, r in (("", own), ("calibrated: ", cal)) if r is not None]
+        cells += ["<br>".join(f"{label}{_word_cell(r, k)}" for label, r in files) for k in _READINGS]
+        cells.append("<br>".join(f"{label}{_pct_cell(r['p_fall'])}" for label, r in files))
         table.append("| " + " | ".join(_escape_cell(c) for c in cells) + " |")
     own_rows = [own for own, _ in sectors.values() if own is not None]
     tally = {w: sum(r[f"sector_{k}_verdict"] == w for r in own_rows for k in _READINGS)
