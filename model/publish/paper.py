@@ -472,14 +472,18 @@ def _verb(word: str) -> str:
 
 
 def _readings_said(row: dict) -> str:
-    """"holds on A, fails on B and is undetermined on C" for one verdict row."""
+    """Where one file's claim holds and where it fails: "holds on A and fails on B and C",
+    "fails on all four readings"; its undetermined readings are left to the summary's last
+    sentence ("is undetermined on all four readings" when it decides none)."""
     by_word: dict[str, list[str]] = {}
     for k in _READINGS:
         by_word.setdefault(row[f"sector_{k}_verdict"], []).append(_READING_WORDS[k])
     if len(by_word) == 1:
         return f"{_verb(next(iter(by_word)))} on all four readings"
-    ordered = sorted(by_word, key=lambda w: _WORD_ORDER.index(w) if w in _WORD_ORDER else len(_WORD_ORDER))
-    return _and([f"{_verb(w)} on " + _and(by_word[w]) for w in ordered])
+    decided = [w for w in ("holds", "fails") if w in by_word]
+    if not decided:
+        return _and([f"{_verb(w)} on " + _and(by_word[w]) for w in by_word])
+    return _and([f"{w} on " + _and(by_word[w]) for w in decided])
 
 
 def _and(items: list[str]) -> str:
@@ -515,17 +519,26 @@ def verdict_summary(rows: list[dict], excluded: tuple[str, ...] = ()) -> str:
               f"{tally['holds']} of {4 * len(own_rows)} verdicts, fails in {tally['fails']} and is undetermined in "
               f"{tally['undetermined']}."]
     uniform: dict[str, list[str]] = {}  # sectors with one word on every reading (and file)
+    same: dict[str, list[str]] = {}  # the other sectors, by what is said of them
     for own, cal in sectors.values():
         name = (own or cal)["name"].replace(" (calibrated)", "")
         words = {r[f"sector_{k}_verdict"] for r in (own, cal) if r is not None for k in _READINGS}
         if len(words) == 1:
             uniform.setdefault(words.pop(), []).append(name + (" (both files)" if own and cal else ""))
             continue
-        parts = [f"{label}{_readings_said(r)}" for label, r in (("", own), ("calibrated, it ", cal)) if r is not None]
-        said.append(f"In {name} it {parts[0]}" + (f"; {parts[1]}" if len(parts) > 1 else "") + ".")
+        parts = [_readings_said(r) for r in (own, cal) if r is not None]
+        if len(parts) == 2 and parts[0] == parts[1]:
+            name, parts = f"{name} (both files)", parts[:1]
+        clause = parts[0] + (f"; calibrated, it {parts[1]}" if len(parts) > 1 else "")
+        same.setdefault(clause, []).append(name)
+    said += [f"In {_and(names)} it {clause}." for clause, names in same.items()]
     for word, names in sorted(uniform.items(), key=lambda item: _WORD_ORDER.index(item[0])
                               if item[0] in _WORD_ORDER else len(_WORD_ORDER)):
         said.append(f"It {_verb(word)} on all four readings in {_and(names)}.")
+    mixed = [r for own, cal in sectors.values() for r in (own, cal) if r is not None
+             and len({r[f"sector_{k}_verdict"] for k in _READINGS}) > 1]
+    if any(r[f"sector_{k}_verdict"] == "undetermined" for r in mixed for k in _READINGS):
+        said.append("Every other verdict is undetermined.")
     return "\n".join(table) + "\n\n" + " ".join(said) + "\n"
 
 
