@@ -153,6 +153,8 @@ def test_code_names_are_put_in_words_outside_math_code_and_file_names():
         "$x_{fixed_cost_share}$; prices \\$4M of debt service $d$, two part, platform gross.\n"
         "```\nfixed_cost_share = 0.4\n```\n")
     assert paper.CODE_NAME.findall("committed_payout, n_c, q_I0, p_u and verdict_draws.csv") == ["committed_payout"]
+    # One-word names (the horizon, the insolvency switch) are words of the prose already.
+    assert paper.plain_code_names("the file's horizon; a second insolvency") == "the file's horizon; a second insolvency"
 
 
 def test_figures_markdown_follows_the_manifest(tmp_path):

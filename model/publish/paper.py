@@ -325,7 +325,8 @@ def code_name_words(extra: tuple[str, ...] = ()) -> dict[str, str]:
     for spec in PARAMETER_SPECS.values():
         words.update({str(c): str(c).replace("_", " ") for c in spec.choices or () if CODE_NAME.fullmatch(str(c))})
         words[spec.name] = f"{spec.name.replace('_', ' ')} ${spec.latex}$"
-    return words
+    # Only code names: a one-word name (``horizon``, ``churn``) is already a word of the prose.
+    return {name: text for name, text in words.items() if CODE_NAME.fullmatch(name)}
 
 
 def plain_code_names(markdown: str, words: dict[str, str] | None = None) -> str:
