@@ -1,6 +1,8 @@
 """The paper: no results number typed by hand, the verdict summary read from the verdict's
-real columns, figures included from the manifest, and an end-to-end build (small draws)
-that prints a PDF of several pages with one figure per manifest entry."""
+real columns (one table, one paragraph, calibrated files beside their sector), the equations
+grouped as a person writes them, figures included from the manifest, and an end-to-end build
+(small draws, quick calibration, once per module) that prints a PDF with one figure per
+manifest entry, no table wider than the text block and no code names in its prose."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@
    so the paper shows exactly what those commands write; the feedback loops come from
    :mod:`model.analysis.causal`;
 3. fills ``paper/paper.md`` (``{{ name | format }}`` placeholders and ``{{> file }}``
-   includes) into ``paper/build/paper.md``;
+   includes) into ``paper/build/paper.md``, with the model's code names in words
+   (:func:`plain_code_names`) everywhere but the parameter table;
 4. renders ``paper/build/paper.html`` with pandoc (MathML, offline) and prints it to
    ``paper/build/paper.pdf`` with the headless Debian chromium.
 
