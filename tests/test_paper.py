@@ -1,6 +1,8 @@
 """The paper: no results number typed by hand, the verdict summary read from the verdict's
-real columns, figures included from the manifest, and an end-to-end build (small draws)
-that prints a PDF of several pages with one figure per manifest entry."""
+real columns (one table, one paragraph, calibrated files beside their sector), the equations
+grouped as a person writes them, figures included from the manifest, and an end-to-end build
+(small draws, quick calibration, once per module) that prints a PDF with one figure per
+manifest entry, no table wider than the text block and no code names in its prose."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 
 import pytest
 
@@ -76,18 +79,84 @@ def test_verdict_values_read_the_verdict_columns(tmp_path):
     _write_verdict(tmp_path, [
         _row("a", "Sector A", ["holds", "fails", "fails", "undetermined"], [0.21, 0.4, 0.13, 0.6], 0.75),
         _row("b", "Sector B", ["fails"] * 4, [0.62, 0.7, 0.7, 0.8]),
-        _row("b_calibrated", "Sector B (calibrated)", ["undetermined"] * 4, ["", "", "", ""], 0.0)])  # never tips
-    values = paper.verdict_values(tmp_path, None, 1)
-    assert values["verdict.sectors"] == 3 and values["verdict.draws"] == 40 and values["verdict.variants"] == 1
-    # 12 verdicts: one holds, 2 + 4 fail, 1 + 4 undetermined (a brute-force recount).
-    assert (values["verdict.holds"], values["verdict.fails"], values["verdict.undetermined"]) == (1, 6, 5)
-    text = values["summary_sentence"]
-    assert "3 sector files (2 sectors and 1 calibrated variants)" in text
-    assert "- **Sector A**: fails on the incumbents' gross loss, their loss of whole revenue; holds on the " \
-           "platform's share of the gross; undetermined on the platform's share of customers" in text
-    assert "platform holds 21% of the gross, the incumbents have lost 40% of theirs and the platform serves 60%" in text
-    assert "- **Sector B**: fails on all four readings" in text
-    assert "**Sector B (calibrated)**: undetermined on all four readings; the sector falls in the long run in 0%" in text
+        _row("b_calibrated", "Sector B (calibrated)", ["undetermined"] * 4, ["", "", "", ""], 0.0),  # never tips
+        _row("c", "Sector C", ["holds"] * 4, [0.2, 0.19, 0.18, 0.22], 0.9)])
+    values = paper.verdict_values(tmp_path, None, 1, excluded=("Sector D",))
+    assert values["verdict.sectors"] == 4 and values["verdict.draws"] == 40 and values["verdict.variants"] == 1
+    assert values["verdict.sector_count"] == 3  # the calibrated file is not another sector
+    # 16 verdicts over the four files: 1 + 4 hold, 2 + 4 fail, 1 + 4 undetermined (a recount by hand).
+    assert (values["verdict.holds"], values["verdict.fails"], values["verdict.undetermined"]) == (5, 6, 5)
+
+    # The summary: one table, a row per sector with its calibrated file beside it, then one paragraph.
+    table, paragraph = values["summary_sentence"].strip().split("\n\n")
+    rows = table.splitlines()
+    assert len(rows) == 2 + 3 and all(r.startswith("|") and r.endswith("|") for r in rows) and "\n" not in paragraph
+    cells = {r.split(" | ")[0][2:]: r.strip("| ").split(" | ") for r in rows[2:]}
+    assert list(cells) == ["Sector A", "Sector B", "Sector C"]
+    assert cells["Sector A"][1:] == ["**holds** at 21%", "**fails** at 40%", "**fails** at 13%",
+                                     "**undetermined** at 60%", "75%"]
+    assert cells["Sector B"][1] == "**fails** at 62%<br>calibrated: **undetermined**"
+    assert cells["Sector B"][5] == "50%<br>calibrated: 0%"
+    # The paragraph: the count of sectors and files, the tally over the sectors' own files
+    # (a: 1 holds, 2 fail, 1 undetermined; b: 4 fail; c: 4 hold), and per sector where the claim
+    # holds and where it fails, in the verdict's words.
+    assert paragraph.startswith("The claim was tested in 3 sectors (4 sector files: Sector B has a calibrated file "
+                                "as well, shown beside its own); Sector D is left out")
+    assert "it holds in 5 of 12 verdicts, fails in 6 and is undetermined in 1." in paragraph
+    assert ("In Sector A it holds on the platform's share of the gross and fails on the incumbents' gross loss and the "
+            "incumbents' loss of whole revenue.") in paragraph
+    assert "In Sector B it fails on all four readings; calibrated, it is undetermined on all four readings." in paragraph
+    # The readings left undetermined in a sector that decides others (A's share of customers).
+    assert paragraph.endswith("It holds on all four readings in Sector C. Every other verdict is undetermined.")
+    assert not re.search(r"\b(may|might|perhaps|suggests?|seems?|appears?|likely|arguably)\b", paragraph)
+
+
+def test_equations_are_grouped_as_a_person_writes_them():
+    from model.core.equations import build
+
+    md = paper.equations_markdown()
+    titles = re.findall(r"^\*\*(.+?)\.\*\* ", md, flags=re.M)
+    assert [t.split(":")[0].split()[-1].lower() for t in titles] == ["demand", "choice", "trust", "incumbent",
+                                                                     "finance"]
+    # Every equation of the sympy model once, and nothing else.
+    equations = build().latex_equations()
+    blocks = re.findall(r"^\$\$ (.+) \$\$$", md, flags=re.M)
+    assert len(blocks) == len(equations) == len(set(blocks))
+    assert sorted(blocks) == sorted(tex for _, tex in equations)
+    # Each stock's equation sits in the group of its mechanism (after its title, before the next).
+    chunks = dict(zip(titles, re.split(r"^\*\*.+?\.\*\* ", md, flags=re.M)[1:]))
+    tex = dict(equations)
+    where = {state: next(t for t, chunk in chunks.items() if f"$$ {tex[state]} $$" in chunk) for state in
+             ("dcustomers/dt", "dplatform_share/dt", "dplatform_trust/dt", "drelational_trust/dt",
+              "dincumbent_price/dt", "dcapacity/dt", "dbuffer/dt")}
+    assert [where[s].split()[-1] for s in where] == ["Demand", "Choice", "Trust", "Trust", "capacity", "capacity",
+                                                      "Finance"]
+
+
+def test_an_equation_left_out_of_the_groups_is_refused(monkeypatch):
+    groups = list(paper.EQUATION_GROUPS)
+    title, sentence, names = groups[2]
+    groups[2] = (title, sentence, tuple(n for n in names if n != "drelational_trust/dt"))
+    monkeypatch.setattr(paper, "EQUATION_GROUPS", tuple(groups))
+    with pytest.raises(ValueError, match=r"in no group \['drelational_trust/dt'\]"):
+        paper.equations_markdown()
+    groups[2] = (title, sentence, names + ("cash",))
+    monkeypatch.setattr(paper, "EQUATION_GROUPS", tuple(groups))
+    with pytest.raises(ValueError, match=r"in two \['cash'\]"):
+        paper.equations_markdown()
+
+
+def test_code_names_are_put_in_words_outside_math_code_and_file_names():
+    text = ("The `firm_count` and fixed_cost_share, not fixed_cost_share.toml, a/fixed_cost_share or "
+            "$x_{fixed_cost_share}$; prices \\$4M of debt_service, two_part, platform_gross.\n"
+            "```\nfixed_cost_share = 0.4\n```\n")
+    assert paper.plain_code_names(text) == (
+        "The firm count $n_f$ and fixed cost share $\\varphi$, not fixed_cost_share.toml, a/fixed_cost_share or "
+        "$x_{fixed_cost_share}$; prices \\$4M of debt service $d$, two part, platform gross.\n"
+        "```\nfixed_cost_share = 0.4\n```\n")
+    assert paper.CODE_NAME.findall("committed_payout, n_c, q_I0, p_u and verdict_draws.csv") == ["committed_payout"]
+    # One-word names (the horizon, the insolvency switch) are words of the prose already.
+    assert paper.plain_code_names("the file's horizon; a second insolvency") == "the file's horizon; a second insolvency"
 
 
 def test_figures_markdown_follows_the_manifest(tmp_path):
@@ -123,8 +192,20 @@ def test_build_prints_a_pdf_with_every_figure(built):
     assert len(images) == len(manifest["figures"]) >= 9
     assert [i.split("/")[-1] for i in images] == [f["files"]["svg"] for f in manifest["figures"]]
     assert all((out / i).exists() for i in images)
-    for f in manifest["figures"]:
-        assert f["caption"] in html.replace("&#39;", "'").replace("’", "'") or f["caption"][:40] in html
+    # Each caption under its figure, as the paper prints it (code names in words, typographic quotes).
+    words = paper.code_name_words(tuple(p.stem for p in (paper.ROOT / "scenarios").glob("*.toml")))
+    shown = [_plain_text(c) for c in re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", html, flags=re.S)]
+    assert len(shown) == len(manifest["figures"])
+    for i, (f, text) in enumerate(zip(manifest["figures"], shown), 1):
+        start = _plain_text(paper.plain_code_names(f["caption"], words)).split("$")[0][:40]
+        assert text.startswith(f"Figure {i}. {start}"), (text[:80], start)
+
+
+def _plain_text(html_text: str) -> str:
+    import html
+
+    text = html.unescape(re.sub(r"<[^>]+>", "", html_text)).replace("’", "'").replace("“", '"').replace("”", '"')
+    return " ".join(text.split())
 
 
 def test_build_states_the_generated_numbers(built):
@@ -140,7 +221,7 @@ def test_build_states_the_generated_numbers(built):
     recipes = load_recipes(RECIPES_FILE)
     assert md.count("| Hold-out points |") == 1 and md.count("checks inside the observation's interval") == 1
     for recipe in recipes:
-        assert recipe["why"][:60] in md and recipe["data"] in md
+        assert paper.plain_code_names(recipe["why"])[:60] in md and recipe["data"] in md
     assert "| Published [interval] |" in md
     # Every figure is cited in the text (its number appears beyond its own caption), no
     # path of the machine that built it, and every heading once.
@@ -157,3 +238,125 @@ def test_build_states_the_generated_numbers(built):
     verdict_fig = next(f for f in manifest["figures"] if f["name"] == "verdict")
     assert verdict_fig["draws"] == 20 and verdict_fig["seed"] == 0
     assert verdict_fig["notes"]["verdict_files"][0]["file"].endswith("verdict.csv")
+
+
+def _print_geometry():
+    """The printed page (points) and its text block, from paper.css's @page rule."""
+    css = paper.CSS.read_text()
+    rule = re.search(r"@page\s*\{[^}]*size:\s*A4;[^}]*margin:\s*([\d.]+)mm\s+([\d.]+)mm", css)
+    assert rule, "paper.css prints on A4 with a margin of 'Ymm Xmm'"
+    mm = 72 / 25.4
+    return 210 * mm, 297 * mm, float(rule.group(2)) * mm  # width, height, side margin
+
+
+def test_no_table_is_wider_than_the_text_block(built):
+    out, pdf = built
+    width, _, side = _print_geometry()
+    # 1. The printed PDF: no word of any page reaches past the side margins (a table cut at
+    # the right margin leaves its clipped words there).
+    bbox = subprocess.run([shutil.which("pdftotext"), "-bbox", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    outside = []
+    for page, text in enumerate(re.split(r"<page ", bbox)[1:], 1):
+        assert abs(float(re.search(r'width="([\d.]+)"', text).group(1)) - width) < 1  # A4, as paper.css says
+        for x0, x1, word in re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)',
+                                       text):
+            if float(x0) < side - 1 or float(x1) > width - side + 1:
+                outside.append((page, word))
+    assert not outside, f"words beyond the margins (page, word): {outside[:10]}"
+    # 2. The HTML laid out for print at the text block's width: every table inside the body's
+    # content box (a table can also overflow within the margin, or be clipped before it).
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=paper.chromium_path(), headless=True, args=paper.CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": round((width - 2 * side) / 72 * 96), "height": 1200})
+            page.emulate_media(media="print")
+            page.goto((out / "paper.html").resolve().as_uri())
+            tables = page.evaluate("""() => {
+                const body = document.body, cs = getComputedStyle(body), r = body.getBoundingClientRect();
+                const right = r.right - parseFloat(cs.paddingRight), left = r.left + parseFloat(cs.paddingLeft);
+                return [...document.querySelectorAll('table')].map(t => {
+                    const b = t.getBoundingClientRect();
+                    return {left: b.left - left, over: Math.max(b.right, b.left + t.scrollWidth) - right,
+                            head: (t.querySelector('tr') || t).textContent.replace(/\\s+/g, ' ').trim().slice(0, 60)};
+                });
+            }""")
+        finally:
+            browser.close()
+    assert len(tables) >= 20
+    wide = [(round(t["over"]), t["head"]) for t in tables if t["over"] > 0.5 or t["left"] < -0.5]
+    assert not wide, f"tables wider than the text block (px over, first row): {wide}"
+
+
+class _ProseText(HTMLParser):
+    """The text a reader reads: outside <pre>, math, head and the name column of the
+    parameter tables (their header's first cell is "name": the key to the scenario files)."""
+
+    SKIP = {"pre", "math", "head", "script", "style"}
+    VOID = {"br", "img", "col", "meta", "link", "hr", "input", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.text, self.cell, self.name_table, self.first_cell = [], [], None, False, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        self.stack.append(tag)
+        if tag == "table":
+            self.name_table, self.cell = None, None
+        if tag == "tr":
+            self.cell = 0
+        if tag in ("td", "th"):
+            self.cell += 1
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:  # not a void element's (``<col />`` ends here too)
+            while self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data):
+        if self.SKIP & set(self.stack):
+            return
+        if "table" in self.stack and self.cell == 1:
+            if self.name_table is None and "th" in self.stack and data.strip():
+                self.name_table = data.strip() == "name"
+            if self.name_table and "td" in self.stack:
+                return
+        if "table" in self.stack and self.name_table and "code" in self.stack:
+            return  # a switch's values in the parameter table: what a file takes
+        self.text.append(data)
+
+
+def test_no_code_names_in_the_prose(built):
+    out, _ = built
+    reader = _ProseText()
+    reader.feed((out / "paper.html").read_text())
+    text = " ".join(reader.text)
+    assert "fixed cost share" in text and len(text) > 50_000  # the parser read the paper
+    found = sorted(set(paper.CODE_NAME.findall(text)))
+    assert not found, f"code names in the prose: {found}"
+
+
+def test_the_summary_states_the_verdict_in_one_table_and_one_paragraph(built):
+    out, _ = built
+    html = (out / "paper.html").read_text()
+    summary = re.search(r'<h2 id="summary">.*?(?=<h2 )', html, flags=re.S).group(0)
+    assert summary.count("<table") == 1
+    with (out / "generated" / "verdict" / "verdict.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    sectors = {r["sector"].removesuffix("_calibrated") for r in rows}
+    body = re.search(r"<tbody>(.*?)</tbody>", summary, flags=re.S).group(1)
+    table_rows = re.findall(r"<tr.*?</tr>", body, flags=re.S)
+    assert len(table_rows) == len(sectors) < len(rows)  # calibrated files are not extra sectors
+    # Each row's words are the verdict's, its own file's first and its calibrated file's after.
+    for row_html in table_rows:
+        cells = [_plain_text(c) for c in re.findall(r"<td.*?>(.*?)</td>", row_html, flags=re.S)]
+        mine = [r for r in rows if r["name"].replace(" (calibrated)", "") == cells[0]]
+        assert mine, cells[0]
+        for k, reading in enumerate(_READINGS, 1):
+            assert re.findall(r"holds|fails|undetermined", cells[k]) == [r[f"sector_{reading}_verdict"] for r in mine]
+    after = summary.split("</table>", 1)[1]
+    assert after.count("<p>") == 1 and f"tested in {len(sectors)} sectors ({len(rows)} sector files" in after

@@ -20,13 +20,16 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="build folder (default paper/build)")
     p.add_argument("--draws", type=int, default=None, help="verdict draws per sector (default: verdict's)")
     p.add_argument("--seed", type=int, default=0, help="verdict seed (default 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="calibrate from one start without profile likelihoods (minutes, not hours; the "
+                        "calibration tables then have no intervals); for a look at the layout")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.draws is not None and args.draws < 10:
         raise ValueError(f"--draws must be at least 10, got {args.draws}")
-    build(args.out, draws=args.draws, seed=args.seed)
+    build(args.out, draws=args.draws, seed=args.seed, quick=args.quick)
     return 0
 
 
@@ -92,7 +95,9 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
         args += ["--draws", str(draws)]
     _run_cli(cli, args)
     includes["verdict.md"] = P._demote_headings((ver_dir / "verdict.md").read_text())
-    values.update(P.verdict_values(ver_dir, draws, seed))
+    from ..evidence.scenarios import load_scenario, verdict_files
+    left_out = tuple(load_scenario(scenarios / f"{key}.toml").name for key, _ in verdict_files()[1])
+    values.update(P.verdict_values(ver_dir, draws, seed, excluded=left_out))
 
     log("figures")
     fig_dir = out / "figures"
@@ -103,6 +108,13 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
 
     # The sector prose includes the generated calibration, evidence-check and effect tables.
     includes["sectors.md"] = P.Template(includes["sectors.md"]).render(values, includes)
+    # Code names in words everywhere but the parameter table, whose name column is the key
+    # between the paper and the scenario files.
+    series = tuple(s["series"] for r in reports for s in r["series"])
+    words = P.code_name_words(tuple(p.stem for p in scenarios.glob("*.toml")) + series)
+    includes = {name: text if name == "parameters.md" else P.plain_code_names(text, words)
+                for name, text in includes.items()}
+    values = {name: P.plain_code_names(v, words) if isinstance(v, str) else v for name, v in values.items()}
     for name, text in includes.items():
         (gen / name).write_text(text)
     (gen / "values.json").write_text(json.dumps(values, indent=2, default=str))
@@ -112,7 +124,8 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     if typed:
         raise ValueError(f"{P.TEMPLATE}: numbers typed by hand in a results section: {', '.join(typed)}")
     md = out / "paper.md"
-    md.write_text(P.balance_table_widths(template.render(values, includes)))
+    template = P.Template(P.plain_code_names(template.text, words))
+    md.write_text(template.render(values, includes))
     log("pandoc: HTML")
     html = out / "paper.html"
     P.render_html(md, html)

@@ -11,7 +11,8 @@
    so the paper shows exactly what those commands write; the feedback loops come from
    :mod:`model.analysis.causal`;
 3. fills ``paper/paper.md`` (``{{ name | format }}`` placeholders and ``{{> file }}``
-   includes) into ``paper/build/paper.md``;
+   includes) into ``paper/build/paper.md``, with the model's code names in words
+   (:func:`plain_code_names`) everywhere but the parameter table;
 4. renders ``paper/build/paper.html`` with pandoc (MathML, offline) and prints it to
    ``paper/build/paper.pdf`` with the headless Debian chromium.
 
@@ -59,14 +60,69 @@ FORMATS: dict[str, Callable[[Any], str]] = {
 
 # --- generated fragments -------------------------------------------------------------
 
+#: The model's equations as a person writes them: what customers buy, how they choose between
+#: the incumbent and the platform, the platform's trust, the incumbent's cost, price and
+#: capacity, and its finances. Each group: its title, the sentence that opens it, and its
+#: equations in reading order (auxiliary names and ``d<state>/dt`` of the one-firm sympy model,
+#: :meth:`model.core.equations.Model.latex_equations`). :func:`equations_markdown` refuses a
+#: model whose equations these groups do not cover exactly once.
+EQUATION_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Demand",
+     "The sector's customers $N$ grow at the rate $g$ whatever the platform does; each side's customers buy at "
+     "the price they pay, so the incumbent's and the platform's volumes follow from their shares and prices.",
+     ("dcustomers/dt", "marginal_price", "average_price", "sector_demand_per_customer",
+      "incumbent_demand_per_customer", "platform_demand_per_customer", "incumbent_volume", "platform_volume",
+      "market_size")),
+    ("Choice",
+     "Customers weigh the platform's quality, network value and price against the price the incumbent's "
+     "customers see; the difference sets adoption (through the hard network and word of mouth) and churn, and "
+     "with them the platform's share $s$.",
+     ("network_value_standard", "network_value_trust", "platform_network_value", "word_of_mouth_exposure",
+      "incumbent_price_seen", "relative_value", "attractiveness", "repulsiveness", "adoption", "churn",
+      "dplatform_share/dt")),
+    ("Trust",
+     "Platform trust $T$ grows with the transactions per customer, toward the share that succeed, and decays; "
+     "relational trust $R$ grows with transactions on a trusted platform and fades.",
+     ("platform_transactions_per_customer", "dplatform_trust/dt", "drelational_trust/dt")),
+    ("The incumbent: cost, price and capacity",
+     "The incumbent's fixed cost has an indivisible part; its price moves toward a target (full cost capped by "
+     "the willingness to pay, or a competitive price, or a fixed one), and its capacity follows its volume, "
+     "added faster than it is cut.",
+     ("markup_factor", "initial_incumbent_volume", "fixed_cost", "incumbent_cost", "connected_volume",
+      "full_cost_revenue", "cap_factor", "target_price_average_cost", "target_price_competitive", "target_price",
+      "dincumbent_price/dt", "incumbent_revenue", "operating_profit", "capacity_gap", "capacity_added",
+      "capacity_cut", "dcapacity/dt")),
+    ("Finance",
+     "Liquidity $B$ (cash plus the undrawn credit line) receives the operating profit and pays the debt service, "
+     "the cost of cutting capacity, interest on drawn credit, dividends and cash above the target.",
+     ("restructuring", "debt_service_flow", "cash", "credit_interest", "net_profit", "dividends",
+      "excess_cash_payout", "dbuffer/dt")),
+)
+
+
 def equations_markdown() -> str:
+    """The equations of the sympy model (one firm), grouped and ordered by :data:`EQUATION_GROUPS`.
+
+    Raises
+    ------
+    ValueError
+        If an equation of the model is in no group, in two, or a group names one the model lacks.
+    """
     from ..core.equations import build
 
-    model = build()
-    lines = []
-    for name, tex in model.latex_equations():
-        lines.append(f"$$ {tex} $$")
-    return "\n\n".join(lines) + "\n"
+    tex = dict(build().latex_equations())
+    placed = [name for _, _, names in EQUATION_GROUPS for name in names]
+    twice = sorted({n for n in placed if placed.count(n) > 1})
+    missing = [n for n in tex if n not in placed]
+    unknown = [n for n in placed if n not in tex]
+    if twice or missing or unknown:
+        raise ValueError("model.publish.paper.EQUATION_GROUPS must place every equation of model.core.equations "
+                         f"exactly once: in no group {missing}, in two {twice}, not in the model {unknown}")
+    out = []
+    for title, sentence, names in EQUATION_GROUPS:
+        out.append(f"**{title}.** {sentence}")
+        out += [f"$$ {tex[name]} $$" for name in names]
+    return "\n\n".join(out) + "\n"
 
 
 def parameters_markdown() -> str:
@@ -79,11 +135,11 @@ def parameters_markdown() -> str:
             continue
         out.append(f"**{group.capitalize()}**\n")
         out.append("| name | symbol | unit | allowed | default | meaning |")
-        # Dash counts set pandoc's relative column widths: the meaning gets half the page.
-        out.append("|------------|----|-------|--------|----|----------------------------------|")
+        out.append("|---|---|---|---|---|---|")
         for s in specs:
-            allowed = ", ".join(map(str, s.choices)) if s.is_switch else f"[{s.bounds[0]:g}, {s.bounds[1]:g}]"
-            default = s.default if s.is_switch else f"{s.default:g}"
+            # A switch's values are what a scenario file takes: code, like the names.
+            allowed = ", ".join(f"`{c}`" for c in s.choices) if s.is_switch else f"[{s.bounds[0]:g}, {s.bounds[1]:g}]"
+            default = f"`{s.default}`" if s.is_switch else f"{s.default:g}"
             out.append(f"| `{s.name}` | ${s.latex}$ | {s.unit} | {allowed} | {default} | {s.meaning} |")
         out.append("")
     return "\n".join(out)
@@ -113,7 +169,9 @@ def loops_markdown(scenario_path: Path) -> str:
 
 
 def _escape_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Free text as one pipe-table cell: a ``|`` would end the cell and a ``$`` (a price in a
+    source) would open TeX math, which never wraps and pushes the table past the margin."""
+    return text.replace("|", "\\|").replace("$", "\\$").replace("\n", " ")
 
 
 def sector_sources_markdown(scenario_dir: Path) -> str:
@@ -229,7 +287,10 @@ def chromium_path() -> str:
 def render_html(markdown_path: Path, html_path: Path) -> None:
     if not shutil.which("pandoc"):
         raise RuntimeError("pandoc is needed to build the paper: apt-get install -y pandoc")
-    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc",
+    # --columns: no pipe table's source line is "long", so pandoc gives no column widths and
+    # the browser's table layout sizes the columns by their content and never below their
+    # longest unbreakable item (a formula, a file name), which keeps tables in the text block.
+    cmd = ["pandoc", str(markdown_path), "--standalone", "--mathml", "--toc", "--columns=100000",
            "--from", "markdown+tex_math_dollars+pipe_tables", "--resource-path", str(markdown_path.parent),
            "--metadata", "pagetitle=Highland Park vs. trust platforms", "-o", str(html_path)]
     if CSS.exists():
@@ -247,32 +308,38 @@ def print_pdf(html_path: Path, pdf_path: Path) -> None:
         raise RuntimeError(f"chromium did not write a PDF to {pdf_path}")
 
 
-_SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+#: A code name as the test of the built paper finds it: two or more lower-case words of at
+#: least two characters joined by underscores (``committed_payout``); subscripted symbols
+#: such as ``n_c`` or ``q_I`` are not code names.
+CODE_NAME = re.compile(r"(?<![\w./\\-])[a-z][a-z0-9]+(?:_[a-z0-9]{2,})+(?![\w/\\-]|\.\w)")
 
 
-def balance_table_widths(markdown: str) -> str:
-    """Give each pipe table's columns dash counts proportional to their content.
+def code_name_words(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """What the paper prints for each code name of the model: a parameter as its name in words
+    and its symbol (``fixed cost share $\varphi$``; the parameter table of section 2.3 pairs
+    them), a model output, a switch's value or one of ``extra`` (sector file keys, data series)
+    in words."""
+    from ..core.equations import OUTPUT_NAMES, STATE_NAMES
+    from ..core.parameters import PARAMETER_SPECS
 
-    Pandoc sets the relative widths of a wide pipe table from the dashes of its separator
-    row; equal dashes squeeze a long text column into a narrow one.
-    """
-    lines = markdown.split("\n")
-    for i, line in enumerate(lines):
-        if i == 0 or not _SEPARATOR.match(line.strip()):
-            continue
-        n = line.strip().count("|") - 1
-        block = [lines[i - 1]]
-        j = i + 1
-        while j < len(lines) and lines[j].strip().startswith("|"):
-            block.append(lines[j])
-            j += 1
-        widths = [3] * n
-        for row in block:
-            cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
-            for k, cell in enumerate(cells[:n]):
-                widths[k] = max(widths[k], min(len(cell), 60))
-        lines[i] = "|" + "|".join("-" * w for w in widths) + "|"
-    return "\n".join(lines)
+    words = {name: name.replace("_", " ") for name in OUTPUT_NAMES + STATE_NAMES + tuple(extra)}
+    for spec in PARAMETER_SPECS.values():
+        words.update({str(c): str(c).replace("_", " ") for c in spec.choices or () if CODE_NAME.fullmatch(str(c))})
+        words[spec.name] = f"{spec.name.replace('_', ' ')} ${spec.latex}$"
+    # Only code names: a one-word name (``horizon``, ``churn``) is already a word of the prose.
+    return {name: text for name, text in words.items() if CODE_NAME.fullmatch(name)}
+
+
+def plain_code_names(markdown: str, words: dict[str, str] | None = None) -> str:
+    """``markdown`` with every known code name (bare or in backticks) in words, outside fenced
+    code blocks, math, file names and paths. Names it does not know are left for the test of
+    the built paper to find."""
+    words = code_name_words() if words is None else words
+    names = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w./\\`$-])`({names})`(?![\w`])|(?<![\w./\\`$-])({names})(?![\w/\\-]|\.\w)")
+    parts = re.split(r"(^```.*?^```$|(?<!\\)\$\$.*?\$\$|(?<!\\)\$[^$\n]+?(?<!\\)\$)", markdown, flags=re.S | re.M)
+    return "".join(part if i % 2 else pattern.sub(lambda m: words[m[1] or m[2]], part)
+                   for i, part in enumerate(parts))
 
 
 def _demote_headings(text: str, by: int = 2) -> str:
@@ -282,7 +349,7 @@ def _demote_headings(text: str, by: int = 2) -> str:
 #: The four readings of "20% of the gross", as verdict.csv names them (model.studies.verdict.READINGS).
 _READINGS = ("share_of_gross", "gross_loss", "firm_gross_loss", "volume_share")
 _READING_WORDS = {"share_of_gross": "the platform's share of the gross", "gross_loss": "the incumbents' gross loss",
-                  "firm_gross_loss": "their loss of whole revenue", "volume_share": "the platform's share of customers"}
+                  "firm_gross_loss": "the incumbents' loss of whole revenue", "volume_share": "the platform's share of customers"}
 
 
 def calibration_summary_markdown(reports: list[dict]) -> str:
@@ -309,7 +376,7 @@ def calibration_summary_markdown(reports: list[dict]) -> str:
             lo, hi = f.get("interval") or (None, None)
             return "no profile" if lo is None or hi is None else f"{lo:.3g} to {hi:.3g}"
 
-        fitted = "; ".join(f"{n} = {f['value']:.3g} ({interval(f)})" for n, f in r["calibrated"].items())
+        fitted = "; ".join(f"`{n}` = {f['value']:.3g} ({interval(f)})" for n, f in r["calibrated"].items())
         ident = ", ".join("yes" if f.get("identified") else "no" for f in r["calibrated"].values())
         fc = r["forecast"]
         forecast = ("survives the horizon" if fc["fall_year"] is None
@@ -317,7 +384,9 @@ def calibration_summary_markdown(reports: list[dict]) -> str:
         fit.append(f"| {sector} | {fitted} | {ident} | {years(r, 'fit')} | {years(r, 'holdout')} | {forecast} |")
         compared = {s["series"]: s["compare_to"] for s in r["series"]}
         for name, row in r["holdout"]["summary"].items():
-            errors.append(f"| {sector} | {name} (`{compared.get(name, '')}`) | {row['n']} | {row['rmse']:.3g} | "
+            # Series and model quantities in words: the report's keys are code names.
+            series = f"{name} ({compared.get(name, '')})".replace("_", " ")
+            errors.append(f"| {sector} | {series} | {row['n']} | {row['rmse']:.3g} | "
                           f"{row['bias']:+.3g} | {row['coverage']:.0%} |")
         if r.get("why"):
             reasons.append(f"- **{sector}** ({r['data_file']}): {r['why']}")
@@ -330,14 +399,15 @@ def _pct_cell(cell) -> str:
     return "n/a" if cell in ("", None) else f"{float(cell):.0%}"
 
 
-def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any]:
+def verdict_values(ver_dir: Path, draws: int | None, seed: int, excluded: tuple[str, ...] = ()) -> dict[str, Any]:
     """Numbers the paper states about the verdict, read from what ``verdict`` wrote.
 
     Reads ``verdict.csv`` (columns of :func:`model.studies.verdict_report.sector_row`):
     per sector ``name``, ``draws``, ``p_fall`` and, for each reading of "20% of the gross",
     ``sector_<reading>_verdict`` (holds / fails / undetermined) and
     ``sector_<reading>_median`` (empty when no draw tips). A file whose key ends in
-    ``_calibrated`` is the calibrated variant of a sector, not another sector.
+    ``_calibrated`` is the calibrated variant of a sector, not another sector. ``excluded``:
+    the names of the sectors the verdict leaves out (their files say why).
 
     Raises
     ------
@@ -366,32 +436,112 @@ def verdict_values(ver_dir: Path, draws: int | None, seed: int) -> dict[str, Any
         "verdict.variants": variants, "verdict.holds": tally["holds"], "verdict.fails": tally["fails"],
         "verdict.undetermined": tally["undetermined"],
     }
-    files = f"{n} sector files" + (f" ({n - variants} sectors and {variants} calibrated variants)" if variants else "")
-    lines = [f"Across {files} and four readings of \"20% of the gross\", the claim holds in {tally['holds']} of the "
-             f"{4 * n} verdicts, fails in {tally['fails']} and is undetermined in {tally['undetermined']} (rules in "
-             "section 6). Sector by sector:", ""]
-    for r in rows:
-        words = {k: r[f"sector_{k}_verdict"] for k in _READINGS}
-        kinds = sorted(set(words.values()))
-        if len(kinds) == 1:
-            said = f"{kinds[0]} on all four readings"
-        else:
-            said = "; ".join(f"{w} on " + ", ".join(_READING_WORDS[k] for k in _READINGS if words[k] == w)
-                             for w in kinds)
-        at = ""
-        if r["sector_share_of_gross_median"] != "":
-            at = (f" (at the point of no return the platform holds {_pct_cell(r['sector_share_of_gross_median'])} of "
-                  f"the gross, the incumbents have lost {_pct_cell(r['sector_gross_loss_median'])} of theirs and the "
-                  f"platform serves {_pct_cell(r['sector_volume_share_median'])} of the customers, medians)")
-        lines.append(f"- **{r['name']}**: {said}{at}; the sector falls in the long run in "
-                     f"{_pct_cell(r['p_fall'])} of the draws.")
+    values["summary_sentence"] = verdict_summary(rows, excluded)
+    values["verdict.sector_count"] = len(_by_sector(rows))
     if all(f"top{k}" in rows[0] for k in (1, 2, 3)):
         values["verdict.top1_debt_service"] = sum(r["top1"] == "debt_service" for r in rows)
         values["verdict.fixed_cost_in_top3"] = sum(
             bool({"fixed_cost_share", "indivisible_cost_share"} & {r["top1"], r["top2"], r["top3"]}) for r in rows)
         values["verdict.with_ponr"] = sum(bool(r["top1"]) for r in rows)
-    values["summary_sentence"] = "\n".join(lines)
     return values
+
+
+#: The summary table's column heads, one per reading (in :data:`_READINGS` order).
+_READING_HEADS = {"share_of_gross": "platform's share of the gross", "gross_loss": "incumbents' loss of gross",
+                  "firm_gross_loss": "incumbents' loss of whole revenue", "volume_share": "platform's share of customers"}
+
+
+def _by_sector(rows: list[dict]) -> dict[str, tuple[dict | None, dict | None]]:
+    """Sector key -> (its own file's row, its calibrated file's row), in the rows' order; a
+    ``<key>_calibrated`` file is the calibrated variant of ``<key>``, not another sector."""
+    out: dict[str, list] = {}
+    for r in rows:
+        key, calibrated = re.subn(r"_calibrated$", "", r["sector"])
+        out.setdefault(key, [None, None])[calibrated] = r
+    return {k: (a, b) for k, (a, b) in out.items()}
+
+
+def _word_cell(row: dict, reading: str) -> str:
+    word, median = row[f"sector_{reading}_verdict"], row[f"sector_{reading}_median"]
+    return f"**{word}**" + ("" if median in ("", None) else f" at {_pct_cell(median)}")
+
+
+_WORD_ORDER = ("holds", "fails", "undetermined")
+
+
+def _verb(word: str) -> str:
+    return word if word in ("holds", "fails") else f"is {word}"
+
+
+def _readings_said(row: dict) -> str:
+    """Where one file's claim holds and where it fails: "holds on A and fails on B and C",
+    "fails on all four readings"; its undetermined readings are left to the summary's last
+    sentence ("is undetermined on all four readings" when it decides none)."""
+    by_word: dict[str, list[str]] = {}
+    for k in _READINGS:
+        by_word.setdefault(row[f"sector_{k}_verdict"], []).append(_READING_WORDS[k])
+    if len(by_word) == 1:
+        return f"{_verb(next(iter(by_word)))} on all four readings"
+    decided = [w for w in ("holds", "fails") if w in by_word]
+    if not decided:
+        return _and([f"{_verb(w)} on " + _and(by_word[w]) for w in by_word])
+    return _and([f"{w} on " + _and(by_word[w]) for w in decided])
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def verdict_summary(rows: list[dict], excluded: tuple[str, ...] = ()) -> str:
+    """The summary's verdict: one table (a row per sector, its calibrated file's result beside
+    its own) and one paragraph that says, sector by sector, where the claim holds and where
+    it fails, in the verdict's own words (``verdict.csv`` rows, see :func:`verdict_values`)."""
+    sectors = _by_sector(rows)
+    head = ["Sector", *(_READING_HEADS[k] for k in _READINGS), "falls in the long run"]
+    table = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for own, cal in sectors.values():
+        first = own or cal
+        cells = [first["name"].replace(" (calibrated)", "")]
+        # The calibrated file's result on a line of its own under the sector file's.
+        files = [(label, r) for label, r in (("", own), ("calibrated: ", cal)) if r is not None]
+        cells += ["<br>".join(f"{label}{_word_cell(r, k)}" for label, r in files) for k in _READINGS]
+        cells.append("<br>".join(f"{label}{_pct_cell(r['p_fall'])}" for label, r in files))
+        table.append("| " + " | ".join(_escape_cell(c) for c in cells) + " |")
+    own_rows = [own for own, _ in sectors.values() if own is not None]
+    tally = {w: sum(r[f"sector_{k}_verdict"] == w for r in own_rows for k in _READINGS)
+             for w in ("holds", "fails", "undetermined")}
+    calibrated = [sectors[k][1]["name"].replace(" (calibrated)", "") for k in sectors if sectors[k][1] is not None]
+    said = [f"The claim was tested in {len(sectors)} sectors ({len(rows)} sector files"
+            + (f": {_and(calibrated)} {'has' if len(calibrated) == 1 else 'have'} a calibrated file as well, shown "
+               f"beside {'its' if len(calibrated) == 1 else 'their'} own" if calibrated else "") + ")"
+            + (f"; {_and(list(excluded))} {'is' if len(excluded) == 1 else 'are'} left out, as its file says"
+               if excluded else "")
+            + f". On the sectors' own files and the four readings of \"20% of the gross\" (the table gives each "
+              f"verdict word and, where draws tip, the median threshold) it holds in "
+              f"{tally['holds']} of {4 * len(own_rows)} verdicts, fails in {tally['fails']} and is undetermined in "
+              f"{tally['undetermined']}."]
+    uniform: dict[str, list[str]] = {}  # sectors with one word on every reading (and file)
+    same: dict[str, list[str]] = {}  # the other sectors, by what is said of them
+    for own, cal in sectors.values():
+        name = (own or cal)["name"].replace(" (calibrated)", "")
+        words = {r[f"sector_{k}_verdict"] for r in (own, cal) if r is not None for k in _READINGS}
+        if len(words) == 1:
+            uniform.setdefault(words.pop(), []).append(name + (" (both files)" if own and cal else ""))
+            continue
+        parts = [_readings_said(r) for r in (own, cal) if r is not None]
+        if len(parts) == 2 and parts[0] == parts[1]:
+            name, parts = f"{name} (both files)", parts[:1]
+        clause = parts[0] + (f"; calibrated, it {parts[1]}" if len(parts) > 1 else "")
+        same.setdefault(clause, []).append(name)
+    said += [f"In {_and(names)} it {clause}." for clause, names in same.items()]
+    for word, names in sorted(uniform.items(), key=lambda item: _WORD_ORDER.index(item[0])
+                              if item[0] in _WORD_ORDER else len(_WORD_ORDER)):
+        said.append(f"It {_verb(word)} on all four readings in {_and(names)}.")
+    mixed = [r for own, cal in sectors.values() for r in (own, cal) if r is not None
+             and len({r[f"sector_{k}_verdict"] for k in _READINGS}) > 1]
+    if any(r[f"sector_{k}_verdict"] == "undetermined" for r in mixed for k in _READINGS):
+        said.append("Every other verdict is undetermined.")
+    return "\n".join(table) + "\n\n" + " ".join(said) + "\n"
 
 
 def figure_numbers(fig_dir: Path) -> dict[str, str]:

@@ -300,6 +300,7 @@ def markdown(verdicts, claims, meta) -> str:
     tally = {w: sum(r.word == w for v in verdicts for r in v.readings if r.definition == "sector")
              for w in ("holds", "fails", "undetermined")}
     fate = verdicts[0].fate_years if verdicts else float("nan")
+    names = {v.key: v.name for v in verdicts}  # the tables name sectors as readers do, not by file key
     lines = [
         "# The verdict on the 20% claim",
         "",
@@ -403,7 +404,7 @@ def markdown(verdicts, claims, meta) -> str:
                  + ("" if s["above_noise"] else " (within noise)") for s in v.sensitivity]
         cells += ["n/a"] * (3 - len(v.sensitivity))
         floor = "n/a" if not math.isfinite(v.noise_floor) else f"{v.noise_floor:.2f} ({', '.join(v.inert)})"
-        lines.append(f"| {v.key} | {v.sensitivity_n} | " + " | ".join(cells) + f" | {floor} |")
+        lines.append(f"| {v.name} | {v.sensitivity_n} | " + " | ".join(cells) + f" | {floor} |")
     lines += [
         "",
         "S1: first-order index of RBD-FAST (SALib; Tarantola et al. 2006 with the bias correction of Tissot & "
@@ -427,7 +428,7 @@ def markdown(verdicts, claims, meta) -> str:
             cells.append(", ".join(f"{t['parameter']} ({'+' if t['spearman'] >= 0 else '-'})"
                                    + ("" if t["above_noise"] else "?") for t in top)
                          or f"n/a ({d.get('n', 0)} draws tip)")
-        lines.append(f"| {v.key} | " + " | ".join(cells) + " |")
+        lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
     lines.append("")
     if claims:
         lines += ["## The essays' other claims (MODEL.md)", "",
@@ -449,7 +450,7 @@ def markdown(verdicts, claims, meta) -> str:
                 if claim == "C4":
                     extra = f" {_pct(c.extra['retention_with'])} / {_pct(c.extra['retention_without'])} " \
                             f"(n = {c.extra['retention_n']}) |"
-                lines.append(f"| {c.sector} | {_pct(c.p_fall_a)} | {_pct(c.p_fall_b)} | {c.n_both} | "
+                lines.append(f"| {names.get(c.sector, c.sector)} | {_pct(c.p_fall_a)} | {_pct(c.p_fall_b)} | {c.n_both} | "
                              f"{_num(c.median_time_a)} yr | {_num(c.median_time_b)} yr | "
                              f"{_num(c.median_time_diff, '+')} yr | "
                              f"{_pct(c.frac_a_sooner)} |{extra} {c.answer} |")
@@ -483,7 +484,7 @@ def markdown(verdicts, claims, meta) -> str:
     ]
     for v in verdicts:
         c = v.counts
-        lines.append(f"| {v.key} | `{v.origin}` | {v.n_draws} | {c['tips']} | {c['never_tips']} | "
+        lines.append(f"| {v.name} | `{v.origin}` | {v.n_draws} | {c['tips']} | {c['never_tips']} | "
                      f"{c['always_falls']} | {c['failed']} | {v.network_effect} | {v.price_policy} |")
     lines.append("")
     for item in meta.get("excluded", ()):
