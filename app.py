@@ -779,14 +779,13 @@ def answer_first(base: Scenario, params: Parameters, result) -> None:
                         if uploaded else f"{plain(stem)} is not in the committed verdict (the baseline and the files "
                         "that leave themselves out are not): turn on the verdict below to compute one.")
             else:
-                cols = st.columns(2)
-                for i, k in enumerate(READINGS):
+                # A table, not metrics: the readings' names are sentences and must not be cut.
+                lines = ["| reading of \"20% of the gross\" | verdict | threshold, median [90%] |", "|---|---|---|"]
+                for k in READINGS:
                     iv = Interval(*(book._num(row[f"sector_{k}_{c}"]) for c in ("median", "p05", "p95")),
                                   int(book._num(row[f"sector_{k}_n"]) or 0))
-                    cols[i % 2].metric(f"{READING_LABELS[k]} (committed)", row[f"sector_{k}_verdict"],
-                                       help=f"P(threshold <= 20%) {_pct_cell(row[f'sector_{k}_p_at_most_20'])}; "
-                                            f"{row[f'sector_{k}_n_tested']} tested draws.")
-                    cols[i % 2].caption(f"threshold {_iv(iv)}")
+                    lines.append(f"| {READING_LABELS[k]} | **{row[f'sector_{k}_verdict']}** | {_iv(iv)} |")
+                st.markdown("\n".join(lines))
                 st.caption(f"The committed verdict ({shown_path(str(VERDICT_RESULTS / 'verdict.csv'))}): "
                            f"{source['draws']} Latin-hypercube draws (seed {source['seed']}) within the ranges of "
                            "the sector's file; the threshold is the platform's progress at the point of no return, "
@@ -815,13 +814,6 @@ def answer_first(base: Scenario, params: Parameters, result) -> None:
                                     getattr(base, "start_year", None), max(t_end, float(fan.t[-1]))),
               "fan", figures.HOW_TO_READ["fan"] + f" {fan.n_finished} of {fan.n_draws} draws finished (seed "
               f"{fan.seed}, the verdict's first draws).")
-
-
-def _pct_cell(x) -> str:
-    try:
-        return f"{float(x):.0%}"
-    except (TypeError, ValueError):
-        return "n/a"
 
 
 # --- named runs ------------------------------------------------------------------------------
