@@ -529,9 +529,10 @@ def test_settings_toml_loads_back_to_equal_parameters(base):
                                                           network_effect="standard", hard_network=False)
     labels = [b.label for b in at.get("download_button")]
     assert "Run as CSV" in labels and "Settings as scenario TOML" in labels
-    # Each time chart, and the market value's, offers PNG, SVG and PDF.
-    assert set(charts(at)) == set(TIME_CHARTS) | {"market_value"}
-    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * (len(TIME_CHARTS) + 1)
+    # Each chart (the answer's two, the time charts, the market value's) offers PNG, SVG and PDF.
+    shown = set(TIME_CHARTS) | {"market_value", "verdict_all", "fan"}
+    assert set(charts(at)) == shown
+    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * len(shown)
 
 
 def test_compare_mode_overlays_and_sets_side_by_side(base):

@@ -159,7 +159,9 @@ def test_load_move_download_share(server, browser, baseline_path):
     assert_allclose(t2, moved.t, rtol=1e-12, atol=0)
     assert_allclose(share2, moved["platform_share_of_gross"], rtol=1e-12, atol=0)
     assert moved.fall_time < expected.fall_time  # faster word of mouth: an earlier fall
-    assert f"falls after {moved.fall_time:.1f} years" in page.locator("[data-testid='stAlert']").first.inner_text()
+    # The run's sentence (the answer's notes above it are alerts too).
+    sentence = page.locator("[data-testid='stAlert']", has_text="The incumbent falls after").first.inner_text()
+    assert f"falls after {moved.fall_time:.1f} years" in sentence
     page.screenshot(path=ARTIFACTS / "browser_2_slider_moved.png")
 
     # Download the first chart as PNG: rendered by kaleido when the button is clicked.
