@@ -41,11 +41,14 @@ MAIN_CHART = ".st-key-share_and_loss .js-plotly-plot"
 #: Something the page says while it works: a spinner, or the title drawn.
 MESSAGE = "[data-testid='stSpinner'], h1"
 IDLE_JS = "() => document.querySelectorAll(\"[data-testid='stStatusWidget']\").length === 0"
-#: A checksum of the main chart's share trace (plotly.js holds it as an array or a typed array).
+#: A checksum of the main chart's share trace (an array, a typed array, or plotly.py's
+#: {dtype, bdata} as the browser receives numpy arrays).
 SUM_JS = """() => { const gd = document.querySelector('%s');
     if (!gd || !gd.data) return null;
     const t = gd.data.find(d => d.name === 'platform share of gross');
-    if (!t || !t.y || t.y.length === undefined) return null;
+    if (!t || !t.y) return null;
+    if (t.y.bdata !== undefined) return t.y.bdata;  // plotly.py's base64 form
+    if (t.y.length === undefined) return null;
     let s = 0; for (let i = 0; i < t.y.length; i++) s += +t.y[i];
     return s + ':' + t.y.length; }""" % MAIN_CHART
 GOAL_REDRAW_MS, GOAL_PAINT_S = 300.0, 3.0
