@@ -134,13 +134,27 @@ def committed_verdict(mtime: float):
     return {r["sector"]: r for r in rows}, source
 
 
-def read_committed_verdict():
-    path = VERDICT_RESULTS / "verdict.csv"
+def committed_mtime() -> float | None:
     try:
-        mtime = path.stat().st_mtime
+        return (VERDICT_RESULTS / "verdict.csv").stat().st_mtime
     except OSError:
-        return f"no committed verdict ({shown_path(str(path))}): run `python -m model verdict --out results/verdict`"
+        return None
+
+
+def read_committed_verdict():
+    mtime = committed_mtime()
+    if mtime is None:
+        return (f"no committed verdict ({shown_path(str(VERDICT_RESULTS / 'verdict.csv'))}): run "
+                "`python -m model verdict --out results/verdict`")
     return committed_verdict(mtime)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def verdict_figure(mtime: float, current: str | None):
+    """The verdict figure of every sector (the same for every rerun: built once, ~25 ms, and
+    shared; nothing downstream changes a figure it is given)."""
+    rows, _ = committed_verdict(mtime)
+    return figures.verdict_chart(list(rows.values()), current=current)
 
 
 @st.cache_data(show_spinner=False)
@@ -793,8 +807,7 @@ def answer_first(base: Scenario, params: Parameters, result) -> None:
                 if text is not None and source.get("files", {}).get(stem) != file_sha256(text):
                     st.warning("The sector's file has changed since the committed verdict was computed: its words "
                                "are the old file's. Turn on the verdict below for this file's.")
-            ordered = list(rows.values())
-            chart(figures.verdict_chart(ordered, current=None if uploaded else stem), "verdict_all",
+            chart(verdict_figure(committed_mtime(), None if uploaded else stem), "verdict_all",
                   "Every sector's point of no return (median and 90% interval over its draws that tip) as the "
                   "platform's share of the gross (dots) and as the incumbents' gross loss (squares), against the "
                   "essay's 20%; this sector's name in bold. " + (f"{source['draws']} draws per sector, seed "
