@@ -966,7 +966,8 @@ def saved_runs_panel(values: dict, base: Scenario, reference, ref_ponr) -> dict:
         cols[0].markdown(f"**{plain(name)}**  \n<small>{plain(', '.join(changed) or 'the sector file as it is')}"
                          "</small>", unsafe_allow_html=True)
         run_metrics(cols[1:5], res, ponr, reference, ref_ponr, survivor_caveat(res))
-        cols[5].button("Remove", key=f"remove_run_{name}", on_click=on_remove_run, args=(name,))
+        cols[5].button("✕", key=f"remove_run_{name}", on_click=on_remove_run, args=(name,),
+                       help=f"Remove the saved run {plain(name)!r}")
     return out
 
 
@@ -1009,7 +1010,10 @@ def calibration_panel(params: Parameters, base: Scenario) -> None:
     except (ValueError, OSError) as e:
         st.info(f"The data cannot be set beside this run: {plain(e)}")
         return
-    chart(figures.calibration_fit(panels, holdout_from=holdout, model_name="model (this run)"), "calibration",
+    fig = figures.calibration_fit(panels, holdout_from=holdout, model_name="model (this run)")
+    # Stacked panels need room on a screen: about 230 px each, or their titles overlap.
+    fig.update_layout(height=230 * max(1, len(panels)) + 80)
+    chart(fig, "calibration",
           f"The observed series of {data_path} (sources in the file) beside this run, each as a ratio to its first "
           "fitted year (money deflated by the CPI-U; log scale where the series grows by orders). Filled dots: the "
           "years the calibration fitted; open dots and the years right of the dotted line: held out, chosen before "
