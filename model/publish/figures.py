@@ -921,37 +921,37 @@ def fan_chart(fan, *, current=None, title: str | None = None) -> go.Figure:
     draws", "current run") and the share of the draws whose incumbents have fallen (``y2``:
     "draws fallen"; "current run falls" marks the current run's fall).
     """
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
+    # Built from plain dicts on two y axes of one x axis (not make_subplots, whose traces are
+    # validated one by one): this figure is redrawn after every slider move.
     q = {p: np.asarray(row, dtype=float) for p, row in zip(fan.quantiles, fan.share_of_gross)}
     t = np.asarray(fan.t, dtype=float)
+    data = []
     for lo, hi, name, alpha in ((0.05, 0.95, "90% of the draws", 0.18), (0.25, 0.75, "50% of the draws", 0.38)):
-        fig.add_trace(go.Scatter(x=t, y=q[lo], mode="lines", line=dict(width=0), hoverinfo="skip",
-                                 showlegend=False, legendgroup=name, name=f"{name} (low)"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=t, y=q[hi], mode="lines", line=dict(width=0), fill="tonexty",
-                                 fillcolor=f"rgba(0,137,123,{alpha})", name=name, legendgroup=name), row=1, col=1)
-    fig.add_trace(go.Scatter(x=t, y=q[0.5], mode="lines", name="median of the draws",
-                             line=dict(color=PLATFORM, width=1, dash="dot")), row=1, col=1)
+        data.append(dict(type="scatter", x=t, y=q[lo], mode="lines", line=dict(width=0), hoverinfo="skip",
+                         showlegend=False, legendgroup=name, name=f"{name} (low)"))
+        data.append(dict(type="scatter", x=t, y=q[hi], mode="lines", line=dict(width=0), fill="tonexty",
+                         fillcolor=f"rgba(0,137,123,{alpha})", name=name, legendgroup=name))
+    data.append(dict(type="scatter", x=t, y=q[0.5], mode="lines", name="median of the draws",
+                     line=dict(color=PLATFORM, width=1, dash="dot")))
     if current is not None:
-        fig.add_trace(go.Scatter(x=np.asarray(current.t, float), y=np.asarray(current["platform_share_of_gross"],
-                                                                               float),
-                                 mode="lines", name="current run", line=dict(color=PLATFORM, width=3)), row=1, col=1)
-    fig.add_trace(go.Scatter(x=t, y=np.asarray(fan.fallen, float), mode="lines", name="draws fallen",
-                             line=dict(color=INCUMBENT, width=2)), row=2, col=1)
+        data.append(dict(type="scatter", x=np.asarray(current.t, float),
+                         y=np.asarray(current["platform_share_of_gross"], float), mode="lines", name="current run",
+                         line=dict(color=PLATFORM, width=3)))
+    data.append(dict(type="scatter", x=t, y=np.asarray(fan.fallen, float), mode="lines", name="draws fallen",
+                     yaxis="y2", line=dict(color=INCUMBENT, width=2)))
     if current is not None and current.falls:
         k = int(np.searchsorted(t, float(current.fall_time)))
-        y = float(fan.fallen[min(k, t.size - 1)])
-        fig.add_trace(go.Scatter(x=[float(current.fall_time)], y=[y], mode="markers", name="current run falls",
-                                 marker=dict(color=FALL, size=11, symbol="x")), row=2, col=1)
-    fig.add_hline(y=ESSAY_TIPPING_SHARE, line=dict(color=ESSAY, dash="dash", width=1.5), row=1, col=1)
-    fig.add_annotation(x=0, xref="x domain", y=ESSAY_TIPPING_SHARE, yref="y", yanchor="bottom", xanchor="left",
-                       text="the essay's 20%", showarrow=False)
-    fig.update_yaxes(title=dict(text="share of gross"), tickformat=".0%", range=[-0.02, 1.02], row=1, col=1)
-    fig.update_yaxes(title=dict(text="draws fallen"), tickformat=".0%", range=[-0.02, 1.02], row=2, col=1)
-    fig.update_xaxes(title=dict(text="years"), row=2, col=1)
-    fig.update_layout(**_layout(title, hovermode="x unified"))
-    return fig
+        data.append(dict(type="scatter", x=[float(current.fall_time)], y=[float(fan.fallen[min(k, t.size - 1)])],
+                         mode="markers", name="current run falls", yaxis="y2",
+                         marker=dict(color=FALL, size=11, symbol="x")))
+    shape, note = _hline(ESSAY_TIPPING_SHARE, color=ESSAY, dash="dash", text="the essay's 20%")
+    layout = _layout(title, hovermode="x unified",
+                     xaxis=dict(title=dict(text="years"), anchor="y2"),
+                     yaxis=dict(title=dict(text="share of gross"), tickformat=".0%", range=[-0.02, 1.02],
+                                domain=[0.34, 1.0]),
+                     yaxis2=dict(title=dict(text="draws fallen"), tickformat=".0%", range=[-0.02, 1.02],
+                                 domain=[0.0, 0.26]))
+    return _figure(data, layout, [shape], [note])
 
 
 def series_chart(result, names, units: Mapping[str, str], *, start_year: float | None = None) -> go.Figure:
