@@ -895,7 +895,8 @@ def parse_run_query(name: str, text: str, reference: Parameters) -> tuple[dict |
 
 def _fall_delta(a, b) -> str | None:
     if a.falls and b.falls:
-        return f"{a.fall_time - b.fall_time:+.1f} yr vs the file"
+        d = a.fall_time - b.fall_time
+        return "as the file" if abs(d) < 0.05 else f"{d:+.1f} yr vs the file"
     if a.falls != b.falls:
         return "the file's " + (f"falls after {b.fall_time:.1f} yr" if b.falls else "survives")
     return None
@@ -904,7 +905,8 @@ def _fall_delta(a, b) -> str | None:
 def _pct_delta(a: float | None, b: float | None) -> str | None:
     if a is None or b is None:
         return None
-    return f"{100 * (a - b):+.1f} pts vs the file"
+    d = 100 * (a - b)
+    return "as the file" if abs(d) < 0.05 else f"{d:+.1f} pts vs the file"
 
 
 def _ponr_share(ponr) -> float | None:
