@@ -13,36 +13,51 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
 import re
 import string
+import tomllib
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return_by_engine
 from model.analysis.valuation import value
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.core.simulate import ENGINE, SERIES_UNITS, simulate
+from model.evidence.calibrate import parse_calibration_csv
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import book, figures
 from model.studies import claims
+from model.studies.fan import sector_fan
 from model.studies.verdict import (
     QUICK_CLAIM_DRAWS,
     QUICK_CRITICAL_MASS_DRAWS,
     QUICK_DRAWS,
+    READING_LABELS,
+    READINGS,
     VERDICT_RULES,
     claim_comparisons,
     claim_words,
     sector_verdict,
 )
-from model.studies.verdict_report import READING_COLUMNS, fate_sentence, reading_rows
+from model.studies.verdict import Interval
+from model.studies.verdict_report import READING_COLUMNS, _iv, fate_sentence, reading_rows
 
 SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 ROOT = SCENARIOS.parent
+#: The committed verdict of every sector (``python -m model verdict``; see its README): the
+#: answer at the top of the page without minutes of Monte Carlo on a first visit.
+VERDICT_RESULTS = ROOT / "results" / "verdict"
+#: The calibration recipes: which sector file was fitted to which data.
+CALIBRATIONS = ROOT / "data" / "calibrations.toml"
+#: Draws of the fan chart: the verdict's first draws of the file's ranges (seed 0), run to
+#: the horizon on the engine (one firm: about 0.1 s; eight firms: about 2 s, cached).
+FAN_DRAWS = 400
 DEFAULT_SECTOR = "baseline"
 #: The first parameter offered by the continuation view: the platform's value advantage.
 DEFAULT_CONTINUATION = "platform_quality"
@@ -89,7 +104,79 @@ def run_model(params: Parameters):
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def run_ponr(params: Parameters):
-    return point_of_no_return(params, method=method_for(params))
+    # On the engine: the same definition and bisection as model.analysis.tipping's
+    # point_of_no_return with solve_ivp (tests/test_app.py checks that they agree), all its
+    # runs compiled: about 10 ms instead of 50-200 ms after each slider move.
+    return point_of_no_return_by_engine(params)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_fan(toml_text: bytes, origin: str):
+    """The fan of the sector file whose text is ``toml_text`` (model.studies.fan): its
+    verdict's draws run to the horizon on the engine, which gives every run's trajectory at
+    shared output times in one compiled call."""
+    return sector_fan(parse_scenario(toml_text, origin), draws=FAN_DRAWS, seed=0, key=Path(origin).stem)
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_data(show_spinner=False)
+def committed_verdict(mtime: float):
+    """(sector rows of results/verdict/verdict.csv by sector, the source: draws, seed and the
+    sha256 of each sector file it was computed from), or why it cannot be read."""
+    try:
+        rows = book.verdict_sector_rows(VERDICT_RESULTS / "verdict.csv")
+        source = json.loads((VERDICT_RESULTS / "source.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError, KeyError) as e:
+        return f"{shown_path(str(VERDICT_RESULTS))}: {e}"
+    return {r["sector"]: r for r in rows}, source
+
+
+def committed_mtime() -> float | None:
+    try:
+        return (VERDICT_RESULTS / "verdict.csv").stat().st_mtime
+    except OSError:
+        return None
+
+
+def read_committed_verdict():
+    mtime = committed_mtime()
+    if mtime is None:
+        return (f"no committed verdict ({shown_path(str(VERDICT_RESULTS / 'verdict.csv'))}): run "
+                "`python -m model verdict --out results/verdict`")
+    return committed_verdict(mtime)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def verdict_figure(mtime: float, current: str | None):
+    """The verdict figure of every sector (the same for every rerun: built once, ~25 ms, and
+    shared; nothing downstream changes a figure it is given)."""
+    rows, _ = committed_verdict(mtime)
+    return figures.verdict_chart(list(rows.values()), current=current)
+
+
+@st.cache_data(show_spinner=False)
+def calibration_recipes(mtime: float) -> dict[str, str]:
+    """Sector stem -> its calibration data file (repository path), for the file the recipe
+    fitted and for the calibrated file it wrote (``<stem>_calibrated``)."""
+    with CALIBRATIONS.open("rb") as f:
+        recipes = tomllib.load(f).get("calibration", [])
+    out = {}
+    for r in recipes:
+        stem = Path(r["scenario"]).stem
+        out[stem] = out[f"{stem}_calibrated"] = r["data"]
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_calibration_panels(params: Parameters, data_path: str, start_year: float):
+    """The calibration data against the run of ``params`` (book.calibration_panels), and the
+    data's hold-out year."""
+    path = ROOT / data_path
+    data = parse_calibration_csv(path.read_text(encoding="utf-8"), data_path)
+    return book.calibration_panels(params, data, start_year), data.holdout_from
 
 
 #: The dashboard's verdict: a quick one (model.studies.verdict.QUICK_DRAWS, seed 0).
@@ -215,6 +302,8 @@ def current_base() -> Scenario | str:
 
 
 def on_sector_change() -> None:
+    # Saved runs are changes to one sector's file: another sector starts a new list.
+    st.session_state["_saved_runs"] = {}
     st.session_state["_uploaded"] = None
     st.session_state["_upload_error"] = None
     base = load_sector(st.session_state[SECTOR_KEY])
@@ -275,6 +364,14 @@ def init_session(files: dict[str, Path]) -> None:
     st.session_state["_upload_error"] = None
     base = load_sector(stem)
     set_widgets(base.params if isinstance(base, Scenario) else Parameters())
+    runs = {}
+    for key in [k for k in query if k.startswith(RUN_PREFIX)]:
+        values, run_notes = parse_run_query(key[len(RUN_PREFIX):], query.pop(key), base.params if isinstance(
+            base, Scenario) else Parameters())
+        notes += run_notes
+        if values is not None and len(runs) < MAX_SAVED_RUNS:
+            runs[key[len(RUN_PREFIX):]] = values
+    st.session_state["_saved_runs"] = runs
     for key, text in query.items():
         if key not in PARAMETER_SPECS:
             notes.append(f"unknown setting {key!r} in the link (ignored)")
@@ -307,6 +404,8 @@ def page_query(values: dict, base: Scenario | str) -> dict[str, str]:
     for name, value in values.items():
         if value != getattr(reference, name):
             query[name] = query_text(value)
+    for name, run in saved_runs().items():
+        query[RUN_PREFIX + name] = run_query(run, reference)
     return query
 
 
@@ -361,6 +460,18 @@ def controls(files: dict[str, Path]) -> None:
                               step=step, format=slider_format(step), key=name,
                               help=s.meaning + ("" if own is None else f"\n\n**The sector's value: {own:g}** "
                                                 f"({plain(base.sources.get(name, 'model default'))})"))
+                    if own is not None:
+                        st.caption(sector_mark(own, st.session_state.get(name), step))
+
+
+def sector_mark(own: float, now, step: float) -> str:
+    """The mark under a slider: the sector's value, and whether the slider has left it (a
+    slider cannot carry a tick of its own)."""
+    fmt = slider_format(step)
+    mark = f"◆ sector: {fmt % own}"
+    if now is not None and abs(float(now) - float(own)) > step * 1e-6:
+        mark += f" · now {fmt % now} (moved)"
+    return mark
 
 
 def chart(fig, key: str, caption: str | None = None) -> None:
@@ -482,7 +593,8 @@ def survivor_caveat(result) -> str | None:
     return "Survives the window, but not unharmed: " + " and ".join(parts) + "."
 
 
-def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None) -> None:
+def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None, reference=None,
+            ref_ponr=None) -> None:
     sentence = figures.outcome_sentence(result)
     caveat = survivor_caveat(result)
     if caveat:
@@ -499,20 +611,9 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None) 
     # "20% of the gross" has two readings that part ways (a cheap platform takes volume, not
     # gross): the platform's share of the sector's gross and the incumbents' loss of theirs.
     c = st.columns(5)
-    c[0].metric("Incumbents fall after" if result.firms is not None else "Incumbent falls after",
-                f"{result.fall_time:.1f} yr" if result.falls else "survives, shrunk" if caveat else "survives",
-                help=("The sector's fall: half of its initial incumbent capacity has exited."
-                      if result.firms is not None else "The incumbent's cash and credit are exhausted."))
-    c[1].metric("Share of gross at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a",
-                help="The platform's share of the sector's gross (platform plus incumbents) when the incumbents "
-                     "fall: one reading of '20%'.")
-    c[2].metric("Gross lost at the fall",
-                f"{result.gross_loss_at_fall:.1%}" if result.falls else "n/a",
-                help="The incumbents' loss of their own starting gross when they fall: the other reading of '20%'.")
-    if ponr is not None and ponr.outcome in ("tips", "always_falls"):
-        c[3].metric("Point of no return (share)", f"{ponr.share:.1%}", help=ponr_sentence(ponr, base))
-    else:
-        c[3].metric("Point of no return (share)", "n/a")
+    # Against the sector's file once a setting differs from it (deltas; none on the file itself).
+    differs = reference is not None and reference.params != params
+    run_metrics(c[:4], result, ponr, reference if differs else None, ref_ponr, caveat)
     c[4].metric("Static break-even loss", "n/a" if be is None else f"{be:.1%}",
                 help=(f"{params.price_policy.replace('_', '-')} pricing; at today's prices "
                       + ("n/a" if be_now is None else f"{be_now:.1%}")))
@@ -523,7 +624,7 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None) 
         st.info(ponr_note)
 
 
-def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_year=None) -> None:
+def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_year=None, saved=None) -> None:
     compare = st.toggle("Compare with the sector's values", key="compare",
                         help="The sector's (or upload's) own values against your changes.")
     layout = "overlaid"
@@ -556,6 +657,8 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_yea
             st.caption(figures.HOW_TO_READ[key])
         else:
             fig = build(result, reference if compare else None, ponr, be)
+            if key == "share_and_loss" and saved:
+                figures.add_saved_runs(fig, saved)
             chart(figures.calendar_axis(fig, start_year, max(t_end, ref_end) if compare else t_end), key,
                   figures.HOW_TO_READ[key])
         if key == "share_and_loss":
@@ -656,6 +759,267 @@ def tipping_view(params: Parameters, result, base: Scenario) -> None:
               "basin", figures.HOW_TO_READ["basin"])
     except Exception as e:  # noqa: BLE001
         st.error(f"The basin could not be mapped: {type(e).__name__}: {e}")
+
+
+# --- the answer first -------------------------------------------------------------------------
+
+def _sector_text(base: Scenario) -> bytes | None:
+    """The text the verdict and the fan read: an upload's own bytes, else the file's."""
+    if st.session_state.get("_uploaded") is not None:
+        return st.session_state.get("_uploaded_text")
+    try:
+        return Path(base.origin).read_bytes()
+    except OSError:
+        return None
+
+
+def answer_first(base: Scenario, params: Parameters, result) -> None:
+    """At the top: the committed verdict's word per reading of "20% of the gross" with its
+    threshold interval, the verdict figure of every sector, and the fan of this sector's
+    draws with the current run drawn on it."""
+    stem = st.session_state[SECTOR_KEY]
+    uploaded = st.session_state.get("_uploaded") is not None
+    committed = read_committed_verdict()
+    text = _sector_text(base)
+    left, right = st.columns([5, 6])
+    with left:
+        if isinstance(committed, str):
+            st.info(f"No committed verdict: {plain(committed)}")
+        else:
+            rows, source = committed
+            row = None if uploaded else rows.get(stem)
+            if row is None:
+                st.info("An uploaded file is not in the committed verdict: turn on the verdict below to compute it."
+                        if uploaded else f"{plain(stem)} is not in the committed verdict (the baseline and the files "
+                        "that leave themselves out are not): turn on the verdict below to compute one.")
+            else:
+                # A table, not metrics: the readings' names are sentences and must not be cut.
+                lines = ["| reading of \"20% of the gross\" | verdict | threshold, median [90%] |", "|---|---|---|"]
+                for k in READINGS:
+                    iv = Interval(*(book._num(row[f"sector_{k}_{c}"]) for c in ("median", "p05", "p95")),
+                                  int(book._num(row[f"sector_{k}_n"]) or 0))
+                    lines.append(f"| {READING_LABELS[k]} | **{row[f'sector_{k}_verdict']}** | {_iv(iv)} |")
+                st.markdown("\n".join(lines))
+                st.caption(f"The committed verdict ({shown_path(str(VERDICT_RESULTS / 'verdict.csv'))}): "
+                           f"{source['draws']} Latin-hypercube draws (seed {source['seed']}) within the ranges of "
+                           "the sector's file; the threshold is the platform's progress at the point of no return, "
+                           "median [90% interval].")
+                if text is not None and source.get("files", {}).get(stem) != file_sha256(text):
+                    st.warning("The sector's file has changed since the committed verdict was computed: its words "
+                               "are the old file's. Turn on the verdict below for this file's.")
+            chart(verdict_figure(committed_mtime(), None if uploaded else stem), "verdict_all",
+                  "Every sector's point of no return (median and 90% interval over its draws that tip) as the "
+                  "platform's share of the gross (dots) and as the incumbents' gross loss (squares), against the "
+                  "essay's 20%; this sector's name in bold. " + (f"{source['draws']} draws per sector, seed "
+                                                                 f"{source['seed']}."))
+    with right:
+        if text is None:
+            st.info("The sector's file cannot be read: no fan of its uncertainty.")
+            return
+        try:
+            with st.spinner(f"Running the sector's {FAN_DRAWS} draws on the engine..."):
+                fan = run_fan(text, str(base.origin))
+        except ValueError as e:  # a file without ranges, a draw that breaks a rule
+            st.info(f"No fan of the sector's uncertainty: {plain(e)}")
+            return
+        t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
+        chart(figures.calendar_axis(figures.fan_chart(fan, current=result if result.success else None),
+                                    getattr(base, "start_year", None), max(t_end, float(fan.t[-1]))),
+              "fan", figures.HOW_TO_READ["fan"] + f" {fan.n_finished} of {fan.n_draws} draws finished (seed "
+              f"{fan.seed}, the verdict's first draws).")
+
+
+# --- named runs ------------------------------------------------------------------------------
+
+#: A saved run's name: shown on the page and kept in the URL, so plain words only.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}")
+#: Query parameters of saved runs: ``run.<name>`` = the run's changes to the sector file.
+RUN_PREFIX = "run."
+MAX_SAVED_RUNS = 6
+
+
+def saved_runs() -> dict[str, dict]:
+    return st.session_state.setdefault("_saved_runs", {})
+
+
+def on_save_run(values: dict) -> None:
+    name = " ".join(str(st.session_state.get("run_name") or "").split())
+    st.session_state["_save_error"] = None
+    if not RUN_NAME.fullmatch(name):
+        st.session_state["_save_error"] = ("a run's name is 1 to 40 letters, digits, spaces, '_', '-' or '.', "
+                                           f"starting with a letter or digit; got {name!r}")
+        return
+    runs = saved_runs()
+    if name not in runs and len(runs) >= MAX_SAVED_RUNS:
+        st.session_state["_save_error"] = f"at most {MAX_SAVED_RUNS} saved runs: remove one first"
+        return
+    try:
+        Parameters(**values)
+    except ValueError as e:
+        st.session_state["_save_error"] = f"these settings are inconsistent ({e}): not saved"
+        return
+    runs[name] = dict(values)
+    st.session_state["run_name"] = ""
+
+
+def on_remove_run(name: str) -> None:
+    saved_runs().pop(name, None)
+
+
+def run_query(values: dict, reference: Parameters) -> str:
+    """A saved run in the URL: its changes to the sector file, as a query string."""
+    return urlencode({k: query_text(v) for k, v in values.items() if v != getattr(reference, k)})
+
+
+def parse_run_query(name: str, text: str, reference: Parameters) -> tuple[dict | None, list[str]]:
+    """A saved run from the URL (``run.<name>=<changes>``): its values, or None, and notes.
+    Parsed like the page's own settings, never evaluated."""
+    if not RUN_NAME.fullmatch(name):
+        return None, [f"saved run name {name!r} is not allowed (ignored)"]
+    values = {n: getattr(reference, n) for n in PARAMETER_SPECS}
+    notes = []
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key not in PARAMETER_SPECS:
+            notes.append(f"saved run {name!r}: unknown setting {key!r} (ignored)")
+            continue
+        try:
+            values[key] = parse_query_value(key, value)
+        except ValueError as e:
+            notes.append(f"saved run {name!r}: {e} (ignored)")
+    try:
+        Parameters(**values)
+    except ValueError as e:
+        return None, notes + [f"saved run {name!r}: {e} (ignored)"]
+    return values, notes
+
+
+def _fall_delta(a, b) -> str | None:
+    if a.falls and b.falls:
+        d = a.fall_time - b.fall_time
+        return "as the file" if abs(d) < 0.05 else f"{d:+.1f} yr vs the file"
+    if a.falls != b.falls:
+        return "the file's " + (f"falls after {b.fall_time:.1f} yr" if b.falls else "survives")
+    return None
+
+
+def _pct_delta(a: float | None, b: float | None) -> str | None:
+    if a is None or b is None:
+        return None
+    d = 100 * (a - b)
+    return "as the file" if abs(d) < 0.05 else f"{d:+.1f} pts vs the file"
+
+
+def _ponr_share(ponr) -> float | None:
+    return ponr.share if ponr is not None and ponr.outcome in ("tips", "always_falls") else None
+
+
+def run_metrics(cols, result, ponr, reference=None, ref_ponr=None, caveat=None) -> None:
+    """Fall, both readings at the fall and the point of no return, with their change against
+    the sector's file (``reference``) when given."""
+    ref = reference
+
+    def delta(fn):
+        return None if ref is None else fn()
+
+    cols[0].metric("Incumbents fall after" if result.firms is not None else "Incumbent falls after",
+                   f"{result.fall_time:.1f} yr" if result.falls else "survives, shrunk" if caveat else "survives",
+                   delta=delta(lambda: _fall_delta(result, ref)), delta_color="off",
+                   help=("The sector's fall: half of its initial incumbent capacity has exited."
+                         if result.firms is not None else "The incumbent's cash and credit are exhausted."))
+    cols[1].metric("Share of gross at the fall", f"{result.share_at_fall:.1%}" if result.falls else "n/a",
+                   delta=delta(lambda: _pct_delta(result.share_at_fall if result.falls else None,
+                                                  ref.share_at_fall if ref.falls else None)), delta_color="off",
+                   help="The platform's share of the sector's gross (platform plus incumbents) when the incumbents "
+                        "fall: one reading of '20%'.")
+    cols[2].metric("Gross lost at the fall", f"{result.gross_loss_at_fall:.1%}" if result.falls else "n/a",
+                   delta=delta(lambda: _pct_delta(result.gross_loss_at_fall if result.falls else None,
+                                                  ref.gross_loss_at_fall if ref.falls else None)), delta_color="off",
+                   help="The incumbents' loss of their own starting gross when they fall: the other reading of '20%'.")
+    share = _ponr_share(ponr)
+    cols[3].metric("Point of no return (share)", "n/a" if share is None else f"{share:.1%}",
+                   delta=delta(lambda: _pct_delta(share, _ponr_share(ref_ponr))), delta_color="off")
+
+
+def saved_runs_panel(values: dict, base: Scenario, reference, ref_ponr) -> dict:
+    """Save the current settings under a name; the saved runs listed with their metrics
+    against the sector's file. Returns the saved runs' results by name (drawn on the main
+    chart)."""
+    st.subheader("Saved runs")
+    c = st.columns([3, 1])
+    c[0].text_input("Name for these settings", key="run_name", max_chars=40, placeholder="e.g. cheaper platform",
+                    label_visibility="collapsed")
+    c[1].button("Save these settings", key="save_run", on_click=on_save_run, args=(dict(values),),
+                help="Keeps the current settings under this name: drawn on the main chart, listed here with their "
+                     "change against the sector's file, and kept in the link.")
+    if st.session_state.get("_save_error"):
+        st.error(f"Not saved: {plain(st.session_state['_save_error'])}")
+    out = {}
+    runs = saved_runs()
+    if not runs:
+        st.caption("No saved runs yet: name the current settings and save them to keep them side by side.")
+        return out
+    for name, vals in list(runs.items()):
+        p = Parameters(**vals)
+        res = run_model(p)
+        ponr = run_ponr(p) if res.success else None
+        out[name] = res
+        changed = [f"{k} = {query_text(v)}" for k, v in vals.items() if v != getattr(base.params, k)]
+        cols = st.columns([2, 2, 2, 2, 2, 1])
+        cols[0].markdown(f"**{plain(name)}**  \n<small>{plain(', '.join(changed) or 'the sector file as it is')}"
+                         "</small>", unsafe_allow_html=True)
+        run_metrics(cols[1:5], res, ponr, reference, ref_ponr, survivor_caveat(res))
+        cols[5].button("✕", key=f"remove_run_{name}", on_click=on_remove_run, args=(name,),
+                       help=f"Remove the saved run {plain(name)!r}")
+    return out
+
+
+# --- any series; the data ----------------------------------------------------------------------
+
+def series_panel(result, start_year) -> None:
+    st.header("Any variable of the run")
+    names = [n for n in SERIES_UNITS if n != "t" and n in result.series]
+    picked = st.multiselect("Series to plot (their units in brackets; at most two units on one chart)", names,
+                            key="series_pick", format_func=lambda n: f"{n} [{SERIES_UNITS[n]}]",
+                            placeholder="Pick any state or derived series of the current run")
+    if not picked:
+        return
+    units = list(dict.fromkeys(SERIES_UNITS[n] for n in picked))
+    if len(units) > 2:
+        st.info(f"Only two units fit on one chart: showing {units[0]} and {units[1]}; pick the rest separately.")
+        picked = [n for n in picked if SERIES_UNITS[n] in units[:2]]
+    t_end = float(result.t[-1]) if result.t.size else 0.0
+    chart(figures.calendar_axis(figures.series_chart(result, picked, SERIES_UNITS), start_year, t_end), "series",
+          figures.HOW_TO_READ["series"])
+
+
+def calibration_panel(params: Parameters, base: Scenario) -> None:
+    """The sector's calibration data beside the current run, with the held-out years, where
+    a recipe in data/calibrations.toml names data for this sector."""
+    if st.session_state.get("_uploaded") is not None or getattr(base, "start_year", None) is None:
+        return
+    try:
+        recipes = calibration_recipes(CALIBRATIONS.stat().st_mtime)
+    except (OSError, ValueError, KeyError) as e:
+        st.info(f"The calibration recipes cannot be read: {plain(e)}")
+        return
+    data_path = recipes.get(st.session_state[SECTOR_KEY])
+    if data_path is None:
+        return
+    st.header("The data beside this run")
+    try:
+        with st.spinner("Running the model at the data's years..."):
+            panels, holdout = run_calibration_panels(params, data_path, float(base.start_year))
+    except (ValueError, OSError) as e:
+        st.info(f"The data cannot be set beside this run: {plain(e)}")
+        return
+    fig = figures.calibration_fit(panels, holdout_from=holdout, model_name="model (this run)")
+    # Stacked panels need room on a screen: about 230 px each, or their titles overlap.
+    fig.update_layout(height=230 * max(1, len(panels)) + 80)
+    chart(fig, "calibration",
+          f"The observed series of {data_path} (sources in the file) beside this run, each as a ratio to its first "
+          "fitted year (money deflated by the CPI-U; log scale where the series grows by orders). Filled dots: the "
+          "years the calibration fitted; open dots and the years right of the dotted line: held out, chosen before "
+          "any fit. Move a slider and the line moves; the dots do not.")
 
 
 def sector_verdict_or_message(base: Scenario):
@@ -780,34 +1144,37 @@ def main() -> None:
                 + ": the charts below are theirs, not the sliders'.")
 
     st.caption(f"Sector: **{plain(base.name)}** ({plain(shown_path(base.origin))})")
-    # The answer first: the sector's verdict on the claim, above the single run.
-    verdict, comparisons, verdict_note = None, None, None
-    st.header("Does 20% hold in this sector?")
-    if base.verdict_exclusion:
-        st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
-    if st.toggle(f"Show the sector's verdict ({QUICK_DRAWS} draws over the file's ranges; about ten seconds the "
-                 "first time for each sector)", key="verdict",
-                 help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):
-        verdict, comparisons, verdict_note = sector_verdict_or_message(base)
-        verdict_panel(verdict, verdict_note)
-
     # The first run of a session compiles the engine (several seconds): say so instead of
     # leaving grey boxes.
     with st.spinner("Running the model (the first run of a session compiles the engine: about 10 s)..."):
         result = run_model(params)
+    # The answer first: the sector's verdict on the claim and its uncertainty, above the single run.
+    verdict, comparisons, verdict_note = None, None, None
+    st.header("Does 20% hold in this sector?")
+    if base.verdict_exclusion:
+        st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
+    answer_first(base, params, result)
+    if st.toggle(f"Compute the sector's verdict here ({QUICK_DRAWS} draws over the file's ranges, also for an "
+                 "uploaded file; about ten seconds the first time for each sector)", key="verdict",
+                 help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):
+        verdict, comparisons, verdict_note = sector_verdict_or_message(base)
+        verdict_panel(verdict, verdict_note)
+
+    st.header("This run")
     be, be_now = safe_break_even(params), safe_break_even(params, "current_prices")
     ponr, ponr_note = (None, None)
     if result.success:
         ponr, ponr_note = ponr_or_message(params)
-    summary(params, result, ponr, ponr_note, be, be_now, base)
-
     reference = run_model(base.params)
-    ref_ponr = ref_be = None
-    if st.session_state.get("compare"):
-        ref_be = safe_break_even(base.params)
-        if reference.success:
-            ref_ponr, _ = ponr_or_message(base.params)
-    time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, getattr(base, "start_year", None))
+    ref_ponr = None
+    if reference.success:
+        ref_ponr, _ = ponr_or_message(base.params)
+    summary(params, result, ponr, ponr_note, be, be_now, base, reference, ref_ponr)
+    ref_be = safe_break_even(base.params) if st.session_state.get("compare") else None
+    saved = saved_runs_panel(values, base, reference, ref_ponr)
+    time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, getattr(base, "start_year", None), saved)
+    series_panel(result, getattr(base, "start_year", None))
+    calibration_panel(params, base)
     value_panel(result)
     firms_panel(result)
     tipping_view(params, result, base)

@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from model import load_scenario, simulate
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
+from model.analysis.tipping import point_of_no_return_by_engine as page_ponr  # the page's (tests/test_app_answer.py)
 from model.core.parameters import PARAMETER_SPECS, Parameters
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
 from model.publish import figures
@@ -122,7 +123,7 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
     assert_charts_show(at, base)
     res = simulate(base)
     assert f"falls after {res.fall_time:.1f} years" in texts(at.warning)
-    ponr = point_of_no_return(base)
+    ponr = page_ponr(base)
     assert f"{ponr.share:.1%}" in texts(at.markdown)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Static break-even loss"] == f"{break_even_loss(base):.1%}"
@@ -149,7 +150,7 @@ def test_claims_table_describes_the_run_and_shows_the_verdicts_words(base, basel
     table = at.table[-1].value
     res = simulate(base)
     runs = {k: simulate(v) for k, v in claims.claim_variants(base).items()}
-    rows = claims.describe_run(base, res, runs, ponr=point_of_no_return(base), break_even=break_even_loss(base),
+    rows = claims.describe_run(base, res, runs, ponr=page_ponr(base), break_even=break_even_loss(base),
                                break_even_current_prices=break_even_loss(base, policy="current_prices"),
                                sector=baseline.name, n_sectors=len(list((ROOT / "scenarios").glob("*.toml"))))
     assert list(table.index) == [r.id for r in rows]
@@ -228,7 +229,7 @@ def check_simulation(at, p, base):
     assert t[-1] == p.horizon == 15.0
     # It survives the 15 years watched, but it is past its (horizon-free) point of no return
     # at 18 years: the page says so instead of a green "survives".
-    ponr = point_of_no_return(p)
+    ponr = page_ponr(p)
     assert ponr.outcome == "tips" and ponr.time < ponr.fall_time
     said = texts(at.warning)
     assert "survives the 15-year horizon" in said and f"It falls after the horizon, at {ponr.fall_time:.1f} years" in said
@@ -240,7 +241,7 @@ def check_readings(at, p, base):
     _, share = series(charts(at)["share_and_loss"], "platform share of gross")
     assert_allclose(share, simulate(base)["platform_share_of_gross"], rtol=0, atol=0)
     assert {m.label: m.value for m in at.metric}["Point of no return (share)"] == \
-        f"{point_of_no_return(base).share:.1%}"
+        f"{page_ponr(base).share:.1%}"
 
 
 def check_firms(at, p, base):
@@ -528,9 +529,10 @@ def test_settings_toml_loads_back_to_equal_parameters(base):
                                                           network_effect="standard", hard_network=False)
     labels = [b.label for b in at.get("download_button")]
     assert "Run as CSV" in labels and "Settings as scenario TOML" in labels
-    # Each time chart, and the market value's, offers PNG, SVG and PDF.
-    assert set(charts(at)) == set(TIME_CHARTS) | {"market_value"}
-    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * (len(TIME_CHARTS) + 1)
+    # Each chart (the answer's two, the time charts, the market value's) offers PNG, SVG and PDF.
+    shown = set(TIME_CHARTS) | {"market_value", "verdict_all", "fan"}
+    assert set(charts(at)) == shown
+    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * len(shown)
 
 
 def test_compare_mode_overlays_and_sets_side_by_side(base):
@@ -689,7 +691,7 @@ def test_the_point_of_no_return_is_said_in_the_sectors_words_and_calendar_years(
     at.selectbox(key="sector").set_value("newspapers").run()
     no_problem(at)
     sc = load_scenario(ROOT / "scenarios" / "newspapers.toml")
-    ponr = point_of_no_return(sc.params)
+    ponr = page_ponr(sc.params)
     assert ponr.outcome == "tips"  # the sentence under test
     year = f"{sc.start_year + ponr.time:.0f}"
     expected = f"After {year}, {sc.meta['incumbent']} fall even with no further customers for {sc.meta['platform']}"

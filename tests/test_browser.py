@@ -101,16 +101,21 @@ def decode(v) -> np.ndarray:
     return np.asarray(v, dtype=float)
 
 
-#: The first chart's traces as the browser holds them (gd.data), by name.
-FIRST_CHART_JS = """() => {
-    const gd = document.querySelectorAll('.js-plotly-plot')[0];
+#: A chart's traces as the browser holds them (gd.data), by name; the chart by its key
+#: (Streamlit gives each keyed element the class st-key-<key>).
+CHART_JS = """(key) => {
+    const gd = document.querySelector('.st-key-' + key + ' .js-plotly-plot');
     return gd.data.map(t => ({name: t.name, x: t.x, y: t.y}));
 }"""
 
 
+def chart_traces(page, key: str) -> dict:
+    return {d["name"]: (decode(d["x"]), decode(d["y"])) for d in page.evaluate(CHART_JS, key)}
+
+
 def first_chart(page) -> dict:
-    """x and y of each trace of the first chart (platform share, gross loss, markers)."""
-    return {d["name"]: (decode(d["x"]), decode(d["y"])) for d in page.evaluate(FIRST_CHART_JS)}
+    """x and y of each trace of the run's main chart (platform share, gross loss, markers)."""
+    return chart_traces(page, "share_and_loss")
 
 
 def slider(page):
@@ -154,12 +159,14 @@ def test_load_move_download_share(server, browser, baseline_path):
     assert_allclose(t2, moved.t, rtol=1e-12, atol=0)
     assert_allclose(share2, moved["platform_share_of_gross"], rtol=1e-12, atol=0)
     assert moved.fall_time < expected.fall_time  # faster word of mouth: an earlier fall
-    assert f"falls after {moved.fall_time:.1f} years" in page.locator("[data-testid='stAlert']").first.inner_text()
+    # The run's sentence (the answer's notes above it are alerts too).
+    sentence = page.locator("[data-testid='stAlert']", has_text="The incumbent falls after").first.inner_text()
+    assert f"falls after {moved.fall_time:.1f} years" in sentence
     page.screenshot(path=ARTIFACTS / "browser_2_slider_moved.png")
 
     # Download the first chart as PNG: rendered by kaleido when the button is clicked.
     # By role: Streamlit also keeps a hidden copy of each button (to measure its width).
-    button = page.get_by_role("button", name="PNG", exact=True).first
+    button = page.locator(".st-key-download_share_and_loss_png").get_by_role("button", name="PNG", exact=True).first
     button.scroll_into_view_if_needed()
     with page.expect_download(timeout=180_000) as info:
         button.click()
@@ -205,5 +212,56 @@ def test_load_move_download_share(server, browser, baseline_path):
     assert_allclose(shared["platform share of gross"][1], share2, rtol=1e-12, atol=0)
     assert_allclose(shared["incumbent gross loss"][1], after["incumbent gross loss"][1], rtol=1e-12, atol=0)
     other.screenshot(path=ARTIFACTS / "browser_3_shared_link.png")
+    other.context.close()
+    context.close()
+
+
+def test_the_answer_first_the_sectors_marks_and_saved_runs_in_a_real_browser(server, browser):
+    """Above the fold: the verdict's words, the verdict figure and the fan with the current
+    run; under a slider the sector's value; a named run saved, drawn on the main chart, kept
+    in the link and reopened from it in a fresh browser."""
+    sc = load_scenario(ROOT / "scenarios" / "newspapers.toml")
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(server + "?sector=newspapers")
+    settle(page)
+    page.wait_for_selector(".st-key-fan .js-plotly-plot", timeout=120_000)
+    for key in ("verdict_all", "fan"):  # both start within the first screen
+        box = page.locator(f".st-key-{key} .js-plotly-plot").bounding_box()
+        assert box is not None and box["y"] < 1100, (key, box)
+    words = page.get_by_role("table").first.inner_text()
+    assert "platform's share of the sector's gross" in words
+    fan = chart_traces(page, "fan")
+    run = simulate(sc.params, method="engine")
+    assert_allclose(fan["current run"][1], run["platform_share_of_gross"], rtol=1e-12)
+    # The sector's value under a slider, visible.
+    mark = page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']",
+                        has_text=f"sector: {sc.params.platform_price:.2f}").first
+    assert mark.is_visible()
+    page.screenshot(path=ARTIFACTS / "browser_4_answer_first.png")
+
+    # Save the current settings under a name.
+    name_box = page.get_by_placeholder("e.g. cheaper platform")
+    name_box.scroll_into_view_if_needed()
+    name_box.fill("as filed")
+    name_box.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Save these settings", exact=True).click()
+    page.wait_for_function("() => decodeURIComponent(window.location.search).includes('run.as')", timeout=60_000)
+    settle(page)
+    page.wait_for_function("() => { const gd = document.querySelector('.st-key-share_and_loss .js-plotly-plot');"
+                           " return gd && gd.data.some(t => t.name === 'as filed: platform share of gross'); }",
+                           timeout=60_000)
+    page.locator(".st-key-share_and_loss").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "browser_5_saved_run.png")
+    link = page.url
+    other = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    other.goto(link)
+    settle(other)
+    other.wait_for_function("() => { const gd = document.querySelector('.st-key-share_and_loss .js-plotly-plot');"
+                            " return gd && gd.data.some(t => t.name === 'as filed: platform share of gross'); }",
+                            timeout=60_000)
+    saved = chart_traces(other, "share_and_loss")["as filed: platform share of gross"][1]
+    assert_allclose(saved, run["platform_share_of_gross"], rtol=1e-12)
     other.context.close()
     context.close()

@@ -64,6 +64,7 @@ __all__ = [
     "PointOfNoReturn",
     "PONR_OUTCOMES",
     "point_of_no_return",
+    "point_of_no_return_by_engine",
     "Equilibrium",
     "equilibria",
     "Continuation",
@@ -293,6 +294,45 @@ class PointOfNoReturn:
             "volume_share": self.volume_share,
             "volume_share_bracket": pair(self.volume_share_bracket),
         }
+
+
+def point_of_no_return_by_engine(params: Parameters, *, tol: float = 0.01) -> PointOfNoReturn:
+    """:func:`point_of_no_return` (long-run window) of one parameter set on the compiled
+    engine (:func:`model.core.engine.point_of_no_return_batch`, the same definition and
+    bisection): the same answer to the solvers' tolerance, about twenty times faster than
+    bisecting with ``solve_ivp`` (what the dashboard needs after each slider move).
+
+    A failed integration gives ``outcome="failed"`` with the engine's reason.
+    """
+    from ..core import engine
+
+    pvecs, y0s, _ = engine.pvecs_from_params([params])
+    b = engine.point_of_no_return_batch(pvecs, y0s, tol=tol, reorganise=params.insolvency == "reorganisation")
+    outcome = engine.PONR_OUTCOMES[int(b.outcome[0])]
+
+    def num(arr):
+        return None if arr is None or not np.isfinite(arr[0]) else float(arr[0])
+
+    common = dict(tolerance=float(tol), evaluations=int(b.evaluations[0]), horizon=float(params.horizon),
+                  window="long_run", fall_time=num(b.fall_time))
+    if outcome == "failed":
+        return PointOfNoReturn(outcome="failed", time=None, share=None, gross_loss=None, bracket=None,
+                               share_bracket=None, gross_loss_bracket=None, success=False, message=b.reason[0],
+                               **common)
+    if outcome == "never_tips":
+        return PointOfNoReturn(outcome="never_tips", time=None, share=None, gross_loss=None, bracket=None,
+                               share_bracket=None, gross_loss_bracket=None, **common,
+                               message="the incumbent survives the long-run window")
+    lo = 0.0 if outcome == "always_falls" else float(b.lo[0])
+    share, loss, volume = num(b.share), num(b.gross_loss), num(b.volume_share)
+    lo_of = (lambda hi_value, lo_value: hi_value) if outcome == "always_falls" else (lambda h, l: l)
+    return PointOfNoReturn(
+        outcome=outcome, time=float(b.time[0]), share=share, gross_loss=loss, volume_share=volume,
+        bracket=(lo, float(b.time[0])), share_bracket=(lo_of(share, num(b.share_lo)), share),
+        gross_loss_bracket=(lo_of(loss, num(b.gross_loss_lo)), loss),
+        volume_share_bracket=(lo_of(volume, num(b.volume_share_lo)), volume),
+        frozen_fall_time=num(b.frozen_fall_time), by_drift=bool(b.by_drift[0]) if b.by_drift is not None else False,
+        message=f"bracket [{lo:.4g}, {float(b.time[0]):.4g}] yr on the engine", **common)
 
 
 def _falls_eventually(params: Parameters, result, frozen: bool):

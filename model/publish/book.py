@@ -143,6 +143,26 @@ def _num(x) -> float:
     return float(x)
 
 
+def verdict_sector_rows(path: Path) -> list[dict]:
+    """The sector rows of a ``verdict.csv`` (numbers of the figures' columns as floats).
+
+    Raises
+    ------
+    ValueError
+        If the file lacks the columns the figures need.
+    """
+    with Path(path).open(newline="", encoding="utf-8") as f:
+        sectors = list(csv.DictReader(f))
+    need = {"sector", "draws", "seed", *_FLOAT_COLUMNS[:-1]}
+    missing = need - set(sectors[0] if sectors else ())
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    for r in sectors:
+        for c in _FLOAT_COLUMNS[:-1]:
+            r[c] = _num(r[c])
+    return sectors
+
+
 def verdict_rows_from_dir(folder: Path) -> tuple[list[dict], list[dict], dict]:
     """Read ``verdict.csv`` and ``verdict_draws.csv`` written by ``python -m model verdict``.
 
@@ -159,17 +179,9 @@ def verdict_rows_from_dir(folder: Path) -> tuple[list[dict], list[dict], dict]:
     for name, path in files.items():
         if not path.exists():
             raise ValueError(f"--verdict {folder}: no {name} (write it with `python -m model verdict --out {folder}`)")
-    with files["verdict.csv"].open(newline="", encoding="utf-8") as f:
-        sectors = list(csv.DictReader(f))
+    sectors = verdict_sector_rows(files["verdict.csv"])
     with files["verdict_draws.csv"].open(newline="", encoding="utf-8") as f:
         draws = list(csv.DictReader(f))
-    need = {"sector", "draws", "seed", *_FLOAT_COLUMNS[:-1]}
-    missing = need - set(sectors[0] if sectors else ())
-    if missing:
-        raise ValueError(f"{files['verdict.csv']}: missing columns {', '.join(sorted(missing))}")
-    for r in sectors:
-        for c in _FLOAT_COLUMNS[:-1]:
-            r[c] = _num(r[c])
     fixed = {"sector", "draw", "outcome", "reason", "first_failure_outcome", "by_drift"}
     for r in draws:
         for k in list(r):
@@ -247,36 +259,52 @@ def _pct(x: float) -> str:
 
 # --- builders -------------------------------------------------------------------------------
 
+def calibration_panels(params, data, start_year: float, labels: dict | None = None) -> list:
+    """Each observed series of ``data`` beside the run of ``params``, both as ratios to their
+    first fitted year (:class:`model.publish.figures.SeriesFit`), over the data's whole span
+    with the hold-out (the years the fit never saw are the test). ``labels``: axis titles
+    by model series, ``{y}`` the reference year."""
+    from ..evidence.calibrate import _read, model_series
+
+    labels = labels or {}
+    start = float(start_year)
+    first = min(int(s.years.min()) for s in data.series)
+    span_last = max(int(s.years.max()) for s in data.series)
+    # The model between the data, on a fine grid (t = year - start_year + 0.5).
+    grid_years = np.arange(first, span_last + 1e-9, 0.1)
+    grid_years = grid_years[(grid_years - start + 0.5 >= 0) & (grid_years - start + 0.5 <= params.horizon)]
+    values, run = model_series(params, data, start, extra_times=grid_years - start + 0.5)
+    t_model = np.asarray(run.t, dtype=float)
+    years_model = t_model + start - 0.5
+    fall_year = float(run.fall_time) + start - 0.5 if run.falls else None
+    panels = []
+    for s in data.series:
+        # A series compared as it is (no reference year, say a share) is drawn as it is.
+        ref_model = 1.0 if s.reference_year is None else float(values[s.name][list(s.years).index(s.reference_year)])
+        keep = (years_model >= first - 1e-9) & (years_model <= span_last + 1e-9)
+        model = _read(run, s.compare_to, t_model[keep]) / ref_model  # derived series too
+        data_norm = s.values / (1.0 if s.reference_year is None else s.reference_value)
+        in_span = s.years <= span_last
+        panels.append(F.SeriesFit(
+            name=s.name, label=labels.get(s.compare_to, s.compare_to + ("" if s.reference_year is None else " (× {y})"))
+            .format(y=s.reference_year),
+            log=s.normalise.endswith("log_ratio"), years=s.years[in_span], data=data_norm[in_span],
+            roles=tuple(np.array(s.roles)[in_span]), model_years=years_model[keep], model=model,
+            reference_year=s.reference_year, fall_year=fall_year))
+    return panels
+
+
 def build_calibration(ctx: Context) -> Built:
-    from ..evidence.calibrate import _read, model_series, parse_calibration_csv
+    from ..evidence.calibrate import parse_calibration_csv
 
     path, sc = _load(ctx, "newspapers_calibrated.toml")
     data_path = ctx.root / "data" / "newspapers_classified.csv"
     data = parse_calibration_csv(data_path.read_text(encoding="utf-8"), _rel(data_path))
-    start = float(sc.start_year)
-    first = min(int(s.years.min()) for s in data.series)
-    last = max(int(s.years.max()) for s in data.series if s.normalise != "log_ratio" or True)
-    # The model between the data, on a fine grid (t = year - start_year + 0.5).
-    span_last = last  # the whole hold-out: the years the fit never saw are the test
-    grid_years = np.arange(first, span_last + 1e-9, 0.1)
-    values, run = model_series(sc.params, data, start, extra_times=grid_years - start + 0.5)
-    t_model = np.asarray(run.t, dtype=float)
-    years_model = t_model + start - 0.5
-    fall_year = float(run.fall_time) + start - 0.5 if run.falls else None
     labels = {"incumbent_revenue": "classifieds (× {y})", "platform_gross": "Craigslist (× {y})",
               "incumbent_firm_revenue": "all newspaper ads (× {y})", "firms_remaining_share": "dailies (× {y})"}
-    panels = []
-    for s in data.series:
-        ref_model = float(values[s.name][list(s.years).index(s.reference_year)])
-        keep = (years_model >= first - 1e-9) & (years_model <= span_last + 1e-9)
-        model = _read(run, s.compare_to, t_model[keep]) / ref_model  # derived series too
-        data_norm = s.values / s.reference_value
-        in_span = s.years <= span_last
-        panels.append(F.SeriesFit(
-            name=s.name, label=labels.get(s.compare_to, s.compare_to + " (× {y})").format(y=s.reference_year),
-            log=s.normalise.endswith("log_ratio"), years=s.years[in_span], data=data_norm[in_span],
-            roles=tuple(np.array(s.roles)[in_span]), model_years=years_model[keep], model=model,
-            reference_year=s.reference_year, fall_year=fall_year))
+    panels = calibration_panels(sc.params, data, float(sc.start_year), labels)
+    fall_year = panels[0].fall_year if panels else None
+    span_last = max(int(s.years.max()) for s in data.series)
     fitted = [n for n, src in sc.sources.items() if "calibrated" in src.lower()]
     fitted_text = ", ".join(f"{n.replace('_', ' ')} = {getattr(sc.params, n):.3g}" for n in fitted)
     held = sorted({int(y) for s in data.series for y, r in zip(s.years, s.roles) if r == "holdout" and y <= span_last})

@@ -50,6 +50,9 @@ __all__ = [
     "ValueRun",
     "value_runs",
     "verdict_chart",
+    "fan_chart",
+    "add_saved_runs",
+    "series_chart",
     "fold_map",
     "phase_portrait",
     "network_effects",
@@ -117,6 +120,15 @@ HOW_TO_READ = {
         "market; nothing for one that has left it). Red: the sector; thin lines: each firm. Grey dashes: half "
         "the starting value; the diamond marks when the value gets there, the black line the fall. Share and "
         "asset prices read this way fall long before the cash runs out."),
+    "fan": (
+        "Top: the platform's share of the sector's gross over the sector's uncertainty: the verdict's draws "
+        "within the ranges of its file, each run to the horizon on the engine. Light band: 90% of the draws; "
+        "darker band: the middle 50%; thin line: the median; thick teal line: the current run (the sliders). "
+        "Once the incumbents are gone the sector's gross is all the platform's (share 1). Grey dashes: the "
+        "essay's 20%. Bottom: the share of the draws in which the incumbents have fallen by each year."),
+    "series": (
+        "Any series of the current run, picked above, in its unit (series with the same unit share an axis). "
+        "The CSV download holds every series."),
     "exit_curve": (
         "How much of the sector's incumbent capacity has exited (up the side) against three readings of the platform's progress at each exit: its share of the sector's gross (teal), the incumbents' loss of their starting gross (red) and its share of the volume (purple). Grey dashes: the essay's 20 %; the dotted line: half the capacity gone, the sector's fall."),
 }
@@ -289,6 +301,27 @@ def share_and_loss(result, *, break_even: float | None = None, ponr: Any = None,
     layout = _layout(title, xaxis=dict(title=dict(text="years")), yaxis=dict(
         title=dict(text="share of gross"), tickformat=".0%", range=[min(0.0, *lows) - 0.02, 1.02]))
     return _figure(data, layout, shapes, notes)
+
+
+#: Colours of saved runs drawn beside the current one (the current run keeps teal and red).
+SAVED_COLORS = ("#1565c0", "#6d4c41", "#f9a825", "#ad1457", "#2e7d32", "#37474f")
+
+
+def add_saved_runs(fig: go.Figure, runs: Mapping[str, Any]) -> go.Figure:
+    """Draw saved runs on a :func:`share_and_loss` chart: per run, its platform share of gross
+    (thin solid) and incumbent gross loss (thin dotted), one colour per run, named
+    ``"<name>: platform share of gross"`` and ``"<name>: incumbent gross loss"``, and its fall."""
+    for (name, res), color in zip(runs.items(), SAVED_COLORS * (1 + len(runs) // len(SAVED_COLORS))):
+        for series, label, dash in (("platform_share_of_gross", "platform share of gross", "solid"),
+                                    ("incumbent_gross_loss", "incumbent gross loss", "dot")):
+            fig.add_scatter(x=np.asarray(res.t, float), y=np.asarray(res[series], float), mode="lines",
+                            name=f"{name}: {label}", legendgroup=f"saved {name}",
+                            line=dict(color=color, width=1.5, dash=dash))
+        if res.falls:
+            fig.add_scatter(x=[float(res.fall_time)], y=[float(res.share_at_fall)], mode="markers",
+                            name=f"{name}: falls", legendgroup=f"saved {name}", showlegend=False,
+                            marker=dict(color=color, size=10, symbol="x"))
+    return fig
 
 
 def trust(result, *, reference=None, title: str | None = "Platform and relational trust") -> go.Figure:
@@ -654,8 +687,12 @@ class SeriesFit:
     fall_year: float | None = None
 
 
-def calibration_fit(series: list[SeriesFit]) -> go.Figure:
+def calibration_fit(series: list[SeriesFit], *, holdout_from: float | None = None,
+                    model_name: str = "model (calibrated)") -> go.Figure:
     """Observed series against the calibrated model, one panel per series (stacked).
+
+    ``holdout_from``: the first held-out year, drawn as a dotted line on every panel (the
+    years the fit never saw start there). ``model_name``: the model trace's name.
 
     Traces per panel ``k`` (axes ``x{k}``/``y{k}``): "data (fitted)", "data (held out)"
     (if any row is held out) and "model (calibrated)"; "incumbent falls (model)" where the
@@ -676,7 +713,7 @@ def calibration_fit(series: list[SeriesFit]) -> go.Figure:
         data = np.asarray(s.data, dtype=float)
         roles = np.asarray(s.roles)
         add(go.Scatter(x=np.asarray(s.model_years, float), y=np.asarray(s.model, float), mode="lines",
-                       name="model (calibrated)", meta=s.name, line=dict(color=INK, width=1.5, dash="solid")), k)
+                       name=model_name, meta=s.name, line=dict(color=INK, width=1.5, dash="solid")), k)
         fit = roles == "fit"
         add(go.Scatter(x=years[fit], y=data[fit], mode="markers", name="data (fitted)", meta=s.name,
                        marker=dict(color=INK, size=6, symbol="circle")), k)
@@ -692,6 +729,11 @@ def calibration_fit(series: list[SeriesFit]) -> go.Figure:
             yaxis.update(type="log", dtick=1)  # decades only: 0.01, 0.1, 1
         fig.update_yaxes(row=k, col=1, **yaxis)
         fig.update_xaxes(row=k, col=1, title=dict(text="year"), dtick=2)
+        if holdout_from is not None:
+            fig.add_vline(x=float(holdout_from) - 0.5, line=dict(color=MID, width=1, dash="dot"), row=k, col=1)
+            if k == 1:
+                fig.add_annotation(x=float(holdout_from) - 0.5, xref="x", y=1, yref="y domain", yanchor="bottom",
+                                   xanchor="left", text=f"held out from {holdout_from:.0f}", showarrow=False)
     lo = min(float(np.min(s.years)) for s in series) - 0.5
     hi = max(max(float(np.max(s.years)), float(np.max(s.model_years))) for s in series) + 0.5
     fig.update_xaxes(range=[lo, hi])
@@ -824,7 +866,7 @@ def value_runs(runs: list[ValueRun], *, cols: int = 3) -> go.Figure:
     return fig
 
 
-def verdict_chart(rows: list[Mapping[str, Any]]) -> go.Figure:
+def verdict_chart(rows: list[Mapping[str, Any]], *, current: str | None = None) -> go.Figure:
     """Each sector's point of no return, median and 90% interval, against the essay's 20%.
 
     Parameters
@@ -833,6 +875,8 @@ def verdict_chart(rows: list[Mapping[str, Any]]) -> go.Figure:
         One per sector, with the keys of ``verdict.csv``: ``sector``,
         ``ponr_share_median``/``_p05``/``_p95`` and ``ponr_gross_loss_median``/``_p05``/
         ``_p95`` (floats, NaN where the sector never tips).
+    current : str, optional
+        A sector of ``rows`` to pick out (its label in bold): the dashboard's sector.
 
     Returns
     -------
@@ -862,10 +906,78 @@ def verdict_chart(rows: list[Mapping[str, Any]]) -> go.Figure:
         legend=dict(orientation="h", y=-0.16, x=0, yanchor="top"),
         xaxis=dict(title=dict(text="share at the point of no return (median, 90% interval)"), range=[0, 1.005],
                    tickformat=".0%", dtick=0.2),
-        yaxis=dict(tickmode="array", tickvals=list(range(n)), ticktext=[str(r["sector"]).replace("_", " ")
-                                                                         for r in rows],
+        yaxis=dict(tickmode="array", tickvals=list(range(n)),
+                   ticktext=[(f"<b>{label}</b>" if r["sector"] == current else label)
+                             for r, label in ((r, str(r["sector"]).replace("_", " ")) for r in rows)],
                    range=[n - 0.5, -0.5], showgrid=False))
     return fig
+
+
+def fan_chart(fan, *, current=None, title: str | None = None) -> go.Figure:
+    """Bands of a sector's draws over time (:class:`model.studies.fan.Fan`), the current run on them.
+
+    Two panels sharing the time axis (years from the start): the platform's share of the
+    sector's gross (``y``: traces "90% of the draws", "50% of the draws", "median of the
+    draws", "current run") and the share of the draws whose incumbents have fallen (``y2``:
+    "draws fallen"; "current run falls" marks the current run's fall).
+    """
+    # Built from plain dicts on two y axes of one x axis (not make_subplots, whose traces are
+    # validated one by one): this figure is redrawn after every slider move.
+    q = {p: np.asarray(row, dtype=float) for p, row in zip(fan.quantiles, fan.share_of_gross)}
+    t = np.asarray(fan.t, dtype=float)
+    data = []
+    for lo, hi, name, alpha in ((0.05, 0.95, "90% of the draws", 0.18), (0.25, 0.75, "50% of the draws", 0.38)):
+        data.append(dict(type="scatter", x=t, y=q[lo], mode="lines", line=dict(width=0), hoverinfo="skip",
+                         showlegend=False, legendgroup=name, name=f"{name} (low)"))
+        data.append(dict(type="scatter", x=t, y=q[hi], mode="lines", line=dict(width=0), fill="tonexty",
+                         fillcolor=f"rgba(0,137,123,{alpha})", name=name, legendgroup=name))
+    data.append(dict(type="scatter", x=t, y=q[0.5], mode="lines", name="median of the draws",
+                     line=dict(color=PLATFORM, width=1, dash="dot")))
+    if current is not None:
+        data.append(dict(type="scatter", x=np.asarray(current.t, float),
+                         y=np.asarray(current["platform_share_of_gross"], float), mode="lines", name="current run",
+                         line=dict(color=PLATFORM, width=3)))
+    data.append(dict(type="scatter", x=t, y=np.asarray(fan.fallen, float), mode="lines", name="draws fallen",
+                     yaxis="y2", line=dict(color=INCUMBENT, width=2)))
+    if current is not None and current.falls:
+        k = int(np.searchsorted(t, float(current.fall_time)))
+        data.append(dict(type="scatter", x=[float(current.fall_time)], y=[float(fan.fallen[min(k, t.size - 1)])],
+                         mode="markers", name="current run falls", yaxis="y2",
+                         marker=dict(color=FALL, size=11, symbol="x")))
+    shape, note = _hline(ESSAY_TIPPING_SHARE, color=ESSAY, dash="dash", text="the essay's 20%")
+    layout = _layout(title, hovermode="x unified",
+                     xaxis=dict(title=dict(text="years"), anchor="y2"),
+                     yaxis=dict(title=dict(text="share of gross"), tickformat=".0%", range=[-0.02, 1.02],
+                                domain=[0.34, 1.0]),
+                     yaxis2=dict(title=dict(text="draws fallen"), tickformat=".0%", range=[-0.02, 1.02],
+                                 domain=[0.0, 0.26]))
+    return _figure(data, layout, [shape], [note])
+
+
+def series_chart(result, names, units: Mapping[str, str], *, start_year: float | None = None) -> go.Figure:
+    """Series ``names`` of a run over time, one axis per unit (left, then right).
+
+    Traces are named ``"<name> [<unit>]"``; at most two units (the picker says so).
+    """
+    by_unit: dict[str, list[str]] = {}
+    for name in names:
+        by_unit.setdefault(units.get(name, "?"), []).append(name)
+    if len(by_unit) > 2:
+        raise ValueError(f"at most two units on one chart, got {', '.join(by_unit)}")
+    colors = (PLATFORM, INCUMBENT, RELATIONAL, BREAK_EVEN, PONR, ESSAY, FALL)
+    data, layout = [], _layout(None, xaxis=dict(title=dict(text="years")))
+    k = 0
+    for axis, (unit, members) in zip(("y", "y2"), by_unit.items()):
+        for name in members:
+            data.append(dict(type="scatter", x=np.asarray(result.t, float), y=np.asarray(result[name], float),
+                             mode="lines", name=f"{name} [{unit}]", yaxis=axis,
+                             line=dict(color=colors[k % len(colors)], width=2, dash="solid" if axis == "y" else "dash")))
+            k += 1
+        spec = dict(title=dict(text=unit))
+        if axis == "y2":
+            spec.update(overlaying="y", side="right", showgrid=False)
+        layout["yaxis" if axis == "y" else "yaxis2"] = spec
+    return _figure(data, layout)
 
 
 def threshold_ecdf_chart(panels: Mapping[str, list]) -> go.Figure:

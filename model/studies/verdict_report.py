@@ -12,6 +12,8 @@ Studies layer: imports the layers below; writes only the files it is asked to.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import time
 from pathlib import Path
@@ -167,7 +169,15 @@ def draw_rows(verdicts) -> list[dict]:
     return rows
 
 
+def source_record(verdicts, meta) -> dict:
+    """What a verdict was computed from: draws, seed and the sha256 of each sector file (by
+    sector key), so a reader of committed results (the dashboard) can tell a stale one."""
+    return {"draws": meta.get("draws"), "seed": meta.get("seed"),
+            "files": {v.key: hashlib.sha256(Path(v.origin).read_bytes()).hexdigest() for v in verdicts}}
+
+
 def write_outputs(out: Path, verdicts, claims, meta) -> None:
+    (out / "source.json").write_text(json.dumps(source_record(verdicts, meta), indent=1) + "\n", encoding="utf-8")
     _write_csv(out / "verdict.csv", [sector_row(v) for v in verdicts])
     _write_csv(out / "verdict_claims.csv", [claim_row(c) for c in claims])
     _write_csv(out / "verdict_draws.csv", draw_rows(verdicts))
