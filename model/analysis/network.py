@@ -435,6 +435,8 @@ class NetworkRun:
         The incumbent's liquidity reached zero (coupled runs only).
     fall_time : float or None
         When, interpolated linearly within the step.
+    adopted : ndarray of bool, shape (n,)
+        Who is on the platform at the end of the run.
     """
 
     t: np.ndarray
@@ -449,6 +451,7 @@ class NetworkRun:
     pv: np.ndarray | None = None
     falls: bool = False
     fall_time: float | None = None
+    adopted: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def final(self) -> float:
@@ -604,7 +607,7 @@ def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: flo
     return NetworkRun(t=t, share=share[cut], graph=graph.name, n=n, seed=seed, dt=float(dt),
                       trust=mean_trust[cut], relational=mean_relational[cut],
                       state=None if states is None else states[cut], pv=pv if coupled else None,
-                      falls=fall_time is not None, fall_time=fall_time)
+                      falls=fall_time is not None, fall_time=fall_time, adopted=adopted.copy())
 
 # --- the mean field -------------------------------------------------------------------------------
 
