@@ -100,3 +100,82 @@ def test_a_coupled_run_reproduces_exactly_and_a_frozen_one_follows_it_to_the_fre
     assert np.array_equal(frozen.state[:j + 1], a.state[:j + 1])
     assert np.all(np.diff(frozen.share[j:]) <= 0)  # nobody joins after the freeze
     assert frozen.share[-1] < a.share[-1]
+
+
+def test_clustering_is_networkx_average_clustering():
+    import networkx as nx
+
+    from model.analysis.network_compare import clustering
+
+    g = nw.make_graph("watts_strogatz", 600, 6, seed=4, rewiring=0.2)
+    reference = nx.average_clustering(nx.from_scipy_sparse_array(g.adjacency))
+    assert clustering(g) == pytest.approx(reference, rel=1e-12)
+    # A ring of k nearest neighbours has the closed form 3(k - 2) / (4(k - 1)) (Watts and Strogatz 1998).
+    ring = nw.make_graph("watts_strogatz", 600, 6, seed=4, rewiring=0.0)
+    assert clustering(ring) == pytest.approx(3 * 4 / (4 * 5))
+    assert clustering(nw.make_graph("mixed", 600, 6)) is None
+
+
+def test_critical_mass_row_on_the_mixed_graph_is_the_mean_fields(baseline):
+    from model.analysis.network_compare import critical_mass_row, threshold_setting
+
+    p = threshold_setting(baseline.params)
+    assert not p.hard_network and p.contagion == "threshold"
+    row = critical_mass_row(baseline.params, "mixed", n=6000, k=12, seed=1)
+    assert row.mean_field == pytest.approx(nw.mean_field_critical_mass(p, k=12))
+    # Bisection to 0.005, plus a share's sampling error at n = 6000 near the unstable root.
+    assert row.bracket[0] - 0.01 <= row.mean_field <= row.bracket[1] + 0.01
+
+
+def test_the_network_figure_and_the_papers_table_show_the_same_rows(tmp_path):
+    import json
+
+    from model.analysis.network_compare import CriticalMassRow, TippingRow
+    from model.publish import figures, paper
+
+    def cm(family, k, network, clustering=None, rewiring=None):
+        return CriticalMassRow(family=family, n=100, k=k, mean_degree=float(k), clustering=clustering,
+                               rewiring=rewiring, network=network, bracket=(0.0, 0.01), mean_field=0.0625,
+                               runs=1).as_dict()
+
+    by_rewiring = [cm("watts_strogatz", 12, 0.05, 0.5, 0.1), cm("watts_strogatz", 12, 0.075, 0.0, 1.0)]
+    by_k = {"random regular": [cm("random_regular", 6, 0.375), cm("random_regular", 12, 0.08)]}
+    fig = figures.network_critical_mass(by_rewiring, by_k, by_k["random regular"])
+    assert [tr.y[0] for tr in fig.data[:3]] == [0.05, 0.0625, 0.375]
+    tipping = TippingRow(family="erdos_renyi", n=100, k=14, clustering=0.001, outcome="tips", fall_time=20.25,
+                         ponr_time=18.5, share=0.625, volume_share=0.8, ode_outcome="tips", ode_fall_time=19.0,
+                         ode_ponr_time=17.75, ode_share=0.613, ode_volume_share=0.79).as_dict()
+    notes = {"network": {"n": 100, "seed": 1, "threshold": 3.0, "by_rewiring": by_rewiring, "by_k": by_k,
+                         "families": [cm("mixed", 12, 0.0625), cm("configuration", 12, None, 0.007)],
+                         "tipping": [tipping]}}
+    (tmp_path / "figures.json").write_text(json.dumps({"figures": [{"name": "network_critical_mass",
+                                                                     "notes": notes}]}))
+    md = paper.network_markdown(tmp_path)
+    assert "| well mixed | 12 | — | 6.2% | 6.2% | +0.0 points |" in md
+    assert "| heavy-tailed configuration | 12 | 0.007 | below 0.5% | 6.2% | — |" in md
+    assert "| Erdős–Rényi | 20.2 yr | 19.0 yr | 18.5 yr | 17.8 yr | 62.5% | 61.3% |" in md
+    assert paper.network_markdown(tmp_path / "absent") == ""
+
+
+def test_the_network_command_runs_the_coupled_model_and_writes_its_files(baseline_path, tmp_path, capsys):
+    import csv
+    import json
+
+    from model.commands.cli import main
+
+    out = tmp_path / "net"
+    assert main(["network", str(baseline_path), "--graph", "random_regular", "--n", "2000", "--k", "12",
+                 "--seed", "2", "--json", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "network.json").read_text()) == printed
+    c = printed["coupled"]
+    assert c["ode_falls"] and c["falls"]  # the baseline's incumbent falls in both
+    assert abs(c["fall_time"] - c["ode_fall_time"]) < 5.0
+    with (out / "network.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["t", "held_share", "held_mean_field", "coupled_share", "coupled_trust"]
+    assert len(rows) == int(round(40 / 0.05)) + 1
+    assert rows[-1]["coupled_share"] == ""  # the coupled run ended at the fall
+    (tmp_path / "file").write_text("x")
+    assert main(["network", str(baseline_path), "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
