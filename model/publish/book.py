@@ -551,7 +551,8 @@ def build_network_critical_mass(ctx: Context) -> Built:
                f"{ws[0]['rewiring']:g} to {ws[-1]['rewiring']:g} (clustering {ws[0]['clustering']:.2f} to "
                f"{ws[-1]['clustering']:.2f}): {_share_text(ws[0]['network'])} to {_share_text(ws[-1]['network'])}, "
                f"mean field {_share_text(ws[0]['mean_field'])}. Right: against k = {FIGURE_K[0]} to {FIGURE_K[-1]} "
-               f"on random regular and Watts-Strogatz (rewiring 0.1) graphs. One run per seed share, seed "
+               f"on random regular and Watts-Strogatz (rewiring 0.1) graphs; a missing point is a graph on which the "
+               f"platform takes off from the smallest seed tried (0.5%). One run per seed share, seed "
                f"{data['seed']}, bisection to half a percentage point.")
     changes = {"hard_network": False, "contagion": "threshold"}
     return Built(fig, caption, scenarios=(_rel(path),), parameters={_rel(path): changes}, seed=data["seed"],
