@@ -1102,6 +1102,54 @@ def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) 
 
 # --- the page --------------------------------------------------------------------------------
 
+def network_panel(params: Parameters) -> None:
+    """Optional (computed only when opened): the sector as customers on a graph of close ties
+    (model.analysis.network, coupled: each customer's trusts, the incumbent's economics fed
+    by the agents), the share over time against the ODE, and a small graph of the same family."""
+    if not st.toggle("Show the network test: the sector as customers on a graph of close ties (a few seconds)",
+                     key="network_panel"):
+        return
+    import networkx as nx
+
+    from model.analysis import network as nw
+    from model.core.firms import aggregate
+
+    st.header("The network test: customers on a graph of close ties")
+    c = st.columns(3)
+    family = c[0].selectbox("Graph", nw.FAMILIES, index=nw.FAMILIES.index("watts_strogatz"), key="network_family",
+                            help="mixed: ties drawn anew every step (the ODE's mean field); watts_strogatz: "
+                                 "clustered (10% of ties rewired); configuration: a heavy-tailed degree.")
+    k = c[1].select_slider("Close ties per customer", options=list(range(4, 32, 2)), key="network_k",
+                           value=min(30, max(4, 2 * round(float(params.close_ties) / 2))))
+    n = c[2].select_slider("Customers", options=[1000, 2000, 5000, 10000, 20000], value=5000, key="network_n")
+    try:
+        p = aggregate(params)
+        graph = nw.make_graph(family, n, k, seed=1)
+        run = nw.simulate_network(p, graph, seed=1, coupled=True)
+        ode = simulate(p.replace(close_ties=float(graph.mean_degree)), n_points=401)
+        small = nw.make_graph(family, 60, min(k, 8), seed=1)
+        shown = nw.simulate_network(p, small, seed=1, coupled=True, horizon=float(run.t[-1]) / 2)
+    except ValueError as e:
+        st.info(f"The network test cannot run these settings: {plain(e)}")
+        return
+
+    def fate(falls, when):
+        return f"falls after {when:.1f} years" if falls else "survives the horizon"
+
+    st.write(f"On {n:,} customers the incumbent {fate(run.falls, run.fall_time)}; in the ODE it "
+             f"{fate(ode.falls, ode.fall_time)}.")
+    fig = figures.network_shares(run.t, run.share, {"t": ode.t, "share": ode["platform_share"]},
+                                 fall_time=run.fall_time, ode_fall_time=ode.fall_time, label=f"agents ({family})")
+    chart(fig, "network_shares", "The platform's share of customers: agents on the graph (solid) and the ODE (dashed); "
+                                 "dotted lines mark each model's fall of the incumbent.")
+    g = nx.from_scipy_sparse_array(small.adjacency) if small.adjacency is not None else nx.empty_graph(60)
+    pos = nx.circular_layout(g) if family == "watts_strogatz" else nx.spring_layout(g, seed=1)
+    fig = figures.network_graph(np.array([pos[i] for i in range(small.n)]), np.array(list(g.edges()), dtype=int).reshape(-1, 2),
+                                shown.adopted)
+    chart(fig, "network_graph", f"Sixty customers on a {family} graph, filled: on the platform after "
+                                f"{shown.t[-1]:.0f} years (an illustration; the share above is from {n:,}).")
+
+
 def main() -> None:
     st.set_page_config(page_title="Highland Park vs. trust platforms", layout="wide")
     files = sector_files()
@@ -1178,6 +1226,7 @@ def main() -> None:
     value_panel(result)
     firms_panel(result)
     tipping_view(params, result, base)
+    network_panel(params)
     claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons)
     share_and_export(params, base, query)
 

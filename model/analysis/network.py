@@ -16,11 +16,30 @@ ODE's factor ``1 - κ - s``). ``A_in`` and ``A_out`` are the model's own attract
 repulsiveness (lambdified from :mod:`model.core.equations`), evaluated at the agents'
 aggregate share: the platform's network value is platform-wide, as in the ODE.
 
-What is held. Platform trust ``T``, relational trust ``R`` and the incumbent's price ``p``
-stay at their initial (scenario) values for the whole run, in the agents and in the mean
-field they are compared with (:func:`mean_field`: the model's own ``ds/dt`` with every
-other state held): the comparison isolates the graph. The incumbent's economics, trust per
-customer and sector growth are not in this increment.
+What is held, and what is coupled. A *held* run (``coupled=False``, the default) keeps
+platform trust ``T``, relational trust ``R`` and the incumbent's price ``p`` at their
+initial (scenario) values, in the agents and in the mean field they are compared with
+(:func:`mean_field`: the model's own ``ds/dt`` with every other state held): the comparison
+isolates the graph (adoption curves, critical mass). A *coupled* run (``coupled=True``) is
+the agent twin of the whole model:
+
+- each customer has her own platform trust ``T_i`` and relational trust ``R_i``, moved by
+  the ODE's equations with the platform's transactions per customer ``s d_P`` replaced by
+  what she sees among her close ties, ``d_P x_i`` (``x_i`` the share of her ties on the
+  platform): ``dT_i/dt = k_T d_P x_i (σ(1 - T_i) - (1 - σ) T_i) - δ_T T_i``,
+  ``dR_i/dt = k_R d_P x_i T_i (1 - R_i) - δ_R R_i``. Her word of mouth is weighted by her
+  own ``T_i``, her churn reduced by her own ``R_i``. With ties drawn anew every step
+  ``E[x_i] = s`` and the mean trusts obey the ODE's equations (a test checks it);
+- the incumbent's and the sector's states (price, capacity, liquidity, customers) are the
+  ODE's own, advanced every step by the compiled right-hand side of
+  :mod:`model.core.equations` with the agents' share and mean trusts in place of ``s``,
+  ``T`` and ``R``; ``A_in``, ``A_out`` and ``d_P`` are evaluated at that state (the
+  platform's value is platform-wide). "The incumbent falls" means what it means in the ODE
+  (its liquidity reaches zero); the run stops there, and :func:`point_of_no_return` is the
+  ODE's measure (:func:`model.analysis.tipping.point_of_no_return`, ``window="horizon"``)
+  on the agents.
+
+The sector's incumbents are one aggregate firm here (:func:`model.core.firms.aggregate`).
 
 Graphs (:func:`make_graph`): ``mixed`` (annealed: every step each customer's ``k`` close
 ties are drawn anew, uniformly from the others, so that the exposure is exactly the mean
@@ -28,8 +47,9 @@ field's in expectation: the well-mixed limit), ``random_regular``, ``erdos_renyi
 ``watts_strogatz`` (clustered), ``configuration`` (heavy-tailed degree) from networkx
 generators, and any graph from an edge-list file (:func:`read_edge_list`).
 
-The dynamics are vectorised: one sparse matrix-vector product (adjacency times adoption
-vector) and one uniform draw per customer per step, from a seeded
+The dynamics are compiled (numba): per step one pass over the ties (each customer's
+adopted ties, a CSR row sum) and one over the customers (join or leave, then her trusts),
+with one uniform draw per customer per step (two on a ``mixed`` graph) from a seeded
 :class:`numpy.random.Generator`, so a run reproduces exactly from its seed.
 
 References
@@ -49,7 +69,9 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sparse
+from numba import njit
 from scipy.integrate import solve_ivp
+from scipy.special import bdtr  # the binomial CDF as a ufunc (scipy.stats.binom.cdf costs 0.4 ms a call)
 
 from ..core.firms import aggregate
 from ..core import _generated as gen
@@ -58,7 +80,8 @@ from ..core.parameters import Parameters
 from ..core.special import lambdify_modules
 
 __all__ = ["FAMILIES", "Graph", "NetworkRun", "CriticalMass", "make_graph", "read_edge_list", "graph_from_edges",
-           "simulate_network", "mean_field", "mean_field_steps", "cascade_size", "critical_mass", "mean_field_critical_mass"]
+           "simulate_network", "mean_field", "mean_field_steps", "cascade_size", "critical_mass", "mean_field_critical_mass",
+           "point_of_no_return"]
 
 #: Graph families :func:`make_graph` builds.
 FAMILIES = ("mixed", "random_regular", "erdos_renyi", "watts_strogatz", "configuration")
@@ -240,7 +263,8 @@ def read_edge_list(path: str | Path) -> Graph:
 
 @cache
 def _choice_functions():
-    """A_in(y, p) and A_out(y, p), lambdified once from the model's own expressions."""
+    """A_in(y, p), A_out(y, p) and the platform's demand per customer d_P(y, p), lambdified
+    once from the model's own expressions."""
     import sympy as sp
 
     model = build()
@@ -249,28 +273,46 @@ def _choice_functions():
         sub[sym] = sp.sympify(expr).xreplace(sub)
     args = list(model.states) + list(model.params)
     out = []
-    for name in ("attractiveness", "repulsiveness"):
+    for name in ("attractiveness", "repulsiveness", "platform_demand_per_customer"):
         sym = model.auxiliaries[name][0]
         out.append(sp.lambdify(args, sub[sym], modules=lambdify_modules("math")))
     return tuple(out)
 
 
+_T = STATE_NAMES.index("platform_trust")
+_R = STATE_NAMES.index("relational_trust")
+_B = STATE_NAMES.index("buffer")
+#: The agents' own states: share, platform trust, relational trust (the rest is the ODE's).
+_AGENT_STATES = 3
+
+
 class _Rates:
-    """The per-customer rates of the model at aggregate share ``s``, everything else held."""
+    """The per-customer rates of the model: at aggregate share ``s`` with everything else
+    held (:meth:`at`), or at the coupled state ``y`` (:meth:`at_state`)."""
 
     def __init__(self, params: Parameters, k: float):
         self.pv = param_vector(params.replace(close_ties=float(k)))
         self.y = np.asarray(gen.initial(self.pv), dtype=float)
-        self.a_in, self.a_out = _choice_functions()
+        self.a_in, self.a_out, self.d_p = _choice_functions()
         self.hard = float(params.hard_network) * params.direct_adoption_rate
-        self.soft = float(params.soft_network) * params.word_of_mouth_rate * params.initial_trust
+        self.word_of_mouth = float(params.soft_network) * params.word_of_mouth_rate
+        self.soft = self.word_of_mouth * params.initial_trust
+        self.churn, self.reduction = params.churn_rate, params.churn_reduction
         self.leave = params.churn_rate * (1.0 - params.churn_reduction * params.initial_relational_trust)
+        self.trust_gain, self.trust_decay = params.trust_gain, params.trust_decay
+        self.success = params.transaction_success
+        self.relational_gain, self.relational_decay = params.relational_gain, params.relational_decay
 
     def at(self, s: float) -> tuple[float, float]:
-        """(A_in, A_out) at share ``s``."""
+        """(A_in, A_out) at share ``s``, every other state at its initial value."""
         self.y[_S] = s
         args = (*self.y, *self.pv)
         return float(self.a_in(*args)), float(self.a_out(*args))
+
+    def at_state(self, y: np.ndarray) -> tuple[float, float, float]:
+        """(A_in, A_out, d_P) at the full state ``y``."""
+        args = (*y, *self.pv)
+        return float(self.a_in(*args)), float(self.a_out(*args)), float(self.d_p(*args))
 
 
 def _threshold(params: Parameters) -> int | None:
@@ -283,6 +325,89 @@ def _threshold(params: Parameters) -> int | None:
     return int(m)
 
 
+@njit(cache=True, nogil=True)
+def _adopted_ties(indptr, indices, adopted, out):
+    """out[i] = her close ties on the platform (a CSR row sum over the adoption vector)."""
+    for i in range(indptr.size - 1):
+        c = 0
+        for j in range(indptr[i], indptr[i + 1]):
+            c += adopted[indices[j]]
+        out[i] = c
+
+
+@njit(cache=True, nogil=True)
+def _mixed_ties(v, adopted, cdf_on, cdf_off, out):
+    """Annealed ties: out[i] ~ Bin(k, q_i) by inversion of the uniform ``v[i]``, with the CDF
+    of her k ties drawn from the others (``cdf_on`` if she is on the platform, else
+    ``cdf_off``; q_i = (count - [she is]) / (n - 1))."""
+    k = cdf_on.size - 1
+    for i in range(v.size):
+        cdf = cdf_on if adopted[i] else cdf_off
+        j = 0
+        while j < k and v[i] > cdf[j]:
+            j += 1
+        out[i] = j
+
+
+@njit(cache=True, nogil=True)
+def _relaxed(value, source, rate, dt):
+    """``value`` after ``dt`` of d value/dt = source - rate * value, source and rate held: the
+    exact solution (no overshoot at any step)."""
+    if rate <= 0.0:
+        return value + source * dt
+    decay = math.exp(-rate * dt)
+    return value * decay + source * (1.0 - decay) / rate
+
+
+@njit(cache=True, nogil=True)
+def _step(adopted, open_, trust, relational, ties, inv_degree, m, u, joining, a_in, a_out, hard, word_of_mouth,
+          churn, reduction, dt, coupled, d_p, trust_gain, trust_decay, success, relational_gain, relational_decay):
+    """One step of every customer, in place; returns the customers on the platform after it.
+
+    She is either on the platform (leaves at the rate A_out c (1 - ρ R_i)) or not (joins,
+    if she is not captive and acquisition is on, at α A_in (χ_h h + χ_s w T_i x_i)), one
+    uniform ``u[i]`` deciding; coupled runs then move her trusts with the platform's
+    transactions among her close ties, ``d_P`` times the share of her ties on it."""
+    count = 0
+    for i in range(adopted.size):
+        x_share = ties[i] * inv_degree[i]
+        if m < 0:
+            x = x_share
+        else:
+            x = 1.0 if ties[i] >= m else 0.0
+        if adopted[i]:
+            if u[i] < -math.expm1(-a_out * churn * (1.0 - reduction * relational[i]) * dt):
+                adopted[i] = False
+        elif joining and open_[i]:
+            if u[i] < -math.expm1(-a_in * (hard + word_of_mouth * trust[i] * x) * dt):
+                adopted[i] = True
+        count += adopted[i]
+        if coupled:
+            seen = d_p * x_share
+            gain = trust_gain * seen
+            trust_before = trust[i]
+            trust[i] = _relaxed(trust_before, gain * success, gain + trust_decay, dt)
+            bond = relational_gain * seen * trust_before
+            relational[i] = _relaxed(relational[i], bond, bond + relational_decay, dt)
+    return count
+
+
+def _advance_incumbent(y: np.ndarray, pv: np.ndarray, dt: float) -> np.ndarray:
+    """The ODE's own incumbent and sector states (price, capacity, liquidity, customers)
+    after ``dt``, one classical Runge-Kutta step of the compiled right-hand side with the
+    agents' share and trust held over the step."""
+    def f(z):
+        d = np.array(gen.rhs(z, pv))
+        d[:_AGENT_STATES] = 0.0
+        return d
+
+    k1 = f(y)
+    k2 = f(y + 0.5 * dt * k1)
+    k3 = f(y + 0.5 * dt * k2)
+    k4 = f(y + dt * k3)
+    return y + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
 # --- the agents -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -292,13 +417,26 @@ class NetworkRun:
     Attributes
     ----------
     t : ndarray, shape (steps + 1,)
-        Times in years.
+        Times in years (up to the fall, if the incumbent falls).
     share : ndarray, shape (steps + 1,)
         Share of all customers on the platform.
     graph : str
     n : int
     seed : int
     dt : float
+    trust, relational : ndarray, shape (steps + 1,)
+        Mean platform trust and mean relational trust over the customers.
+    state : ndarray, shape (steps + 1, 7) or None
+        Coupled runs: the model's state, its first three entries the agents' share and mean
+        trusts, the rest the ODE's incumbent and sector states; None for a held run.
+    pv : ndarray or None
+        The parameter vector of the coupled run's economics (acquisition on).
+    falls : bool
+        The incumbent's liquidity reached zero (coupled runs only).
+    fall_time : float or None
+        When, interpolated linearly within the step.
+    adopted : ndarray of bool, shape (n,)
+        Who is on the platform at the end of the run.
     """
 
     t: np.ndarray
@@ -307,21 +445,39 @@ class NetworkRun:
     n: int
     seed: int
     dt: float
+    trust: np.ndarray | None = None
+    relational: np.ndarray | None = None
+    state: np.ndarray | None = None
+    pv: np.ndarray | None = None
+    falls: bool = False
+    fall_time: float | None = None
+    adopted: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def final(self) -> float:
         return float(self.share[-1])
 
+    def output(self, name: str) -> np.ndarray:
+        """A derived series of the model (:data:`model.core.equations.OUTPUT_NAMES`) along a
+        coupled run, from the compiled outputs at each recorded state."""
+        if self.state is None:
+            raise ValueError("a held run has no incumbent economics: run with `coupled=True`")
+        from ..core.equations import OUTPUT_NAMES
+
+        j = OUTPUT_NAMES.index(name)
+        return np.array([gen.outputs(y, self.pv)[j] for y in self.state])
+
 
 def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: float = 0.05,
-                     horizon: float | None = None, seed_share: float | None = None) -> NetworkRun:
+                     horizon: float | None = None, seed_share: float | None = None, coupled: bool = False,
+                     freeze_acquisition_at: float | None = None, progress=None) -> NetworkRun:
     """Run the adoption of the platform on ``graph`` (see the module's docstring).
 
     Parameters
     ----------
     params : Parameters
         The scenario: rates, switches, contagion, threshold ``m`` (a whole number), captive
-        share, initial trust, relational trust and price (held).
+        share, initial trust, relational trust and price.
     graph : Graph
         The close ties; its degree, not ``params.close_ties``, is what the agents count.
     seed : int
@@ -333,6 +489,17 @@ def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: flo
     seed_share : float, optional
         Share of customers on the platform at the start (chosen at random among the
         non-captive); default ``params.initial_platform_share``.
+    coupled : bool
+        False (default): trust, relational trust and the incumbent's price held at their
+        initial values (the graph isolated). True: each customer's trusts move with the
+        platform's transactions among her close ties, and the incumbent's economics
+        (the ODE's own equations) are fed every step by the agents' share and mean trusts;
+        the run stops when the incumbent falls, as the ODE's does.
+    freeze_acquisition_at : float, optional
+        From this time on nobody joins (the point-of-no-return experiment); churn and trust
+        go on.
+    progress : callable, optional
+        Called as ``progress(steps_done, steps)`` every step (a progress bar).
 
     Returns
     -------
@@ -341,8 +508,8 @@ def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: flo
     Raises
     ------
     ValueError
-        For a bad ``seed``, ``dt``, ``horizon`` or ``seed_share``, or a threshold that is not
-        a whole number.
+        For a bad ``seed``, ``dt``, ``horizon``, ``seed_share`` or freeze time, or a
+        threshold that is not a whole number.
     """
     params = aggregate(params)  # the one-firm sector (model.core.firms.aggregate)
     seed = _int_at_least("seed", seed, 0)
@@ -355,11 +522,17 @@ def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: flo
     if not (0.0 <= s0 < 1.0 - params.captive_share):
         raise ValueError(f"`seed_share` must be in [0, 1 - captive_share) = [0, {1 - params.captive_share:g}), "
                          f"got {s0!r}")
+    if freeze_acquisition_at is not None and not (isinstance(freeze_acquisition_at, (int, float))
+                                                  and math.isfinite(freeze_acquisition_at)
+                                                  and freeze_acquisition_at >= 0):
+        raise ValueError(f"`freeze_acquisition_at` must be a time >= 0 in years, got {freeze_acquisition_at!r}")
     m = _threshold(params)
     n = graph.n
     rng = np.random.default_rng(seed)
     rates = _Rates(params, graph.mean_degree)
     steps = int(round(horizon / dt))
+    # Nobody joins in the steps that start at or after the freeze.
+    freeze_step = steps if freeze_acquisition_at is None else int(math.ceil(freeze_acquisition_at / dt - 1e-9))
 
     order = rng.permutation(n)
     n_captive = int(round(params.captive_share * n))
@@ -368,38 +541,73 @@ def simulate_network(params: Parameters, graph: Graph, *, seed: int = 0, dt: flo
     adopted = np.zeros(n, dtype=bool)
     adopted[order[n_captive:n_captive + int(round(s0 * n))]] = True
     degree = graph.degree
-    inv_degree = np.divide(1.0, degree, out=np.zeros(n), where=degree > 0)
-    p_leave = -math.expm1(-rates.leave * dt)  # times A_out below
+    if graph.adjacency is None:
+        inv_degree = np.full(n, 1.0 / graph.k)
+    else:
+        inv_degree = np.divide(1.0, degree, out=np.zeros(n), where=degree > 0)
+        indptr, indices = graph.adjacency.indptr, graph.adjacency.indices
+    trust = np.full(n, float(params.initial_trust))
+    relational = np.full(n, float(params.initial_relational_trust))
+    y = rates.y.copy()
+    pv = rates.pv
+    ties = np.empty(n, dtype=np.int64)
+    open_u8, adopted_u8 = open_.view(np.uint8), adopted.view(np.uint8)
 
     share = np.empty(steps + 1)
+    mean_trust = np.empty(steps + 1)
+    mean_relational = np.empty(steps + 1)
+    states = np.empty((steps + 1, y.size)) if coupled else None
     count = int(adopted.sum())
-    share[0] = count / n
+
+    def record(j):
+        share[j] = count / n
+        mean_trust[j] = trust.mean()
+        mean_relational[j] = relational.mean()
+        if coupled:
+            y[_S], y[_T], y[_R] = share[j], mean_trust[j], mean_relational[j]
+            states[j] = y
+
+    record(0)
+    fall_time, last = None, steps
+    m_arg = -1 if m is None else m
+    unit = None if coupled else np.ones(n)
+    d_p = 0.0
     for step in range(steps):
-        s = count / n
-        a_in, a_out = rates.at(s)
+        if coupled:
+            a_in, a_out, d_p = rates.at_state(y)
+            hard, word_of_mouth, churn, reduction = rates.hard, rates.word_of_mouth, rates.churn, rates.reduction
+        else:
+            # Everything held: the initial trusts are folded into the rates (trust of 1 each).
+            a_in, a_out = rates.at(count / n)
+            hard, word_of_mouth, churn, reduction = rates.hard, rates.soft, rates.leave, 0.0
         if graph.adjacency is None:
             # Annealed ties: k drawn from the n - 1 others, with replacement.
-            others = (count - adopted) / (n - 1)
-            ties = rng.binomial(graph.k, others)
-            deg_inv = 1.0 / graph.k
+            support = np.arange(graph.k + 1)
+            _mixed_ties(rng.random(n), adopted_u8, bdtr(support, graph.k, max(count - 1, 0) / (n - 1)),
+                        bdtr(support, graph.k, count / (n - 1)), ties)
         else:
-            ties = graph.adjacency @ adopted.astype(np.float64)
-            deg_inv = inv_degree
-        if m is None:
-            x = ties * deg_inv
-        else:
-            x = (ties >= m).astype(np.float64)
-        hazard = a_in * (rates.hard + rates.soft * x)
-        join = -np.expm1(-hazard * dt)
+            _adopted_ties(indptr, indices, adopted_u8, ties)
         u = rng.random(n)
-        # One uniform per customer: she is either on the platform (may leave) or not (may join).
-        flip = np.where(adopted, u < a_out * p_leave, (u < join) & open_)
-        adopted ^= flip
-        count = int(adopted.sum())
-        share[step + 1] = count / n
-    t = np.arange(steps + 1) * dt
-    return NetworkRun(t=t, share=share, graph=graph.name, n=n, seed=seed, dt=float(dt))
-
+        count = _step(adopted_u8, open_u8, trust if coupled else unit, relational, ties, inv_degree, m_arg, u,
+                      step < freeze_step, a_in, a_out, hard, word_of_mouth, churn, reduction, float(dt), coupled,
+                      d_p, rates.trust_gain, rates.trust_decay, rates.success, rates.relational_gain,
+                      rates.relational_decay)
+        if coupled:
+            buffer_before = y[_B]
+            y = _advance_incumbent(y, pv, dt)
+        record(step + 1)
+        if progress is not None:
+            progress(step + 1, steps)
+        if coupled and y[_B] <= 0.0:
+            fall_time = (step + buffer_before / (buffer_before - y[_B])) * dt
+            last = step + 1
+            break
+    t = np.arange(last + 1) * dt
+    cut = slice(0, last + 1)
+    return NetworkRun(t=t, share=share[cut], graph=graph.name, n=n, seed=seed, dt=float(dt),
+                      trust=mean_trust[cut], relational=mean_relational[cut],
+                      state=None if states is None else states[cut], pv=pv if coupled else None,
+                      falls=fall_time is not None, fall_time=fall_time, adopted=adopted.copy())
 
 # --- the mean field -------------------------------------------------------------------------------
 
@@ -574,3 +782,79 @@ def critical_mass(params: Parameters, graph: Graph, *, runs: int = 3, seed: int 
         else:
             low = mid
     return CriticalMass(share=0.5 * (low + high), bracket=(low, high), runs=runs)
+
+
+# --- the incumbent's fall and the point of no return -----------------------------------------------
+
+def point_of_no_return(params: Parameters, graph: Graph, *, seed: int = 0, dt: float = 0.05,
+                       progress=None):
+    """The agents' point of no return, the ODE's measure
+    (:func:`model.analysis.tipping.point_of_no_return`, ``window="horizon"``) on the coupled
+    agent model: the first step from which freezing all acquisition still lets the incumbent
+    fall within the file's horizon, by bisection on the step (every frozen run has the same
+    seed, so it follows the unfrozen run exactly up to the freeze: common random numbers).
+
+    The shares are read on the unfrozen run at the point of no return: the platform's share
+    of the sector's gross (``share``, the ODE's tipping share) and of its volume
+    (``volume_share``); the tolerance is one step.
+
+    Returns
+    -------
+    model.analysis.tipping.PointOfNoReturn
+        ``outcome`` ``"tips"``, ``"never_tips"`` (the unfrozen agents' incumbent survives the
+        horizon) or ``"always_falls"`` (it falls even if nobody joins after the start).
+    """
+    from .tipping import PointOfNoReturn
+
+    params = aggregate(params)
+    evaluations = 0
+
+    def run(freeze_step=None):
+        nonlocal evaluations
+        evaluations += 1
+        freeze = None if freeze_step is None else freeze_step * dt
+        return simulate_network(params, graph, seed=seed, dt=dt, coupled=True, freeze_acquisition_at=freeze)
+
+    free = run()
+    horizon = float(params.horizon)
+    common = dict(tolerance=float(dt), horizon=horizon, window="horizon")
+    if progress is not None:
+        progress("unfrozen run", free)
+    if not free.falls:
+        return PointOfNoReturn(outcome="never_tips", time=None, share=None, gross_loss=None, bracket=None,
+                               share_bracket=None, gross_loss_bracket=None, evaluations=evaluations,
+                               message=f"the incumbent survives the {horizon:g}-year horizon", **common)
+    gross = free.output("platform_share_of_gross")
+    revenue = free.output("incumbent_revenue")
+    volume = free.output("platform_volume") / free.output("market_size")
+
+    def readings(j):
+        return float(gross[j]), float(1.0 - revenue[j] / revenue[0]), float(volume[j])
+
+    first = run(0)
+    if first.falls:
+        g, loss, v = readings(0)
+        return PointOfNoReturn(outcome="always_falls", time=0.0, share=g, gross_loss=loss, volume_share=v,
+                               bracket=(0.0, 0.0), share_bracket=(g, g), gross_loss_bracket=(loss, loss),
+                               volume_share_bracket=(v, v), evaluations=evaluations, fall_time=free.fall_time,
+                               frozen_fall_time=first.fall_time,
+                               message="the incumbent falls even if nobody joins the platform after t = 0", **common)
+    lo, hi = 0, free.t.size - 1  # freezing at the fall's step changes nothing before it
+    frozen_fall = free.fall_time
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        r = run(mid)
+        if progress is not None:
+            progress(f"frozen at {mid * dt:.2f} yr", r)
+        if r.falls:
+            hi, frozen_fall = mid, r.fall_time
+        else:
+            lo = mid
+    lo_read, hi_read = readings(lo), readings(hi)
+    return PointOfNoReturn(outcome="tips", time=hi * dt, share=hi_read[0], gross_loss=hi_read[1],
+                           volume_share=hi_read[2], bracket=(lo * dt, hi * dt),
+                           share_bracket=(lo_read[0], hi_read[0]), gross_loss_bracket=(lo_read[1], hi_read[1]),
+                           volume_share_bracket=(lo_read[2], hi_read[2]), evaluations=evaluations,
+                           fall_time=free.fall_time, frozen_fall_time=frozen_fall,
+                           message=f"freezing acquisition at t = {lo * dt:.4g} yr the incumbent survives the "
+                                   f"horizon; at t = {hi * dt:.4g} yr it falls (at t = {frozen_fall:.4g} yr)", **common)

@@ -103,6 +103,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     fig_dir = out / "figures"
     _run_cli(cli, ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)])
     includes["figures.md"] = P.figures_markdown(fig_dir, out)
+    includes["network.md"] = P.network_markdown(fig_dir)
     values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
     values.update(P.figure_numbers(fig_dir))
 

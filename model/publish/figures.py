@@ -1202,6 +1202,82 @@ def network_effects(results: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
+def network_critical_mass(by_rewiring: list[Mapping[str, Any]], by_k: Mapping[str, list[Mapping[str, Any]]],
+                          mean_field: list[Mapping[str, Any]]) -> go.Figure:
+    """Critical mass on graphs against the mean field, two panels.
+
+    Left (``x``/``y``): against the clustering coefficient of Watts-Strogatz graphs (one
+    point per rewiring probability, ``by_rewiring`` rows with ``clustering``, ``rewiring``,
+    ``network``, ``mean_field``); right (``x2``/``y2``): against the close ties k per family
+    (``by_k`` maps a label to rows with ``k`` and ``network``) and the mean field
+    (``mean_field`` rows with ``k`` and ``mean_field``). A graph on which the platform takes
+    off from any seed the bisection tries has ``network`` None and is left out.
+    """
+    from plotly.subplots import make_subplots
+
+    def y_of(rows, key):
+        return [None if r[key] is None else float(r[key]) for r in rows]
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
+    styles = [dict(color=INK, dash="solid"), dict(color=DARK, dash="dash"), dict(color=MID, dash="dashdot")]
+    symbols = ["circle", "square", "diamond"]
+    fig.add_trace(go.Scatter(x=[float(r["clustering"]) for r in by_rewiring], y=y_of(by_rewiring, "network"),
+                             mode="lines+markers", name="Watts-Strogatz (k = 12)", legendgroup="ws", showlegend=False,
+                             text=[f"rewiring {r['rewiring']:g}" for r in by_rewiring],
+                             line=dict(width=1.4, **styles[0]), marker=dict(symbol=symbols[0], size=6)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[float(r["clustering"]) for r in by_rewiring], y=y_of(by_rewiring, "mean_field"),
+                             mode="lines", name="mean field (ODE)", legendgroup="mf", showlegend=False,
+                             line=dict(width=1.2, color=MID, dash="dot")), row=1, col=1)
+    for (label, rows), style, symbol in zip(by_k.items(), styles, symbols):
+        fig.add_trace(go.Scatter(x=[r["k"] for r in rows], y=y_of(rows, "network"), mode="lines+markers", name=label,
+                                 line=dict(width=1.4, **style), marker=dict(symbol=symbol, size=6)), row=1, col=2)
+    fig.add_trace(go.Scatter(x=[r["k"] for r in mean_field], y=y_of(mean_field, "mean_field"), mode="lines",
+                             name="mean field (ODE)", line=dict(width=1.2, color=MID, dash="dot")), row=1, col=2)
+    fig.update_xaxes(title=dict(text="clustering coefficient"), row=1, col=1)
+    fig.update_xaxes(title=dict(text="close ties k"), row=1, col=2)
+    fig.update_yaxes(title=dict(text="critical mass (seed share)"), tickformat=".0%", rangemode="tozero")
+    fig.update_layout(hovermode="closest", legend=dict(orientation="h", y=-0.24, x=0, yanchor="top"))
+    return fig
+
+
+def network_shares(t, agents, mean_field, *, fall_time: float | None = None, ode_fall_time: float | None = None,
+                   label: str = "agents on the graph") -> go.Figure:
+    """The platform's share of customers over time from the agents and from the ODE."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=np.asarray(t, float), y=np.asarray(agents, float), mode="lines", name=label,
+                             line=dict(color=INK, width=1.6)))
+    fig.add_trace(go.Scatter(x=np.asarray(mean_field["t"], float), y=np.asarray(mean_field["share"], float),
+                             mode="lines", name="ODE", line=dict(color=MID, width=1.6, dash="dash")))
+    for when, name, color in ((fall_time, "falls (agents)", INK), (ode_fall_time, "falls (ODE)", MID)):
+        if when is not None:
+            fig.add_vline(x=float(when), line=dict(color=color, width=1, dash="dot"))
+    fig.update_xaxes(title=dict(text="years"))
+    fig.update_yaxes(title=dict(text="platform share of customers"), tickformat=".0%", rangemode="tozero")
+    fig.update_layout(hovermode="x unified", legend=dict(orientation="h", y=-0.22, x=0, yanchor="top"))
+    return fig
+
+
+def network_graph(positions, edges, adopted) -> go.Figure:
+    """A small graph of close ties: ``positions`` (n, 2), ``edges`` (m, 2) node pairs,
+    ``adopted`` a boolean per node (filled: on the platform)."""
+    positions = np.asarray(positions, float)
+    xs, ys = [], []
+    for a, b in np.asarray(edges, int):
+        xs += [positions[a, 0], positions[b, 0], None]
+        ys += [positions[a, 1], positions[b, 1], None]
+    adopted = np.asarray(adopted, bool)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=LIGHT, width=0.7), hoverinfo="skip",
+                             showlegend=False))
+    for mask, name, color in ((adopted, "on the platform", INK), (~adopted, "not", "#ffffff")):
+        fig.add_trace(go.Scatter(x=positions[mask, 0], y=positions[mask, 1], mode="markers", name=name,
+                                 marker=dict(size=7, color=color, line=dict(color=INK, width=0.8))))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(legend=dict(orientation="h", y=-0.05, x=0, yanchor="top"), margin=dict(l=4, r=4, t=4, b=4))
+    return fig
+
+
 def sensitivity_indices(table: Mapping[str, Mapping[str, float]], *, counts: Mapping[str, int] | None = None,
                         noise_floor: Mapping[str, float] | None = None, threshold: float = 0.1) -> go.Figure:
     """First-order sensitivity indices of the PONR share: parameters (rows) by sectors (columns).

@@ -574,3 +574,62 @@ def figures_markdown(fig_dir: Path, out: Path) -> str:
         width = max(20, min(100, round(100 * float(size[0]) / PAPER_TEXT_WIDTH_IN)))
         lines.append(f"![Figure {i}. {caption}]({rel}){{width={width}%}}\n")
     return "\n".join(lines)
+
+
+def _cm(x) -> str:
+    return "below 0.5%" if x is None else f"{100 * float(x):.1f}%"
+
+
+def _family_name(family: str) -> str:
+    return {"mixed": "well mixed", "random_regular": "random regular", "erdos_renyi": "Erdős–Rényi",
+            "watts_strogatz": "Watts–Strogatz (rewiring 0.1)", "configuration": "heavy-tailed configuration"}.get(
+        family, family)
+
+
+def network_markdown(fig_dir: Path) -> str:
+    """The network section's numbers, from the ``network_critical_mass`` figure's record in
+    the manifest (the figure and the text show one computation): the critical mass by graph
+    family and against clustering, the incumbent's fall and the tipping share by family,
+    agents against the ODE. Empty if the figure was not built."""
+    manifest = fig_dir / "figures.json"
+    if not manifest.exists():
+        return ""
+    data = json.loads(manifest.read_text())
+    figures = data["figures"] if isinstance(data, dict) and "figures" in data else data
+    record = next((f for f in figures if f.get("name") == "network_critical_mass"), None)
+    if record is None:
+        return ""
+    d = record["notes"]["network"]
+    lines = [f"Critical mass (seed share from which the platform takes off; threshold {d['threshold']:g} close "
+             f"ties, no direct adoption; {d['n']:,} customers, seed {d['seed']}):", "",
+             "| Graph | k | Clustering | Critical mass, agents | Mean field (ODE) | Agents − mean field |",
+             "|---|---|---|---|---|---|"]
+    for r in d["families"]:
+        c = "—" if r["clustering"] is None else f"{r['clustering']:.3f}"
+        gap = "—" if r["network"] is None or r["mean_field"] is None else \
+            f"{100 * (r['network'] - r['mean_field']):+.1f} points"
+        lines.append(f"| {_family_name(r['family'])} | {r['k']} | {c} | {_cm(r['network'])} | {_cm(r['mean_field'])} "
+                     f"| {gap} |")
+    ws = d["by_rewiring"]
+    lines += ["", "Against clustering (Watts–Strogatz, k = 12): "
+              + "; ".join(f"rewiring {r['rewiring']:g} (clustering {r['clustering']:.2f}): {_cm(r['network'])}"
+                          for r in ws) + f". The mean field: {_cm(ws[0]['mean_field'])}.", ""]
+    for label, rows in d["by_k"].items():
+        lines.append(f"Against k ({label}): " + "; ".join(f"k = {r['k']}: {_cm(r['network'])} (mean field "
+                                                          f"{_cm(r['mean_field'])})" for r in rows) + ".")
+        lines.append("")
+    lines += ["The incumbent's fall and the tipping share (share of the sector's gross at the point of no return, "
+              "freezing within the horizon), the baseline as it is, coupled agents against the ODE with the same k:",
+              "", "| Graph | Falls at, agents | ODE | Point of no return, agents | ODE | Tipping share, agents | ODE |",
+              "|---|---|---|---|---|---|---|"]
+
+    def yr(x):
+        return "—" if x is None else f"{x:.1f} yr"
+
+    def pc(x):
+        return "—" if x is None else f"{100 * x:.1f}%"
+
+    for r in d["tipping"]:
+        lines.append(f"| {_family_name(r['family'])} | {yr(r['fall_time'])} | {yr(r['ode_fall_time'])} | "
+                     f"{yr(r['ponr_time'])} | {yr(r['ode_ponr_time'])} | {pc(r['share'])} | {pc(r['ode_share'])} |")
+    return "\n".join(lines) + "\n"
