@@ -105,9 +105,7 @@ def test_baseline_loops_are_the_diagrams_and_named(baseline):
     assert [lp.nodes for lp in sc.loops] == [lp.nodes for lp in structure.loops]
     names = dict(zip((lp.nodes for lp in sc.loops), sc.names))
     assert names[("platform_share", "churn")] == "B1 churn"
-    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")].endswith(
-        "transactions–trust–adoption")
-    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")].startswith("R")
+    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")] == "R1 trust–transactions"
     assert len(set(sc.names)) == len(sc.names)
     ok = np.all(np.isfinite(sc.relative), axis=0)
     assert ok.mean() > 0.95
@@ -182,3 +180,33 @@ def test_cli_loops_names_the_loop_dominant_at_newspapers_point_of_no_return(caps
     assert "At the point of no return" in capsys.readouterr().out
     assert main(["loops", "scenarios/newspapers.toml", "--samples", "2"]) == 2
     assert "--samples must be at least 3" in capsys.readouterr().err
+
+
+def test_loop_names_follow_mechanism_and_polarity_in_every_sector():
+    # The same mechanism gets the same code wherever its polarity is the same; the
+    # fixed-charge price loop is a spiral (R) under average-cost pricing and a defence (B)
+    # under the competitive price, by the sign the equations give its links.
+    import glob
+
+    from model.analysis.loops import MECHANISMS, loop_names, mechanism_of
+
+    by_code: dict = {}
+    for path in sorted(glob.glob("scenarios/*.toml")):
+        structure = causal_structure(load_scenario(path).params, samples=20)
+        names = loop_names(structure.loops)
+        assert len(set(names)) == len(names), path
+        for lp, name in zip(structure.loops, names):
+            code = name.split(" ")[0]
+            assert code[0] == {"R": "R", "B": "B", "?": "U"}[lp.polarity], (path, name)
+            key = mechanism_of(lp)
+            if key is None:
+                continue
+            by_code.setdefault(code, set()).add(key)
+            if key == "price":
+                code, words = {"R": ("R3", "price spiral"), "B": ("B2", "price defence"), "?": ("U2", "price")}[lp.polarity]
+                assert name.split(" ")[0].rstrip("c") == code and words in name, name
+    assert all(len(keys) == 1 for keys in by_code.values()), by_code
+    assert "R1" in by_code and "B1" in by_code
+    # Every mechanism's codes differ from every other's.
+    codes = [c for m in MECHANISMS for c, _ in m.names.values()]
+    assert len(codes) == len(set(codes))

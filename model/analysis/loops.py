@@ -51,17 +51,11 @@ from ..core.parameters import Parameters
 from ..core.special import lambdify_modules
 from .causal import DEFAULT_NODES, CausalStructure, Loop, _collapse, causal_structure
 
-__all__ = ["LoopScores", "NODE_WORDS", "LOOP_WORDS", "score_loops", "loop_scores", "loop_names", "dominance_shifts",
-           "dominant_at_point_of_no_return"]
+__all__ = ["LoopScores", "NODE_WORDS", "MECHANISMS", "Mechanism", "mechanism_of", "score_loops", "loop_scores",
+           "loop_names", "dominance_shifts", "dominant_at_point_of_no_return"]
 
-#: Names of the loops the essays tell, by their nodes in order (the diagram's order).
-LOOP_WORDS = {
-    ("platform_share", "adoption"): "contagion–saturation",
-    ("platform_share", "churn"): "churn",
-}
-
-#: The word a node lends to the name of a loop through it (nodes without one, such as the
-#: platform share every switching loop passes, add nothing).
+#: The word a node lends to the name of a loop no mechanism of :data:`MECHANISMS` matches
+#: (nodes without one, such as the platform share every switching loop passes, add nothing).
 NODE_WORDS = {
     "platform_trust": "trust",
     "relational_trust": "relational trust",
@@ -83,6 +77,84 @@ NODE_WORDS = {
 
 
 @dataclass(frozen=True)
+class Mechanism:
+    """A loop the essays tell, recognised by the nodes it passes.
+
+    A loop is this mechanism when it passes every node of ``passes`` and none of
+    ``avoids``. Its name for people depends on the polarity the scenario gives it
+    (``names``: polarity -> (code, words)), so that the same mechanism keeps the same code
+    in every sector: the fixed-charge price loop is ``R3 price spiral`` where the price
+    follows average cost and ``B2 price defence`` where it falls toward avoidable cost.
+    """
+
+    key: str
+    passes: frozenset
+    avoids: frozenset
+    names: dict
+
+    def matches(self, nodes) -> bool:
+        nodes = set(nodes)
+        return self.passes <= nodes and not (self.avoids & nodes)
+
+
+def _mechanism(key, passes, avoids, **names) -> Mechanism:
+    return Mechanism(key, frozenset(passes), frozenset(avoids), {k.replace("U", "?"): v for k, v in names.items()})
+
+
+_SHARE, _TRUST, _REL, _NET = "platform_share", "platform_trust", "relational_trust", "platform_network_value"
+_PRICE, _COST, _CAP, _DEMAND = "incumbent_price", "incumbent_cost", "capacity", "incumbent_demand_per_customer"
+_VOL = "platform_volume"
+
+#: The mechanisms, most specific first (a loop takes the first that matches). A loop that
+#: reaches the share through churn rather than adoption is the same mechanism by the other
+#: door: its code gets a ``c`` and its name ``(churn)`` (not for relational trust, which
+#: acts on churn alone). The codes: R for reinforcing, B
+#: for balancing, U where a link changes sign along the run (the loop acts as either).
+MECHANISMS = (
+    # Platform side.
+    _mechanism("trust_network", {_SHARE, _VOL, _TRUST, _NET}, {_REL, _PRICE}, R=("R5", "trust network effect")),
+    _mechanism("trust_relational", {_SHARE, _VOL, _TRUST, _REL}, {_NET, _PRICE}, R=("R7", "trust–relational trust")),
+    _mechanism("trust_transactions", {_SHARE, _VOL, _TRUST}, {_NET, _REL, _PRICE}, R=("R1", "trust–transactions")),
+    _mechanism("relational_trust", {_SHARE, _VOL, _REL}, {_TRUST, _NET, _PRICE}, R=("R6", "relational trust")),
+    _mechanism("network_effect", {_SHARE, _NET}, {_TRUST, _REL, _PRICE}, R=("R4", "network effect")),
+    # Incumbent side, through the platform share: capacity (the fixed cost), variable cost,
+    # the fixed charge spread over fewer customers (or the competitive price cut).
+    _mechanism("fixed_cost", {_SHARE, _CAP, _PRICE}, {_TRUST, _NET, _REL},
+               R=("R9", "fixed-cost trap"), B=("B3", "capacity cut"), U=("U3", "capacity")),
+    _mechanism("variable_cost", {_SHARE, _COST, _PRICE}, {_CAP, _TRUST, _NET, _REL},
+               R=("R10", "variable-cost spiral"), B=("B4", "variable-cost relief"), U=("U4", "variable cost")),
+    _mechanism("price", {_SHARE, _PRICE}, {_COST, _CAP, _TRUST, _NET, _REL},
+               R=("R3", "price spiral"), B=("B2", "price defence"), U=("U2", "price")),
+    # Incumbent side, within its own customers: demand per customer against the price.
+    _mechanism("demand_capacity", {_PRICE, _DEMAND, _CAP}, {_SHARE},
+               R=("R11", "demand–fixed-cost trap"), B=("B6", "demand–capacity cut")),
+    _mechanism("demand_cost", {_PRICE, _DEMAND, _COST}, {_SHARE, _CAP},
+               R=("R12", "demand–cost spiral"), B=("B5", "demand–variable cost")),
+    _mechanism("demand", {_PRICE, _DEMAND}, {_SHARE, _COST, _CAP},
+               R=("R8", "demand spiral"), B=("B7", "demand")),
+)
+
+#: The two one-link switching loops, by their nodes.
+_SWITCHING = {
+    (_SHARE, "adoption"): {"R": ("R2", "word of mouth"), "B": ("B8", "saturation"),
+                           "?": ("U1", "word of mouth–saturation")},
+    (_SHARE, "churn"): {"B": ("B1", "churn"), "R": ("R13", "churn"), "?": ("U5", "churn")},
+}
+
+
+def mechanism_of(loop: Loop) -> str | None:
+    """The key of the mechanism of :data:`MECHANISMS` (or ``"word_of_mouth"``, ``"churn"``)
+    that ``loop`` is, or None."""
+    nodes = tuple(loop.nodes)
+    if nodes in _SWITCHING:
+        return "word_of_mouth" if nodes[1] == "adoption" else "churn"
+    for mech in MECHANISMS:
+        if mech.matches(nodes):
+            return mech.key
+    return None
+
+
+@dataclass(frozen=True)
 class LoopScores:
     """Link and loop scores along a run.
 
@@ -93,9 +165,9 @@ class LoopScores:
     loops : tuple of Loop
         The loops scored, in the order of the rows below.
     names : tuple of str
-        One identifier per loop: ``R1, R2, ...`` reinforcing, ``B1, ...`` balancing,
-        ``U1, ...`` of undetermined polarity, each followed by words from its nodes
-        (for example ``"R1 transactions–trust–adoption"``).
+        One name per loop (:func:`loop_names`): a code, ``R`` reinforcing, ``B`` balancing,
+        ``U`` of undetermined polarity, and the mechanism's words (for example
+        ``"R1 trust–transactions"``), the same for the same loop in every sector.
     links : dict[(str, str), ndarray of shape (n,)]
         Link score of every link ``(source, target)`` of the loops.
     scores : ndarray, shape (n_loops, n)
@@ -270,21 +342,52 @@ def _topological(defs: dict, syms: dict, stocks: tuple) -> list[str]:
 
 
 def loop_names(loops) -> tuple[str, ...]:
-    """Names of loops for people: polarity and number (R1, B1, ...; U1 where a link changes
-    sign), then the words of the nodes it passes, in order (:data:`NODE_WORDS`), or the
-    loop's own name (:data:`LOOP_WORDS`)."""
-    counts = {"R": 0, "B": 0, "?": 0}
+    """Names of loops for people, stable across sectors: a code (R1, B1, ...; U where a
+    link changes sign) and the mechanism's words (:data:`MECHANISMS`), derived from the
+    nodes the loop passes and its polarity, so that ``R1 trust–transactions`` is the same
+    loop in every sector. A loop no mechanism matches is named from its nodes' words
+    (:data:`NODE_WORDS`) with a code numbered after the catalogue's (``R21``, ``B21``, ...,
+    in the loops' order). Two loops that would share a name (the same mechanism by two
+    paths) get ``a``, ``b``, ... after the code.
+    """
     out = []
+    extra = {"R": 20, "B": 20, "?": 20}
     for lp in loops:
-        counts[lp.polarity] += 1
-        prefix = {"R": "R", "B": "B", "?": "U"}[lp.polarity]
-        words = [LOOP_WORDS[tuple(lp.nodes)]] if tuple(lp.nodes) in LOOP_WORDS else []
-        for node in lp.nodes if not words else ():
-            w = NODE_WORDS.get(node)
-            if w and w not in words:
-                words.append(w)
-        out.append(f"{prefix}{counts[lp.polarity]} {'–'.join(words) or lp.nodes[0]}")
-    return tuple(out)
+        nodes = tuple(lp.nodes)
+        pol = lp.polarity
+        route = "churn" if "churn" in nodes else "adoption"
+        known = _SWITCHING.get(nodes)
+        if known is None:
+            mech = next((m for m in MECHANISMS if m.matches(nodes)), None)
+            known = mech.names if mech is not None else None
+        if known is not None and pol in known:
+            code, words = known[pol]
+            # Relational trust acts only on churn: there the churn door is the only one.
+            if route == "churn" and nodes not in _SWITCHING and _REL not in nodes:
+                code, words = code + "c", f"{words} (churn)"
+        else:
+            extra[pol] += 1
+            code = f"{ {'R': 'R', 'B': 'B', '?': 'U'}[pol] }{extra[pol]}"
+            words = []
+            for node in nodes:
+                w = NODE_WORDS.get(node)
+                if w and w not in words:
+                    words.append(w)
+            words = "–".join(words) or nodes[0]
+        out.append(f"{code} {words}")
+    seen: dict = {}
+    for name in out:
+        seen[name] = seen.get(name, 0) + 1
+    count: dict = {}
+    final = []
+    for name in out:
+        if seen[name] > 1:
+            code, _, words = name.partition(" ")
+            k = count.get(name, 0)
+            count[name] = k + 1
+            name = f"{code}{'abcdefghijklmnopqrstuvwxyz'[k]} {words}"
+        final.append(name)
+    return tuple(final)
 
 
 @cache
