@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-SECTIONS = ("core", "tipping", "engine", "verdict", "app", "revision", "network", "firms")
+SECTIONS = ("core", "tipping", "engine", "verdict", "app", "revision", "network", "firms", "loops")
 
 
 def add_parser(sub) -> None:
