@@ -61,3 +61,19 @@ def test_loop_dominance_stacks_to_one():
     ok = np.all(np.isfinite(scores.relative), axis=0)
     np.testing.assert_allclose(stacked[ok], 1.0, rtol=1e-9)
     assert [t.name for t in fig.data][-1] == "other loops" and len(fig.data) == 5
+
+
+def test_paper_loop_dominance_table_has_a_row_per_sector_with_its_loops():
+    from model.publish.paper import loop_dominance_markdown
+
+    paths = ["scenarios/newspapers.toml", "scenarios/food.toml"]
+    text = loop_dominance_markdown(paths, draws=12, seed=1)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| sector")]
+    assert len(rows) == 2
+    assert rows[0].startswith("| Newspapers") and "of 12 tip" in rows[0]
+    # The newspaper file tips: its row names the loop dominant there, one of its loops.
+    structure = causal_structure(load_scenario(paths[0]).params)
+    names = loop_names(structure.loops)
+    cell = rows[0].split(" | ")[1]
+    assert any(cell.startswith(n) for n in names), cell
+    assert "{{ fig.loop_dominance }}" in text  # rendered by the paper build with the figure's number
