@@ -665,6 +665,47 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_yea
             st.divider()
 
 
+def loops_panel(params: Parameters, result, ponr, start_year=None) -> None:
+    """Which feedback loop dominates when (Loops That Matter on the sector's aggregate
+    incumbent): the stacked loop dominance over the run, and the causal diagram with the
+    loop dominant at a chosen year drawn over it."""
+    from model.analysis.causal import causal_structure
+    from model.analysis.loops import loop_scores
+
+    if not st.toggle("Show which feedback loop dominates when (Loops That Matter; a few seconds the first time)",
+                     key="loops", help="Link and loop scores along this run, from the model's sympy equations, on "
+                                       "the sector's incumbents taken as one firm."):
+        return
+
+    @st.cache_data(show_spinner=False, max_entries=64)
+    def scores_and_structure(p: Parameters):
+        return loop_scores(p), causal_structure(p)
+
+    try:
+        with st.spinner("Scoring the feedback loops..."):
+            scores, structure = scores_and_structure(params)
+    except (ValueError, RuntimeError) as e:
+        st.info(f"The loop scores could not be computed for these settings: {plain(e)}")
+        return
+    end = float(scores.t[-1])
+    ponr_time = getattr(ponr, "time", None) if ponr is not None else None
+    default = float(ponr_time) if ponr_time is not None and 0 <= ponr_time <= end else end / 2
+    offset = float(start_year) if start_year is not None else 0.0
+    chosen = st.slider("Year to show on the diagram", min_value=float(round(offset, 1)),
+                       max_value=float(round(offset + end, 1)),
+                       value=float(round(offset + default, 1)), step=0.1, key="loops_year",
+                       help="The loop dominant at this year is drawn over the causal diagram.") - offset
+    chosen = min(max(chosen, 0.0), end)
+    chart(figures.loop_dominance(scores, start_year=start_year, ponr_time=ponr_time, at_time=chosen),
+          "loop_dominance", "Each loop's share of the loop scores (they add to 1 at each time); the point of no "
+                            "return dashed, the chosen year dotted.")
+    i = scores.dominant_at(chosen)
+    st.markdown(f"In {_when(chosen, start_year)} the dominant loop is **{plain(scores.names[i])}**."
+                if i >= 0 else f"In {_when(chosen, start_year)} the loop scores are undefined (no change to share).")
+    chart(figures.causal_loop(structure, highlight=i if i >= 0 else None), "causal_loop_dominant",
+          "The model's causal-loop diagram (derived from its equations), the dominant loop drawn thick.")
+
+
 def value_panel(result) -> None:
     """The incumbents' market value: their payouts discounted at the discount rate (a failed
     run has none: its payouts stop short)."""
@@ -1223,6 +1264,7 @@ def main() -> None:
     time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, getattr(base, "start_year", None), saved)
     series_panel(result, getattr(base, "start_year", None))
     calibration_panel(params, base)
+    loops_panel(params, result, ponr, getattr(base, "start_year", None))
     value_panel(result)
     firms_panel(result)
     tipping_view(params, result, base)

@@ -105,9 +105,7 @@ def test_baseline_loops_are_the_diagrams_and_named(baseline):
     assert [lp.nodes for lp in sc.loops] == [lp.nodes for lp in structure.loops]
     names = dict(zip((lp.nodes for lp in sc.loops), sc.names))
     assert names[("platform_share", "churn")] == "B1 churn"
-    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")].endswith(
-        "transactions–trust–adoption")
-    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")].startswith("R")
+    assert names[("platform_share", "platform_volume", "platform_trust", "adoption")] == "R1 trust–transactions"
     assert len(set(sc.names)) == len(sc.names)
     ok = np.all(np.isfinite(sc.relative), axis=0)
     assert ok.mean() > 0.95
@@ -182,3 +180,130 @@ def test_cli_loops_names_the_loop_dominant_at_newspapers_point_of_no_return(caps
     assert "At the point of no return" in capsys.readouterr().out
     assert main(["loops", "scenarios/newspapers.toml", "--samples", "2"]) == 2
     assert "--samples must be at least 3" in capsys.readouterr().err
+
+
+def test_loop_names_follow_mechanism_and_polarity_in_every_sector():
+    # The same mechanism gets the same code wherever its polarity is the same; the
+    # fixed-charge price loop is a spiral (R) under average-cost pricing and a defence (B)
+    # under the competitive price, by the sign the equations give its links.
+    import glob
+
+    from model.analysis.loops import MECHANISMS, loop_names, mechanism_of
+
+    by_code: dict = {}
+    for path in sorted(glob.glob("scenarios/*.toml")):
+        structure = causal_structure(load_scenario(path).params, samples=20)
+        names = loop_names(structure.loops)
+        assert len(set(names)) == len(names), path
+        for lp, name in zip(structure.loops, names):
+            code = name.split(" ")[0]
+            assert code[0] == {"R": "R", "B": "B", "?": "U"}[lp.polarity], (path, name)
+            key = mechanism_of(lp)
+            if key is None:
+                continue
+            by_code.setdefault(code, set()).add(key)
+            if key == "price":
+                code, words = {"R": ("R3", "price spiral"), "B": ("B2", "price defence"), "?": ("U2", "price")}[lp.polarity]
+                assert name.split(" ")[0].rstrip("c") == code and words in name, name
+    assert all(len(keys) == 1 for keys in by_code.values()), by_code
+    assert "R1" in by_code and "B1" in by_code
+    # Every mechanism's codes differ from every other's.
+    codes = [c for m in MECHANISMS for c, _ in m.names.values()]
+    assert len(codes) == len(set(codes))
+
+
+@pytest.fixture(scope="module")
+def newspaper_draws():
+    from model.studies.loop_dominance import sector_loop_dominance
+
+    scenario = load_scenario("scenarios/newspapers.toml")
+    return scenario, sector_loop_dominance(scenario, draws=40, seed=3)
+
+
+def test_draws_scores_sum_as_ltm_defines_and_stop_at_the_fall(newspaper_draws):
+    from model.core import engine
+    from model.core.equations import param_vector
+    from model.core.firms import aggregate
+    from model.studies.verdict import draw_parameters
+
+    scenario, ens = newspaper_draws
+    rel = ens.relative
+    assert rel.shape == (len(ens.names), 40, ens.t.size)
+    defined = np.all(np.isfinite(rel), axis=0)
+    np.testing.assert_allclose(np.sum(np.abs(rel), axis=0)[defined], 1.0, rtol=1e-12)
+    # The runs are the verdict's draws (same seed, same Latin hypercube), on the aggregate incumbent.
+    _, _, params = draw_parameters(scenario, 40, 3)
+    run = engine.integrate(np.array([param_vector(aggregate(p)) for p in params]), t_eval=ens.t)
+    before = ens.t[None, :] < np.where(run.falls, run.fall_time, np.inf)[:, None]
+    assert defined[before].mean() > 0.95  # scored wherever the incumbent stands
+    for d in range(40):
+        if run.falls[d]:  # nothing is scored after the fall
+            assert not defined[d, ens.t > run.fall_time[d] + 1e-9].any()
+        for time, a, b in ens.shifts[d]:
+            assert 0.0 <= time <= (run.fall_time[d] if run.falls[d] else ens.t[-1])
+        pairs = [(a, b) for _, a, b in ens.shifts[d]]
+        assert all(a != b for a, b in pairs) and all(p[1] == q[0] for p, q in zip(pairs, pairs[1:]))
+        assert [s[0] for s in ens.shifts[d]] == sorted(s[0] for s in ens.shifts[d])
+
+
+def test_draws_dominant_at_the_point_of_no_return_is_the_argmax_there(newspaper_draws):
+    from model.core import engine
+    from model.studies.loop_dominance import ensemble_summary
+
+    _, ens = newspaper_draws
+    dominant = ens.dominant
+    tips = ens.outcome == engine.PONR_TIPS
+    assert tips.sum() >= 20
+    for d in np.flatnonzero(tips):
+        k = int(np.argmin(np.abs(ens.t - ens.ponr_time[d])))
+        assert ens.dominant_at_ponr[d] == dominant[d, k]
+    assert np.all(ens.dominant_at_ponr[~tips] == -1)
+    summary = ensemble_summary(ens)
+    assert sum(r["draws"] for r in summary["dominant_at_point_of_no_return"]) + \
+        summary["undefined_at_point_of_no_return"] == summary["tips"] == int(tips.sum())
+    assert sum(summary["outcomes"].values()) == 40
+    for row in summary["shifts"]:
+        assert row["p05"] <= row["median"] <= row["p95"] and 1 <= row["draws"] <= 40
+
+
+def test_draws_engine_scores_agree_with_simulate_scores(newspaper_draws):
+    # Two integrators, one program: the first draw's scores on the engine's trajectory
+    # against the same loops scored on simulate's (LSODA) at the same times.
+    from model.analysis.loops import model_program
+    from model.core.equations import PARAM_NAMES, STATE_NAMES, param_vector
+    from model.core.firms import aggregate
+    from model.core.simulate import simulate
+    from model.studies.verdict import draw_parameters
+
+    scenario, ens = newspaper_draws
+    _, _, params = draw_parameters(scenario, 40, 3)
+    p = aggregate(params[0])
+    run = simulate(p, t_eval=ens.t)
+    # Before the fall (simulate stops there and repeats the fall time as its last entry).
+    n = int(np.sum(ens.t < run.fall_time)) if run.falls else ens.t.size
+    assert n >= 20
+    structure = causal_structure(aggregate(scenario.params))
+    program = model_program(tuple(structure.nodes), tuple(structure.loops))
+    values = {s: run.series[s][:n] for s in STATE_NAMES}
+    values.update(zip(PARAM_NAMES, map(float, param_vector(p))))
+    rel = program.evaluate(values, (n,))["relative"]
+    ours = ens.relative[:, 0, :n]
+    ok = np.all(np.isfinite(rel), axis=0) & np.all(np.isfinite(ours), axis=0)
+    assert ok.mean() > 0.9
+    assert np.median(np.max(np.abs(rel[:, ok] - ours[:, ok]), axis=0)) < 1e-3
+    agree = np.argmax(np.abs(rel[:, ok]), axis=0) == np.argmax(np.abs(ours[:, ok]), axis=0)
+    assert agree.mean() > 0.95
+
+
+def test_cli_loops_over_draws(capsys):
+    import json
+
+    from model.commands.cli import main
+
+    assert main(["loops", "scenarios/newspapers.toml", "--draws", "12", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["draws"]
+    assert out["draws"] == 12 and sum(out["outcomes"].values()) == 12
+    names = {lp["name"] for lp in out["loops"]}
+    assert all(r["loop"] in names for r in out["dominant_at_point_of_no_return"])
+    assert main(["loops", "scenarios/newspapers.toml", "--draws", "1"]) == 2
+    assert "--draws must be at least 2" in capsys.readouterr().err

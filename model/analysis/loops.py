@@ -51,17 +51,11 @@ from ..core.parameters import Parameters
 from ..core.special import lambdify_modules
 from .causal import DEFAULT_NODES, CausalStructure, Loop, _collapse, causal_structure
 
-__all__ = ["LoopScores", "NODE_WORDS", "LOOP_WORDS", "score_loops", "loop_scores", "loop_names", "dominance_shifts",
-           "dominant_at_point_of_no_return"]
+__all__ = ["LoopScores", "ScoreProgram", "model_program", "NODE_WORDS", "MECHANISMS", "Mechanism", "mechanism_of", "score_loops", "loop_scores",
+           "loop_names", "dominance_shifts", "dominant_at_point_of_no_return"]
 
-#: Names of the loops the essays tell, by their nodes in order (the diagram's order).
-LOOP_WORDS = {
-    ("platform_share", "adoption"): "contagion–saturation",
-    ("platform_share", "churn"): "churn",
-}
-
-#: The word a node lends to the name of a loop through it (nodes without one, such as the
-#: platform share every switching loop passes, add nothing).
+#: The word a node lends to the name of a loop no mechanism of :data:`MECHANISMS` matches
+#: (nodes without one, such as the platform share every switching loop passes, add nothing).
 NODE_WORDS = {
     "platform_trust": "trust",
     "relational_trust": "relational trust",
@@ -83,6 +77,84 @@ NODE_WORDS = {
 
 
 @dataclass(frozen=True)
+class Mechanism:
+    """A loop the essays tell, recognised by the nodes it passes.
+
+    A loop is this mechanism when it passes every node of ``passes`` and none of
+    ``avoids``. Its name for people depends on the polarity the scenario gives it
+    (``names``: polarity -> (code, words)), so that the same mechanism keeps the same code
+    in every sector: the fixed-charge price loop is ``R3 price spiral`` where the price
+    follows average cost and ``B2 price defence`` where it falls toward avoidable cost.
+    """
+
+    key: str
+    passes: frozenset
+    avoids: frozenset
+    names: dict
+
+    def matches(self, nodes) -> bool:
+        nodes = set(nodes)
+        return self.passes <= nodes and not (self.avoids & nodes)
+
+
+def _mechanism(key, passes, avoids, **names) -> Mechanism:
+    return Mechanism(key, frozenset(passes), frozenset(avoids), {k.replace("U", "?"): v for k, v in names.items()})
+
+
+_SHARE, _TRUST, _REL, _NET = "platform_share", "platform_trust", "relational_trust", "platform_network_value"
+_PRICE, _COST, _CAP, _DEMAND = "incumbent_price", "incumbent_cost", "capacity", "incumbent_demand_per_customer"
+_VOL = "platform_volume"
+
+#: The mechanisms, most specific first (a loop takes the first that matches). A loop that
+#: reaches the share through churn rather than adoption is the same mechanism by the other
+#: door: its code gets a ``c`` and its name ``(churn)`` (not for relational trust, which
+#: acts on churn alone). The codes: R for reinforcing, B
+#: for balancing, U where a link changes sign along the run (the loop acts as either).
+MECHANISMS = (
+    # Platform side.
+    _mechanism("trust_network", {_SHARE, _VOL, _TRUST, _NET}, {_REL, _PRICE}, R=("R5", "trust network effect")),
+    _mechanism("trust_relational", {_SHARE, _VOL, _TRUST, _REL}, {_NET, _PRICE}, R=("R7", "trust–relational trust")),
+    _mechanism("trust_transactions", {_SHARE, _VOL, _TRUST}, {_NET, _REL, _PRICE}, R=("R1", "trust–transactions")),
+    _mechanism("relational_trust", {_SHARE, _VOL, _REL}, {_TRUST, _NET, _PRICE}, R=("R6", "relational trust")),
+    _mechanism("network_effect", {_SHARE, _NET}, {_TRUST, _REL, _PRICE}, R=("R4", "network effect")),
+    # Incumbent side, through the platform share: capacity (the fixed cost), variable cost,
+    # the fixed charge spread over fewer customers (or the competitive price cut).
+    _mechanism("fixed_cost", {_SHARE, _CAP, _PRICE}, {_TRUST, _NET, _REL},
+               R=("R9", "fixed-cost trap"), B=("B3", "capacity cut"), U=("U3", "capacity")),
+    _mechanism("variable_cost", {_SHARE, _COST, _PRICE}, {_CAP, _TRUST, _NET, _REL},
+               R=("R10", "variable-cost spiral"), B=("B4", "variable-cost relief"), U=("U4", "variable cost")),
+    _mechanism("price", {_SHARE, _PRICE}, {_COST, _CAP, _TRUST, _NET, _REL},
+               R=("R3", "price spiral"), B=("B2", "price defence"), U=("U2", "price")),
+    # Incumbent side, within its own customers: demand per customer against the price.
+    _mechanism("demand_capacity", {_PRICE, _DEMAND, _CAP}, {_SHARE},
+               R=("R11", "demand–fixed-cost trap"), B=("B6", "demand–capacity cut")),
+    _mechanism("demand_cost", {_PRICE, _DEMAND, _COST}, {_SHARE, _CAP},
+               R=("R12", "demand–cost spiral"), B=("B5", "demand–variable cost")),
+    _mechanism("demand", {_PRICE, _DEMAND}, {_SHARE, _COST, _CAP},
+               R=("R8", "demand spiral"), B=("B7", "demand")),
+)
+
+#: The two one-link switching loops, by their nodes.
+_SWITCHING = {
+    (_SHARE, "adoption"): {"R": ("R2", "word of mouth"), "B": ("B8", "saturation"),
+                           "?": ("U1", "word of mouth–saturation")},
+    (_SHARE, "churn"): {"B": ("B1", "churn"), "R": ("R13", "churn"), "?": ("U5", "churn")},
+}
+
+
+def mechanism_of(loop: Loop) -> str | None:
+    """The key of the mechanism of :data:`MECHANISMS` (or ``"word_of_mouth"``, ``"churn"``)
+    that ``loop`` is, or None."""
+    nodes = tuple(loop.nodes)
+    if nodes in _SWITCHING:
+        return "word_of_mouth" if nodes[1] == "adoption" else "churn"
+    for mech in MECHANISMS:
+        if mech.matches(nodes):
+            return mech.key
+    return None
+
+
+@dataclass(frozen=True)
 class LoopScores:
     """Link and loop scores along a run.
 
@@ -93,9 +165,9 @@ class LoopScores:
     loops : tuple of Loop
         The loops scored, in the order of the rows below.
     names : tuple of str
-        One identifier per loop: ``R1, R2, ...`` reinforcing, ``B1, ...`` balancing,
-        ``U1, ...`` of undetermined polarity, each followed by words from its nodes
-        (for example ``"R1 transactions–trust–adoption"``).
+        One name per loop (:func:`loop_names`): a code, ``R`` reinforcing, ``B`` balancing,
+        ``U`` of undetermined polarity, and the mechanism's words (for example
+        ``"R1 trust–transactions"``), the same for the same loop in every sector.
     links : dict[(str, str), ndarray of shape (n,)]
         Link score of every link ``(source, target)`` of the loops.
     scores : ndarray, shape (n_loops, n)
@@ -179,79 +251,130 @@ def score_loops(definitions: dict, stocks, values: dict, loops, t, *, names=None
     """
     t = np.asarray(t, dtype=float)
     stocks = tuple(stocks)
-    defs = {name: sp.sympify(expr) for name, expr in definitions.items()}
-    syms = {name: sp.Symbol(name, real=True) for name in defs}
-    # Symbols are matched by name (whatever their assumptions), so that callers may build
-    # their expressions with plain sp.Symbol.
-    for name, expr in defs.items():
-        rename = {s: syms[s.name] for s in expr.free_symbols if s.name in syms}
-        stray = sorted(s.name for s in expr.free_symbols if s.name not in syms)
-        if stray:
-            raise ValueError(f"the definition of {name!r} uses {', '.join(stray)}, which are not nodes; "
-                             f"allowed: {', '.join(defs)}")
-        defs[name] = expr.xreplace(rename)
-    missing = [s for s in stocks if s not in values or s not in defs]
+    missing = [s for s in stocks if s not in values or s not in definitions]
     if missing:
         raise ValueError(f"every stock needs a definition and values; missing for {', '.join(missing)}")
-    order = _topological(defs, syms, stocks)
-    modules = lambdify_modules("numpy")
-    arg_names = list(defs)
-    args_syms = [syms[n] for n in arg_names]
-
-    def evaluate(expr, vals):
-        if not expr.free_symbols:
-            return np.full(t.shape, float(expr))
-        f = sp.lambdify(args_syms, expr, modules=modules)
-        return np.broadcast_to(np.asarray(f(*[vals.get(n, np.nan) for n in arg_names]), dtype=float), t.shape)
-
-    vals = {s: np.asarray(values[s], dtype=float) for s in stocks}
-    for name in order:  # auxiliaries in the order they are defined from the stocks
-        vals[name] = evaluate(defs[name], vals)
-    # Total rates of change: a stock's is its definition; an auxiliary's the chain rule.
-    partial = {}  # (source, target) -> d definition(target) / d source, along the run
-    for target, expr in defs.items():
-        for s in expr.free_symbols:
-            partial[(s.name, target)] = evaluate(sp.diff(expr, s), vals)
-    rate = {s: evaluate(defs[s], vals) for s in stocks}
-    for target in order:
-        total = np.zeros(t.shape)
-        for s in defs[target].free_symbols:
-            total = total + partial[(s.name, target)] * rate[s.name]
-        rate[target] = total
-    # For a stock the score's denominator is the change of its net flow, d/dt of its rate.
-    change = {}
-    for target, expr in defs.items():
-        total = np.zeros(t.shape)
-        for s in expr.free_symbols:
-            total = total + partial[(s.name, target)] * rate[s.name]
-        change[target] = total  # for an auxiliary, its own rate again
-
     loops = tuple(lp if isinstance(lp, Loop) else Loop(tuple(lp), "?") for lp in loops)
-    link_scores: dict = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for lp in loops:
-            for i, source in enumerate(lp.nodes):
-                target = lp.nodes[(i + 1) % len(lp.nodes)]
-                if (source, target) in link_scores:
-                    continue
-                if (source, target) not in partial:
-                    raise ValueError(f"loop {' -> '.join(lp.nodes)} passes {source} -> {target}, "
-                                     f"but the definition of {target!r} does not use {source!r}")
-                d = partial[(source, target)]
-                contribution = d * rate[source]
-                score = np.abs(contribution / change[target]) * np.sign(d)
-                score[~np.isfinite(score) | (change[target] == 0)] = np.nan
-                link_scores[(source, target)] = score
-        scores = np.array([np.prod([link_scores[(lp.nodes[i], lp.nodes[(i + 1) % len(lp.nodes)])]
-                                    for i in range(len(lp.nodes))], axis=0) for lp in loops]).reshape(len(loops), -1)
-        total = np.sum(np.abs(scores), axis=0)
-        relative = scores / total
-    relative[:, ~np.isfinite(total) | (total == 0)] = np.nan
+    program = ScoreProgram(definitions, stocks, loops)
+    out = program.evaluate({s: np.asarray(values[s], dtype=float) for s in stocks}, t.shape)
     names = tuple(names) if names is not None else tuple(f"loop {i + 1}" for i in range(len(loops)))
     if len(names) != len(loops):
         raise ValueError(f"`names` must give one name per loop ({len(loops)}), got {len(names)}")
-    return LoopScores(t=t, loops=loops, names=names, links=link_scores, scores=scores, relative=relative,
-                      rates=change)
+    return LoopScores(t=t, loops=loops, names=names, links=out["links"], scores=out["scores"],
+                      relative=out["relative"], rates=out["change"])
+
+
+class ScoreProgram:
+    """The LTM scores of fixed loops of a system of sympy definitions, compiled once and
+    evaluated on arrays of any shape (one run's samples, or draws x samples).
+
+    Parameters
+    ----------
+    definitions : dict[str, sympy.Expr]
+        As for :func:`score_loops`; the definitions may also use the symbols named in
+        ``constants`` (parameters, given per evaluation and broadcast, so that one program
+        serves every draw of a sector).
+    stocks : tuple of str
+    loops : tuple of Loop
+    constants : iterable of str
+        Names of the symbols that are not nodes (none for a closed textbook system).
+
+    Raises
+    ------
+    ValueError
+        As :func:`score_loops`.
+    """
+
+    def __init__(self, definitions: dict, stocks, loops, constants=()):
+        stocks = tuple(stocks)
+        constants = tuple(constants)
+        defs = {name: sp.sympify(expr) for name, expr in definitions.items()}
+        syms = {name: sp.Symbol(name, real=True) for name in defs}
+        const_syms = {name: sp.Symbol(name, real=True) for name in constants}
+        # Symbols are matched by name (whatever their assumptions), so that callers may build
+        # their expressions with plain sp.Symbol.
+        for name, expr in defs.items():
+            rename = {s: (syms.get(s.name) or const_syms[s.name]) for s in expr.free_symbols
+                      if s.name in syms or s.name in const_syms}
+            stray = sorted(s.name for s in expr.free_symbols if s.name not in syms and s.name not in const_syms)
+            if stray:
+                raise ValueError(f"the definition of {name!r} uses {', '.join(stray)}, which are not nodes; "
+                                 f"allowed: {', '.join(defs)}")
+            defs[name] = expr.xreplace(rename)
+        self.stocks, self.loops, self.constants = stocks, tuple(loops), constants
+        self.order = _topological(defs, syms, stocks)
+        self.inputs = {n: sorted(s.name for s in defs[n].free_symbols if s.name in syms) for n in defs}
+        for lp in self.loops:
+            for i, source in enumerate(lp.nodes):
+                target = lp.nodes[(i + 1) % len(lp.nodes)]
+                if source not in self.inputs.get(target, ()):
+                    raise ValueError(f"loop {' -> '.join(lp.nodes)} passes {source} -> {target}, "
+                                     f"but the definition of {target!r} does not use {source!r}")
+        modules = lambdify_modules("numpy")
+        self.arg_names = list(defs) + list(constants)
+        args = [syms[n] for n in defs] + [const_syms[n] for n in constants]
+        # One function for the auxiliaries in order would need them collapsed to the stocks;
+        # they are few and cheap, one function each. Every partial derivative and every
+        # stock's rate in one function, sharing subexpressions (cse).
+        self._aux = [(n, sp.lambdify(args, defs[n], modules=modules)) for n in self.order]
+        self.partial_keys = [(src, target) for target in defs for src in self.inputs[target]]
+        exprs = [sp.diff(defs[target], syms[src]) for src, target in self.partial_keys] + [defs[s] for s in stocks]
+        self._derivatives = sp.lambdify(args, exprs, modules=modules, cse=True)
+        self.defs = defs
+
+    def evaluate(self, values: dict, shape) -> dict:
+        """Scores at ``values`` (every stock, and every constant; arrays broadcast to ``shape``).
+
+        Returns
+        -------
+        dict
+            ``links`` {(source, target): array}, ``scores`` (loops, *shape), ``relative``
+            (loops, *shape), ``change`` {node: array} (the denominators: an auxiliary's
+            total rate of change, a stock's change of its net flow).
+        """
+        shape = tuple(shape)
+        vals = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+
+        def call(f):
+            return np.broadcast_to(np.asarray(f(*[vals.get(n, np.nan) for n in self.arg_names]), dtype=float), shape)
+
+        with np.errstate(all="ignore"):
+            for name, f in self._aux:  # auxiliaries in the order they are defined from the stocks
+                vals[name] = call(f)
+            raw = self._derivatives(*[vals.get(n, np.nan) for n in self.arg_names])
+            arrays = [np.broadcast_to(np.asarray(r, dtype=float), shape) for r in raw]
+            partial = dict(zip(self.partial_keys, arrays[:len(self.partial_keys)]))
+            # Total rates of change: a stock's is its definition; an auxiliary's the chain rule.
+            rate = dict(zip(self.stocks, arrays[len(self.partial_keys):]))
+            for target in self.order:
+                total = np.zeros(shape)
+                for src in self.inputs[target]:
+                    total = total + partial[(src, target)] * rate[src]
+                rate[target] = total
+            # For a stock the score's denominator is the change of its net flow, d/dt of its rate.
+            change = {}
+            for target in self.defs:
+                total = np.zeros(shape)
+                for src in self.inputs[target]:
+                    total = total + partial[(src, target)] * rate[src]
+                change[target] = total  # for an auxiliary, its own rate again
+            link_scores: dict = {}
+            for lp in self.loops:
+                for i, source in enumerate(lp.nodes):
+                    target = lp.nodes[(i + 1) % len(lp.nodes)]
+                    if (source, target) in link_scores:
+                        continue
+                    d = partial[(source, target)]
+                    score = np.abs(d * rate[source] / change[target]) * np.sign(d)
+                    score[~np.isfinite(score) | (change[target] == 0)] = np.nan
+                    link_scores[(source, target)] = score
+            scores = np.array([np.prod([link_scores[(lp.nodes[i], lp.nodes[(i + 1) % len(lp.nodes)])]
+                                        for i in range(len(lp.nodes))], axis=0) for lp in self.loops])
+            scores = scores.reshape((len(self.loops),) + shape)
+            total = np.sum(np.abs(scores), axis=0)
+            relative = scores / total
+        relative[:, ~np.isfinite(total) | (total == 0)] = np.nan
+        return {"links": link_scores, "scores": scores, "relative": relative, "change": change}
 
 
 def _topological(defs: dict, syms: dict, stocks: tuple) -> list[str]:
@@ -270,21 +393,52 @@ def _topological(defs: dict, syms: dict, stocks: tuple) -> list[str]:
 
 
 def loop_names(loops) -> tuple[str, ...]:
-    """Names of loops for people: polarity and number (R1, B1, ...; U1 where a link changes
-    sign), then the words of the nodes it passes, in order (:data:`NODE_WORDS`), or the
-    loop's own name (:data:`LOOP_WORDS`)."""
-    counts = {"R": 0, "B": 0, "?": 0}
+    """Names of loops for people, stable across sectors: a code (R1, B1, ...; U where a
+    link changes sign) and the mechanism's words (:data:`MECHANISMS`), derived from the
+    nodes the loop passes and its polarity, so that ``R1 trust–transactions`` is the same
+    loop in every sector. A loop no mechanism matches is named from its nodes' words
+    (:data:`NODE_WORDS`) with a code numbered after the catalogue's (``R21``, ``B21``, ...,
+    in the loops' order). Two loops that would share a name (the same mechanism by two
+    paths) get ``a``, ``b``, ... after the code.
+    """
     out = []
+    extra = {"R": 20, "B": 20, "?": 20}
     for lp in loops:
-        counts[lp.polarity] += 1
-        prefix = {"R": "R", "B": "B", "?": "U"}[lp.polarity]
-        words = [LOOP_WORDS[tuple(lp.nodes)]] if tuple(lp.nodes) in LOOP_WORDS else []
-        for node in lp.nodes if not words else ():
-            w = NODE_WORDS.get(node)
-            if w and w not in words:
-                words.append(w)
-        out.append(f"{prefix}{counts[lp.polarity]} {'–'.join(words) or lp.nodes[0]}")
-    return tuple(out)
+        nodes = tuple(lp.nodes)
+        pol = lp.polarity
+        route = "churn" if "churn" in nodes else "adoption"
+        known = _SWITCHING.get(nodes)
+        if known is None:
+            mech = next((m for m in MECHANISMS if m.matches(nodes)), None)
+            known = mech.names if mech is not None else None
+        if known is not None and pol in known:
+            code, words = known[pol]
+            # Relational trust acts only on churn: there the churn door is the only one.
+            if route == "churn" and nodes not in _SWITCHING and _REL not in nodes:
+                code, words = code + "c", f"{words} (churn)"
+        else:
+            extra[pol] += 1
+            code = f"{ {'R': 'R', 'B': 'B', '?': 'U'}[pol] }{extra[pol]}"
+            words = []
+            for node in nodes:
+                w = NODE_WORDS.get(node)
+                if w and w not in words:
+                    words.append(w)
+            words = "–".join(words) or nodes[0]
+        out.append(f"{code} {words}")
+    seen: dict = {}
+    for name in out:
+        seen[name] = seen.get(name, 0) + 1
+    count: dict = {}
+    final = []
+    for name in out:
+        if seen[name] > 1:
+            code, _, words = name.partition(" ")
+            k = count.get(name, 0)
+            count[name] = k + 1
+            name = f"{code}{'abcdefghijklmnopqrstuvwxyz'[k]} {words}"
+        final.append(name)
+    return tuple(final)
 
 
 @cache
@@ -344,19 +498,31 @@ def loop_scores(params: Parameters, *, samples: int = 400, structure: CausalStru
     run = simulate(params, t_eval=np.linspace(0.0, end, int(samples)))
     if not run.success:
         raise RuntimeError(f"the run of the parameters failed: {run.message}")
-    m = build()
-    pvals = {m.symbol(k): float(v) for k, v in zip(PARAM_NAMES, param_vector(params))}
-    defs = {n: e.xreplace(pvals) for n, e in _model_definitions(tuple(structure.nodes)).items()}
     loops = list(structure.loops)
     names = list(loop_names(loops))
     if self_loops:
+        defs = _model_definitions(tuple(structure.nodes))
+        m = build()
         for s in STATE_NAMES:
             if s in structure.nodes and m.symbol(s) in defs[s].free_symbols:
                 loops.append(Loop((s,), "?"))
                 names.append(f"{NODE_WORDS.get(s, s)} self")
     n = min(len(run.t), int(samples))
+    program = model_program(tuple(structure.nodes), tuple(loops))
     values = {s: run.series[s][:n] for s in STATE_NAMES}
-    return score_loops(defs, STATE_NAMES, values, loops, run.t[:n], names=names)
+    values.update(zip(PARAM_NAMES, map(float, param_vector(params))))
+    out = program.evaluate(values, (n,))
+    return LoopScores(t=run.t[:n], loops=tuple(loops), names=tuple(names), links=out["links"],
+                      scores=out["scores"], relative=out["relative"], rates=out["change"])
+
+
+@cache
+def model_program(nodes: tuple, loops: tuple) -> ScoreProgram:
+    """The compiled scores of ``loops`` of the model (the diagram's ``nodes`` collapsed as
+    :func:`model.analysis.causal.causal_structure` does), the parameters left as inputs:
+    one program for every draw of a sector (:meth:`ScoreProgram.evaluate` with the stocks
+    as (draws, samples) arrays and each parameter as a (draws, 1) column)."""
+    return ScoreProgram(_model_definitions(nodes), STATE_NAMES, loops, constants=PARAM_NAMES)
 
 
 def dominance_shifts(t, relative) -> list[tuple[float, int, int]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-SECTIONS = ("core", "tipping", "engine", "verdict", "app", "revision", "network", "firms", "sweep")
+SECTIONS = ("core", "tipping", "engine", "verdict", "app", "revision", "network", "firms", "sweep", "loops")
 
 
 def add_parser(sub) -> None:

@@ -107,6 +107,13 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])
     values.update(P.figure_numbers(fig_dir))
 
+    log("loop dominance")
+    from ..evidence.scenarios import verdict_files
+
+    loop_draws = P.LOOP_DOMINANCE_DRAWS if not quick else 20
+    includes["loop_dominance.md"] = P.Template(P.loop_dominance_markdown(verdict_files()[0], draws=loop_draws,
+                                                                         seed=seed)).render(values, includes)
+
     # The sector prose includes the generated calibration, evidence-check and effect tables.
     includes["sectors.md"] = P.Template(includes["sectors.md"]).render(values, includes)
     # Code names in words everywhere but the parameter table, whose name column is the key

@@ -656,13 +656,37 @@ def build_causal_loop(ctx: Context) -> Built:
                f"{len(cs.links)} links form {len(cs.loops)} feedback loops, {r} reinforcing and {b} balancing. "
                f"Intermediate quantities not shown (the logit attractiveness, the average price) are folded into "
                f"the links.")
+    caption += (" The main loops carry their codes (⟲R1 ...) at the middle of their nodes and are named in the "
+                "key: the same code is the same mechanism in every sector (model.analysis.loops.MECHANISMS).")
     return Built(F.causal_loop(cs), caption, scenarios=(_rel(path),), parameters={_rel(path): {}},
                  notes={"nodes": list(cs.nodes), "links": len(cs.links), "loops": len(cs.loops)})
 
 
+#: The sector whose loop dominance the book shows (newspapers: the essay's first example).
+LOOP_DOMINANCE_SECTOR = "newspapers.toml"
+
+
+def build_loop_dominance(ctx: Context) -> Built:
+    from ..analysis.loops import dominant_at_point_of_no_return, loop_scores
+
+    path, sc = _load(ctx, LOOP_DOMINANCE_SECTOR)
+    scores = loop_scores(sc.params)
+    at = dominant_at_point_of_no_return(sc.params, scores=scores)
+    fig = F.loop_dominance(scores, start_year=sc.start_year, ponr_time=at["time"])
+    where = (f"At the point of no return ({at['time']:.1f} years in) the dominant loop is {at['loop']}."
+             if at["loop"] else f"The point of no return: {at['outcome']}.")
+    caption = (f"Loop dominance in {sc.name} (its aggregate incumbent, the file's values): each loop's absolute "
+               f"relative Loops-That-Matter score (Schoenberg, Davidsen and Eberlein 2020), stacked to 1, up to the "
+               f"fall; the five largest on average, the rest together. {where}")
+    return Built(fig, caption, scenarios=(_rel(path),), parameters={_rel(path): {}},
+                 notes={"loop_at_point_of_no_return": at["loop"], "point_of_no_return": at["time"],
+                        "shifts": [[t, scores.names[a], scores.names[b]] for t, a, b in scores.shifts()]})
+
+
 #: Every figure, in the order of the paper.
 FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
-    FigureSpec("causal_loop", "full", 3.75, build_causal_loop, margin=dict(l=4, r=4, t=4, b=4)),
+    FigureSpec("causal_loop", "full", 5.0, build_causal_loop, margin=dict(l=4, r=4, t=4, b=4)),
+    FigureSpec("loop_dominance", "full", 3.25, build_loop_dominance, margin=dict(l=50, r=10, t=20, b=40)),
     FigureSpec("calibration_newspapers", "full", 4.25, build_calibration),
     FigureSpec("sectors_over_time", "full", 6.5, build_sectors, margin=dict(l=50, r=8, t=22, b=40)),
     FigureSpec("market_value", "full", 6.5, build_market_value, margin=dict(l=50, r=8, t=22, b=40)),

@@ -59,6 +59,8 @@ __all__ = [
     "sensitivity_indices",
     "causal_loop",
     "circle_order",
+    "node_label_boxes",
+    "loop_dominance",
     "figure_bytes",
     "start_export_server",
     "stop_export_server",
@@ -1332,8 +1334,10 @@ def sensitivity_indices(table: Mapping[str, Mapping[str, float]], *, counts: Map
     return fig
 
 
-def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Figure:
-    """The model's causal-loop diagram: nodes on a circle, signed arrows between them.
+def causal_loop(structure, *, labels: Mapping[str, str] | None = None, loop_labels: bool = True,
+                highlight: int | None = None) -> go.Figure:
+    """The model's causal-loop diagram: nodes on a circle, signed arrows between them, the
+    main loops labelled with their codes (R1, B2, ...) inside the circle and named in a key.
 
     Parameters
     ----------
@@ -1341,6 +1345,13 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
         From :func:`model.analysis.causal.causal_structure` (links derived from the equations).
     labels : mapping, optional
         Display label per node (default :data:`model.analysis.causal.NODE_LABELS`).
+    loop_labels : bool
+        Label the main loops (one per mechanism of :data:`model.analysis.loops.MECHANISMS`,
+        through adoption: their names by :func:`model.analysis.loops.loop_names`) near the
+        middle of their nodes, and name them in a key.
+    highlight : int, optional
+        Index into ``structure.loops`` of a loop to draw thick (the dominant loop); its
+        label is boxed.
 
     Returns
     -------
@@ -1348,16 +1359,21 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
         Traces "nodes" (one marker per node, ``customdata`` the node names, placed around
         the circle by :func:`circle_order`), "link (+)" (solid), "link (−)" (dashed) and
         "link (±)" (dotted), each a polyline with None
-        between links; one arrowhead annotation and one sign label per link; the counts of
-        reinforcing and balancing loops in a note.
+        between links; "loop" (the highlighted loop's links, thick) if ``highlight``; one
+        arrowhead annotation and one sign label per link; the loop codes, the key and the
+        counts of reinforcing and balancing loops in notes.
     """
     from ..analysis.causal import NODE_LABELS
+    from ..analysis.loops import loop_names
 
     labels = dict(NODE_LABELS, **(labels or {}))
     nodes = circle_order(structure.nodes, [(lk.source, lk.target) for lk in structure.links])
     n = len(nodes)
-    angle = np.pi / 2 - 2 * np.pi * np.arange(n) / n
-    pos = {name: (float(np.cos(a)), float(np.sin(a))) for name, a in zip(nodes, angle)}
+    # Half a step round: no node sits at the very top or bottom, where a centred label would
+    # meet its neighbours'.
+    angle = np.pi / 2 - 2 * np.pi * (np.arange(n) + 0.5) / n
+    # An ellipse, wider than tall: the labels beside the top and bottom nodes stay apart.
+    pos = {name: (float(WIDE * np.cos(a)), float(TALL * np.sin(a))) for name, a in zip(nodes, angle)}
     styles = {"+": ("link (+)", dict(color=INK, width=1.0, dash="solid")),
               "-": ("link (−)", dict(color=DARK, width=1.0, dash="dash")),
               "±": ("link (±)", dict(color=MID, width=1.0, dash="dot"))}
@@ -1399,9 +1415,36 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
         xs, ys = paths[sign]
         if xs:
             fig.add_scatter(x=xs, y=ys, mode="lines", name=name, line=line, hoverinfo="skip")
+    names = loop_names(structure.loops)
+    if highlight is not None:
+        lp = structure.loops[int(highlight)]
+        hx, hy = [], []
+        for i, a in enumerate(lp.nodes):
+            b = lp.nodes[(i + 1) % len(lp.nodes)]
+            hx += [pos[a][0], pos[b][0], None]
+            hy += [pos[a][1], pos[b][1], None]
+        fig.add_scatter(x=hx, y=hy, mode="lines", name=f"dominant: {names[int(highlight)]}", hoverinfo="skip",
+                        line=dict(color=PONR, width=4), opacity=0.45)
+    if loop_labels:
+        key = []
+        for (x, y, code), i in zip(*_loop_label_points(structure.loops, names, pos)):
+            boxed = highlight is not None and i == int(highlight)
+            notes.append(dict(x=x, y=y, xref="x", yref="y", showarrow=False, text=f"<b>⟲{code}</b>",
+                              font=dict(size=9), bgcolor="white", bordercolor=INK if boxed else "white",
+                              borderwidth=1, borderpad=1))
+            key.append(names[i])
+        columns = 3  # the key under the circle, in columns
+        rows = -(-len(key) // columns)
+        for c in range(columns):
+            part = sorted(key, key=_code_order)[c * rows:(c + 1) * rows]
+            if part:
+                notes.append(dict(xref="x", yref="y", x=-2.2 + c * 4.4 / columns, y=-1.75, xanchor="left",
+                                  yanchor="top", showarrow=False, align="left", font=dict(size=8),
+                                  text="<br>".join(part)))
     fig.add_scatter(x=[pos[nm][0] for nm in nodes], y=[pos[nm][1] for nm in nodes], mode="markers+text",
                     name="nodes", text=[labels.get(nm, nm) for nm in nodes], customdata=nodes,
-                    textposition=[_label_position(*pos[nm]) for nm in nodes], textfont=dict(size=9),
+                    textposition=[_label_position(pos[nm][0] / WIDE, pos[nm][1] / TALL) for nm in nodes],
+                    textfont=dict(size=9),
                     marker=dict(color="white", size=9, symbol="circle", line=dict(color=INK, width=1.5)),
                     showlegend=False)
     r = sum(lp.polarity == "R" for lp in structure.loops)
@@ -1414,12 +1457,16 @@ def causal_loop(structure, *, labels: Mapping[str, str] | None = None) -> go.Fig
     fig.update_layout(annotations=notes, hovermode="closest",
                       legend=dict(orientation="h", y=-0.02, x=1, xanchor="right", yanchor="top",
                                   entrywidthmode="fraction", entrywidth=0.2),
-                      xaxis=dict(visible=False, range=[-2.0, 2.0]),
-                      yaxis=dict(visible=False, range=[-1.3, 1.25], scaleanchor="x", scaleratio=1))
+                      xaxis=dict(visible=False, range=[-2.25, 2.25]),
+                      yaxis=dict(visible=False, range=[-2.4 if loop_labels else -1.6, 1.55], scaleanchor="x",
+                                 scaleratio=1))
     return fig
 
 
 _SIGN_TEXT = {"+": "+", "-": "−", "±": "±"}
+#: Radii of the causal-loop diagram's ellipse of nodes (the page is taller than the labels
+#: let the diagram be wide).
+WIDE, TALL = 1.15, 1.3
 
 
 def circle_order(nodes, edges) -> list:
@@ -1458,10 +1505,120 @@ def circle_order(nodes, edges) -> list:
 def _label_position(x: float, y: float) -> str:
     """Place a node's label outside the circle."""
     vertical = "top" if y > 0.3 else ("bottom" if y < -0.3 else "middle")
-    horizontal = "right" if x > 0.3 else ("left" if x < -0.3 else "center")
+    horizontal = "right" if x > 0.15 else ("left" if x < -0.15 else "center")
     if vertical == "middle" and horizontal == "center":
         return "top center"
     return f"{vertical} {horizontal}"
+
+
+def _code_order(name: str):
+    """R before B before U, then by number (``R2`` before ``R10``)."""
+    code = name.split(" ")[0]
+    digits = "".join(ch for ch in code if ch.isdigit())
+    return ("RBU".index(code[0]), int(digits or 0), code)
+
+
+def _loop_label_points(loops, names, pos):
+    """Where the main loops' codes go: one loop per code without a door suffix (``R1``,
+    not ``R1c``), at the mean of its nodes' positions drawn 45% of the way to the circle's
+    centre (the loops all pass near the platform share), then pushed apart until no two
+    are closer than 0.3 (a label's width)."""
+    picked = [i for i, name in enumerate(names) if not name.split(" ")[0].endswith(("c", "a", "b"))
+              and name.split(" ")[0][1:].isdigit() and int(name.split(" ")[0][1:]) <= 20]
+    pts = np.array([np.mean([pos[n] for n in loops[i].nodes], axis=0) * 0.55 for i in picked]).reshape(-1, 2)
+    for _ in range(200):  # deterministic repulsion
+        moved = False
+        for a in range(len(pts)):
+            for b in range(a + 1, len(pts)):
+                d = pts[b] - pts[a]
+                dist = float(np.hypot(*d))
+                if dist < 0.3:
+                    step = (d / dist if dist > 1e-9 else np.array([1.0, 0.0])) * (0.3 - dist) / 2
+                    pts[a] -= step
+                    pts[b] += step
+                    moved = True
+        if not moved:
+            break
+    return [(float(x), float(y), names[i].split(" ")[0]) for (x, y), i in zip(pts, picked)], picked
+
+
+def node_label_boxes(fig: go.Figure) -> dict:
+    """Pixel boxes (x0, y0, x1, y1) of the causal-loop diagram's node labels at the figure's
+    layout size, estimated from the text (0.65 em a character, what the book's serif takes, 1.25 em a line) and its
+    position beside the marker: for checking that no two overlap.
+
+    The axes keep x and y at one scale (``scaleanchor``), so a data unit is the smaller of
+    the plot area's width and height over its range in pixels.
+    """
+    import re
+
+    lay = fig.layout
+    m = lay.margin
+    w = (lay.width or 700) - (m.l or 0) - (m.r or 0)
+    h = (lay.height or 450) - (m.t or 0) - (m.b or 0)
+    xr, yr = lay.xaxis.range, lay.yaxis.range
+    unit = min(w / (xr[1] - xr[0]), h / (yr[1] - yr[0]))
+    cx, cy = (xr[0] + xr[1]) / 2, (yr[0] + yr[1]) / 2
+    trace = next(t for t in fig.data if t.name == "nodes")
+    size = trace.textfont.size or 12
+    marker = (trace.marker.size or 6) / 2 + 2
+    out = {}
+    for x, y, text, position, name in zip(trace.x, trace.y, trace.text, trace.textposition, trace.customdata):
+        plain = re.sub(r"<sub>(.*?)</sub>", r"\1", text)
+        plain = re.sub(r"<[^>]+>", "", plain)
+        width, height = 0.65 * size * len(plain), 1.25 * size
+        px, py = w / 2 + (x - cx) * unit, h / 2 - (y - cy) * unit  # y down
+        vertical, _, horizontal = position.partition(" ")
+        x0 = {"left": px - marker - width, "right": px + marker, "center": px - width / 2}[horizontal]
+        y0 = {"top": py - marker - height, "bottom": py + marker, "middle": py - height / 2}[vertical]
+        out[name] = (x0, y0, x0 + width, y0 + height)
+    return out
+
+
+def loop_dominance(scores, *, top: int = 5, start_year: float | None = None, ponr_time: float | None = None,
+                   at_time: float | None = None) -> go.Figure:
+    """Stacked loop dominance over a run: each loop's absolute relative LTM score (they sum
+    to 1 at each time), the ``top`` loops by their mean share, the rest as "other loops".
+
+    Parameters
+    ----------
+    scores : LoopScores
+        From :func:`model.analysis.loops.loop_scores`.
+    top : int
+    start_year : float, optional
+        Calendar year of t = 0 (time axis in calendar years).
+    ponr_time, at_time : float, optional
+        The point of no return, and a chosen time, marked by vertical lines.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One filled trace per loop shown (named by the loop), stacked to 1.
+    """
+    rel = np.abs(np.asarray(scores.relative, dtype=float))
+    ok = np.all(np.isfinite(rel), axis=0)
+    mean = np.nanmean(np.where(ok, rel, np.nan), axis=1) if ok.any() else np.zeros(rel.shape[0])
+    order = [int(i) for i in np.argsort(-np.nan_to_num(mean))[: int(top)]]
+    rest = [i for i in range(rel.shape[0]) if i not in order]
+    t = np.asarray(scores.t, dtype=float)
+    grays = ["#1a1a1a", "#555555", "#8c8c8c", "#b3b3b3", "#d9d9d9", "#efefef"]
+    fig = go.Figure()
+    series = [(scores.names[i], rel[i]) for i in order]
+    if rest:
+        series.append(("other loops", rel[rest].sum(axis=0)))
+    for k, (name, y) in enumerate(series):
+        fig.add_scatter(x=t, y=np.where(ok, y, np.nan), mode="lines", name=name, stackgroup="loops",
+                        line=dict(width=0.5, color=INK), fillcolor=grays[k % len(grays)], hovertemplate="%{y:.2f}")
+    for when, label, dash in ((ponr_time, "point of no return", "dash"), (at_time, "chosen year", "dot")):
+        if when is not None and np.isfinite(when):
+            fig.add_vline(x=float(when), line=dict(color=PONR, width=1.5, dash=dash),
+                          annotation=dict(text=label, font=dict(size=9)), annotation_position="top")
+    fig.update_yaxes(title=dict(text="share of loop dominance"), range=[0, 1])
+    fig.update_xaxes(title=dict(text="years"))
+    calendar_axis(fig, start_year, float(t[-1]))
+    fig.update_layout(legend=dict(orientation="h", y=-0.3, yanchor="top", entrywidthmode="fraction", entrywidth=0.5,
+                                  traceorder="reversed"), hovermode="x unified")
+    return fig
 
 
 # --- static export ----------------------------------------------------------------------

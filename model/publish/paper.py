@@ -168,6 +168,54 @@ def loops_markdown(scenario_path: Path) -> str:
     return "\n".join(out)
 
 
+#: Draws per sector for the paper's loop-dominance table (the bench's size; about 6 s a sector).
+LOOP_DOMINANCE_DRAWS = 1000
+
+
+def loop_dominance_markdown(paths, *, draws: int = LOOP_DOMINANCE_DRAWS, seed: int = 0) -> str:
+    """Which loop dominates at each sector's point of no return: at the file's values
+    (:func:`model.analysis.loops.dominant_at_point_of_no_return`) and over the verdict's
+    draws (:func:`model.studies.loop_dominance.sector_loop_dominance`), as Markdown."""
+    from ..analysis.loops import dominant_at_point_of_no_return
+    from ..evidence.scenarios import load_scenario
+    from ..studies.loop_dominance import ensemble_summary, sector_loop_dominance
+
+    out = [f"Loops That Matter (Schoenberg, Davidsen and Eberlein 2020) score each feedback loop of the "
+           f"aggregate incumbent's model along a run; the loop with the largest share of the scores dominates. "
+           f"Per sector, the loop dominating at the point of no return at the file's values, and over "
+           f"{draws} of the verdict's draws (seed {seed}) how often each loop does among the draws that tip, "
+           f"with the median time of the most common shift of dominance into it "
+           f"({{{{ fig.loop_dominance }}}} shows one run).", "",
+           "| sector | at the file's values | over the draws: most often | next |", "|---|---|---|---|"]
+    tally: dict = {}
+    for path in paths:
+        scenario = load_scenario(path)
+        at = dominant_at_point_of_no_return(scenario.params)
+        here = (f"{at['loop']} (at {at['time']:.1f} yr)" if at["loop"] else at["outcome"].replace("_", " "))
+        summary = ensemble_summary(sector_loop_dominance(scenario, draws=draws, seed=seed))
+        rows = summary["dominant_at_point_of_no_return"]
+        cells = []
+        for row in rows[:2]:
+            into = [r for r in summary["shifts"] if r["to"] == row["loop"]]
+            when = f", shift into it at {into[0]['median']:.1f} yr" if into else ""
+            cells.append(f"{row['loop']} ({row['share']:.0%}{when})")
+        cells += ["—"] * (2 - len(cells))
+        if rows:
+            tally[rows[0]["loop"]] = tally.get(rows[0]["loop"], 0) + 1
+        tips = summary["tips"]
+        out.append(f"| {_escape_cell(scenario.name)} ({tips} of {draws} tip) | {_escape_cell(here)} | "
+                   f"{_escape_cell(cells[0])} | {_escape_cell(cells[1])} |")
+    out.append("")
+    if tally:
+        top = max(tally, key=tally.get)
+        out.append(f"Across the {len(paths)} sectors, {top} is the loop most often dominant at the point of no "
+                   f"return in {tally[top]} of them. The incumbent's liquidity is in no loop: it is drained, not "
+                   f"fed back, so the loop that brings the incumbent down is the one that moves the platform's "
+                   f"share when the fall becomes certain.")
+        out.append("")
+    return "\n".join(out)
+
+
 def _escape_cell(text: str) -> str:
     """Free text as one pipe-table cell: a ``|`` would end the cell and a ``$`` (a price in a
     source) would open TeX math, which never wraps and pushes the table past the margin."""
