@@ -166,3 +166,37 @@ def test_parameter_vector_order():
     assert pv[PARAM_NAMES.index("churn_rate")] == 0.123
     assert pv[PARAM_NAMES.index("chi_fixed")] == 1.0 and pv[PARAM_NAMES.index("chi_unit_price")] == 0.0
     assert pv[PARAM_NAMES.index("acquisition")] == 1.0
+
+
+def test_generated_code_equals_the_sympy_expressions_under_every_switch():
+    # The generated forms skip the branches of switches that are off (their values are NaN
+    # there), write roots as square roots and share exp(n a) with exp(a): at random states
+    # under every setting of the switches they equal the sympy expressions evaluated as they
+    # stand, and a wrongly gated value would show as NaN.
+    import sympy as sp
+
+    from model.core.special import lambdify_modules
+
+    model = build()
+    args = [list(model.states), list(model.params)]
+    f_rhs = sp.lambdify(args, list(model.rhs), modules=lambdify_modules("math"))
+    f_out = sp.lambdify(args, [model.outputs[k] for k in OUTPUT_NAMES], modules=lambdify_modules("math"))
+    rng = np.random.default_rng(20261203)
+    switches = [n for n in PARAM_NAMES if n.startswith("chi_")]
+    checked = 0
+    for _ in range(400):
+        params = random_params(rng)
+        pv = param_vector(params)
+        pv[[PARAM_NAMES.index(n) for n in switches]] = rng.integers(0, 2, len(switches))  # every combination
+        y = random_state(rng, params)
+        try:
+            want_rhs, want_out = np.array(f_rhs(y, pv)), np.array(f_out(y, pv))
+        except (ValueError, ZeroDivisionError, OverflowError):
+            continue  # outside the model's domain at this state (a power of a negative price mix)
+        if not (np.all(np.isfinite(want_rhs)) and np.all(np.isfinite(want_out))):
+            continue
+        assert_allclose(gen.rhs(y, pv), want_rhs, rtol=1e-9, atol=1e-12)
+        assert_allclose(gen.outputs(y, pv), want_out, rtol=1e-9, atol=1e-12)
+        assert np.all(np.isfinite(gen.jac(y, pv)))  # its values: test_analytic_jacobian_equals_finite_differences
+        checked += 1
+    assert checked >= 200

@@ -1,27 +1,28 @@
-"""Engine: the compiled ensemble integrator against per-run ``solve_ivp``, and sweep scaling.
+"""Engine: the compiled ensemble integrator against per-run ``solve_ivp``.
 
 On the same parameter sets (a Latin hypercube over every range of the baseline scenario,
-seed 0), at rtol 1e-6 / atol 1e-9 with the fall event:
+seed 0), at rtol 1e-6 / atol 1e-9 with the fall event, every figure by CPU time
+(``time.process_time``, which counts every engine thread), so that the ratios are per core
+and do not collapse when the machine is shared (the load average is printed at the start
+and the end):
 
-* the engine (:func:`model.core.engine.integrate`, all cores) for N = 1e3, 1e4, 1e5 (1e6 with
-  ``--million``): runs per second, and right-hand-side evaluations per second per core
-  (its counted evaluations / wall time / threads);
-* the baseline a user would write: ``solve_ivp`` called once per run (RK45, the same
-  Dormand-Prince pair, with the compiled generated right-hand side and the event), on one
-  core, timed on a subset of the same sets and extrapolated per run; and the project's
-  own ``simulate`` (LSODA with the analytic Jacobian) for reference;
-* the baseline a user writes first (issue 17): ``solve_ivp`` (RK45 and LSODA) with a
-  ``sympy.lambdify`` right-hand side of the same equations, on a smaller subset;
-* their ratio, per run on all cores and per core by CPU time (``time.process_time``, which
-  counts every engine thread), and the RHS evaluations per CPU-second, so the figures do
-  not collapse when the machine is shared (the load average is printed);
+* the engine (:func:`model.core.engine.integrate`, all cores) for N = 1e3 ... 1e6 (1e4 with
+  ``--quick``): runs per second (wall and CPU), right-hand-side evaluations per CPU-second,
+  stiff runs, the bytes it holds per run (inputs and result arrays) and the growth of the
+  peak resident memory;
+* the baselines, on one core, timed on the first of the same sets and extrapolated per run
+  to every N: the user's (issue 17), ``solve_ivp`` RK45 and LSODA with a ``sympy.lambdify``
+  right-hand side of the same equations, without and with ``cse``; ``solve_ivp`` RK45 with
+  the compiled generated right-hand side; the project's ``simulate`` (LSODA with the
+  analytic Jacobian);
+* one and eight firms on the same draws of a sector file, against ``simulate``;
 * the batched point of no return (sweeps: the ``sweep`` section).
 """
 
 from __future__ import annotations
 
 import os
-import statistics
+import resource
 import time
 from pathlib import Path
 
@@ -72,17 +73,18 @@ _event.direction = -1
 
 
 def solve_ivp_baseline(pvecs, y0s, horizons):
-    """Per-run solve_ivp (RK45) on one core: (seconds per run, rhs evaluations, falls)."""
+    """Per-run solve_ivp (RK45) with the compiled generated RHS, on one core: (CPU seconds per
+    run, rhs evaluations, falls)."""
     nfev = 0
     falls = []
-    t0 = time.perf_counter()
+    gen.rhs(y0s[0], pvecs[0])  # numba loads (or compiles) it outside the timing
+    c0 = time.process_time()
     for p, y0, h in zip(pvecs, y0s, horizons):
         sol = solve_ivp(lambda t, y, p=p: gen.rhs(y, p), (0.0, h), y0, method="RK45", rtol=RTOL, atol=ATOL,
                         events=_event)
         nfev += sol.nfev
         falls.append(sol.status == 1)
-    dt = time.perf_counter() - t0
-    return dt / len(pvecs), nfev, np.array(falls)
+    return (time.process_time() - c0) / len(pvecs), nfev, np.array(falls)
 
 
 def lambdify_baseline(pvecs, y0s, horizons, method: str, cse: bool = False):
@@ -96,6 +98,7 @@ def lambdify_baseline(pvecs, y0s, horizons, method: str, cse: bool = False):
     f = sp.lambdify([list(model.states), list(model.params)], list(model.rhs), modules=lambdify_modules("numpy"),
                     cse=cse)
     nfev, falls = 0, []
+    f(y0s[0], [float(v) for v in pvecs[0]])  # its special functions are numba kernels: load them untimed
     c0 = time.process_time()
     for p, y0, h in zip(pvecs, y0s, horizons):
         p = [float(v) for v in p]
@@ -106,90 +109,137 @@ def lambdify_baseline(pvecs, y0s, horizons, method: str, cse: bool = False):
     return (time.process_time() - c0) / len(pvecs), nfev, np.array(falls)
 
 
-def _best_of(fn, repeat):
-    times = []
-    out = None
+def _timed(fn, repeat):
+    """(CPU seconds of the best of ``repeat`` calls, counting every thread; its wall seconds;
+    the result)."""
+    best = None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        if best is None or cpu < best[0]:
+            best = (cpu, wall, out)
+    return best
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def _result_bytes(res) -> int:
+    return sum(v.nbytes for v in vars(res).values() if isinstance(v, np.ndarray))
 
 
 def run(args) -> None:
     quick = bool(getattr(args, "quick", False))
-    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
-    if getattr(args, "million", False):
-        sizes.append(1_000_000)
+    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
     threads = numba.get_num_threads()
+    load_start = os.getloadavg()
     pv_all, hz_all, scenario = parameter_sets(max(sizes))
     y0_all = engine.initial_states(pv_all)
     engine.integrate(pv_all[:64], y0_all[:64], t_end=hz_all[:64])  # compile / load the cache
 
+    # Baselines on the first parameter sets (the same the engine's rows start with), one
+    # core each, by CPU time; per run, extrapolated to every N (said so below).
     n_base = 50 if quick else 300
-    c_ivp = time.process_time()
-    sec_ivp, nfev_ivp, falls_ivp = solve_ivp_baseline(pv_all[:n_base], y0_all[:n_base], hz_all[:n_base])
-    cpu_ivp = (time.process_time() - c_ivp) / n_base
+    cpu_ivp, nfev_ivp, falls_ivp = solve_ivp_baseline(pv_all[:n_base], y0_all[:n_base], hz_all[:n_base])
     n_user = 20 if quick else 100
     user = {(m, cse): lambdify_baseline(pv_all[:n_user], y0_all[:n_user], hz_all[:n_user], m, cse)
             for m in ("RK45", "LSODA") for cse in (False, True)}
-    ivp_rate = 1.0 / sec_ivp
-    ivp_rhs_rate = nfev_ivp / (sec_ivp * n_base)
     k_sim = max(10, n_base // 3)
-    sim_times = []
+    simulate(_params_from_row(scenario.params, pv_all[0], hz_all[0]), t_eval=[0.0, 1.0])  # warm up
+    c0 = time.process_time()
     for k in range(k_sim):
         p = _params_from_row(scenario.params, pv_all[k], hz_all[k])
-        t1 = time.perf_counter()
         simulate(p, t_eval=[0.0, p.horizon])
-        sim_times.append(time.perf_counter() - t1)
-    sim_rate = 1.0 / statistics.mean(sim_times)
+    cpu_sim = (time.process_time() - c0) / k_sim
 
     check = engine.integrate(pv_all[:n_base], y0_all[:n_base], t_end=hz_all[:n_base])
     agree = int(np.sum(check.falls == falls_ivp))
     print(f"parameter sets: Latin hypercube over the {len(scenario.ranges)} ranges of {BASELINE.name} (seed 0); "
-          f"rtol {RTOL:g}, atol {ATOL:g}, fall event; {threads} engine threads on {numba.config.NUMBA_NUM_THREADS} "
-          "cores")
-    print(f"per-run solve_ivp (RK45, compiled generated RHS, 1 core), timed on {n_base} of them and extrapolated "
-          f"per run: {ivp_rate:,.0f} runs/s, {ivp_rhs_rate / 1e6:.2f} M RHS evals/s; outcomes agree with the "
-          f"engine on {agree}/{n_base}")
-    print(f"per-run simulate() (LSODA + analytic Jacobian, 1 core), on {k_sim} of them: {sim_rate:,.0f} runs/s")
+          f"rtol {RTOL:g}, atol {ATOL:g}, fall event; {threads} engine threads on {os.cpu_count()} cores; "
+          "all times are CPU time (time.process_time, every thread counted), so 'per core'")
+    print(f"baselines, each on one core, timed on the first parameter sets and extrapolated per run to every N "
+          f"(never run at N):")
+    print(f"  solve_ivp RK45 with the compiled generated RHS, on {n_base}: {1 / cpu_ivp:,.0f} runs per CPU-second, "
+          f"{nfev_ivp / (cpu_ivp * n_base) / 1e6:.2f} M RHS evals per CPU-second; outcomes agree with the engine on "
+          f"{agree}/{n_base}")
+    print(f"  simulate() (LSODA + analytic Jacobian), on {k_sim}: {1 / cpu_sim:,.0f} runs per CPU-second")
     for (m, cse), (cpu, nfev, falls) in user.items():
-        print(f"the user's baseline: per-run solve_ivp {m} with a sympy.lambdify RHS ({'cse' if cse else 'no cse'}), "
-              f"on {n_user} of them: "
-              f"{1 / cpu:,.0f} runs per CPU-second, {nfev / (cpu * n_user) / 1e6:.3f} M RHS evals per CPU-second; "
-              f"outcomes agree with the engine on {int(np.sum(falls == check.falls[:n_user]))}/{n_user}")
-    print(f"load average {os.getloadavg()[0]:.2f} over {os.cpu_count()} cores at the start of the engine runs")
-    print(f"{'N':>9} {'engine s':>9} {'runs/s':>10} {'M RHS/s/core':>13} {'M RHS/CPU-s':>12} {'RHS/run':>8} "
-          f"{'stiff':>6} {'x solve_ivp':>11} {'x simulate':>10} {'per core: x user RK45':>22} {'(cse)':>8} "
-          f"{'x user LSODA':>13} {'(cse)':>8} {'x compiled RK45':>16}")
+        print(f"  the user's baseline: solve_ivp {m} with a sympy.lambdify RHS ({'cse' if cse else 'no cse'}), "
+              f"on {n_user}: {1 / cpu:,.0f} runs per CPU-second, {nfev / (cpu * n_user) / 1e6:.3f} M RHS evals per "
+              f"CPU-second; outcomes agree with the engine on {int(np.sum(falls == check.falls[:n_user]))}/{n_user}")
+    print(f"load average {load_start[0]:.2f} (1 min), {load_start[1]:.2f} (5 min) over {os.cpu_count()} cores at "
+          "the start")
+    print("engine, scalar kernel (one run per thread at a time; lane-batched integration is not built, issue 17 "
+          "item 1):")
+    print(f"{'N':>9} {'wall s':>8} {'CPU s':>8} {'runs/s':>9} {'runs/CPU-s':>10} {'M RHS/CPU-s':>11} {'RHS/run':>7} "
+          f"{'stiff':>6} {'bytes/run':>9} {'x user RK45':>11} {'(cse)':>7} {'x user LSODA':>12} {'(cse)':>7} "
+          f"{'x compiled RK45':>15} {'x simulate':>10}")
     for n in sizes:
         pv, y0, hz = pv_all[:n], y0_all[:n], hz_all[:n]
-        c0 = time.process_time()
-        repeat = 1 if n >= 100_000 else 3
-        seconds, res = _best_of(lambda: engine.integrate(pv, y0, t_end=hz), repeat)
-        cpu_per_run = (time.process_time() - c0) / repeat / n  # CPU time of every thread
-        rate = n / seconds
-        rhs_core = res.nfev.sum() / seconds / threads
-        rhs_cpu = res.nfev.sum() / (cpu_per_run * n)
+        rss0 = _peak_rss_bytes()
+        cpu, wall, res = _timed(lambda: engine.integrate(pv, y0, t_end=hz), 1 if n >= 100_000 else 3)
+        held = (pv.nbytes + y0.nbytes + hz.nbytes + _result_bytes(res)) / n
+        grown = max(0, _peak_rss_bytes() - rss0) / n
+        per_run = cpu / n
         stiff = int(np.sum(res.solver != engine.SOLVER_DOPRI5))
-        print(f"{n:>9,} {seconds:>9.3f} {rate:>10,.0f} {rhs_core / 1e6:>13.2f} {rhs_cpu / 1e6:>12.2f} "
-              f"{res.nfev.mean():>8.0f} {stiff:>6} {rate / ivp_rate:>10,.0f}x {rate / sim_rate:>9,.0f}x "
-              f"{user['RK45', False][0] / cpu_per_run:>21,.0f}x {user['RK45', True][0] / cpu_per_run:>7,.0f}x "
-              f"{user['LSODA', False][0] / cpu_per_run:>12,.0f}x {user['LSODA', True][0] / cpu_per_run:>7,.0f}x "
-              f"{cpu_ivp / cpu_per_run:>15,.0f}x")
+        print(f"{n:>9,} {wall:>8.2f} {cpu:>8.2f} {n / wall:>9,.0f} {n / cpu:>10,.0f} "
+              f"{res.nfev.sum() / cpu / 1e6:>11.2f} {res.nfev.mean():>7.0f} {stiff:>6} {held:>9,.0f} "
+              f"{user['RK45', False][0] / per_run:>10,.0f}x {user['RK45', True][0] / per_run:>6,.0f}x "
+              f"{user['LSODA', False][0] / per_run:>11,.0f}x {user['LSODA', True][0] / per_run:>6,.0f}x "
+              f"{cpu_ivp / per_run:>14,.0f}x {cpu_sim / per_run:>9,.0f}x")
+        if grown:
+            print(f"          peak resident memory grew by {grown:,.0f} bytes per run")
         bad = int(np.sum(~res.success))
         if bad:
             print(f"          {bad} runs failed: {sorted(set(res.reason[i] for i in np.flatnonzero(~res.success)))}")
+    print("bytes/run: the inputs (parameters, initial state, horizon) and every array of the result, per run")
     print("targets (issue 17): >= 450x per core against the user's RK45 (stretch 1,000x), >= 10 M RHS evals per "
           "CPU-second")
+    _firms_rows(quick)
 
     n_ponr = 500 if quick else 2_000
-    seconds, pb = _best_of(lambda: engine.point_of_no_return_batch(pv_all[:n_ponr], y0_all[:n_ponr],
-                                                                     hz_all[:n_ponr]), 1)
+    cpu, wall, pb = _timed(lambda: engine.point_of_no_return_batch(pv_all[:n_ponr], y0_all[:n_ponr],
+                                                                    hz_all[:n_ponr]), 1)
     outcomes = {name: int(np.sum(np.array(pb.outcome_names) == name)) for name in sorted(set(pb.outcome_names))}
-    print(f"point of no return, batched: {n_ponr:,} parameter sets in {seconds:.2f} s ({n_ponr / seconds:,.0f}/s, "
-          f"{pb.evaluations.mean():.1f} integrations each); outcomes {outcomes}")
+    print(f"point of no return, batched: {n_ponr:,} parameter sets in {wall:.2f} s wall, {cpu:.2f} CPU-s "
+          f"({n_ponr / cpu:,.0f} per CPU-second, {pb.evaluations.mean():.1f} integrations each); outcomes {outcomes}")
 
+    load_end = os.getloadavg()
+    print(f"load average {load_end[0]:.2f} (1 min), {load_end[1]:.2f} (5 min) at the end")
+
+
+def _firms_rows(quick: bool) -> None:
+    """Engine at N = 1 and N = 8 firms on the same draws of a sector file (8 firms: passes of
+    the kernel between the firms' exits, to the sector's fall), against per-run simulate()
+    (LSODA, the events and exit map of the reference path) on a sample of them."""
+    from dataclasses import replace
+
+    from ..core.simulate import simulate as simulate_firms
+    from ..studies.verdict import draw_parameters
+
+    sector_file = BASELINE.with_name("newspapers.toml")
+    scenario = load_scenario(sector_file)
+    draws = 256 if quick else 2_000
+    n_sim = 5 if quick else 20
+    print(f"sectors of firms: {draws:,} draws of {sector_file.name}'s ranges, to the sector's fall; simulate() "
+          f"(LSODA) on {n_sim} of them, extrapolated per run")
+    print(f"{'firms':>6} {'CPU s':>8} {'runs/CPU-s':>10} {'M RHS/CPU-s':>11} {'RHS/run':>8} {'x simulate':>10}")
+    for n_firms in (1, 8):
+        sector = replace(scenario, params=scenario.params.replace(firm_count=n_firms))
+        _, _, params = draw_parameters(sector, draws, 0, key=scenario.name)
+        pv, y0, horizon = engine.pvecs_from_params(params)
+        reorganise = [p.insolvency == "reorganisation" for p in params]
+        engine.integrate(pv[:8], y0[:8], t_end=horizon[:8], reorganise=reorganise[:8])  # compile / load
+        cpu, _, res = _timed(lambda: engine.integrate(pv, y0, t_end=horizon, reorganise=reorganise), 1)
+        simulate_firms(params[0], t_eval=[0.0, 1.0])  # warm up
+        c0 = time.process_time()
+        for p in params[:n_sim]:
+            simulate_firms(p, t_eval=[0.0, p.horizon])
+        cpu_sim = (time.process_time() - c0) / n_sim
+        print(f"{n_firms:>6} {cpu:>8.2f} {draws / cpu:>10,.0f} {res.nfev.sum() / cpu / 1e6:>11.2f} "
+              f"{res.nfev.mean():>8.0f} {cpu_sim / (cpu / draws):>9,.0f}x")
 
 
 def _params_from_row(base, pvec, horizon):

@@ -15,7 +15,6 @@ def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks: print timings and ratios against baselines")
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     p.add_argument("--repeat", type=int, default=20, help="repetitions for medians (default 20)")
-    p.add_argument("--million", action="store_true", help="engine: also N = 1e6")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     p.add_argument("--firms-16", action="store_true", help="firms: also 16 firms (slow first compile)")
     p.add_argument("--against", metavar="REV", help="revision: time this tree against git revision REV")

@@ -89,7 +89,7 @@ def derive_into(p):
     p[53] = math.exp(-demand_elasticity*(platform_price - 1.0))
     p[54] = 1.0/price_adjustment_time
     p[55] = -1.0/x0
-    p[56] = (x1 + 1.0)**((1.0/8.0))
+    p[56] = math.sqrt(math.sqrt(math.sqrt((x1 + 1.0))))
     p[57] = x1
     p[58] = 1.0/x2
     p[59] = -indivisible_cost_share*x3
@@ -184,7 +184,8 @@ def rhs_into(y, p, out):
     dp9 = p[62]
     dp10 = p[63]
     dp11 = p[64]
-    pw1 = (platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)
+    pw0 = (math.exp(-chi_unit_price*demand_elasticity*(incumbent_price - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = ((platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price - chi_unit_price + 1.0
     x2 = -incumbent_price + x1
@@ -195,29 +196,28 @@ def rhs_into(y, p, out):
     x7 = ((1.0/2.0))*value_sensitivity
     x8 = platform_share - 1.0
     x9 = (chi_per_customer > (1.0/2.0))
-    x10 = platform_share*((dp0) if x9 else (pw1))
+    x10 = platform_share*((dp0) if x9 else (pw2))
     x11 = multihoming_share*platform_share
-    x12 = chi_unit_price*demand_elasticity*(incumbent_price - 1.0)
-    x13 = ((math.exp(-x12)) if x9 else (pw1))
-    x14 = customers*x13
-    x15 = indivisible_cost_share - 1.0
-    x16 = fixed_cost_share*(-capacity*x15 + dp6)
-    x17 = x14*x8
-    x18 = variable_cost_share*x17
-    x19 = ((chi_two_part)*(chi_two_part))*x11*x14 + dp5*(x16 - x18)
-    x20 = chi_two_part*x11 - platform_share + 1.0
-    x21 = capacity + x17
-    x22 = smooth_positive(x21, 0.001)
-    x23 = -x8
-    x24 = x14*x23
-    x25 = dp7*restructuring_cost
-    x26 = credit_interest_rate*smooth_positive(-buffer + dp8, 0.001) - dp9
+    x12 = ((pw0) if x9 else (pw2))
+    x13 = customers*x12
+    x14 = indivisible_cost_share - 1.0
+    x15 = fixed_cost_share*(-capacity*x14 + dp6)
+    x16 = x13*x8
+    x17 = variable_cost_share*x16
+    x18 = (((chi_two_part)*(chi_two_part))*x11*x13 + dp5*(x15 - x17)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x19 = chi_two_part*x11 - platform_share + 1.0
+    x20 = capacity + x16
+    x21 = smooth_positive(x20, 0.001)
+    x22 = -x8
+    x23 = x13*x22
+    x24 = dp7*restructuring_cost
+    x25 = credit_interest_rate*smooth_positive(-buffer + dp8, 0.001) - dp9
     out[0] = -(1.0/2.0)*acquisition*(captive_share + x8)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(math.tanh(x7*(-switching_cost + x0*x2 - x4*x5 + x6)) + 1.0) - (1.0/2.0)*churn_rate*platform_share*(churn_reduction*relational_trust - 1.0)*(math.tanh(x7*(switching_cost - x0*x3 - x4*x5 + x6)) - 1.0)
     out[1] = -platform_trust*trust_decay - trust_gain*x10*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust))
     out[2] = -platform_trust*relational_gain*x10*(relational_trust - 1.0) - relational_decay*relational_trust
-    out[3] = -dp1*(incumbent_price - ((1.0) if (chi_fixed > (1.0/2.0)) else (((variable_cost_share - (dp2*abs(x8))**price_response*(variable_cost_share - 1.0)) if (chi_competitive > (1.0/2.0)) else (dp3*x19/(((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x20)*(x20))*((x20)*(x20)))*(((x20)*(x20))*((x20)*(x20))))*((math.exp(-8.0*x12)) if x9 else (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1)))))) + dp4*((((x19)*(x19))*((x19)*(x19)))*(((x19)*(x19))*((x19)*(x19)))))**((1.0/8.0)))))))
-    out[4] = dp7*(addition_speed_ratio*smooth_positive(-x21, 0.001) - x22)
-    out[5] = -dividend_payout*smooth_positive(customers*x1*x13*x23 + customers*x13*x20*x3 - fixed_cost_share*(-capacity*x15 + dp6) - variable_cost_share*x24 - x25*smooth_positive(capacity - x24, 0.001) - x26, 0.001) - excess_cash_payout_rate*smooth_positive(buffer + dp10 + dp11, 0.001) - x1*x17 - x14*x2*x20 - x16 + x18 - x22*x25 - x26
+    out[3] = -dp1*(incumbent_price - ((1.0) if (chi_fixed > (1.0/2.0)) else (((variable_cost_share - (dp2*abs(x8))**price_response*(variable_cost_share - 1.0)) if (chi_competitive > (1.0/2.0)) else (dp3*x18/math.sqrt(math.sqrt(math.sqrt((((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x19)*(x19))*((x19)*(x19)))*(((x19)*(x19))*((x19)*(x19))))*((((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if x9 else (((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2)))))) + dp4*((((x18)*(x18))*((x18)*(x18)))*(((x18)*(x18))*((x18)*(x18)))))))))))))
+    out[4] = dp7*(addition_speed_ratio*smooth_positive(-x20, 0.001) - x21)
+    out[5] = -dividend_payout*smooth_positive(customers*x1*x12*x22 + customers*x12*x19*x3 - fixed_cost_share*(-capacity*x14 + dp6) - variable_cost_share*x23 - x24*smooth_positive(capacity - x23, 0.001) - x25, 0.001) - excess_cash_payout_rate*smooth_positive(buffer + dp10 + dp11, 0.001) - x1*x16 - x13*x19*x2 - x15 + x17 - x21*x24 - x25
     out[6] = customers*sector_growth_rate
     return out
 
@@ -301,7 +301,8 @@ def jac_into(y, p, out):
     dp9 = p[62]
     dp10 = p[63]
     dp11 = p[64]
-    pw1 = (platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)
+    pw0 = (math.exp(-chi_unit_price*demand_elasticity*(incumbent_price - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = ((platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price - chi_unit_price + 1.0
     x2 = -incumbent_price + x1
@@ -341,111 +342,108 @@ def jac_into(y, p, out):
     x36 = transaction_success - 1.0
     x37 = platform_trust - 1.0
     x38 = (chi_per_customer > (1.0/2.0))
-    x39 = ((dp0) if x38 else (pw1))
-    x40 = platform_price*platform_share
+    x39 = ((dp0) if x38 else (pw2))
+    x40 = (platform_price*platform_share) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x41 = x1*x20
-    x42 = 1.0/(x40 - x41)
-    x43 = demand_elasticity*pw1
+    x42 = (1.0/(x40 - x41)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x43 = (demand_elasticity*pw2) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x44 = ((0.0) if x38 else (x12*x42*x43))
     x45 = platform_share*x44 + x39
     x46 = platform_share*trust_gain
     x47 = chi_unit_price*demand_elasticity
-    x48 = pw1*x47
-    x49 = x20*x42
-    x50 = x48*x49
-    x51 = ((0.0) if x38 else (x50))
-    x52 = relational_gain*(relational_trust - 1.0)
-    x53 = platform_trust*x52
-    x54 = platform_share*x39
-    x55 = (chi_fixed > (1.0/2.0))
-    x56 = abs(x20)
-    x57 = (chi_competitive > (1.0/2.0))
-    x58 = x47*(incumbent_price - 1.0)
-    x59 = math.exp(-x58)
-    x60 = ((x59) if x38 else (pw1))
-    x61 = x20*x44 + x60
-    x62 = dp5*variable_cost_share
-    x63 = chi_two_part*multihoming_share
-    x64 = x63 - 1.0
-    x65 = x60*x64
-    x66 = platform_share*x63 - platform_share + 1.0
-    x67 = x44*x66
-    x68 = (((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))
-    x69 = math.exp(-8.0*x58)
-    x70 = ((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))
-    x71 = ((x69) if x38 else (x70))
-    x72 = -x20
-    x73 = 1.0/(x1*x72 + x40)
-    x74 = -x12*x73
-    x75 = ((((x66)*(x66))*((x66)*(x66)))*(((x66)*(x66))*((x66)*(x66))))
-    x76 = x68*x75
-    x77 = ((chi_two_part)*(chi_two_part))*multihoming_share*platform_share
-    x78 = customers*x60
-    x79 = x77*x78
-    x80 = indivisible_cost_share - 1.0
-    x81 = -x80
-    x82 = customers*variable_cost_share*x60
-    x83 = fixed_cost_share*(capacity*x81 + dp6) + x72*x82
-    x84 = ((0.0) if x38 else (-x43*x74))
-    x85 = x72*x84
-    x86 = -x60 + x85
-    x87 = 8.0*dp4
-    x88 = x71*x75
-    x89 = dp5*(fixed_cost_share*(-capacity*x80 + dp6) - x20*x82) + x79
-    x90 = dp4*((((x89)*(x89))*((x89)*(x89)))*(((x89)*(x89))*((x89)*(x89))))
-    x91 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*x88 + x90
-    x92 = 1.0/x91
-    x93 = x89*x92
-    x94 = ((1.0/8.0))*x93
-    x95 = dp3/x91**((1.0/8.0))
-    x96 = customers*x95
-    x97 = -x47*x59
-    x98 = ((x97) if x38 else (x50))
-    x99 = dp5*variable_cost_share*x20*x98
-    x100 = x77*((x97) if x38 else (-x48*x72*x73))
-    x101 = 8.0*x47
-    x102 = (((((x89)*(x89))*(x89))*(((x89)*(x89))*(x89)))*(x89))
-    x103 = fixed_cost_share*x80
-    x104 = -dp5*variable_cost_share*x20 + x77
-    x105 = capacity + x20*x78
-    x106 = smooth_positive_slope(x105, 0.001)
-    x107 = capacity - customers*x60*x72
-    x108 = dp7*(addition_speed_ratio*smooth_positive_slope(-x107, 0.001) + x106)
-    x109 = x20*x60
-    x110 = -dp7*restructuring_cost*x106*x86 - variable_cost_share*x20*x44 - variable_cost_share*x60 + x1*x60 + x2*x65 + x2*x67 + x41*x44
-    x111 = -buffer + dp8
-    x112 = dp7*restructuring_cost
-    x113 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x111, 0.001) + customers*x1*x60*x72 + customers*x3*x60*x66 + dp9 - x112*smooth_positive(x107, 0.001) - x83, 0.001)
-    x114 = x2*x66
-    x115 = x106*x112
-    x116 = x115*x20
-    x117 = chi_unit_price*x109 - variable_cost_share*x20*x98 + x114*x98 + x116*x98 + x35*x60*x66 + x41*x98
-    x118 = smooth_positive_slope(x111, 0.001)
-    x119 = -variable_cost_share*x20 + x114 + x116 + x41
+    x48 = (pw2*x47) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x49 = (x20*x42*x48) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x50 = ((0.0) if x38 else (x49))
+    x51 = relational_gain*(relational_trust - 1.0)
+    x52 = platform_trust*x51
+    x53 = platform_share*x39
+    x54 = (chi_fixed > (1.0/2.0))
+    x55 = (abs(x20)) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x56 = (chi_competitive > (1.0/2.0))
+    x57 = ((pw0) if x38 else (pw2))
+    x58 = x20*x44 + x57
+    x59 = (dp5*variable_cost_share) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x60 = chi_two_part*multihoming_share
+    x61 = x60 - 1.0
+    x62 = x57*x61
+    x63 = platform_share*x60 - platform_share + 1.0
+    x64 = x44*x63
+    x65 = ((((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x66 = (((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x67 = (((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x68 = (((x66) if x38 else (x67))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x69 = -x20
+    x70 = (1.0/(x1*x69 + x40)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x71 = (-x12*x70) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x72 = (((((x63)*(x63))*((x63)*(x63)))*(((x63)*(x63))*((x63)*(x63))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x73 = (x65*x72) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x74 = ((0.0) if x38 else (-x43*x71))
+    x75 = x69*x74
+    x76 = -x57 + x75
+    x77 = (((chi_two_part)*(chi_two_part))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x78 = (multihoming_share*platform_share*x77) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x79 = customers*x57
+    x80 = (x78*x79) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x81 = indivisible_cost_share - 1.0
+    x82 = -x81
+    x83 = customers*variable_cost_share*x57
+    x84 = fixed_cost_share*(capacity*x82 + dp6) + x69*x83
+    x85 = (8.0*dp4*(((((dp5*x84 + x80)*(dp5*x84 + x80))*(dp5*x84 + x80))*(((dp5*x84 + x80)*(dp5*x84 + x80))*(dp5*x84 + x80)))*(dp5*x84 + x80))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x86 = (x68*x72) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x87 = (dp5*(fixed_cost_share*(-capacity*x81 + dp6) - x20*x83) + x80) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x88 = (dp4*((((x87)*(x87))*((x87)*(x87)))*(((x87)*(x87))*((x87)*(x87))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x89 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*x86 + x88) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x90 = (1.0/x89) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x91 = (x87*x90) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x92 = (((1.0/8.0))*x91) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x93 = (dp3/math.sqrt(math.sqrt(math.sqrt((x89))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x94 = (customers*x93) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x95 = (-pw0*x47) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x96 = ((x95) if x38 else (x49))
+    x97 = (x69*x70) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x98 = (((x95) if x38 else (-x48*x97))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x99 = (8.0*x47) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x100 = fixed_cost_share*x81
+    x101 = (-dp5*variable_cost_share*x20 + x78) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x102 = capacity + x20*x79
+    x103 = smooth_positive_slope(x102, 0.001)
+    x104 = capacity - customers*x57*x69
+    x105 = dp7*(addition_speed_ratio*smooth_positive_slope(-x104, 0.001) + x103)
+    x106 = x20*x57
+    x107 = -dp7*restructuring_cost*x103*x76 - variable_cost_share*x20*x44 - variable_cost_share*x57 + x1*x57 + x2*x62 + x2*x64 + x41*x44
+    x108 = -buffer + dp8
+    x109 = dp7*restructuring_cost
+    x110 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x108, 0.001) + customers*x1*x57*x69 + customers*x3*x57*x63 + dp9 - x109*smooth_positive(x104, 0.001) - x84, 0.001)
+    x111 = x2*x63
+    x112 = x103*x109
+    x113 = x112*x20
+    x114 = chi_unit_price*x106 - variable_cost_share*x20*x96 + x111*x96 + x113*x96 + x35*x57*x63 + x41*x96
+    x115 = smooth_positive_slope(x108, 0.001)
+    x116 = -variable_cost_share*x20 + x111 + x113 + x41
     out[0, 0] = ((1.0/4.0))*acquisition*network_value*value_sensitivity*x21*x28*x30*(((math.tanh(x15*(x22 + x6)))*(math.tanh(x15*(x22 + x6)))) - 1.0) - (1.0/4.0)*chi_soft*platform_trust*word_of_mouth_rate*x26*((binomial_tail_density(platform_share, close_ties, contagion_threshold)) if x19 else (1.0)) + ((1.0/4.0))*churn_rate*network_value*platform_share*value_sensitivity*x17*x30*(((x16)*(x16)) - 1.0) - (1.0/2.0)*x18*(x16 - 1.0) - (1.0/4.0)*x25*x29
     out[0, 1] = ((1.0/4.0))*network_value*((platform_share)*(platform_share))*x32*x33 - (1.0/4.0)*x26*x27 + ((1.0/4.0))*x33*x34*x5
     out[0, 2] = -(1.0/2.0)*churn_rate*churn_reduction*platform_share*(x31 - 1.0)
     out[0, 3] = ((1.0/4.0))*value_sensitivity*(chi_unit_price + x0*x35)*(platform_share*x32 + x34)
     out[1, 0] = -trust_gain*x45*(-platform_trust*x36 + transaction_success*x37)
     out[1, 1] = -trust_decay - x39*x46
-    out[1, 3] = -x46*x51*(-platform_trust*x36 + transaction_success*x37)
-    out[2, 0] = -x45*x53
-    out[2, 1] = -x52*x54
-    out[2, 2] = -platform_trust*relational_gain*x54 - relational_decay
-    out[2, 3] = -platform_share*x51*x53
-    out[3, 0] = dp1*((0.0) if x55 else (((-price_response*(dp2*x56)**price_response*(variable_cost_share - 1.0)*(0.0 if x20 == 0 else math.copysign(1, x20))/x56) if x57 else (x96*(chi_two_part*(x61 + x65 + x67) - x61*x62 - x94*(8.0*x64*(((((x66)*(x66))*(x66))*(((x66)*(x66))*(x66)))*(x66))*x68*x71 + x76*((0.0) if x38 else (-8.0*demand_elasticity*x70*x74)) + x87*(chi_two_part*(x60 + x65 + x66*x84 - x85) + x62*x86)*(((((dp5*x83 + x79)*(dp5*x83 + x79))*(dp5*x83 + x79))*(((dp5*x83 + x79)*(dp5*x83 + x79))*(dp5*x83 + x79)))*(dp5*x83 + x79))))))))
-    out[3, 3] = dp1*(((0.0) if x55 else (((0.0) if x57 else (-x96*(-x100 + x94*(x102*x87*(x100 - x99) + x76*((-x101*x69) if x38 else (x101*x49*x70))) + x99))))) - 1.0)
-    out[3, 4] = dp1*((0.0) if x55 else (((0.0) if x57 else (dp5*x103*x95*(x90*x92 - 1.0)))))
-    out[3, 6] = dp1*((0.0) if x55 else (((0.0) if x57 else (-x95*(-x104*x60 + x93*(dp4*x102*x104*x60 + x68*x88))))))
-    out[4, 0] = -customers*dp7*x61*(addition_speed_ratio*smooth_positive_slope(-x105, 0.001) + x106)
-    out[4, 3] = -customers*x108*x20*x98
-    out[4, 4] = -x108
-    out[4, 6] = -x108*x109
-    out[5, 0] = customers*(x110*x113 - x110)
-    out[5, 3] = customers*(x113*x117 - x117)
-    out[5, 4] = x103 + x113*(fixed_cost_share*x81 + x112*smooth_positive_slope(x107, 0.001)) - x115
-    out[5, 5] = -credit_interest_rate*x113*x118 + credit_interest_rate*x118 - excess_cash_payout_rate*smooth_positive_slope(buffer + dp10 + dp11, 0.001)
-    out[5, 6] = x60*(x113*x119 - x119)
+    out[1, 3] = -x46*x50*(-platform_trust*x36 + transaction_success*x37)
+    out[2, 0] = -x45*x52
+    out[2, 1] = -x51*x53
+    out[2, 2] = -platform_trust*relational_gain*x53 - relational_decay
+    out[2, 3] = -platform_share*x50*x52
+    out[3, 0] = dp1*((0.0) if x54 else (((-price_response*(dp2*x55)**price_response*(variable_cost_share - 1.0)*(0.0 if x20 == 0 else math.copysign(1, x20))/x55) if x56 else (x94*(chi_two_part*(x58 + x62 + x64) - x58*x59 - x92*(8.0*x61*(((((x63)*(x63))*(x63))*(((x63)*(x63))*(x63)))*(x63))*x65*x68 + x73*((0.0) if x38 else (-8.0*demand_elasticity*x67*x71)) + x85*(chi_two_part*(x57 + x62 + x63*x74 - x75) + x59*x76)))))))
+    out[3, 3] = dp1*(((0.0) if x54 else (((0.0) if x56 else (x94*(-dp5*variable_cost_share*x20*x96 + multihoming_share*platform_share*x77*x98 - x92*(x73*((-x66*x99) if x38 else (-x67*x97*x99)) + x85*x98*(x59*x69 + x78))))))) - 1.0)
+    out[3, 4] = dp1*((0.0) if x54 else (((0.0) if x56 else (dp5*x100*x93*(x88*x90 - 1.0)))))
+    out[3, 6] = dp1*((0.0) if x54 else (((0.0) if x56 else (-x93*(-x101*x57 + x91*(dp4*x101*x57*(((((x87)*(x87))*(x87))*(((x87)*(x87))*(x87)))*(x87)) + x65*x86))))))
+    out[4, 0] = -customers*dp7*x58*(addition_speed_ratio*smooth_positive_slope(-x102, 0.001) + x103)
+    out[4, 3] = -customers*x105*x20*x96
+    out[4, 4] = -x105
+    out[4, 6] = -x105*x106
+    out[5, 0] = customers*(x107*x110 - x107)
+    out[5, 3] = customers*(x110*x114 - x114)
+    out[5, 4] = x100 + x110*(fixed_cost_share*x82 + x109*smooth_positive_slope(x104, 0.001)) - x112
+    out[5, 5] = -credit_interest_rate*x110*x115 + credit_interest_rate*x115 - excess_cash_payout_rate*smooth_positive_slope(buffer + dp10 + dp11, 0.001)
+    out[5, 6] = x57*(x110*x116 - x116)
     out[6, 6] = sector_growth_rate
     return out
 
@@ -517,62 +515,62 @@ def outputs_into(y, p, out):
     chi_hard = p[50]
     chi_soft = p[51]
     acquisition = p[52]
-    pw1 = (platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)
-    x0 = (chi_per_customer > (1.0/2.0))
-    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw1))
-    x2 = platform_share - 1.0
-    x3 = chi_unit_price*demand_elasticity*(incumbent_price - 1.0)
-    x4 = ((math.exp(-x3)) if x0 else (pw1))
-    x5 = x2*x4
-    x6 = customers*x5
-    x7 = customers*x1
-    x8 = chi_unit_price*incumbent_price - chi_unit_price + 1.0
-    x9 = variable_cost_share - 1.0
-    x10 = initial_platform_share - 1.0
-    x11 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
-    x12 = multihoming_share*platform_share
-    x13 = customers*x4
-    x14 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
-    x15 = x10*x14
-    x16 = fixed_cost_share*(capacity*(indivisible_cost_share - 1.0) + indivisible_cost_share*x15)
-    x17 = variable_cost_share*x6 + x16
-    x18 = -((chi_two_part)*(chi_two_part))*x12*x13 + x17/(fixed_cost_share + variable_cost_share)
-    x19 = chi_two_part*x12 - platform_share + 1.0
-    x20 = -incumbent_price + x8
-    x21 = x19*x20
-    x22 = x6*x8
-    x23 = x13*x21
-    x24 = platform_price*x1
-    x25 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
-    x26 = network_value*platform_share
-    x27 = -platform_price + platform_quality + x20*(multihoming_share - 1.0) + x25*x26 - x26*(chi_trust - 1.0) + x8
-    x28 = ((1.0/2.0))*value_sensitivity
-    x29 = -x16
-    x30 = debt_service*x15*(fixed_cost_share + x9)
-    x31 = buffer + credit_line*x15
-    x32 = restructuring_cost*smooth_positive(capacity + x6, 0.001)/capacity_adjustment_time
-    out[0] = customers*(x1 - x5)
-    out[1] = -x6
-    out[2] = x7
-    out[3] = x8
-    out[4] = ((1.0) if (chi_fixed > (1.0/2.0)) else (((variable_cost_share - x9*(-abs(x2)/x10)**price_response) if (chi_competitive > (1.0/2.0)) else (-x18*(x11 + 1.0)**((1.0/8.0))/(((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x19)*(x19))*((x19)*(x19)))*(((x19)*(x19))*((x19)*(x19))))*((math.exp(-8.0*x3)) if x0 else (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1)))))) + x11*((((x18)*(x18))*((x18)*(x18)))*(((x18)*(x18))*((x18)*(x18)))))**((1.0/8.0))))))
-    out[5] = -x13*(x2*x8 + x21)
-    out[6] = -x17
-    out[7] = x17 - x22 - x23
-    out[8] = platform_price*x7
-    out[9] = -x24/(x21*x4 - x24 + x5*x8)
-    out[10] = -platform_fixed_cost + x7*(platform_price - platform_unit_cost)
-    out[11] = x26*(-chi_trust + x25 + 1.0)
-    out[12] = x27
-    out[13] = -(1.0/2.0)*acquisition*(captive_share + x2)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(math.tanh(x28*(-switching_cost + x27)) + 1.0)
-    out[14] = ((1.0/2.0))*churn_rate*platform_share*(churn_reduction*relational_trust - 1.0)*(math.tanh(x28*(switching_cost + x27)) - 1.0)
-    out[15] = x29
-    out[16] = x30
-    out[17] = credit_interest_rate*smooth_positive(-x31, 0.001)
-    out[18] = x32
-    out[19] = dividend_payout*smooth_positive(-credit_interest_rate*smooth_positive(-buffer - credit_line*x10*x14, 0.001) + customers*variable_cost_share*x2*x4 - x22 - x23 - x29 - x30 - x32, 0.001)
-    out[20] = excess_cash_payout_rate*smooth_positive(cash_target*x15 + x31, 0.001)
-    out[21] = x31
+    pw1 = (math.exp(-chi_unit_price*demand_elasticity*(incumbent_price - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = ((platform_price*platform_share - (platform_share - 1.0)*(chi_unit_price*incumbent_price - chi_unit_price + 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x0 = platform_share - 1.0
+    x1 = (chi_per_customer > (1.0/2.0))
+    x2 = ((pw1) if x1 else (pw3))
+    x3 = x0*x2
+    x4 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x1 else (pw3))
+    x5 = customers*x3
+    x6 = customers*x4
+    x7 = chi_unit_price*incumbent_price - chi_unit_price + 1.0
+    x8 = variable_cost_share - 1.0
+    x9 = initial_platform_share - 1.0
+    x10 = ((1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x11 = multihoming_share*platform_share
+    x12 = customers*x2
+    x13 = ((1.0) if x1 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
+    x14 = x13*x9
+    x15 = fixed_cost_share*(capacity*(indivisible_cost_share - 1.0) + indivisible_cost_share*x14)
+    x16 = variable_cost_share*x5 + x15
+    x17 = (-((chi_two_part)*(chi_two_part))*x11*x12 + x16/(fixed_cost_share + variable_cost_share)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x18 = chi_two_part*x11 - platform_share + 1.0
+    x19 = -incumbent_price + x7
+    x20 = x18*x19
+    x21 = x5*x7
+    x22 = x12*x20
+    x23 = platform_price*x4
+    x24 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
+    x25 = network_value*platform_share
+    x26 = -platform_price + platform_quality + x19*(multihoming_share - 1.0) + x24*x25 - x25*(chi_trust - 1.0) + x7
+    x27 = ((1.0/2.0))*value_sensitivity
+    x28 = -x15
+    x29 = debt_service*x14*(fixed_cost_share + x8)
+    x30 = buffer + credit_line*x14
+    x31 = restructuring_cost*smooth_positive(capacity + x5, 0.001)/capacity_adjustment_time
+    out[0] = customers*(-x3 + x4)
+    out[1] = -x5
+    out[2] = x6
+    out[3] = x7
+    out[4] = ((1.0) if (chi_fixed > (1.0/2.0)) else (((variable_cost_share - x8*(-abs(x0)/x9)**price_response) if (chi_competitive > (1.0/2.0)) else (-x17*math.sqrt(math.sqrt(math.sqrt((x10 + 1.0))))/math.sqrt(math.sqrt(math.sqrt((((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))*((((x18)*(x18))*((x18)*(x18)))*(((x18)*(x18))*((x18)*(x18))))*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x1 else (((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3)))))) + x10*((((x17)*(x17))*((x17)*(x17)))*(((x17)*(x17))*((x17)*(x17))))))))))))
+    out[5] = -x12*(x0*x7 + x20)
+    out[6] = -x16
+    out[7] = x16 - x21 - x22
+    out[8] = platform_price*x6
+    out[9] = -x23/(x2*x20 - x23 + x3*x7)
+    out[10] = -platform_fixed_cost + x6*(platform_price - platform_unit_cost)
+    out[11] = x25*(-chi_trust + x24 + 1.0)
+    out[12] = x26
+    out[13] = -(1.0/2.0)*acquisition*(captive_share + x0)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(math.tanh(x27*(-switching_cost + x26)) + 1.0)
+    out[14] = ((1.0/2.0))*churn_rate*platform_share*(churn_reduction*relational_trust - 1.0)*(math.tanh(x27*(switching_cost + x26)) - 1.0)
+    out[15] = x28
+    out[16] = x29
+    out[17] = credit_interest_rate*smooth_positive(-x30, 0.001)
+    out[18] = x31
+    out[19] = dividend_payout*smooth_positive(-credit_interest_rate*smooth_positive(-buffer - credit_line*x13*x9, 0.001) + customers*variable_cost_share*x0*x2 - x21 - x22 - x28 - x29 - x31, 0.001)
+    out[20] = excess_cash_payout_rate*smooth_positive(cash_target*x14 + x30, 0.001)
+    out[21] = x30
     return out
 
 

@@ -111,7 +111,7 @@ def derive_into(p):
     p[71] = 1.0/price_adjustment_time
     p[72] = 1.0/firm_size_1
     p[73] = -1.0/x0
-    p[74] = (x1 + 1.0)**((1.0/8.0))
+    p[74] = math.sqrt(math.sqrt(math.sqrt((x1 + 1.0))))
     p[75] = x1
     p[76] = 1.0/x2
     p[77] = -indivisible_cost_share_1*x4
@@ -242,8 +242,11 @@ def rhs_into(y, p, out):
     dp17 = p[87]
     dp18 = p[88]
     dp19 = p[89]
-    w0 = 1.0 - chi_unit_price
-    pw2 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_2 + w0)*(firm_customers_1 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw0 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw4 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_2 + w1)*(firm_customers_1 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price_1
     x2 = 1.0 - chi_unit_price
@@ -270,65 +273,62 @@ def rhs_into(y, p, out):
     x23 = 1.0/x14
     x24 = ((1.0/2.0))*x23
     x25 = (chi_per_customer > (1.0/2.0))
-    x26 = platform_share*((dp0) if x25 else (pw2))
+    x26 = platform_share*((dp0) if x25 else (pw4))
     x27 = (chi_fixed > (1.0/2.0))
-    x28 = 1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))
+    x28 = (1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
     x29 = (chi_competitive > (1.0/2.0))
-    x30 = chi_unit_price*demand_elasticity
-    x31 = x30*(incumbent_price_1 - 1.0)
-    x32 = ((math.exp(-x31)) if x25 else (pw2))
-    x33 = customers*firm_customers_1*x32
-    x34 = -1.0/x14
-    x35 = multihoming_share*platform_share
-    x36 = ((chi_two_part)*(chi_two_part))*x34*x35
-    x37 = indivisible_cost_share_1 - 1.0
-    x38 = variable_cost_share_1*x33
-    x39 = fixed_cost_share_1*(-capacity_1*x37 + dp7) + x38
-    x40 = dp6*x39 + x33*x36
-    x41 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x42 = chi_two_part*x35
-    x43 = x23*x42
-    x44 = 1.0 - x43
-    x45 = ((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))
-    x46 = capacity_1 - x33
-    x47 = 0.001*firm_size_1
-    x48 = smooth_positive(x46, x47)
-    x49 = -x4
-    x50 = x34*x42
-    x51 = dp8*restructuring_cost
-    x52 = credit_interest_rate*smooth_positive(-buffer_1 + dp9, x47) - dp10 - x3*x33 + x48*x51
-    x53 = indivisible_cost_share_2 - 1.0
-    x54 = -capacity_2*x53 + dp15
-    x55 = x30*(incumbent_price_2 - 1.0)
-    x56 = ((math.exp(-x55)) if x25 else (pw2))
-    x57 = customers*x56
-    x58 = x15*x57
-    x59 = variable_cost_share_2*x58
-    x60 = -x15
-    x61 = x57*x60
-    x62 = dp14*(fixed_cost_share_2*x54 - x59) + x36*x61
-    x63 = -firm_customers_1 - platform_share + 1.0
-    x64 = x15*x43 + x63
-    x65 = capacity_2 + x58
-    x66 = 0.001*firm_size_2
-    x67 = smooth_positive(x65, x66)
-    x68 = -x18
-    x69 = credit_interest_rate*smooth_positive(-buffer_2 + dp16, x66) - dp17
-    x70 = -x0
-    x71 = x68*x70
-    x72 = x49*x70
-    x73 = switching_cost + x72
+    x30 = ((pw0) if x25 else (pw4))
+    x31 = customers*firm_customers_1*x30
+    x32 = -1.0/x14
+    x33 = multihoming_share*platform_share
+    x34 = (((chi_two_part)*(chi_two_part))*x32*x33) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x35 = indivisible_cost_share_1 - 1.0
+    x36 = variable_cost_share_1*x31
+    x37 = fixed_cost_share_1*(-capacity_1*x35 + dp7) + x36
+    x38 = (dp6*x37 + x31*x34) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x39 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x40 = (((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x41 = chi_two_part*x33
+    x42 = x23*x41
+    x43 = 1.0 - x42
+    x44 = capacity_1 - x31
+    x45 = 0.001*firm_size_1
+    x46 = smooth_positive(x44, x45)
+    x47 = -x4
+    x48 = x32*x41
+    x49 = dp8*restructuring_cost
+    x50 = credit_interest_rate*smooth_positive(-buffer_1 + dp9, x45) - dp10 - x3*x31 + x46*x49
+    x51 = indivisible_cost_share_2 - 1.0
+    x52 = -capacity_2*x51 + dp15
+    x53 = ((pw1) if x25 else (pw4))
+    x54 = customers*x53
+    x55 = x15*x54
+    x56 = variable_cost_share_2*x55
+    x57 = -x15
+    x58 = x54*x57
+    x59 = (dp14*(fixed_cost_share_2*x52 - x56) + x34*x58) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x60 = -firm_customers_1 - platform_share + 1.0
+    x61 = x15*x42 + x60
+    x62 = capacity_2 + x55
+    x63 = 0.001*firm_size_2
+    x64 = smooth_positive(x62, x63)
+    x65 = -x18
+    x66 = credit_interest_rate*smooth_positive(-buffer_2 + dp16, x63) - dp17
+    x67 = -x0
+    x68 = x65*x67
+    x69 = x47*x67
+    x70 = switching_cost + x69
     out[0] = x24*(firm_customers_1*x13*(math.tanh(x12*(x11 + x5)) - 1.0) + firm_customers_1*x22 - x13*x15*(math.tanh(x12*(x11 + x19)) - 1.0) - x15*x21*(math.tanh(x12*(x19 + x20)) + 1.0))
     out[1] = -platform_trust*trust_decay - trust_gain*x26*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust))
     out[2] = -platform_trust*relational_gain*x26*(relational_trust - 1.0) - relational_decay*relational_trust
-    out[3] = -dp1*firm_alive_1*(incumbent_price_1 - ((1.0) if x27 else (((variable_cost_share_1 - (dp2*dp3*math.sqrt(((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x28))**price_response*(variable_cost_share_1 - 1.0)) if x29 else (dp4*x40/(dp5*((((x40)*(x40))*((x40)*(x40)))*(((x40)*(x40))*((x40)*(x40)))) + ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x41*((((x44)*(x44))*((x44)*(x44)))*(((x44)*(x44))*((x44)*(x44))))*((math.exp(-8.0*x31)) if x25 else (x45)))**((1.0/8.0)))))))
-    out[4] = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive(-x46, x47) - x48)
-    out[5] = -firm_alive_1*(dividend_payout*smooth_positive(customers*firm_customers_1*x32*x49*(x50 + 1.0) - fixed_cost_share_1*(-capacity_1*x37 + dp7) - x38 - x52, x47) + excess_cash_payout_rate*smooth_positive(buffer_1 + dp11 + dp12, x47) + x33*x4*x44 + x39 + x52)
-    out[6] = -dp1*firm_alive_2*(incumbent_price_2 - ((1.0) if x27 else (((variable_cost_share_2 - (dp13*dp3*math.sqrt(((firm_size_2)*(firm_size_2))*x28 + ((x15)*(x15))))**price_response*(variable_cost_share_2 - 1.0)) if x29 else (dp4*x62/(dp5*((((x62)*(x62))*((x62)*(x62)))*(((x62)*(x62))*((x62)*(x62)))) + x41*((((x64)*(x64))*((x64)*(x64)))*(((x64)*(x64))*((x64)*(x64))))*((math.exp(-8.0*x55)) if x25 else (x45)))**((1.0/8.0)))))))
-    out[7] = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive(-x65, x66) - x67)
-    out[8] = -firm_alive_2*(dividend_payout*smooth_positive(customers*x17*x56*x60 + customers*x56*x68*(x50*x60 + x63) - fixed_cost_share_2*(-capacity_2*x53 + dp15) - variable_cost_share_2*x61 - x51*smooth_positive(capacity_2 - x61, x66) - x69, x66) + excess_cash_payout_rate*smooth_positive(buffer_2 + dp18 + dp19, x66) + fixed_cost_share_2*x54 + x17*x58 + x18*x57*x64 + x51*x67 - x59 + x69)
+    out[3] = -dp1*firm_alive_1*(incumbent_price_1 - ((1.0) if x27 else (((variable_cost_share_1 - (dp2*dp3*math.sqrt((((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x28)))**price_response*(variable_cost_share_1 - 1.0)) if x29 else (dp4*x38/math.sqrt(math.sqrt(math.sqrt((dp5*((((x38)*(x38))*((x38)*(x38)))*(((x38)*(x38))*((x38)*(x38)))) + ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x39*((((x43)*(x43))*((x43)*(x43)))*(((x43)*(x43))*((x43)*(x43))))*((((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if x25 else (x40)))))))))))
+    out[4] = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive(-x44, x45) - x46)
+    out[5] = -firm_alive_1*(dividend_payout*smooth_positive(customers*firm_customers_1*x30*x47*(x48 + 1.0) - fixed_cost_share_1*(-capacity_1*x35 + dp7) - x36 - x50, x45) + excess_cash_payout_rate*smooth_positive(buffer_1 + dp11 + dp12, x45) + x31*x4*x43 + x37 + x50)
+    out[6] = -dp1*firm_alive_2*(incumbent_price_2 - ((1.0) if x27 else (((variable_cost_share_2 - (dp13*dp3*math.sqrt((((firm_size_2)*(firm_size_2))*x28 + ((x15)*(x15)))))**price_response*(variable_cost_share_2 - 1.0)) if x29 else (dp4*x59/math.sqrt(math.sqrt(math.sqrt((dp5*((((x59)*(x59))*((x59)*(x59)))*(((x59)*(x59))*((x59)*(x59)))) + x39*((((x61)*(x61))*((x61)*(x61)))*(((x61)*(x61))*((x61)*(x61))))*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x25 else (x40)))))))))))
+    out[7] = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive(-x62, x63) - x64)
+    out[8] = -firm_alive_2*(dividend_payout*smooth_positive(customers*x17*x53*x57 + customers*x53*x65*(x48*x57 + x60) - fixed_cost_share_2*(-capacity_2*x51 + dp15) - variable_cost_share_2*x58 - x49*smooth_positive(capacity_2 - x58, x63) - x66, x63) + excess_cash_payout_rate*smooth_positive(buffer_2 + dp18 + dp19, x63) + fixed_cost_share_2*x52 + x17*x55 + x18*x54*x61 + x49*x64 - x56 + x66)
     out[9] = customers*sector_growth_rate
-    out[10] = firm_customers_1*x24*(firm_switching_rate*x15*(1.0 - math.tanh(x12*(x1 - x16 - x71 + x73))) - firm_switching_rate*x15*(1.0 - math.tanh(x12*(switching_cost - x1 + x16 + x71 - x72))) - x13*(math.tanh(x12*(platform_quality + x3 + x6 - x7*x8 + x73 + x9)) - 1.0) - x22)
+    out[10] = firm_customers_1*x24*(firm_switching_rate*x15*(1.0 - math.tanh(x12*(x1 - x16 - x68 + x70))) - firm_switching_rate*x15*(1.0 - math.tanh(x12*(switching_cost - x1 + x16 + x68 - x69))) - x13*(math.tanh(x12*(platform_quality + x3 + x6 - x7*x8 + x70 + x9)) - 1.0) - x22)
     return out
 
 
@@ -440,8 +440,11 @@ def jac_into(y, p, out):
     dp17 = p[87]
     dp18 = p[88]
     dp19 = p[89]
-    w0 = 1.0 - chi_unit_price
-    pw2 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_2 + w0)*(firm_customers_1 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw0 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw4 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_2 + w1)*(firm_customers_1 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = churn_reduction*relational_trust - 1.0
     x1 = multihoming_share - 1.0
     x2 = -x1
@@ -544,25 +547,25 @@ def jac_into(y, p, out):
     x99 = transaction_success - 1.0
     x100 = platform_trust - 1.0
     x101 = (chi_per_customer > (1.0/2.0))
-    x102 = ((dp0) if x101 else (pw2))
+    x102 = ((dp0) if x101 else (pw4))
     x103 = x27*x40
     x104 = firm_customers_1*x5
-    x105 = platform_price*platform_share + x104
-    x106 = 1.0/(-x103 + x105)
-    x107 = demand_elasticity*pw2
+    x105 = (platform_price*platform_share + x104) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x106 = (1.0/(-x103 + x105)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x107 = (demand_elasticity*pw4) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x108 = ((0.0) if x101 else (x106*x107*x32))
     x109 = platform_share*x108 + x102
     x110 = platform_share*trust_gain
     x111 = chi_unit_price*demand_elasticity
-    x112 = pw2*x111
-    x113 = firm_customers_1*x106
-    x114 = -x112*x113
+    x112 = (pw4*x111) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x113 = (firm_customers_1*x106) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x114 = (-x112*x113) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x115 = ((0.0) if x101 else (x114))
     x116 = x110*(-platform_trust*x99 + transaction_success*x100)
-    x117 = x106*x112
-    x118 = x117*x40
+    x117 = (x106*x112) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x118 = (x117*x40) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x119 = ((0.0) if x101 else (x118))
-    x120 = incumbent_price_1 + x25
+    x120 = (incumbent_price_1 + x25) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x121 = ((0.0) if x101 else (-x117*x120))
     x122 = relational_gain*(relational_trust - 1.0)
     x123 = platform_trust*x122
@@ -570,217 +573,208 @@ def jac_into(y, p, out):
     x125 = platform_share*x123
     x126 = (chi_fixed > (1.0/2.0))
     x127 = (chi_competitive > (1.0/2.0))
-    x128 = dp6*variable_cost_share_1
-    x129 = x111*(incumbent_price_1 - 1.0)
-    x130 = math.exp(-x129)
-    x131 = ((x130) if x101 else (pw2))
-    x132 = chi_two_part*multihoming_share
-    x133 = x131*x132*x42*(x43 - 1.0)
-    x134 = x132*x43
-    x135 = x134 - 1.0
-    x136 = -x135
-    x137 = x108*x136
-    x138 = -x39
-    x139 = 1.0/x138
-    x140 = platform_share*x139
-    x141 = x132*x140
-    x142 = x141 + 1.0
-    x143 = (((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))
-    x144 = (((((firm_customers_1)*(firm_customers_1))*(firm_customers_1))*(((firm_customers_1)*(firm_customers_1))*(firm_customers_1)))*(firm_customers_1))*x143
-    x145 = x132*x139
-    x146 = x145*(x140 + 1.0)
-    x147 = math.exp(-8.0*x129)
-    x148 = ((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))
-    x149 = ((x147) if x101 else (x148))
-    x150 = 8.0*x149
-    x151 = -x40
-    x152 = 1.0/(x105 + x151*x27)
-    x153 = -x152*x32
-    x154 = ((0.0) if x101 else (-8.0*demand_elasticity*x148*x153))
-    x155 = ((((x142)*(x142))*((x142)*(x142)))*(((x142)*(x142))*((x142)*(x142))))
-    x156 = x144*x155
-    x157 = ((0.0) if x101 else (-x107*x153))
-    x158 = customers*firm_customers_1
-    x159 = ((chi_two_part)*(chi_two_part))*multihoming_share*x140
-    x160 = x131*x158*x159
-    x161 = indivisible_cost_share_1 - 1.0
-    x162 = -x161
-    x163 = variable_cost_share_1*x131
-    x164 = x158*x163
-    x165 = fixed_cost_share_1*(capacity_1*x162 + dp7) + x164
-    x166 = 8.0*dp5
-    x167 = x166*(((((dp6*x165 + x160)*(dp6*x165 + x160))*(dp6*x165 + x160))*(((dp6*x165 + x160)*(dp6*x165 + x160))*(dp6*x165 + x160)))*(dp6*x165 + x160))
-    x168 = ((((x136)*(x136))*((x136)*(x136)))*(((x136)*(x136))*((x136)*(x136))))
-    x169 = x149*x168
-    x170 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x171 = ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))
-    x172 = x170*x171
-    x173 = dp6*(fixed_cost_share_1*(-capacity_1*x161 + dp7) + x164) + x160
-    x174 = dp5*((((x173)*(x173))*((x173)*(x173)))*(((x173)*(x173))*((x173)*(x173))))
-    x175 = x169*x172 + x174
-    x176 = 1.0/x175
-    x177 = ((1.0/8.0))*x173*x176
-    x178 = dp4/x175**((1.0/8.0))
+    x128 = (dp6*variable_cost_share_1) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x129 = ((pw0) if x101 else (pw4))
+    x130 = chi_two_part*multihoming_share
+    x131 = x129*x130*x42*(x43 - 1.0)
+    x132 = x130*x43
+    x133 = x132 - 1.0
+    x134 = -x133
+    x135 = x108*x134
+    x136 = -x39
+    x137 = 1.0/x136
+    x138 = platform_share*x137
+    x139 = x130*x138
+    x140 = x139 + 1.0
+    x141 = ((((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x142 = ((((((firm_customers_1)*(firm_customers_1))*(firm_customers_1))*(((firm_customers_1)*(firm_customers_1))*(firm_customers_1)))*(firm_customers_1))*x141) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x143 = x130*x137
+    x144 = (x143*(x138 + 1.0)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x145 = (((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x146 = (((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x147 = (((x145) if x101 else (x146))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x148 = (8.0*x147) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x149 = -x40
+    x150 = (1.0/(x105 + x149*x27)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x151 = (-x150*x32) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x152 = (((0.0) if x101 else (-8.0*demand_elasticity*x146*x151))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x153 = (((((x140)*(x140))*((x140)*(x140)))*(((x140)*(x140))*((x140)*(x140))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x154 = (x142*x153) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x155 = ((0.0) if x101 else (-x107*x151))
+    x156 = customers*firm_customers_1
+    x157 = (((chi_two_part)*(chi_two_part))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x158 = (multihoming_share*x138*x157) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x159 = (x129*x156*x158) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x160 = indivisible_cost_share_1 - 1.0
+    x161 = -x160
+    x162 = variable_cost_share_1*x129
+    x163 = x156*x162
+    x164 = fixed_cost_share_1*(capacity_1*x161 + dp7) + x163
+    x165 = (8.0*dp5) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x166 = (x165*(((((dp6*x164 + x159)*(dp6*x164 + x159))*(dp6*x164 + x159))*(((dp6*x164 + x159)*(dp6*x164 + x159))*(dp6*x164 + x159)))*(dp6*x164 + x159))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x167 = (((((x134)*(x134))*((x134)*(x134)))*(((x134)*(x134))*((x134)*(x134))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x168 = (x147*x167) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x169 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x170 = (((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x171 = (x169*x170) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x172 = (dp6*(fixed_cost_share_1*(-capacity_1*x160 + dp7) + x163) + x159) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x173 = (dp5*((((x172)*(x172))*((x172)*(x172)))*(((x172)*(x172))*((x172)*(x172))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x174 = (x168*x171 + x173) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x175 = (1.0/x174) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x176 = (((1.0/8.0))*x172*x175) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x177 = (dp4/math.sqrt(math.sqrt(math.sqrt((x174))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x178 = (x156*x177) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
     x179 = dp1*firm_alive_1
-    x180 = 8.0*x111
-    x181 = x148*x180
-    x182 = -x113*x181
-    x183 = x144*x168
-    x184 = -x111*x130
-    x185 = ((x184) if x101 else (x114))
-    x186 = x112*x152
-    x187 = -firm_customers_1*x186
-    x188 = x128*x185 + x159*((x184) if x101 else (x187))
-    x189 = (((((x173)*(x173))*(x173))*(((x173)*(x173))*(x173)))*(x173))
-    x190 = x166*x189
-    x191 = ((((x135)*(x135))*((x135)*(x135)))*(((x135)*(x135))*((x135)*(x135))))*x149*x172 + x174
-    x192 = x173/x191
-    x193 = ((1.0/8.0))*x192
-    x194 = dp4/x191**((1.0/8.0))
-    x195 = x158*x194
-    x196 = fixed_cost_share_1*x161
-    x197 = x106*x181*x40
-    x198 = -x151*x186
-    x199 = x119*x128 + x159*((0.0) if x101 else (x198))
-    x200 = x131*(x128 + x159)
-    x201 = 1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))
-    x202 = ((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x201
-    x203 = firm_customers_1*x121
-    x204 = x131 + x203
-    x205 = ((0.0) if x101 else (-x120*x186))
-    x206 = firm_customers_1*x205
-    x207 = -firm_customers_1*x205 + x131*x142 - x131 + x142*x206
-    x208 = ((0.0) if x101 else (-x120*x152*x181))
-    x209 = x131 + x206
-    x210 = capacity_1 - customers*firm_customers_1*x131
-    x211 = 0.001*firm_size_1
-    x212 = smooth_positive_slope(x210, x211)
-    x213 = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive_slope(-x210, x211) + x212)
-    x214 = x158*x213
-    x215 = firm_customers_1*x131
-    x216 = dp8*restructuring_cost
-    x217 = x212*x216
-    x218 = variable_cost_share_1*x108 - x108*x217 - x108*x5 + x133*x6 + x137*x6
-    x219 = -buffer_1 + dp9
-    x220 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x219, x211) + customers*firm_customers_1*x131*x142*x7 + customers*firm_customers_1*x131*x5 + dp10 - x165 - x216*smooth_positive(x210, x211), x211)
-    x221 = firm_alive_1*x158
-    x222 = chi_unit_price*x131
-    x223 = x131*x136*x93
-    x224 = variable_cost_share_1*x185
-    x225 = x185*x5
-    x226 = x136*x6
-    x227 = x185*x226
-    x228 = x185*x217
-    x229 = -x217
-    x230 = credit_interest_rate*smooth_positive_slope(x219, x211)
-    x231 = -x3
-    x232 = variable_cost_share_1 + x220*(-variable_cost_share_1 + x217 - x226 + x5) + x226 + x229 + x231 + x93
-    x233 = variable_cost_share_1*x203 - x104*x121 + x131*x226 - x131*x5 + x163 + x203*x226 - x209*x217
-    x234 = ((firm_size_2)*(firm_size_2))*x201 + ((x40)*(x40))
-    x235 = -price_response*x40*(dp13*dp3*math.sqrt(x234))**price_response*(variable_cost_share_2 - 1.0)/x234
-    x236 = x111*(incumbent_price_2 - 1.0)
-    x237 = math.exp(-x236)
-    x238 = ((x237) if x101 else (pw2))
-    x239 = x108*x40
-    x240 = x238 + x239
-    x241 = dp14*variable_cost_share_2
-    x242 = -firm_customers_1 - platform_share + 1.0
-    x243 = x134*x40 + x242
-    x244 = x108*x243
-    x245 = -platform_share*x132*x151/((x138)*(x138)) + x142 - x145*x151
-    x246 = x238*x245
-    x247 = x141*x151 + x242
-    x248 = x143*((((x247)*(x247))*((x247)*(x247)))*(((x247)*(x247))*((x247)*(x247))))
-    x249 = -x245
-    x250 = math.exp(-8.0*x236)
-    x251 = ((x250) if x101 else (x148))
-    x252 = 8.0*x143*(((((x247)*(x247))*(x247))*(((x247)*(x247))*(x247)))*(x247))*x251
-    x253 = -x238
-    x254 = x151*x157
-    x255 = x253 + x254
-    x256 = customers*x238
-    x257 = x151*x159*x256
-    x258 = indivisible_cost_share_2 - 1.0
-    x259 = -x258
-    x260 = variable_cost_share_2*x238
-    x261 = customers*x260
-    x262 = fixed_cost_share_2*(capacity_2*x259 + dp15) + x151*x261
-    x263 = x166*(((((dp14*x262 + x257)*(dp14*x262 + x257))*(dp14*x262 + x257))*(((dp14*x262 + x257)*(dp14*x262 + x257))*(dp14*x262 + x257)))*(dp14*x262 + x257))
-    x264 = ((((x243)*(x243))*((x243)*(x243)))*(((x243)*(x243))*((x243)*(x243))))
-    x265 = x251*x264
-    x266 = dp14*(fixed_cost_share_2*(-capacity_2*x258 + dp15) - x261*x40) + x257
-    x267 = dp5*((((x266)*(x266))*((x266)*(x266)))*(((x266)*(x266))*((x266)*(x266))))
-    x268 = x170*x265 + x267
-    x269 = 1.0/x268
-    x270 = x266*x269
-    x271 = ((1.0/8.0))*x270
-    x272 = dp4/x268**((1.0/8.0))
-    x273 = customers*x272
-    x274 = dp1*firm_alive_2
-    x275 = variable_cost_share_2*x40
-    x276 = dp14*x275
-    x277 = x115*x276
-    x278 = x151*x159
-    x279 = x278*((0.0) if x101 else (x187))
-    x280 = x143*x264
-    x281 = (((((x266)*(x266))*(x266))*(((x266)*(x266))*(x266)))*(x266))
-    x282 = x166*x281
-    x283 = -x111*x237
-    x284 = ((x283) if x101 else (x118))
-    x285 = x276*x284
-    x286 = x278*((x283) if x101 else (x198))
-    x287 = fixed_cost_share_2*x258
-    x288 = -dp14*variable_cost_share_2*x40 + x278
-    x289 = x121*x40
-    x290 = x238 + x289
-    x291 = x121*x243
-    x292 = x142*x238
-    x293 = x151*x205 + x253
-    x294 = capacity_2 + x256*x40
-    x295 = 0.001*firm_size_2
-    x296 = smooth_positive_slope(x294, x295)
-    x297 = dp8*firm_alive_2
-    x298 = customers*x297*(addition_speed_ratio*smooth_positive_slope(-x294, x295) + x296)
-    x299 = capacity_2 - customers*x151*x238
-    x300 = x297*(addition_speed_ratio*smooth_positive_slope(-x299, x295) + x296)
-    x301 = customers*x300*x40
-    x302 = x238*x40
-    x303 = variable_cost_share_2*x239
-    x304 = x246*x28
-    x305 = x103*x108
-    x306 = x244*x28
-    x307 = x216*x296
-    x308 = x255*x307
-    x309 = x238*x27
-    x310 = x260 - x309
-    x311 = -buffer_2 + dp16
-    x312 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x311, x295) + customers*x151*x238*x27 + customers*x238*x247*x29 + dp17 - x216*smooth_positive(x299, x295) - x262, x295)
-    x313 = -x260 + x309
-    x314 = customers*firm_alive_2
-    x315 = x243*x28
-    x316 = x307*x40
-    x317 = x103 - x275 + x315 + x316
-    x318 = -x312*x317 + x317
-    x319 = chi_unit_price*x302 + x103*x284 + x238*x243*x93 - x275*x284 + x284*x315 + x284*x316
-    x320 = credit_interest_rate*smooth_positive_slope(x311, x295)
-    x321 = variable_cost_share_2*x289
-    x322 = x28*x292
-    x323 = x103*x121
-    x324 = x28*x291
-    x325 = x293*x307
-    x326 = x231 + x26 + x31 - x8
-    x327 = 1.0 - math.tanh(x22*x326)
-    x328 = 2.0*firm_switching_rate
-    x329 = x327*x328
-    x330 = -x26 + x3 - x30 + x9
-    x331 = 1.0 - math.tanh(x22*x330)
-    x332 = x328*x331
-    x333 = x40*x42
-    x334 = ((math.tanh(x22*x326))*(math.tanh(x22*x326))) - 1.0
-    x335 = firm_switching_rate*x40
-    x336 = chi_unit_price - x2*x93
-    x337 = ((math.tanh(x22*x330))*(math.tanh(x22*x330))) - 1.0
-    x338 = firm_switching_rate*x327
+    x180 = (-pw0*x111) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x181 = ((x180) if x101 else (x114))
+    x182 = (x112*x150) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x183 = (-firm_customers_1*x182) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x184 = (((x180) if x101 else (x183))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x185 = (8.0*x111) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x186 = (x146*x185) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x187 = (x150*x186) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x188 = (x128 + x158) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x189 = fixed_cost_share_1*x160
+    x190 = ((((((x172)*(x172))*(x172))*(((x172)*(x172))*(x172)))*(x172))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x191 = (-x149*x182) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x192 = (x119*x128 + x158*((0.0) if x101 else (x191))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x193 = (((((x133)*(x133))*((x133)*(x133)))*(((x133)*(x133))*((x133)*(x133))))*x147*x171 + x173) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x194 = (x172/x193) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x195 = (dp4/math.sqrt(math.sqrt(math.sqrt((x193))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x196 = (x129*x188) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x197 = (1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x198 = (((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x197) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x199 = firm_customers_1*x121
+    x200 = x129 + x199
+    x201 = ((0.0) if x101 else (-x120*x182))
+    x202 = firm_customers_1*x201
+    x203 = (-firm_customers_1*x201 + x129*x140 - x129 + x140*x202) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x204 = (((0.0) if x101 else (-x120*x187))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x205 = x129 + x202
+    x206 = capacity_1 - customers*firm_customers_1*x129
+    x207 = 0.001*firm_size_1
+    x208 = smooth_positive_slope(x206, x207)
+    x209 = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive_slope(-x206, x207) + x208)
+    x210 = x156*x209
+    x211 = firm_customers_1*x129
+    x212 = dp8*restructuring_cost
+    x213 = x208*x212
+    x214 = variable_cost_share_1*x108 - x108*x213 - x108*x5 + x131*x6 + x135*x6
+    x215 = -buffer_1 + dp9
+    x216 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x215, x207) + customers*firm_customers_1*x129*x140*x7 + customers*firm_customers_1*x129*x5 + dp10 - x164 - x212*smooth_positive(x206, x207), x207)
+    x217 = firm_alive_1*x156
+    x218 = chi_unit_price*x129
+    x219 = x129*x134*x93
+    x220 = variable_cost_share_1*x181
+    x221 = x181*x5
+    x222 = x181*x213
+    x223 = x134*x6
+    x224 = x181*x223
+    x225 = -x213
+    x226 = credit_interest_rate*smooth_positive_slope(x215, x207)
+    x227 = -x3
+    x228 = variable_cost_share_1 + x216*(-variable_cost_share_1 + x213 - x223 + x5) + x223 + x225 + x227 + x93
+    x229 = variable_cost_share_1*x199 - x104*x121 + x129*x223 - x129*x5 + x162 + x199*x223 - x205*x213
+    x230 = (((firm_size_2)*(firm_size_2))*x197 + ((x40)*(x40))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x231 = (-price_response*x40*(dp13*dp3*math.sqrt((x230)))**price_response*(variable_cost_share_2 - 1.0)/x230) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x232 = ((pw1) if x101 else (pw4))
+    x233 = x108*x40
+    x234 = x232 + x233
+    x235 = (dp14*variable_cost_share_2) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x236 = -firm_customers_1 - platform_share + 1.0
+    x237 = x132*x40 + x236
+    x238 = x108*x237
+    x239 = -platform_share*x130*x149/((x136)*(x136)) + x140 - x143*x149
+    x240 = x232*x239
+    x241 = x139*x149 + x236
+    x242 = (x141*((((x241)*(x241))*((x241)*(x241)))*(((x241)*(x241))*((x241)*(x241))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x243 = (-x239) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x244 = (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x245 = (((x244) if x101 else (x146))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x246 = (8.0*x141*(((((x241)*(x241))*(x241))*(((x241)*(x241))*(x241)))*(x241))*x245) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x247 = -x232
+    x248 = x149*x155
+    x249 = x247 + x248
+    x250 = customers*x232
+    x251 = (x149*x158*x250) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x252 = indivisible_cost_share_2 - 1.0
+    x253 = -x252
+    x254 = variable_cost_share_2*x232
+    x255 = customers*x254
+    x256 = fixed_cost_share_2*(capacity_2*x253 + dp15) + x149*x255
+    x257 = (x165*(((((dp14*x256 + x251)*(dp14*x256 + x251))*(dp14*x256 + x251))*(((dp14*x256 + x251)*(dp14*x256 + x251))*(dp14*x256 + x251)))*(dp14*x256 + x251))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x258 = (((((x237)*(x237))*((x237)*(x237)))*(((x237)*(x237))*((x237)*(x237))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x259 = (x245*x258) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x260 = (dp14*(fixed_cost_share_2*(-capacity_2*x252 + dp15) - x255*x40) + x251) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x261 = (dp5*((((x260)*(x260))*((x260)*(x260)))*(((x260)*(x260))*((x260)*(x260))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x262 = (x169*x259 + x261) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x263 = (1.0/x262) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x264 = (x260*x263) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x265 = (((1.0/8.0))*x264) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x266 = (dp4/math.sqrt(math.sqrt(math.sqrt((x262))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x267 = (customers*x266) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x268 = dp1*firm_alive_2
+    x269 = (x235*x40) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x270 = (x115*x269) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x271 = (x149*x158) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x272 = (x271*((0.0) if x101 else (x183))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x273 = ((((((x260)*(x260))*(x260))*(((x260)*(x260))*(x260)))*(x260))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x274 = (-pw1*x111) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x275 = ((x274) if x101 else (x118))
+    x276 = (((x274) if x101 else (x191))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x277 = fixed_cost_share_2*x252
+    x278 = (-dp14*variable_cost_share_2*x40 + x271) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x279 = x121*x40
+    x280 = x232 + x279
+    x281 = x121*x237
+    x282 = x140*x232
+    x283 = x149*x201 + x247
+    x284 = capacity_2 + x250*x40
+    x285 = 0.001*firm_size_2
+    x286 = smooth_positive_slope(x284, x285)
+    x287 = dp8*firm_alive_2
+    x288 = customers*x287*(addition_speed_ratio*smooth_positive_slope(-x284, x285) + x286)
+    x289 = capacity_2 - customers*x149*x232
+    x290 = x287*(addition_speed_ratio*smooth_positive_slope(-x289, x285) + x286)
+    x291 = customers*x290*x40
+    x292 = x232*x40
+    x293 = variable_cost_share_2*x233
+    x294 = x240*x28
+    x295 = x103*x108
+    x296 = x238*x28
+    x297 = x212*x286
+    x298 = x249*x297
+    x299 = x232*x27
+    x300 = x254 - x299
+    x301 = -buffer_2 + dp16
+    x302 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x301, x285) + customers*x149*x232*x27 + customers*x232*x241*x29 + dp17 - x212*smooth_positive(x289, x285) - x256, x285)
+    x303 = -x254 + x299
+    x304 = customers*firm_alive_2
+    x305 = variable_cost_share_2*x40
+    x306 = x297*x40
+    x307 = x237*x28
+    x308 = x103 - x305 + x306 + x307
+    x309 = -x302*x308 + x308
+    x310 = chi_unit_price*x292 + x103*x275 + x232*x237*x93 - x275*x305 + x275*x306 + x275*x307
+    x311 = credit_interest_rate*smooth_positive_slope(x301, x285)
+    x312 = variable_cost_share_2*x279
+    x313 = x28*x282
+    x314 = x103*x121
+    x315 = x28*x281
+    x316 = x283*x297
+    x317 = x227 + x26 + x31 - x8
+    x318 = 1.0 - math.tanh(x22*x317)
+    x319 = 2.0*firm_switching_rate
+    x320 = x318*x319
+    x321 = -x26 + x3 - x30 + x9
+    x322 = 1.0 - math.tanh(x22*x321)
+    x323 = x319*x322
+    x324 = x40*x42
+    x325 = ((math.tanh(x22*x317))*(math.tanh(x22*x317))) - 1.0
+    x326 = firm_switching_rate*x40
+    x327 = chi_unit_price - x2*x93
+    x328 = ((math.tanh(x22*x321))*(math.tanh(x22*x321))) - 1.0
+    x329 = firm_switching_rate*x318
     out[0, 0] = x74*(2.0*acquisition*chi_soft*firm_customers_1*platform_trust*word_of_mouth_rate*x45*x47*x53 + 2.0*acquisition*firm_customers_1*x53*x55 + acquisition*network_value*value_sensitivity*x40*x45*x55*x69*(((math.tanh(x22*(x30 + x34 + x48)))*(math.tanh(x22*(x30 + x34 + x48)))) - 1.0) + 2.0*acquisition*x40*x42*x45*x55*x58 + 2.0*churn_rate*firm_customers_1*x0*x24 + churn_rate*network_value*platform_share*value_sensitivity*x0*x40*x69*(((x35)*(x35)) - 1.0) + 2.0*churn_rate*platform_share*x0*x36*x40*x42 - firm_customers_1*x43*x44 - firm_customers_1*x67 - firm_customers_1*x71 - firm_customers_1*x73 - 2.0*x36*x38 - x36*x40*x41 - x59*x61 - x59*x65 - 2.0*x64)
     out[0, 1] = x74*(-firm_customers_1*x63*x87*(((x52)*(x52)) - 1.0) + firm_customers_1*x76 - firm_customers_1*x82*(((x78)*(x78)) - 1.0) + x11*x86*x88 - x59*x75 + x81*x84*x86)
     out[0, 2] = x92*(-x40*x91 + x90)
@@ -798,51 +792,51 @@ def jac_into(y, p, out):
     out[2, 3] = -x115*x125
     out[2, 6] = -x119*x125
     out[2, 10] = -x121*x125
-    out[3, 0] = x179*((0.0) if x126 else (((0.0) if x127 else (x158*x178*(chi_two_part*(-x108 + x133 + x137) + x108*x128 - x177*((((((x142)*(x142))*(x142))*(((x142)*(x142))*(x142)))*(x142))*x144*x146*x150 + x154*x156 + x167*(chi_two_part*(x131*x146 + x142*x157 - x157) + x128*x157)))))))
-    out[3, 3] = x179*(((0.0) if x126 else (((0.0) if x127 else (x195*(x188 - x193*(x183*((-x147*x180) if x101 else (x182)) + x188*x190)))))) - 1.0)
-    out[3, 4] = x179*((0.0) if x126 else (((0.0) if x127 else (dp6*x178*x196*(x174*x176 - 1.0)))))
-    out[3, 6] = x179*((0.0) if x126 else (((0.0) if x127 else (x195*(-x193*(x183*((0.0) if x101 else (x197)) + x190*x199) + x199)))))
-    out[3, 9] = x179*((0.0) if x126 else (((0.0) if x127 else (firm_customers_1*x194*(-x192*(dp5*x189*x200 + x144*x169) + x200)))))
-    out[3, 10] = x179*((0.0) if x126 else (((-firm_customers_1*price_response*(dp2*dp3*math.sqrt(x202))**price_response*(variable_cost_share_1 - 1.0)/x202) if x127 else (customers*x178*(chi_two_part*x207 + dp6*variable_cost_share_1*x204 - x177*(x143*x155*x171*x208 + x150*x156 + x167*(chi_two_part*x207 + x128*x209)))))))
-    out[4, 0] = x108*x214
-    out[4, 3] = x185*x214
-    out[4, 4] = -x213
-    out[4, 6] = x119*x214
-    out[4, 9] = x213*x215
-    out[4, 10] = customers*x204*x213
-    out[5, 0] = -x221*(-x218*x220 + x218)
-    out[5, 3] = -x221*(x220*(x222 - x223 - x224 + x225 - x227 + x228) - x222 + x223 + x224 - x225 + x227 - x228)
-    out[5, 4] = -firm_alive_1*(-x196 - x220*(fixed_cost_share_1*x162 + x217) - x229)
-    out[5, 5] = -firm_alive_1*(excess_cash_payout_rate*smooth_positive_slope(buffer_1 + dp11 + dp12, x211) + x220*x230 - x230)
-    out[5, 6] = -x119*x221*x232
-    out[5, 9] = -firm_alive_1*x215*x232
-    out[5, 10] = -customers*firm_alive_1*(-x220*x233 + x233)
-    out[6, 0] = x274*((0.0) if x126 else (((x235) if x127 else (x273*(chi_two_part*(x240 + x244 - x246) - x240*x241 - x271*(x154*x248 + x249*x252 + x263*(chi_two_part*(x157*x247 + x238*x249 + x238 - x254) + x241*x255)))))))
-    out[6, 3] = x274*((0.0) if x126 else (((0.0) if x127 else (-x273*(x271*(x280*((0.0) if x101 else (x182)) + x282*(-x277 + x279)) + x277 - x279)))))
-    out[6, 6] = x274*(((0.0) if x126 else (((0.0) if x127 else (-x273*(x271*(x280*((-x180*x250) if x101 else (x197)) + x282*(-x285 + x286)) + x285 - x286))))) - 1.0)
-    out[6, 7] = x274*((0.0) if x126 else (((0.0) if x127 else (dp14*x272*x287*(x267*x269 - 1.0)))))
-    out[6, 9] = x274*((0.0) if x126 else (((0.0) if x127 else (-x272*(-x238*x288 + x270*(dp5*x238*x281*x288 + x143*x265))))))
-    out[6, 10] = x274*((0.0) if x126 else (((x235) if x127 else (x273*(chi_two_part*(x290 + x291 - x292) - x241*x290 - x271*(-x142*x252 + x208*x248 + x263*(chi_two_part*(x205*x247 - x292 - x293) + x241*x293)))))))
-    out[7, 0] = -x240*x298
-    out[7, 3] = -x115*x301
-    out[7, 6] = -x284*x301
-    out[7, 7] = -x300
-    out[7, 9] = -x300*x302
-    out[7, 10] = -x290*x298
-    out[8, 0] = -x314*(-x303 - x304 + x305 + x306 - x308 + x312*(x303 + x304 - x305 - x306 + x308 + x310) + x313)
-    out[8, 3] = -x115*x314*x318
-    out[8, 6] = -x314*(-x312*x319 + x319)
-    out[8, 7] = -firm_alive_2*(dp8*restructuring_cost*x296 - x287 - x312*(fixed_cost_share_2*x259 + x216*smooth_positive_slope(x299, x295)))
-    out[8, 8] = -firm_alive_2*(excess_cash_payout_rate*smooth_positive_slope(buffer_2 + dp18 + dp19, x295) + x312*x320 - x320)
-    out[8, 9] = -firm_alive_2*x238*x318
-    out[8, 10] = -x314*(x312*(x310 + x321 + x322 - x323 - x324 + x325) + x313 - x321 - x322 + x323 + x324 - x325)
+    out[3, 0] = x179*((0.0) if x126 else (((0.0) if x127 else (x178*(chi_two_part*(-x108 + x131 + x135) + x108*x128 - x176*((((((x140)*(x140))*(x140))*(((x140)*(x140))*(x140)))*(x140))*x142*x144*x148 + x152*x154 + x166*(chi_two_part*(x129*x144 + x140*x155 - x155) + x128*x155)))))))
+    out[3, 3] = x179*(((0.0) if x126 else (((0.0) if x127 else (x178*(x128*x181 + x158*x184 - x176*(x154*((-x145*x185) if x101 else (-firm_customers_1*x187)) + x166*x184*x188)))))) - 1.0)
+    out[3, 4] = x179*((0.0) if x126 else (((0.0) if x127 else (dp6*x177*x189*(x173*x175 - 1.0)))))
+    out[3, 6] = x179*((0.0) if x126 else (((0.0) if x127 else (x156*x195*(x192 - (1.0/8.0)*x194*(x142*x167*((0.0) if x101 else (x106*x186*x40)) + x165*x190*x192))))))
+    out[3, 9] = x179*((0.0) if x126 else (((0.0) if x127 else (firm_customers_1*x195*(-x194*(dp5*x190*x196 + x142*x168) + x196)))))
+    out[3, 10] = x179*((0.0) if x126 else (((-firm_customers_1*price_response*(dp2*dp3*math.sqrt((x198)))**price_response*(variable_cost_share_1 - 1.0)/x198) if x127 else (customers*x177*(chi_two_part*x203 + dp6*variable_cost_share_1*x200 - x176*(x141*x153*x170*x204 + x148*x154 + x166*(chi_two_part*x203 + x128*x205)))))))
+    out[4, 0] = x108*x210
+    out[4, 3] = x181*x210
+    out[4, 4] = -x209
+    out[4, 6] = x119*x210
+    out[4, 9] = x209*x211
+    out[4, 10] = customers*x200*x209
+    out[5, 0] = -x217*(-x214*x216 + x214)
+    out[5, 3] = -x217*(x216*(x218 - x219 - x220 + x221 + x222 - x224) - x218 + x219 + x220 - x221 - x222 + x224)
+    out[5, 4] = -firm_alive_1*(-x189 - x216*(fixed_cost_share_1*x161 + x213) - x225)
+    out[5, 5] = -firm_alive_1*(excess_cash_payout_rate*smooth_positive_slope(buffer_1 + dp11 + dp12, x207) + x216*x226 - x226)
+    out[5, 6] = -x119*x217*x228
+    out[5, 9] = -firm_alive_1*x211*x228
+    out[5, 10] = -customers*firm_alive_1*(-x216*x229 + x229)
+    out[6, 0] = x268*((0.0) if x126 else (((x231) if x127 else (x267*(chi_two_part*(x234 + x238 - x240) - x234*x235 - x265*(x152*x242 + x243*x246 + x257*(chi_two_part*(x155*x241 + x232*x243 + x232 - x248) + x235*x249)))))))
+    out[6, 3] = x268*((0.0) if x126 else (((0.0) if x127 else (-x267*(x265*(x141*x258*((0.0) if x101 else (-x113*x186)) + x165*x273*(-x270 + x272)) + x270 - x272)))))
+    out[6, 6] = x268*(((0.0) if x126 else (((0.0) if x127 else (x267*(multihoming_share*platform_share*x137*x149*x157*x276 - x265*(x149*x257*x276*(x158 + x235) + x242*((-x185*x244) if x101 else (-x149*x187))) - x269*x275))))) - 1.0)
+    out[6, 7] = x268*((0.0) if x126 else (((0.0) if x127 else (dp14*x266*x277*(x261*x263 - 1.0)))))
+    out[6, 9] = x268*((0.0) if x126 else (((0.0) if x127 else (-x266*(-x232*x278 + x264*(dp5*x232*x273*x278 + x141*x259))))))
+    out[6, 10] = x268*((0.0) if x126 else (((x231) if x127 else (x267*(chi_two_part*(x280 + x281 - x282) - x235*x280 - x265*(-x140*x246 + x204*x242 + x257*(chi_two_part*(x201*x241 - x282 - x283) + x235*x283)))))))
+    out[7, 0] = -x234*x288
+    out[7, 3] = -x115*x291
+    out[7, 6] = -x275*x291
+    out[7, 7] = -x290
+    out[7, 9] = -x290*x292
+    out[7, 10] = -x280*x288
+    out[8, 0] = -x304*(-x293 - x294 + x295 + x296 - x298 + x302*(x293 + x294 - x295 - x296 + x298 + x300) + x303)
+    out[8, 3] = -x115*x304*x309
+    out[8, 6] = -x304*(-x302*x310 + x310)
+    out[8, 7] = -firm_alive_2*(dp8*restructuring_cost*x286 - x277 - x302*(fixed_cost_share_2*x253 + x212*smooth_positive_slope(x289, x285)))
+    out[8, 8] = -firm_alive_2*(excess_cash_payout_rate*smooth_positive_slope(buffer_2 + dp18 + dp19, x285) + x302*x311 - x311)
+    out[8, 9] = -firm_alive_2*x232*x309
+    out[8, 10] = -x304*(x302*(x300 + x312 + x313 - x314 - x315 + x316) + x303 - x312 - x313 + x314 + x315 - x316)
     out[9, 9] = sector_growth_rate
-    out[10, 0] = x96*(x329*x333 - x329 - x332*x333 + x332 + x43*x44 - x44 - x53*x61 - x53*x65 + x67 + x71 + x73)
+    out[10, 0] = x96*(x320*x324 - x320 - x323*x324 + x323 + x43*x44 - x44 - x53*x61 - x53*x65 + x67 + x71 + x73)
     out[10, 1] = x96*(x68*x82 + x72*x87 - x76)
     out[10, 2] = -x90*x92
-    out[10, 3] = x97*(x334*x335*x94 + x335*x336*x337 + x72*x94 + x94*x95)
-    out[10, 6] = -x335*x97*(x334*x336 + x337*x94)
-    out[10, 10] = x98*(firm_customers_1*firm_switching_rate*x331 - firm_customers_1*x338 + firm_switching_rate*x331*x40 - x24*x38 - x338*x40 - x66)
+    out[10, 3] = x97*(x325*x326*x94 + x326*x327*x328 + x72*x94 + x94*x95)
+    out[10, 6] = -x326*x97*(x325*x327 + x328*x94)
+    out[10, 10] = x98*(firm_customers_1*firm_switching_rate*x322 - firm_customers_1*x329 + firm_switching_rate*x322*x40 - x24*x38 - x329*x40 - x66)
     return out
 
 
@@ -934,137 +928,137 @@ def outputs_into(y, p, out):
     credit_line_2 = p[67]
     firm_size_2 = p[68]
     firm_alive_2 = p[69]
-    w0 = 1.0 - chi_unit_price
-    pw2 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_2 + w0)*(firm_customers_1 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw5 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_2 + w1)*(firm_customers_1 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = (chi_per_customer > (1.0/2.0))
-    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw2))
-    x2 = chi_unit_price*demand_elasticity
-    x3 = x2*(incumbent_price_1 - 1.0)
-    x4 = firm_customers_1*((math.exp(-x3)) if x0 else (pw2))
-    x5 = platform_share - 1.0
-    x6 = firm_customers_1 + x5
-    x7 = x2*(incumbent_price_2 - 1.0)
-    x8 = ((math.exp(-x7)) if x0 else (pw2))
-    x9 = x6*x8
-    x10 = x4 - x9
-    x11 = customers*x1
-    x12 = 1.0/x5
-    x13 = 1.0 - chi_unit_price
-    x14 = chi_unit_price*incumbent_price_1 + x13
-    x15 = chi_unit_price*incumbent_price_2 + x13
-    x16 = (chi_fixed > (1.0/2.0))
-    x17 = variable_cost_share_1 - 1.0
-    x18 = initial_platform_share - 1.0
-    x19 = 1.0/x18
-    x20 = 1.0e-18*((x18)*(x18))
-    x21 = (chi_competitive > (1.0/2.0))
-    x22 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
-    x23 = (x22 + 1.0)**((1.0/8.0))
-    x24 = customers*x4
-    x25 = -platform_share/x5
-    x26 = ((chi_two_part)*(chi_two_part))*multihoming_share*x25
-    x27 = variable_cost_share_1*x24
-    x28 = indivisible_cost_share_1 - 1.0
-    x29 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
-    x30 = x18*x29
-    x31 = firm_size_1*indivisible_cost_share_1
-    x32 = fixed_cost_share_1*(capacity_1*x28 + x30*x31)
-    x33 = x27 - x32
-    x34 = x24*x26 + x33/(fixed_cost_share_1 + variable_cost_share_1)
-    x35 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x36 = platform_share*x12
-    x37 = chi_two_part*multihoming_share
-    x38 = x36*x37
-    x39 = x38 - 1.0
-    x40 = -x39
-    x41 = ((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))
-    x42 = variable_cost_share_2 - 1.0
-    x43 = -x6
-    x44 = customers*x8
-    x45 = x43*x44
-    x46 = customers*x9
-    x47 = indivisible_cost_share_2 - 1.0
-    x48 = firm_size_2*indivisible_cost_share_2
-    x49 = capacity_2*x47 + x30*x48
-    x50 = fixed_cost_share_2*x49
-    x51 = variable_cost_share_2*x46 + x50
-    x52 = x26*x45 - x51/(fixed_cost_share_2 + variable_cost_share_2)
-    x53 = -firm_customers_1 - platform_share + 1.0
-    x54 = x38*x6 + x53
-    x55 = -incumbent_price_1 + x14
-    x56 = x14 + x39*x55
-    x57 = -incumbent_price_2 + x15
-    x58 = x54*x57
-    x59 = x8*(x15*x6 + x58)
-    x60 = firm_alive_1*x4*x56 - firm_alive_2*x59
-    x61 = -x14*x24
-    x62 = -x18
-    x63 = x29*x62
-    x64 = -x55
-    x65 = x25*x37
-    x66 = -x57
-    x67 = platform_price*x1
-    x68 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
-    x69 = network_value*platform_share
-    x70 = multihoming_share - 1.0
-    x71 = chi_trust - 1.0
-    x72 = -platform_price + platform_quality + x68*x69
-    x73 = -x69*x71 + x72
-    x74 = x14 + x55*x70 + x73
-    x75 = x15 + x57*x70 + x73
-    x76 = -switching_cost
-    x77 = ((1.0/2.0))*value_sensitivity
-    x78 = math.tanh(x77*(x74 + x76)) + 1.0
-    x79 = math.tanh(x77*(x75 + x76)) + 1.0
-    x80 = -x70
-    x81 = switching_cost - x69*x71 + x72
-    x82 = debt_service_1*firm_size_1*(fixed_cost_share_1 + x17)
-    x83 = debt_service_2*firm_size_2*(fixed_cost_share_2 + x42)
-    x84 = buffer_1 + credit_line_1*firm_size_1*x30
-    x85 = 0.001*firm_size_1
-    x86 = buffer_2 + credit_line_2*firm_size_2*x30
-    x87 = 0.001*firm_size_2
-    x88 = smooth_positive(capacity_1 - x24, x85)
-    x89 = smooth_positive(capacity_2 + x46, x87)
-    x90 = restructuring_cost/capacity_adjustment_time
-    x91 = x24*x40*x55 + x33 + x61
-    x92 = x15*x46
-    x93 = x44*x58
-    x94 = cash_target*x30
-    out[0] = customers*(x1 + x10)
-    out[1] = customers*x10
-    out[2] = x11
-    out[3] = x12*(-firm_customers_1*x14 + x15*x6)
-    out[4] = x12*(-firm_customers_1*((1.0) if x16 else (((variable_cost_share_1 - x17*(-x19*math.sqrt(((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x20)/firm_size_1)**price_response) if x21 else (x23*x34/(((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x35*((((x40)*(x40))*((x40)*(x40)))*(((x40)*(x40))*((x40)*(x40))))*((math.exp(-8.0*x3)) if x0 else (x41)) + x22*((((x34)*(x34))*((x34)*(x34)))*(((x34)*(x34))*((x34)*(x34)))))**((1.0/8.0)))))) + x6*((1.0) if x16 else (((variable_cost_share_2 - x42*(-x19*math.sqrt(((firm_size_2)*(firm_size_2))*x20 + ((x6)*(x6)))/firm_size_2)**price_response) if x21 else (x23*x52/(x22*((((x52)*(x52))*((x52)*(x52)))*(((x52)*(x52))*((x52)*(x52)))) + x35*((((x54)*(x54))*((x54)*(x54)))*(((x54)*(x54))*((x54)*(x54))))*((math.exp(-8.0*x7)) if x0 else (x41)))**((1.0/8.0)))))))
-    out[5] = customers*x60
-    out[6] = firm_alive_1*x33 - firm_alive_2*x51
-    out[7] = -firm_alive_1*(fixed_cost_share_1*(-capacity_1*x28 + x31*x63) - x24*x64*(x65 + 1.0) + x27 + x61) - firm_alive_2*(fixed_cost_share_2*(-capacity_2*x47 + x48*x63) + variable_cost_share_2*x45 - x15*x45 - x44*x66*(x43*x65 + x53))
-    out[8] = platform_price*x11
-    out[9] = x67/(x60 + x67)
-    out[10] = -platform_fixed_cost + x11*(platform_price - platform_unit_cost)
-    out[11] = x69*(-chi_trust + x68 + 1.0)
-    out[12] = x12*(-firm_customers_1*x74 + x6*x75)
-    out[13] = ((1.0/2.0))*acquisition*x12*(captive_share + x5)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(firm_customers_1*x78 - x6*x79)
-    out[14] = ((1.0/2.0))*churn_rate*x36*(churn_reduction*relational_trust - 1.0)*(-firm_customers_1*(math.tanh(x77*(x14 + x64*x80 + x81)) - 1.0) + x6*(math.tanh(x77*(x15 + x66*x80 + x81)) - 1.0))
-    out[15] = -firm_alive_1*x32 - firm_alive_2*x50
-    out[16] = x30*(firm_alive_1*x82 + firm_alive_2*x83)
-    out[17] = credit_interest_rate*(firm_alive_1*smooth_positive(-x84, x85) + firm_alive_2*smooth_positive(-x86, x87))
-    out[18] = x90*(firm_alive_1*x88 + firm_alive_2*x89)
-    out[19] = dividend_payout*(firm_alive_1*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_1 + credit_line_1*firm_size_1*x29*x62, x85) - x30*x82 - x88*x90 - x91, x85) + firm_alive_2*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_2 + credit_line_2*firm_size_2*x29*x62, x87) + customers*variable_cost_share_2*x6*x8 + fixed_cost_share_2*x49 - x30*x83 - x89*x90 - x92 - x93, x87))
-    out[20] = excess_cash_payout_rate*(firm_alive_1*smooth_positive(firm_size_1*x94 + x84, x85) + firm_alive_2*smooth_positive(firm_size_2*x94 + x86, x87))
-    out[21] = firm_alive_1*x84 + firm_alive_2*x86
+    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw5))
+    x2 = firm_customers_1*((pw1) if x0 else (pw5))
+    x3 = platform_share - 1.0
+    x4 = firm_customers_1 + x3
+    x5 = ((pw2) if x0 else (pw5))
+    x6 = x4*x5
+    x7 = x2 - x6
+    x8 = customers*x1
+    x9 = 1.0/x3
+    x10 = 1.0 - chi_unit_price
+    x11 = chi_unit_price*incumbent_price_1 + x10
+    x12 = chi_unit_price*incumbent_price_2 + x10
+    x13 = (chi_fixed > (1.0/2.0))
+    x14 = variable_cost_share_1 - 1.0
+    x15 = initial_platform_share - 1.0
+    x16 = (1.0/x15) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x17 = (1.0e-18*((x15)*(x15))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x18 = (chi_competitive > (1.0/2.0))
+    x19 = ((1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x20 = (math.sqrt(math.sqrt(math.sqrt((x19 + 1.0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x21 = customers*x2
+    x22 = -platform_share/x3
+    x23 = (((chi_two_part)*(chi_two_part))*multihoming_share*x22) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x24 = variable_cost_share_1*x21
+    x25 = indivisible_cost_share_1 - 1.0
+    x26 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
+    x27 = x15*x26
+    x28 = firm_size_1*indivisible_cost_share_1
+    x29 = fixed_cost_share_1*(capacity_1*x25 + x27*x28)
+    x30 = x24 - x29
+    x31 = (x21*x23 + x30/(fixed_cost_share_1 + variable_cost_share_1)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x32 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x33 = (((((pw5)*(pw5))*((pw5)*(pw5)))*(((pw5)*(pw5))*((pw5)*(pw5))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x34 = platform_share*x9
+    x35 = chi_two_part*multihoming_share
+    x36 = x34*x35
+    x37 = x36 - 1.0
+    x38 = -x37
+    x39 = variable_cost_share_2 - 1.0
+    x40 = -x4
+    x41 = customers*x5
+    x42 = x40*x41
+    x43 = customers*x6
+    x44 = indivisible_cost_share_2 - 1.0
+    x45 = firm_size_2*indivisible_cost_share_2
+    x46 = capacity_2*x44 + x27*x45
+    x47 = fixed_cost_share_2*x46
+    x48 = variable_cost_share_2*x43 + x47
+    x49 = (x23*x42 - x48/(fixed_cost_share_2 + variable_cost_share_2)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x50 = -firm_customers_1 - platform_share + 1.0
+    x51 = x36*x4 + x50
+    x52 = -incumbent_price_1 + x11
+    x53 = x11 + x37*x52
+    x54 = -incumbent_price_2 + x12
+    x55 = x51*x54
+    x56 = x5*(x12*x4 + x55)
+    x57 = firm_alive_1*x2*x53 - firm_alive_2*x56
+    x58 = -x11*x21
+    x59 = -x52
+    x60 = x22*x35
+    x61 = -x15
+    x62 = x26*x61
+    x63 = -x54
+    x64 = platform_price*x1
+    x65 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
+    x66 = network_value*platform_share
+    x67 = multihoming_share - 1.0
+    x68 = chi_trust - 1.0
+    x69 = -platform_price + platform_quality + x65*x66
+    x70 = -x66*x68 + x69
+    x71 = x11 + x52*x67 + x70
+    x72 = x12 + x54*x67 + x70
+    x73 = -switching_cost
+    x74 = ((1.0/2.0))*value_sensitivity
+    x75 = math.tanh(x74*(x71 + x73)) + 1.0
+    x76 = math.tanh(x74*(x72 + x73)) + 1.0
+    x77 = -x67
+    x78 = switching_cost - x66*x68 + x69
+    x79 = debt_service_1*firm_size_1*(fixed_cost_share_1 + x14)
+    x80 = debt_service_2*firm_size_2*(fixed_cost_share_2 + x39)
+    x81 = buffer_1 + credit_line_1*firm_size_1*x27
+    x82 = 0.001*firm_size_1
+    x83 = buffer_2 + credit_line_2*firm_size_2*x27
+    x84 = 0.001*firm_size_2
+    x85 = smooth_positive(capacity_1 - x21, x82)
+    x86 = smooth_positive(capacity_2 + x43, x84)
+    x87 = restructuring_cost/capacity_adjustment_time
+    x88 = x21*x38*x52 + x30 + x58
+    x89 = x12*x43
+    x90 = x41*x55
+    x91 = cash_target*x27
+    out[0] = customers*(x1 + x7)
+    out[1] = customers*x7
+    out[2] = x8
+    out[3] = x9*(-firm_customers_1*x11 + x12*x4)
+    out[4] = x9*(-firm_customers_1*((1.0) if x13 else (((variable_cost_share_1 - x14*(-x16*math.sqrt((((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x17))/firm_size_1)**price_response) if x18 else (x20*x31/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x32*((((x38)*(x38))*((x38)*(x38)))*(((x38)*(x38))*((x38)*(x38))))*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x0 else (x33)) + x19*((((x31)*(x31))*((x31)*(x31)))*(((x31)*(x31))*((x31)*(x31)))))))))))) + x4*((1.0) if x13 else (((variable_cost_share_2 - x39*(-x16*math.sqrt((((firm_size_2)*(firm_size_2))*x17 + ((x4)*(x4))))/firm_size_2)**price_response) if x18 else (x20*x49/math.sqrt(math.sqrt(math.sqrt((x19*((((x49)*(x49))*((x49)*(x49)))*(((x49)*(x49))*((x49)*(x49)))) + x32*((((x51)*(x51))*((x51)*(x51)))*(((x51)*(x51))*((x51)*(x51))))*((((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if x0 else (x33)))))))))))
+    out[5] = customers*x57
+    out[6] = firm_alive_1*x30 - firm_alive_2*x48
+    out[7] = -firm_alive_1*(fixed_cost_share_1*(-capacity_1*x25 + x28*x62) - x21*x59*(x60 + 1.0) + x24 + x58) - firm_alive_2*(fixed_cost_share_2*(-capacity_2*x44 + x45*x62) + variable_cost_share_2*x42 - x12*x42 - x41*x63*(x40*x60 + x50))
+    out[8] = platform_price*x8
+    out[9] = x64/(x57 + x64)
+    out[10] = -platform_fixed_cost + x8*(platform_price - platform_unit_cost)
+    out[11] = x66*(-chi_trust + x65 + 1.0)
+    out[12] = x9*(-firm_customers_1*x71 + x4*x72)
+    out[13] = ((1.0/2.0))*acquisition*x9*(captive_share + x3)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(firm_customers_1*x75 - x4*x76)
+    out[14] = ((1.0/2.0))*churn_rate*x34*(churn_reduction*relational_trust - 1.0)*(-firm_customers_1*(math.tanh(x74*(x11 + x59*x77 + x78)) - 1.0) + x4*(math.tanh(x74*(x12 + x63*x77 + x78)) - 1.0))
+    out[15] = -firm_alive_1*x29 - firm_alive_2*x47
+    out[16] = x27*(firm_alive_1*x79 + firm_alive_2*x80)
+    out[17] = credit_interest_rate*(firm_alive_1*smooth_positive(-x81, x82) + firm_alive_2*smooth_positive(-x83, x84))
+    out[18] = x87*(firm_alive_1*x85 + firm_alive_2*x86)
+    out[19] = dividend_payout*(firm_alive_1*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_1 + credit_line_1*firm_size_1*x26*x61, x82) - x27*x79 - x85*x87 - x88, x82) + firm_alive_2*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_2 + credit_line_2*firm_size_2*x26*x61, x84) + customers*variable_cost_share_2*x4*x5 + fixed_cost_share_2*x46 - x27*x80 - x86*x87 - x89 - x90, x84))
+    out[20] = excess_cash_payout_rate*(firm_alive_1*smooth_positive(firm_size_1*x91 + x81, x82) + firm_alive_2*smooth_positive(firm_size_2*x91 + x83, x84))
+    out[21] = firm_alive_1*x81 + firm_alive_2*x83
     out[22] = firm_customers_1
-    out[23] = x24
-    out[24] = x24*x56
-    out[25] = -x91
-    out[26] = x84
-    out[27] = ((1.0/2.0))*x78
-    out[28] = x43
-    out[29] = -x46
-    out[30] = -customers*x59
-    out[31] = x51 - x92 - x93
-    out[32] = x86
-    out[33] = ((1.0/2.0))*x79
+    out[23] = x21
+    out[24] = x21*x53
+    out[25] = -x88
+    out[26] = x81
+    out[27] = ((1.0/2.0))*x75
+    out[28] = x40
+    out[29] = -x43
+    out[30] = -customers*x56
+    out[31] = x48 - x89 - x90
+    out[32] = x83
+    out[33] = ((1.0/2.0))*x76
     return out
 
 

@@ -133,7 +133,7 @@ def derive_into(p):
     p[87] = 1.0/price_adjustment_time
     p[88] = 1.0/firm_size_1
     p[89] = -1.0/x0
-    p[90] = (x1 + 1.0)**((1.0/8.0))
+    p[90] = math.sqrt(math.sqrt(math.sqrt((x1 + 1.0))))
     p[91] = x1
     p[92] = 1.0/x2
     p[93] = -indivisible_cost_share_1*x4
@@ -316,8 +316,13 @@ def rhs_into(y, p, out):
     dp31 = p[117]
     dp32 = p[118]
     dp33 = p[119]
-    w0 = 1.0 - chi_unit_price
-    pw4 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w0) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_4 + w0)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw0 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_3 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = (math.exp(-w0*(incumbent_price_4 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw8 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w1) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_4 + w1)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price_1
     x2 = 1.0 - chi_unit_price
@@ -353,121 +358,116 @@ def rhs_into(y, p, out):
     x32 = 1.0/x21
     x33 = ((1.0/2.0))*x32
     x34 = (chi_per_customer > (1.0/2.0))
-    x35 = platform_share*((dp0) if x34 else (pw4))
+    x35 = platform_share*((dp0) if x34 else (pw8))
     x36 = (chi_fixed > (1.0/2.0))
-    x37 = 1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))
+    x37 = (1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
     x38 = (chi_competitive > (1.0/2.0))
-    x39 = chi_unit_price*demand_elasticity
-    x40 = x39*(incumbent_price_1 - 1.0)
-    x41 = ((math.exp(-x40)) if x34 else (pw4))
-    x42 = customers*firm_customers_1*x41
-    x43 = -1.0/x21
-    x44 = multihoming_share*platform_share
-    x45 = ((chi_two_part)*(chi_two_part))*x43*x44
-    x46 = indivisible_cost_share_1 - 1.0
-    x47 = variable_cost_share_1*x42
-    x48 = fixed_cost_share_1*(-capacity_1*x46 + dp7) + x47
-    x49 = dp6*x48 + x42*x45
-    x50 = ((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))
-    x51 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x52 = chi_two_part*x44
-    x53 = -x32*x52 + 1.0
-    x54 = x51*((((x53)*(x53))*((x53)*(x53)))*(((x53)*(x53))*((x53)*(x53))))
-    x55 = capacity_1 - x42
-    x56 = 0.001*firm_size_1
-    x57 = smooth_positive(x55, x56)
-    x58 = -x4
-    x59 = x43*x52
-    x60 = x59 + 1.0
-    x61 = dp8*restructuring_cost
-    x62 = credit_interest_rate*smooth_positive(-buffer_1 + dp9, x56) - dp10 - x3*x42 + x57*x61
-    x63 = x39*(incumbent_price_2 - 1.0)
-    x64 = ((math.exp(-x63)) if x34 else (pw4))
-    x65 = customers*firm_customers_2*x64
-    x66 = indivisible_cost_share_2 - 1.0
-    x67 = variable_cost_share_2*x65
-    x68 = fixed_cost_share_2*(-capacity_2*x66 + dp15) + x67
-    x69 = dp14*x68 + x45*x65
-    x70 = capacity_2 - x65
-    x71 = 0.001*firm_size_2
-    x72 = smooth_positive(x70, x71)
-    x73 = -x15
-    x74 = credit_interest_rate*smooth_positive(-buffer_2 + dp16, x71) - dp17 - x14*x65 + x61*x72
-    x75 = x39*(incumbent_price_3 - 1.0)
-    x76 = ((math.exp(-x75)) if x34 else (pw4))
-    x77 = customers*firm_customers_3*x76
-    x78 = indivisible_cost_share_3 - 1.0
-    x79 = variable_cost_share_3*x77
-    x80 = fixed_cost_share_3*(-capacity_3*x78 + dp22) + x79
-    x81 = dp21*x80 + x45*x77
-    x82 = capacity_3 - x77
-    x83 = 0.001*firm_size_3
-    x84 = smooth_positive(x82, x83)
-    x85 = -x19
-    x86 = credit_interest_rate*smooth_positive(-buffer_3 + dp23, x83) - dp24 - x18*x77 + x61*x84
-    x87 = indivisible_cost_share_4 - 1.0
-    x88 = -capacity_4*x87 + dp29
-    x89 = x39*(incumbent_price_4 - 1.0)
-    x90 = ((math.exp(-x89)) if x34 else (pw4))
-    x91 = customers*x90
-    x92 = x22*x91
-    x93 = variable_cost_share_4*x92
-    x94 = -x22
-    x95 = x91*x94
-    x96 = dp28*(fixed_cost_share_4*x88 - x93) + x45*x95
-    x97 = x22 - x59*x94
-    x98 = capacity_4 + x92
-    x99 = 0.001*firm_size_4
-    x100 = smooth_positive(x98, x99)
-    x101 = -x25
-    x102 = credit_interest_rate*smooth_positive(-buffer_4 + dp30, x99) - dp31
-    x103 = -x0
-    x104 = x103*x58
-    x105 = switching_cost + x104
-    x106 = x1 + x105
-    x107 = x103*x73
-    x108 = -x107 - x13
-    x109 = 1.0 - math.tanh(x11*(x106 + x108))
-    x110 = firm_customers_2*firm_switching_rate
-    x111 = x103*x85
-    x112 = -x111 - x17
-    x113 = 1.0 - math.tanh(x11*(x106 + x112))
-    x114 = firm_customers_3*firm_switching_rate
-    x115 = -x1 - x104
-    x116 = switching_cost + x107
-    x117 = x116 + x13
-    x118 = 1.0 - math.tanh(x11*(x115 + x117))
-    x119 = switching_cost + x115
-    x120 = x111 + x17
-    x121 = 1.0 - math.tanh(x11*(x119 + x120))
-    x122 = x101*x103
-    x123 = x122 + x23
-    x124 = firm_switching_rate*x22
-    x125 = -x122 - x23
-    x126 = -x6*x7 + x8
-    x127 = firm_customers_1*firm_switching_rate
-    x128 = 1.0 - math.tanh(x11*(x112 + x117))
-    x129 = switching_cost + x108
-    x130 = 1.0 - math.tanh(x11*(x120 + x129))
+    x39 = ((pw0) if x34 else (pw8))
+    x40 = customers*firm_customers_1*x39
+    x41 = -1.0/x21
+    x42 = multihoming_share*platform_share
+    x43 = (((chi_two_part)*(chi_two_part))*x41*x42) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x44 = indivisible_cost_share_1 - 1.0
+    x45 = variable_cost_share_1*x40
+    x46 = fixed_cost_share_1*(-capacity_1*x44 + dp7) + x45
+    x47 = (dp6*x46 + x40*x43) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x48 = (((((pw8)*(pw8))*((pw8)*(pw8)))*(((pw8)*(pw8))*((pw8)*(pw8))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x49 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x50 = chi_two_part*x42
+    x51 = -x32*x50 + 1.0
+    x52 = (x49*((((x51)*(x51))*((x51)*(x51)))*(((x51)*(x51))*((x51)*(x51))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x53 = capacity_1 - x40
+    x54 = 0.001*firm_size_1
+    x55 = smooth_positive(x53, x54)
+    x56 = -x4
+    x57 = x41*x50
+    x58 = x57 + 1.0
+    x59 = dp8*restructuring_cost
+    x60 = credit_interest_rate*smooth_positive(-buffer_1 + dp9, x54) - dp10 - x3*x40 + x55*x59
+    x61 = ((pw1) if x34 else (pw8))
+    x62 = customers*firm_customers_2*x61
+    x63 = indivisible_cost_share_2 - 1.0
+    x64 = variable_cost_share_2*x62
+    x65 = fixed_cost_share_2*(-capacity_2*x63 + dp15) + x64
+    x66 = (dp14*x65 + x43*x62) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x67 = capacity_2 - x62
+    x68 = 0.001*firm_size_2
+    x69 = smooth_positive(x67, x68)
+    x70 = -x15
+    x71 = credit_interest_rate*smooth_positive(-buffer_2 + dp16, x68) - dp17 - x14*x62 + x59*x69
+    x72 = ((pw2) if x34 else (pw8))
+    x73 = customers*firm_customers_3*x72
+    x74 = indivisible_cost_share_3 - 1.0
+    x75 = variable_cost_share_3*x73
+    x76 = fixed_cost_share_3*(-capacity_3*x74 + dp22) + x75
+    x77 = (dp21*x76 + x43*x73) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x78 = capacity_3 - x73
+    x79 = 0.001*firm_size_3
+    x80 = smooth_positive(x78, x79)
+    x81 = -x19
+    x82 = credit_interest_rate*smooth_positive(-buffer_3 + dp23, x79) - dp24 - x18*x73 + x59*x80
+    x83 = indivisible_cost_share_4 - 1.0
+    x84 = -capacity_4*x83 + dp29
+    x85 = ((pw3) if x34 else (pw8))
+    x86 = customers*x85
+    x87 = x22*x86
+    x88 = variable_cost_share_4*x87
+    x89 = -x22
+    x90 = x86*x89
+    x91 = (dp28*(fixed_cost_share_4*x84 - x88) + x43*x90) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x92 = x22 - x57*x89
+    x93 = capacity_4 + x87
+    x94 = 0.001*firm_size_4
+    x95 = smooth_positive(x93, x94)
+    x96 = -x25
+    x97 = credit_interest_rate*smooth_positive(-buffer_4 + dp30, x94) - dp31
+    x98 = -x0
+    x99 = x56*x98
+    x100 = switching_cost + x99
+    x101 = x1 + x100
+    x102 = x70*x98
+    x103 = -x102 - x13
+    x104 = 1.0 - math.tanh(x11*(x101 + x103))
+    x105 = firm_customers_2*firm_switching_rate
+    x106 = x81*x98
+    x107 = -x106 - x17
+    x108 = 1.0 - math.tanh(x11*(x101 + x107))
+    x109 = firm_customers_3*firm_switching_rate
+    x110 = -x1 - x99
+    x111 = switching_cost + x102
+    x112 = x111 + x13
+    x113 = 1.0 - math.tanh(x11*(x110 + x112))
+    x114 = switching_cost + x110
+    x115 = x106 + x17
+    x116 = 1.0 - math.tanh(x11*(x114 + x115))
+    x117 = x96*x98
+    x118 = x117 + x23
+    x119 = firm_switching_rate*x22
+    x120 = -x117 - x23
+    x121 = -x6*x7 + x8
+    x122 = firm_customers_1*firm_switching_rate
+    x123 = 1.0 - math.tanh(x11*(x107 + x112))
+    x124 = switching_cost + x103
+    x125 = 1.0 - math.tanh(x11*(x115 + x124))
     out[0] = x33*(firm_customers_1*x12*(math.tanh(x11*(x10 + x5)) - 1.0) + firm_customers_1*x29 + firm_customers_2*x12*(math.tanh(x11*(x10 + x16)) - 1.0) + firm_customers_2*x30 + firm_customers_3*x12*(math.tanh(x11*(x10 + x20)) - 1.0) + firm_customers_3*x31 - x12*x22*(math.tanh(x11*(x10 + x26)) - 1.0) - x22*x28*(math.tanh(x11*(x26 + x27)) + 1.0))
     out[1] = -platform_trust*trust_decay - trust_gain*x35*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust))
     out[2] = -platform_trust*relational_gain*x35*(relational_trust - 1.0) - relational_decay*relational_trust
-    out[3] = -dp1*firm_alive_1*(incumbent_price_1 - ((1.0) if x36 else (((variable_cost_share_1 - (dp2*dp3*math.sqrt(((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x37))**price_response*(variable_cost_share_1 - 1.0)) if x38 else (dp4*x49/(dp5*((((x49)*(x49))*((x49)*(x49)))*(((x49)*(x49))*((x49)*(x49)))) + ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x54*((math.exp(-8.0*x40)) if x34 else (x50)))**((1.0/8.0)))))))
-    out[4] = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive(-x55, x56) - x57)
-    out[5] = -firm_alive_1*(dividend_payout*smooth_positive(customers*firm_customers_1*x41*x58*x60 - fixed_cost_share_1*(-capacity_1*x46 + dp7) - x47 - x62, x56) + excess_cash_payout_rate*smooth_positive(buffer_1 + dp11 + dp12, x56) + x4*x42*x53 + x48 + x62)
-    out[6] = -dp1*firm_alive_2*(incumbent_price_2 - ((1.0) if x36 else (((variable_cost_share_2 - (dp13*dp3*math.sqrt(((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x37))**price_response*(variable_cost_share_2 - 1.0)) if x38 else (dp4*x69/(dp5*((((x69)*(x69))*((x69)*(x69)))*(((x69)*(x69))*((x69)*(x69)))) + ((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x54*((math.exp(-8.0*x63)) if x34 else (x50)))**((1.0/8.0)))))))
-    out[7] = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive(-x70, x71) - x72)
-    out[8] = -firm_alive_2*(dividend_payout*smooth_positive(customers*firm_customers_2*x60*x64*x73 - fixed_cost_share_2*(-capacity_2*x66 + dp15) - x67 - x74, x71) + excess_cash_payout_rate*smooth_positive(buffer_2 + dp18 + dp19, x71) + x15*x53*x65 + x68 + x74)
-    out[9] = -dp1*firm_alive_3*(incumbent_price_3 - ((1.0) if x36 else (((variable_cost_share_3 - (dp20*dp3*math.sqrt(((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x37))**price_response*(variable_cost_share_3 - 1.0)) if x38 else (dp4*x81/(dp5*((((x81)*(x81))*((x81)*(x81)))*(((x81)*(x81))*((x81)*(x81)))) + ((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x54*((math.exp(-8.0*x75)) if x34 else (x50)))**((1.0/8.0)))))))
-    out[10] = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive(-x82, x83) - x84)
-    out[11] = -firm_alive_3*(dividend_payout*smooth_positive(customers*firm_customers_3*x60*x76*x85 - fixed_cost_share_3*(-capacity_3*x78 + dp22) - x79 - x86, x83) + excess_cash_payout_rate*smooth_positive(buffer_3 + dp25 + dp26, x83) + x19*x53*x77 + x80 + x86)
-    out[12] = -dp1*firm_alive_4*(incumbent_price_4 - ((1.0) if x36 else (((variable_cost_share_4 - (dp27*dp3*math.sqrt(((firm_size_4)*(firm_size_4))*x37 + ((x22)*(x22))))**price_response*(variable_cost_share_4 - 1.0)) if x38 else (dp4*x96/(dp5*((((x96)*(x96))*((x96)*(x96)))*(((x96)*(x96))*((x96)*(x96)))) + x51*((((x97)*(x97))*((x97)*(x97)))*(((x97)*(x97))*((x97)*(x97))))*((math.exp(-8.0*x89)) if x34 else (x50)))**((1.0/8.0)))))))
-    out[13] = dp8*firm_alive_4*(addition_speed_ratio*smooth_positive(-x98, x99) - x100)
-    out[14] = -firm_alive_4*(dividend_payout*smooth_positive(-customers*x101*x90*x97 + customers*x24*x90*x94 - fixed_cost_share_4*(-capacity_4*x87 + dp29) - variable_cost_share_4*x95 - x102 - x61*smooth_positive(capacity_4 - x95, x99), x99) + excess_cash_payout_rate*smooth_positive(buffer_4 + dp32 + dp33, x99) + fixed_cost_share_4*x88 + x100*x61 + x102 + x24*x92 - x25*x91*x97 - x93)
+    out[3] = -dp1*firm_alive_1*(incumbent_price_1 - ((1.0) if x36 else (((variable_cost_share_1 - (dp2*dp3*math.sqrt((((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x37)))**price_response*(variable_cost_share_1 - 1.0)) if x38 else (dp4*x47/math.sqrt(math.sqrt(math.sqrt((dp5*((((x47)*(x47))*((x47)*(x47)))*(((x47)*(x47))*((x47)*(x47)))) + ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x52*((((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if x34 else (x48)))))))))))
+    out[4] = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive(-x53, x54) - x55)
+    out[5] = -firm_alive_1*(dividend_payout*smooth_positive(customers*firm_customers_1*x39*x56*x58 - fixed_cost_share_1*(-capacity_1*x44 + dp7) - x45 - x60, x54) + excess_cash_payout_rate*smooth_positive(buffer_1 + dp11 + dp12, x54) + x4*x40*x51 + x46 + x60)
+    out[6] = -dp1*firm_alive_2*(incumbent_price_2 - ((1.0) if x36 else (((variable_cost_share_2 - (dp13*dp3*math.sqrt((((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x37)))**price_response*(variable_cost_share_2 - 1.0)) if x38 else (dp4*x66/math.sqrt(math.sqrt(math.sqrt((dp5*((((x66)*(x66))*((x66)*(x66)))*(((x66)*(x66))*((x66)*(x66)))) + ((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x52*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x34 else (x48)))))))))))
+    out[7] = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive(-x67, x68) - x69)
+    out[8] = -firm_alive_2*(dividend_payout*smooth_positive(customers*firm_customers_2*x58*x61*x70 - fixed_cost_share_2*(-capacity_2*x63 + dp15) - x64 - x71, x68) + excess_cash_payout_rate*smooth_positive(buffer_2 + dp18 + dp19, x68) + x15*x51*x62 + x65 + x71)
+    out[9] = -dp1*firm_alive_3*(incumbent_price_3 - ((1.0) if x36 else (((variable_cost_share_3 - (dp20*dp3*math.sqrt((((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x37)))**price_response*(variable_cost_share_3 - 1.0)) if x38 else (dp4*x77/math.sqrt(math.sqrt(math.sqrt((dp5*((((x77)*(x77))*((x77)*(x77)))*(((x77)*(x77))*((x77)*(x77)))) + ((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x52*((((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if x34 else (x48)))))))))))
+    out[10] = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive(-x78, x79) - x80)
+    out[11] = -firm_alive_3*(dividend_payout*smooth_positive(customers*firm_customers_3*x58*x72*x81 - fixed_cost_share_3*(-capacity_3*x74 + dp22) - x75 - x82, x79) + excess_cash_payout_rate*smooth_positive(buffer_3 + dp25 + dp26, x79) + x19*x51*x73 + x76 + x82)
+    out[12] = -dp1*firm_alive_4*(incumbent_price_4 - ((1.0) if x36 else (((variable_cost_share_4 - (dp27*dp3*math.sqrt((((firm_size_4)*(firm_size_4))*x37 + ((x22)*(x22)))))**price_response*(variable_cost_share_4 - 1.0)) if x38 else (dp4*x91/math.sqrt(math.sqrt(math.sqrt((dp5*((((x91)*(x91))*((x91)*(x91)))*(((x91)*(x91))*((x91)*(x91)))) + x49*((((x92)*(x92))*((x92)*(x92)))*(((x92)*(x92))*((x92)*(x92))))*((((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3))))) if x34 else (x48)))))))))))
+    out[13] = dp8*firm_alive_4*(addition_speed_ratio*smooth_positive(-x93, x94) - x95)
+    out[14] = -firm_alive_4*(dividend_payout*smooth_positive(customers*x24*x85*x89 - customers*x85*x92*x96 - fixed_cost_share_4*(-capacity_4*x83 + dp29) - variable_cost_share_4*x90 - x59*smooth_positive(capacity_4 - x90, x94) - x97, x94) + excess_cash_payout_rate*smooth_positive(buffer_4 + dp32 + dp33, x94) + fixed_cost_share_4*x84 + x24*x87 - x25*x86*x92 + x59*x95 - x88 + x97)
     out[15] = customers*sector_growth_rate
-    out[16] = firm_customers_1*x33*(firm_customers_2*firm_switching_rate*x118 + firm_customers_3*firm_switching_rate*x121 + firm_switching_rate*x22*(1.0 - math.tanh(x11*(x106 + x125))) - x109*x110 - x113*x114 - x12*(math.tanh(x11*(x105 + x126 + x3)) - 1.0) - x124*(1.0 - math.tanh(x11*(x119 + x123))) - x29)
-    out[17] = firm_customers_2*x33*(firm_customers_1*firm_switching_rate*x109 + firm_customers_3*firm_switching_rate*x130 + firm_switching_rate*x22*(1.0 - math.tanh(x11*(x117 + x125))) - x114*x128 - x118*x127 - x12*(math.tanh(x11*(x116 + x126 + x14)) - 1.0) - x124*(1.0 - math.tanh(x11*(x123 + x129))) - x30)
-    out[18] = firm_customers_3*x33*(firm_customers_1*firm_switching_rate*x113 + firm_customers_2*firm_switching_rate*x128 + firm_switching_rate*x22*(1.0 - math.tanh(x11*(switching_cost + x120 + x125))) - x110*x130 - x12*(math.tanh(x11*(switching_cost + x111 + x126 + x18)) - 1.0) - x121*x127 - x124*(1.0 - math.tanh(x11*(switching_cost + x112 + x123))) - x31)
+    out[16] = firm_customers_1*x33*(firm_customers_2*firm_switching_rate*x113 + firm_customers_3*firm_switching_rate*x116 + firm_switching_rate*x22*(1.0 - math.tanh(x11*(x101 + x120))) - x104*x105 - x108*x109 - x119*(1.0 - math.tanh(x11*(x114 + x118))) - x12*(math.tanh(x11*(x100 + x121 + x3)) - 1.0) - x29)
+    out[17] = firm_customers_2*x33*(firm_customers_1*firm_switching_rate*x104 + firm_customers_3*firm_switching_rate*x125 + firm_switching_rate*x22*(1.0 - math.tanh(x11*(x112 + x120))) - x109*x123 - x113*x122 - x119*(1.0 - math.tanh(x11*(x118 + x124))) - x12*(math.tanh(x11*(x111 + x121 + x14)) - 1.0) - x30)
+    out[18] = firm_customers_3*x33*(firm_customers_1*firm_switching_rate*x108 + firm_customers_2*firm_switching_rate*x123 + firm_switching_rate*x22*(1.0 - math.tanh(x11*(switching_cost + x115 + x120))) - x105*x125 - x116*x122 - x119*(1.0 - math.tanh(x11*(switching_cost + x107 + x118))) - x12*(math.tanh(x11*(switching_cost + x106 + x121 + x18)) - 1.0) - x31)
     return out
 
 
@@ -617,8 +617,13 @@ def jac_into(y, p, out):
     dp31 = p[117]
     dp32 = p[118]
     dp33 = p[119]
-    w0 = 1.0 - chi_unit_price
-    pw4 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w0) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_4 + w0)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw0 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_3 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = (math.exp(-w0*(incumbent_price_4 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw8 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w1) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_4 + w1)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = churn_reduction*relational_trust - 1.0
     x1 = multihoming_share - 1.0
     x2 = -x1
@@ -777,35 +782,35 @@ def jac_into(y, p, out):
     x155 = transaction_success - 1.0
     x156 = platform_trust - 1.0
     x157 = (chi_per_customer > (1.0/2.0))
-    x158 = ((dp0) if x157 else (pw4))
+    x158 = ((dp0) if x157 else (pw8))
     x159 = x45*x58
     x160 = firm_customers_1*x5
     x161 = firm_customers_2*x28
     x162 = firm_customers_3*x36
-    x163 = platform_price*platform_share + x160 + x161 + x162
-    x164 = 1.0/(-x159 + x163)
-    x165 = demand_elasticity*pw4
+    x163 = (platform_price*platform_share + x160 + x161 + x162) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x164 = (1.0/(-x159 + x163)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x165 = (demand_elasticity*pw8) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x166 = ((0.0) if x157 else (x164*x165*x50))
     x167 = platform_share*x166 + x158
     x168 = platform_share*trust_gain
     x169 = chi_unit_price*demand_elasticity
-    x170 = pw4*x169
-    x171 = firm_customers_1*x164
-    x172 = -x170*x171
+    x170 = (pw8*x169) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x171 = (firm_customers_1*x164) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x172 = (-x170*x171) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x173 = ((0.0) if x157 else (x172))
     x174 = x168*(-platform_trust*x155 + transaction_success*x156)
-    x175 = x164*x170
-    x176 = -firm_customers_2*x175
+    x175 = (x164*x170) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x176 = (-firm_customers_2*x175) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x177 = ((0.0) if x157 else (x176))
-    x178 = -firm_customers_3*x175
+    x178 = (-firm_customers_3*x175) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x179 = ((0.0) if x157 else (x178))
-    x180 = x175*x58
+    x180 = (x175*x58) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x181 = ((0.0) if x157 else (x180))
-    x182 = incumbent_price_1 + x43
+    x182 = (incumbent_price_1 + x43) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x183 = ((0.0) if x157 else (-x175*x182))
-    x184 = incumbent_price_2 + x43
+    x184 = (incumbent_price_2 + x43) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x185 = ((0.0) if x157 else (-x175*x184))
-    x186 = incumbent_price_3 + x43
+    x186 = (incumbent_price_3 + x43) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x187 = ((0.0) if x157 else (-x175*x186))
     x188 = relational_gain*(relational_trust - 1.0)
     x189 = platform_trust*x188
@@ -813,504 +818,499 @@ def jac_into(y, p, out):
     x191 = platform_share*x189
     x192 = (chi_fixed > (1.0/2.0))
     x193 = (chi_competitive > (1.0/2.0))
-    x194 = dp6*variable_cost_share_1
-    x195 = x169*(incumbent_price_1 - 1.0)
-    x196 = math.exp(-x195)
-    x197 = ((x196) if x157 else (pw4))
-    x198 = chi_two_part*multihoming_share
-    x199 = x198*x60*(x61 - 1.0)
-    x200 = x197*x199
-    x201 = x198*x61
-    x202 = x201 - 1.0
-    x203 = -x202
-    x204 = x166*x203
-    x205 = -x166 + x204
-    x206 = math.exp(-8.0*x195)
-    x207 = ((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))
-    x208 = ((x206) if x157 else (x207))
-    x209 = (((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))
-    x210 = (((((firm_customers_1)*(firm_customers_1))*(firm_customers_1))*(((firm_customers_1)*(firm_customers_1))*(firm_customers_1)))*(firm_customers_1))*x209
-    x211 = 8.0*x208*x210
-    x212 = -x57
-    x213 = 1.0/x212
-    x214 = platform_share*x213
-    x215 = x198*x214
-    x216 = x215 + 1.0
-    x217 = x198*x213
-    x218 = x217*(x214 + 1.0)
-    x219 = (((((x216)*(x216))*(x216))*(((x216)*(x216))*(x216)))*(x216))*x218
-    x220 = -x58
-    x221 = 1.0/(x163 + x220*x45)
-    x222 = -x221*x50
-    x223 = ((0.0) if x157 else (-8.0*demand_elasticity*x207*x222))
-    x224 = ((((x216)*(x216))*((x216)*(x216)))*(((x216)*(x216))*((x216)*(x216))))
-    x225 = x223*x224
-    x226 = ((0.0) if x157 else (-x165*x222))
-    x227 = x216*x226 - x226
-    x228 = customers*firm_customers_1
-    x229 = ((chi_two_part)*(chi_two_part))*multihoming_share*x214
-    x230 = x197*x228*x229
-    x231 = indivisible_cost_share_1 - 1.0
-    x232 = -x231
-    x233 = variable_cost_share_1*x197
-    x234 = x228*x233
-    x235 = fixed_cost_share_1*(capacity_1*x232 + dp7) + x234
-    x236 = 8.0*dp5
-    x237 = x236*(((((dp6*x235 + x230)*(dp6*x235 + x230))*(dp6*x235 + x230))*(((dp6*x235 + x230)*(dp6*x235 + x230))*(dp6*x235 + x230)))*(dp6*x235 + x230))
-    x238 = ((((x203)*(x203))*((x203)*(x203)))*(((x203)*(x203))*((x203)*(x203))))
-    x239 = x208*x238
-    x240 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x241 = ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))
-    x242 = x240*x241
-    x243 = dp6*(fixed_cost_share_1*(-capacity_1*x231 + dp7) + x234) + x230
-    x244 = dp5*((((x243)*(x243))*((x243)*(x243)))*(((x243)*(x243))*((x243)*(x243))))
-    x245 = x239*x242 + x244
-    x246 = 1.0/x245
-    x247 = ((1.0/8.0))*x243*x246
-    x248 = x245**((-1.0/8.0))
-    x249 = dp4*x248
+    x194 = (dp6*variable_cost_share_1) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x195 = ((pw0) if x157 else (pw8))
+    x196 = chi_two_part*multihoming_share
+    x197 = x196*x60*(x61 - 1.0)
+    x198 = x195*x197
+    x199 = x196*x61
+    x200 = x199 - 1.0
+    x201 = -x200
+    x202 = x166*x201
+    x203 = (-x166 + x202) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x204 = ((((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x205 = ((((((firm_customers_1)*(firm_customers_1))*(firm_customers_1))*(((firm_customers_1)*(firm_customers_1))*(firm_customers_1)))*(firm_customers_1))*x204) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x206 = (((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x207 = (((((pw8)*(pw8))*((pw8)*(pw8)))*(((pw8)*(pw8))*((pw8)*(pw8))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x208 = (((x206) if x157 else (x207))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x209 = (8.0*x208) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x210 = -x57
+    x211 = 1.0/x210
+    x212 = platform_share*x211
+    x213 = x196*x212
+    x214 = x213 + 1.0
+    x215 = x196*x211
+    x216 = (x215*(x212 + 1.0)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x217 = ((((((x214)*(x214))*(x214))*(((x214)*(x214))*(x214)))*(x214))*x216) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x218 = -x58
+    x219 = (1.0/(x163 + x218*x45)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x220 = (-x219*x50) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x221 = (((0.0) if x157 else (-8.0*demand_elasticity*x207*x220))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x222 = (((((x214)*(x214))*((x214)*(x214)))*(((x214)*(x214))*((x214)*(x214))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x223 = (x205*x222) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x224 = ((0.0) if x157 else (-x165*x220))
+    x225 = (x214*x224 - x224) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x226 = customers*firm_customers_1
+    x227 = (((chi_two_part)*(chi_two_part))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x228 = (multihoming_share*x212*x227) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x229 = (x195*x226*x228) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x230 = indivisible_cost_share_1 - 1.0
+    x231 = -x230
+    x232 = variable_cost_share_1*x195
+    x233 = x226*x232
+    x234 = fixed_cost_share_1*(capacity_1*x231 + dp7) + x233
+    x235 = (8.0*dp5) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x236 = (x235*(((((dp6*x234 + x229)*(dp6*x234 + x229))*(dp6*x234 + x229))*(((dp6*x234 + x229)*(dp6*x234 + x229))*(dp6*x234 + x229)))*(dp6*x234 + x229))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x237 = (((((x201)*(x201))*((x201)*(x201)))*(((x201)*(x201))*((x201)*(x201))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x238 = (x208*x237) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x239 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x240 = (((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x241 = (x239*x240) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x242 = (dp6*(fixed_cost_share_1*(-capacity_1*x230 + dp7) + x233) + x229) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x243 = (dp5*((((x242)*(x242))*((x242)*(x242)))*(((x242)*(x242))*((x242)*(x242))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x244 = (x238*x241 + x243) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x245 = (1.0/x244) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x246 = (((1.0/8.0))*x242*x245) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x247 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x244)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x248 = (dp4*x247) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x249 = (x226*x248) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
     x250 = dp1*firm_alive_1
-    x251 = 8.0*x169
-    x252 = x207*x251
-    x253 = -x171*x252
-    x254 = x210*x238
-    x255 = -x169*x196
-    x256 = ((x255) if x157 else (x172))
-    x257 = x170*x221
-    x258 = -firm_customers_1*x257
-    x259 = x194*x256 + x229*((x255) if x157 else (x258))
-    x260 = (((((x243)*(x243))*(x243))*(((x243)*(x243))*(x243)))*(x243))
-    x261 = x236*x260
-    x262 = ((((x202)*(x202))*((x202)*(x202)))*(((x202)*(x202))*((x202)*(x202))))
-    x263 = x208*x242*x262 + x244
-    x264 = x243/x263
-    x265 = ((1.0/8.0))*x264
-    x266 = dp4/x263**((1.0/8.0))
-    x267 = x228*x266
-    x268 = fixed_cost_share_1*x231
-    x269 = x164*x252
-    x270 = -firm_customers_2*x269
-    x271 = ((0.0) if x157 else (x270))
-    x272 = -firm_customers_2*x257
-    x273 = x229*((0.0) if x157 else (x272))
-    x274 = x177*x194 + x273
-    x275 = -firm_customers_3*x269
-    x276 = ((0.0) if x157 else (x275))
-    x277 = -firm_customers_3*x257
-    x278 = x229*((0.0) if x157 else (x277))
-    x279 = x179*x194 + x278
-    x280 = x269*x58
-    x281 = ((0.0) if x157 else (x280))
-    x282 = -x220*x257
-    x283 = x229*((0.0) if x157 else (x282))
-    x284 = x181*x194 + x283
-    x285 = x197*(x194 + x229)
-    x286 = 1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))
-    x287 = ((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x286
-    x288 = firm_customers_1*x183
-    x289 = x197 + x288
-    x290 = ((0.0) if x157 else (-x182*x257))
-    x291 = firm_customers_1*x290
-    x292 = -firm_customers_1*x290 + x197*x216 - x197 + x216*x291
-    x293 = x221*x252
-    x294 = ((0.0) if x157 else (-x182*x293))
-    x295 = x209*x224
-    x296 = x197 + x291
-    x297 = customers*dp4
-    x298 = ((0.0) if x157 else (-x184*x269))
-    x299 = ((0.0) if x157 else (-x184*x257))
-    x300 = x229*x299
-    x301 = x185*x194 + x300
-    x302 = ((0.0) if x157 else (-x186*x269))
-    x303 = ((0.0) if x157 else (-x186*x257))
-    x304 = x229*x303
-    x305 = x187*x194 + x304
-    x306 = capacity_1 - customers*firm_customers_1*x197
-    x307 = 0.001*firm_size_1
-    x308 = smooth_positive_slope(x306, x307)
-    x309 = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive_slope(-x306, x307) + x308)
-    x310 = x228*x309
-    x311 = firm_customers_1*x197
-    x312 = dp8*restructuring_cost
-    x313 = x308*x312
-    x314 = variable_cost_share_1*x166 - x166*x313 - x166*x5 + x200*x6 + x204*x6
-    x315 = -buffer_1 + dp9
-    x316 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x315, x307) + customers*firm_customers_1*x197*x216*x7 + customers*firm_customers_1*x197*x5 + dp10 - x235 - x312*smooth_positive(x306, x307), x307)
-    x317 = firm_alive_1*x228
-    x318 = chi_unit_price*x197
-    x319 = x141*x203
-    x320 = x197*x319
-    x321 = variable_cost_share_1*x256
-    x322 = x256*x5
-    x323 = x203*x6
-    x324 = x256*x323
-    x325 = x256*x313
-    x326 = -x313
-    x327 = credit_interest_rate*smooth_positive_slope(x315, x307)
-    x328 = -x3
-    x329 = variable_cost_share_1 + x141 + x316*(-variable_cost_share_1 + x313 - x323 + x5) + x323 + x326 + x328
-    x330 = x317*x329
-    x331 = variable_cost_share_1*x288 - x160*x183 + x197*x323 - x197*x5 + x233 + x288*x323 - x296*x313
-    x332 = dp14*variable_cost_share_2
-    x333 = x169*(incumbent_price_2 - 1.0)
-    x334 = math.exp(-x333)
-    x335 = ((x334) if x157 else (pw4))
-    x336 = x199*x335
-    x337 = math.exp(-8.0*x333)
-    x338 = ((x337) if x157 else (x207))
-    x339 = (((((firm_customers_2)*(firm_customers_2))*(firm_customers_2))*(((firm_customers_2)*(firm_customers_2))*(firm_customers_2)))*(firm_customers_2))
-    x340 = x209*x339
-    x341 = 8.0*x219
-    x342 = customers*firm_customers_2
-    x343 = x229*x335*x342
-    x344 = indivisible_cost_share_2 - 1.0
-    x345 = -x344
-    x346 = variable_cost_share_2*x335
-    x347 = x342*x346
-    x348 = fixed_cost_share_2*(capacity_2*x345 + dp15) + x347
-    x349 = x236*(((((dp14*x348 + x343)*(dp14*x348 + x343))*(dp14*x348 + x343))*(((dp14*x348 + x343)*(dp14*x348 + x343))*(dp14*x348 + x343)))*(dp14*x348 + x343))
-    x350 = x238*x338
-    x351 = ((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))
-    x352 = x240*x351
-    x353 = dp14*(fixed_cost_share_2*(-capacity_2*x344 + dp15) + x347) + x343
-    x354 = dp5*((((x353)*(x353))*((x353)*(x353)))*(((x353)*(x353))*((x353)*(x353))))
-    x355 = x350*x352 + x354
-    x356 = 1.0/x355
-    x357 = ((1.0/8.0))*x353*x356
-    x358 = x355**((-1.0/8.0))
-    x359 = dp4*x358
-    x360 = dp1*firm_alive_2
-    x361 = ((0.0) if x157 else (x253))
-    x362 = x238*x340
-    x363 = x229*((0.0) if x157 else (x258))
-    x364 = x173*x332 + x363
-    x365 = (((((x353)*(x353))*(x353))*(((x353)*(x353))*(x353)))*(x353))
-    x366 = x236*x365
-    x367 = x262*x338*x352 + x354
-    x368 = x353/x367
-    x369 = ((1.0/8.0))*x368
-    x370 = dp4/x367**((1.0/8.0))
-    x371 = x342*x370
-    x372 = -x169*x334
-    x373 = ((x372) if x157 else (x176))
-    x374 = x229*((x372) if x157 else (x272)) + x332*x373
-    x375 = fixed_cost_share_2*x344
-    x376 = x179*x332 + x278
-    x377 = x181*x332 + x283
-    x378 = x335*(x229 + x332)
-    x379 = ((0.0) if x157 else (-x182*x269))
-    x380 = x229*x290
-    x381 = x183*x332 + x380
-    x382 = ((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x286
-    x383 = firm_customers_2*x185
-    x384 = x335 + x383
-    x385 = firm_customers_2*x299
-    x386 = -firm_customers_2*x299 + x216*x335 + x216*x385 - x335
-    x387 = 8.0*x295
-    x388 = ((0.0) if x157 else (-x184*x293))
-    x389 = x335 + x385
-    x390 = x187*x332 + x304
-    x391 = capacity_2 - customers*firm_customers_2*x335
-    x392 = 0.001*firm_size_2
-    x393 = smooth_positive_slope(x391, x392)
-    x394 = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive_slope(-x391, x392) + x393)
-    x395 = x342*x394
-    x396 = firm_customers_2*x335
-    x397 = x312*x393
-    x398 = variable_cost_share_2*x166 - x166*x28 - x166*x397 + x204*x29 + x29*x336
-    x399 = -buffer_2 + dp16
-    x400 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x399, x392) + customers*firm_customers_2*x216*x30*x335 + customers*firm_customers_2*x28*x335 + dp17 - x312*smooth_positive(x391, x392) - x348, x392)
-    x401 = firm_alive_2*x342
-    x402 = -x397
-    x403 = -x27
-    x404 = x203*x29
-    x405 = variable_cost_share_2 + x141 + x400*(-variable_cost_share_2 + x28 + x397 - x404) + x402 + x403 + x404
-    x406 = x401*x405
-    x407 = chi_unit_price*x335
-    x408 = x319*x335
-    x409 = variable_cost_share_2*x373
-    x410 = x28*x373
-    x411 = x373*x404
-    x412 = x373*x397
-    x413 = credit_interest_rate*smooth_positive_slope(x399, x392)
-    x414 = variable_cost_share_2*x383 - x161*x185 - x28*x335 + x335*x404 + x346 + x383*x404 - x389*x397
-    x415 = dp21*variable_cost_share_3
-    x416 = x169*(incumbent_price_3 - 1.0)
-    x417 = math.exp(-x416)
-    x418 = ((x417) if x157 else (pw4))
-    x419 = x199*x418
-    x420 = math.exp(-8.0*x416)
-    x421 = ((x420) if x157 else (x207))
-    x422 = (((((firm_customers_3)*(firm_customers_3))*(firm_customers_3))*(((firm_customers_3)*(firm_customers_3))*(firm_customers_3)))*(firm_customers_3))
-    x423 = x209*x422
-    x424 = customers*firm_customers_3
-    x425 = x229*x418*x424
-    x426 = indivisible_cost_share_3 - 1.0
-    x427 = -x426
-    x428 = variable_cost_share_3*x418
-    x429 = x424*x428
-    x430 = fixed_cost_share_3*(capacity_3*x427 + dp22) + x429
-    x431 = x236*(((((dp21*x430 + x425)*(dp21*x430 + x425))*(dp21*x430 + x425))*(((dp21*x430 + x425)*(dp21*x430 + x425))*(dp21*x430 + x425)))*(dp21*x430 + x425))
-    x432 = x238*x421
-    x433 = ((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))
-    x434 = x240*x433
-    x435 = dp21*(fixed_cost_share_3*(-capacity_3*x426 + dp22) + x429) + x425
-    x436 = dp5*((((x435)*(x435))*((x435)*(x435)))*(((x435)*(x435))*((x435)*(x435))))
-    x437 = x432*x434 + x436
-    x438 = 1.0/x437
-    x439 = ((1.0/8.0))*x435*x438
-    x440 = x437**((-1.0/8.0))
-    x441 = dp4*x440
-    x442 = dp1*firm_alive_3
-    x443 = x238*x423
-    x444 = x173*x415 + x363
-    x445 = (((((x435)*(x435))*(x435))*(((x435)*(x435))*(x435)))*(x435))
-    x446 = x236*x445
-    x447 = x262*x421*x434 + x436
-    x448 = x435/x447
-    x449 = ((1.0/8.0))*x448
-    x450 = dp4/x447**((1.0/8.0))
-    x451 = x424*x450
-    x452 = x177*x415 + x273
-    x453 = -x169*x417
-    x454 = ((x453) if x157 else (x178))
-    x455 = x229*((x453) if x157 else (x277)) + x415*x454
-    x456 = fixed_cost_share_3*x426
-    x457 = x181*x415 + x283
-    x458 = x418*(x229 + x415)
-    x459 = x183*x415 + x380
-    x460 = x185*x415 + x300
-    x461 = ((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x286
-    x462 = firm_customers_3*x187
-    x463 = x418 + x462
-    x464 = firm_customers_3*x303
-    x465 = -firm_customers_3*x303 + x216*x418 + x216*x464 - x418
-    x466 = ((0.0) if x157 else (-x186*x293))
-    x467 = x418 + x464
-    x468 = capacity_3 - customers*firm_customers_3*x418
-    x469 = 0.001*firm_size_3
-    x470 = smooth_positive_slope(x468, x469)
-    x471 = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive_slope(-x468, x469) + x470)
-    x472 = x424*x471
-    x473 = firm_customers_3*x418
-    x474 = x312*x470
-    x475 = variable_cost_share_3*x166 - x166*x36 - x166*x474 + x204*x37 + x37*x419
-    x476 = -buffer_3 + dp23
-    x477 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x476, x469) + customers*firm_customers_3*x216*x38*x418 + customers*firm_customers_3*x36*x418 + dp24 - x312*smooth_positive(x468, x469) - x430, x469)
-    x478 = firm_alive_3*x424
-    x479 = -x474
-    x480 = -x35
-    x481 = x203*x37
-    x482 = variable_cost_share_3 + x141 + x477*(-variable_cost_share_3 + x36 + x474 - x481) + x479 + x480 + x481
-    x483 = x478*x482
-    x484 = chi_unit_price*x418
-    x485 = x319*x418
-    x486 = variable_cost_share_3*x454
-    x487 = x36*x454
-    x488 = x454*x481
-    x489 = x454*x474
-    x490 = credit_interest_rate*smooth_positive_slope(x476, x469)
-    x491 = variable_cost_share_3*x462 - x162*x187 - x36*x418 + x418*x481 + x428 + x462*x481 - x467*x474
-    x492 = ((firm_size_4)*(firm_size_4))*x286 + ((x58)*(x58))
-    x493 = -price_response*x58*(dp27*dp3*math.sqrt(x492))**price_response*(variable_cost_share_4 - 1.0)/x492
-    x494 = x169*(incumbent_price_4 - 1.0)
-    x495 = math.exp(-x494)
-    x496 = ((x495) if x157 else (pw4))
-    x497 = x166*x58
-    x498 = x496 + x497
-    x499 = dp28*variable_cost_share_4
-    x500 = -x496
-    x501 = -platform_share*x198*x220/((x212)*(x212)) + x216 - x217*x220
-    x502 = x496*x501
-    x503 = -x215*x220 + x58
-    x504 = x166*x503
-    x505 = -x503
-    x506 = x209*((((x505)*(x505))*((x505)*(x505)))*(((x505)*(x505))*((x505)*(x505))))
-    x507 = -x501
-    x508 = math.exp(-8.0*x494)
-    x509 = ((x508) if x157 else (x207))
-    x510 = 8.0*x209*(((((x505)*(x505))*(x505))*(((x505)*(x505))*(x505)))*(x505))*x509
-    x511 = x220*x226
-    x512 = x500 + x511
-    x513 = customers*x496
-    x514 = x220*x229*x513
-    x515 = indivisible_cost_share_4 - 1.0
-    x516 = -x515
-    x517 = variable_cost_share_4*x496
-    x518 = customers*x517
-    x519 = fixed_cost_share_4*(capacity_4*x516 + dp29) + x220*x518
-    x520 = x236*(((((dp28*x519 + x514)*(dp28*x519 + x514))*(dp28*x519 + x514))*(((dp28*x519 + x514)*(dp28*x519 + x514))*(dp28*x519 + x514)))*(dp28*x519 + x514))
-    x521 = ((((x503)*(x503))*((x503)*(x503)))*(((x503)*(x503))*((x503)*(x503))))
-    x522 = x240*x509
-    x523 = dp28*(fixed_cost_share_4*(-capacity_4*x515 + dp29) - x518*x58) + x514
-    x524 = dp5*((((x523)*(x523))*((x523)*(x523)))*(((x523)*(x523))*((x523)*(x523))))
-    x525 = x521*x522 + x524
-    x526 = 1.0/x525
-    x527 = ((1.0/8.0))*x523*x526
-    x528 = x525**((-1.0/8.0))
-    x529 = x297*x528
-    x530 = dp1*firm_alive_4
-    x531 = variable_cost_share_4*x58
-    x532 = dp28*x531
-    x533 = x173*x532
-    x534 = x220*x363
-    x535 = x209*x521
-    x536 = (((((x523)*(x523))*(x523))*(((x523)*(x523))*(x523)))*(x523))
-    x537 = x236*x536
-    x538 = x522*((((-x201*x58 + x58)*(-x201*x58 + x58))*((-x201*x58 + x58)*(-x201*x58 + x58)))*(((-x201*x58 + x58)*(-x201*x58 + x58))*((-x201*x58 + x58)*(-x201*x58 + x58)))) + x524
-    x539 = x523/x538
-    x540 = ((1.0/8.0))*x539
-    x541 = dp4/x538**((1.0/8.0))
-    x542 = customers*x541
-    x543 = x177*x532
-    x544 = x220*x273
-    x545 = x179*x532
-    x546 = x220*x278
-    x547 = -x169*x495
-    x548 = ((x547) if x157 else (x180))
-    x549 = x532*x548
-    x550 = x220*x229
-    x551 = x550*((x547) if x157 else (x282))
-    x552 = fixed_cost_share_4*x515
-    x553 = -dp28*variable_cost_share_4*x58 + x550
-    x554 = x183*x58
-    x555 = x496 + x554
-    x556 = x183*x503
-    x557 = x216*x496
-    x558 = x500 + x557
-    x559 = -x216*x510
-    x560 = x220*x290 + x500
-    x561 = x185*x58
-    x562 = x496 + x561
-    x563 = x185*x503
-    x564 = x220*x299 + x500
-    x565 = x187*x58
-    x566 = x496 + x565
-    x567 = x187*x503
-    x568 = x220*x303 + x500
-    x569 = capacity_4 + x513*x58
-    x570 = 0.001*firm_size_4
-    x571 = smooth_positive_slope(x569, x570)
-    x572 = dp8*firm_alive_4
-    x573 = customers*x572*(addition_speed_ratio*smooth_positive_slope(-x569, x570) + x571)
-    x574 = capacity_4 - customers*x220*x496
-    x575 = x572*(addition_speed_ratio*smooth_positive_slope(-x574, x570) + x571)
-    x576 = customers*x575*x58
-    x577 = x496*x58
-    x578 = -buffer_4 + dp30
-    x579 = smooth_positive_slope(-credit_interest_rate*smooth_positive(x578, x570) + customers*x220*x45*x496 + customers*x47*x496*x505 + dp31 - x312*smooth_positive(x574, x570) - x519, x570)
-    x580 = x312*x571
-    x581 = -x45*x496 + x517
-    x582 = variable_cost_share_4*x497 - x159*x166 + x46*x502 + x46*x504 + x512*x580 + x581
-    x583 = customers*firm_alive_4
-    x584 = x58*x580
-    x585 = x46*x503
-    x586 = x159 - x531 + x584 - x585
-    x587 = dividend_payout*x579
-    x588 = -x586*x587 + x586
-    x589 = x583*x588
-    x590 = chi_unit_price*x577 - x141*x496*x503 + x159*x548 - x531*x548 + x548*x584 - x548*x585
-    x591 = credit_interest_rate*smooth_positive_slope(x578, x570)
-    x592 = x46*x557 + x581
-    x593 = variable_cost_share_4*x554 - x159*x183 + x46*x556 + x560*x580 + x592
-    x594 = variable_cost_share_4*x561 - x159*x185 + x46*x563 + x564*x580 + x592
-    x595 = variable_cost_share_4*x565 - x159*x187 + x46*x567 + x568*x580 + x592
-    x596 = x328 - x8
-    x597 = x44 + x49
-    x598 = x596 + x597
-    x599 = math.tanh(x23*x598)
-    x600 = 1.0 - x599
-    x601 = 2.0*firm_switching_rate
-    x602 = x600*x601
-    x603 = x3 + x9
-    x604 = -x44 - x48
-    x605 = x603 + x604
-    x606 = math.tanh(x23*x605)
-    x607 = 1.0 - x606
-    x608 = x601*x607
-    x609 = switching_cost + x596
-    x610 = x27 + x31
-    x611 = x609 + x610
-    x612 = math.tanh(x23*x611)
-    x613 = 1.0 - x612
-    x614 = x60*x601
-    x615 = firm_customers_2*x614
-    x616 = -x31 + x403
-    x617 = x603 + x616
-    x618 = math.tanh(x23*x617)
-    x619 = 1.0 - x618
-    x620 = x35 + x39
-    x621 = x609 + x620
+    x251 = (-pw0*x169) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x252 = ((x251) if x157 else (x172))
+    x253 = (x170*x219) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x254 = (-firm_customers_1*x253) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x255 = (((x251) if x157 else (x254))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x256 = (8.0*x169) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x257 = (x207*x256) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x258 = (x219*x257) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x259 = (x194 + x228) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x260 = fixed_cost_share_1*x230
+    x261 = (x164*x257) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x262 = (((0.0) if x157 else (-firm_customers_2*x261))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x263 = (x205*x237) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x264 = (-firm_customers_2*x253) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x265 = (x228*((0.0) if x157 else (x264))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x266 = (x177*x194 + x265) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x267 = ((((((x242)*(x242))*(x242))*(((x242)*(x242))*(x242)))*(x242))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x268 = (x235*x267) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x269 = (((((x200)*(x200))*((x200)*(x200)))*(((x200)*(x200))*((x200)*(x200))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x270 = (x208*x241*x269 + x243) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x271 = (x242/x270) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x272 = (((1.0/8.0))*x271) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x273 = (dp4/math.sqrt(math.sqrt(math.sqrt((x270))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x274 = (x226*x273) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x275 = (((0.0) if x157 else (-firm_customers_3*x261))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x276 = (-firm_customers_3*x253) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x277 = (x228*((0.0) if x157 else (x276))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x278 = (x179*x194 + x277) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x279 = (((0.0) if x157 else (x261*x58))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x280 = (-x218*x253) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x281 = (x228*((0.0) if x157 else (x280))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x282 = (x181*x194 + x281) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x283 = (x195*x259) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x284 = (1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x285 = (((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x284) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x286 = firm_customers_1*x183
+    x287 = x195 + x286
+    x288 = ((0.0) if x157 else (-x182*x253))
+    x289 = firm_customers_1*x288
+    x290 = (-firm_customers_1*x288 + x195*x214 - x195 + x214*x289) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x291 = (((0.0) if x157 else (-x182*x258))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x292 = (x204*x222) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x293 = x195 + x289
+    x294 = (customers*dp4) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x295 = (((0.0) if x157 else (-x184*x261))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x296 = ((0.0) if x157 else (-x184*x253))
+    x297 = (x228*x296) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x298 = (x185*x194 + x297) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x299 = (((0.0) if x157 else (-x186*x261))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x300 = ((0.0) if x157 else (-x186*x253))
+    x301 = (x228*x300) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x302 = (x187*x194 + x301) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x303 = capacity_1 - customers*firm_customers_1*x195
+    x304 = 0.001*firm_size_1
+    x305 = smooth_positive_slope(x303, x304)
+    x306 = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive_slope(-x303, x304) + x305)
+    x307 = x226*x306
+    x308 = firm_customers_1*x195
+    x309 = dp8*restructuring_cost
+    x310 = x305*x309
+    x311 = variable_cost_share_1*x166 - x166*x310 - x166*x5 + x198*x6 + x202*x6
+    x312 = -buffer_1 + dp9
+    x313 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x312, x304) + customers*firm_customers_1*x195*x214*x7 + customers*firm_customers_1*x195*x5 + dp10 - x234 - x309*smooth_positive(x303, x304), x304)
+    x314 = firm_alive_1*x226
+    x315 = chi_unit_price*x195
+    x316 = x141*x201
+    x317 = x195*x316
+    x318 = variable_cost_share_1*x252
+    x319 = x252*x5
+    x320 = x252*x310
+    x321 = x201*x6
+    x322 = x252*x321
+    x323 = -x310
+    x324 = credit_interest_rate*smooth_positive_slope(x312, x304)
+    x325 = -x3
+    x326 = variable_cost_share_1 + x141 + x313*(-variable_cost_share_1 + x310 - x321 + x5) + x321 + x323 + x325
+    x327 = x314*x326
+    x328 = variable_cost_share_1*x286 - x160*x183 + x195*x321 - x195*x5 + x232 + x286*x321 - x293*x310
+    x329 = (dp14*variable_cost_share_2) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x330 = ((pw1) if x157 else (pw8))
+    x331 = x197*x330
+    x332 = ((((((firm_customers_2)*(firm_customers_2))*(firm_customers_2))*(((firm_customers_2)*(firm_customers_2))*(firm_customers_2)))*(firm_customers_2))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x333 = (x204*x332) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x334 = (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x335 = (((x334) if x157 else (x207))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x336 = (8.0*x335) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x337 = (x292*x332) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x338 = customers*firm_customers_2
+    x339 = (x228*x330*x338) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x340 = indivisible_cost_share_2 - 1.0
+    x341 = -x340
+    x342 = variable_cost_share_2*x330
+    x343 = x338*x342
+    x344 = fixed_cost_share_2*(capacity_2*x341 + dp15) + x343
+    x345 = (x235*(((((dp14*x344 + x339)*(dp14*x344 + x339))*(dp14*x344 + x339))*(((dp14*x344 + x339)*(dp14*x344 + x339))*(dp14*x344 + x339)))*(dp14*x344 + x339))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x346 = (x237*x335) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x347 = (((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x348 = (x239*x347) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x349 = (dp14*(fixed_cost_share_2*(-capacity_2*x340 + dp15) + x343) + x339) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x350 = (dp5*((((x349)*(x349))*((x349)*(x349)))*(((x349)*(x349))*((x349)*(x349))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x351 = (x346*x348 + x350) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x352 = (1.0/x351) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x353 = (((1.0/8.0))*x349*x352) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x354 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x351)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x355 = (dp4*x354) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x356 = (x338*x355) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x357 = dp1*firm_alive_2
+    x358 = (((0.0) if x157 else (-x171*x257))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x359 = (x237*x333) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x360 = (x228*((0.0) if x157 else (x254))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x361 = (x173*x329 + x360) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x362 = ((((((x349)*(x349))*(x349))*(((x349)*(x349))*(x349)))*(x349))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x363 = (x235*x362) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x364 = (x269*x335*x348 + x350) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x365 = (x349/x364) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x366 = (((1.0/8.0))*x365) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x367 = (dp4/math.sqrt(math.sqrt(math.sqrt((x364))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x368 = (x338*x367) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x369 = (-pw1*x169) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x370 = ((x369) if x157 else (x176))
+    x371 = (((x369) if x157 else (x264))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x372 = (x228 + x329) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x373 = fixed_cost_share_2*x340
+    x374 = (x179*x329 + x277) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x375 = (x181*x329 + x281) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x376 = (x330*x372) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x377 = (((0.0) if x157 else (-x182*x261))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x378 = (x228*x288) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x379 = (x183*x329 + x378) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x380 = (((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x284) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x381 = firm_customers_2*x185
+    x382 = x330 + x381
+    x383 = firm_customers_2*x296
+    x384 = (-firm_customers_2*x296 + x214*x330 + x214*x383 - x330) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x385 = (((0.0) if x157 else (-x184*x258))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x386 = x330 + x383
+    x387 = (x187*x329 + x301) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x388 = capacity_2 - customers*firm_customers_2*x330
+    x389 = 0.001*firm_size_2
+    x390 = smooth_positive_slope(x388, x389)
+    x391 = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive_slope(-x388, x389) + x390)
+    x392 = x338*x391
+    x393 = firm_customers_2*x330
+    x394 = x309*x390
+    x395 = variable_cost_share_2*x166 - x166*x28 - x166*x394 + x202*x29 + x29*x331
+    x396 = -buffer_2 + dp16
+    x397 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x396, x389) + customers*firm_customers_2*x214*x30*x330 + customers*firm_customers_2*x28*x330 + dp17 - x309*smooth_positive(x388, x389) - x344, x389)
+    x398 = firm_alive_2*x338
+    x399 = -x394
+    x400 = -x27
+    x401 = x201*x29
+    x402 = variable_cost_share_2 + x141 + x397*(-variable_cost_share_2 + x28 + x394 - x401) + x399 + x400 + x401
+    x403 = x398*x402
+    x404 = chi_unit_price*x330
+    x405 = x316*x330
+    x406 = variable_cost_share_2*x370
+    x407 = x28*x370
+    x408 = x370*x394
+    x409 = x370*x401
+    x410 = credit_interest_rate*smooth_positive_slope(x396, x389)
+    x411 = variable_cost_share_2*x381 - x161*x185 - x28*x330 + x330*x401 + x342 + x381*x401 - x386*x394
+    x412 = (dp21*variable_cost_share_3) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x413 = ((pw2) if x157 else (pw8))
+    x414 = x197*x413
+    x415 = ((((((firm_customers_3)*(firm_customers_3))*(firm_customers_3))*(((firm_customers_3)*(firm_customers_3))*(firm_customers_3)))*(firm_customers_3))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x416 = (x204*x415) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x417 = (((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x418 = (((x417) if x157 else (x207))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x419 = (8.0*x418) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x420 = (x292*x415) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x421 = customers*firm_customers_3
+    x422 = (x228*x413*x421) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x423 = indivisible_cost_share_3 - 1.0
+    x424 = -x423
+    x425 = variable_cost_share_3*x413
+    x426 = x421*x425
+    x427 = fixed_cost_share_3*(capacity_3*x424 + dp22) + x426
+    x428 = (x235*(((((dp21*x427 + x422)*(dp21*x427 + x422))*(dp21*x427 + x422))*(((dp21*x427 + x422)*(dp21*x427 + x422))*(dp21*x427 + x422)))*(dp21*x427 + x422))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x429 = (x237*x418) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x430 = (((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x431 = (x239*x430) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x432 = (dp21*(fixed_cost_share_3*(-capacity_3*x423 + dp22) + x426) + x422) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x433 = (dp5*((((x432)*(x432))*((x432)*(x432)))*(((x432)*(x432))*((x432)*(x432))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x434 = (x429*x431 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x435 = (1.0/x434) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x436 = (((1.0/8.0))*x432*x435) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x437 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x434)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x438 = (dp4*x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x439 = (x421*x438) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x440 = dp1*firm_alive_3
+    x441 = (x237*x416) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x442 = (x173*x412 + x360) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x443 = ((((((x432)*(x432))*(x432))*(((x432)*(x432))*(x432)))*(x432))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x444 = (x235*x443) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x445 = (x269*x418*x431 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x446 = (x432/x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x447 = (((1.0/8.0))*x446) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x448 = (dp4/math.sqrt(math.sqrt(math.sqrt((x445))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x449 = (x421*x448) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x450 = (x177*x412 + x265) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x451 = (-pw2*x169) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x452 = ((x451) if x157 else (x178))
+    x453 = (((x451) if x157 else (x276))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x454 = (x228 + x412) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x455 = fixed_cost_share_3*x423
+    x456 = (x181*x412 + x281) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x457 = (x413*x454) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x458 = (x183*x412 + x378) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x459 = (x185*x412 + x297) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x460 = (((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x284) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x461 = firm_customers_3*x187
+    x462 = x413 + x461
+    x463 = firm_customers_3*x300
+    x464 = (-firm_customers_3*x300 + x214*x413 + x214*x463 - x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x465 = (((0.0) if x157 else (-x186*x258))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x466 = x413 + x463
+    x467 = capacity_3 - customers*firm_customers_3*x413
+    x468 = 0.001*firm_size_3
+    x469 = smooth_positive_slope(x467, x468)
+    x470 = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive_slope(-x467, x468) + x469)
+    x471 = x421*x470
+    x472 = firm_customers_3*x413
+    x473 = x309*x469
+    x474 = variable_cost_share_3*x166 - x166*x36 - x166*x473 + x202*x37 + x37*x414
+    x475 = -buffer_3 + dp23
+    x476 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x475, x468) + customers*firm_customers_3*x214*x38*x413 + customers*firm_customers_3*x36*x413 + dp24 - x309*smooth_positive(x467, x468) - x427, x468)
+    x477 = firm_alive_3*x421
+    x478 = -x473
+    x479 = -x35
+    x480 = x201*x37
+    x481 = variable_cost_share_3 + x141 + x476*(-variable_cost_share_3 + x36 + x473 - x480) + x478 + x479 + x480
+    x482 = x477*x481
+    x483 = chi_unit_price*x413
+    x484 = x316*x413
+    x485 = variable_cost_share_3*x452
+    x486 = x36*x452
+    x487 = x452*x473
+    x488 = x452*x480
+    x489 = credit_interest_rate*smooth_positive_slope(x475, x468)
+    x490 = variable_cost_share_3*x461 - x162*x187 - x36*x413 + x413*x480 + x425 + x461*x480 - x466*x473
+    x491 = (((firm_size_4)*(firm_size_4))*x284 + ((x58)*(x58))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x492 = (-price_response*x58*(dp27*dp3*math.sqrt((x491)))**price_response*(variable_cost_share_4 - 1.0)/x491) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x493 = ((pw3) if x157 else (pw8))
+    x494 = x166*x58
+    x495 = x493 + x494
+    x496 = (dp28*variable_cost_share_4) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x497 = -x493
+    x498 = -platform_share*x196*x218/((x210)*(x210)) + x214 - x215*x218
+    x499 = x493*x498
+    x500 = -x213*x218 + x58
+    x501 = x166*x500
+    x502 = (-x498) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x503 = (((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x504 = (((x503) if x157 else (x207))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x505 = -x500
+    x506 = (8.0*x204*x504*(((((x505)*(x505))*(x505))*(((x505)*(x505))*(x505)))*(x505))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x507 = (x204*((((x505)*(x505))*((x505)*(x505)))*(((x505)*(x505))*((x505)*(x505))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x508 = x218*x224
+    x509 = x497 + x508
+    x510 = customers*x493
+    x511 = (x218*x228*x510) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x512 = indivisible_cost_share_4 - 1.0
+    x513 = -x512
+    x514 = variable_cost_share_4*x493
+    x515 = customers*x514
+    x516 = fixed_cost_share_4*(capacity_4*x513 + dp29) + x218*x515
+    x517 = (x235*(((((dp28*x516 + x511)*(dp28*x516 + x511))*(dp28*x516 + x511))*(((dp28*x516 + x511)*(dp28*x516 + x511))*(dp28*x516 + x511)))*(dp28*x516 + x511))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x518 = (((((x500)*(x500))*((x500)*(x500)))*(((x500)*(x500))*((x500)*(x500))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x519 = (x239*x504) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x520 = (dp28*(fixed_cost_share_4*(-capacity_4*x512 + dp29) - x515*x58) + x511) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x521 = (dp5*((((x520)*(x520))*((x520)*(x520)))*(((x520)*(x520))*((x520)*(x520))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x522 = (x518*x519 + x521) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x523 = (1.0/x522) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x524 = (((1.0/8.0))*x520*x523) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x525 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x522)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x526 = (x294*x525) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x527 = dp1*firm_alive_4
+    x528 = (x496*x58) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x529 = (x173*x528) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x530 = (x218*x360) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x531 = (x204*x518) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x532 = ((((((x520)*(x520))*(x520))*(((x520)*(x520))*(x520)))*(x520))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x533 = (x235*x532) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x534 = (x519*((((-x199*x58 + x58)*(-x199*x58 + x58))*((-x199*x58 + x58)*(-x199*x58 + x58)))*(((-x199*x58 + x58)*(-x199*x58 + x58))*((-x199*x58 + x58)*(-x199*x58 + x58)))) + x521) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x535 = (x520/x534) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x536 = (((1.0/8.0))*x535) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x537 = (dp4/math.sqrt(math.sqrt(math.sqrt((x534))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x538 = (customers*x537) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x539 = (x177*x528) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x540 = (x218*x265) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x541 = (x179*x528) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x542 = (x218*x277) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x543 = (-pw3*x169) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x544 = ((x543) if x157 else (x180))
+    x545 = (((x543) if x157 else (x280))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x546 = fixed_cost_share_4*x512
+    x547 = (-dp28*variable_cost_share_4*x58 + x218*x228) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x548 = x183*x58
+    x549 = x493 + x548
+    x550 = x183*x500
+    x551 = x214*x493
+    x552 = (x497 + x551) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x553 = (-x214*x506) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x554 = x218*x288 + x497
+    x555 = x185*x58
+    x556 = x493 + x555
+    x557 = x185*x500
+    x558 = x218*x296 + x497
+    x559 = x187*x58
+    x560 = x493 + x559
+    x561 = x187*x500
+    x562 = x218*x300 + x497
+    x563 = capacity_4 + x510*x58
+    x564 = 0.001*firm_size_4
+    x565 = smooth_positive_slope(x563, x564)
+    x566 = dp8*firm_alive_4
+    x567 = customers*x566*(addition_speed_ratio*smooth_positive_slope(-x563, x564) + x565)
+    x568 = capacity_4 - customers*x218*x493
+    x569 = x566*(addition_speed_ratio*smooth_positive_slope(-x568, x564) + x565)
+    x570 = customers*x569*x58
+    x571 = x493*x58
+    x572 = -buffer_4 + dp30
+    x573 = smooth_positive_slope(-credit_interest_rate*smooth_positive(x572, x564) + customers*x218*x45*x493 + customers*x47*x493*x505 + dp31 - x309*smooth_positive(x568, x564) - x516, x564)
+    x574 = x309*x565
+    x575 = -x45*x493 + x514
+    x576 = variable_cost_share_4*x494 - x159*x166 + x46*x499 + x46*x501 + x509*x574 + x575
+    x577 = customers*firm_alive_4
+    x578 = variable_cost_share_4*x58
+    x579 = x574*x58
+    x580 = x46*x500
+    x581 = x159 - x578 + x579 - x580
+    x582 = dividend_payout*x573
+    x583 = -x581*x582 + x581
+    x584 = x577*x583
+    x585 = chi_unit_price*x571 - x141*x493*x500 + x159*x544 - x544*x578 + x544*x579 - x544*x580
+    x586 = credit_interest_rate*smooth_positive_slope(x572, x564)
+    x587 = x46*x551 + x575
+    x588 = variable_cost_share_4*x548 - x159*x183 + x46*x550 + x554*x574 + x587
+    x589 = variable_cost_share_4*x555 - x159*x185 + x46*x557 + x558*x574 + x587
+    x590 = variable_cost_share_4*x559 - x159*x187 + x46*x561 + x562*x574 + x587
+    x591 = x325 - x8
+    x592 = x44 + x49
+    x593 = x591 + x592
+    x594 = math.tanh(x23*x593)
+    x595 = 1.0 - x594
+    x596 = 2.0*firm_switching_rate
+    x597 = x595*x596
+    x598 = x3 + x9
+    x599 = -x44 - x48
+    x600 = x598 + x599
+    x601 = math.tanh(x23*x600)
+    x602 = 1.0 - x601
+    x603 = x596*x602
+    x604 = switching_cost + x591
+    x605 = x27 + x31
+    x606 = x604 + x605
+    x607 = math.tanh(x23*x606)
+    x608 = 1.0 - x607
+    x609 = x596*x60
+    x610 = firm_customers_2*x609
+    x611 = -x31 + x400
+    x612 = x598 + x611
+    x613 = math.tanh(x23*x612)
+    x614 = 1.0 - x613
+    x615 = x35 + x39
+    x616 = x604 + x615
+    x617 = math.tanh(x23*x616)
+    x618 = 1.0 - x617
+    x619 = firm_customers_3*x609
+    x620 = -x39 + x479
+    x621 = x598 + x620
     x622 = math.tanh(x23*x621)
     x623 = 1.0 - x622
-    x624 = firm_customers_3*x614
-    x625 = -x39 + x480
-    x626 = x603 + x625
-    x627 = math.tanh(x23*x626)
-    x628 = 1.0 - x627
-    x629 = x58*x60
-    x630 = ((math.tanh(x23*x611))*(math.tanh(x23*x611))) - 1.0
-    x631 = x142*x630
-    x632 = firm_customers_2*firm_switching_rate
-    x633 = ((math.tanh(x23*x621))*(math.tanh(x23*x621))) - 1.0
-    x634 = x142*x633
-    x635 = firm_customers_3*firm_switching_rate
-    x636 = chi_unit_price - x141*x2
-    x637 = ((math.tanh(x23*x617))*(math.tanh(x23*x617))) - 1.0
-    x638 = x636*x637
-    x639 = ((math.tanh(x23*x626))*(math.tanh(x23*x626))) - 1.0
-    x640 = x636*x639
-    x641 = ((math.tanh(x23*x598))*(math.tanh(x23*x598))) - 1.0
-    x642 = firm_switching_rate*x58
-    x643 = x142*x642
-    x644 = ((math.tanh(x23*x605))*(math.tanh(x23*x605))) - 1.0
-    x645 = x636*x642
-    x646 = x142*x632
-    x647 = firm_customers_1*firm_switching_rate
-    x648 = firm_switching_rate*x600
-    x649 = -x599 + x606
-    x650 = x612 - x618
-    x651 = x154*x647
-    x652 = x622 - x627
-    x653 = x597 + x616
+    x624 = x58*x60
+    x625 = ((math.tanh(x23*x606))*(math.tanh(x23*x606))) - 1.0
+    x626 = x142*x625
+    x627 = firm_customers_2*firm_switching_rate
+    x628 = ((math.tanh(x23*x616))*(math.tanh(x23*x616))) - 1.0
+    x629 = x142*x628
+    x630 = firm_customers_3*firm_switching_rate
+    x631 = chi_unit_price - x141*x2
+    x632 = ((math.tanh(x23*x612))*(math.tanh(x23*x612))) - 1.0
+    x633 = x631*x632
+    x634 = ((math.tanh(x23*x621))*(math.tanh(x23*x621))) - 1.0
+    x635 = x631*x634
+    x636 = ((math.tanh(x23*x593))*(math.tanh(x23*x593))) - 1.0
+    x637 = firm_switching_rate*x58
+    x638 = x142*x637
+    x639 = ((math.tanh(x23*x600))*(math.tanh(x23*x600))) - 1.0
+    x640 = x631*x637
+    x641 = x142*x627
+    x642 = firm_customers_1*firm_switching_rate
+    x643 = firm_switching_rate*x595
+    x644 = -x594 + x601
+    x645 = x607 - x613
+    x646 = x154*x642
+    x647 = x617 - x622
+    x648 = x592 + x611
+    x649 = math.tanh(x23*x648)
+    x650 = 1.0 - x649
+    x651 = x596*x650
+    x652 = switching_cost + x605
+    x653 = x599 + x652
     x654 = math.tanh(x23*x653)
     x655 = 1.0 - x654
-    x656 = x601*x655
-    x657 = switching_cost + x610
-    x658 = x604 + x657
-    x659 = math.tanh(x23*x658)
-    x660 = 1.0 - x659
-    x661 = x601*x660
-    x662 = firm_customers_1*x614
-    x663 = switching_cost + x620
-    x664 = x616 + x663
-    x665 = math.tanh(x23*x664)
-    x666 = 1.0 - x665
-    x667 = x625 + x657
-    x668 = math.tanh(x23*x667)
-    x669 = 1.0 - x668
-    x670 = x142*x647
-    x671 = ((math.tanh(x23*x664))*(math.tanh(x23*x664))) - 1.0
-    x672 = x142*x671
-    x673 = x636*x647
-    x674 = ((math.tanh(x23*x667))*(math.tanh(x23*x667))) - 1.0
-    x675 = x636*x674
-    x676 = ((math.tanh(x23*x653))*(math.tanh(x23*x653))) - 1.0
-    x677 = ((math.tanh(x23*x658))*(math.tanh(x23*x658))) - 1.0
-    x678 = x154*x632
-    x679 = x665 - x668
-    x680 = x597 + x625
-    x681 = math.tanh(x23*x680)
-    x682 = 1.0 - x681
-    x683 = x601*x682
-    x684 = x604 + x663
-    x685 = math.tanh(x23*x684)
-    x686 = 1.0 - x685
-    x687 = x601*x686
-    x688 = ((math.tanh(x23*x680))*(math.tanh(x23*x680))) - 1.0
-    x689 = ((math.tanh(x23*x684))*(math.tanh(x23*x684))) - 1.0
-    x690 = x681 - x685
-    x691 = x154*x635
+    x656 = x596*x655
+    x657 = firm_customers_1*x609
+    x658 = switching_cost + x615
+    x659 = x611 + x658
+    x660 = math.tanh(x23*x659)
+    x661 = 1.0 - x660
+    x662 = x620 + x652
+    x663 = math.tanh(x23*x662)
+    x664 = 1.0 - x663
+    x665 = x142*x642
+    x666 = ((math.tanh(x23*x659))*(math.tanh(x23*x659))) - 1.0
+    x667 = x142*x666
+    x668 = x631*x642
+    x669 = ((math.tanh(x23*x662))*(math.tanh(x23*x662))) - 1.0
+    x670 = x631*x669
+    x671 = ((math.tanh(x23*x648))*(math.tanh(x23*x648))) - 1.0
+    x672 = ((math.tanh(x23*x653))*(math.tanh(x23*x653))) - 1.0
+    x673 = x154*x627
+    x674 = x660 - x663
+    x675 = x592 + x620
+    x676 = math.tanh(x23*x675)
+    x677 = 1.0 - x676
+    x678 = x596*x677
+    x679 = x599 + x658
+    x680 = math.tanh(x23*x679)
+    x681 = 1.0 - x680
+    x682 = x596*x681
+    x683 = ((math.tanh(x23*x675))*(math.tanh(x23*x675))) - 1.0
+    x684 = ((math.tanh(x23*x679))*(math.tanh(x23*x679))) - 1.0
+    x685 = x676 - x680
+    x686 = x154*x630
     out[0, 0] = x117*(2.0*acquisition*chi_soft*firm_customers_1*platform_trust*word_of_mouth_rate*x65*x67*x73 + 2.0*acquisition*chi_soft*firm_customers_2*platform_trust*word_of_mouth_rate*x65*x67*x75 + 2.0*acquisition*chi_soft*firm_customers_3*platform_trust*word_of_mouth_rate*x65*x67*x77 + 2.0*acquisition*firm_customers_1*x73*x80 + 2.0*acquisition*firm_customers_2*x75*x80 + 2.0*acquisition*firm_customers_3*x77*x80 + acquisition*network_value*value_sensitivity*x116*x58*x65*x80*x99 + 2.0*acquisition*x58*x60*x65*x80*x83 + 2.0*churn_rate*firm_customers_1*x0*x25 + 2.0*churn_rate*firm_customers_2*x0*x34 + 2.0*churn_rate*firm_customers_3*x0*x42 + churn_rate*network_value*platform_share*value_sensitivity*x0*x107*x58*x99 + 2.0*churn_rate*platform_share*x0*x54*x58*x60 - firm_customers_1*x102 - firm_customers_1*x110 - firm_customers_1*x61*x62 - firm_customers_1*x93 - firm_customers_2*x104 - firm_customers_2*x113 - firm_customers_2*x61*x63 - firm_customers_2*x95 - firm_customers_3*x106 - firm_customers_3*x115 - firm_customers_3*x61*x64 - firm_customers_3*x97 - 2.0*x54*x56 - x54*x58*x59 - 2.0*x86 - x87*x89 - x87*x90)
     out[0, 1] = x117*(2.0*acquisition*chi_soft*firm_customers_1*word_of_mouth_rate*x65*x73*x78 + 2.0*acquisition*chi_soft*firm_customers_2*word_of_mouth_rate*x65*x75*x78 + 2.0*acquisition*chi_soft*firm_customers_3*word_of_mouth_rate*x65*x77*x78 + acquisition*chi_trust*network_value*platform_share*value_sensitivity*x116*x16*x17*x58*x65*x80 + chi_trust*churn_rate*network_value*value_sensitivity*x0*x107*x119*x16*x17*x58 - firm_customers_1*x121 - firm_customers_1*x126 - firm_customers_2*x122 - firm_customers_2*x127 - firm_customers_3*x123 - firm_customers_3*x128 - x124*x87)
     out[0, 2] = x139*(x132 + x134 + x136 - x138*x58)
@@ -1340,161 +1340,161 @@ def jac_into(y, p, out):
     out[2, 16] = -x183*x191
     out[2, 17] = -x185*x191
     out[2, 18] = -x187*x191
-    out[3, 0] = x250*((0.0) if x192 else (((0.0) if x193 else (x228*x249*(chi_two_part*(x200 + x205) + x166*x194 - x247*(x210*x225 + x211*x219 + x237*(chi_two_part*(x197*x218 + x227) + x194*x226)))))))
-    out[3, 3] = x250*(((0.0) if x192 else (((0.0) if x193 else (x267*(x259 - x265*(x254*((-x206*x251) if x157 else (x253)) + x259*x261)))))) - 1.0)
-    out[3, 4] = x250*((0.0) if x192 else (((0.0) if x193 else (dp6*x249*x268*(x244*x246 - 1.0)))))
-    out[3, 6] = x250*((0.0) if x192 else (((0.0) if x193 else (x267*(-x265*(x254*x271 + x261*x274) + x274)))))
-    out[3, 9] = x250*((0.0) if x192 else (((0.0) if x193 else (x267*(-x265*(x254*x276 + x261*x279) + x279)))))
-    out[3, 12] = x250*((0.0) if x192 else (((0.0) if x193 else (x267*(-x265*(x254*x281 + x261*x284) + x284)))))
-    out[3, 15] = x250*((0.0) if x192 else (((0.0) if x193 else (firm_customers_1*x266*(-x264*(dp5*x260*x285 + x210*x239) + x285)))))
-    out[3, 16] = x250*((0.0) if x192 else (((-firm_customers_1*price_response*(dp2*dp3*math.sqrt(x287))**price_response*(variable_cost_share_1 - 1.0)/x287) if x193 else (x248*x297*(chi_two_part*x292 + dp6*variable_cost_share_1*x289 - x247*(x211*x224 + x237*(chi_two_part*x292 + x194*x296) + x241*x294*x295))))))
-    out[3, 17] = x250*((0.0) if x192 else (((0.0) if x193 else (x267*(-x265*(x254*x298 + x261*x301) + x301)))))
-    out[3, 18] = x250*((0.0) if x192 else (((0.0) if x193 else (x267*(-x265*(x254*x302 + x261*x305) + x305)))))
-    out[4, 0] = x166*x310
-    out[4, 3] = x256*x310
-    out[4, 4] = -x309
-    out[4, 6] = x177*x310
-    out[4, 9] = x179*x310
-    out[4, 12] = x181*x310
-    out[4, 15] = x309*x311
-    out[4, 16] = customers*x289*x309
-    out[4, 17] = x185*x310
-    out[4, 18] = x187*x310
-    out[5, 0] = -x317*(-x314*x316 + x314)
-    out[5, 3] = -x317*(x316*(x318 - x320 - x321 + x322 - x324 + x325) - x318 + x320 + x321 - x322 + x324 - x325)
-    out[5, 4] = -firm_alive_1*(-x268 - x316*(fixed_cost_share_1*x232 + x313) - x326)
-    out[5, 5] = -firm_alive_1*(excess_cash_payout_rate*smooth_positive_slope(buffer_1 + dp11 + dp12, x307) + x316*x327 - x327)
-    out[5, 6] = -x177*x330
-    out[5, 9] = -x179*x330
-    out[5, 12] = -x181*x330
-    out[5, 15] = -firm_alive_1*x311*x329
-    out[5, 16] = -customers*firm_alive_1*(-x316*x331 + x331)
-    out[5, 17] = -x185*x330
-    out[5, 18] = -x187*x330
-    out[6, 0] = x360*((0.0) if x192 else (((0.0) if x193 else (x342*x359*(chi_two_part*(x205 + x336) + x166*x332 - x357*(x225*x340 + x338*x340*x341 + x349*(chi_two_part*(x218*x335 + x227) + x226*x332)))))))
-    out[6, 3] = x360*((0.0) if x192 else (((0.0) if x193 else (x371*(x364 - x369*(x361*x362 + x364*x366))))))
-    out[6, 6] = x360*(((0.0) if x192 else (((0.0) if x193 else (x371*(-x369*(x362*((-x251*x337) if x157 else (x270)) + x366*x374) + x374))))) - 1.0)
-    out[6, 7] = x360*((0.0) if x192 else (((0.0) if x193 else (dp14*x359*x375*(x354*x356 - 1.0)))))
-    out[6, 9] = x360*((0.0) if x192 else (((0.0) if x193 else (x371*(-x369*(x276*x362 + x366*x376) + x376)))))
-    out[6, 12] = x360*((0.0) if x192 else (((0.0) if x193 else (x371*(-x369*(x281*x362 + x366*x377) + x377)))))
-    out[6, 15] = x360*((0.0) if x192 else (((0.0) if x193 else (firm_customers_2*x370*(-x368*(dp5*x365*x378 + x340*x350) + x378)))))
-    out[6, 16] = x360*((0.0) if x192 else (((0.0) if x193 else (x371*(-x369*(x362*x379 + x366*x381) + x381)))))
-    out[6, 17] = x360*((0.0) if x192 else (((-firm_customers_2*price_response*(dp13*dp3*math.sqrt(x382))**price_response*(variable_cost_share_2 - 1.0)/x382) if x193 else (x297*x358*(chi_two_part*x386 + dp14*variable_cost_share_2*x384 - x357*(x295*x351*x388 + x338*x339*x387 + x349*(chi_two_part*x386 + x332*x389)))))))
-    out[6, 18] = x360*((0.0) if x192 else (((0.0) if x193 else (x371*(-x369*(x302*x362 + x366*x390) + x390)))))
-    out[7, 0] = x166*x395
-    out[7, 3] = x173*x395
-    out[7, 6] = x373*x395
-    out[7, 7] = -x394
-    out[7, 9] = x179*x395
-    out[7, 12] = x181*x395
-    out[7, 15] = x394*x396
-    out[7, 16] = x183*x395
-    out[7, 17] = customers*x384*x394
-    out[7, 18] = x187*x395
-    out[8, 0] = -x401*(-x398*x400 + x398)
-    out[8, 3] = -x173*x406
-    out[8, 6] = -x401*(x400*(x407 - x408 - x409 + x410 - x411 + x412) - x407 + x408 + x409 - x410 + x411 - x412)
-    out[8, 7] = -firm_alive_2*(-x375 - x400*(fixed_cost_share_2*x345 + x397) - x402)
-    out[8, 8] = -firm_alive_2*(excess_cash_payout_rate*smooth_positive_slope(buffer_2 + dp18 + dp19, x392) + x400*x413 - x413)
-    out[8, 9] = -x179*x406
-    out[8, 12] = -x181*x406
-    out[8, 15] = -firm_alive_2*x396*x405
-    out[8, 16] = -x183*x406
-    out[8, 17] = -customers*firm_alive_2*(-x400*x414 + x414)
-    out[8, 18] = -x187*x406
-    out[9, 0] = x442*((0.0) if x192 else (((0.0) if x193 else (x424*x441*(chi_two_part*(x205 + x419) + x166*x415 - x439*(x225*x423 + x341*x421*x423 + x431*(chi_two_part*(x218*x418 + x227) + x226*x415)))))))
-    out[9, 3] = x442*((0.0) if x192 else (((0.0) if x193 else (x451*(x444 - x449*(x361*x443 + x444*x446))))))
-    out[9, 6] = x442*((0.0) if x192 else (((0.0) if x193 else (x451*(-x449*(x271*x443 + x446*x452) + x452)))))
-    out[9, 9] = x442*(((0.0) if x192 else (((0.0) if x193 else (x451*(-x449*(x443*((-x251*x420) if x157 else (x275)) + x446*x455) + x455))))) - 1.0)
-    out[9, 10] = x442*((0.0) if x192 else (((0.0) if x193 else (dp21*x441*x456*(x436*x438 - 1.0)))))
-    out[9, 12] = x442*((0.0) if x192 else (((0.0) if x193 else (x451*(-x449*(x281*x443 + x446*x457) + x457)))))
-    out[9, 15] = x442*((0.0) if x192 else (((0.0) if x193 else (firm_customers_3*x450*(-x448*(dp5*x445*x458 + x423*x432) + x458)))))
-    out[9, 16] = x442*((0.0) if x192 else (((0.0) if x193 else (x451*(-x449*(x379*x443 + x446*x459) + x459)))))
-    out[9, 17] = x442*((0.0) if x192 else (((0.0) if x193 else (x451*(-x449*(x298*x443 + x446*x460) + x460)))))
-    out[9, 18] = x442*((0.0) if x192 else (((-firm_customers_3*price_response*(dp20*dp3*math.sqrt(x461))**price_response*(variable_cost_share_3 - 1.0)/x461) if x193 else (x297*x440*(chi_two_part*x465 + dp21*variable_cost_share_3*x463 - x439*(x295*x433*x466 + x387*x421*x422 + x431*(chi_two_part*x465 + x415*x467)))))))
-    out[10, 0] = x166*x472
-    out[10, 3] = x173*x472
-    out[10, 6] = x177*x472
-    out[10, 9] = x454*x472
-    out[10, 10] = -x471
-    out[10, 12] = x181*x472
-    out[10, 15] = x471*x473
-    out[10, 16] = x183*x472
-    out[10, 17] = x185*x472
-    out[10, 18] = customers*x463*x471
-    out[11, 0] = -x478*(-x475*x477 + x475)
-    out[11, 3] = -x173*x483
-    out[11, 6] = -x177*x483
-    out[11, 9] = -x478*(x477*(x484 - x485 - x486 + x487 - x488 + x489) - x484 + x485 + x486 - x487 + x488 - x489)
-    out[11, 10] = -firm_alive_3*(-x456 - x477*(fixed_cost_share_3*x427 + x474) - x479)
-    out[11, 11] = -firm_alive_3*(excess_cash_payout_rate*smooth_positive_slope(buffer_3 + dp25 + dp26, x469) + x477*x490 - x490)
-    out[11, 12] = -x181*x483
-    out[11, 15] = -firm_alive_3*x473*x482
-    out[11, 16] = -x183*x483
-    out[11, 17] = -x185*x483
-    out[11, 18] = -customers*firm_alive_3*(-x477*x491 + x491)
-    out[12, 0] = x530*((0.0) if x192 else (((x493) if x193 else (x529*(chi_two_part*(x166*x58 - x500 - x502 - x504) - x498*x499 - x527*(x223*x506 + x507*x510 + x520*(chi_two_part*(x226*x505 + x496*x507 + x496 - x511) + x499*x512)))))))
-    out[12, 3] = x530*((0.0) if x192 else (((0.0) if x193 else (-x542*(x533 - x534 + x540*(x361*x535 + x537*(-x533 + x534)))))))
-    out[12, 6] = x530*((0.0) if x192 else (((0.0) if x193 else (-x542*(x540*(x271*x535 + x537*(-x543 + x544)) + x543 - x544)))))
-    out[12, 9] = x530*((0.0) if x192 else (((0.0) if x193 else (-x542*(x540*(x276*x535 + x537*(-x545 + x546)) + x545 - x546)))))
-    out[12, 12] = x530*(((0.0) if x192 else (((0.0) if x193 else (-x542*(x540*(x535*((-x251*x508) if x157 else (x280)) + x537*(-x549 + x551)) + x549 - x551))))) - 1.0)
-    out[12, 13] = x530*((0.0) if x192 else (((0.0) if x193 else (dp28*dp4*x528*x552*(x524*x526 - 1.0)))))
-    out[12, 15] = x530*((0.0) if x192 else (((0.0) if x193 else (-x541*(-x496*x553 + x539*(dp5*x496*x536*x553 + x509*x535))))))
-    out[12, 16] = x530*((0.0) if x192 else (((x493) if x193 else (x529*(chi_two_part*(x183*x58 - x556 - x558) - x499*x555 - x527*(x294*x506 + x520*(chi_two_part*(x290*x505 - x557 - x560) + x499*x560) + x559))))))
-    out[12, 17] = x530*((0.0) if x192 else (((x493) if x193 else (x529*(chi_two_part*(x185*x58 - x558 - x563) - x499*x562 - x527*(x388*x506 + x520*(chi_two_part*(x299*x505 - x557 - x564) + x499*x564) + x559))))))
-    out[12, 18] = x530*((0.0) if x192 else (((x493) if x193 else (x529*(chi_two_part*(x187*x58 - x558 - x567) - x499*x566 - x527*(x466*x506 + x520*(chi_two_part*(x303*x505 - x557 - x568) + x499*x568) + x559))))))
-    out[13, 0] = -x498*x573
-    out[13, 3] = -x173*x576
-    out[13, 6] = -x177*x576
-    out[13, 9] = -x179*x576
-    out[13, 12] = -x548*x576
-    out[13, 13] = -x575
-    out[13, 15] = -x575*x577
-    out[13, 16] = -x555*x573
-    out[13, 17] = -x562*x573
-    out[13, 18] = -x566*x573
-    out[14, 0] = -x583*(dividend_payout*x579*x582 - x582)
-    out[14, 3] = -x173*x589
-    out[14, 6] = -x177*x589
-    out[14, 9] = -x179*x589
-    out[14, 12] = -x583*(-x587*x590 + x590)
-    out[14, 13] = -firm_alive_4*(dp8*restructuring_cost*x571 - x552 - x587*(fixed_cost_share_4*x516 + x312*smooth_positive_slope(x574, x570)))
-    out[14, 14] = -firm_alive_4*(excess_cash_payout_rate*smooth_positive_slope(buffer_4 + dp32 + dp33, x570) + x587*x591 - x591)
-    out[14, 15] = -firm_alive_4*x496*x588
-    out[14, 16] = -x583*(dividend_payout*x579*x593 - x593)
-    out[14, 17] = -x583*(dividend_payout*x579*x594 - x594)
-    out[14, 18] = -x583*(dividend_payout*x579*x595 - x595)
+    out[3, 0] = x250*((0.0) if x192 else (((0.0) if x193 else (x249*(chi_two_part*(x198 + x203) + x166*x194 - x246*(x205*x209*x217 + x221*x223 + x236*(chi_two_part*(x195*x216 + x225) + x194*x224)))))))
+    out[3, 3] = x250*(((0.0) if x192 else (((0.0) if x193 else (x249*(x194*x252 + x228*x255 - x246*(x223*((-x206*x256) if x157 else (-firm_customers_1*x258)) + x236*x255*x259)))))) - 1.0)
+    out[3, 4] = x250*((0.0) if x192 else (((0.0) if x193 else (dp6*x248*x260*(x243*x245 - 1.0)))))
+    out[3, 6] = x250*((0.0) if x192 else (((0.0) if x193 else (x274*(x266 - x272*(x262*x263 + x266*x268))))))
+    out[3, 9] = x250*((0.0) if x192 else (((0.0) if x193 else (x274*(-x272*(x263*x275 + x268*x278) + x278)))))
+    out[3, 12] = x250*((0.0) if x192 else (((0.0) if x193 else (x274*(-x272*(x263*x279 + x268*x282) + x282)))))
+    out[3, 15] = x250*((0.0) if x192 else (((0.0) if x193 else (firm_customers_1*x273*(-x271*(dp5*x267*x283 + x205*x238) + x283)))))
+    out[3, 16] = x250*((0.0) if x192 else (((-firm_customers_1*price_response*(dp2*dp3*math.sqrt((x285)))**price_response*(variable_cost_share_1 - 1.0)/x285) if x193 else (x247*x294*(chi_two_part*x290 + dp6*variable_cost_share_1*x287 - x246*(x209*x223 + x236*(chi_two_part*x290 + x194*x293) + x240*x291*x292))))))
+    out[3, 17] = x250*((0.0) if x192 else (((0.0) if x193 else (x274*(-x272*(x263*x295 + x268*x298) + x298)))))
+    out[3, 18] = x250*((0.0) if x192 else (((0.0) if x193 else (x274*(-x272*(x263*x299 + x268*x302) + x302)))))
+    out[4, 0] = x166*x307
+    out[4, 3] = x252*x307
+    out[4, 4] = -x306
+    out[4, 6] = x177*x307
+    out[4, 9] = x179*x307
+    out[4, 12] = x181*x307
+    out[4, 15] = x306*x308
+    out[4, 16] = customers*x287*x306
+    out[4, 17] = x185*x307
+    out[4, 18] = x187*x307
+    out[5, 0] = -x314*(-x311*x313 + x311)
+    out[5, 3] = -x314*(x313*(x315 - x317 - x318 + x319 + x320 - x322) - x315 + x317 + x318 - x319 - x320 + x322)
+    out[5, 4] = -firm_alive_1*(-x260 - x313*(fixed_cost_share_1*x231 + x310) - x323)
+    out[5, 5] = -firm_alive_1*(excess_cash_payout_rate*smooth_positive_slope(buffer_1 + dp11 + dp12, x304) + x313*x324 - x324)
+    out[5, 6] = -x177*x327
+    out[5, 9] = -x179*x327
+    out[5, 12] = -x181*x327
+    out[5, 15] = -firm_alive_1*x308*x326
+    out[5, 16] = -customers*firm_alive_1*(-x313*x328 + x328)
+    out[5, 17] = -x185*x327
+    out[5, 18] = -x187*x327
+    out[6, 0] = x357*((0.0) if x192 else (((0.0) if x193 else (x356*(chi_two_part*(x203 + x331) + x166*x329 - x353*(x217*x333*x336 + x221*x337 + x345*(chi_two_part*(x216*x330 + x225) + x224*x329)))))))
+    out[6, 3] = x357*((0.0) if x192 else (((0.0) if x193 else (x368*(x361 - x366*(x358*x359 + x361*x363))))))
+    out[6, 6] = x357*(((0.0) if x192 else (((0.0) if x193 else (x356*(x228*x371 + x329*x370 - x353*(x337*((-x256*x334) if x157 else (-firm_customers_2*x258)) + x345*x371*x372)))))) - 1.0)
+    out[6, 7] = x357*((0.0) if x192 else (((0.0) if x193 else (dp14*x355*x373*(x350*x352 - 1.0)))))
+    out[6, 9] = x357*((0.0) if x192 else (((0.0) if x193 else (x368*(-x366*(x275*x359 + x363*x374) + x374)))))
+    out[6, 12] = x357*((0.0) if x192 else (((0.0) if x193 else (x368*(-x366*(x279*x359 + x363*x375) + x375)))))
+    out[6, 15] = x357*((0.0) if x192 else (((0.0) if x193 else (firm_customers_2*x367*(-x365*(dp5*x362*x376 + x333*x346) + x376)))))
+    out[6, 16] = x357*((0.0) if x192 else (((0.0) if x193 else (x368*(-x366*(x359*x377 + x363*x379) + x379)))))
+    out[6, 17] = x357*((0.0) if x192 else (((-firm_customers_2*price_response*(dp13*dp3*math.sqrt((x380)))**price_response*(variable_cost_share_2 - 1.0)/x380) if x193 else (x294*x354*(chi_two_part*x384 + dp14*variable_cost_share_2*x382 - x353*(x292*x347*x385 + x336*x337 + x345*(chi_two_part*x384 + x329*x386)))))))
+    out[6, 18] = x357*((0.0) if x192 else (((0.0) if x193 else (x368*(-x366*(x299*x359 + x363*x387) + x387)))))
+    out[7, 0] = x166*x392
+    out[7, 3] = x173*x392
+    out[7, 6] = x370*x392
+    out[7, 7] = -x391
+    out[7, 9] = x179*x392
+    out[7, 12] = x181*x392
+    out[7, 15] = x391*x393
+    out[7, 16] = x183*x392
+    out[7, 17] = customers*x382*x391
+    out[7, 18] = x187*x392
+    out[8, 0] = -x398*(-x395*x397 + x395)
+    out[8, 3] = -x173*x403
+    out[8, 6] = -x398*(x397*(x404 - x405 - x406 + x407 + x408 - x409) - x404 + x405 + x406 - x407 - x408 + x409)
+    out[8, 7] = -firm_alive_2*(-x373 - x397*(fixed_cost_share_2*x341 + x394) - x399)
+    out[8, 8] = -firm_alive_2*(excess_cash_payout_rate*smooth_positive_slope(buffer_2 + dp18 + dp19, x389) + x397*x410 - x410)
+    out[8, 9] = -x179*x403
+    out[8, 12] = -x181*x403
+    out[8, 15] = -firm_alive_2*x393*x402
+    out[8, 16] = -x183*x403
+    out[8, 17] = -customers*firm_alive_2*(-x397*x411 + x411)
+    out[8, 18] = -x187*x403
+    out[9, 0] = x440*((0.0) if x192 else (((0.0) if x193 else (x439*(chi_two_part*(x203 + x414) + x166*x412 - x436*(x217*x416*x419 + x221*x420 + x428*(chi_two_part*(x216*x413 + x225) + x224*x412)))))))
+    out[9, 3] = x440*((0.0) if x192 else (((0.0) if x193 else (x449*(x442 - x447*(x358*x441 + x442*x444))))))
+    out[9, 6] = x440*((0.0) if x192 else (((0.0) if x193 else (x449*(-x447*(x262*x441 + x444*x450) + x450)))))
+    out[9, 9] = x440*(((0.0) if x192 else (((0.0) if x193 else (x439*(x228*x453 + x412*x452 - x436*(x420*((-x256*x417) if x157 else (-firm_customers_3*x258)) + x428*x453*x454)))))) - 1.0)
+    out[9, 10] = x440*((0.0) if x192 else (((0.0) if x193 else (dp21*x438*x455*(x433*x435 - 1.0)))))
+    out[9, 12] = x440*((0.0) if x192 else (((0.0) if x193 else (x449*(-x447*(x279*x441 + x444*x456) + x456)))))
+    out[9, 15] = x440*((0.0) if x192 else (((0.0) if x193 else (firm_customers_3*x448*(-x446*(dp5*x443*x457 + x416*x429) + x457)))))
+    out[9, 16] = x440*((0.0) if x192 else (((0.0) if x193 else (x449*(-x447*(x377*x441 + x444*x458) + x458)))))
+    out[9, 17] = x440*((0.0) if x192 else (((0.0) if x193 else (x449*(-x447*(x295*x441 + x444*x459) + x459)))))
+    out[9, 18] = x440*((0.0) if x192 else (((-firm_customers_3*price_response*(dp20*dp3*math.sqrt((x460)))**price_response*(variable_cost_share_3 - 1.0)/x460) if x193 else (x294*x437*(chi_two_part*x464 + dp21*variable_cost_share_3*x462 - x436*(x292*x430*x465 + x419*x420 + x428*(chi_two_part*x464 + x412*x466)))))))
+    out[10, 0] = x166*x471
+    out[10, 3] = x173*x471
+    out[10, 6] = x177*x471
+    out[10, 9] = x452*x471
+    out[10, 10] = -x470
+    out[10, 12] = x181*x471
+    out[10, 15] = x470*x472
+    out[10, 16] = x183*x471
+    out[10, 17] = x185*x471
+    out[10, 18] = customers*x462*x470
+    out[11, 0] = -x477*(-x474*x476 + x474)
+    out[11, 3] = -x173*x482
+    out[11, 6] = -x177*x482
+    out[11, 9] = -x477*(x476*(x483 - x484 - x485 + x486 + x487 - x488) - x483 + x484 + x485 - x486 - x487 + x488)
+    out[11, 10] = -firm_alive_3*(-x455 - x476*(fixed_cost_share_3*x424 + x473) - x478)
+    out[11, 11] = -firm_alive_3*(excess_cash_payout_rate*smooth_positive_slope(buffer_3 + dp25 + dp26, x468) + x476*x489 - x489)
+    out[11, 12] = -x181*x482
+    out[11, 15] = -firm_alive_3*x472*x481
+    out[11, 16] = -x183*x482
+    out[11, 17] = -x185*x482
+    out[11, 18] = -customers*firm_alive_3*(-x476*x490 + x490)
+    out[12, 0] = x527*((0.0) if x192 else (((x492) if x193 else (x526*(chi_two_part*(x166*x58 - x497 - x499 - x501) - x495*x496 - x524*(x221*x507 + x502*x506 + x517*(chi_two_part*(x224*x505 + x493*x502 + x493 - x508) + x496*x509)))))))
+    out[12, 3] = x527*((0.0) if x192 else (((0.0) if x193 else (-x538*(x529 - x530 + x536*(x358*x531 + x533*(-x529 + x530)))))))
+    out[12, 6] = x527*((0.0) if x192 else (((0.0) if x193 else (-x538*(x536*(x262*x531 + x533*(-x539 + x540)) + x539 - x540)))))
+    out[12, 9] = x527*((0.0) if x192 else (((0.0) if x193 else (-x538*(x536*(x275*x531 + x533*(-x541 + x542)) + x541 - x542)))))
+    out[12, 12] = x527*(((0.0) if x192 else (((0.0) if x193 else (x526*(multihoming_share*platform_share*x211*x218*x227*x545 - x524*(x218*x517*x545*(x228 + x496) + x507*((-x256*x503) if x157 else (-x218*x258))) - x528*x544))))) - 1.0)
+    out[12, 13] = x527*((0.0) if x192 else (((0.0) if x193 else (dp28*dp4*x525*x546*(x521*x523 - 1.0)))))
+    out[12, 15] = x527*((0.0) if x192 else (((0.0) if x193 else (-x537*(-x493*x547 + x535*(dp5*x493*x532*x547 + x504*x531))))))
+    out[12, 16] = x527*((0.0) if x192 else (((x492) if x193 else (x526*(chi_two_part*(x183*x58 - x550 - x552) - x496*x549 - x524*(x291*x507 + x517*(chi_two_part*(x288*x505 - x551 - x554) + x496*x554) + x553))))))
+    out[12, 17] = x527*((0.0) if x192 else (((x492) if x193 else (x526*(chi_two_part*(x185*x58 - x552 - x557) - x496*x556 - x524*(x385*x507 + x517*(chi_two_part*(x296*x505 - x551 - x558) + x496*x558) + x553))))))
+    out[12, 18] = x527*((0.0) if x192 else (((x492) if x193 else (x526*(chi_two_part*(x187*x58 - x552 - x561) - x496*x560 - x524*(x465*x507 + x517*(chi_two_part*(x300*x505 - x551 - x562) + x496*x562) + x553))))))
+    out[13, 0] = -x495*x567
+    out[13, 3] = -x173*x570
+    out[13, 6] = -x177*x570
+    out[13, 9] = -x179*x570
+    out[13, 12] = -x544*x570
+    out[13, 13] = -x569
+    out[13, 15] = -x569*x571
+    out[13, 16] = -x549*x567
+    out[13, 17] = -x556*x567
+    out[13, 18] = -x560*x567
+    out[14, 0] = -x577*(dividend_payout*x573*x576 - x576)
+    out[14, 3] = -x173*x584
+    out[14, 6] = -x177*x584
+    out[14, 9] = -x179*x584
+    out[14, 12] = -x577*(-x582*x585 + x585)
+    out[14, 13] = -firm_alive_4*(dp8*restructuring_cost*x565 - x546 - x582*(fixed_cost_share_4*x513 + x309*smooth_positive_slope(x568, x564)))
+    out[14, 14] = -firm_alive_4*(excess_cash_payout_rate*smooth_positive_slope(buffer_4 + dp32 + dp33, x564) + x582*x586 - x586)
+    out[14, 15] = -firm_alive_4*x493*x583
+    out[14, 16] = -x577*(dividend_payout*x573*x588 - x588)
+    out[14, 17] = -x577*(dividend_payout*x573*x589 - x589)
+    out[14, 18] = -x577*(dividend_payout*x573*x590 - x590)
     out[15, 15] = sector_growth_rate
-    out[16, 0] = x143*(x102 + x110 + x602*x629 - x602 - x608*x629 + x608 + x61*x62 - x613*x615 + x615*x619 - x62 - x623*x624 + x624*x628 - x73*x89 - x73*x90 + x93)
+    out[16, 0] = x143*(x102 + x110 + x597*x624 - x597 - x603*x624 + x603 - x608*x610 + x61*x62 + x610*x614 - x618*x619 + x619*x623 - x62 - x73*x89 - x73*x90 + x93)
     out[16, 1] = x143*(x121 - x124*x73 + x126)
     out[16, 2] = -x132*x139
-    out[16, 3] = x144*(x108*x142 + x140*x142 - x631*x632 - x632*x638 - x634*x635 - x635*x640 + x641*x643 + x644*x645)
-    out[16, 6] = x144*x646*(((x612)*(x612)) + ((x618)*(x618)) - 2.0)
-    out[16, 9] = x145*x635*(((x622)*(x622)) + ((x627)*(x627)) - 2.0)
-    out[16, 12] = -x152*x647*(x142*x644 + x636*x641)
-    out[16, 16] = x154*(firm_customers_1*firm_switching_rate*x607 - firm_customers_1*x648 + firm_customers_2*firm_switching_rate*x613 + firm_customers_3*firm_switching_rate*x623 + firm_switching_rate*x58*x607 - x25*x56 - x58*x648 - x619*x632 - x628*x635 - x91)
-    out[16, 17] = x651*(-x649 - x650)
-    out[16, 18] = x651*(-x649 - x652)
-    out[17, 0] = x147*(x104 + x113 + x61*x63 + x613*x662 - x619*x662 - x624*x666 + x624*x669 + x629*x656 - x629*x661 - x63 - x656 + x661 - x75*x89 - x75*x90 + x95)
+    out[16, 3] = x144*(x108*x142 + x140*x142 - x626*x627 - x627*x633 - x629*x630 - x630*x635 + x636*x638 + x639*x640)
+    out[16, 6] = x144*x641*(((x607)*(x607)) + ((x613)*(x613)) - 2.0)
+    out[16, 9] = x145*x630*(((x617)*(x617)) + ((x622)*(x622)) - 2.0)
+    out[16, 12] = -x152*x642*(x142*x639 + x631*x636)
+    out[16, 16] = x154*(firm_customers_1*firm_switching_rate*x602 - firm_customers_1*x643 + firm_customers_2*firm_switching_rate*x608 + firm_customers_3*firm_switching_rate*x618 + firm_switching_rate*x58*x602 - x25*x56 - x58*x643 - x614*x627 - x623*x630 - x91)
+    out[16, 17] = x646*(-x644 - x645)
+    out[16, 18] = x646*(-x644 - x647)
+    out[17, 0] = x147*(x104 + x113 + x608*x657 + x61*x63 - x614*x657 - x619*x661 + x619*x664 + x624*x651 - x624*x656 - x63 - x651 + x656 - x75*x89 - x75*x90 + x95)
     out[17, 1] = x147*(x122 - x124*x75 + x127)
     out[17, 2] = -x134*x139
-    out[17, 3] = x144*x632*(x631 + x638)
-    out[17, 6] = x148*(x112*x142 + x142*x146 - x630*x673 - x635*x672 - x635*x675 - x637*x670 + x643*x676 + x645*x677)
-    out[17, 9] = x151*x646*(((x665)*(x665)) + ((x668)*(x668)) - 2.0)
-    out[17, 12] = -x152*x632*(x142*x677 + x636*x676)
-    out[17, 16] = x678*(x650 + x654 - x659)
-    out[17, 17] = x154*(firm_customers_1*firm_switching_rate*x619 + firm_customers_2*firm_switching_rate*x660 + firm_customers_3*firm_switching_rate*x666 + firm_switching_rate*x58*x660 - x34*x56 - x613*x647 - x632*x655 - x635*x669 - x642*x655 - x94)
-    out[17, 18] = x678*(x654 - x659 - x679)
-    out[18, 0] = x150*(x106 + x115 + x61*x64 + x615*x666 - x615*x669 + x623*x662 - x628*x662 + x629*x683 - x629*x687 - x64 - x683 + x687 - x77*x89 - x77*x90 + x97)
+    out[17, 3] = x144*x627*(x626 + x633)
+    out[17, 6] = x148*(x112*x142 + x142*x146 - x625*x668 - x630*x667 - x630*x670 - x632*x665 + x638*x671 + x640*x672)
+    out[17, 9] = x151*x641*(((x660)*(x660)) + ((x663)*(x663)) - 2.0)
+    out[17, 12] = -x152*x627*(x142*x672 + x631*x671)
+    out[17, 16] = x673*(x645 + x649 - x654)
+    out[17, 17] = x154*(firm_customers_1*firm_switching_rate*x614 + firm_customers_2*firm_switching_rate*x655 + firm_customers_3*firm_switching_rate*x661 + firm_switching_rate*x58*x655 - x34*x56 - x608*x642 - x627*x650 - x630*x664 - x637*x650 - x94)
+    out[17, 18] = x673*(x649 - x654 - x674)
+    out[18, 0] = x150*(x106 + x115 + x61*x64 + x610*x661 - x610*x664 + x618*x657 - x623*x657 + x624*x678 - x624*x682 - x64 - x678 + x682 - x77*x89 - x77*x90 + x97)
     out[18, 1] = x150*(x123 - x124*x77 + x128)
     out[18, 2] = -x136*x139
-    out[18, 3] = x144*x635*(x634 + x640)
-    out[18, 6] = x151*x632*(x672 + x675)
-    out[18, 9] = x151*(x114*x142 + x142*x149 - x632*x636*x671 - x633*x673 - x639*x670 + x643*x688 + x645*x689 - x646*x674)
-    out[18, 12] = -x152*x635*(x142*x689 + x636*x688)
-    out[18, 16] = x691*(x652 + x690)
-    out[18, 17] = x691*(x679 + x690)
-    out[18, 18] = x154*(firm_customers_1*firm_switching_rate*x628 + firm_customers_2*firm_switching_rate*x669 + firm_customers_3*firm_switching_rate*x686 + firm_switching_rate*x58*x686 - x42*x56 - x623*x647 - x632*x666 - x635*x682 - x642*x682 - x96)
+    out[18, 3] = x144*x630*(x629 + x635)
+    out[18, 6] = x151*x627*(x667 + x670)
+    out[18, 9] = x151*(x114*x142 + x142*x149 - x627*x631*x666 - x628*x668 - x634*x665 + x638*x683 + x640*x684 - x641*x669)
+    out[18, 12] = -x152*x630*(x142*x684 + x631*x683)
+    out[18, 16] = x686*(x647 + x685)
+    out[18, 17] = x686*(x674 + x685)
+    out[18, 18] = x154*(firm_customers_1*firm_switching_rate*x623 + firm_customers_2*firm_switching_rate*x664 + firm_customers_3*firm_switching_rate*x681 + firm_switching_rate*x58*x681 - x42*x56 - x618*x642 - x627*x661 - x630*x677 - x637*x677 - x96)
     return out
 
 
@@ -1610,193 +1610,193 @@ def outputs_into(y, p, out):
     credit_line_4 = p[83]
     firm_size_4 = p[84]
     firm_alive_4 = p[85]
-    w0 = 1.0 - chi_unit_price
-    pw5 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w0) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_4 + w0)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = (math.exp(-w0*(incumbent_price_3 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw4 = (math.exp(-w0*(incumbent_price_4 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw10 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w1) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_4 + w1)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = (chi_per_customer > (1.0/2.0))
-    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw5))
-    x2 = chi_unit_price*demand_elasticity
-    x3 = x2*(incumbent_price_1 - 1.0)
-    x4 = firm_customers_1*((math.exp(-x3)) if x0 else (pw5))
-    x5 = x2*(incumbent_price_2 - 1.0)
-    x6 = firm_customers_2*((math.exp(-x5)) if x0 else (pw5))
-    x7 = x2*(incumbent_price_3 - 1.0)
-    x8 = firm_customers_3*((math.exp(-x7)) if x0 else (pw5))
-    x9 = platform_share - 1.0
-    x10 = firm_customers_1 + firm_customers_2 + firm_customers_3 + x9
-    x11 = x2*(incumbent_price_4 - 1.0)
-    x12 = ((math.exp(-x11)) if x0 else (pw5))
-    x13 = x10*x12
-    x14 = -x13 + x4 + x6 + x8
-    x15 = customers*x1
-    x16 = 1.0/x9
-    x17 = 1.0 - chi_unit_price
-    x18 = chi_unit_price*incumbent_price_1 + x17
-    x19 = chi_unit_price*incumbent_price_2 + x17
-    x20 = chi_unit_price*incumbent_price_3 + x17
-    x21 = chi_unit_price*incumbent_price_4 + x17
-    x22 = x10*x21
-    x23 = (chi_fixed > (1.0/2.0))
-    x24 = variable_cost_share_1 - 1.0
-    x25 = initial_platform_share - 1.0
-    x26 = 1.0/x25
-    x27 = 1.0e-18*((x25)*(x25))
-    x28 = (chi_competitive > (1.0/2.0))
-    x29 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
-    x30 = (x29 + 1.0)**((1.0/8.0))
-    x31 = customers*x4
-    x32 = -platform_share/x9
-    x33 = ((chi_two_part)*(chi_two_part))*multihoming_share*x32
-    x34 = variable_cost_share_1*x31
-    x35 = indivisible_cost_share_1 - 1.0
-    x36 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
-    x37 = x25*x36
-    x38 = firm_size_1*indivisible_cost_share_1
-    x39 = fixed_cost_share_1*(capacity_1*x35 + x37*x38)
-    x40 = x34 - x39
-    x41 = x31*x33 + x40/(fixed_cost_share_1 + variable_cost_share_1)
-    x42 = ((((pw5)*(pw5))*((pw5)*(pw5)))*(((pw5)*(pw5))*((pw5)*(pw5))))
-    x43 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x44 = platform_share*x16
-    x45 = chi_two_part*multihoming_share
-    x46 = x44*x45 - 1.0
-    x47 = -x46
-    x48 = x43*((((x47)*(x47))*((x47)*(x47)))*(((x47)*(x47))*((x47)*(x47))))
-    x49 = variable_cost_share_2 - 1.0
-    x50 = customers*x6
-    x51 = variable_cost_share_2*x50
-    x52 = indivisible_cost_share_2 - 1.0
-    x53 = firm_size_2*indivisible_cost_share_2
-    x54 = fixed_cost_share_2*(capacity_2*x52 + x37*x53)
-    x55 = x51 - x54
-    x56 = x33*x50 + x55/(fixed_cost_share_2 + variable_cost_share_2)
-    x57 = variable_cost_share_3 - 1.0
-    x58 = customers*x8
-    x59 = variable_cost_share_3*x58
-    x60 = indivisible_cost_share_3 - 1.0
-    x61 = firm_size_3*indivisible_cost_share_3
-    x62 = fixed_cost_share_3*(capacity_3*x60 + x37*x61)
-    x63 = x59 - x62
-    x64 = x33*x58 + x63/(fixed_cost_share_3 + variable_cost_share_3)
-    x65 = variable_cost_share_4 - 1.0
-    x66 = -x10
-    x67 = customers*x12
-    x68 = x66*x67
-    x69 = customers*x13
-    x70 = indivisible_cost_share_4 - 1.0
-    x71 = firm_size_4*indivisible_cost_share_4
-    x72 = capacity_4*x70 + x37*x71
-    x73 = fixed_cost_share_4*x72
-    x74 = variable_cost_share_4*x69 + x73
-    x75 = x33*x68 - x74/(fixed_cost_share_4 + variable_cost_share_4)
-    x76 = x32*x45
-    x77 = x10 - x66*x76
-    x78 = -incumbent_price_1 + x18
-    x79 = x18 + x46*x78
-    x80 = -incumbent_price_2 + x19
-    x81 = x19 + x46*x80
-    x82 = -incumbent_price_3 + x20
-    x83 = x20 + x46*x82
-    x84 = -incumbent_price_4 + x21
-    x85 = x77*x84
-    x86 = x22 - x85
-    x87 = firm_alive_1*x4*x79 + firm_alive_2*x6*x81 + firm_alive_3*x8*x83 - firm_alive_4*x12*x86
-    x88 = -x18*x31
-    x89 = -x25
-    x90 = x36*x89
-    x91 = -x78
-    x92 = x76 + 1.0
-    x93 = -x19*x50
-    x94 = -x80
-    x95 = -x20*x58
-    x96 = -x82
-    x97 = -x84
-    x98 = platform_price*x1
-    x99 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
-    x100 = network_value*platform_share
-    x101 = multihoming_share - 1.0
-    x102 = chi_trust - 1.0
-    x103 = -platform_price + platform_quality + x100*x99
-    x104 = -x100*x102 + x103
-    x105 = x101*x78 + x104 + x18
-    x106 = x101*x80 + x104 + x19
-    x107 = x101*x82 + x104 + x20
-    x108 = x101*x84 + x104 + x21
-    x109 = -switching_cost
-    x110 = ((1.0/2.0))*value_sensitivity
-    x111 = math.tanh(x110*(x105 + x109)) + 1.0
-    x112 = math.tanh(x110*(x106 + x109)) + 1.0
-    x113 = math.tanh(x110*(x107 + x109)) + 1.0
-    x114 = math.tanh(x110*(x108 + x109)) + 1.0
-    x115 = -x101
-    x116 = switching_cost - x100*x102 + x103
-    x117 = debt_service_1*firm_size_1*(fixed_cost_share_1 + x24)
-    x118 = debt_service_2*firm_size_2*(fixed_cost_share_2 + x49)
-    x119 = debt_service_3*firm_size_3*(fixed_cost_share_3 + x57)
-    x120 = debt_service_4*firm_size_4*(fixed_cost_share_4 + x65)
-    x121 = buffer_1 + credit_line_1*firm_size_1*x37
-    x122 = 0.001*firm_size_1
-    x123 = buffer_2 + credit_line_2*firm_size_2*x37
-    x124 = 0.001*firm_size_2
-    x125 = buffer_3 + credit_line_3*firm_size_3*x37
-    x126 = 0.001*firm_size_3
-    x127 = buffer_4 + credit_line_4*firm_size_4*x37
-    x128 = 0.001*firm_size_4
-    x129 = smooth_positive(capacity_1 - x31, x122)
-    x130 = smooth_positive(capacity_2 - x50, x124)
-    x131 = smooth_positive(capacity_3 - x58, x126)
-    x132 = smooth_positive(capacity_4 + x69, x128)
-    x133 = restructuring_cost/capacity_adjustment_time
-    x134 = x31*x47*x78 + x40 + x88
-    x135 = x47*x50*x80 + x55 + x93
-    x136 = x47*x58*x82 + x63 + x95
-    x137 = x21*x69
-    x138 = cash_target*x37
-    out[0] = customers*(x1 + x14)
-    out[1] = customers*x14
-    out[2] = x15
-    out[3] = x16*(-firm_customers_1*x18 - firm_customers_2*x19 - firm_customers_3*x20 + x22)
-    out[4] = x16*(-firm_customers_1*((1.0) if x23 else (((variable_cost_share_1 - x24*(-x26*math.sqrt(((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x27)/firm_size_1)**price_response) if x28 else (x30*x41/(((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x48*((math.exp(-8.0*x3)) if x0 else (x42)) + x29*((((x41)*(x41))*((x41)*(x41)))*(((x41)*(x41))*((x41)*(x41)))))**((1.0/8.0)))))) - firm_customers_2*((1.0) if x23 else (((variable_cost_share_2 - x49*(-x26*math.sqrt(((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x27)/firm_size_2)**price_response) if x28 else (x30*x56/(((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x48*((math.exp(-8.0*x5)) if x0 else (x42)) + x29*((((x56)*(x56))*((x56)*(x56)))*(((x56)*(x56))*((x56)*(x56)))))**((1.0/8.0)))))) - firm_customers_3*((1.0) if x23 else (((variable_cost_share_3 - x57*(-x26*math.sqrt(((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x27)/firm_size_3)**price_response) if x28 else (x30*x64/(((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x48*((math.exp(-8.0*x7)) if x0 else (x42)) + x29*((((x64)*(x64))*((x64)*(x64)))*(((x64)*(x64))*((x64)*(x64)))))**((1.0/8.0)))))) + x10*((1.0) if x23 else (((variable_cost_share_4 - x65*(-x26*math.sqrt(((firm_size_4)*(firm_size_4))*x27 + ((x10)*(x10)))/firm_size_4)**price_response) if x28 else (x30*x75/(x29*((((x75)*(x75))*((x75)*(x75)))*(((x75)*(x75))*((x75)*(x75)))) + x43*((((x77)*(x77))*((x77)*(x77)))*(((x77)*(x77))*((x77)*(x77))))*((math.exp(-8.0*x11)) if x0 else (x42)))**((1.0/8.0)))))))
-    out[5] = customers*x87
-    out[6] = firm_alive_1*x40 + firm_alive_2*x55 + firm_alive_3*x63 - firm_alive_4*x74
-    out[7] = -firm_alive_1*(fixed_cost_share_1*(-capacity_1*x35 + x38*x90) - x31*x91*x92 + x34 + x88) - firm_alive_2*(fixed_cost_share_2*(-capacity_2*x52 + x53*x90) - x50*x92*x94 + x51 + x93) - firm_alive_3*(fixed_cost_share_3*(-capacity_3*x60 + x61*x90) - x58*x92*x96 + x59 + x95) - firm_alive_4*(fixed_cost_share_4*(-capacity_4*x70 + x71*x90) + variable_cost_share_4*x68 - x21*x68 + x67*x77*x97)
-    out[8] = platform_price*x15
-    out[9] = x98/(x87 + x98)
-    out[10] = -platform_fixed_cost + x15*(platform_price - platform_unit_cost)
-    out[11] = x100*(-chi_trust + x99 + 1.0)
-    out[12] = x16*(-firm_customers_1*x105 - firm_customers_2*x106 - firm_customers_3*x107 + x10*x108)
-    out[13] = ((1.0/2.0))*acquisition*x16*(captive_share + x9)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(firm_customers_1*x111 + firm_customers_2*x112 + firm_customers_3*x113 - x10*x114)
-    out[14] = ((1.0/2.0))*churn_rate*x44*(churn_reduction*relational_trust - 1.0)*(-firm_customers_1*(math.tanh(x110*(x115*x91 + x116 + x18)) - 1.0) - firm_customers_2*(math.tanh(x110*(x115*x94 + x116 + x19)) - 1.0) - firm_customers_3*(math.tanh(x110*(x115*x96 + x116 + x20)) - 1.0) + x10*(math.tanh(x110*(x115*x97 + x116 + x21)) - 1.0))
-    out[15] = -firm_alive_1*x39 - firm_alive_2*x54 - firm_alive_3*x62 - firm_alive_4*x73
-    out[16] = x37*(firm_alive_1*x117 + firm_alive_2*x118 + firm_alive_3*x119 + firm_alive_4*x120)
-    out[17] = credit_interest_rate*(firm_alive_1*smooth_positive(-x121, x122) + firm_alive_2*smooth_positive(-x123, x124) + firm_alive_3*smooth_positive(-x125, x126) + firm_alive_4*smooth_positive(-x127, x128))
-    out[18] = x133*(firm_alive_1*x129 + firm_alive_2*x130 + firm_alive_3*x131 + firm_alive_4*x132)
-    out[19] = dividend_payout*(firm_alive_1*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_1 + credit_line_1*firm_size_1*x36*x89, x122) - x117*x37 - x129*x133 - x134, x122) + firm_alive_2*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_2 + credit_line_2*firm_size_2*x36*x89, x124) - x118*x37 - x130*x133 - x135, x124) + firm_alive_3*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_3 + credit_line_3*firm_size_3*x36*x89, x126) - x119*x37 - x131*x133 - x136, x126) + firm_alive_4*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_4 + credit_line_4*firm_size_4*x36*x89, x128) + customers*variable_cost_share_4*x10*x12 + customers*x12*x77*x84 + fixed_cost_share_4*x72 - x120*x37 - x132*x133 - x137, x128))
-    out[20] = excess_cash_payout_rate*(firm_alive_1*smooth_positive(firm_size_1*x138 + x121, x122) + firm_alive_2*smooth_positive(firm_size_2*x138 + x123, x124) + firm_alive_3*smooth_positive(firm_size_3*x138 + x125, x126) + firm_alive_4*smooth_positive(firm_size_4*x138 + x127, x128))
-    out[21] = firm_alive_1*x121 + firm_alive_2*x123 + firm_alive_3*x125 + firm_alive_4*x127
+    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw10))
+    x2 = firm_customers_1*((pw1) if x0 else (pw10))
+    x3 = firm_customers_2*((pw2) if x0 else (pw10))
+    x4 = firm_customers_3*((pw3) if x0 else (pw10))
+    x5 = platform_share - 1.0
+    x6 = firm_customers_1 + firm_customers_2 + firm_customers_3 + x5
+    x7 = ((pw4) if x0 else (pw10))
+    x8 = x6*x7
+    x9 = x2 + x3 + x4 - x8
+    x10 = customers*x1
+    x11 = 1.0/x5
+    x12 = 1.0 - chi_unit_price
+    x13 = chi_unit_price*incumbent_price_1 + x12
+    x14 = chi_unit_price*incumbent_price_2 + x12
+    x15 = chi_unit_price*incumbent_price_3 + x12
+    x16 = chi_unit_price*incumbent_price_4 + x12
+    x17 = x16*x6
+    x18 = (chi_fixed > (1.0/2.0))
+    x19 = variable_cost_share_1 - 1.0
+    x20 = initial_platform_share - 1.0
+    x21 = (1.0/x20) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x22 = (1.0e-18*((x20)*(x20))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x23 = (chi_competitive > (1.0/2.0))
+    x24 = ((1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x25 = (math.sqrt(math.sqrt(math.sqrt((x24 + 1.0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x26 = customers*x2
+    x27 = -platform_share/x5
+    x28 = (((chi_two_part)*(chi_two_part))*multihoming_share*x27) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x29 = variable_cost_share_1*x26
+    x30 = indivisible_cost_share_1 - 1.0
+    x31 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
+    x32 = x20*x31
+    x33 = firm_size_1*indivisible_cost_share_1
+    x34 = fixed_cost_share_1*(capacity_1*x30 + x32*x33)
+    x35 = x29 - x34
+    x36 = (x26*x28 + x35/(fixed_cost_share_1 + variable_cost_share_1)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x37 = (((((pw10)*(pw10))*((pw10)*(pw10)))*(((pw10)*(pw10))*((pw10)*(pw10))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x38 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x39 = platform_share*x11
+    x40 = chi_two_part*multihoming_share
+    x41 = x39*x40 - 1.0
+    x42 = -x41
+    x43 = (x38*((((x42)*(x42))*((x42)*(x42)))*(((x42)*(x42))*((x42)*(x42))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x44 = variable_cost_share_2 - 1.0
+    x45 = customers*x3
+    x46 = variable_cost_share_2*x45
+    x47 = indivisible_cost_share_2 - 1.0
+    x48 = firm_size_2*indivisible_cost_share_2
+    x49 = fixed_cost_share_2*(capacity_2*x47 + x32*x48)
+    x50 = x46 - x49
+    x51 = (x28*x45 + x50/(fixed_cost_share_2 + variable_cost_share_2)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x52 = variable_cost_share_3 - 1.0
+    x53 = customers*x4
+    x54 = variable_cost_share_3*x53
+    x55 = indivisible_cost_share_3 - 1.0
+    x56 = firm_size_3*indivisible_cost_share_3
+    x57 = fixed_cost_share_3*(capacity_3*x55 + x32*x56)
+    x58 = x54 - x57
+    x59 = (x28*x53 + x58/(fixed_cost_share_3 + variable_cost_share_3)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x60 = variable_cost_share_4 - 1.0
+    x61 = -x6
+    x62 = customers*x7
+    x63 = x61*x62
+    x64 = customers*x8
+    x65 = indivisible_cost_share_4 - 1.0
+    x66 = firm_size_4*indivisible_cost_share_4
+    x67 = capacity_4*x65 + x32*x66
+    x68 = fixed_cost_share_4*x67
+    x69 = variable_cost_share_4*x64 + x68
+    x70 = (x28*x63 - x69/(fixed_cost_share_4 + variable_cost_share_4)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x71 = x27*x40
+    x72 = x6 - x61*x71
+    x73 = -incumbent_price_1 + x13
+    x74 = x13 + x41*x73
+    x75 = -incumbent_price_2 + x14
+    x76 = x14 + x41*x75
+    x77 = -incumbent_price_3 + x15
+    x78 = x15 + x41*x77
+    x79 = -incumbent_price_4 + x16
+    x80 = x72*x79
+    x81 = x17 - x80
+    x82 = firm_alive_1*x2*x74 + firm_alive_2*x3*x76 + firm_alive_3*x4*x78 - firm_alive_4*x7*x81
+    x83 = -x13*x26
+    x84 = -x73
+    x85 = x71 + 1.0
+    x86 = -x20
+    x87 = x31*x86
+    x88 = -x14*x45
+    x89 = -x75
+    x90 = -x15*x53
+    x91 = -x77
+    x92 = -x79
+    x93 = platform_price*x1
+    x94 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
+    x95 = network_value*platform_share
+    x96 = multihoming_share - 1.0
+    x97 = chi_trust - 1.0
+    x98 = -platform_price + platform_quality + x94*x95
+    x99 = -x95*x97 + x98
+    x100 = x13 + x73*x96 + x99
+    x101 = x14 + x75*x96 + x99
+    x102 = x15 + x77*x96 + x99
+    x103 = x16 + x79*x96 + x99
+    x104 = -switching_cost
+    x105 = ((1.0/2.0))*value_sensitivity
+    x106 = math.tanh(x105*(x100 + x104)) + 1.0
+    x107 = math.tanh(x105*(x101 + x104)) + 1.0
+    x108 = math.tanh(x105*(x102 + x104)) + 1.0
+    x109 = math.tanh(x105*(x103 + x104)) + 1.0
+    x110 = -x96
+    x111 = switching_cost - x95*x97 + x98
+    x112 = debt_service_1*firm_size_1*(fixed_cost_share_1 + x19)
+    x113 = debt_service_2*firm_size_2*(fixed_cost_share_2 + x44)
+    x114 = debt_service_3*firm_size_3*(fixed_cost_share_3 + x52)
+    x115 = debt_service_4*firm_size_4*(fixed_cost_share_4 + x60)
+    x116 = buffer_1 + credit_line_1*firm_size_1*x32
+    x117 = 0.001*firm_size_1
+    x118 = buffer_2 + credit_line_2*firm_size_2*x32
+    x119 = 0.001*firm_size_2
+    x120 = buffer_3 + credit_line_3*firm_size_3*x32
+    x121 = 0.001*firm_size_3
+    x122 = buffer_4 + credit_line_4*firm_size_4*x32
+    x123 = 0.001*firm_size_4
+    x124 = smooth_positive(capacity_1 - x26, x117)
+    x125 = smooth_positive(capacity_2 - x45, x119)
+    x126 = smooth_positive(capacity_3 - x53, x121)
+    x127 = smooth_positive(capacity_4 + x64, x123)
+    x128 = restructuring_cost/capacity_adjustment_time
+    x129 = x26*x42*x73 + x35 + x83
+    x130 = x42*x45*x75 + x50 + x88
+    x131 = x42*x53*x77 + x58 + x90
+    x132 = x16*x64
+    x133 = cash_target*x32
+    out[0] = customers*(x1 + x9)
+    out[1] = customers*x9
+    out[2] = x10
+    out[3] = x11*(-firm_customers_1*x13 - firm_customers_2*x14 - firm_customers_3*x15 + x17)
+    out[4] = x11*(-firm_customers_1*((1.0) if x18 else (((variable_cost_share_1 - x19*(-x21*math.sqrt((((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x22))/firm_size_1)**price_response) if x23 else (x25*x36/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x43*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x0 else (x37)) + x24*((((x36)*(x36))*((x36)*(x36)))*(((x36)*(x36))*((x36)*(x36)))))))))))) - firm_customers_2*((1.0) if x18 else (((variable_cost_share_2 - x44*(-x21*math.sqrt((((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x22))/firm_size_2)**price_response) if x23 else (x25*x51/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x43*((((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if x0 else (x37)) + x24*((((x51)*(x51))*((x51)*(x51)))*(((x51)*(x51))*((x51)*(x51)))))))))))) - firm_customers_3*((1.0) if x18 else (((variable_cost_share_3 - x52*(-x21*math.sqrt((((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x22))/firm_size_3)**price_response) if x23 else (x25*x59/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x43*((((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3))))) if x0 else (x37)) + x24*((((x59)*(x59))*((x59)*(x59)))*(((x59)*(x59))*((x59)*(x59)))))))))))) + x6*((1.0) if x18 else (((variable_cost_share_4 - x60*(-x21*math.sqrt((((firm_size_4)*(firm_size_4))*x22 + ((x6)*(x6))))/firm_size_4)**price_response) if x23 else (x25*x70/math.sqrt(math.sqrt(math.sqrt((x24*((((x70)*(x70))*((x70)*(x70)))*(((x70)*(x70))*((x70)*(x70)))) + x38*((((x72)*(x72))*((x72)*(x72)))*(((x72)*(x72))*((x72)*(x72))))*((((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))) if x0 else (x37)))))))))))
+    out[5] = customers*x82
+    out[6] = firm_alive_1*x35 + firm_alive_2*x50 + firm_alive_3*x58 - firm_alive_4*x69
+    out[7] = -firm_alive_1*(fixed_cost_share_1*(-capacity_1*x30 + x33*x87) - x26*x84*x85 + x29 + x83) - firm_alive_2*(fixed_cost_share_2*(-capacity_2*x47 + x48*x87) - x45*x85*x89 + x46 + x88) - firm_alive_3*(fixed_cost_share_3*(-capacity_3*x55 + x56*x87) - x53*x85*x91 + x54 + x90) - firm_alive_4*(fixed_cost_share_4*(-capacity_4*x65 + x66*x87) + variable_cost_share_4*x63 - x16*x63 + x62*x72*x92)
+    out[8] = platform_price*x10
+    out[9] = x93/(x82 + x93)
+    out[10] = -platform_fixed_cost + x10*(platform_price - platform_unit_cost)
+    out[11] = x95*(-chi_trust + x94 + 1.0)
+    out[12] = x11*(-firm_customers_1*x100 - firm_customers_2*x101 - firm_customers_3*x102 + x103*x6)
+    out[13] = ((1.0/2.0))*acquisition*x11*(captive_share + x5)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(firm_customers_1*x106 + firm_customers_2*x107 + firm_customers_3*x108 - x109*x6)
+    out[14] = ((1.0/2.0))*churn_rate*x39*(churn_reduction*relational_trust - 1.0)*(-firm_customers_1*(math.tanh(x105*(x110*x84 + x111 + x13)) - 1.0) - firm_customers_2*(math.tanh(x105*(x110*x89 + x111 + x14)) - 1.0) - firm_customers_3*(math.tanh(x105*(x110*x91 + x111 + x15)) - 1.0) + x6*(math.tanh(x105*(x110*x92 + x111 + x16)) - 1.0))
+    out[15] = -firm_alive_1*x34 - firm_alive_2*x49 - firm_alive_3*x57 - firm_alive_4*x68
+    out[16] = x32*(firm_alive_1*x112 + firm_alive_2*x113 + firm_alive_3*x114 + firm_alive_4*x115)
+    out[17] = credit_interest_rate*(firm_alive_1*smooth_positive(-x116, x117) + firm_alive_2*smooth_positive(-x118, x119) + firm_alive_3*smooth_positive(-x120, x121) + firm_alive_4*smooth_positive(-x122, x123))
+    out[18] = x128*(firm_alive_1*x124 + firm_alive_2*x125 + firm_alive_3*x126 + firm_alive_4*x127)
+    out[19] = dividend_payout*(firm_alive_1*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_1 + credit_line_1*firm_size_1*x31*x86, x117) - x112*x32 - x124*x128 - x129, x117) + firm_alive_2*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_2 + credit_line_2*firm_size_2*x31*x86, x119) - x113*x32 - x125*x128 - x130, x119) + firm_alive_3*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_3 + credit_line_3*firm_size_3*x31*x86, x121) - x114*x32 - x126*x128 - x131, x121) + firm_alive_4*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_4 + credit_line_4*firm_size_4*x31*x86, x123) + customers*variable_cost_share_4*x6*x7 + customers*x7*x72*x79 + fixed_cost_share_4*x67 - x115*x32 - x127*x128 - x132, x123))
+    out[20] = excess_cash_payout_rate*(firm_alive_1*smooth_positive(firm_size_1*x133 + x116, x117) + firm_alive_2*smooth_positive(firm_size_2*x133 + x118, x119) + firm_alive_3*smooth_positive(firm_size_3*x133 + x120, x121) + firm_alive_4*smooth_positive(firm_size_4*x133 + x122, x123))
+    out[21] = firm_alive_1*x116 + firm_alive_2*x118 + firm_alive_3*x120 + firm_alive_4*x122
     out[22] = firm_customers_1
-    out[23] = x31
-    out[24] = x31*x79
-    out[25] = -x134
-    out[26] = x121
-    out[27] = ((1.0/2.0))*x111
+    out[23] = x26
+    out[24] = x26*x74
+    out[25] = -x129
+    out[26] = x116
+    out[27] = ((1.0/2.0))*x106
     out[28] = firm_customers_2
-    out[29] = x50
-    out[30] = x50*x81
-    out[31] = -x135
-    out[32] = x123
-    out[33] = ((1.0/2.0))*x112
+    out[29] = x45
+    out[30] = x45*x76
+    out[31] = -x130
+    out[32] = x118
+    out[33] = ((1.0/2.0))*x107
     out[34] = firm_customers_3
-    out[35] = x58
-    out[36] = x58*x83
-    out[37] = -x136
-    out[38] = x125
-    out[39] = ((1.0/2.0))*x113
-    out[40] = x66
-    out[41] = -x69
-    out[42] = -x67*x86
-    out[43] = -x137 + x67*x85 + x74
-    out[44] = x127
-    out[45] = ((1.0/2.0))*x114
+    out[35] = x53
+    out[36] = x53*x78
+    out[37] = -x131
+    out[38] = x120
+    out[39] = ((1.0/2.0))*x108
+    out[40] = x61
+    out[41] = -x64
+    out[42] = -x62*x81
+    out[43] = -x132 + x62*x80 + x69
+    out[44] = x122
+    out[45] = ((1.0/2.0))*x109
     return out
 
 

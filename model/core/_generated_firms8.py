@@ -177,7 +177,7 @@ def derive_into(p):
     p[119] = 1.0/price_adjustment_time
     p[120] = 1.0/firm_size_1
     p[121] = -1.0/x0
-    p[122] = (x1 + 1.0)**((1.0/8.0))
+    p[122] = math.sqrt(math.sqrt(math.sqrt((x1 + 1.0))))
     p[123] = x1
     p[124] = 1.0/x2
     p[125] = -indivisible_cost_share_1*x4
@@ -464,8 +464,17 @@ def rhs_into(y, p, out):
     dp59 = p[177]
     dp60 = p[178]
     dp61 = p[179]
-    w0 = 1.0 - chi_unit_price
-    pw8 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w0) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w0) + firm_customers_4*(chi_unit_price*incumbent_price_4 + w0) + firm_customers_5*(chi_unit_price*incumbent_price_5 + w0) + firm_customers_6*(chi_unit_price*incumbent_price_6 + w0) + firm_customers_7*(chi_unit_price*incumbent_price_7 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_8 + w0)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw0 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_3 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = (math.exp(-w0*(incumbent_price_4 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw4 = (math.exp(-w0*(incumbent_price_5 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw5 = (math.exp(-w0*(incumbent_price_6 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw6 = (math.exp(-w0*(incumbent_price_7 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw7 = (math.exp(-w0*(incumbent_price_8 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw16 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w1) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w1) + firm_customers_4*(chi_unit_price*incumbent_price_4 + w1) + firm_customers_5*(chi_unit_price*incumbent_price_5 + w1) + firm_customers_6*(chi_unit_price*incumbent_price_6 + w1) + firm_customers_7*(chi_unit_price*incumbent_price_7 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_8 + w1)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = multihoming_share - 1.0
     x1 = chi_unit_price*incumbent_price_1
     x2 = 1.0 - chi_unit_price
@@ -521,246 +530,237 @@ def rhs_into(y, p, out):
     x52 = 1.0/x37
     x53 = ((1.0/2.0))*x52
     x54 = (chi_per_customer > (1.0/2.0))
-    x55 = platform_share*((dp0) if x54 else (pw8))
+    x55 = platform_share*((dp0) if x54 else (pw16))
     x56 = (chi_fixed > (1.0/2.0))
-    x57 = 1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))
+    x57 = (1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
     x58 = (chi_competitive > (1.0/2.0))
-    x59 = chi_unit_price*demand_elasticity
-    x60 = x59*(incumbent_price_1 - 1.0)
-    x61 = ((math.exp(-x60)) if x54 else (pw8))
-    x62 = customers*firm_customers_1*x61
-    x63 = -1.0/x37
-    x64 = multihoming_share*platform_share
-    x65 = ((chi_two_part)*(chi_two_part))*x63*x64
-    x66 = indivisible_cost_share_1 - 1.0
-    x67 = variable_cost_share_1*x62
-    x68 = fixed_cost_share_1*(-capacity_1*x66 + dp7) + x67
-    x69 = dp6*x68 + x62*x65
-    x70 = ((((pw8)*(pw8))*((pw8)*(pw8)))*(((pw8)*(pw8))*((pw8)*(pw8))))
-    x71 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x72 = chi_two_part*x64
-    x73 = -x52*x72 + 1.0
-    x74 = x71*((((x73)*(x73))*((x73)*(x73)))*(((x73)*(x73))*((x73)*(x73))))
-    x75 = capacity_1 - x62
-    x76 = 0.001*firm_size_1
-    x77 = smooth_positive(x75, x76)
-    x78 = -x4
-    x79 = x63*x72
-    x80 = x79 + 1.0
-    x81 = dp8*restructuring_cost
-    x82 = credit_interest_rate*smooth_positive(-buffer_1 + dp9, x76) - dp10 - x3*x62 + x77*x81
-    x83 = x59*(incumbent_price_2 - 1.0)
-    x84 = ((math.exp(-x83)) if x54 else (pw8))
-    x85 = customers*firm_customers_2*x84
-    x86 = indivisible_cost_share_2 - 1.0
-    x87 = variable_cost_share_2*x85
-    x88 = fixed_cost_share_2*(-capacity_2*x86 + dp15) + x87
-    x89 = dp14*x88 + x65*x85
-    x90 = capacity_2 - x85
-    x91 = 0.001*firm_size_2
-    x92 = smooth_positive(x90, x91)
-    x93 = -x15
-    x94 = credit_interest_rate*smooth_positive(-buffer_2 + dp16, x91) - dp17 - x14*x85 + x81*x92
-    x95 = x59*(incumbent_price_3 - 1.0)
-    x96 = ((math.exp(-x95)) if x54 else (pw8))
-    x97 = customers*firm_customers_3*x96
-    x98 = indivisible_cost_share_3 - 1.0
-    x99 = variable_cost_share_3*x97
-    x100 = fixed_cost_share_3*(-capacity_3*x98 + dp22) + x99
-    x101 = dp21*x100 + x65*x97
-    x102 = capacity_3 - x97
-    x103 = 0.001*firm_size_3
-    x104 = smooth_positive(x102, x103)
-    x105 = -x19
-    x106 = credit_interest_rate*smooth_positive(-buffer_3 + dp23, x103) - dp24 + x104*x81 - x18*x97
-    x107 = x59*(incumbent_price_4 - 1.0)
-    x108 = ((math.exp(-x107)) if x54 else (pw8))
-    x109 = customers*firm_customers_4*x108
-    x110 = indivisible_cost_share_4 - 1.0
-    x111 = variable_cost_share_4*x109
-    x112 = fixed_cost_share_4*(-capacity_4*x110 + dp29) + x111
-    x113 = dp28*x112 + x109*x65
-    x114 = capacity_4 - x109
-    x115 = 0.001*firm_size_4
-    x116 = smooth_positive(x114, x115)
-    x117 = -x23
-    x118 = credit_interest_rate*smooth_positive(-buffer_4 + dp30, x115) - dp31 - x109*x22 + x116*x81
-    x119 = x59*(incumbent_price_5 - 1.0)
-    x120 = ((math.exp(-x119)) if x54 else (pw8))
-    x121 = customers*firm_customers_5*x120
-    x122 = indivisible_cost_share_5 - 1.0
-    x123 = variable_cost_share_5*x121
-    x124 = fixed_cost_share_5*(-capacity_5*x122 + dp36) + x123
-    x125 = dp35*x124 + x121*x65
-    x126 = capacity_5 - x121
-    x127 = 0.001*firm_size_5
-    x128 = smooth_positive(x126, x127)
-    x129 = -x27
-    x130 = credit_interest_rate*smooth_positive(-buffer_5 + dp37, x127) - dp38 - x121*x26 + x128*x81
-    x131 = x59*(incumbent_price_6 - 1.0)
-    x132 = ((math.exp(-x131)) if x54 else (pw8))
-    x133 = customers*firm_customers_6*x132
-    x134 = indivisible_cost_share_6 - 1.0
-    x135 = variable_cost_share_6*x133
-    x136 = fixed_cost_share_6*(-capacity_6*x134 + dp43) + x135
-    x137 = dp42*x136 + x133*x65
-    x138 = capacity_6 - x133
-    x139 = 0.001*firm_size_6
-    x140 = smooth_positive(x138, x139)
-    x141 = -x31
-    x142 = credit_interest_rate*smooth_positive(-buffer_6 + dp44, x139) - dp45 - x133*x30 + x140*x81
-    x143 = x59*(incumbent_price_7 - 1.0)
-    x144 = ((math.exp(-x143)) if x54 else (pw8))
-    x145 = customers*firm_customers_7*x144
-    x146 = indivisible_cost_share_7 - 1.0
-    x147 = variable_cost_share_7*x145
-    x148 = fixed_cost_share_7*(-capacity_7*x146 + dp50) + x147
-    x149 = dp49*x148 + x145*x65
-    x150 = capacity_7 - x145
-    x151 = 0.001*firm_size_7
-    x152 = smooth_positive(x150, x151)
-    x153 = -x35
-    x154 = credit_interest_rate*smooth_positive(-buffer_7 + dp51, x151) - dp52 - x145*x34 + x152*x81
-    x155 = indivisible_cost_share_8 - 1.0
-    x156 = -capacity_8*x155 + dp57
-    x157 = x59*(incumbent_price_8 - 1.0)
-    x158 = ((math.exp(-x157)) if x54 else (pw8))
-    x159 = customers*x158
-    x160 = x159*x38
-    x161 = variable_cost_share_8*x160
-    x162 = -x38
-    x163 = x159*x162
-    x164 = dp56*(fixed_cost_share_8*x156 - x161) + x163*x65
-    x165 = -x162*x79 + x38
-    x166 = capacity_8 + x160
-    x167 = 0.001*firm_size_8
-    x168 = smooth_positive(x166, x167)
-    x169 = -x41
-    x170 = credit_interest_rate*smooth_positive(-buffer_8 + dp58, x167) - dp59
-    x171 = -x0
-    x172 = x171*x78
-    x173 = switching_cost + x172
-    x174 = x1 + x173
-    x175 = x171*x93
-    x176 = -x13 - x175
-    x177 = 1.0 - math.tanh(x11*(x174 + x176))
-    x178 = firm_customers_2*firm_switching_rate
-    x179 = x105*x171
-    x180 = -x17 - x179
-    x181 = 1.0 - math.tanh(x11*(x174 + x180))
-    x182 = firm_customers_3*firm_switching_rate
-    x183 = x117*x171
-    x184 = -x183 - x21
-    x185 = 1.0 - math.tanh(x11*(x174 + x184))
-    x186 = firm_customers_4*firm_switching_rate
-    x187 = x129*x171
-    x188 = -x187 - x25
-    x189 = 1.0 - math.tanh(x11*(x174 + x188))
-    x190 = firm_customers_5*firm_switching_rate
-    x191 = x141*x171
-    x192 = -x191 - x29
-    x193 = 1.0 - math.tanh(x11*(x174 + x192))
-    x194 = firm_customers_6*firm_switching_rate
-    x195 = x153*x171
-    x196 = -x195 - x33
-    x197 = 1.0 - math.tanh(x11*(x174 + x196))
-    x198 = firm_customers_7*firm_switching_rate
-    x199 = -x1 - x172
-    x200 = switching_cost + x175
-    x201 = x13 + x200
-    x202 = 1.0 - math.tanh(x11*(x199 + x201))
-    x203 = switching_cost + x199
-    x204 = x17 + x179
-    x205 = 1.0 - math.tanh(x11*(x203 + x204))
-    x206 = x183 + x21
-    x207 = 1.0 - math.tanh(x11*(x203 + x206))
-    x208 = x187 + x25
-    x209 = 1.0 - math.tanh(x11*(x203 + x208))
-    x210 = x191 + x29
-    x211 = 1.0 - math.tanh(x11*(x203 + x210))
-    x212 = x195 + x33
-    x213 = 1.0 - math.tanh(x11*(x203 + x212))
-    x214 = x169*x171
-    x215 = x214 + x39
-    x216 = firm_switching_rate*x38
-    x217 = -x214 - x39
-    x218 = -x6*x7 + x8
-    x219 = firm_customers_1*firm_switching_rate
-    x220 = 1.0 - math.tanh(x11*(x180 + x201))
-    x221 = 1.0 - math.tanh(x11*(x184 + x201))
-    x222 = 1.0 - math.tanh(x11*(x188 + x201))
-    x223 = 1.0 - math.tanh(x11*(x192 + x201))
-    x224 = 1.0 - math.tanh(x11*(x196 + x201))
-    x225 = switching_cost + x176
-    x226 = 1.0 - math.tanh(x11*(x204 + x225))
-    x227 = 1.0 - math.tanh(x11*(x206 + x225))
-    x228 = 1.0 - math.tanh(x11*(x208 + x225))
-    x229 = 1.0 - math.tanh(x11*(x210 + x225))
-    x230 = 1.0 - math.tanh(x11*(x212 + x225))
-    x231 = switching_cost + x204
-    x232 = 1.0 - math.tanh(x11*(x184 + x231))
-    x233 = 1.0 - math.tanh(x11*(x188 + x231))
-    x234 = 1.0 - math.tanh(x11*(x192 + x231))
-    x235 = 1.0 - math.tanh(x11*(x196 + x231))
-    x236 = switching_cost + x180
-    x237 = 1.0 - math.tanh(x11*(x206 + x236))
-    x238 = 1.0 - math.tanh(x11*(x208 + x236))
-    x239 = 1.0 - math.tanh(x11*(x210 + x236))
-    x240 = 1.0 - math.tanh(x11*(x212 + x236))
-    x241 = switching_cost + x218
-    x242 = switching_cost + x206
-    x243 = 1.0 - math.tanh(x11*(x188 + x242))
-    x244 = 1.0 - math.tanh(x11*(x192 + x242))
-    x245 = 1.0 - math.tanh(x11*(x196 + x242))
-    x246 = switching_cost + x184
-    x247 = 1.0 - math.tanh(x11*(x208 + x246))
-    x248 = 1.0 - math.tanh(x11*(x210 + x246))
-    x249 = 1.0 - math.tanh(x11*(x212 + x246))
-    x250 = switching_cost + x208
-    x251 = 1.0 - math.tanh(x11*(x192 + x250))
-    x252 = 1.0 - math.tanh(x11*(x196 + x250))
-    x253 = switching_cost + x188
-    x254 = 1.0 - math.tanh(x11*(x210 + x253))
-    x255 = 1.0 - math.tanh(x11*(x212 + x253))
-    x256 = switching_cost + x210
-    x257 = 1.0 - math.tanh(x11*(x196 + x256))
-    x258 = switching_cost + x192
-    x259 = 1.0 - math.tanh(x11*(x212 + x258))
+    x59 = ((pw0) if x54 else (pw16))
+    x60 = customers*firm_customers_1*x59
+    x61 = -1.0/x37
+    x62 = multihoming_share*platform_share
+    x63 = (((chi_two_part)*(chi_two_part))*x61*x62) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x64 = indivisible_cost_share_1 - 1.0
+    x65 = variable_cost_share_1*x60
+    x66 = fixed_cost_share_1*(-capacity_1*x64 + dp7) + x65
+    x67 = (dp6*x66 + x60*x63) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x68 = (((((pw16)*(pw16))*((pw16)*(pw16)))*(((pw16)*(pw16))*((pw16)*(pw16))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x69 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x70 = chi_two_part*x62
+    x71 = -x52*x70 + 1.0
+    x72 = (x69*((((x71)*(x71))*((x71)*(x71)))*(((x71)*(x71))*((x71)*(x71))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x73 = capacity_1 - x60
+    x74 = 0.001*firm_size_1
+    x75 = smooth_positive(x73, x74)
+    x76 = -x4
+    x77 = x61*x70
+    x78 = x77 + 1.0
+    x79 = dp8*restructuring_cost
+    x80 = credit_interest_rate*smooth_positive(-buffer_1 + dp9, x74) - dp10 - x3*x60 + x75*x79
+    x81 = ((pw1) if x54 else (pw16))
+    x82 = customers*firm_customers_2*x81
+    x83 = indivisible_cost_share_2 - 1.0
+    x84 = variable_cost_share_2*x82
+    x85 = fixed_cost_share_2*(-capacity_2*x83 + dp15) + x84
+    x86 = (dp14*x85 + x63*x82) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x87 = capacity_2 - x82
+    x88 = 0.001*firm_size_2
+    x89 = smooth_positive(x87, x88)
+    x90 = -x15
+    x91 = credit_interest_rate*smooth_positive(-buffer_2 + dp16, x88) - dp17 - x14*x82 + x79*x89
+    x92 = ((pw2) if x54 else (pw16))
+    x93 = customers*firm_customers_3*x92
+    x94 = indivisible_cost_share_3 - 1.0
+    x95 = variable_cost_share_3*x93
+    x96 = fixed_cost_share_3*(-capacity_3*x94 + dp22) + x95
+    x97 = (dp21*x96 + x63*x93) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x98 = capacity_3 - x93
+    x99 = 0.001*firm_size_3
+    x100 = smooth_positive(x98, x99)
+    x101 = -x19
+    x102 = credit_interest_rate*smooth_positive(-buffer_3 + dp23, x99) - dp24 + x100*x79 - x18*x93
+    x103 = ((pw3) if x54 else (pw16))
+    x104 = customers*firm_customers_4*x103
+    x105 = indivisible_cost_share_4 - 1.0
+    x106 = variable_cost_share_4*x104
+    x107 = fixed_cost_share_4*(-capacity_4*x105 + dp29) + x106
+    x108 = (dp28*x107 + x104*x63) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x109 = capacity_4 - x104
+    x110 = 0.001*firm_size_4
+    x111 = smooth_positive(x109, x110)
+    x112 = -x23
+    x113 = credit_interest_rate*smooth_positive(-buffer_4 + dp30, x110) - dp31 - x104*x22 + x111*x79
+    x114 = ((pw4) if x54 else (pw16))
+    x115 = customers*firm_customers_5*x114
+    x116 = indivisible_cost_share_5 - 1.0
+    x117 = variable_cost_share_5*x115
+    x118 = fixed_cost_share_5*(-capacity_5*x116 + dp36) + x117
+    x119 = (dp35*x118 + x115*x63) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x120 = capacity_5 - x115
+    x121 = 0.001*firm_size_5
+    x122 = smooth_positive(x120, x121)
+    x123 = -x27
+    x124 = credit_interest_rate*smooth_positive(-buffer_5 + dp37, x121) - dp38 - x115*x26 + x122*x79
+    x125 = ((pw5) if x54 else (pw16))
+    x126 = customers*firm_customers_6*x125
+    x127 = indivisible_cost_share_6 - 1.0
+    x128 = variable_cost_share_6*x126
+    x129 = fixed_cost_share_6*(-capacity_6*x127 + dp43) + x128
+    x130 = (dp42*x129 + x126*x63) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x131 = capacity_6 - x126
+    x132 = 0.001*firm_size_6
+    x133 = smooth_positive(x131, x132)
+    x134 = -x31
+    x135 = credit_interest_rate*smooth_positive(-buffer_6 + dp44, x132) - dp45 - x126*x30 + x133*x79
+    x136 = ((pw6) if x54 else (pw16))
+    x137 = customers*firm_customers_7*x136
+    x138 = indivisible_cost_share_7 - 1.0
+    x139 = variable_cost_share_7*x137
+    x140 = fixed_cost_share_7*(-capacity_7*x138 + dp50) + x139
+    x141 = (dp49*x140 + x137*x63) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x142 = capacity_7 - x137
+    x143 = 0.001*firm_size_7
+    x144 = smooth_positive(x142, x143)
+    x145 = -x35
+    x146 = credit_interest_rate*smooth_positive(-buffer_7 + dp51, x143) - dp52 - x137*x34 + x144*x79
+    x147 = indivisible_cost_share_8 - 1.0
+    x148 = -capacity_8*x147 + dp57
+    x149 = ((pw7) if x54 else (pw16))
+    x150 = customers*x149
+    x151 = x150*x38
+    x152 = variable_cost_share_8*x151
+    x153 = -x38
+    x154 = x150*x153
+    x155 = (dp56*(fixed_cost_share_8*x148 - x152) + x154*x63) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x156 = -x153*x77 + x38
+    x157 = capacity_8 + x151
+    x158 = 0.001*firm_size_8
+    x159 = smooth_positive(x157, x158)
+    x160 = -x41
+    x161 = credit_interest_rate*smooth_positive(-buffer_8 + dp58, x158) - dp59
+    x162 = -x0
+    x163 = x162*x76
+    x164 = switching_cost + x163
+    x165 = x1 + x164
+    x166 = x162*x90
+    x167 = -x13 - x166
+    x168 = 1.0 - math.tanh(x11*(x165 + x167))
+    x169 = firm_customers_2*firm_switching_rate
+    x170 = x101*x162
+    x171 = -x17 - x170
+    x172 = 1.0 - math.tanh(x11*(x165 + x171))
+    x173 = firm_customers_3*firm_switching_rate
+    x174 = x112*x162
+    x175 = -x174 - x21
+    x176 = 1.0 - math.tanh(x11*(x165 + x175))
+    x177 = firm_customers_4*firm_switching_rate
+    x178 = x123*x162
+    x179 = -x178 - x25
+    x180 = 1.0 - math.tanh(x11*(x165 + x179))
+    x181 = firm_customers_5*firm_switching_rate
+    x182 = x134*x162
+    x183 = -x182 - x29
+    x184 = 1.0 - math.tanh(x11*(x165 + x183))
+    x185 = firm_customers_6*firm_switching_rate
+    x186 = x145*x162
+    x187 = -x186 - x33
+    x188 = 1.0 - math.tanh(x11*(x165 + x187))
+    x189 = firm_customers_7*firm_switching_rate
+    x190 = -x1 - x163
+    x191 = switching_cost + x166
+    x192 = x13 + x191
+    x193 = 1.0 - math.tanh(x11*(x190 + x192))
+    x194 = switching_cost + x190
+    x195 = x17 + x170
+    x196 = 1.0 - math.tanh(x11*(x194 + x195))
+    x197 = x174 + x21
+    x198 = 1.0 - math.tanh(x11*(x194 + x197))
+    x199 = x178 + x25
+    x200 = 1.0 - math.tanh(x11*(x194 + x199))
+    x201 = x182 + x29
+    x202 = 1.0 - math.tanh(x11*(x194 + x201))
+    x203 = x186 + x33
+    x204 = 1.0 - math.tanh(x11*(x194 + x203))
+    x205 = x160*x162
+    x206 = x205 + x39
+    x207 = firm_switching_rate*x38
+    x208 = -x205 - x39
+    x209 = -x6*x7 + x8
+    x210 = firm_customers_1*firm_switching_rate
+    x211 = 1.0 - math.tanh(x11*(x171 + x192))
+    x212 = 1.0 - math.tanh(x11*(x175 + x192))
+    x213 = 1.0 - math.tanh(x11*(x179 + x192))
+    x214 = 1.0 - math.tanh(x11*(x183 + x192))
+    x215 = 1.0 - math.tanh(x11*(x187 + x192))
+    x216 = switching_cost + x167
+    x217 = 1.0 - math.tanh(x11*(x195 + x216))
+    x218 = 1.0 - math.tanh(x11*(x197 + x216))
+    x219 = 1.0 - math.tanh(x11*(x199 + x216))
+    x220 = 1.0 - math.tanh(x11*(x201 + x216))
+    x221 = 1.0 - math.tanh(x11*(x203 + x216))
+    x222 = switching_cost + x195
+    x223 = 1.0 - math.tanh(x11*(x175 + x222))
+    x224 = 1.0 - math.tanh(x11*(x179 + x222))
+    x225 = 1.0 - math.tanh(x11*(x183 + x222))
+    x226 = 1.0 - math.tanh(x11*(x187 + x222))
+    x227 = switching_cost + x171
+    x228 = 1.0 - math.tanh(x11*(x197 + x227))
+    x229 = 1.0 - math.tanh(x11*(x199 + x227))
+    x230 = 1.0 - math.tanh(x11*(x201 + x227))
+    x231 = 1.0 - math.tanh(x11*(x203 + x227))
+    x232 = switching_cost + x209
+    x233 = switching_cost + x197
+    x234 = 1.0 - math.tanh(x11*(x179 + x233))
+    x235 = 1.0 - math.tanh(x11*(x183 + x233))
+    x236 = 1.0 - math.tanh(x11*(x187 + x233))
+    x237 = switching_cost + x175
+    x238 = 1.0 - math.tanh(x11*(x199 + x237))
+    x239 = 1.0 - math.tanh(x11*(x201 + x237))
+    x240 = 1.0 - math.tanh(x11*(x203 + x237))
+    x241 = switching_cost + x199
+    x242 = 1.0 - math.tanh(x11*(x183 + x241))
+    x243 = 1.0 - math.tanh(x11*(x187 + x241))
+    x244 = switching_cost + x179
+    x245 = 1.0 - math.tanh(x11*(x201 + x244))
+    x246 = 1.0 - math.tanh(x11*(x203 + x244))
+    x247 = switching_cost + x201
+    x248 = 1.0 - math.tanh(x11*(x187 + x247))
+    x249 = switching_cost + x183
+    x250 = 1.0 - math.tanh(x11*(x203 + x249))
     out[0] = x53*(firm_customers_1*x12*(math.tanh(x11*(x10 + x5)) - 1.0) + firm_customers_1*x45 + firm_customers_2*x12*(math.tanh(x11*(x10 + x16)) - 1.0) + firm_customers_2*x46 + firm_customers_3*x12*(math.tanh(x11*(x10 + x20)) - 1.0) + firm_customers_3*x47 + firm_customers_4*x12*(math.tanh(x11*(x10 + x24)) - 1.0) + firm_customers_4*x48 + firm_customers_5*x12*(math.tanh(x11*(x10 + x28)) - 1.0) + firm_customers_5*x49 + firm_customers_6*x12*(math.tanh(x11*(x10 + x32)) - 1.0) + firm_customers_6*x50 + firm_customers_7*x12*(math.tanh(x11*(x10 + x36)) - 1.0) + firm_customers_7*x51 - x12*x38*(math.tanh(x11*(x10 + x42)) - 1.0) - x38*x44*(math.tanh(x11*(x42 + x43)) + 1.0))
     out[1] = -platform_trust*trust_decay - trust_gain*x55*(platform_trust*(1.0 - transaction_success) - transaction_success*(1.0 - platform_trust))
     out[2] = -platform_trust*relational_gain*x55*(relational_trust - 1.0) - relational_decay*relational_trust
-    out[3] = -dp1*firm_alive_1*(incumbent_price_1 - ((1.0) if x56 else (((variable_cost_share_1 - (dp2*dp3*math.sqrt(((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x57))**price_response*(variable_cost_share_1 - 1.0)) if x58 else (dp4*x69/(dp5*((((x69)*(x69))*((x69)*(x69)))*(((x69)*(x69))*((x69)*(x69)))) + ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x74*((math.exp(-8.0*x60)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[4] = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive(-x75, x76) - x77)
-    out[5] = -firm_alive_1*(dividend_payout*smooth_positive(customers*firm_customers_1*x61*x78*x80 - fixed_cost_share_1*(-capacity_1*x66 + dp7) - x67 - x82, x76) + excess_cash_payout_rate*smooth_positive(buffer_1 + dp11 + dp12, x76) + x4*x62*x73 + x68 + x82)
-    out[6] = -dp1*firm_alive_2*(incumbent_price_2 - ((1.0) if x56 else (((variable_cost_share_2 - (dp13*dp3*math.sqrt(((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x57))**price_response*(variable_cost_share_2 - 1.0)) if x58 else (dp4*x89/(dp5*((((x89)*(x89))*((x89)*(x89)))*(((x89)*(x89))*((x89)*(x89)))) + ((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x74*((math.exp(-8.0*x83)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[7] = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive(-x90, x91) - x92)
-    out[8] = -firm_alive_2*(dividend_payout*smooth_positive(customers*firm_customers_2*x80*x84*x93 - fixed_cost_share_2*(-capacity_2*x86 + dp15) - x87 - x94, x91) + excess_cash_payout_rate*smooth_positive(buffer_2 + dp18 + dp19, x91) + x15*x73*x85 + x88 + x94)
-    out[9] = -dp1*firm_alive_3*(incumbent_price_3 - ((1.0) if x56 else (((variable_cost_share_3 - (dp20*dp3*math.sqrt(((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x57))**price_response*(variable_cost_share_3 - 1.0)) if x58 else (dp4*x101/(dp5*((((x101)*(x101))*((x101)*(x101)))*(((x101)*(x101))*((x101)*(x101)))) + ((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x74*((math.exp(-8.0*x95)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[10] = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive(-x102, x103) - x104)
-    out[11] = -firm_alive_3*(dividend_payout*smooth_positive(customers*firm_customers_3*x105*x80*x96 - fixed_cost_share_3*(-capacity_3*x98 + dp22) - x106 - x99, x103) + excess_cash_payout_rate*smooth_positive(buffer_3 + dp25 + dp26, x103) + x100 + x106 + x19*x73*x97)
-    out[12] = -dp1*firm_alive_4*(incumbent_price_4 - ((1.0) if x56 else (((variable_cost_share_4 - (dp27*dp3*math.sqrt(((firm_customers_4)*(firm_customers_4)) + ((firm_size_4)*(firm_size_4))*x57))**price_response*(variable_cost_share_4 - 1.0)) if x58 else (dp4*x113/(dp5*((((x113)*(x113))*((x113)*(x113)))*(((x113)*(x113))*((x113)*(x113)))) + ((((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4)))*(((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4))))*x74*((math.exp(-8.0*x107)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[13] = dp8*firm_alive_4*(addition_speed_ratio*smooth_positive(-x114, x115) - x116)
-    out[14] = -firm_alive_4*(dividend_payout*smooth_positive(customers*firm_customers_4*x108*x117*x80 - fixed_cost_share_4*(-capacity_4*x110 + dp29) - x111 - x118, x115) + excess_cash_payout_rate*smooth_positive(buffer_4 + dp32 + dp33, x115) + x109*x23*x73 + x112 + x118)
-    out[15] = -dp1*firm_alive_5*(incumbent_price_5 - ((1.0) if x56 else (((variable_cost_share_5 - (dp3*dp34*math.sqrt(((firm_customers_5)*(firm_customers_5)) + ((firm_size_5)*(firm_size_5))*x57))**price_response*(variable_cost_share_5 - 1.0)) if x58 else (dp4*x125/(dp5*((((x125)*(x125))*((x125)*(x125)))*(((x125)*(x125))*((x125)*(x125)))) + ((((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5)))*(((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5))))*x74*((math.exp(-8.0*x119)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[16] = dp8*firm_alive_5*(addition_speed_ratio*smooth_positive(-x126, x127) - x128)
-    out[17] = -firm_alive_5*(dividend_payout*smooth_positive(customers*firm_customers_5*x120*x129*x80 - fixed_cost_share_5*(-capacity_5*x122 + dp36) - x123 - x130, x127) + excess_cash_payout_rate*smooth_positive(buffer_5 + dp39 + dp40, x127) + x121*x27*x73 + x124 + x130)
-    out[18] = -dp1*firm_alive_6*(incumbent_price_6 - ((1.0) if x56 else (((variable_cost_share_6 - (dp3*dp41*math.sqrt(((firm_customers_6)*(firm_customers_6)) + ((firm_size_6)*(firm_size_6))*x57))**price_response*(variable_cost_share_6 - 1.0)) if x58 else (dp4*x137/(dp5*((((x137)*(x137))*((x137)*(x137)))*(((x137)*(x137))*((x137)*(x137)))) + ((((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6)))*(((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6))))*x74*((math.exp(-8.0*x131)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[19] = dp8*firm_alive_6*(addition_speed_ratio*smooth_positive(-x138, x139) - x140)
-    out[20] = -firm_alive_6*(dividend_payout*smooth_positive(customers*firm_customers_6*x132*x141*x80 - fixed_cost_share_6*(-capacity_6*x134 + dp43) - x135 - x142, x139) + excess_cash_payout_rate*smooth_positive(buffer_6 + dp46 + dp47, x139) + x133*x31*x73 + x136 + x142)
-    out[21] = -dp1*firm_alive_7*(incumbent_price_7 - ((1.0) if x56 else (((variable_cost_share_7 - (dp3*dp48*math.sqrt(((firm_customers_7)*(firm_customers_7)) + ((firm_size_7)*(firm_size_7))*x57))**price_response*(variable_cost_share_7 - 1.0)) if x58 else (dp4*x149/(dp5*((((x149)*(x149))*((x149)*(x149)))*(((x149)*(x149))*((x149)*(x149)))) + ((((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7)))*(((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7))))*x74*((math.exp(-8.0*x143)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[22] = dp8*firm_alive_7*(addition_speed_ratio*smooth_positive(-x150, x151) - x152)
-    out[23] = -firm_alive_7*(dividend_payout*smooth_positive(customers*firm_customers_7*x144*x153*x80 - fixed_cost_share_7*(-capacity_7*x146 + dp50) - x147 - x154, x151) + excess_cash_payout_rate*smooth_positive(buffer_7 + dp53 + dp54, x151) + x145*x35*x73 + x148 + x154)
-    out[24] = -dp1*firm_alive_8*(incumbent_price_8 - ((1.0) if x56 else (((variable_cost_share_8 - (dp3*dp55*math.sqrt(((firm_size_8)*(firm_size_8))*x57 + ((x38)*(x38))))**price_response*(variable_cost_share_8 - 1.0)) if x58 else (dp4*x164/(dp5*((((x164)*(x164))*((x164)*(x164)))*(((x164)*(x164))*((x164)*(x164)))) + ((((x165)*(x165))*((x165)*(x165)))*(((x165)*(x165))*((x165)*(x165))))*x71*((math.exp(-8.0*x157)) if x54 else (x70)))**((1.0/8.0)))))))
-    out[25] = dp8*firm_alive_8*(addition_speed_ratio*smooth_positive(-x166, x167) - x168)
-    out[26] = -firm_alive_8*(dividend_payout*smooth_positive(customers*x158*x162*x40 - customers*x158*x165*x169 - fixed_cost_share_8*(-capacity_8*x155 + dp57) - variable_cost_share_8*x163 - x170 - x81*smooth_positive(capacity_8 - x163, x167), x167) + excess_cash_payout_rate*smooth_positive(buffer_8 + dp60 + dp61, x167) + fixed_cost_share_8*x156 - x159*x165*x41 + x160*x40 - x161 + x168*x81 + x170)
+    out[3] = -dp1*firm_alive_1*(incumbent_price_1 - ((1.0) if x56 else (((variable_cost_share_1 - (dp2*dp3*math.sqrt((((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x57)))**price_response*(variable_cost_share_1 - 1.0)) if x58 else (dp4*x67/math.sqrt(math.sqrt(math.sqrt((dp5*((((x67)*(x67))*((x67)*(x67)))*(((x67)*(x67))*((x67)*(x67)))) + ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x72*((((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if x54 else (x68)))))))))))
+    out[4] = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive(-x73, x74) - x75)
+    out[5] = -firm_alive_1*(dividend_payout*smooth_positive(customers*firm_customers_1*x59*x76*x78 - fixed_cost_share_1*(-capacity_1*x64 + dp7) - x65 - x80, x74) + excess_cash_payout_rate*smooth_positive(buffer_1 + dp11 + dp12, x74) + x4*x60*x71 + x66 + x80)
+    out[6] = -dp1*firm_alive_2*(incumbent_price_2 - ((1.0) if x56 else (((variable_cost_share_2 - (dp13*dp3*math.sqrt((((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x57)))**price_response*(variable_cost_share_2 - 1.0)) if x58 else (dp4*x86/math.sqrt(math.sqrt(math.sqrt((dp5*((((x86)*(x86))*((x86)*(x86)))*(((x86)*(x86))*((x86)*(x86)))) + ((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x72*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x54 else (x68)))))))))))
+    out[7] = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive(-x87, x88) - x89)
+    out[8] = -firm_alive_2*(dividend_payout*smooth_positive(customers*firm_customers_2*x78*x81*x90 - fixed_cost_share_2*(-capacity_2*x83 + dp15) - x84 - x91, x88) + excess_cash_payout_rate*smooth_positive(buffer_2 + dp18 + dp19, x88) + x15*x71*x82 + x85 + x91)
+    out[9] = -dp1*firm_alive_3*(incumbent_price_3 - ((1.0) if x56 else (((variable_cost_share_3 - (dp20*dp3*math.sqrt((((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x57)))**price_response*(variable_cost_share_3 - 1.0)) if x58 else (dp4*x97/math.sqrt(math.sqrt(math.sqrt((dp5*((((x97)*(x97))*((x97)*(x97)))*(((x97)*(x97))*((x97)*(x97)))) + ((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x72*((((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if x54 else (x68)))))))))))
+    out[10] = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive(-x98, x99) - x100)
+    out[11] = -firm_alive_3*(dividend_payout*smooth_positive(customers*firm_customers_3*x101*x78*x92 - fixed_cost_share_3*(-capacity_3*x94 + dp22) - x102 - x95, x99) + excess_cash_payout_rate*smooth_positive(buffer_3 + dp25 + dp26, x99) + x102 + x19*x71*x93 + x96)
+    out[12] = -dp1*firm_alive_4*(incumbent_price_4 - ((1.0) if x56 else (((variable_cost_share_4 - (dp27*dp3*math.sqrt((((firm_customers_4)*(firm_customers_4)) + ((firm_size_4)*(firm_size_4))*x57)))**price_response*(variable_cost_share_4 - 1.0)) if x58 else (dp4*x108/math.sqrt(math.sqrt(math.sqrt((dp5*((((x108)*(x108))*((x108)*(x108)))*(((x108)*(x108))*((x108)*(x108)))) + ((((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4)))*(((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4))))*x72*((((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3))))) if x54 else (x68)))))))))))
+    out[13] = dp8*firm_alive_4*(addition_speed_ratio*smooth_positive(-x109, x110) - x111)
+    out[14] = -firm_alive_4*(dividend_payout*smooth_positive(customers*firm_customers_4*x103*x112*x78 - fixed_cost_share_4*(-capacity_4*x105 + dp29) - x106 - x113, x110) + excess_cash_payout_rate*smooth_positive(buffer_4 + dp32 + dp33, x110) + x104*x23*x71 + x107 + x113)
+    out[15] = -dp1*firm_alive_5*(incumbent_price_5 - ((1.0) if x56 else (((variable_cost_share_5 - (dp3*dp34*math.sqrt((((firm_customers_5)*(firm_customers_5)) + ((firm_size_5)*(firm_size_5))*x57)))**price_response*(variable_cost_share_5 - 1.0)) if x58 else (dp4*x119/math.sqrt(math.sqrt(math.sqrt((dp5*((((x119)*(x119))*((x119)*(x119)))*(((x119)*(x119))*((x119)*(x119)))) + ((((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5)))*(((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5))))*x72*((((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))) if x54 else (x68)))))))))))
+    out[16] = dp8*firm_alive_5*(addition_speed_ratio*smooth_positive(-x120, x121) - x122)
+    out[17] = -firm_alive_5*(dividend_payout*smooth_positive(customers*firm_customers_5*x114*x123*x78 - fixed_cost_share_5*(-capacity_5*x116 + dp36) - x117 - x124, x121) + excess_cash_payout_rate*smooth_positive(buffer_5 + dp39 + dp40, x121) + x115*x27*x71 + x118 + x124)
+    out[18] = -dp1*firm_alive_6*(incumbent_price_6 - ((1.0) if x56 else (((variable_cost_share_6 - (dp3*dp41*math.sqrt((((firm_customers_6)*(firm_customers_6)) + ((firm_size_6)*(firm_size_6))*x57)))**price_response*(variable_cost_share_6 - 1.0)) if x58 else (dp4*x130/math.sqrt(math.sqrt(math.sqrt((dp5*((((x130)*(x130))*((x130)*(x130)))*(((x130)*(x130))*((x130)*(x130)))) + ((((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6)))*(((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6))))*x72*((((((pw5)*(pw5))*((pw5)*(pw5)))*(((pw5)*(pw5))*((pw5)*(pw5))))) if x54 else (x68)))))))))))
+    out[19] = dp8*firm_alive_6*(addition_speed_ratio*smooth_positive(-x131, x132) - x133)
+    out[20] = -firm_alive_6*(dividend_payout*smooth_positive(customers*firm_customers_6*x125*x134*x78 - fixed_cost_share_6*(-capacity_6*x127 + dp43) - x128 - x135, x132) + excess_cash_payout_rate*smooth_positive(buffer_6 + dp46 + dp47, x132) + x126*x31*x71 + x129 + x135)
+    out[21] = -dp1*firm_alive_7*(incumbent_price_7 - ((1.0) if x56 else (((variable_cost_share_7 - (dp3*dp48*math.sqrt((((firm_customers_7)*(firm_customers_7)) + ((firm_size_7)*(firm_size_7))*x57)))**price_response*(variable_cost_share_7 - 1.0)) if x58 else (dp4*x141/math.sqrt(math.sqrt(math.sqrt((dp5*((((x141)*(x141))*((x141)*(x141)))*(((x141)*(x141))*((x141)*(x141)))) + ((((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7)))*(((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7))))*x72*((((((pw6)*(pw6))*((pw6)*(pw6)))*(((pw6)*(pw6))*((pw6)*(pw6))))) if x54 else (x68)))))))))))
+    out[22] = dp8*firm_alive_7*(addition_speed_ratio*smooth_positive(-x142, x143) - x144)
+    out[23] = -firm_alive_7*(dividend_payout*smooth_positive(customers*firm_customers_7*x136*x145*x78 - fixed_cost_share_7*(-capacity_7*x138 + dp50) - x139 - x146, x143) + excess_cash_payout_rate*smooth_positive(buffer_7 + dp53 + dp54, x143) + x137*x35*x71 + x140 + x146)
+    out[24] = -dp1*firm_alive_8*(incumbent_price_8 - ((1.0) if x56 else (((variable_cost_share_8 - (dp3*dp55*math.sqrt((((firm_size_8)*(firm_size_8))*x57 + ((x38)*(x38)))))**price_response*(variable_cost_share_8 - 1.0)) if x58 else (dp4*x155/math.sqrt(math.sqrt(math.sqrt((dp5*((((x155)*(x155))*((x155)*(x155)))*(((x155)*(x155))*((x155)*(x155)))) + ((((x156)*(x156))*((x156)*(x156)))*(((x156)*(x156))*((x156)*(x156))))*x69*((((((pw7)*(pw7))*((pw7)*(pw7)))*(((pw7)*(pw7))*((pw7)*(pw7))))) if x54 else (x68)))))))))))
+    out[25] = dp8*firm_alive_8*(addition_speed_ratio*smooth_positive(-x157, x158) - x159)
+    out[26] = -firm_alive_8*(dividend_payout*smooth_positive(customers*x149*x153*x40 - customers*x149*x156*x160 - fixed_cost_share_8*(-capacity_8*x147 + dp57) - variable_cost_share_8*x154 - x161 - x79*smooth_positive(capacity_8 - x154, x158), x158) + excess_cash_payout_rate*smooth_positive(buffer_8 + dp60 + dp61, x158) + fixed_cost_share_8*x148 - x150*x156*x41 + x151*x40 - x152 + x159*x79 + x161)
     out[27] = customers*sector_growth_rate
-    out[28] = firm_customers_1*x53*(firm_customers_2*firm_switching_rate*x202 + firm_customers_3*firm_switching_rate*x205 + firm_customers_4*firm_switching_rate*x207 + firm_customers_5*firm_switching_rate*x209 + firm_customers_6*firm_switching_rate*x211 + firm_customers_7*firm_switching_rate*x213 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x174 + x217))) - x12*(math.tanh(x11*(x173 + x218 + x3)) - 1.0) - x177*x178 - x181*x182 - x185*x186 - x189*x190 - x193*x194 - x197*x198 - x216*(1.0 - math.tanh(x11*(x203 + x215))) - x45)
-    out[29] = firm_customers_2*x53*(firm_customers_1*firm_switching_rate*x177 + firm_customers_3*firm_switching_rate*x226 + firm_customers_4*firm_switching_rate*x227 + firm_customers_5*firm_switching_rate*x228 + firm_customers_6*firm_switching_rate*x229 + firm_customers_7*firm_switching_rate*x230 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x201 + x217))) - x12*(math.tanh(x11*(x14 + x200 + x218)) - 1.0) - x182*x220 - x186*x221 - x190*x222 - x194*x223 - x198*x224 - x202*x219 - x216*(1.0 - math.tanh(x11*(x215 + x225))) - x46)
-    out[30] = firm_customers_3*x53*(firm_customers_1*firm_switching_rate*x181 + firm_customers_2*firm_switching_rate*x220 + firm_customers_4*firm_switching_rate*x237 + firm_customers_5*firm_switching_rate*x238 + firm_customers_6*firm_switching_rate*x239 + firm_customers_7*firm_switching_rate*x240 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x217 + x231))) - x12*(math.tanh(x11*(x179 + x18 + x241)) - 1.0) - x178*x226 - x186*x232 - x190*x233 - x194*x234 - x198*x235 - x205*x219 - x216*(1.0 - math.tanh(x11*(x215 + x236))) - x47)
-    out[31] = firm_customers_4*x53*(firm_customers_1*firm_switching_rate*x185 + firm_customers_2*firm_switching_rate*x221 + firm_customers_3*firm_switching_rate*x232 + firm_customers_5*firm_switching_rate*x247 + firm_customers_6*firm_switching_rate*x248 + firm_customers_7*firm_switching_rate*x249 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x217 + x242))) - x12*(math.tanh(x11*(x183 + x22 + x241)) - 1.0) - x178*x227 - x182*x237 - x190*x243 - x194*x244 - x198*x245 - x207*x219 - x216*(1.0 - math.tanh(x11*(x215 + x246))) - x48)
-    out[32] = firm_customers_5*x53*(firm_customers_1*firm_switching_rate*x189 + firm_customers_2*firm_switching_rate*x222 + firm_customers_3*firm_switching_rate*x233 + firm_customers_4*firm_switching_rate*x243 + firm_customers_6*firm_switching_rate*x254 + firm_customers_7*firm_switching_rate*x255 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x217 + x250))) - x12*(math.tanh(x11*(x187 + x241 + x26)) - 1.0) - x178*x228 - x182*x238 - x186*x247 - x194*x251 - x198*x252 - x209*x219 - x216*(1.0 - math.tanh(x11*(x215 + x253))) - x49)
-    out[33] = firm_customers_6*x53*(firm_customers_1*firm_switching_rate*x193 + firm_customers_2*firm_switching_rate*x223 + firm_customers_3*firm_switching_rate*x234 + firm_customers_4*firm_switching_rate*x244 + firm_customers_5*firm_switching_rate*x251 + firm_customers_7*firm_switching_rate*x259 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x217 + x256))) - x12*(math.tanh(x11*(x191 + x241 + x30)) - 1.0) - x178*x229 - x182*x239 - x186*x248 - x190*x254 - x198*x257 - x211*x219 - x216*(1.0 - math.tanh(x11*(x215 + x258))) - x50)
-    out[34] = firm_customers_7*x53*(firm_customers_1*firm_switching_rate*x197 + firm_customers_2*firm_switching_rate*x224 + firm_customers_3*firm_switching_rate*x235 + firm_customers_4*firm_switching_rate*x245 + firm_customers_5*firm_switching_rate*x252 + firm_customers_6*firm_switching_rate*x257 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(switching_cost + x212 + x217))) - x12*(math.tanh(x11*(x195 + x241 + x34)) - 1.0) - x178*x230 - x182*x240 - x186*x249 - x190*x255 - x194*x259 - x213*x219 - x216*(1.0 - math.tanh(x11*(switching_cost + x196 + x215))) - x51)
+    out[28] = firm_customers_1*x53*(firm_customers_2*firm_switching_rate*x193 + firm_customers_3*firm_switching_rate*x196 + firm_customers_4*firm_switching_rate*x198 + firm_customers_5*firm_switching_rate*x200 + firm_customers_6*firm_switching_rate*x202 + firm_customers_7*firm_switching_rate*x204 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x165 + x208))) - x12*(math.tanh(x11*(x164 + x209 + x3)) - 1.0) - x168*x169 - x172*x173 - x176*x177 - x180*x181 - x184*x185 - x188*x189 - x207*(1.0 - math.tanh(x11*(x194 + x206))) - x45)
+    out[29] = firm_customers_2*x53*(firm_customers_1*firm_switching_rate*x168 + firm_customers_3*firm_switching_rate*x217 + firm_customers_4*firm_switching_rate*x218 + firm_customers_5*firm_switching_rate*x219 + firm_customers_6*firm_switching_rate*x220 + firm_customers_7*firm_switching_rate*x221 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x192 + x208))) - x12*(math.tanh(x11*(x14 + x191 + x209)) - 1.0) - x173*x211 - x177*x212 - x181*x213 - x185*x214 - x189*x215 - x193*x210 - x207*(1.0 - math.tanh(x11*(x206 + x216))) - x46)
+    out[30] = firm_customers_3*x53*(firm_customers_1*firm_switching_rate*x172 + firm_customers_2*firm_switching_rate*x211 + firm_customers_4*firm_switching_rate*x228 + firm_customers_5*firm_switching_rate*x229 + firm_customers_6*firm_switching_rate*x230 + firm_customers_7*firm_switching_rate*x231 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x208 + x222))) - x12*(math.tanh(x11*(x170 + x18 + x232)) - 1.0) - x169*x217 - x177*x223 - x181*x224 - x185*x225 - x189*x226 - x196*x210 - x207*(1.0 - math.tanh(x11*(x206 + x227))) - x47)
+    out[31] = firm_customers_4*x53*(firm_customers_1*firm_switching_rate*x176 + firm_customers_2*firm_switching_rate*x212 + firm_customers_3*firm_switching_rate*x223 + firm_customers_5*firm_switching_rate*x238 + firm_customers_6*firm_switching_rate*x239 + firm_customers_7*firm_switching_rate*x240 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x208 + x233))) - x12*(math.tanh(x11*(x174 + x22 + x232)) - 1.0) - x169*x218 - x173*x228 - x181*x234 - x185*x235 - x189*x236 - x198*x210 - x207*(1.0 - math.tanh(x11*(x206 + x237))) - x48)
+    out[32] = firm_customers_5*x53*(firm_customers_1*firm_switching_rate*x180 + firm_customers_2*firm_switching_rate*x213 + firm_customers_3*firm_switching_rate*x224 + firm_customers_4*firm_switching_rate*x234 + firm_customers_6*firm_switching_rate*x245 + firm_customers_7*firm_switching_rate*x246 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x208 + x241))) - x12*(math.tanh(x11*(x178 + x232 + x26)) - 1.0) - x169*x219 - x173*x229 - x177*x238 - x185*x242 - x189*x243 - x200*x210 - x207*(1.0 - math.tanh(x11*(x206 + x244))) - x49)
+    out[33] = firm_customers_6*x53*(firm_customers_1*firm_switching_rate*x184 + firm_customers_2*firm_switching_rate*x214 + firm_customers_3*firm_switching_rate*x225 + firm_customers_4*firm_switching_rate*x235 + firm_customers_5*firm_switching_rate*x242 + firm_customers_7*firm_switching_rate*x250 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(x208 + x247))) - x12*(math.tanh(x11*(x182 + x232 + x30)) - 1.0) - x169*x220 - x173*x230 - x177*x239 - x181*x245 - x189*x248 - x202*x210 - x207*(1.0 - math.tanh(x11*(x206 + x249))) - x50)
+    out[34] = firm_customers_7*x53*(firm_customers_1*firm_switching_rate*x188 + firm_customers_2*firm_switching_rate*x215 + firm_customers_3*firm_switching_rate*x226 + firm_customers_4*firm_switching_rate*x236 + firm_customers_5*firm_switching_rate*x243 + firm_customers_6*firm_switching_rate*x248 + firm_switching_rate*x38*(1.0 - math.tanh(x11*(switching_cost + x203 + x208))) - x12*(math.tanh(x11*(x186 + x232 + x34)) - 1.0) - x169*x221 - x173*x231 - x177*x240 - x181*x246 - x185*x250 - x204*x210 - x207*(1.0 - math.tanh(x11*(switching_cost + x187 + x206))) - x51)
     return out
 
 
@@ -986,8 +986,17 @@ def jac_into(y, p, out):
     dp59 = p[177]
     dp60 = p[178]
     dp61 = p[179]
-    w0 = 1.0 - chi_unit_price
-    pw8 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w0) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w0) + firm_customers_4*(chi_unit_price*incumbent_price_4 + w0) + firm_customers_5*(chi_unit_price*incumbent_price_5 + w0) + firm_customers_6*(chi_unit_price*incumbent_price_6 + w0) + firm_customers_7*(chi_unit_price*incumbent_price_7 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_8 + w0)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw0 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_3 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = (math.exp(-w0*(incumbent_price_4 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw4 = (math.exp(-w0*(incumbent_price_5 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw5 = (math.exp(-w0*(incumbent_price_6 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw6 = (math.exp(-w0*(incumbent_price_7 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw7 = (math.exp(-w0*(incumbent_price_8 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw16 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w1) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w1) + firm_customers_4*(chi_unit_price*incumbent_price_4 + w1) + firm_customers_5*(chi_unit_price*incumbent_price_5 + w1) + firm_customers_6*(chi_unit_price*incumbent_price_6 + w1) + firm_customers_7*(chi_unit_price*incumbent_price_7 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_8 + w1)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = churn_reduction*relational_trust - 1.0
     x1 = multihoming_share - 1.0
     x2 = -x1
@@ -1242,7 +1251,7 @@ def jac_into(y, p, out):
     x251 = transaction_success - 1.0
     x252 = platform_trust - 1.0
     x253 = (chi_per_customer > (1.0/2.0))
-    x254 = ((dp0) if x253 else (pw8))
+    x254 = ((dp0) if x253 else (pw16))
     x255 = x100*x77
     x256 = firm_customers_1*x5
     x257 = firm_customers_2*x28
@@ -1251,46 +1260,46 @@ def jac_into(y, p, out):
     x260 = firm_customers_5*x52
     x261 = firm_customers_6*x60
     x262 = firm_customers_7*x68
-    x263 = platform_price*platform_share + x256 + x257 + x258 + x259 + x260 + x261 + x262
-    x264 = 1.0/(-x255 + x263)
-    x265 = demand_elasticity*pw8
+    x263 = (platform_price*platform_share + x256 + x257 + x258 + x259 + x260 + x261 + x262) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x264 = (1.0/(-x255 + x263)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x265 = (demand_elasticity*pw16) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x266 = ((0.0) if x253 else (x264*x265*x82))
     x267 = platform_share*x266 + x254
     x268 = platform_share*trust_gain
     x269 = chi_unit_price*demand_elasticity
-    x270 = pw8*x269
-    x271 = firm_customers_1*x264
-    x272 = -x270*x271
+    x270 = (pw16*x269) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x271 = (firm_customers_1*x264) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x272 = (-x270*x271) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x273 = ((0.0) if x253 else (x272))
     x274 = x268*(-platform_trust*x251 + transaction_success*x252)
-    x275 = x264*x270
-    x276 = -firm_customers_2*x275
+    x275 = (x264*x270) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x276 = (-firm_customers_2*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x277 = ((0.0) if x253 else (x276))
-    x278 = -firm_customers_3*x275
+    x278 = (-firm_customers_3*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x279 = ((0.0) if x253 else (x278))
-    x280 = -firm_customers_4*x275
+    x280 = (-firm_customers_4*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x281 = ((0.0) if x253 else (x280))
-    x282 = -firm_customers_5*x275
+    x282 = (-firm_customers_5*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x283 = ((0.0) if x253 else (x282))
-    x284 = -firm_customers_6*x275
+    x284 = (-firm_customers_6*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x285 = ((0.0) if x253 else (x284))
-    x286 = -firm_customers_7*x275
+    x286 = (-firm_customers_7*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x287 = ((0.0) if x253 else (x286))
-    x288 = x100*x275
+    x288 = (x100*x275) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x289 = ((0.0) if x253 else (x288))
-    x290 = incumbent_price_1 + x75
+    x290 = (incumbent_price_1 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x291 = ((0.0) if x253 else (-x275*x290))
-    x292 = incumbent_price_2 + x75
+    x292 = (incumbent_price_2 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x293 = ((0.0) if x253 else (-x275*x292))
-    x294 = incumbent_price_3 + x75
+    x294 = (incumbent_price_3 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x295 = ((0.0) if x253 else (-x275*x294))
-    x296 = incumbent_price_4 + x75
+    x296 = (incumbent_price_4 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x297 = ((0.0) if x253 else (-x275*x296))
-    x298 = incumbent_price_5 + x75
+    x298 = (incumbent_price_5 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x299 = ((0.0) if x253 else (-x275*x298))
-    x300 = incumbent_price_6 + x75
+    x300 = (incumbent_price_6 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x301 = ((0.0) if x253 else (-x275*x300))
-    x302 = incumbent_price_7 + x75
+    x302 = (incumbent_price_7 + x75) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x303 = ((0.0) if x253 else (-x275*x302))
     x304 = relational_gain*(relational_trust - 1.0)
     x305 = platform_trust*x304
@@ -1298,1204 +1307,1203 @@ def jac_into(y, p, out):
     x307 = platform_share*x305
     x308 = (chi_fixed > (1.0/2.0))
     x309 = (chi_competitive > (1.0/2.0))
-    x310 = dp6*variable_cost_share_1
-    x311 = x269*(incumbent_price_1 - 1.0)
-    x312 = math.exp(-x311)
-    x313 = ((x312) if x253 else (pw8))
-    x314 = chi_two_part*multihoming_share
-    x315 = x314*x90*(x91 - 1.0)
-    x316 = x313*x315
-    x317 = x314*x91
-    x318 = x317 - 1.0
-    x319 = -x318
-    x320 = x266*x319
-    x321 = -x266 + x320
-    x322 = math.exp(-8.0*x311)
-    x323 = ((((pw8)*(pw8))*((pw8)*(pw8)))*(((pw8)*(pw8))*((pw8)*(pw8))))
-    x324 = ((x322) if x253 else (x323))
-    x325 = (((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))
-    x326 = (((((firm_customers_1)*(firm_customers_1))*(firm_customers_1))*(((firm_customers_1)*(firm_customers_1))*(firm_customers_1)))*(firm_customers_1))*x325
-    x327 = 8.0*x324*x326
-    x328 = -x89
-    x329 = 1.0/x328
-    x330 = platform_share*x329
-    x331 = x314*x330
-    x332 = x331 + 1.0
-    x333 = x314*x329
-    x334 = x333*(x330 + 1.0)
-    x335 = (((((x332)*(x332))*(x332))*(((x332)*(x332))*(x332)))*(x332))*x334
-    x336 = -x100
-    x337 = 1.0/(x263 + x336*x77)
-    x338 = -x337*x82
-    x339 = ((0.0) if x253 else (-8.0*demand_elasticity*x323*x338))
-    x340 = ((((x332)*(x332))*((x332)*(x332)))*(((x332)*(x332))*((x332)*(x332))))
-    x341 = x339*x340
-    x342 = ((0.0) if x253 else (-x265*x338))
-    x343 = x332*x342 - x342
-    x344 = customers*firm_customers_1
-    x345 = ((chi_two_part)*(chi_two_part))*multihoming_share*x330
-    x346 = x313*x344*x345
-    x347 = indivisible_cost_share_1 - 1.0
-    x348 = -x347
-    x349 = variable_cost_share_1*x313
-    x350 = x344*x349
-    x351 = fixed_cost_share_1*(capacity_1*x348 + dp7) + x350
-    x352 = 8.0*dp5
-    x353 = x352*(((((dp6*x351 + x346)*(dp6*x351 + x346))*(dp6*x351 + x346))*(((dp6*x351 + x346)*(dp6*x351 + x346))*(dp6*x351 + x346)))*(dp6*x351 + x346))
-    x354 = ((((x319)*(x319))*((x319)*(x319)))*(((x319)*(x319))*((x319)*(x319))))
-    x355 = x324*x354
-    x356 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x357 = ((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))
-    x358 = x356*x357
-    x359 = dp6*(fixed_cost_share_1*(-capacity_1*x347 + dp7) + x350) + x346
-    x360 = dp5*((((x359)*(x359))*((x359)*(x359)))*(((x359)*(x359))*((x359)*(x359))))
-    x361 = x355*x358 + x360
-    x362 = 1.0/x361
-    x363 = ((1.0/8.0))*x359*x362
-    x364 = x361**((-1.0/8.0))
-    x365 = dp4*x364
+    x310 = (dp6*variable_cost_share_1) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x311 = ((pw0) if x253 else (pw16))
+    x312 = chi_two_part*multihoming_share
+    x313 = x312*x90*(x91 - 1.0)
+    x314 = x311*x313
+    x315 = x312*x91
+    x316 = x315 - 1.0
+    x317 = -x316
+    x318 = x266*x317
+    x319 = (-x266 + x318) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x320 = ((((((customers)*(customers))*(customers))*(((customers)*(customers))*(customers)))*(customers))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x321 = ((((((firm_customers_1)*(firm_customers_1))*(firm_customers_1))*(((firm_customers_1)*(firm_customers_1))*(firm_customers_1)))*(firm_customers_1))*x320) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x322 = (((((pw0)*(pw0))*((pw0)*(pw0)))*(((pw0)*(pw0))*((pw0)*(pw0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x323 = (((((pw16)*(pw16))*((pw16)*(pw16)))*(((pw16)*(pw16))*((pw16)*(pw16))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x324 = (((x322) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x325 = (8.0*x324) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x326 = -x89
+    x327 = 1.0/x326
+    x328 = platform_share*x327
+    x329 = x312*x328
+    x330 = x329 + 1.0
+    x331 = x312*x327
+    x332 = (x331*(x328 + 1.0)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x333 = ((((((x330)*(x330))*(x330))*(((x330)*(x330))*(x330)))*(x330))*x332) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x334 = -x100
+    x335 = (1.0/(x263 + x334*x77)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x336 = (-x335*x82) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x337 = (((0.0) if x253 else (-8.0*demand_elasticity*x323*x336))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x338 = (((((x330)*(x330))*((x330)*(x330)))*(((x330)*(x330))*((x330)*(x330))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x339 = (x321*x338) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x340 = ((0.0) if x253 else (-x265*x336))
+    x341 = (x330*x340 - x340) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x342 = customers*firm_customers_1
+    x343 = (((chi_two_part)*(chi_two_part))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x344 = (multihoming_share*x328*x343) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x345 = (x311*x342*x344) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x346 = indivisible_cost_share_1 - 1.0
+    x347 = -x346
+    x348 = variable_cost_share_1*x311
+    x349 = x342*x348
+    x350 = fixed_cost_share_1*(capacity_1*x347 + dp7) + x349
+    x351 = (8.0*dp5) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x352 = (x351*(((((dp6*x350 + x345)*(dp6*x350 + x345))*(dp6*x350 + x345))*(((dp6*x350 + x345)*(dp6*x350 + x345))*(dp6*x350 + x345)))*(dp6*x350 + x345))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x353 = (((((x317)*(x317))*((x317)*(x317)))*(((x317)*(x317))*((x317)*(x317))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x354 = (x324*x353) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x355 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x356 = (((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x357 = (x355*x356) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x358 = (dp6*(fixed_cost_share_1*(-capacity_1*x346 + dp7) + x349) + x345) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x359 = (dp5*((((x358)*(x358))*((x358)*(x358)))*(((x358)*(x358))*((x358)*(x358))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x360 = (x354*x357 + x359) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x361 = (1.0/x360) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x362 = (((1.0/8.0))*x358*x361) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x363 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x360)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x364 = (dp4*x363) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x365 = (x342*x364) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
     x366 = dp1*firm_alive_1
-    x367 = 8.0*x269
-    x368 = x323*x367
-    x369 = -x271*x368
-    x370 = x326*x354
-    x371 = -x269*x312
-    x372 = ((x371) if x253 else (x272))
-    x373 = x270*x337
-    x374 = -firm_customers_1*x373
-    x375 = x310*x372 + x345*((x371) if x253 else (x374))
-    x376 = (((((x359)*(x359))*(x359))*(((x359)*(x359))*(x359)))*(x359))
-    x377 = x352*x376
-    x378 = ((((x318)*(x318))*((x318)*(x318)))*(((x318)*(x318))*((x318)*(x318))))
-    x379 = x324*x358*x378 + x360
-    x380 = x359/x379
-    x381 = ((1.0/8.0))*x380
-    x382 = dp4/x379**((1.0/8.0))
-    x383 = x344*x382
-    x384 = fixed_cost_share_1*x347
-    x385 = x264*x368
-    x386 = -firm_customers_2*x385
-    x387 = ((0.0) if x253 else (x386))
-    x388 = -firm_customers_2*x373
-    x389 = x345*((0.0) if x253 else (x388))
-    x390 = x277*x310 + x389
-    x391 = -firm_customers_3*x385
-    x392 = ((0.0) if x253 else (x391))
-    x393 = -firm_customers_3*x373
-    x394 = x345*((0.0) if x253 else (x393))
-    x395 = x279*x310 + x394
-    x396 = -firm_customers_4*x385
-    x397 = ((0.0) if x253 else (x396))
-    x398 = -firm_customers_4*x373
-    x399 = x345*((0.0) if x253 else (x398))
-    x400 = x281*x310 + x399
-    x401 = -firm_customers_5*x385
-    x402 = ((0.0) if x253 else (x401))
-    x403 = -firm_customers_5*x373
-    x404 = x345*((0.0) if x253 else (x403))
-    x405 = x283*x310 + x404
-    x406 = -firm_customers_6*x385
-    x407 = ((0.0) if x253 else (x406))
-    x408 = -firm_customers_6*x373
-    x409 = x345*((0.0) if x253 else (x408))
-    x410 = x285*x310 + x409
-    x411 = -firm_customers_7*x385
-    x412 = ((0.0) if x253 else (x411))
-    x413 = -firm_customers_7*x373
-    x414 = x345*((0.0) if x253 else (x413))
-    x415 = x287*x310 + x414
-    x416 = x100*x385
-    x417 = ((0.0) if x253 else (x416))
-    x418 = -x336*x373
-    x419 = x345*((0.0) if x253 else (x418))
-    x420 = x289*x310 + x419
-    x421 = x313*(x310 + x345)
-    x422 = 1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))
-    x423 = ((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x422
-    x424 = firm_customers_1*x291
-    x425 = x313 + x424
-    x426 = ((0.0) if x253 else (-x290*x373))
-    x427 = firm_customers_1*x426
-    x428 = -firm_customers_1*x426 + x313*x332 - x313 + x332*x427
-    x429 = x337*x368
-    x430 = ((0.0) if x253 else (-x290*x429))
-    x431 = x325*x340
-    x432 = x313 + x427
-    x433 = customers*dp4
-    x434 = ((0.0) if x253 else (-x292*x385))
-    x435 = ((0.0) if x253 else (-x292*x373))
-    x436 = x345*x435
-    x437 = x293*x310 + x436
-    x438 = ((0.0) if x253 else (-x294*x385))
-    x439 = ((0.0) if x253 else (-x294*x373))
-    x440 = x345*x439
-    x441 = x295*x310 + x440
-    x442 = ((0.0) if x253 else (-x296*x385))
-    x443 = ((0.0) if x253 else (-x296*x373))
-    x444 = x345*x443
-    x445 = x297*x310 + x444
-    x446 = ((0.0) if x253 else (-x298*x385))
-    x447 = ((0.0) if x253 else (-x298*x373))
-    x448 = x345*x447
-    x449 = x299*x310 + x448
-    x450 = ((0.0) if x253 else (-x300*x385))
-    x451 = ((0.0) if x253 else (-x300*x373))
-    x452 = x345*x451
-    x453 = x301*x310 + x452
-    x454 = ((0.0) if x253 else (-x302*x385))
-    x455 = ((0.0) if x253 else (-x302*x373))
-    x456 = x345*x455
-    x457 = x303*x310 + x456
-    x458 = capacity_1 - customers*firm_customers_1*x313
-    x459 = 0.001*firm_size_1
-    x460 = smooth_positive_slope(x458, x459)
-    x461 = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive_slope(-x458, x459) + x460)
-    x462 = x344*x461
-    x463 = firm_customers_1*x313
-    x464 = dp8*restructuring_cost
-    x465 = x460*x464
-    x466 = variable_cost_share_1*x266 - x266*x465 - x266*x5 + x316*x6 + x320*x6
-    x467 = -buffer_1 + dp9
-    x468 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x467, x459) + customers*firm_customers_1*x313*x332*x7 + customers*firm_customers_1*x313*x5 + dp10 - x351 - x464*smooth_positive(x458, x459), x459)
-    x469 = firm_alive_1*x344
-    x470 = chi_unit_price*x313
-    x471 = x231*x319
-    x472 = x313*x471
-    x473 = variable_cost_share_1*x372
-    x474 = x372*x5
-    x475 = x319*x6
-    x476 = x372*x475
-    x477 = x372*x465
-    x478 = -x465
-    x479 = credit_interest_rate*smooth_positive_slope(x467, x459)
-    x480 = -x3
-    x481 = variable_cost_share_1 + x231 + x468*(-variable_cost_share_1 + x465 - x475 + x5) + x475 + x478 + x480
-    x482 = x469*x481
-    x483 = variable_cost_share_1*x424 - x256*x291 + x313*x475 - x313*x5 + x349 + x424*x475 - x432*x465
-    x484 = dp14*variable_cost_share_2
-    x485 = x269*(incumbent_price_2 - 1.0)
-    x486 = math.exp(-x485)
-    x487 = ((x486) if x253 else (pw8))
-    x488 = x315*x487
-    x489 = math.exp(-8.0*x485)
-    x490 = ((x489) if x253 else (x323))
-    x491 = (((((firm_customers_2)*(firm_customers_2))*(firm_customers_2))*(((firm_customers_2)*(firm_customers_2))*(firm_customers_2)))*(firm_customers_2))
-    x492 = x325*x491
-    x493 = 8.0*x335
-    x494 = customers*firm_customers_2
-    x495 = x345*x487*x494
-    x496 = indivisible_cost_share_2 - 1.0
-    x497 = -x496
-    x498 = variable_cost_share_2*x487
-    x499 = x494*x498
-    x500 = fixed_cost_share_2*(capacity_2*x497 + dp15) + x499
-    x501 = x352*(((((dp14*x500 + x495)*(dp14*x500 + x495))*(dp14*x500 + x495))*(((dp14*x500 + x495)*(dp14*x500 + x495))*(dp14*x500 + x495)))*(dp14*x500 + x495))
-    x502 = x354*x490
-    x503 = ((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))
-    x504 = x356*x503
-    x505 = dp14*(fixed_cost_share_2*(-capacity_2*x496 + dp15) + x499) + x495
-    x506 = dp5*((((x505)*(x505))*((x505)*(x505)))*(((x505)*(x505))*((x505)*(x505))))
-    x507 = x502*x504 + x506
-    x508 = 1.0/x507
-    x509 = ((1.0/8.0))*x505*x508
-    x510 = x507**((-1.0/8.0))
-    x511 = dp4*x510
-    x512 = dp1*firm_alive_2
-    x513 = ((0.0) if x253 else (x369))
-    x514 = x354*x492
-    x515 = x345*((0.0) if x253 else (x374))
-    x516 = x273*x484 + x515
-    x517 = (((((x505)*(x505))*(x505))*(((x505)*(x505))*(x505)))*(x505))
-    x518 = x352*x517
-    x519 = x378*x490*x504 + x506
-    x520 = x505/x519
-    x521 = ((1.0/8.0))*x520
-    x522 = dp4/x519**((1.0/8.0))
-    x523 = x494*x522
-    x524 = -x269*x486
-    x525 = ((x524) if x253 else (x276))
-    x526 = x345*((x524) if x253 else (x388)) + x484*x525
-    x527 = fixed_cost_share_2*x496
-    x528 = x279*x484 + x394
-    x529 = x281*x484 + x399
-    x530 = x283*x484 + x404
-    x531 = x285*x484 + x409
-    x532 = x287*x484 + x414
-    x533 = x289*x484 + x419
-    x534 = x487*(x345 + x484)
-    x535 = ((0.0) if x253 else (-x290*x385))
-    x536 = x345*x426
-    x537 = x291*x484 + x536
-    x538 = ((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x422
-    x539 = firm_customers_2*x293
-    x540 = x487 + x539
-    x541 = firm_customers_2*x435
-    x542 = -firm_customers_2*x435 + x332*x487 + x332*x541 - x487
-    x543 = 8.0*x431
-    x544 = ((0.0) if x253 else (-x292*x429))
-    x545 = x487 + x541
-    x546 = x295*x484 + x440
-    x547 = x297*x484 + x444
-    x548 = x299*x484 + x448
-    x549 = x301*x484 + x452
-    x550 = x303*x484 + x456
-    x551 = capacity_2 - customers*firm_customers_2*x487
-    x552 = 0.001*firm_size_2
-    x553 = smooth_positive_slope(x551, x552)
-    x554 = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive_slope(-x551, x552) + x553)
-    x555 = x494*x554
-    x556 = firm_customers_2*x487
-    x557 = x464*x553
-    x558 = variable_cost_share_2*x266 - x266*x28 - x266*x557 + x29*x320 + x29*x488
-    x559 = -buffer_2 + dp16
-    x560 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x559, x552) + customers*firm_customers_2*x28*x487 + customers*firm_customers_2*x30*x332*x487 + dp17 - x464*smooth_positive(x551, x552) - x500, x552)
-    x561 = firm_alive_2*x494
-    x562 = -x557
-    x563 = -x27
-    x564 = x29*x319
-    x565 = variable_cost_share_2 + x231 + x560*(-variable_cost_share_2 + x28 + x557 - x564) + x562 + x563 + x564
-    x566 = x561*x565
-    x567 = chi_unit_price*x487
-    x568 = x471*x487
-    x569 = variable_cost_share_2*x525
-    x570 = x28*x525
-    x571 = x525*x564
-    x572 = x525*x557
-    x573 = credit_interest_rate*smooth_positive_slope(x559, x552)
-    x574 = variable_cost_share_2*x539 - x257*x293 - x28*x487 + x487*x564 + x498 + x539*x564 - x545*x557
-    x575 = dp21*variable_cost_share_3
-    x576 = x269*(incumbent_price_3 - 1.0)
-    x577 = math.exp(-x576)
-    x578 = ((x577) if x253 else (pw8))
-    x579 = x315*x578
-    x580 = math.exp(-8.0*x576)
-    x581 = ((x580) if x253 else (x323))
-    x582 = (((((firm_customers_3)*(firm_customers_3))*(firm_customers_3))*(((firm_customers_3)*(firm_customers_3))*(firm_customers_3)))*(firm_customers_3))
-    x583 = x325*x582
-    x584 = customers*firm_customers_3
-    x585 = x345*x578*x584
-    x586 = indivisible_cost_share_3 - 1.0
-    x587 = -x586
-    x588 = variable_cost_share_3*x578
-    x589 = x584*x588
-    x590 = fixed_cost_share_3*(capacity_3*x587 + dp22) + x589
-    x591 = x352*(((((dp21*x590 + x585)*(dp21*x590 + x585))*(dp21*x590 + x585))*(((dp21*x590 + x585)*(dp21*x590 + x585))*(dp21*x590 + x585)))*(dp21*x590 + x585))
-    x592 = x354*x581
-    x593 = ((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))
-    x594 = x356*x593
-    x595 = dp21*(fixed_cost_share_3*(-capacity_3*x586 + dp22) + x589) + x585
-    x596 = dp5*((((x595)*(x595))*((x595)*(x595)))*(((x595)*(x595))*((x595)*(x595))))
-    x597 = x592*x594 + x596
-    x598 = 1.0/x597
-    x599 = ((1.0/8.0))*x595*x598
-    x600 = x597**((-1.0/8.0))
-    x601 = dp4*x600
-    x602 = dp1*firm_alive_3
-    x603 = x354*x583
-    x604 = x273*x575 + x515
-    x605 = (((((x595)*(x595))*(x595))*(((x595)*(x595))*(x595)))*(x595))
-    x606 = x352*x605
-    x607 = x378*x581*x594 + x596
-    x608 = x595/x607
-    x609 = ((1.0/8.0))*x608
-    x610 = dp4/x607**((1.0/8.0))
-    x611 = x584*x610
-    x612 = x277*x575 + x389
-    x613 = -x269*x577
-    x614 = ((x613) if x253 else (x278))
-    x615 = x345*((x613) if x253 else (x393)) + x575*x614
-    x616 = fixed_cost_share_3*x586
-    x617 = x281*x575 + x399
-    x618 = x283*x575 + x404
-    x619 = x285*x575 + x409
-    x620 = x287*x575 + x414
-    x621 = x289*x575 + x419
-    x622 = x578*(x345 + x575)
-    x623 = x291*x575 + x536
-    x624 = x293*x575 + x436
-    x625 = ((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x422
-    x626 = firm_customers_3*x295
-    x627 = x578 + x626
-    x628 = firm_customers_3*x439
-    x629 = -firm_customers_3*x439 + x332*x578 + x332*x628 - x578
-    x630 = ((0.0) if x253 else (-x294*x429))
-    x631 = x578 + x628
-    x632 = x297*x575 + x444
-    x633 = x299*x575 + x448
-    x634 = x301*x575 + x452
-    x635 = x303*x575 + x456
-    x636 = capacity_3 - customers*firm_customers_3*x578
-    x637 = 0.001*firm_size_3
-    x638 = smooth_positive_slope(x636, x637)
-    x639 = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive_slope(-x636, x637) + x638)
-    x640 = x584*x639
-    x641 = firm_customers_3*x578
-    x642 = x464*x638
-    x643 = variable_cost_share_3*x266 - x266*x36 - x266*x642 + x320*x37 + x37*x579
-    x644 = -buffer_3 + dp23
-    x645 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x644, x637) + customers*firm_customers_3*x332*x38*x578 + customers*firm_customers_3*x36*x578 + dp24 - x464*smooth_positive(x636, x637) - x590, x637)
-    x646 = firm_alive_3*x584
-    x647 = -x642
-    x648 = -x35
-    x649 = x319*x37
-    x650 = variable_cost_share_3 + x231 + x645*(-variable_cost_share_3 + x36 + x642 - x649) + x647 + x648 + x649
-    x651 = x646*x650
-    x652 = chi_unit_price*x578
-    x653 = x471*x578
-    x654 = variable_cost_share_3*x614
-    x655 = x36*x614
-    x656 = x614*x649
-    x657 = x614*x642
-    x658 = credit_interest_rate*smooth_positive_slope(x644, x637)
-    x659 = variable_cost_share_3*x626 - x258*x295 - x36*x578 + x578*x649 + x588 + x626*x649 - x631*x642
-    x660 = dp28*variable_cost_share_4
-    x661 = x269*(incumbent_price_4 - 1.0)
-    x662 = math.exp(-x661)
-    x663 = ((x662) if x253 else (pw8))
-    x664 = x315*x663
-    x665 = math.exp(-8.0*x661)
-    x666 = ((x665) if x253 else (x323))
-    x667 = (((((firm_customers_4)*(firm_customers_4))*(firm_customers_4))*(((firm_customers_4)*(firm_customers_4))*(firm_customers_4)))*(firm_customers_4))
-    x668 = x325*x667
-    x669 = customers*firm_customers_4
-    x670 = x345*x663*x669
-    x671 = indivisible_cost_share_4 - 1.0
-    x672 = -x671
-    x673 = variable_cost_share_4*x663
-    x674 = x669*x673
-    x675 = fixed_cost_share_4*(capacity_4*x672 + dp29) + x674
-    x676 = x352*(((((dp28*x675 + x670)*(dp28*x675 + x670))*(dp28*x675 + x670))*(((dp28*x675 + x670)*(dp28*x675 + x670))*(dp28*x675 + x670)))*(dp28*x675 + x670))
-    x677 = x354*x666
-    x678 = ((((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4)))*(((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4))))
-    x679 = x356*x678
-    x680 = dp28*(fixed_cost_share_4*(-capacity_4*x671 + dp29) + x674) + x670
-    x681 = dp5*((((x680)*(x680))*((x680)*(x680)))*(((x680)*(x680))*((x680)*(x680))))
-    x682 = x677*x679 + x681
-    x683 = 1.0/x682
-    x684 = ((1.0/8.0))*x680*x683
-    x685 = x682**((-1.0/8.0))
-    x686 = dp4*x685
-    x687 = dp1*firm_alive_4
-    x688 = x354*x668
-    x689 = x273*x660 + x515
-    x690 = (((((x680)*(x680))*(x680))*(((x680)*(x680))*(x680)))*(x680))
-    x691 = x352*x690
-    x692 = x378*x666*x679 + x681
-    x693 = x680/x692
-    x694 = ((1.0/8.0))*x693
-    x695 = dp4/x692**((1.0/8.0))
-    x696 = x669*x695
-    x697 = x277*x660 + x389
-    x698 = x279*x660 + x394
-    x699 = -x269*x662
-    x700 = ((x699) if x253 else (x280))
-    x701 = x345*((x699) if x253 else (x398)) + x660*x700
-    x702 = fixed_cost_share_4*x671
-    x703 = x283*x660 + x404
-    x704 = x285*x660 + x409
-    x705 = x287*x660 + x414
-    x706 = x289*x660 + x419
-    x707 = x663*(x345 + x660)
-    x708 = x291*x660 + x536
-    x709 = x293*x660 + x436
-    x710 = x295*x660 + x440
-    x711 = ((firm_customers_4)*(firm_customers_4)) + ((firm_size_4)*(firm_size_4))*x422
-    x712 = firm_customers_4*x297
-    x713 = x663 + x712
-    x714 = firm_customers_4*x443
-    x715 = -firm_customers_4*x443 + x332*x663 + x332*x714 - x663
-    x716 = ((0.0) if x253 else (-x296*x429))
-    x717 = x663 + x714
-    x718 = x299*x660 + x448
-    x719 = x301*x660 + x452
-    x720 = x303*x660 + x456
-    x721 = capacity_4 - customers*firm_customers_4*x663
-    x722 = 0.001*firm_size_4
-    x723 = smooth_positive_slope(x721, x722)
-    x724 = dp8*firm_alive_4*(addition_speed_ratio*smooth_positive_slope(-x721, x722) + x723)
-    x725 = x669*x724
-    x726 = firm_customers_4*x663
-    x727 = x464*x723
-    x728 = variable_cost_share_4*x266 - x266*x44 - x266*x727 + x320*x45 + x45*x664
-    x729 = -buffer_4 + dp30
-    x730 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x729, x722) + customers*firm_customers_4*x332*x46*x663 + customers*firm_customers_4*x44*x663 + dp31 - x464*smooth_positive(x721, x722) - x675, x722)
-    x731 = firm_alive_4*x669
-    x732 = -x727
-    x733 = -x43
-    x734 = x319*x45
-    x735 = variable_cost_share_4 + x231 + x730*(-variable_cost_share_4 + x44 + x727 - x734) + x732 + x733 + x734
-    x736 = x731*x735
-    x737 = chi_unit_price*x663
-    x738 = x471*x663
-    x739 = variable_cost_share_4*x700
-    x740 = x44*x700
-    x741 = x700*x734
-    x742 = x700*x727
-    x743 = credit_interest_rate*smooth_positive_slope(x729, x722)
-    x744 = variable_cost_share_4*x712 - x259*x297 - x44*x663 + x663*x734 + x673 + x712*x734 - x717*x727
-    x745 = dp35*variable_cost_share_5
-    x746 = x269*(incumbent_price_5 - 1.0)
-    x747 = math.exp(-x746)
-    x748 = ((x747) if x253 else (pw8))
-    x749 = x315*x748
-    x750 = math.exp(-8.0*x746)
-    x751 = ((x750) if x253 else (x323))
-    x752 = (((((firm_customers_5)*(firm_customers_5))*(firm_customers_5))*(((firm_customers_5)*(firm_customers_5))*(firm_customers_5)))*(firm_customers_5))
-    x753 = x325*x752
-    x754 = customers*firm_customers_5
-    x755 = x345*x748*x754
-    x756 = indivisible_cost_share_5 - 1.0
-    x757 = -x756
-    x758 = variable_cost_share_5*x748
-    x759 = x754*x758
-    x760 = fixed_cost_share_5*(capacity_5*x757 + dp36) + x759
-    x761 = x352*(((((dp35*x760 + x755)*(dp35*x760 + x755))*(dp35*x760 + x755))*(((dp35*x760 + x755)*(dp35*x760 + x755))*(dp35*x760 + x755)))*(dp35*x760 + x755))
-    x762 = x354*x751
-    x763 = ((((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5)))*(((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5))))
-    x764 = x356*x763
-    x765 = dp35*(fixed_cost_share_5*(-capacity_5*x756 + dp36) + x759) + x755
-    x766 = dp5*((((x765)*(x765))*((x765)*(x765)))*(((x765)*(x765))*((x765)*(x765))))
-    x767 = x762*x764 + x766
-    x768 = 1.0/x767
-    x769 = ((1.0/8.0))*x765*x768
-    x770 = x767**((-1.0/8.0))
-    x771 = dp4*x770
-    x772 = dp1*firm_alive_5
-    x773 = x354*x753
-    x774 = x273*x745 + x515
-    x775 = (((((x765)*(x765))*(x765))*(((x765)*(x765))*(x765)))*(x765))
-    x776 = x352*x775
-    x777 = x378*x751*x764 + x766
-    x778 = x765/x777
-    x779 = ((1.0/8.0))*x778
-    x780 = dp4/x777**((1.0/8.0))
-    x781 = x754*x780
-    x782 = x277*x745 + x389
-    x783 = x279*x745 + x394
-    x784 = x281*x745 + x399
-    x785 = -x269*x747
-    x786 = ((x785) if x253 else (x282))
-    x787 = x345*((x785) if x253 else (x403)) + x745*x786
-    x788 = fixed_cost_share_5*x756
-    x789 = x285*x745 + x409
-    x790 = x287*x745 + x414
-    x791 = x289*x745 + x419
-    x792 = x748*(x345 + x745)
-    x793 = x291*x745 + x536
-    x794 = x293*x745 + x436
-    x795 = x295*x745 + x440
-    x796 = x297*x745 + x444
-    x797 = ((firm_customers_5)*(firm_customers_5)) + ((firm_size_5)*(firm_size_5))*x422
-    x798 = firm_customers_5*x299
-    x799 = x748 + x798
-    x800 = firm_customers_5*x447
-    x801 = -firm_customers_5*x447 + x332*x748 + x332*x800 - x748
-    x802 = ((0.0) if x253 else (-x298*x429))
-    x803 = x748 + x800
-    x804 = x301*x745 + x452
-    x805 = x303*x745 + x456
-    x806 = capacity_5 - customers*firm_customers_5*x748
-    x807 = 0.001*firm_size_5
-    x808 = smooth_positive_slope(x806, x807)
-    x809 = dp8*firm_alive_5*(addition_speed_ratio*smooth_positive_slope(-x806, x807) + x808)
-    x810 = x754*x809
-    x811 = firm_customers_5*x748
-    x812 = x464*x808
-    x813 = variable_cost_share_5*x266 - x266*x52 - x266*x812 + x320*x53 + x53*x749
-    x814 = -buffer_5 + dp37
-    x815 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x814, x807) + customers*firm_customers_5*x332*x54*x748 + customers*firm_customers_5*x52*x748 + dp38 - x464*smooth_positive(x806, x807) - x760, x807)
-    x816 = firm_alive_5*x754
-    x817 = -x812
-    x818 = -x51
-    x819 = x319*x53
-    x820 = variable_cost_share_5 + x231 + x815*(-variable_cost_share_5 + x52 + x812 - x819) + x817 + x818 + x819
-    x821 = x816*x820
-    x822 = chi_unit_price*x748
-    x823 = x471*x748
-    x824 = variable_cost_share_5*x786
-    x825 = x52*x786
-    x826 = x786*x819
-    x827 = x786*x812
-    x828 = credit_interest_rate*smooth_positive_slope(x814, x807)
-    x829 = variable_cost_share_5*x798 - x260*x299 - x52*x748 + x748*x819 + x758 + x798*x819 - x803*x812
-    x830 = dp42*variable_cost_share_6
-    x831 = x269*(incumbent_price_6 - 1.0)
-    x832 = math.exp(-x831)
-    x833 = ((x832) if x253 else (pw8))
-    x834 = x315*x833
-    x835 = math.exp(-8.0*x831)
-    x836 = ((x835) if x253 else (x323))
-    x837 = (((((firm_customers_6)*(firm_customers_6))*(firm_customers_6))*(((firm_customers_6)*(firm_customers_6))*(firm_customers_6)))*(firm_customers_6))
-    x838 = x325*x837
-    x839 = customers*firm_customers_6
-    x840 = x345*x833*x839
-    x841 = indivisible_cost_share_6 - 1.0
-    x842 = -x841
-    x843 = variable_cost_share_6*x833
-    x844 = x839*x843
-    x845 = fixed_cost_share_6*(capacity_6*x842 + dp43) + x844
-    x846 = x352*(((((dp42*x845 + x840)*(dp42*x845 + x840))*(dp42*x845 + x840))*(((dp42*x845 + x840)*(dp42*x845 + x840))*(dp42*x845 + x840)))*(dp42*x845 + x840))
-    x847 = x354*x836
-    x848 = ((((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6)))*(((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6))))
-    x849 = x356*x848
-    x850 = dp42*(fixed_cost_share_6*(-capacity_6*x841 + dp43) + x844) + x840
-    x851 = dp5*((((x850)*(x850))*((x850)*(x850)))*(((x850)*(x850))*((x850)*(x850))))
-    x852 = x847*x849 + x851
-    x853 = 1.0/x852
-    x854 = ((1.0/8.0))*x850*x853
-    x855 = x852**((-1.0/8.0))
-    x856 = dp4*x855
+    x367 = (-pw0*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x368 = ((x367) if x253 else (x272))
+    x369 = (x270*x335) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    x370 = (-firm_customers_1*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x371 = (((x367) if x253 else (x370))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x372 = (8.0*x269) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x373 = (x323*x372) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x374 = (x335*x373) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x375 = (x310 + x344) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x376 = fixed_cost_share_1*x346
+    x377 = (x264*x373) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x378 = (((0.0) if x253 else (-firm_customers_2*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x379 = (x321*x353) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x380 = (-firm_customers_2*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x381 = (x344*((0.0) if x253 else (x380))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x382 = (x277*x310 + x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x383 = ((((((x358)*(x358))*(x358))*(((x358)*(x358))*(x358)))*(x358))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x384 = (x351*x383) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x385 = (((((x316)*(x316))*((x316)*(x316)))*(((x316)*(x316))*((x316)*(x316))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x386 = (x324*x357*x385 + x359) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x387 = (x358/x386) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x388 = (((1.0/8.0))*x387) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x389 = (dp4/math.sqrt(math.sqrt(math.sqrt((x386))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x390 = (x342*x389) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x391 = (((0.0) if x253 else (-firm_customers_3*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x392 = (-firm_customers_3*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x393 = (x344*((0.0) if x253 else (x392))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x394 = (x279*x310 + x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x395 = (((0.0) if x253 else (-firm_customers_4*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x396 = (-firm_customers_4*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x397 = (x344*((0.0) if x253 else (x396))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x398 = (x281*x310 + x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x399 = (((0.0) if x253 else (-firm_customers_5*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x400 = (-firm_customers_5*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x401 = (x344*((0.0) if x253 else (x400))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x402 = (x283*x310 + x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x403 = (((0.0) if x253 else (-firm_customers_6*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x404 = (-firm_customers_6*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x405 = (x344*((0.0) if x253 else (x404))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x406 = (x285*x310 + x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x407 = (((0.0) if x253 else (-firm_customers_7*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x408 = (-firm_customers_7*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x409 = (x344*((0.0) if x253 else (x408))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x410 = (x287*x310 + x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x411 = (((0.0) if x253 else (x100*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x412 = (-x334*x369) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x413 = (x344*((0.0) if x253 else (x412))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x414 = (x289*x310 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x415 = (x311*x375) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x416 = (1.0e-18*((initial_platform_share - 1.0)*(initial_platform_share - 1.0))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x417 = (((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x418 = firm_customers_1*x291
+    x419 = x311 + x418
+    x420 = ((0.0) if x253 else (-x290*x369))
+    x421 = firm_customers_1*x420
+    x422 = (-firm_customers_1*x420 + x311*x330 - x311 + x330*x421) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x423 = (((0.0) if x253 else (-x290*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x424 = (x320*x338) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x425 = x311 + x421
+    x426 = (customers*dp4) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x427 = (((0.0) if x253 else (-x292*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x428 = ((0.0) if x253 else (-x292*x369))
+    x429 = (x344*x428) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x430 = (x293*x310 + x429) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x431 = (((0.0) if x253 else (-x294*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x432 = ((0.0) if x253 else (-x294*x369))
+    x433 = (x344*x432) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x434 = (x295*x310 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x435 = (((0.0) if x253 else (-x296*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x436 = ((0.0) if x253 else (-x296*x369))
+    x437 = (x344*x436) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x438 = (x297*x310 + x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x439 = (((0.0) if x253 else (-x298*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x440 = ((0.0) if x253 else (-x298*x369))
+    x441 = (x344*x440) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x442 = (x299*x310 + x441) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x443 = (((0.0) if x253 else (-x300*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x444 = ((0.0) if x253 else (-x300*x369))
+    x445 = (x344*x444) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x446 = (x301*x310 + x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x447 = (((0.0) if x253 else (-x302*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x448 = ((0.0) if x253 else (-x302*x369))
+    x449 = (x344*x448) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x450 = (x303*x310 + x449) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x451 = capacity_1 - customers*firm_customers_1*x311
+    x452 = 0.001*firm_size_1
+    x453 = smooth_positive_slope(x451, x452)
+    x454 = dp8*firm_alive_1*(addition_speed_ratio*smooth_positive_slope(-x451, x452) + x453)
+    x455 = x342*x454
+    x456 = firm_customers_1*x311
+    x457 = dp8*restructuring_cost
+    x458 = x453*x457
+    x459 = variable_cost_share_1*x266 - x266*x458 - x266*x5 + x314*x6 + x318*x6
+    x460 = -buffer_1 + dp9
+    x461 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x460, x452) + customers*firm_customers_1*x311*x330*x7 + customers*firm_customers_1*x311*x5 + dp10 - x350 - x457*smooth_positive(x451, x452), x452)
+    x462 = firm_alive_1*x342
+    x463 = chi_unit_price*x311
+    x464 = x231*x317
+    x465 = x311*x464
+    x466 = variable_cost_share_1*x368
+    x467 = x368*x5
+    x468 = x368*x458
+    x469 = x317*x6
+    x470 = x368*x469
+    x471 = -x458
+    x472 = credit_interest_rate*smooth_positive_slope(x460, x452)
+    x473 = -x3
+    x474 = variable_cost_share_1 + x231 + x461*(-variable_cost_share_1 + x458 - x469 + x5) + x469 + x471 + x473
+    x475 = x462*x474
+    x476 = variable_cost_share_1*x418 - x256*x291 + x311*x469 - x311*x5 + x348 + x418*x469 - x425*x458
+    x477 = (dp14*variable_cost_share_2) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x478 = ((pw1) if x253 else (pw16))
+    x479 = x313*x478
+    x480 = ((((((firm_customers_2)*(firm_customers_2))*(firm_customers_2))*(((firm_customers_2)*(firm_customers_2))*(firm_customers_2)))*(firm_customers_2))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x481 = (x320*x480) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x482 = (((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x483 = (((x482) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x484 = (8.0*x483) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x485 = (x424*x480) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x486 = customers*firm_customers_2
+    x487 = (x344*x478*x486) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x488 = indivisible_cost_share_2 - 1.0
+    x489 = -x488
+    x490 = variable_cost_share_2*x478
+    x491 = x486*x490
+    x492 = fixed_cost_share_2*(capacity_2*x489 + dp15) + x491
+    x493 = (x351*(((((dp14*x492 + x487)*(dp14*x492 + x487))*(dp14*x492 + x487))*(((dp14*x492 + x487)*(dp14*x492 + x487))*(dp14*x492 + x487)))*(dp14*x492 + x487))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x494 = (x353*x483) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x495 = (((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x496 = (x355*x495) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x497 = (dp14*(fixed_cost_share_2*(-capacity_2*x488 + dp15) + x491) + x487) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x498 = (dp5*((((x497)*(x497))*((x497)*(x497)))*(((x497)*(x497))*((x497)*(x497))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x499 = (x494*x496 + x498) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x500 = (1.0/x499) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x501 = (((1.0/8.0))*x497*x500) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x502 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x499)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x503 = (dp4*x502) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x504 = (x486*x503) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x505 = dp1*firm_alive_2
+    x506 = (((0.0) if x253 else (-x271*x373))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x507 = (x353*x481) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x508 = (x344*((0.0) if x253 else (x370))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x509 = (x273*x477 + x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x510 = ((((((x497)*(x497))*(x497))*(((x497)*(x497))*(x497)))*(x497))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x511 = (x351*x510) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x512 = (x385*x483*x496 + x498) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x513 = (x497/x512) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x514 = (((1.0/8.0))*x513) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x515 = (dp4/math.sqrt(math.sqrt(math.sqrt((x512))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x516 = (x486*x515) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x517 = (-pw1*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x518 = ((x517) if x253 else (x276))
+    x519 = (((x517) if x253 else (x380))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x520 = (x344 + x477) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x521 = fixed_cost_share_2*x488
+    x522 = (x279*x477 + x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x523 = (x281*x477 + x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x524 = (x283*x477 + x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x525 = (x285*x477 + x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x526 = (x287*x477 + x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x527 = (x289*x477 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x528 = (x478*x520) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x529 = (((0.0) if x253 else (-x290*x377))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x530 = (x344*x420) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x531 = (x291*x477 + x530) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x532 = (((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x533 = firm_customers_2*x293
+    x534 = x478 + x533
+    x535 = firm_customers_2*x428
+    x536 = (-firm_customers_2*x428 + x330*x478 + x330*x535 - x478) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x537 = (((0.0) if x253 else (-x292*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x538 = x478 + x535
+    x539 = (x295*x477 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x540 = (x297*x477 + x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x541 = (x299*x477 + x441) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x542 = (x301*x477 + x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x543 = (x303*x477 + x449) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x544 = capacity_2 - customers*firm_customers_2*x478
+    x545 = 0.001*firm_size_2
+    x546 = smooth_positive_slope(x544, x545)
+    x547 = dp8*firm_alive_2*(addition_speed_ratio*smooth_positive_slope(-x544, x545) + x546)
+    x548 = x486*x547
+    x549 = firm_customers_2*x478
+    x550 = x457*x546
+    x551 = variable_cost_share_2*x266 - x266*x28 - x266*x550 + x29*x318 + x29*x479
+    x552 = -buffer_2 + dp16
+    x553 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x552, x545) + customers*firm_customers_2*x28*x478 + customers*firm_customers_2*x30*x330*x478 + dp17 - x457*smooth_positive(x544, x545) - x492, x545)
+    x554 = firm_alive_2*x486
+    x555 = -x550
+    x556 = -x27
+    x557 = x29*x317
+    x558 = variable_cost_share_2 + x231 + x553*(-variable_cost_share_2 + x28 + x550 - x557) + x555 + x556 + x557
+    x559 = x554*x558
+    x560 = chi_unit_price*x478
+    x561 = x464*x478
+    x562 = variable_cost_share_2*x518
+    x563 = x28*x518
+    x564 = x518*x550
+    x565 = x518*x557
+    x566 = credit_interest_rate*smooth_positive_slope(x552, x545)
+    x567 = variable_cost_share_2*x533 - x257*x293 - x28*x478 + x478*x557 + x490 + x533*x557 - x538*x550
+    x568 = (dp21*variable_cost_share_3) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x569 = ((pw2) if x253 else (pw16))
+    x570 = x313*x569
+    x571 = ((((((firm_customers_3)*(firm_customers_3))*(firm_customers_3))*(((firm_customers_3)*(firm_customers_3))*(firm_customers_3)))*(firm_customers_3))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x572 = (x320*x571) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x573 = (((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x574 = (((x573) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x575 = (8.0*x574) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x576 = (x424*x571) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x577 = customers*firm_customers_3
+    x578 = (x344*x569*x577) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x579 = indivisible_cost_share_3 - 1.0
+    x580 = -x579
+    x581 = variable_cost_share_3*x569
+    x582 = x577*x581
+    x583 = fixed_cost_share_3*(capacity_3*x580 + dp22) + x582
+    x584 = (x351*(((((dp21*x583 + x578)*(dp21*x583 + x578))*(dp21*x583 + x578))*(((dp21*x583 + x578)*(dp21*x583 + x578))*(dp21*x583 + x578)))*(dp21*x583 + x578))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x585 = (x353*x574) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x586 = (((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x587 = (x355*x586) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x588 = (dp21*(fixed_cost_share_3*(-capacity_3*x579 + dp22) + x582) + x578) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x589 = (dp5*((((x588)*(x588))*((x588)*(x588)))*(((x588)*(x588))*((x588)*(x588))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x590 = (x585*x587 + x589) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x591 = (1.0/x590) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x592 = (((1.0/8.0))*x588*x591) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x593 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x590)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x594 = (dp4*x593) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x595 = (x577*x594) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x596 = dp1*firm_alive_3
+    x597 = (x353*x572) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x598 = (x273*x568 + x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x599 = ((((((x588)*(x588))*(x588))*(((x588)*(x588))*(x588)))*(x588))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x600 = (x351*x599) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x601 = (x385*x574*x587 + x589) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x602 = (x588/x601) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x603 = (((1.0/8.0))*x602) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x604 = (dp4/math.sqrt(math.sqrt(math.sqrt((x601))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x605 = (x577*x604) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x606 = (x277*x568 + x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x607 = (-pw2*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x608 = ((x607) if x253 else (x278))
+    x609 = (((x607) if x253 else (x392))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x610 = (x344 + x568) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x611 = fixed_cost_share_3*x579
+    x612 = (x281*x568 + x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x613 = (x283*x568 + x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x614 = (x285*x568 + x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x615 = (x287*x568 + x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x616 = (x289*x568 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x617 = (x569*x610) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x618 = (x291*x568 + x530) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x619 = (x293*x568 + x429) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x620 = (((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x621 = firm_customers_3*x295
+    x622 = x569 + x621
+    x623 = firm_customers_3*x432
+    x624 = (-firm_customers_3*x432 + x330*x569 + x330*x623 - x569) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x625 = (((0.0) if x253 else (-x294*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x626 = x569 + x623
+    x627 = (x297*x568 + x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x628 = (x299*x568 + x441) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x629 = (x301*x568 + x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x630 = (x303*x568 + x449) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x631 = capacity_3 - customers*firm_customers_3*x569
+    x632 = 0.001*firm_size_3
+    x633 = smooth_positive_slope(x631, x632)
+    x634 = dp8*firm_alive_3*(addition_speed_ratio*smooth_positive_slope(-x631, x632) + x633)
+    x635 = x577*x634
+    x636 = firm_customers_3*x569
+    x637 = x457*x633
+    x638 = variable_cost_share_3*x266 - x266*x36 - x266*x637 + x318*x37 + x37*x570
+    x639 = -buffer_3 + dp23
+    x640 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x639, x632) + customers*firm_customers_3*x330*x38*x569 + customers*firm_customers_3*x36*x569 + dp24 - x457*smooth_positive(x631, x632) - x583, x632)
+    x641 = firm_alive_3*x577
+    x642 = -x637
+    x643 = -x35
+    x644 = x317*x37
+    x645 = variable_cost_share_3 + x231 + x640*(-variable_cost_share_3 + x36 + x637 - x644) + x642 + x643 + x644
+    x646 = x641*x645
+    x647 = chi_unit_price*x569
+    x648 = x464*x569
+    x649 = variable_cost_share_3*x608
+    x650 = x36*x608
+    x651 = x608*x637
+    x652 = x608*x644
+    x653 = credit_interest_rate*smooth_positive_slope(x639, x632)
+    x654 = variable_cost_share_3*x621 - x258*x295 - x36*x569 + x569*x644 + x581 + x621*x644 - x626*x637
+    x655 = (dp28*variable_cost_share_4) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x656 = ((pw3) if x253 else (pw16))
+    x657 = x313*x656
+    x658 = ((((((firm_customers_4)*(firm_customers_4))*(firm_customers_4))*(((firm_customers_4)*(firm_customers_4))*(firm_customers_4)))*(firm_customers_4))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x659 = (x320*x658) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x660 = (((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x661 = (((x660) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x662 = (8.0*x661) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x663 = (x424*x658) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x664 = customers*firm_customers_4
+    x665 = (x344*x656*x664) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x666 = indivisible_cost_share_4 - 1.0
+    x667 = -x666
+    x668 = variable_cost_share_4*x656
+    x669 = x664*x668
+    x670 = fixed_cost_share_4*(capacity_4*x667 + dp29) + x669
+    x671 = (x351*(((((dp28*x670 + x665)*(dp28*x670 + x665))*(dp28*x670 + x665))*(((dp28*x670 + x665)*(dp28*x670 + x665))*(dp28*x670 + x665)))*(dp28*x670 + x665))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x672 = (x353*x661) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x673 = (((((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4)))*(((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x674 = (x355*x673) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x675 = (dp28*(fixed_cost_share_4*(-capacity_4*x666 + dp29) + x669) + x665) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x676 = (dp5*((((x675)*(x675))*((x675)*(x675)))*(((x675)*(x675))*((x675)*(x675))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x677 = (x672*x674 + x676) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x678 = (1.0/x677) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x679 = (((1.0/8.0))*x675*x678) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x680 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x677)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x681 = (dp4*x680) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x682 = (x664*x681) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x683 = dp1*firm_alive_4
+    x684 = (x353*x659) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x685 = (x273*x655 + x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x686 = ((((((x675)*(x675))*(x675))*(((x675)*(x675))*(x675)))*(x675))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x687 = (x351*x686) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x688 = (x385*x661*x674 + x676) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x689 = (x675/x688) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x690 = (((1.0/8.0))*x689) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x691 = (dp4/math.sqrt(math.sqrt(math.sqrt((x688))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x692 = (x664*x691) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x693 = (x277*x655 + x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x694 = (x279*x655 + x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x695 = (-pw3*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x696 = ((x695) if x253 else (x280))
+    x697 = (((x695) if x253 else (x396))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x698 = (x344 + x655) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x699 = fixed_cost_share_4*x666
+    x700 = (x283*x655 + x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x701 = (x285*x655 + x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x702 = (x287*x655 + x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x703 = (x289*x655 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x704 = (x656*x698) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x705 = (x291*x655 + x530) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x706 = (x293*x655 + x429) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x707 = (x295*x655 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x708 = (((firm_customers_4)*(firm_customers_4)) + ((firm_size_4)*(firm_size_4))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x709 = firm_customers_4*x297
+    x710 = x656 + x709
+    x711 = firm_customers_4*x436
+    x712 = (-firm_customers_4*x436 + x330*x656 + x330*x711 - x656) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x713 = (((0.0) if x253 else (-x296*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x714 = x656 + x711
+    x715 = (x299*x655 + x441) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x716 = (x301*x655 + x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x717 = (x303*x655 + x449) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x718 = capacity_4 - customers*firm_customers_4*x656
+    x719 = 0.001*firm_size_4
+    x720 = smooth_positive_slope(x718, x719)
+    x721 = dp8*firm_alive_4*(addition_speed_ratio*smooth_positive_slope(-x718, x719) + x720)
+    x722 = x664*x721
+    x723 = firm_customers_4*x656
+    x724 = x457*x720
+    x725 = variable_cost_share_4*x266 - x266*x44 - x266*x724 + x318*x45 + x45*x657
+    x726 = -buffer_4 + dp30
+    x727 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x726, x719) + customers*firm_customers_4*x330*x46*x656 + customers*firm_customers_4*x44*x656 + dp31 - x457*smooth_positive(x718, x719) - x670, x719)
+    x728 = firm_alive_4*x664
+    x729 = -x724
+    x730 = -x43
+    x731 = x317*x45
+    x732 = variable_cost_share_4 + x231 + x727*(-variable_cost_share_4 + x44 + x724 - x731) + x729 + x730 + x731
+    x733 = x728*x732
+    x734 = chi_unit_price*x656
+    x735 = x464*x656
+    x736 = variable_cost_share_4*x696
+    x737 = x44*x696
+    x738 = x696*x724
+    x739 = x696*x731
+    x740 = credit_interest_rate*smooth_positive_slope(x726, x719)
+    x741 = variable_cost_share_4*x709 - x259*x297 - x44*x656 + x656*x731 + x668 + x709*x731 - x714*x724
+    x742 = (dp35*variable_cost_share_5) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x743 = ((pw4) if x253 else (pw16))
+    x744 = x313*x743
+    x745 = ((((((firm_customers_5)*(firm_customers_5))*(firm_customers_5))*(((firm_customers_5)*(firm_customers_5))*(firm_customers_5)))*(firm_customers_5))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x746 = (x320*x745) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x747 = (((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x748 = (((x747) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x749 = (8.0*x748) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x750 = (x424*x745) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x751 = customers*firm_customers_5
+    x752 = (x344*x743*x751) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x753 = indivisible_cost_share_5 - 1.0
+    x754 = -x753
+    x755 = variable_cost_share_5*x743
+    x756 = x751*x755
+    x757 = fixed_cost_share_5*(capacity_5*x754 + dp36) + x756
+    x758 = (x351*(((((dp35*x757 + x752)*(dp35*x757 + x752))*(dp35*x757 + x752))*(((dp35*x757 + x752)*(dp35*x757 + x752))*(dp35*x757 + x752)))*(dp35*x757 + x752))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x759 = (x353*x748) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x760 = (((((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5)))*(((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x761 = (x355*x760) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x762 = (dp35*(fixed_cost_share_5*(-capacity_5*x753 + dp36) + x756) + x752) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x763 = (dp5*((((x762)*(x762))*((x762)*(x762)))*(((x762)*(x762))*((x762)*(x762))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x764 = (x759*x761 + x763) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x765 = (1.0/x764) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x766 = (((1.0/8.0))*x762*x765) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x767 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x764)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x768 = (dp4*x767) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x769 = (x751*x768) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x770 = dp1*firm_alive_5
+    x771 = (x353*x746) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x772 = (x273*x742 + x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x773 = ((((((x762)*(x762))*(x762))*(((x762)*(x762))*(x762)))*(x762))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x774 = (x351*x773) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x775 = (x385*x748*x761 + x763) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x776 = (x762/x775) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x777 = (((1.0/8.0))*x776) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x778 = (dp4/math.sqrt(math.sqrt(math.sqrt((x775))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x779 = (x751*x778) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x780 = (x277*x742 + x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x781 = (x279*x742 + x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x782 = (x281*x742 + x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x783 = (-pw4*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x784 = ((x783) if x253 else (x282))
+    x785 = (((x783) if x253 else (x400))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x786 = (x344 + x742) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x787 = fixed_cost_share_5*x753
+    x788 = (x285*x742 + x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x789 = (x287*x742 + x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x790 = (x289*x742 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x791 = (x743*x786) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x792 = (x291*x742 + x530) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x793 = (x293*x742 + x429) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x794 = (x295*x742 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x795 = (x297*x742 + x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x796 = (((firm_customers_5)*(firm_customers_5)) + ((firm_size_5)*(firm_size_5))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x797 = firm_customers_5*x299
+    x798 = x743 + x797
+    x799 = firm_customers_5*x440
+    x800 = (-firm_customers_5*x440 + x330*x743 + x330*x799 - x743) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x801 = (((0.0) if x253 else (-x298*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x802 = x743 + x799
+    x803 = (x301*x742 + x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x804 = (x303*x742 + x449) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x805 = capacity_5 - customers*firm_customers_5*x743
+    x806 = 0.001*firm_size_5
+    x807 = smooth_positive_slope(x805, x806)
+    x808 = dp8*firm_alive_5*(addition_speed_ratio*smooth_positive_slope(-x805, x806) + x807)
+    x809 = x751*x808
+    x810 = firm_customers_5*x743
+    x811 = x457*x807
+    x812 = variable_cost_share_5*x266 - x266*x52 - x266*x811 + x318*x53 + x53*x744
+    x813 = -buffer_5 + dp37
+    x814 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x813, x806) + customers*firm_customers_5*x330*x54*x743 + customers*firm_customers_5*x52*x743 + dp38 - x457*smooth_positive(x805, x806) - x757, x806)
+    x815 = firm_alive_5*x751
+    x816 = -x811
+    x817 = -x51
+    x818 = x317*x53
+    x819 = variable_cost_share_5 + x231 + x814*(-variable_cost_share_5 + x52 + x811 - x818) + x816 + x817 + x818
+    x820 = x815*x819
+    x821 = chi_unit_price*x743
+    x822 = x464*x743
+    x823 = variable_cost_share_5*x784
+    x824 = x52*x784
+    x825 = x784*x811
+    x826 = x784*x818
+    x827 = credit_interest_rate*smooth_positive_slope(x813, x806)
+    x828 = variable_cost_share_5*x797 - x260*x299 - x52*x743 + x743*x818 + x755 + x797*x818 - x802*x811
+    x829 = (dp42*variable_cost_share_6) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x830 = ((pw5) if x253 else (pw16))
+    x831 = x313*x830
+    x832 = ((((((firm_customers_6)*(firm_customers_6))*(firm_customers_6))*(((firm_customers_6)*(firm_customers_6))*(firm_customers_6)))*(firm_customers_6))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x833 = (x320*x832) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x834 = (((((pw5)*(pw5))*((pw5)*(pw5)))*(((pw5)*(pw5))*((pw5)*(pw5))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x835 = (((x834) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x836 = (8.0*x835) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x837 = (x424*x832) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x838 = customers*firm_customers_6
+    x839 = (x344*x830*x838) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x840 = indivisible_cost_share_6 - 1.0
+    x841 = -x840
+    x842 = variable_cost_share_6*x830
+    x843 = x838*x842
+    x844 = fixed_cost_share_6*(capacity_6*x841 + dp43) + x843
+    x845 = (x351*(((((dp42*x844 + x839)*(dp42*x844 + x839))*(dp42*x844 + x839))*(((dp42*x844 + x839)*(dp42*x844 + x839))*(dp42*x844 + x839)))*(dp42*x844 + x839))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x846 = (x353*x835) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x847 = (((((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6)))*(((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x848 = (x355*x847) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x849 = (dp42*(fixed_cost_share_6*(-capacity_6*x840 + dp43) + x843) + x839) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x850 = (dp5*((((x849)*(x849))*((x849)*(x849)))*(((x849)*(x849))*((x849)*(x849))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x851 = (x846*x848 + x850) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x852 = (1.0/x851) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x853 = (((1.0/8.0))*x849*x852) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x854 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x851)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x855 = (dp4*x854) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x856 = (x838*x855) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
     x857 = dp1*firm_alive_6
-    x858 = x354*x838
-    x859 = x273*x830 + x515
-    x860 = (((((x850)*(x850))*(x850))*(((x850)*(x850))*(x850)))*(x850))
-    x861 = x352*x860
-    x862 = x378*x836*x849 + x851
-    x863 = x850/x862
-    x864 = ((1.0/8.0))*x863
-    x865 = dp4/x862**((1.0/8.0))
-    x866 = x839*x865
-    x867 = x277*x830 + x389
-    x868 = x279*x830 + x394
-    x869 = x281*x830 + x399
-    x870 = x283*x830 + x404
-    x871 = -x269*x832
+    x858 = (x353*x833) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x859 = (x273*x829 + x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x860 = ((((((x849)*(x849))*(x849))*(((x849)*(x849))*(x849)))*(x849))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x861 = (x351*x860) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x862 = (x385*x835*x848 + x850) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x863 = (x849/x862) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x864 = (((1.0/8.0))*x863) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x865 = (dp4/math.sqrt(math.sqrt(math.sqrt((x862))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x866 = (x838*x865) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x867 = (x277*x829 + x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x868 = (x279*x829 + x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x869 = (x281*x829 + x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x870 = (x283*x829 + x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x871 = (-pw5*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
     x872 = ((x871) if x253 else (x284))
-    x873 = x345*((x871) if x253 else (x408)) + x830*x872
-    x874 = fixed_cost_share_6*x841
-    x875 = x287*x830 + x414
-    x876 = x289*x830 + x419
-    x877 = x833*(x345 + x830)
-    x878 = x291*x830 + x536
-    x879 = x293*x830 + x436
-    x880 = x295*x830 + x440
-    x881 = x297*x830 + x444
-    x882 = x299*x830 + x448
-    x883 = ((firm_customers_6)*(firm_customers_6)) + ((firm_size_6)*(firm_size_6))*x422
-    x884 = firm_customers_6*x301
-    x885 = x833 + x884
-    x886 = firm_customers_6*x451
-    x887 = -firm_customers_6*x451 + x332*x833 + x332*x886 - x833
-    x888 = ((0.0) if x253 else (-x300*x429))
-    x889 = x833 + x886
-    x890 = x303*x830 + x456
-    x891 = capacity_6 - customers*firm_customers_6*x833
-    x892 = 0.001*firm_size_6
-    x893 = smooth_positive_slope(x891, x892)
-    x894 = dp8*firm_alive_6*(addition_speed_ratio*smooth_positive_slope(-x891, x892) + x893)
-    x895 = x839*x894
-    x896 = firm_customers_6*x833
-    x897 = x464*x893
-    x898 = variable_cost_share_6*x266 - x266*x60 - x266*x897 + x320*x61 + x61*x834
-    x899 = -buffer_6 + dp44
-    x900 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x899, x892) + customers*firm_customers_6*x332*x62*x833 + customers*firm_customers_6*x60*x833 + dp45 - x464*smooth_positive(x891, x892) - x845, x892)
-    x901 = firm_alive_6*x839
-    x902 = -x897
-    x903 = -x59
-    x904 = x319*x61
-    x905 = variable_cost_share_6 + x231 + x900*(-variable_cost_share_6 + x60 + x897 - x904) + x902 + x903 + x904
-    x906 = x901*x905
-    x907 = chi_unit_price*x833
-    x908 = x471*x833
-    x909 = variable_cost_share_6*x872
-    x910 = x60*x872
-    x911 = x872*x904
-    x912 = x872*x897
-    x913 = credit_interest_rate*smooth_positive_slope(x899, x892)
-    x914 = variable_cost_share_6*x884 - x261*x301 - x60*x833 + x833*x904 + x843 + x884*x904 - x889*x897
-    x915 = dp49*variable_cost_share_7
-    x916 = x269*(incumbent_price_7 - 1.0)
-    x917 = math.exp(-x916)
-    x918 = ((x917) if x253 else (pw8))
-    x919 = x315*x918
-    x920 = math.exp(-8.0*x916)
-    x921 = ((x920) if x253 else (x323))
-    x922 = (((((firm_customers_7)*(firm_customers_7))*(firm_customers_7))*(((firm_customers_7)*(firm_customers_7))*(firm_customers_7)))*(firm_customers_7))
-    x923 = x325*x922
-    x924 = customers*firm_customers_7
-    x925 = x345*x918*x924
-    x926 = indivisible_cost_share_7 - 1.0
-    x927 = -x926
-    x928 = variable_cost_share_7*x918
-    x929 = x924*x928
-    x930 = fixed_cost_share_7*(capacity_7*x927 + dp50) + x929
-    x931 = x352*(((((dp49*x930 + x925)*(dp49*x930 + x925))*(dp49*x930 + x925))*(((dp49*x930 + x925)*(dp49*x930 + x925))*(dp49*x930 + x925)))*(dp49*x930 + x925))
-    x932 = x354*x921
-    x933 = ((((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7)))*(((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7))))
-    x934 = x356*x933
-    x935 = dp49*(fixed_cost_share_7*(-capacity_7*x926 + dp50) + x929) + x925
-    x936 = dp5*((((x935)*(x935))*((x935)*(x935)))*(((x935)*(x935))*((x935)*(x935))))
-    x937 = x932*x934 + x936
-    x938 = 1.0/x937
-    x939 = ((1.0/8.0))*x935*x938
-    x940 = x937**((-1.0/8.0))
-    x941 = dp4*x940
-    x942 = dp1*firm_alive_7
-    x943 = x354*x923
-    x944 = x273*x915 + x515
-    x945 = (((((x935)*(x935))*(x935))*(((x935)*(x935))*(x935)))*(x935))
-    x946 = x352*x945
-    x947 = x378*x921*x934 + x936
-    x948 = x935/x947
-    x949 = ((1.0/8.0))*x948
-    x950 = dp4/x947**((1.0/8.0))
-    x951 = x924*x950
-    x952 = x277*x915 + x389
-    x953 = x279*x915 + x394
-    x954 = x281*x915 + x399
-    x955 = x283*x915 + x404
-    x956 = x285*x915 + x409
-    x957 = -x269*x917
-    x958 = ((x957) if x253 else (x286))
-    x959 = x345*((x957) if x253 else (x413)) + x915*x958
-    x960 = fixed_cost_share_7*x926
-    x961 = x289*x915 + x419
-    x962 = x918*(x345 + x915)
-    x963 = x291*x915 + x536
-    x964 = x293*x915 + x436
-    x965 = x295*x915 + x440
-    x966 = x297*x915 + x444
-    x967 = x299*x915 + x448
-    x968 = x301*x915 + x452
-    x969 = ((firm_customers_7)*(firm_customers_7)) + ((firm_size_7)*(firm_size_7))*x422
-    x970 = firm_customers_7*x303
-    x971 = x918 + x970
-    x972 = firm_customers_7*x455
-    x973 = -firm_customers_7*x455 + x332*x918 + x332*x972 - x918
-    x974 = ((0.0) if x253 else (-x302*x429))
-    x975 = x918 + x972
-    x976 = capacity_7 - customers*firm_customers_7*x918
-    x977 = 0.001*firm_size_7
-    x978 = smooth_positive_slope(x976, x977)
-    x979 = dp8*firm_alive_7*(addition_speed_ratio*smooth_positive_slope(-x976, x977) + x978)
-    x980 = x924*x979
-    x981 = firm_customers_7*x918
-    x982 = x464*x978
-    x983 = variable_cost_share_7*x266 - x266*x68 - x266*x982 + x320*x69 + x69*x919
-    x984 = -buffer_7 + dp51
-    x985 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x984, x977) + customers*firm_customers_7*x332*x70*x918 + customers*firm_customers_7*x68*x918 + dp52 - x464*smooth_positive(x976, x977) - x930, x977)
-    x986 = firm_alive_7*x924
-    x987 = -x982
-    x988 = -x67
-    x989 = x319*x69
-    x990 = variable_cost_share_7 + x231 + x985*(-variable_cost_share_7 + x68 + x982 - x989) + x987 + x988 + x989
-    x991 = x986*x990
-    x992 = chi_unit_price*x918
-    x993 = x471*x918
-    x994 = variable_cost_share_7*x958
-    x995 = x68*x958
-    x996 = x958*x989
-    x997 = x958*x982
-    x998 = credit_interest_rate*smooth_positive_slope(x984, x977)
-    x999 = variable_cost_share_7*x970 - x262*x303 - x68*x918 + x918*x989 + x928 + x970*x989 - x975*x982
-    x1000 = ((firm_size_8)*(firm_size_8))*x422 + ((x100)*(x100))
-    x1001 = -price_response*x100*(dp3*dp55*math.sqrt(x1000))**price_response*(variable_cost_share_8 - 1.0)/x1000
-    x1002 = x269*(incumbent_price_8 - 1.0)
-    x1003 = math.exp(-x1002)
-    x1004 = ((x1003) if x253 else (pw8))
-    x1005 = x100*x266
-    x1006 = x1004 + x1005
-    x1007 = dp56*variable_cost_share_8
-    x1008 = -x1004
-    x1009 = -platform_share*x314*x336/((x328)*(x328)) + x332 - x333*x336
-    x1010 = x1004*x1009
-    x1011 = x100 - x331*x336
-    x1012 = x1011*x266
-    x1013 = -x1009
-    x1014 = math.exp(-8.0*x1002)
-    x1015 = ((x1014) if x253 else (x323))
-    x1016 = -x1011
-    x1017 = 8.0*x1015*(((((x1016)*(x1016))*(x1016))*(((x1016)*(x1016))*(x1016)))*(x1016))*x325
-    x1018 = ((((x1016)*(x1016))*((x1016)*(x1016)))*(((x1016)*(x1016))*((x1016)*(x1016))))*x325
-    x1019 = x336*x342
-    x1020 = x1008 + x1019
-    x1021 = customers*x1004
-    x1022 = x1021*x336*x345
-    x1023 = indivisible_cost_share_8 - 1.0
-    x1024 = -x1023
-    x1025 = variable_cost_share_8*x1004
-    x1026 = customers*x1025
-    x1027 = fixed_cost_share_8*(capacity_8*x1024 + dp57) + x1026*x336
-    x1028 = x352*(((((dp56*x1027 + x1022)*(dp56*x1027 + x1022))*(dp56*x1027 + x1022))*(((dp56*x1027 + x1022)*(dp56*x1027 + x1022))*(dp56*x1027 + x1022)))*(dp56*x1027 + x1022))
-    x1029 = ((((x1011)*(x1011))*((x1011)*(x1011)))*(((x1011)*(x1011))*((x1011)*(x1011))))
-    x1030 = x1015*x356
-    x1031 = dp56*(fixed_cost_share_8*(-capacity_8*x1023 + dp57) - x100*x1026) + x1022
-    x1032 = dp5*((((x1031)*(x1031))*((x1031)*(x1031)))*(((x1031)*(x1031))*((x1031)*(x1031))))
-    x1033 = x1029*x1030 + x1032
-    x1034 = 1.0/x1033
-    x1035 = ((1.0/8.0))*x1031*x1034
-    x1036 = x1033**((-1.0/8.0))
-    x1037 = x1036*x433
-    x1038 = dp1*firm_alive_8
-    x1039 = variable_cost_share_8*x100
-    x1040 = dp56*x1039
-    x1041 = x1040*x273
-    x1042 = x336*x515
-    x1043 = x1029*x325
-    x1044 = (((((x1031)*(x1031))*(x1031))*(((x1031)*(x1031))*(x1031)))*(x1031))
-    x1045 = x1044*x352
-    x1046 = x1030*((((-x100*x317 + x100)*(-x100*x317 + x100))*((-x100*x317 + x100)*(-x100*x317 + x100)))*(((-x100*x317 + x100)*(-x100*x317 + x100))*((-x100*x317 + x100)*(-x100*x317 + x100)))) + x1032
-    x1047 = x1031/x1046
-    x1048 = ((1.0/8.0))*x1047
-    x1049 = dp4/x1046**((1.0/8.0))
-    x1050 = customers*x1049
-    x1051 = x1040*x277
-    x1052 = x336*x389
-    x1053 = x1040*x279
-    x1054 = x336*x394
-    x1055 = x1040*x281
-    x1056 = x336*x399
-    x1057 = x1040*x283
-    x1058 = x336*x404
-    x1059 = x1040*x285
-    x1060 = x336*x409
-    x1061 = x1040*x287
-    x1062 = x336*x414
-    x1063 = -x1003*x269
+    x873 = (((x871) if x253 else (x404))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x874 = (x344 + x829) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x875 = fixed_cost_share_6*x840
+    x876 = (x287*x829 + x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x877 = (x289*x829 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x878 = (x830*x874) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x879 = (x291*x829 + x530) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x880 = (x293*x829 + x429) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x881 = (x295*x829 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x882 = (x297*x829 + x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x883 = (x299*x829 + x441) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x884 = (((firm_customers_6)*(firm_customers_6)) + ((firm_size_6)*(firm_size_6))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x885 = firm_customers_6*x301
+    x886 = x830 + x885
+    x887 = firm_customers_6*x444
+    x888 = (-firm_customers_6*x444 + x330*x830 + x330*x887 - x830) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x889 = (((0.0) if x253 else (-x300*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x890 = x830 + x887
+    x891 = (x303*x829 + x449) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x892 = capacity_6 - customers*firm_customers_6*x830
+    x893 = 0.001*firm_size_6
+    x894 = smooth_positive_slope(x892, x893)
+    x895 = dp8*firm_alive_6*(addition_speed_ratio*smooth_positive_slope(-x892, x893) + x894)
+    x896 = x838*x895
+    x897 = firm_customers_6*x830
+    x898 = x457*x894
+    x899 = variable_cost_share_6*x266 - x266*x60 - x266*x898 + x318*x61 + x61*x831
+    x900 = -buffer_6 + dp44
+    x901 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x900, x893) + customers*firm_customers_6*x330*x62*x830 + customers*firm_customers_6*x60*x830 + dp45 - x457*smooth_positive(x892, x893) - x844, x893)
+    x902 = firm_alive_6*x838
+    x903 = -x898
+    x904 = -x59
+    x905 = x317*x61
+    x906 = variable_cost_share_6 + x231 + x901*(-variable_cost_share_6 + x60 + x898 - x905) + x903 + x904 + x905
+    x907 = x902*x906
+    x908 = chi_unit_price*x830
+    x909 = x464*x830
+    x910 = variable_cost_share_6*x872
+    x911 = x60*x872
+    x912 = x872*x898
+    x913 = x872*x905
+    x914 = credit_interest_rate*smooth_positive_slope(x900, x893)
+    x915 = variable_cost_share_6*x885 - x261*x301 - x60*x830 + x830*x905 + x842 + x885*x905 - x890*x898
+    x916 = (dp49*variable_cost_share_7) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x917 = ((pw6) if x253 else (pw16))
+    x918 = x313*x917
+    x919 = ((((((firm_customers_7)*(firm_customers_7))*(firm_customers_7))*(((firm_customers_7)*(firm_customers_7))*(firm_customers_7)))*(firm_customers_7))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x920 = (x320*x919) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x921 = (((((pw6)*(pw6))*((pw6)*(pw6)))*(((pw6)*(pw6))*((pw6)*(pw6))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x922 = (((x921) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x923 = (8.0*x922) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x924 = (x424*x919) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x925 = customers*firm_customers_7
+    x926 = (x344*x917*x925) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x927 = indivisible_cost_share_7 - 1.0
+    x928 = -x927
+    x929 = variable_cost_share_7*x917
+    x930 = x925*x929
+    x931 = fixed_cost_share_7*(capacity_7*x928 + dp50) + x930
+    x932 = (x351*(((((dp49*x931 + x926)*(dp49*x931 + x926))*(dp49*x931 + x926))*(((dp49*x931 + x926)*(dp49*x931 + x926))*(dp49*x931 + x926)))*(dp49*x931 + x926))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x933 = (x353*x922) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x934 = (((((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7)))*(((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x935 = (x355*x934) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x936 = (dp49*(fixed_cost_share_7*(-capacity_7*x927 + dp50) + x930) + x926) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x937 = (dp5*((((x936)*(x936))*((x936)*(x936)))*(((x936)*(x936))*((x936)*(x936))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x938 = (x933*x935 + x937) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x939 = (1.0/x938) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x940 = (((1.0/8.0))*x936*x939) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x941 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x938)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x942 = (dp4*x941) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x943 = (x925*x942) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x944 = dp1*firm_alive_7
+    x945 = (x353*x920) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x946 = (x273*x916 + x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x947 = ((((((x936)*(x936))*(x936))*(((x936)*(x936))*(x936)))*(x936))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x948 = (x351*x947) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x949 = (x385*x922*x935 + x937) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x950 = (x936/x949) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x951 = (((1.0/8.0))*x950) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x952 = (dp4/math.sqrt(math.sqrt(math.sqrt((x949))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x953 = (x925*x952) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x954 = (x277*x916 + x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x955 = (x279*x916 + x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x956 = (x281*x916 + x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x957 = (x283*x916 + x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x958 = (x285*x916 + x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x959 = (-pw6*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    x960 = ((x959) if x253 else (x286))
+    x961 = (((x959) if x253 else (x408))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x962 = (x344 + x916) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x963 = fixed_cost_share_7*x927
+    x964 = (x289*x916 + x413) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x965 = (x917*x962) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x966 = (x291*x916 + x530) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x967 = (x293*x916 + x429) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x968 = (x295*x916 + x433) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x969 = (x297*x916 + x437) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x970 = (x299*x916 + x441) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x971 = (x301*x916 + x445) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x972 = (((firm_customers_7)*(firm_customers_7)) + ((firm_size_7)*(firm_size_7))*x416) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x973 = firm_customers_7*x303
+    x974 = x917 + x973
+    x975 = firm_customers_7*x448
+    x976 = (-firm_customers_7*x448 + x330*x917 + x330*x975 - x917) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x977 = (((0.0) if x253 else (-x302*x374))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x978 = x917 + x975
+    x979 = capacity_7 - customers*firm_customers_7*x917
+    x980 = 0.001*firm_size_7
+    x981 = smooth_positive_slope(x979, x980)
+    x982 = dp8*firm_alive_7*(addition_speed_ratio*smooth_positive_slope(-x979, x980) + x981)
+    x983 = x925*x982
+    x984 = firm_customers_7*x917
+    x985 = x457*x981
+    x986 = variable_cost_share_7*x266 - x266*x68 - x266*x985 + x318*x69 + x69*x918
+    x987 = -buffer_7 + dp51
+    x988 = dividend_payout*smooth_positive_slope(-credit_interest_rate*smooth_positive(x987, x980) + customers*firm_customers_7*x330*x70*x917 + customers*firm_customers_7*x68*x917 + dp52 - x457*smooth_positive(x979, x980) - x931, x980)
+    x989 = firm_alive_7*x925
+    x990 = -x985
+    x991 = -x67
+    x992 = x317*x69
+    x993 = variable_cost_share_7 + x231 + x988*(-variable_cost_share_7 + x68 + x985 - x992) + x990 + x991 + x992
+    x994 = x989*x993
+    x995 = chi_unit_price*x917
+    x996 = x464*x917
+    x997 = variable_cost_share_7*x960
+    x998 = x68*x960
+    x999 = x960*x985
+    x1000 = x960*x992
+    x1001 = credit_interest_rate*smooth_positive_slope(x987, x980)
+    x1002 = variable_cost_share_7*x973 - x262*x303 - x68*x917 + x917*x992 + x929 + x973*x992 - x978*x985
+    x1003 = (((firm_size_8)*(firm_size_8))*x416 + ((x100)*(x100))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x1004 = (-price_response*x100*(dp3*dp55*math.sqrt((x1003)))**price_response*(variable_cost_share_8 - 1.0)/x1003) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x1005 = ((pw7) if x253 else (pw16))
+    x1006 = x100*x266
+    x1007 = x1005 + x1006
+    x1008 = (dp56*variable_cost_share_8) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1009 = -x1005
+    x1010 = -platform_share*x312*x334/((x326)*(x326)) + x330 - x331*x334
+    x1011 = x1005*x1010
+    x1012 = x100 - x329*x334
+    x1013 = x1012*x266
+    x1014 = (-x1010) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1015 = (((((pw7)*(pw7))*((pw7)*(pw7)))*(((pw7)*(pw7))*((pw7)*(pw7))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer > (1.0/2.0))) else math.nan
+    x1016 = (((x1015) if x253 else (x323))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1017 = -x1012
+    x1018 = (8.0*x1016*(((((x1017)*(x1017))*(x1017))*(((x1017)*(x1017))*(x1017)))*(x1017))*x320) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1019 = (((((x1017)*(x1017))*((x1017)*(x1017)))*(((x1017)*(x1017))*((x1017)*(x1017))))*x320) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1020 = x334*x340
+    x1021 = x1009 + x1020
+    x1022 = customers*x1005
+    x1023 = (x1022*x334*x344) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1024 = indivisible_cost_share_8 - 1.0
+    x1025 = -x1024
+    x1026 = variable_cost_share_8*x1005
+    x1027 = customers*x1026
+    x1028 = fixed_cost_share_8*(capacity_8*x1025 + dp57) + x1027*x334
+    x1029 = (x351*(((((dp56*x1028 + x1023)*(dp56*x1028 + x1023))*(dp56*x1028 + x1023))*(((dp56*x1028 + x1023)*(dp56*x1028 + x1023))*(dp56*x1028 + x1023)))*(dp56*x1028 + x1023))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1030 = (((((x1012)*(x1012))*((x1012)*(x1012)))*(((x1012)*(x1012))*((x1012)*(x1012))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1031 = (x1016*x355) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1032 = (dp56*(fixed_cost_share_8*(-capacity_8*x1024 + dp57) - x100*x1027) + x1023) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1033 = (dp5*((((x1032)*(x1032))*((x1032)*(x1032)))*(((x1032)*(x1032))*((x1032)*(x1032))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1034 = (x1030*x1031 + x1033) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1035 = (1.0/x1034) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1036 = (((1.0/8.0))*x1032*x1035) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1037 = ((1.0/math.sqrt(math.sqrt(math.sqrt((x1034)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1038 = (x1037*x426) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1039 = dp1*firm_alive_8
+    x1040 = (x100*x1008) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1041 = (x1040*x273) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1042 = (x334*x508) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1043 = (x1030*x320) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1044 = ((((((x1032)*(x1032))*(x1032))*(((x1032)*(x1032))*(x1032)))*(x1032))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1045 = (x1044*x351) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1046 = (x1031*((((-x100*x315 + x100)*(-x100*x315 + x100))*((-x100*x315 + x100)*(-x100*x315 + x100)))*(((-x100*x315 + x100)*(-x100*x315 + x100))*((-x100*x315 + x100)*(-x100*x315 + x100)))) + x1033) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1047 = (x1032/x1046) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1048 = (((1.0/8.0))*x1047) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1049 = (dp4/math.sqrt(math.sqrt(math.sqrt((x1046))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1050 = (customers*x1049) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1051 = (x1040*x277) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1052 = (x334*x381) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1053 = (x1040*x279) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1054 = (x334*x393) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1055 = (x1040*x281) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1056 = (x334*x397) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1057 = (x1040*x283) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1058 = (x334*x401) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1059 = (x1040*x285) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1060 = (x334*x405) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1061 = (x1040*x287) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1062 = (x334*x409) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1063 = (-pw7*x269) if ((chi_per_customer > (1.0/2.0))) else math.nan
     x1064 = ((x1063) if x253 else (x288))
-    x1065 = x1040*x1064
-    x1066 = x336*x345
-    x1067 = x1066*((x1063) if x253 else (x418))
-    x1068 = fixed_cost_share_8*x1023
-    x1069 = -dp56*variable_cost_share_8*x100 + x1066
-    x1070 = x100*x291
-    x1071 = x1004 + x1070
-    x1072 = x1011*x291
-    x1073 = x1004*x332
-    x1074 = x1008 + x1073
-    x1075 = -x1017*x332
-    x1076 = x1008 + x336*x426
-    x1077 = x100*x293
-    x1078 = x1004 + x1077
-    x1079 = x1011*x293
-    x1080 = x1008 + x336*x435
-    x1081 = x100*x295
-    x1082 = x1004 + x1081
-    x1083 = x1011*x295
-    x1084 = x1008 + x336*x439
-    x1085 = x100*x297
-    x1086 = x1004 + x1085
-    x1087 = x1011*x297
-    x1088 = x1008 + x336*x443
-    x1089 = x100*x299
-    x1090 = x1004 + x1089
-    x1091 = x1011*x299
-    x1092 = x1008 + x336*x447
-    x1093 = x100*x301
-    x1094 = x1004 + x1093
-    x1095 = x1011*x301
-    x1096 = x1008 + x336*x451
-    x1097 = x100*x303
-    x1098 = x1004 + x1097
-    x1099 = x1011*x303
-    x1100 = x1008 + x336*x455
-    x1101 = capacity_8 + x100*x1021
-    x1102 = 0.001*firm_size_8
-    x1103 = smooth_positive_slope(x1101, x1102)
-    x1104 = dp8*firm_alive_8
-    x1105 = customers*x1104*(addition_speed_ratio*smooth_positive_slope(-x1101, x1102) + x1103)
-    x1106 = capacity_8 - customers*x1004*x336
-    x1107 = x1104*(addition_speed_ratio*smooth_positive_slope(-x1106, x1102) + x1103)
-    x1108 = customers*x100*x1107
-    x1109 = x100*x1004
-    x1110 = -buffer_8 + dp58
-    x1111 = smooth_positive_slope(-credit_interest_rate*smooth_positive(x1110, x1102) + customers*x1004*x1016*x79 + customers*x1004*x336*x77 + dp59 - x1027 - x464*smooth_positive(x1106, x1102), x1102)
-    x1112 = x1103*x464
-    x1113 = -x1004*x77 + x1025
-    x1114 = variable_cost_share_8*x1005 + x1010*x78 + x1012*x78 + x1020*x1112 + x1113 - x255*x266
-    x1115 = customers*firm_alive_8
-    x1116 = x100*x1112
-    x1117 = x1011*x78
-    x1118 = -x1039 + x1116 - x1117 + x255
-    x1119 = dividend_payout*x1111
-    x1120 = -x1118*x1119 + x1118
-    x1121 = x1115*x1120
-    x1122 = chi_unit_price*x1109 - x1004*x1011*x231 - x1039*x1064 + x1064*x1116 - x1064*x1117 + x1064*x255
-    x1123 = credit_interest_rate*smooth_positive_slope(x1110, x1102)
-    x1124 = x1073*x78 + x1113
-    x1125 = variable_cost_share_8*x1070 + x1072*x78 + x1076*x1112 + x1124 - x255*x291
-    x1126 = variable_cost_share_8*x1077 + x1079*x78 + x1080*x1112 + x1124 - x255*x293
-    x1127 = variable_cost_share_8*x1081 + x1083*x78 + x1084*x1112 + x1124 - x255*x295
-    x1128 = variable_cost_share_8*x1085 + x1087*x78 + x1088*x1112 + x1124 - x255*x297
-    x1129 = variable_cost_share_8*x1089 + x1091*x78 + x1092*x1112 + x1124 - x255*x299
-    x1130 = variable_cost_share_8*x1093 + x1095*x78 + x1096*x1112 + x1124 - x255*x301
-    x1131 = variable_cost_share_8*x1097 + x1099*x78 + x1100*x1112 + x1124 - x255*x303
-    x1132 = x480 - x8
-    x1133 = x76 + x81
-    x1134 = x1132 + x1133
-    x1135 = math.tanh(x1134*x23)
-    x1136 = 1.0 - x1135
-    x1137 = 2.0*firm_switching_rate
-    x1138 = x1136*x1137
-    x1139 = x3 + x9
-    x1140 = -x76 - x80
-    x1141 = x1139 + x1140
-    x1142 = math.tanh(x1141*x23)
-    x1143 = 1.0 - x1142
-    x1144 = x1137*x1143
-    x1145 = switching_cost + x1132
-    x1146 = x27 + x31
-    x1147 = x1145 + x1146
-    x1148 = math.tanh(x1147*x23)
-    x1149 = 1.0 - x1148
-    x1150 = x1137*x90
-    x1151 = firm_customers_2*x1150
-    x1152 = -x31 + x563
-    x1153 = x1139 + x1152
-    x1154 = math.tanh(x1153*x23)
-    x1155 = 1.0 - x1154
-    x1156 = x35 + x39
-    x1157 = x1145 + x1156
-    x1158 = math.tanh(x1157*x23)
-    x1159 = 1.0 - x1158
-    x1160 = firm_customers_3*x1150
-    x1161 = -x39 + x648
-    x1162 = x1139 + x1161
-    x1163 = math.tanh(x1162*x23)
-    x1164 = 1.0 - x1163
-    x1165 = x43 + x47
-    x1166 = x1145 + x1165
-    x1167 = math.tanh(x1166*x23)
-    x1168 = 1.0 - x1167
-    x1169 = firm_customers_4*x1150
-    x1170 = -x47 + x733
-    x1171 = x1139 + x1170
-    x1172 = math.tanh(x1171*x23)
-    x1173 = 1.0 - x1172
-    x1174 = x51 + x55
-    x1175 = x1145 + x1174
-    x1176 = math.tanh(x1175*x23)
-    x1177 = 1.0 - x1176
-    x1178 = firm_customers_5*x1150
-    x1179 = -x55 + x818
-    x1180 = x1139 + x1179
-    x1181 = math.tanh(x1180*x23)
-    x1182 = 1.0 - x1181
-    x1183 = x59 + x63
-    x1184 = x1145 + x1183
-    x1185 = math.tanh(x1184*x23)
-    x1186 = 1.0 - x1185
-    x1187 = firm_customers_6*x1150
-    x1188 = -x63 + x903
-    x1189 = x1139 + x1188
-    x1190 = math.tanh(x1189*x23)
-    x1191 = 1.0 - x1190
-    x1192 = x67 + x71
-    x1193 = x1145 + x1192
-    x1194 = math.tanh(x1193*x23)
-    x1195 = 1.0 - x1194
-    x1196 = firm_customers_7*x1150
-    x1197 = -x71 + x988
-    x1198 = x1139 + x1197
-    x1199 = math.tanh(x1198*x23)
-    x1200 = 1.0 - x1199
-    x1201 = x100*x90
-    x1202 = ((math.tanh(x1147*x23))*(math.tanh(x1147*x23))) - 1.0
-    x1203 = x1202*x232
-    x1204 = firm_customers_2*firm_switching_rate
-    x1205 = ((math.tanh(x1157*x23))*(math.tanh(x1157*x23))) - 1.0
-    x1206 = x1205*x232
-    x1207 = firm_customers_3*firm_switching_rate
-    x1208 = ((math.tanh(x1166*x23))*(math.tanh(x1166*x23))) - 1.0
-    x1209 = x1208*x232
-    x1210 = firm_customers_4*firm_switching_rate
-    x1211 = ((math.tanh(x1175*x23))*(math.tanh(x1175*x23))) - 1.0
-    x1212 = x1211*x232
-    x1213 = firm_customers_5*firm_switching_rate
-    x1214 = ((math.tanh(x1184*x23))*(math.tanh(x1184*x23))) - 1.0
-    x1215 = x1214*x232
-    x1216 = firm_customers_6*firm_switching_rate
-    x1217 = ((math.tanh(x1193*x23))*(math.tanh(x1193*x23))) - 1.0
-    x1218 = x1217*x232
-    x1219 = firm_customers_7*firm_switching_rate
-    x1220 = chi_unit_price - x2*x231
-    x1221 = ((math.tanh(x1153*x23))*(math.tanh(x1153*x23))) - 1.0
-    x1222 = x1220*x1221
-    x1223 = ((math.tanh(x1162*x23))*(math.tanh(x1162*x23))) - 1.0
-    x1224 = x1220*x1223
-    x1225 = ((math.tanh(x1171*x23))*(math.tanh(x1171*x23))) - 1.0
-    x1226 = x1220*x1225
-    x1227 = ((math.tanh(x1180*x23))*(math.tanh(x1180*x23))) - 1.0
-    x1228 = x1220*x1227
-    x1229 = ((math.tanh(x1189*x23))*(math.tanh(x1189*x23))) - 1.0
-    x1230 = x1220*x1229
-    x1231 = ((math.tanh(x1198*x23))*(math.tanh(x1198*x23))) - 1.0
-    x1232 = x1220*x1231
-    x1233 = ((math.tanh(x1134*x23))*(math.tanh(x1134*x23))) - 1.0
-    x1234 = ((math.tanh(x1141*x23))*(math.tanh(x1141*x23))) - 1.0
-    x1235 = x1204*x232
-    x1236 = x1207*x232
-    x1237 = x1210*x232
-    x1238 = x1213*x232
-    x1239 = x1216*x232
-    x1240 = firm_customers_1*firm_switching_rate
-    x1241 = firm_switching_rate*x1136
-    x1242 = -x1135 + x1142
-    x1243 = x1148 - x1154
-    x1244 = x1240*x250
-    x1245 = x1158 - x1163
-    x1246 = x1167 - x1172
-    x1247 = x1176 - x1181
-    x1248 = x1185 - x1190
-    x1249 = x1194 - x1199
-    x1250 = x1133 + x1152
-    x1251 = math.tanh(x1250*x23)
-    x1252 = 1.0 - x1251
-    x1253 = x1137*x1252
-    x1254 = switching_cost + x1146
-    x1255 = x1140 + x1254
-    x1256 = math.tanh(x1255*x23)
-    x1257 = 1.0 - x1256
-    x1258 = x1137*x1257
-    x1259 = firm_customers_1*x1150
-    x1260 = switching_cost + x1152
-    x1261 = x1156 + x1260
-    x1262 = math.tanh(x1261*x23)
-    x1263 = 1.0 - x1262
-    x1264 = x1161 + x1254
-    x1265 = math.tanh(x1264*x23)
-    x1266 = 1.0 - x1265
-    x1267 = x1165 + x1260
-    x1268 = math.tanh(x1267*x23)
-    x1269 = 1.0 - x1268
-    x1270 = x1170 + x1254
-    x1271 = math.tanh(x1270*x23)
-    x1272 = 1.0 - x1271
-    x1273 = x1174 + x1260
-    x1274 = math.tanh(x1273*x23)
-    x1275 = 1.0 - x1274
-    x1276 = x1179 + x1254
-    x1277 = math.tanh(x1276*x23)
-    x1278 = 1.0 - x1277
-    x1279 = x1183 + x1260
-    x1280 = math.tanh(x1279*x23)
-    x1281 = 1.0 - x1280
-    x1282 = x1188 + x1254
-    x1283 = math.tanh(x1282*x23)
-    x1284 = 1.0 - x1283
-    x1285 = x1192 + x1260
-    x1286 = math.tanh(x1285*x23)
-    x1287 = 1.0 - x1286
-    x1288 = x1197 + x1254
-    x1289 = math.tanh(x1288*x23)
-    x1290 = 1.0 - x1289
-    x1291 = x1240*x232
-    x1292 = ((math.tanh(x1261*x23))*(math.tanh(x1261*x23))) - 1.0
-    x1293 = x1292*x232
-    x1294 = ((math.tanh(x1267*x23))*(math.tanh(x1267*x23))) - 1.0
-    x1295 = x1294*x232
-    x1296 = ((math.tanh(x1273*x23))*(math.tanh(x1273*x23))) - 1.0
-    x1297 = x1296*x232
-    x1298 = ((math.tanh(x1279*x23))*(math.tanh(x1279*x23))) - 1.0
-    x1299 = x1298*x232
-    x1300 = ((math.tanh(x1285*x23))*(math.tanh(x1285*x23))) - 1.0
-    x1301 = x1300*x232
-    x1302 = x1220*x1240
-    x1303 = ((math.tanh(x1264*x23))*(math.tanh(x1264*x23))) - 1.0
-    x1304 = x1220*x1303
-    x1305 = ((math.tanh(x1270*x23))*(math.tanh(x1270*x23))) - 1.0
-    x1306 = x1220*x1305
-    x1307 = ((math.tanh(x1276*x23))*(math.tanh(x1276*x23))) - 1.0
-    x1308 = x1220*x1307
-    x1309 = ((math.tanh(x1282*x23))*(math.tanh(x1282*x23))) - 1.0
-    x1310 = x1220*x1309
-    x1311 = ((math.tanh(x1288*x23))*(math.tanh(x1288*x23))) - 1.0
-    x1312 = x1220*x1311
-    x1313 = ((math.tanh(x1250*x23))*(math.tanh(x1250*x23))) - 1.0
-    x1314 = ((math.tanh(x1255*x23))*(math.tanh(x1255*x23))) - 1.0
-    x1315 = x1204*x250
-    x1316 = firm_switching_rate*x100
-    x1317 = -x1251 + x1256
-    x1318 = x1262 - x1265
-    x1319 = x1268 - x1271
-    x1320 = x1274 - x1277
-    x1321 = x1280 - x1283
-    x1322 = x1286 - x1289
-    x1323 = x1133 + x1161
-    x1324 = math.tanh(x1323*x23)
-    x1325 = 1.0 - x1324
-    x1326 = x1137*x1325
-    x1327 = switching_cost + x1156
-    x1328 = x1140 + x1327
-    x1329 = math.tanh(x1328*x23)
-    x1330 = 1.0 - x1329
-    x1331 = x1137*x1330
-    x1332 = switching_cost + x1161
-    x1333 = x1165 + x1332
-    x1334 = math.tanh(x1333*x23)
-    x1335 = 1.0 - x1334
-    x1336 = x1170 + x1327
-    x1337 = math.tanh(x1336*x23)
-    x1338 = 1.0 - x1337
-    x1339 = x1174 + x1332
-    x1340 = math.tanh(x1339*x23)
-    x1341 = 1.0 - x1340
-    x1342 = x1179 + x1327
-    x1343 = math.tanh(x1342*x23)
-    x1344 = 1.0 - x1343
-    x1345 = x1183 + x1332
-    x1346 = math.tanh(x1345*x23)
-    x1347 = 1.0 - x1346
-    x1348 = x1188 + x1327
-    x1349 = math.tanh(x1348*x23)
-    x1350 = 1.0 - x1349
-    x1351 = x1192 + x1332
-    x1352 = math.tanh(x1351*x23)
-    x1353 = 1.0 - x1352
-    x1354 = x1197 + x1327
-    x1355 = math.tanh(x1354*x23)
-    x1356 = 1.0 - x1355
-    x1357 = ((math.tanh(x1333*x23))*(math.tanh(x1333*x23))) - 1.0
-    x1358 = x1357*x232
-    x1359 = ((math.tanh(x1339*x23))*(math.tanh(x1339*x23))) - 1.0
-    x1360 = x1359*x232
-    x1361 = ((math.tanh(x1345*x23))*(math.tanh(x1345*x23))) - 1.0
-    x1362 = x1361*x232
-    x1363 = ((math.tanh(x1351*x23))*(math.tanh(x1351*x23))) - 1.0
-    x1364 = x1363*x232
-    x1365 = x1204*x1220
-    x1366 = ((math.tanh(x1336*x23))*(math.tanh(x1336*x23))) - 1.0
-    x1367 = x1220*x1366
-    x1368 = ((math.tanh(x1342*x23))*(math.tanh(x1342*x23))) - 1.0
-    x1369 = x1220*x1368
-    x1370 = ((math.tanh(x1348*x23))*(math.tanh(x1348*x23))) - 1.0
-    x1371 = x1220*x1370
-    x1372 = ((math.tanh(x1354*x23))*(math.tanh(x1354*x23))) - 1.0
-    x1373 = x1220*x1372
-    x1374 = ((math.tanh(x1323*x23))*(math.tanh(x1323*x23))) - 1.0
-    x1375 = ((math.tanh(x1328*x23))*(math.tanh(x1328*x23))) - 1.0
-    x1376 = x1324 - x1329
-    x1377 = x1207*x250
-    x1378 = -x1324 + x1329
-    x1379 = x1334 - x1337
-    x1380 = x1340 - x1343
-    x1381 = x1346 - x1349
-    x1382 = x1352 - x1355
-    x1383 = x1133 + x1170
-    x1384 = math.tanh(x1383*x23)
-    x1385 = 1.0 - x1384
-    x1386 = x1137*x1385
-    x1387 = switching_cost + x1165
-    x1388 = x1140 + x1387
-    x1389 = math.tanh(x1388*x23)
-    x1390 = 1.0 - x1389
-    x1391 = x1137*x1390
-    x1392 = switching_cost + x1170
-    x1393 = x1174 + x1392
-    x1394 = math.tanh(x1393*x23)
-    x1395 = 1.0 - x1394
-    x1396 = x1179 + x1387
-    x1397 = math.tanh(x1396*x23)
-    x1398 = 1.0 - x1397
-    x1399 = x1183 + x1392
-    x1400 = math.tanh(x1399*x23)
-    x1401 = 1.0 - x1400
-    x1402 = x1188 + x1387
-    x1403 = math.tanh(x1402*x23)
-    x1404 = 1.0 - x1403
-    x1405 = x1192 + x1392
-    x1406 = math.tanh(x1405*x23)
-    x1407 = 1.0 - x1406
-    x1408 = x1197 + x1387
-    x1409 = math.tanh(x1408*x23)
-    x1410 = 1.0 - x1409
-    x1411 = ((math.tanh(x1393*x23))*(math.tanh(x1393*x23))) - 1.0
-    x1412 = x1411*x232
-    x1413 = ((math.tanh(x1399*x23))*(math.tanh(x1399*x23))) - 1.0
-    x1414 = x1413*x232
-    x1415 = ((math.tanh(x1405*x23))*(math.tanh(x1405*x23))) - 1.0
-    x1416 = x1415*x232
-    x1417 = x1207*x1220
-    x1418 = ((math.tanh(x1396*x23))*(math.tanh(x1396*x23))) - 1.0
-    x1419 = x1220*x1418
-    x1420 = ((math.tanh(x1402*x23))*(math.tanh(x1402*x23))) - 1.0
-    x1421 = x1220*x1420
-    x1422 = ((math.tanh(x1408*x23))*(math.tanh(x1408*x23))) - 1.0
-    x1423 = x1220*x1422
-    x1424 = ((math.tanh(x1383*x23))*(math.tanh(x1383*x23))) - 1.0
-    x1425 = ((math.tanh(x1388*x23))*(math.tanh(x1388*x23))) - 1.0
-    x1426 = x1384 - x1389
-    x1427 = x1210*x250
-    x1428 = -x1384 + x1389
-    x1429 = x1394 - x1397
-    x1430 = x1400 - x1403
-    x1431 = x1406 - x1409
-    x1432 = x1133 + x1179
-    x1433 = math.tanh(x1432*x23)
-    x1434 = 1.0 - x1433
-    x1435 = x1137*x1434
-    x1436 = switching_cost + x1174
-    x1437 = x1140 + x1436
-    x1438 = math.tanh(x1437*x23)
-    x1439 = 1.0 - x1438
-    x1440 = x1137*x1439
-    x1441 = switching_cost + x1179
-    x1442 = x1183 + x1441
-    x1443 = math.tanh(x1442*x23)
-    x1444 = 1.0 - x1443
-    x1445 = x1188 + x1436
-    x1446 = math.tanh(x1445*x23)
-    x1447 = 1.0 - x1446
-    x1448 = x1192 + x1441
-    x1449 = math.tanh(x1448*x23)
-    x1450 = 1.0 - x1449
-    x1451 = x1197 + x1436
-    x1452 = math.tanh(x1451*x23)
-    x1453 = 1.0 - x1452
-    x1454 = ((math.tanh(x1442*x23))*(math.tanh(x1442*x23))) - 1.0
-    x1455 = x1454*x232
-    x1456 = ((math.tanh(x1448*x23))*(math.tanh(x1448*x23))) - 1.0
-    x1457 = x1456*x232
-    x1458 = x1210*x1220
-    x1459 = ((math.tanh(x1445*x23))*(math.tanh(x1445*x23))) - 1.0
-    x1460 = x1220*x1459
-    x1461 = ((math.tanh(x1451*x23))*(math.tanh(x1451*x23))) - 1.0
-    x1462 = x1220*x1461
-    x1463 = ((math.tanh(x1432*x23))*(math.tanh(x1432*x23))) - 1.0
-    x1464 = ((math.tanh(x1437*x23))*(math.tanh(x1437*x23))) - 1.0
-    x1465 = x1433 - x1438
-    x1466 = x1213*x250
-    x1467 = -x1433 + x1438
-    x1468 = x1443 - x1446
-    x1469 = x1449 - x1452
-    x1470 = x1133 + x1188
-    x1471 = math.tanh(x1470*x23)
-    x1472 = 1.0 - x1471
-    x1473 = x1137*x1472
-    x1474 = switching_cost + x1183
-    x1475 = x1140 + x1474
-    x1476 = math.tanh(x1475*x23)
-    x1477 = 1.0 - x1476
-    x1478 = x1137*x1477
-    x1479 = switching_cost + x1192
-    x1480 = x1188 + x1479
-    x1481 = math.tanh(x1480*x23)
-    x1482 = 1.0 - x1481
-    x1483 = x1197 + x1474
-    x1484 = math.tanh(x1483*x23)
-    x1485 = 1.0 - x1484
-    x1486 = ((math.tanh(x1480*x23))*(math.tanh(x1480*x23))) - 1.0
-    x1487 = x1486*x232
-    x1488 = x1213*x1220
-    x1489 = ((math.tanh(x1483*x23))*(math.tanh(x1483*x23))) - 1.0
-    x1490 = x1220*x1489
-    x1491 = ((math.tanh(x1470*x23))*(math.tanh(x1470*x23))) - 1.0
-    x1492 = ((math.tanh(x1475*x23))*(math.tanh(x1475*x23))) - 1.0
-    x1493 = x1471 - x1476
-    x1494 = x1216*x250
-    x1495 = x1481 - x1484
-    x1496 = x1133 + x1197
-    x1497 = math.tanh(x1496*x23)
-    x1498 = 1.0 - x1497
-    x1499 = x1137*x1498
-    x1500 = x1140 + x1479
-    x1501 = math.tanh(x1500*x23)
-    x1502 = 1.0 - x1501
-    x1503 = x1137*x1502
-    x1504 = ((math.tanh(x1496*x23))*(math.tanh(x1496*x23))) - 1.0
-    x1505 = ((math.tanh(x1500*x23))*(math.tanh(x1500*x23))) - 1.0
-    x1506 = x1497 - x1501
-    x1507 = x1219*x250
+    x1065 = (((x1063) if x253 else (x412))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1066 = fixed_cost_share_8*x1024
+    x1067 = (-dp56*variable_cost_share_8*x100 + x334*x344) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1068 = x100*x291
+    x1069 = x1005 + x1068
+    x1070 = x1012*x291
+    x1071 = x1005*x330
+    x1072 = (x1009 + x1071) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1073 = (-x1018*x330) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x1074 = x1009 + x334*x420
+    x1075 = x100*x293
+    x1076 = x1005 + x1075
+    x1077 = x1012*x293
+    x1078 = x1009 + x334*x428
+    x1079 = x100*x295
+    x1080 = x1005 + x1079
+    x1081 = x1012*x295
+    x1082 = x1009 + x334*x432
+    x1083 = x100*x297
+    x1084 = x1005 + x1083
+    x1085 = x1012*x297
+    x1086 = x1009 + x334*x436
+    x1087 = x100*x299
+    x1088 = x1005 + x1087
+    x1089 = x1012*x299
+    x1090 = x1009 + x334*x440
+    x1091 = x100*x301
+    x1092 = x1005 + x1091
+    x1093 = x1012*x301
+    x1094 = x1009 + x334*x444
+    x1095 = x100*x303
+    x1096 = x1005 + x1095
+    x1097 = x1012*x303
+    x1098 = x1009 + x334*x448
+    x1099 = capacity_8 + x100*x1022
+    x1100 = 0.001*firm_size_8
+    x1101 = smooth_positive_slope(x1099, x1100)
+    x1102 = dp8*firm_alive_8
+    x1103 = customers*x1102*(addition_speed_ratio*smooth_positive_slope(-x1099, x1100) + x1101)
+    x1104 = capacity_8 - customers*x1005*x334
+    x1105 = x1102*(addition_speed_ratio*smooth_positive_slope(-x1104, x1100) + x1101)
+    x1106 = customers*x100*x1105
+    x1107 = x100*x1005
+    x1108 = -buffer_8 + dp58
+    x1109 = smooth_positive_slope(-credit_interest_rate*smooth_positive(x1108, x1100) + customers*x1005*x1017*x79 + customers*x1005*x334*x77 + dp59 - x1028 - x457*smooth_positive(x1104, x1100), x1100)
+    x1110 = x1101*x457
+    x1111 = -x1005*x77 + x1026
+    x1112 = variable_cost_share_8*x1006 + x1011*x78 + x1013*x78 + x1021*x1110 + x1111 - x255*x266
+    x1113 = customers*firm_alive_8
+    x1114 = variable_cost_share_8*x100
+    x1115 = x100*x1110
+    x1116 = x1012*x78
+    x1117 = -x1114 + x1115 - x1116 + x255
+    x1118 = dividend_payout*x1109
+    x1119 = -x1117*x1118 + x1117
+    x1120 = x1113*x1119
+    x1121 = chi_unit_price*x1107 - x1005*x1012*x231 - x1064*x1114 + x1064*x1115 - x1064*x1116 + x1064*x255
+    x1122 = credit_interest_rate*smooth_positive_slope(x1108, x1100)
+    x1123 = x1071*x78 + x1111
+    x1124 = variable_cost_share_8*x1068 + x1070*x78 + x1074*x1110 + x1123 - x255*x291
+    x1125 = variable_cost_share_8*x1075 + x1077*x78 + x1078*x1110 + x1123 - x255*x293
+    x1126 = variable_cost_share_8*x1079 + x1081*x78 + x1082*x1110 + x1123 - x255*x295
+    x1127 = variable_cost_share_8*x1083 + x1085*x78 + x1086*x1110 + x1123 - x255*x297
+    x1128 = variable_cost_share_8*x1087 + x1089*x78 + x1090*x1110 + x1123 - x255*x299
+    x1129 = variable_cost_share_8*x1091 + x1093*x78 + x1094*x1110 + x1123 - x255*x301
+    x1130 = variable_cost_share_8*x1095 + x1097*x78 + x1098*x1110 + x1123 - x255*x303
+    x1131 = x473 - x8
+    x1132 = x76 + x81
+    x1133 = x1131 + x1132
+    x1134 = math.tanh(x1133*x23)
+    x1135 = 1.0 - x1134
+    x1136 = 2.0*firm_switching_rate
+    x1137 = x1135*x1136
+    x1138 = x3 + x9
+    x1139 = -x76 - x80
+    x1140 = x1138 + x1139
+    x1141 = math.tanh(x1140*x23)
+    x1142 = 1.0 - x1141
+    x1143 = x1136*x1142
+    x1144 = switching_cost + x1131
+    x1145 = x27 + x31
+    x1146 = x1144 + x1145
+    x1147 = math.tanh(x1146*x23)
+    x1148 = 1.0 - x1147
+    x1149 = x1136*x90
+    x1150 = firm_customers_2*x1149
+    x1151 = -x31 + x556
+    x1152 = x1138 + x1151
+    x1153 = math.tanh(x1152*x23)
+    x1154 = 1.0 - x1153
+    x1155 = x35 + x39
+    x1156 = x1144 + x1155
+    x1157 = math.tanh(x1156*x23)
+    x1158 = 1.0 - x1157
+    x1159 = firm_customers_3*x1149
+    x1160 = -x39 + x643
+    x1161 = x1138 + x1160
+    x1162 = math.tanh(x1161*x23)
+    x1163 = 1.0 - x1162
+    x1164 = x43 + x47
+    x1165 = x1144 + x1164
+    x1166 = math.tanh(x1165*x23)
+    x1167 = 1.0 - x1166
+    x1168 = firm_customers_4*x1149
+    x1169 = -x47 + x730
+    x1170 = x1138 + x1169
+    x1171 = math.tanh(x1170*x23)
+    x1172 = 1.0 - x1171
+    x1173 = x51 + x55
+    x1174 = x1144 + x1173
+    x1175 = math.tanh(x1174*x23)
+    x1176 = 1.0 - x1175
+    x1177 = firm_customers_5*x1149
+    x1178 = -x55 + x817
+    x1179 = x1138 + x1178
+    x1180 = math.tanh(x1179*x23)
+    x1181 = 1.0 - x1180
+    x1182 = x59 + x63
+    x1183 = x1144 + x1182
+    x1184 = math.tanh(x1183*x23)
+    x1185 = 1.0 - x1184
+    x1186 = firm_customers_6*x1149
+    x1187 = -x63 + x904
+    x1188 = x1138 + x1187
+    x1189 = math.tanh(x1188*x23)
+    x1190 = 1.0 - x1189
+    x1191 = x67 + x71
+    x1192 = x1144 + x1191
+    x1193 = math.tanh(x1192*x23)
+    x1194 = 1.0 - x1193
+    x1195 = firm_customers_7*x1149
+    x1196 = -x71 + x991
+    x1197 = x1138 + x1196
+    x1198 = math.tanh(x1197*x23)
+    x1199 = 1.0 - x1198
+    x1200 = x100*x90
+    x1201 = ((math.tanh(x1146*x23))*(math.tanh(x1146*x23))) - 1.0
+    x1202 = x1201*x232
+    x1203 = firm_customers_2*firm_switching_rate
+    x1204 = ((math.tanh(x1156*x23))*(math.tanh(x1156*x23))) - 1.0
+    x1205 = x1204*x232
+    x1206 = firm_customers_3*firm_switching_rate
+    x1207 = ((math.tanh(x1165*x23))*(math.tanh(x1165*x23))) - 1.0
+    x1208 = x1207*x232
+    x1209 = firm_customers_4*firm_switching_rate
+    x1210 = ((math.tanh(x1174*x23))*(math.tanh(x1174*x23))) - 1.0
+    x1211 = x1210*x232
+    x1212 = firm_customers_5*firm_switching_rate
+    x1213 = ((math.tanh(x1183*x23))*(math.tanh(x1183*x23))) - 1.0
+    x1214 = x1213*x232
+    x1215 = firm_customers_6*firm_switching_rate
+    x1216 = ((math.tanh(x1192*x23))*(math.tanh(x1192*x23))) - 1.0
+    x1217 = x1216*x232
+    x1218 = firm_customers_7*firm_switching_rate
+    x1219 = chi_unit_price - x2*x231
+    x1220 = ((math.tanh(x1152*x23))*(math.tanh(x1152*x23))) - 1.0
+    x1221 = x1219*x1220
+    x1222 = ((math.tanh(x1161*x23))*(math.tanh(x1161*x23))) - 1.0
+    x1223 = x1219*x1222
+    x1224 = ((math.tanh(x1170*x23))*(math.tanh(x1170*x23))) - 1.0
+    x1225 = x1219*x1224
+    x1226 = ((math.tanh(x1179*x23))*(math.tanh(x1179*x23))) - 1.0
+    x1227 = x1219*x1226
+    x1228 = ((math.tanh(x1188*x23))*(math.tanh(x1188*x23))) - 1.0
+    x1229 = x1219*x1228
+    x1230 = ((math.tanh(x1197*x23))*(math.tanh(x1197*x23))) - 1.0
+    x1231 = x1219*x1230
+    x1232 = ((math.tanh(x1133*x23))*(math.tanh(x1133*x23))) - 1.0
+    x1233 = ((math.tanh(x1140*x23))*(math.tanh(x1140*x23))) - 1.0
+    x1234 = x1203*x232
+    x1235 = x1206*x232
+    x1236 = x1209*x232
+    x1237 = x1212*x232
+    x1238 = x1215*x232
+    x1239 = firm_customers_1*firm_switching_rate
+    x1240 = firm_switching_rate*x1135
+    x1241 = -x1134 + x1141
+    x1242 = x1147 - x1153
+    x1243 = x1239*x250
+    x1244 = x1157 - x1162
+    x1245 = x1166 - x1171
+    x1246 = x1175 - x1180
+    x1247 = x1184 - x1189
+    x1248 = x1193 - x1198
+    x1249 = x1132 + x1151
+    x1250 = math.tanh(x1249*x23)
+    x1251 = 1.0 - x1250
+    x1252 = x1136*x1251
+    x1253 = switching_cost + x1145
+    x1254 = x1139 + x1253
+    x1255 = math.tanh(x1254*x23)
+    x1256 = 1.0 - x1255
+    x1257 = x1136*x1256
+    x1258 = firm_customers_1*x1149
+    x1259 = switching_cost + x1151
+    x1260 = x1155 + x1259
+    x1261 = math.tanh(x1260*x23)
+    x1262 = 1.0 - x1261
+    x1263 = x1160 + x1253
+    x1264 = math.tanh(x1263*x23)
+    x1265 = 1.0 - x1264
+    x1266 = x1164 + x1259
+    x1267 = math.tanh(x1266*x23)
+    x1268 = 1.0 - x1267
+    x1269 = x1169 + x1253
+    x1270 = math.tanh(x1269*x23)
+    x1271 = 1.0 - x1270
+    x1272 = x1173 + x1259
+    x1273 = math.tanh(x1272*x23)
+    x1274 = 1.0 - x1273
+    x1275 = x1178 + x1253
+    x1276 = math.tanh(x1275*x23)
+    x1277 = 1.0 - x1276
+    x1278 = x1182 + x1259
+    x1279 = math.tanh(x1278*x23)
+    x1280 = 1.0 - x1279
+    x1281 = x1187 + x1253
+    x1282 = math.tanh(x1281*x23)
+    x1283 = 1.0 - x1282
+    x1284 = x1191 + x1259
+    x1285 = math.tanh(x1284*x23)
+    x1286 = 1.0 - x1285
+    x1287 = x1196 + x1253
+    x1288 = math.tanh(x1287*x23)
+    x1289 = 1.0 - x1288
+    x1290 = x1239*x232
+    x1291 = ((math.tanh(x1260*x23))*(math.tanh(x1260*x23))) - 1.0
+    x1292 = x1291*x232
+    x1293 = ((math.tanh(x1266*x23))*(math.tanh(x1266*x23))) - 1.0
+    x1294 = x1293*x232
+    x1295 = ((math.tanh(x1272*x23))*(math.tanh(x1272*x23))) - 1.0
+    x1296 = x1295*x232
+    x1297 = ((math.tanh(x1278*x23))*(math.tanh(x1278*x23))) - 1.0
+    x1298 = x1297*x232
+    x1299 = ((math.tanh(x1284*x23))*(math.tanh(x1284*x23))) - 1.0
+    x1300 = x1299*x232
+    x1301 = x1219*x1239
+    x1302 = ((math.tanh(x1263*x23))*(math.tanh(x1263*x23))) - 1.0
+    x1303 = x1219*x1302
+    x1304 = ((math.tanh(x1269*x23))*(math.tanh(x1269*x23))) - 1.0
+    x1305 = x1219*x1304
+    x1306 = ((math.tanh(x1275*x23))*(math.tanh(x1275*x23))) - 1.0
+    x1307 = x1219*x1306
+    x1308 = ((math.tanh(x1281*x23))*(math.tanh(x1281*x23))) - 1.0
+    x1309 = x1219*x1308
+    x1310 = ((math.tanh(x1287*x23))*(math.tanh(x1287*x23))) - 1.0
+    x1311 = x1219*x1310
+    x1312 = ((math.tanh(x1249*x23))*(math.tanh(x1249*x23))) - 1.0
+    x1313 = ((math.tanh(x1254*x23))*(math.tanh(x1254*x23))) - 1.0
+    x1314 = x1203*x250
+    x1315 = firm_switching_rate*x100
+    x1316 = -x1250 + x1255
+    x1317 = x1261 - x1264
+    x1318 = x1267 - x1270
+    x1319 = x1273 - x1276
+    x1320 = x1279 - x1282
+    x1321 = x1285 - x1288
+    x1322 = x1132 + x1160
+    x1323 = math.tanh(x1322*x23)
+    x1324 = 1.0 - x1323
+    x1325 = x1136*x1324
+    x1326 = switching_cost + x1155
+    x1327 = x1139 + x1326
+    x1328 = math.tanh(x1327*x23)
+    x1329 = 1.0 - x1328
+    x1330 = x1136*x1329
+    x1331 = switching_cost + x1160
+    x1332 = x1164 + x1331
+    x1333 = math.tanh(x1332*x23)
+    x1334 = 1.0 - x1333
+    x1335 = x1169 + x1326
+    x1336 = math.tanh(x1335*x23)
+    x1337 = 1.0 - x1336
+    x1338 = x1173 + x1331
+    x1339 = math.tanh(x1338*x23)
+    x1340 = 1.0 - x1339
+    x1341 = x1178 + x1326
+    x1342 = math.tanh(x1341*x23)
+    x1343 = 1.0 - x1342
+    x1344 = x1182 + x1331
+    x1345 = math.tanh(x1344*x23)
+    x1346 = 1.0 - x1345
+    x1347 = x1187 + x1326
+    x1348 = math.tanh(x1347*x23)
+    x1349 = 1.0 - x1348
+    x1350 = x1191 + x1331
+    x1351 = math.tanh(x1350*x23)
+    x1352 = 1.0 - x1351
+    x1353 = x1196 + x1326
+    x1354 = math.tanh(x1353*x23)
+    x1355 = 1.0 - x1354
+    x1356 = ((math.tanh(x1332*x23))*(math.tanh(x1332*x23))) - 1.0
+    x1357 = x1356*x232
+    x1358 = ((math.tanh(x1338*x23))*(math.tanh(x1338*x23))) - 1.0
+    x1359 = x1358*x232
+    x1360 = ((math.tanh(x1344*x23))*(math.tanh(x1344*x23))) - 1.0
+    x1361 = x1360*x232
+    x1362 = ((math.tanh(x1350*x23))*(math.tanh(x1350*x23))) - 1.0
+    x1363 = x1362*x232
+    x1364 = x1203*x1219
+    x1365 = ((math.tanh(x1335*x23))*(math.tanh(x1335*x23))) - 1.0
+    x1366 = x1219*x1365
+    x1367 = ((math.tanh(x1341*x23))*(math.tanh(x1341*x23))) - 1.0
+    x1368 = x1219*x1367
+    x1369 = ((math.tanh(x1347*x23))*(math.tanh(x1347*x23))) - 1.0
+    x1370 = x1219*x1369
+    x1371 = ((math.tanh(x1353*x23))*(math.tanh(x1353*x23))) - 1.0
+    x1372 = x1219*x1371
+    x1373 = ((math.tanh(x1322*x23))*(math.tanh(x1322*x23))) - 1.0
+    x1374 = ((math.tanh(x1327*x23))*(math.tanh(x1327*x23))) - 1.0
+    x1375 = x1323 - x1328
+    x1376 = x1206*x250
+    x1377 = -x1323 + x1328
+    x1378 = x1333 - x1336
+    x1379 = x1339 - x1342
+    x1380 = x1345 - x1348
+    x1381 = x1351 - x1354
+    x1382 = x1132 + x1169
+    x1383 = math.tanh(x1382*x23)
+    x1384 = 1.0 - x1383
+    x1385 = x1136*x1384
+    x1386 = switching_cost + x1164
+    x1387 = x1139 + x1386
+    x1388 = math.tanh(x1387*x23)
+    x1389 = 1.0 - x1388
+    x1390 = x1136*x1389
+    x1391 = switching_cost + x1169
+    x1392 = x1173 + x1391
+    x1393 = math.tanh(x1392*x23)
+    x1394 = 1.0 - x1393
+    x1395 = x1178 + x1386
+    x1396 = math.tanh(x1395*x23)
+    x1397 = 1.0 - x1396
+    x1398 = x1182 + x1391
+    x1399 = math.tanh(x1398*x23)
+    x1400 = 1.0 - x1399
+    x1401 = x1187 + x1386
+    x1402 = math.tanh(x1401*x23)
+    x1403 = 1.0 - x1402
+    x1404 = x1191 + x1391
+    x1405 = math.tanh(x1404*x23)
+    x1406 = 1.0 - x1405
+    x1407 = x1196 + x1386
+    x1408 = math.tanh(x1407*x23)
+    x1409 = 1.0 - x1408
+    x1410 = ((math.tanh(x1392*x23))*(math.tanh(x1392*x23))) - 1.0
+    x1411 = x1410*x232
+    x1412 = ((math.tanh(x1398*x23))*(math.tanh(x1398*x23))) - 1.0
+    x1413 = x1412*x232
+    x1414 = ((math.tanh(x1404*x23))*(math.tanh(x1404*x23))) - 1.0
+    x1415 = x1414*x232
+    x1416 = x1206*x1219
+    x1417 = ((math.tanh(x1395*x23))*(math.tanh(x1395*x23))) - 1.0
+    x1418 = x1219*x1417
+    x1419 = ((math.tanh(x1401*x23))*(math.tanh(x1401*x23))) - 1.0
+    x1420 = x1219*x1419
+    x1421 = ((math.tanh(x1407*x23))*(math.tanh(x1407*x23))) - 1.0
+    x1422 = x1219*x1421
+    x1423 = ((math.tanh(x1382*x23))*(math.tanh(x1382*x23))) - 1.0
+    x1424 = ((math.tanh(x1387*x23))*(math.tanh(x1387*x23))) - 1.0
+    x1425 = x1383 - x1388
+    x1426 = x1209*x250
+    x1427 = -x1383 + x1388
+    x1428 = x1393 - x1396
+    x1429 = x1399 - x1402
+    x1430 = x1405 - x1408
+    x1431 = x1132 + x1178
+    x1432 = math.tanh(x1431*x23)
+    x1433 = 1.0 - x1432
+    x1434 = x1136*x1433
+    x1435 = switching_cost + x1173
+    x1436 = x1139 + x1435
+    x1437 = math.tanh(x1436*x23)
+    x1438 = 1.0 - x1437
+    x1439 = x1136*x1438
+    x1440 = switching_cost + x1178
+    x1441 = x1182 + x1440
+    x1442 = math.tanh(x1441*x23)
+    x1443 = 1.0 - x1442
+    x1444 = x1187 + x1435
+    x1445 = math.tanh(x1444*x23)
+    x1446 = 1.0 - x1445
+    x1447 = x1191 + x1440
+    x1448 = math.tanh(x1447*x23)
+    x1449 = 1.0 - x1448
+    x1450 = x1196 + x1435
+    x1451 = math.tanh(x1450*x23)
+    x1452 = 1.0 - x1451
+    x1453 = ((math.tanh(x1441*x23))*(math.tanh(x1441*x23))) - 1.0
+    x1454 = x1453*x232
+    x1455 = ((math.tanh(x1447*x23))*(math.tanh(x1447*x23))) - 1.0
+    x1456 = x1455*x232
+    x1457 = x1209*x1219
+    x1458 = ((math.tanh(x1444*x23))*(math.tanh(x1444*x23))) - 1.0
+    x1459 = x1219*x1458
+    x1460 = ((math.tanh(x1450*x23))*(math.tanh(x1450*x23))) - 1.0
+    x1461 = x1219*x1460
+    x1462 = ((math.tanh(x1431*x23))*(math.tanh(x1431*x23))) - 1.0
+    x1463 = ((math.tanh(x1436*x23))*(math.tanh(x1436*x23))) - 1.0
+    x1464 = x1432 - x1437
+    x1465 = x1212*x250
+    x1466 = -x1432 + x1437
+    x1467 = x1442 - x1445
+    x1468 = x1448 - x1451
+    x1469 = x1132 + x1187
+    x1470 = math.tanh(x1469*x23)
+    x1471 = 1.0 - x1470
+    x1472 = x1136*x1471
+    x1473 = switching_cost + x1182
+    x1474 = x1139 + x1473
+    x1475 = math.tanh(x1474*x23)
+    x1476 = 1.0 - x1475
+    x1477 = x1136*x1476
+    x1478 = switching_cost + x1191
+    x1479 = x1187 + x1478
+    x1480 = math.tanh(x1479*x23)
+    x1481 = 1.0 - x1480
+    x1482 = x1196 + x1473
+    x1483 = math.tanh(x1482*x23)
+    x1484 = 1.0 - x1483
+    x1485 = ((math.tanh(x1479*x23))*(math.tanh(x1479*x23))) - 1.0
+    x1486 = x1485*x232
+    x1487 = x1212*x1219
+    x1488 = ((math.tanh(x1482*x23))*(math.tanh(x1482*x23))) - 1.0
+    x1489 = x1219*x1488
+    x1490 = ((math.tanh(x1469*x23))*(math.tanh(x1469*x23))) - 1.0
+    x1491 = ((math.tanh(x1474*x23))*(math.tanh(x1474*x23))) - 1.0
+    x1492 = x1470 - x1475
+    x1493 = x1215*x250
+    x1494 = x1480 - x1483
+    x1495 = x1132 + x1196
+    x1496 = math.tanh(x1495*x23)
+    x1497 = 1.0 - x1496
+    x1498 = x1136*x1497
+    x1499 = x1139 + x1478
+    x1500 = math.tanh(x1499*x23)
+    x1501 = 1.0 - x1500
+    x1502 = x1136*x1501
+    x1503 = ((math.tanh(x1495*x23))*(math.tanh(x1495*x23))) - 1.0
+    x1504 = ((math.tanh(x1499*x23))*(math.tanh(x1499*x23))) - 1.0
+    x1505 = x1496 - x1500
+    x1506 = x1218*x250
     out[0, 0] = x192*(2.0*acquisition*chi_soft*firm_customers_1*platform_trust*word_of_mouth_rate*x101*x103*x109 + 2.0*acquisition*chi_soft*firm_customers_2*platform_trust*word_of_mouth_rate*x101*x103*x111 + 2.0*acquisition*chi_soft*firm_customers_3*platform_trust*word_of_mouth_rate*x101*x103*x113 + 2.0*acquisition*chi_soft*firm_customers_4*platform_trust*word_of_mouth_rate*x101*x103*x115 + 2.0*acquisition*chi_soft*firm_customers_5*platform_trust*word_of_mouth_rate*x101*x103*x117 + 2.0*acquisition*chi_soft*firm_customers_6*platform_trust*word_of_mouth_rate*x101*x103*x119 + 2.0*acquisition*chi_soft*firm_customers_7*platform_trust*word_of_mouth_rate*x101*x103*x121 + 2.0*acquisition*firm_customers_1*x109*x124 + 2.0*acquisition*firm_customers_2*x111*x124 + 2.0*acquisition*firm_customers_3*x113*x124 + 2.0*acquisition*firm_customers_4*x115*x124 + 2.0*acquisition*firm_customers_5*x117*x124 + 2.0*acquisition*firm_customers_6*x119*x124 + 2.0*acquisition*firm_customers_7*x121*x124 + acquisition*network_value*value_sensitivity*x100*x101*x124*x151*x191 + 2.0*acquisition*x100*x101*x124*x127*x90 + 2.0*churn_rate*firm_customers_1*x0*x25 + 2.0*churn_rate*firm_customers_2*x0*x34 + 2.0*churn_rate*firm_customers_3*x0*x42 + 2.0*churn_rate*firm_customers_4*x0*x50 + 2.0*churn_rate*firm_customers_5*x0*x58 + 2.0*churn_rate*firm_customers_6*x0*x66 + 2.0*churn_rate*firm_customers_7*x0*x74 + churn_rate*network_value*platform_share*value_sensitivity*x0*x100*x151*x167 + 2.0*churn_rate*platform_share*x0*x100*x86*x90 - firm_customers_1*x137 - firm_customers_1*x154 - firm_customers_1*x171 - firm_customers_1*x91*x93 - firm_customers_2*x139 - firm_customers_2*x156 - firm_customers_2*x175 - firm_customers_2*x91*x94 - firm_customers_3*x141 - firm_customers_3*x158 - firm_customers_3*x178 - firm_customers_3*x91*x95 - firm_customers_4*x143 - firm_customers_4*x160 - firm_customers_4*x181 - firm_customers_4*x91*x96 - firm_customers_5*x145 - firm_customers_5*x162 - firm_customers_5*x184 - firm_customers_5*x91*x97 - firm_customers_6*x147 - firm_customers_6*x164 - firm_customers_6*x187 - firm_customers_6*x91*x98 - firm_customers_7*x149 - firm_customers_7*x166 - firm_customers_7*x190 - firm_customers_7*x91*x99 - x100*x86*x92 - 2.0*x130 - x131*x133 - x131*x134 - 2.0*x86*x88)
     out[0, 1] = x192*(2.0*acquisition*chi_soft*firm_customers_1*word_of_mouth_rate*x101*x109*x122 + 2.0*acquisition*chi_soft*firm_customers_2*word_of_mouth_rate*x101*x111*x122 + 2.0*acquisition*chi_soft*firm_customers_3*word_of_mouth_rate*x101*x113*x122 + 2.0*acquisition*chi_soft*firm_customers_4*word_of_mouth_rate*x101*x115*x122 + 2.0*acquisition*chi_soft*firm_customers_5*word_of_mouth_rate*x101*x117*x122 + 2.0*acquisition*chi_soft*firm_customers_6*word_of_mouth_rate*x101*x119*x122 + 2.0*acquisition*chi_soft*firm_customers_7*word_of_mouth_rate*x101*x121*x122 + acquisition*chi_trust*network_value*platform_share*value_sensitivity*x100*x101*x124*x16*x17*x191 + chi_trust*churn_rate*network_value*value_sensitivity*x0*x100*x16*x167*x17*x194 - firm_customers_1*x196 - firm_customers_1*x205 - firm_customers_2*x197 - firm_customers_2*x206 - firm_customers_3*x198 - firm_customers_3*x207 - firm_customers_4*x199 - firm_customers_4*x208 - firm_customers_5*x200 - firm_customers_5*x209 - firm_customers_6*x201 - firm_customers_6*x210 - firm_customers_7*x202 - firm_customers_7*x211 - x131*x203)
     out[0, 2] = x230*(-x100*x229 + x215 + x217 + x219 + x221 + x223 + x225 + x227)
@@ -2549,573 +2557,573 @@ def jac_into(y, p, out):
     out[2, 32] = -x299*x307
     out[2, 33] = -x301*x307
     out[2, 34] = -x303*x307
-    out[3, 0] = x366*((0.0) if x308 else (((0.0) if x309 else (x344*x365*(chi_two_part*(x316 + x321) + x266*x310 - x363*(x326*x341 + x327*x335 + x353*(chi_two_part*(x313*x334 + x343) + x310*x342)))))))
-    out[3, 3] = x366*(((0.0) if x308 else (((0.0) if x309 else (x383*(x375 - x381*(x370*((-x322*x367) if x253 else (x369)) + x375*x377)))))) - 1.0)
-    out[3, 4] = x366*((0.0) if x308 else (((0.0) if x309 else (dp6*x365*x384*(x360*x362 - 1.0)))))
-    out[3, 6] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x387 + x377*x390) + x390)))))
-    out[3, 9] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x392 + x377*x395) + x395)))))
-    out[3, 12] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x397 + x377*x400) + x400)))))
-    out[3, 15] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x402 + x377*x405) + x405)))))
-    out[3, 18] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x407 + x377*x410) + x410)))))
-    out[3, 21] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x412 + x377*x415) + x415)))))
-    out[3, 24] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x417 + x377*x420) + x420)))))
-    out[3, 27] = x366*((0.0) if x308 else (((0.0) if x309 else (firm_customers_1*x382*(-x380*(dp5*x376*x421 + x326*x355) + x421)))))
-    out[3, 28] = x366*((0.0) if x308 else (((-firm_customers_1*price_response*(dp2*dp3*math.sqrt(x423))**price_response*(variable_cost_share_1 - 1.0)/x423) if x309 else (x364*x433*(chi_two_part*x428 + dp6*variable_cost_share_1*x425 - x363*(x327*x340 + x353*(chi_two_part*x428 + x310*x432) + x357*x430*x431))))))
-    out[3, 29] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x434 + x377*x437) + x437)))))
-    out[3, 30] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x438 + x377*x441) + x441)))))
-    out[3, 31] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x442 + x377*x445) + x445)))))
-    out[3, 32] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x446 + x377*x449) + x449)))))
-    out[3, 33] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x450 + x377*x453) + x453)))))
-    out[3, 34] = x366*((0.0) if x308 else (((0.0) if x309 else (x383*(-x381*(x370*x454 + x377*x457) + x457)))))
-    out[4, 0] = x266*x462
-    out[4, 3] = x372*x462
-    out[4, 4] = -x461
-    out[4, 6] = x277*x462
-    out[4, 9] = x279*x462
-    out[4, 12] = x281*x462
-    out[4, 15] = x283*x462
-    out[4, 18] = x285*x462
-    out[4, 21] = x287*x462
-    out[4, 24] = x289*x462
-    out[4, 27] = x461*x463
-    out[4, 28] = customers*x425*x461
-    out[4, 29] = x293*x462
-    out[4, 30] = x295*x462
-    out[4, 31] = x297*x462
-    out[4, 32] = x299*x462
-    out[4, 33] = x301*x462
-    out[4, 34] = x303*x462
-    out[5, 0] = -x469*(-x466*x468 + x466)
-    out[5, 3] = -x469*(x468*(x470 - x472 - x473 + x474 - x476 + x477) - x470 + x472 + x473 - x474 + x476 - x477)
-    out[5, 4] = -firm_alive_1*(-x384 - x468*(fixed_cost_share_1*x348 + x465) - x478)
-    out[5, 5] = -firm_alive_1*(excess_cash_payout_rate*smooth_positive_slope(buffer_1 + dp11 + dp12, x459) + x468*x479 - x479)
-    out[5, 6] = -x277*x482
-    out[5, 9] = -x279*x482
-    out[5, 12] = -x281*x482
-    out[5, 15] = -x283*x482
-    out[5, 18] = -x285*x482
-    out[5, 21] = -x287*x482
-    out[5, 24] = -x289*x482
-    out[5, 27] = -firm_alive_1*x463*x481
-    out[5, 28] = -customers*firm_alive_1*(-x468*x483 + x483)
-    out[5, 29] = -x293*x482
-    out[5, 30] = -x295*x482
-    out[5, 31] = -x297*x482
-    out[5, 32] = -x299*x482
-    out[5, 33] = -x301*x482
-    out[5, 34] = -x303*x482
-    out[6, 0] = x512*((0.0) if x308 else (((0.0) if x309 else (x494*x511*(chi_two_part*(x321 + x488) + x266*x484 - x509*(x341*x492 + x490*x492*x493 + x501*(chi_two_part*(x334*x487 + x343) + x342*x484)))))))
-    out[6, 3] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(x516 - x521*(x513*x514 + x516*x518))))))
-    out[6, 6] = x512*(((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x514*((-x367*x489) if x253 else (x386)) + x518*x526) + x526))))) - 1.0)
-    out[6, 7] = x512*((0.0) if x308 else (((0.0) if x309 else (dp14*x511*x527*(x506*x508 - 1.0)))))
-    out[6, 9] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x392*x514 + x518*x528) + x528)))))
-    out[6, 12] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x397*x514 + x518*x529) + x529)))))
-    out[6, 15] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x402*x514 + x518*x530) + x530)))))
-    out[6, 18] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x407*x514 + x518*x531) + x531)))))
-    out[6, 21] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x412*x514 + x518*x532) + x532)))))
-    out[6, 24] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x417*x514 + x518*x533) + x533)))))
-    out[6, 27] = x512*((0.0) if x308 else (((0.0) if x309 else (firm_customers_2*x522*(-x520*(dp5*x517*x534 + x492*x502) + x534)))))
-    out[6, 28] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x514*x535 + x518*x537) + x537)))))
-    out[6, 29] = x512*((0.0) if x308 else (((-firm_customers_2*price_response*(dp13*dp3*math.sqrt(x538))**price_response*(variable_cost_share_2 - 1.0)/x538) if x309 else (x433*x510*(chi_two_part*x542 + dp14*variable_cost_share_2*x540 - x509*(x431*x503*x544 + x490*x491*x543 + x501*(chi_two_part*x542 + x484*x545)))))))
-    out[6, 30] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x438*x514 + x518*x546) + x546)))))
-    out[6, 31] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x442*x514 + x518*x547) + x547)))))
-    out[6, 32] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x446*x514 + x518*x548) + x548)))))
-    out[6, 33] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x450*x514 + x518*x549) + x549)))))
-    out[6, 34] = x512*((0.0) if x308 else (((0.0) if x309 else (x523*(-x521*(x454*x514 + x518*x550) + x550)))))
-    out[7, 0] = x266*x555
-    out[7, 3] = x273*x555
-    out[7, 6] = x525*x555
-    out[7, 7] = -x554
-    out[7, 9] = x279*x555
-    out[7, 12] = x281*x555
-    out[7, 15] = x283*x555
-    out[7, 18] = x285*x555
-    out[7, 21] = x287*x555
-    out[7, 24] = x289*x555
-    out[7, 27] = x554*x556
-    out[7, 28] = x291*x555
-    out[7, 29] = customers*x540*x554
-    out[7, 30] = x295*x555
-    out[7, 31] = x297*x555
-    out[7, 32] = x299*x555
-    out[7, 33] = x301*x555
-    out[7, 34] = x303*x555
-    out[8, 0] = -x561*(-x558*x560 + x558)
-    out[8, 3] = -x273*x566
-    out[8, 6] = -x561*(x560*(x567 - x568 - x569 + x570 - x571 + x572) - x567 + x568 + x569 - x570 + x571 - x572)
-    out[8, 7] = -firm_alive_2*(-x527 - x560*(fixed_cost_share_2*x497 + x557) - x562)
-    out[8, 8] = -firm_alive_2*(excess_cash_payout_rate*smooth_positive_slope(buffer_2 + dp18 + dp19, x552) + x560*x573 - x573)
-    out[8, 9] = -x279*x566
-    out[8, 12] = -x281*x566
-    out[8, 15] = -x283*x566
-    out[8, 18] = -x285*x566
-    out[8, 21] = -x287*x566
-    out[8, 24] = -x289*x566
-    out[8, 27] = -firm_alive_2*x556*x565
-    out[8, 28] = -x291*x566
-    out[8, 29] = -customers*firm_alive_2*(-x560*x574 + x574)
-    out[8, 30] = -x295*x566
-    out[8, 31] = -x297*x566
-    out[8, 32] = -x299*x566
-    out[8, 33] = -x301*x566
-    out[8, 34] = -x303*x566
-    out[9, 0] = x602*((0.0) if x308 else (((0.0) if x309 else (x584*x601*(chi_two_part*(x321 + x579) + x266*x575 - x599*(x341*x583 + x493*x581*x583 + x591*(chi_two_part*(x334*x578 + x343) + x342*x575)))))))
-    out[9, 3] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(x604 - x609*(x513*x603 + x604*x606))))))
-    out[9, 6] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x387*x603 + x606*x612) + x612)))))
-    out[9, 9] = x602*(((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x603*((-x367*x580) if x253 else (x391)) + x606*x615) + x615))))) - 1.0)
-    out[9, 10] = x602*((0.0) if x308 else (((0.0) if x309 else (dp21*x601*x616*(x596*x598 - 1.0)))))
-    out[9, 12] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x397*x603 + x606*x617) + x617)))))
-    out[9, 15] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x402*x603 + x606*x618) + x618)))))
-    out[9, 18] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x407*x603 + x606*x619) + x619)))))
-    out[9, 21] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x412*x603 + x606*x620) + x620)))))
-    out[9, 24] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x417*x603 + x606*x621) + x621)))))
-    out[9, 27] = x602*((0.0) if x308 else (((0.0) if x309 else (firm_customers_3*x610*(-x608*(dp5*x605*x622 + x583*x592) + x622)))))
-    out[9, 28] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x535*x603 + x606*x623) + x623)))))
-    out[9, 29] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x434*x603 + x606*x624) + x624)))))
-    out[9, 30] = x602*((0.0) if x308 else (((-firm_customers_3*price_response*(dp20*dp3*math.sqrt(x625))**price_response*(variable_cost_share_3 - 1.0)/x625) if x309 else (x433*x600*(chi_two_part*x629 + dp21*variable_cost_share_3*x627 - x599*(x431*x593*x630 + x543*x581*x582 + x591*(chi_two_part*x629 + x575*x631)))))))
-    out[9, 31] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x442*x603 + x606*x632) + x632)))))
-    out[9, 32] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x446*x603 + x606*x633) + x633)))))
-    out[9, 33] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x450*x603 + x606*x634) + x634)))))
-    out[9, 34] = x602*((0.0) if x308 else (((0.0) if x309 else (x611*(-x609*(x454*x603 + x606*x635) + x635)))))
-    out[10, 0] = x266*x640
-    out[10, 3] = x273*x640
-    out[10, 6] = x277*x640
-    out[10, 9] = x614*x640
-    out[10, 10] = -x639
-    out[10, 12] = x281*x640
-    out[10, 15] = x283*x640
-    out[10, 18] = x285*x640
-    out[10, 21] = x287*x640
-    out[10, 24] = x289*x640
-    out[10, 27] = x639*x641
-    out[10, 28] = x291*x640
-    out[10, 29] = x293*x640
-    out[10, 30] = customers*x627*x639
-    out[10, 31] = x297*x640
-    out[10, 32] = x299*x640
-    out[10, 33] = x301*x640
-    out[10, 34] = x303*x640
-    out[11, 0] = -x646*(-x643*x645 + x643)
-    out[11, 3] = -x273*x651
-    out[11, 6] = -x277*x651
-    out[11, 9] = -x646*(x645*(x652 - x653 - x654 + x655 - x656 + x657) - x652 + x653 + x654 - x655 + x656 - x657)
-    out[11, 10] = -firm_alive_3*(-x616 - x645*(fixed_cost_share_3*x587 + x642) - x647)
-    out[11, 11] = -firm_alive_3*(excess_cash_payout_rate*smooth_positive_slope(buffer_3 + dp25 + dp26, x637) + x645*x658 - x658)
-    out[11, 12] = -x281*x651
-    out[11, 15] = -x283*x651
-    out[11, 18] = -x285*x651
-    out[11, 21] = -x287*x651
-    out[11, 24] = -x289*x651
-    out[11, 27] = -firm_alive_3*x641*x650
-    out[11, 28] = -x291*x651
-    out[11, 29] = -x293*x651
-    out[11, 30] = -customers*firm_alive_3*(-x645*x659 + x659)
-    out[11, 31] = -x297*x651
-    out[11, 32] = -x299*x651
-    out[11, 33] = -x301*x651
-    out[11, 34] = -x303*x651
-    out[12, 0] = x687*((0.0) if x308 else (((0.0) if x309 else (x669*x686*(chi_two_part*(x321 + x664) + x266*x660 - x684*(x341*x668 + x493*x666*x668 + x676*(chi_two_part*(x334*x663 + x343) + x342*x660)))))))
-    out[12, 3] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(x689 - x694*(x513*x688 + x689*x691))))))
-    out[12, 6] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x387*x688 + x691*x697) + x697)))))
-    out[12, 9] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x392*x688 + x691*x698) + x698)))))
-    out[12, 12] = x687*(((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x688*((-x367*x665) if x253 else (x396)) + x691*x701) + x701))))) - 1.0)
-    out[12, 13] = x687*((0.0) if x308 else (((0.0) if x309 else (dp28*x686*x702*(x681*x683 - 1.0)))))
-    out[12, 15] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x402*x688 + x691*x703) + x703)))))
-    out[12, 18] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x407*x688 + x691*x704) + x704)))))
-    out[12, 21] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x412*x688 + x691*x705) + x705)))))
-    out[12, 24] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x417*x688 + x691*x706) + x706)))))
-    out[12, 27] = x687*((0.0) if x308 else (((0.0) if x309 else (firm_customers_4*x695*(-x693*(dp5*x690*x707 + x668*x677) + x707)))))
-    out[12, 28] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x535*x688 + x691*x708) + x708)))))
-    out[12, 29] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x434*x688 + x691*x709) + x709)))))
-    out[12, 30] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x438*x688 + x691*x710) + x710)))))
-    out[12, 31] = x687*((0.0) if x308 else (((-firm_customers_4*price_response*(dp27*dp3*math.sqrt(x711))**price_response*(variable_cost_share_4 - 1.0)/x711) if x309 else (x433*x685*(chi_two_part*x715 + dp28*variable_cost_share_4*x713 - x684*(x431*x678*x716 + x543*x666*x667 + x676*(chi_two_part*x715 + x660*x717)))))))
-    out[12, 32] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x446*x688 + x691*x718) + x718)))))
-    out[12, 33] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x450*x688 + x691*x719) + x719)))))
-    out[12, 34] = x687*((0.0) if x308 else (((0.0) if x309 else (x696*(-x694*(x454*x688 + x691*x720) + x720)))))
-    out[13, 0] = x266*x725
-    out[13, 3] = x273*x725
-    out[13, 6] = x277*x725
-    out[13, 9] = x279*x725
-    out[13, 12] = x700*x725
-    out[13, 13] = -x724
-    out[13, 15] = x283*x725
-    out[13, 18] = x285*x725
-    out[13, 21] = x287*x725
-    out[13, 24] = x289*x725
-    out[13, 27] = x724*x726
-    out[13, 28] = x291*x725
-    out[13, 29] = x293*x725
-    out[13, 30] = x295*x725
-    out[13, 31] = customers*x713*x724
-    out[13, 32] = x299*x725
-    out[13, 33] = x301*x725
-    out[13, 34] = x303*x725
-    out[14, 0] = -x731*(-x728*x730 + x728)
-    out[14, 3] = -x273*x736
-    out[14, 6] = -x277*x736
-    out[14, 9] = -x279*x736
-    out[14, 12] = -x731*(x730*(x737 - x738 - x739 + x740 - x741 + x742) - x737 + x738 + x739 - x740 + x741 - x742)
-    out[14, 13] = -firm_alive_4*(-x702 - x730*(fixed_cost_share_4*x672 + x727) - x732)
-    out[14, 14] = -firm_alive_4*(excess_cash_payout_rate*smooth_positive_slope(buffer_4 + dp32 + dp33, x722) + x730*x743 - x743)
-    out[14, 15] = -x283*x736
-    out[14, 18] = -x285*x736
-    out[14, 21] = -x287*x736
-    out[14, 24] = -x289*x736
-    out[14, 27] = -firm_alive_4*x726*x735
-    out[14, 28] = -x291*x736
-    out[14, 29] = -x293*x736
-    out[14, 30] = -x295*x736
-    out[14, 31] = -customers*firm_alive_4*(-x730*x744 + x744)
-    out[14, 32] = -x299*x736
-    out[14, 33] = -x301*x736
-    out[14, 34] = -x303*x736
-    out[15, 0] = x772*((0.0) if x308 else (((0.0) if x309 else (x754*x771*(chi_two_part*(x321 + x749) + x266*x745 - x769*(x341*x753 + x493*x751*x753 + x761*(chi_two_part*(x334*x748 + x343) + x342*x745)))))))
-    out[15, 3] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(x774 - x779*(x513*x773 + x774*x776))))))
-    out[15, 6] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x387*x773 + x776*x782) + x782)))))
-    out[15, 9] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x392*x773 + x776*x783) + x783)))))
-    out[15, 12] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x397*x773 + x776*x784) + x784)))))
-    out[15, 15] = x772*(((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x773*((-x367*x750) if x253 else (x401)) + x776*x787) + x787))))) - 1.0)
-    out[15, 16] = x772*((0.0) if x308 else (((0.0) if x309 else (dp35*x771*x788*(x766*x768 - 1.0)))))
-    out[15, 18] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x407*x773 + x776*x789) + x789)))))
-    out[15, 21] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x412*x773 + x776*x790) + x790)))))
-    out[15, 24] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x417*x773 + x776*x791) + x791)))))
-    out[15, 27] = x772*((0.0) if x308 else (((0.0) if x309 else (firm_customers_5*x780*(-x778*(dp5*x775*x792 + x753*x762) + x792)))))
-    out[15, 28] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x535*x773 + x776*x793) + x793)))))
-    out[15, 29] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x434*x773 + x776*x794) + x794)))))
-    out[15, 30] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x438*x773 + x776*x795) + x795)))))
-    out[15, 31] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x442*x773 + x776*x796) + x796)))))
-    out[15, 32] = x772*((0.0) if x308 else (((-firm_customers_5*price_response*(dp3*dp34*math.sqrt(x797))**price_response*(variable_cost_share_5 - 1.0)/x797) if x309 else (x433*x770*(chi_two_part*x801 + dp35*variable_cost_share_5*x799 - x769*(x431*x763*x802 + x543*x751*x752 + x761*(chi_two_part*x801 + x745*x803)))))))
-    out[15, 33] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x450*x773 + x776*x804) + x804)))))
-    out[15, 34] = x772*((0.0) if x308 else (((0.0) if x309 else (x781*(-x779*(x454*x773 + x776*x805) + x805)))))
-    out[16, 0] = x266*x810
-    out[16, 3] = x273*x810
-    out[16, 6] = x277*x810
-    out[16, 9] = x279*x810
-    out[16, 12] = x281*x810
-    out[16, 15] = x786*x810
-    out[16, 16] = -x809
-    out[16, 18] = x285*x810
-    out[16, 21] = x287*x810
-    out[16, 24] = x289*x810
-    out[16, 27] = x809*x811
-    out[16, 28] = x291*x810
-    out[16, 29] = x293*x810
-    out[16, 30] = x295*x810
-    out[16, 31] = x297*x810
-    out[16, 32] = customers*x799*x809
-    out[16, 33] = x301*x810
-    out[16, 34] = x303*x810
-    out[17, 0] = -x816*(-x813*x815 + x813)
-    out[17, 3] = -x273*x821
-    out[17, 6] = -x277*x821
-    out[17, 9] = -x279*x821
-    out[17, 12] = -x281*x821
-    out[17, 15] = -x816*(x815*(x822 - x823 - x824 + x825 - x826 + x827) - x822 + x823 + x824 - x825 + x826 - x827)
-    out[17, 16] = -firm_alive_5*(-x788 - x815*(fixed_cost_share_5*x757 + x812) - x817)
-    out[17, 17] = -firm_alive_5*(excess_cash_payout_rate*smooth_positive_slope(buffer_5 + dp39 + dp40, x807) + x815*x828 - x828)
-    out[17, 18] = -x285*x821
-    out[17, 21] = -x287*x821
-    out[17, 24] = -x289*x821
-    out[17, 27] = -firm_alive_5*x811*x820
-    out[17, 28] = -x291*x821
-    out[17, 29] = -x293*x821
-    out[17, 30] = -x295*x821
-    out[17, 31] = -x297*x821
-    out[17, 32] = -customers*firm_alive_5*(-x815*x829 + x829)
-    out[17, 33] = -x301*x821
-    out[17, 34] = -x303*x821
-    out[18, 0] = x857*((0.0) if x308 else (((0.0) if x309 else (x839*x856*(chi_two_part*(x321 + x834) + x266*x830 - x854*(x341*x838 + x493*x836*x838 + x846*(chi_two_part*(x334*x833 + x343) + x342*x830)))))))
-    out[18, 3] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(x859 - x864*(x513*x858 + x859*x861))))))
-    out[18, 6] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x387*x858 + x861*x867) + x867)))))
-    out[18, 9] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x392*x858 + x861*x868) + x868)))))
-    out[18, 12] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x397*x858 + x861*x869) + x869)))))
-    out[18, 15] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x402*x858 + x861*x870) + x870)))))
-    out[18, 18] = x857*(((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x858*((-x367*x835) if x253 else (x406)) + x861*x873) + x873))))) - 1.0)
-    out[18, 19] = x857*((0.0) if x308 else (((0.0) if x309 else (dp42*x856*x874*(x851*x853 - 1.0)))))
-    out[18, 21] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x412*x858 + x861*x875) + x875)))))
-    out[18, 24] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x417*x858 + x861*x876) + x876)))))
-    out[18, 27] = x857*((0.0) if x308 else (((0.0) if x309 else (firm_customers_6*x865*(-x863*(dp5*x860*x877 + x838*x847) + x877)))))
-    out[18, 28] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x535*x858 + x861*x878) + x878)))))
-    out[18, 29] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x434*x858 + x861*x879) + x879)))))
-    out[18, 30] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x438*x858 + x861*x880) + x880)))))
-    out[18, 31] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x442*x858 + x861*x881) + x881)))))
-    out[18, 32] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x446*x858 + x861*x882) + x882)))))
-    out[18, 33] = x857*((0.0) if x308 else (((-firm_customers_6*price_response*(dp3*dp41*math.sqrt(x883))**price_response*(variable_cost_share_6 - 1.0)/x883) if x309 else (x433*x855*(chi_two_part*x887 + dp42*variable_cost_share_6*x885 - x854*(x431*x848*x888 + x543*x836*x837 + x846*(chi_two_part*x887 + x830*x889)))))))
-    out[18, 34] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x454*x858 + x861*x890) + x890)))))
-    out[19, 0] = x266*x895
-    out[19, 3] = x273*x895
-    out[19, 6] = x277*x895
-    out[19, 9] = x279*x895
-    out[19, 12] = x281*x895
-    out[19, 15] = x283*x895
-    out[19, 18] = x872*x895
-    out[19, 19] = -x894
-    out[19, 21] = x287*x895
-    out[19, 24] = x289*x895
-    out[19, 27] = x894*x896
-    out[19, 28] = x291*x895
-    out[19, 29] = x293*x895
-    out[19, 30] = x295*x895
-    out[19, 31] = x297*x895
-    out[19, 32] = x299*x895
-    out[19, 33] = customers*x885*x894
-    out[19, 34] = x303*x895
-    out[20, 0] = -x901*(-x898*x900 + x898)
-    out[20, 3] = -x273*x906
-    out[20, 6] = -x277*x906
-    out[20, 9] = -x279*x906
-    out[20, 12] = -x281*x906
-    out[20, 15] = -x283*x906
-    out[20, 18] = -x901*(x900*(x907 - x908 - x909 + x910 - x911 + x912) - x907 + x908 + x909 - x910 + x911 - x912)
-    out[20, 19] = -firm_alive_6*(-x874 - x900*(fixed_cost_share_6*x842 + x897) - x902)
-    out[20, 20] = -firm_alive_6*(excess_cash_payout_rate*smooth_positive_slope(buffer_6 + dp46 + dp47, x892) + x900*x913 - x913)
-    out[20, 21] = -x287*x906
-    out[20, 24] = -x289*x906
-    out[20, 27] = -firm_alive_6*x896*x905
-    out[20, 28] = -x291*x906
-    out[20, 29] = -x293*x906
-    out[20, 30] = -x295*x906
-    out[20, 31] = -x297*x906
-    out[20, 32] = -x299*x906
-    out[20, 33] = -customers*firm_alive_6*(-x900*x914 + x914)
-    out[20, 34] = -x303*x906
-    out[21, 0] = x942*((0.0) if x308 else (((0.0) if x309 else (x924*x941*(chi_two_part*(x321 + x919) + x266*x915 - x939*(x341*x923 + x493*x921*x923 + x931*(chi_two_part*(x334*x918 + x343) + x342*x915)))))))
-    out[21, 3] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(x944 - x949*(x513*x943 + x944*x946))))))
-    out[21, 6] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x387*x943 + x946*x952) + x952)))))
-    out[21, 9] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x392*x943 + x946*x953) + x953)))))
-    out[21, 12] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x397*x943 + x946*x954) + x954)))))
-    out[21, 15] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x402*x943 + x946*x955) + x955)))))
-    out[21, 18] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x407*x943 + x946*x956) + x956)))))
-    out[21, 21] = x942*(((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x943*((-x367*x920) if x253 else (x411)) + x946*x959) + x959))))) - 1.0)
-    out[21, 22] = x942*((0.0) if x308 else (((0.0) if x309 else (dp49*x941*x960*(x936*x938 - 1.0)))))
-    out[21, 24] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x417*x943 + x946*x961) + x961)))))
-    out[21, 27] = x942*((0.0) if x308 else (((0.0) if x309 else (firm_customers_7*x950*(-x948*(dp5*x945*x962 + x923*x932) + x962)))))
-    out[21, 28] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x535*x943 + x946*x963) + x963)))))
-    out[21, 29] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x434*x943 + x946*x964) + x964)))))
-    out[21, 30] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x438*x943 + x946*x965) + x965)))))
-    out[21, 31] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x442*x943 + x946*x966) + x966)))))
-    out[21, 32] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x446*x943 + x946*x967) + x967)))))
-    out[21, 33] = x942*((0.0) if x308 else (((0.0) if x309 else (x951*(-x949*(x450*x943 + x946*x968) + x968)))))
-    out[21, 34] = x942*((0.0) if x308 else (((-firm_customers_7*price_response*(dp3*dp48*math.sqrt(x969))**price_response*(variable_cost_share_7 - 1.0)/x969) if x309 else (x433*x940*(chi_two_part*x973 + dp49*variable_cost_share_7*x971 - x939*(x431*x933*x974 + x543*x921*x922 + x931*(chi_two_part*x973 + x915*x975)))))))
-    out[22, 0] = x266*x980
-    out[22, 3] = x273*x980
-    out[22, 6] = x277*x980
-    out[22, 9] = x279*x980
-    out[22, 12] = x281*x980
-    out[22, 15] = x283*x980
-    out[22, 18] = x285*x980
-    out[22, 21] = x958*x980
-    out[22, 22] = -x979
-    out[22, 24] = x289*x980
-    out[22, 27] = x979*x981
-    out[22, 28] = x291*x980
-    out[22, 29] = x293*x980
-    out[22, 30] = x295*x980
-    out[22, 31] = x297*x980
-    out[22, 32] = x299*x980
-    out[22, 33] = x301*x980
-    out[22, 34] = customers*x971*x979
-    out[23, 0] = -x986*(-x983*x985 + x983)
-    out[23, 3] = -x273*x991
-    out[23, 6] = -x277*x991
-    out[23, 9] = -x279*x991
-    out[23, 12] = -x281*x991
-    out[23, 15] = -x283*x991
-    out[23, 18] = -x285*x991
-    out[23, 21] = -x986*(x985*(x992 - x993 - x994 + x995 - x996 + x997) - x992 + x993 + x994 - x995 + x996 - x997)
-    out[23, 22] = -firm_alive_7*(-x960 - x985*(fixed_cost_share_7*x927 + x982) - x987)
-    out[23, 23] = -firm_alive_7*(excess_cash_payout_rate*smooth_positive_slope(buffer_7 + dp53 + dp54, x977) + x985*x998 - x998)
-    out[23, 24] = -x289*x991
-    out[23, 27] = -firm_alive_7*x981*x990
-    out[23, 28] = -x291*x991
-    out[23, 29] = -x293*x991
-    out[23, 30] = -x295*x991
-    out[23, 31] = -x297*x991
-    out[23, 32] = -x299*x991
-    out[23, 33] = -x301*x991
-    out[23, 34] = -customers*firm_alive_7*(-x985*x999 + x999)
-    out[24, 0] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x266 - x1008 - x1010 - x1012) - x1006*x1007 - x1035*(x1013*x1017 + x1018*x339 + x1028*(chi_two_part*(x1004*x1013 + x1004 + x1016*x342 - x1019) + x1007*x1020)))))))
-    out[24, 3] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1041 - x1042 + x1048*(x1043*x513 + x1045*(-x1041 + x1042)))))))
-    out[24, 6] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x387 + x1045*(-x1051 + x1052)) + x1051 - x1052)))))
-    out[24, 9] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x392 + x1045*(-x1053 + x1054)) + x1053 - x1054)))))
-    out[24, 12] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x397 + x1045*(-x1055 + x1056)) + x1055 - x1056)))))
-    out[24, 15] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x402 + x1045*(-x1057 + x1058)) + x1057 - x1058)))))
-    out[24, 18] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x407 + x1045*(-x1059 + x1060)) + x1059 - x1060)))))
-    out[24, 21] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x412 + x1045*(-x1061 + x1062)) + x1061 - x1062)))))
-    out[24, 24] = x1038*(((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*((-x1014*x367) if x253 else (x416)) + x1045*(-x1065 + x1067)) + x1065 - x1067))))) - 1.0)
-    out[24, 25] = x1038*((0.0) if x308 else (((0.0) if x309 else (dp4*dp56*x1036*x1068*(x1032*x1034 - 1.0)))))
-    out[24, 27] = x1038*((0.0) if x308 else (((0.0) if x309 else (-x1049*(-x1004*x1069 + x1047*(dp5*x1004*x1044*x1069 + x1015*x1043))))))
-    out[24, 28] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x291 - x1072 - x1074) - x1007*x1071 - x1035*(x1018*x430 + x1028*(chi_two_part*(x1016*x426 - x1073 - x1076) + x1007*x1076) + x1075))))))
-    out[24, 29] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x293 - x1074 - x1079) - x1007*x1078 - x1035*(x1018*x544 + x1028*(chi_two_part*(x1016*x435 - x1073 - x1080) + x1007*x1080) + x1075))))))
-    out[24, 30] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x295 - x1074 - x1083) - x1007*x1082 - x1035*(x1018*x630 + x1028*(chi_two_part*(x1016*x439 - x1073 - x1084) + x1007*x1084) + x1075))))))
-    out[24, 31] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x297 - x1074 - x1087) - x1007*x1086 - x1035*(x1018*x716 + x1028*(chi_two_part*(x1016*x443 - x1073 - x1088) + x1007*x1088) + x1075))))))
-    out[24, 32] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x299 - x1074 - x1091) - x1007*x1090 - x1035*(x1018*x802 + x1028*(chi_two_part*(x1016*x447 - x1073 - x1092) + x1007*x1092) + x1075))))))
-    out[24, 33] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x301 - x1074 - x1095) - x1007*x1094 - x1035*(x1018*x888 + x1028*(chi_two_part*(x1016*x451 - x1073 - x1096) + x1007*x1096) + x1075))))))
-    out[24, 34] = x1038*((0.0) if x308 else (((x1001) if x309 else (x1037*(chi_two_part*(x100*x303 - x1074 - x1099) - x1007*x1098 - x1035*(x1018*x974 + x1028*(chi_two_part*(x1016*x455 - x1073 - x1100) + x1007*x1100) + x1075))))))
-    out[25, 0] = -x1006*x1105
-    out[25, 3] = -x1108*x273
-    out[25, 6] = -x1108*x277
-    out[25, 9] = -x1108*x279
-    out[25, 12] = -x1108*x281
-    out[25, 15] = -x1108*x283
-    out[25, 18] = -x1108*x285
-    out[25, 21] = -x1108*x287
-    out[25, 24] = -x1064*x1108
-    out[25, 25] = -x1107
-    out[25, 27] = -x1107*x1109
-    out[25, 28] = -x1071*x1105
-    out[25, 29] = -x1078*x1105
-    out[25, 30] = -x1082*x1105
-    out[25, 31] = -x1086*x1105
-    out[25, 32] = -x1090*x1105
-    out[25, 33] = -x1094*x1105
-    out[25, 34] = -x1098*x1105
-    out[26, 0] = -x1115*(dividend_payout*x1111*x1114 - x1114)
-    out[26, 3] = -x1121*x273
-    out[26, 6] = -x1121*x277
-    out[26, 9] = -x1121*x279
-    out[26, 12] = -x1121*x281
-    out[26, 15] = -x1121*x283
-    out[26, 18] = -x1121*x285
-    out[26, 21] = -x1121*x287
-    out[26, 24] = -x1115*(-x1119*x1122 + x1122)
-    out[26, 25] = -firm_alive_8*(dp8*restructuring_cost*x1103 - x1068 - x1119*(fixed_cost_share_8*x1024 + x464*smooth_positive_slope(x1106, x1102)))
-    out[26, 26] = -firm_alive_8*(excess_cash_payout_rate*smooth_positive_slope(buffer_8 + dp60 + dp61, x1102) + x1119*x1123 - x1123)
-    out[26, 27] = -firm_alive_8*x1004*x1120
-    out[26, 28] = -x1115*(dividend_payout*x1111*x1125 - x1125)
-    out[26, 29] = -x1115*(dividend_payout*x1111*x1126 - x1126)
-    out[26, 30] = -x1115*(dividend_payout*x1111*x1127 - x1127)
-    out[26, 31] = -x1115*(dividend_payout*x1111*x1128 - x1128)
-    out[26, 32] = -x1115*(dividend_payout*x1111*x1129 - x1129)
-    out[26, 33] = -x1115*(dividend_payout*x1111*x1130 - x1130)
-    out[26, 34] = -x1115*(dividend_payout*x1111*x1131 - x1131)
+    out[3, 0] = x366*((0.0) if x308 else (((0.0) if x309 else (x365*(chi_two_part*(x314 + x319) + x266*x310 - x362*(x321*x325*x333 + x337*x339 + x352*(chi_two_part*(x311*x332 + x341) + x310*x340)))))))
+    out[3, 3] = x366*(((0.0) if x308 else (((0.0) if x309 else (x365*(x310*x368 + x344*x371 - x362*(x339*((-x322*x372) if x253 else (-firm_customers_1*x374)) + x352*x371*x375)))))) - 1.0)
+    out[3, 4] = x366*((0.0) if x308 else (((0.0) if x309 else (dp6*x364*x376*(x359*x361 - 1.0)))))
+    out[3, 6] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(x382 - x388*(x378*x379 + x382*x384))))))
+    out[3, 9] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x391 + x384*x394) + x394)))))
+    out[3, 12] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x395 + x384*x398) + x398)))))
+    out[3, 15] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x399 + x384*x402) + x402)))))
+    out[3, 18] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x403 + x384*x406) + x406)))))
+    out[3, 21] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x407 + x384*x410) + x410)))))
+    out[3, 24] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x411 + x384*x414) + x414)))))
+    out[3, 27] = x366*((0.0) if x308 else (((0.0) if x309 else (firm_customers_1*x389*(-x387*(dp5*x383*x415 + x321*x354) + x415)))))
+    out[3, 28] = x366*((0.0) if x308 else (((-firm_customers_1*price_response*(dp2*dp3*math.sqrt((x417)))**price_response*(variable_cost_share_1 - 1.0)/x417) if x309 else (x363*x426*(chi_two_part*x422 + dp6*variable_cost_share_1*x419 - x362*(x325*x339 + x352*(chi_two_part*x422 + x310*x425) + x356*x423*x424))))))
+    out[3, 29] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x427 + x384*x430) + x430)))))
+    out[3, 30] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x431 + x384*x434) + x434)))))
+    out[3, 31] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x435 + x384*x438) + x438)))))
+    out[3, 32] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x439 + x384*x442) + x442)))))
+    out[3, 33] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x443 + x384*x446) + x446)))))
+    out[3, 34] = x366*((0.0) if x308 else (((0.0) if x309 else (x390*(-x388*(x379*x447 + x384*x450) + x450)))))
+    out[4, 0] = x266*x455
+    out[4, 3] = x368*x455
+    out[4, 4] = -x454
+    out[4, 6] = x277*x455
+    out[4, 9] = x279*x455
+    out[4, 12] = x281*x455
+    out[4, 15] = x283*x455
+    out[4, 18] = x285*x455
+    out[4, 21] = x287*x455
+    out[4, 24] = x289*x455
+    out[4, 27] = x454*x456
+    out[4, 28] = customers*x419*x454
+    out[4, 29] = x293*x455
+    out[4, 30] = x295*x455
+    out[4, 31] = x297*x455
+    out[4, 32] = x299*x455
+    out[4, 33] = x301*x455
+    out[4, 34] = x303*x455
+    out[5, 0] = -x462*(-x459*x461 + x459)
+    out[5, 3] = -x462*(x461*(x463 - x465 - x466 + x467 + x468 - x470) - x463 + x465 + x466 - x467 - x468 + x470)
+    out[5, 4] = -firm_alive_1*(-x376 - x461*(fixed_cost_share_1*x347 + x458) - x471)
+    out[5, 5] = -firm_alive_1*(excess_cash_payout_rate*smooth_positive_slope(buffer_1 + dp11 + dp12, x452) + x461*x472 - x472)
+    out[5, 6] = -x277*x475
+    out[5, 9] = -x279*x475
+    out[5, 12] = -x281*x475
+    out[5, 15] = -x283*x475
+    out[5, 18] = -x285*x475
+    out[5, 21] = -x287*x475
+    out[5, 24] = -x289*x475
+    out[5, 27] = -firm_alive_1*x456*x474
+    out[5, 28] = -customers*firm_alive_1*(-x461*x476 + x476)
+    out[5, 29] = -x293*x475
+    out[5, 30] = -x295*x475
+    out[5, 31] = -x297*x475
+    out[5, 32] = -x299*x475
+    out[5, 33] = -x301*x475
+    out[5, 34] = -x303*x475
+    out[6, 0] = x505*((0.0) if x308 else (((0.0) if x309 else (x504*(chi_two_part*(x319 + x479) + x266*x477 - x501*(x333*x481*x484 + x337*x485 + x493*(chi_two_part*(x332*x478 + x341) + x340*x477)))))))
+    out[6, 3] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(x509 - x514*(x506*x507 + x509*x511))))))
+    out[6, 6] = x505*(((0.0) if x308 else (((0.0) if x309 else (x504*(x344*x519 + x477*x518 - x501*(x485*((-x372*x482) if x253 else (-firm_customers_2*x374)) + x493*x519*x520)))))) - 1.0)
+    out[6, 7] = x505*((0.0) if x308 else (((0.0) if x309 else (dp14*x503*x521*(x498*x500 - 1.0)))))
+    out[6, 9] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x391*x507 + x511*x522) + x522)))))
+    out[6, 12] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x395*x507 + x511*x523) + x523)))))
+    out[6, 15] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x399*x507 + x511*x524) + x524)))))
+    out[6, 18] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x403*x507 + x511*x525) + x525)))))
+    out[6, 21] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x407*x507 + x511*x526) + x526)))))
+    out[6, 24] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x411*x507 + x511*x527) + x527)))))
+    out[6, 27] = x505*((0.0) if x308 else (((0.0) if x309 else (firm_customers_2*x515*(-x513*(dp5*x510*x528 + x481*x494) + x528)))))
+    out[6, 28] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x507*x529 + x511*x531) + x531)))))
+    out[6, 29] = x505*((0.0) if x308 else (((-firm_customers_2*price_response*(dp13*dp3*math.sqrt((x532)))**price_response*(variable_cost_share_2 - 1.0)/x532) if x309 else (x426*x502*(chi_two_part*x536 + dp14*variable_cost_share_2*x534 - x501*(x424*x495*x537 + x484*x485 + x493*(chi_two_part*x536 + x477*x538)))))))
+    out[6, 30] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x431*x507 + x511*x539) + x539)))))
+    out[6, 31] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x435*x507 + x511*x540) + x540)))))
+    out[6, 32] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x439*x507 + x511*x541) + x541)))))
+    out[6, 33] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x443*x507 + x511*x542) + x542)))))
+    out[6, 34] = x505*((0.0) if x308 else (((0.0) if x309 else (x516*(-x514*(x447*x507 + x511*x543) + x543)))))
+    out[7, 0] = x266*x548
+    out[7, 3] = x273*x548
+    out[7, 6] = x518*x548
+    out[7, 7] = -x547
+    out[7, 9] = x279*x548
+    out[7, 12] = x281*x548
+    out[7, 15] = x283*x548
+    out[7, 18] = x285*x548
+    out[7, 21] = x287*x548
+    out[7, 24] = x289*x548
+    out[7, 27] = x547*x549
+    out[7, 28] = x291*x548
+    out[7, 29] = customers*x534*x547
+    out[7, 30] = x295*x548
+    out[7, 31] = x297*x548
+    out[7, 32] = x299*x548
+    out[7, 33] = x301*x548
+    out[7, 34] = x303*x548
+    out[8, 0] = -x554*(-x551*x553 + x551)
+    out[8, 3] = -x273*x559
+    out[8, 6] = -x554*(x553*(x560 - x561 - x562 + x563 + x564 - x565) - x560 + x561 + x562 - x563 - x564 + x565)
+    out[8, 7] = -firm_alive_2*(-x521 - x553*(fixed_cost_share_2*x489 + x550) - x555)
+    out[8, 8] = -firm_alive_2*(excess_cash_payout_rate*smooth_positive_slope(buffer_2 + dp18 + dp19, x545) + x553*x566 - x566)
+    out[8, 9] = -x279*x559
+    out[8, 12] = -x281*x559
+    out[8, 15] = -x283*x559
+    out[8, 18] = -x285*x559
+    out[8, 21] = -x287*x559
+    out[8, 24] = -x289*x559
+    out[8, 27] = -firm_alive_2*x549*x558
+    out[8, 28] = -x291*x559
+    out[8, 29] = -customers*firm_alive_2*(-x553*x567 + x567)
+    out[8, 30] = -x295*x559
+    out[8, 31] = -x297*x559
+    out[8, 32] = -x299*x559
+    out[8, 33] = -x301*x559
+    out[8, 34] = -x303*x559
+    out[9, 0] = x596*((0.0) if x308 else (((0.0) if x309 else (x595*(chi_two_part*(x319 + x570) + x266*x568 - x592*(x333*x572*x575 + x337*x576 + x584*(chi_two_part*(x332*x569 + x341) + x340*x568)))))))
+    out[9, 3] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(x598 - x603*(x506*x597 + x598*x600))))))
+    out[9, 6] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x378*x597 + x600*x606) + x606)))))
+    out[9, 9] = x596*(((0.0) if x308 else (((0.0) if x309 else (x595*(x344*x609 + x568*x608 - x592*(x576*((-x372*x573) if x253 else (-firm_customers_3*x374)) + x584*x609*x610)))))) - 1.0)
+    out[9, 10] = x596*((0.0) if x308 else (((0.0) if x309 else (dp21*x594*x611*(x589*x591 - 1.0)))))
+    out[9, 12] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x395*x597 + x600*x612) + x612)))))
+    out[9, 15] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x399*x597 + x600*x613) + x613)))))
+    out[9, 18] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x403*x597 + x600*x614) + x614)))))
+    out[9, 21] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x407*x597 + x600*x615) + x615)))))
+    out[9, 24] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x411*x597 + x600*x616) + x616)))))
+    out[9, 27] = x596*((0.0) if x308 else (((0.0) if x309 else (firm_customers_3*x604*(-x602*(dp5*x599*x617 + x572*x585) + x617)))))
+    out[9, 28] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x529*x597 + x600*x618) + x618)))))
+    out[9, 29] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x427*x597 + x600*x619) + x619)))))
+    out[9, 30] = x596*((0.0) if x308 else (((-firm_customers_3*price_response*(dp20*dp3*math.sqrt((x620)))**price_response*(variable_cost_share_3 - 1.0)/x620) if x309 else (x426*x593*(chi_two_part*x624 + dp21*variable_cost_share_3*x622 - x592*(x424*x586*x625 + x575*x576 + x584*(chi_two_part*x624 + x568*x626)))))))
+    out[9, 31] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x435*x597 + x600*x627) + x627)))))
+    out[9, 32] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x439*x597 + x600*x628) + x628)))))
+    out[9, 33] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x443*x597 + x600*x629) + x629)))))
+    out[9, 34] = x596*((0.0) if x308 else (((0.0) if x309 else (x605*(-x603*(x447*x597 + x600*x630) + x630)))))
+    out[10, 0] = x266*x635
+    out[10, 3] = x273*x635
+    out[10, 6] = x277*x635
+    out[10, 9] = x608*x635
+    out[10, 10] = -x634
+    out[10, 12] = x281*x635
+    out[10, 15] = x283*x635
+    out[10, 18] = x285*x635
+    out[10, 21] = x287*x635
+    out[10, 24] = x289*x635
+    out[10, 27] = x634*x636
+    out[10, 28] = x291*x635
+    out[10, 29] = x293*x635
+    out[10, 30] = customers*x622*x634
+    out[10, 31] = x297*x635
+    out[10, 32] = x299*x635
+    out[10, 33] = x301*x635
+    out[10, 34] = x303*x635
+    out[11, 0] = -x641*(-x638*x640 + x638)
+    out[11, 3] = -x273*x646
+    out[11, 6] = -x277*x646
+    out[11, 9] = -x641*(x640*(x647 - x648 - x649 + x650 + x651 - x652) - x647 + x648 + x649 - x650 - x651 + x652)
+    out[11, 10] = -firm_alive_3*(-x611 - x640*(fixed_cost_share_3*x580 + x637) - x642)
+    out[11, 11] = -firm_alive_3*(excess_cash_payout_rate*smooth_positive_slope(buffer_3 + dp25 + dp26, x632) + x640*x653 - x653)
+    out[11, 12] = -x281*x646
+    out[11, 15] = -x283*x646
+    out[11, 18] = -x285*x646
+    out[11, 21] = -x287*x646
+    out[11, 24] = -x289*x646
+    out[11, 27] = -firm_alive_3*x636*x645
+    out[11, 28] = -x291*x646
+    out[11, 29] = -x293*x646
+    out[11, 30] = -customers*firm_alive_3*(-x640*x654 + x654)
+    out[11, 31] = -x297*x646
+    out[11, 32] = -x299*x646
+    out[11, 33] = -x301*x646
+    out[11, 34] = -x303*x646
+    out[12, 0] = x683*((0.0) if x308 else (((0.0) if x309 else (x682*(chi_two_part*(x319 + x657) + x266*x655 - x679*(x333*x659*x662 + x337*x663 + x671*(chi_two_part*(x332*x656 + x341) + x340*x655)))))))
+    out[12, 3] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(x685 - x690*(x506*x684 + x685*x687))))))
+    out[12, 6] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x378*x684 + x687*x693) + x693)))))
+    out[12, 9] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x391*x684 + x687*x694) + x694)))))
+    out[12, 12] = x683*(((0.0) if x308 else (((0.0) if x309 else (x682*(x344*x697 + x655*x696 - x679*(x663*((-x372*x660) if x253 else (-firm_customers_4*x374)) + x671*x697*x698)))))) - 1.0)
+    out[12, 13] = x683*((0.0) if x308 else (((0.0) if x309 else (dp28*x681*x699*(x676*x678 - 1.0)))))
+    out[12, 15] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x399*x684 + x687*x700) + x700)))))
+    out[12, 18] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x403*x684 + x687*x701) + x701)))))
+    out[12, 21] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x407*x684 + x687*x702) + x702)))))
+    out[12, 24] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x411*x684 + x687*x703) + x703)))))
+    out[12, 27] = x683*((0.0) if x308 else (((0.0) if x309 else (firm_customers_4*x691*(-x689*(dp5*x686*x704 + x659*x672) + x704)))))
+    out[12, 28] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x529*x684 + x687*x705) + x705)))))
+    out[12, 29] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x427*x684 + x687*x706) + x706)))))
+    out[12, 30] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x431*x684 + x687*x707) + x707)))))
+    out[12, 31] = x683*((0.0) if x308 else (((-firm_customers_4*price_response*(dp27*dp3*math.sqrt((x708)))**price_response*(variable_cost_share_4 - 1.0)/x708) if x309 else (x426*x680*(chi_two_part*x712 + dp28*variable_cost_share_4*x710 - x679*(x424*x673*x713 + x662*x663 + x671*(chi_two_part*x712 + x655*x714)))))))
+    out[12, 32] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x439*x684 + x687*x715) + x715)))))
+    out[12, 33] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x443*x684 + x687*x716) + x716)))))
+    out[12, 34] = x683*((0.0) if x308 else (((0.0) if x309 else (x692*(-x690*(x447*x684 + x687*x717) + x717)))))
+    out[13, 0] = x266*x722
+    out[13, 3] = x273*x722
+    out[13, 6] = x277*x722
+    out[13, 9] = x279*x722
+    out[13, 12] = x696*x722
+    out[13, 13] = -x721
+    out[13, 15] = x283*x722
+    out[13, 18] = x285*x722
+    out[13, 21] = x287*x722
+    out[13, 24] = x289*x722
+    out[13, 27] = x721*x723
+    out[13, 28] = x291*x722
+    out[13, 29] = x293*x722
+    out[13, 30] = x295*x722
+    out[13, 31] = customers*x710*x721
+    out[13, 32] = x299*x722
+    out[13, 33] = x301*x722
+    out[13, 34] = x303*x722
+    out[14, 0] = -x728*(-x725*x727 + x725)
+    out[14, 3] = -x273*x733
+    out[14, 6] = -x277*x733
+    out[14, 9] = -x279*x733
+    out[14, 12] = -x728*(x727*(x734 - x735 - x736 + x737 + x738 - x739) - x734 + x735 + x736 - x737 - x738 + x739)
+    out[14, 13] = -firm_alive_4*(-x699 - x727*(fixed_cost_share_4*x667 + x724) - x729)
+    out[14, 14] = -firm_alive_4*(excess_cash_payout_rate*smooth_positive_slope(buffer_4 + dp32 + dp33, x719) + x727*x740 - x740)
+    out[14, 15] = -x283*x733
+    out[14, 18] = -x285*x733
+    out[14, 21] = -x287*x733
+    out[14, 24] = -x289*x733
+    out[14, 27] = -firm_alive_4*x723*x732
+    out[14, 28] = -x291*x733
+    out[14, 29] = -x293*x733
+    out[14, 30] = -x295*x733
+    out[14, 31] = -customers*firm_alive_4*(-x727*x741 + x741)
+    out[14, 32] = -x299*x733
+    out[14, 33] = -x301*x733
+    out[14, 34] = -x303*x733
+    out[15, 0] = x770*((0.0) if x308 else (((0.0) if x309 else (x769*(chi_two_part*(x319 + x744) + x266*x742 - x766*(x333*x746*x749 + x337*x750 + x758*(chi_two_part*(x332*x743 + x341) + x340*x742)))))))
+    out[15, 3] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(x772 - x777*(x506*x771 + x772*x774))))))
+    out[15, 6] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x378*x771 + x774*x780) + x780)))))
+    out[15, 9] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x391*x771 + x774*x781) + x781)))))
+    out[15, 12] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x395*x771 + x774*x782) + x782)))))
+    out[15, 15] = x770*(((0.0) if x308 else (((0.0) if x309 else (x769*(x344*x785 + x742*x784 - x766*(x750*((-x372*x747) if x253 else (-firm_customers_5*x374)) + x758*x785*x786)))))) - 1.0)
+    out[15, 16] = x770*((0.0) if x308 else (((0.0) if x309 else (dp35*x768*x787*(x763*x765 - 1.0)))))
+    out[15, 18] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x403*x771 + x774*x788) + x788)))))
+    out[15, 21] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x407*x771 + x774*x789) + x789)))))
+    out[15, 24] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x411*x771 + x774*x790) + x790)))))
+    out[15, 27] = x770*((0.0) if x308 else (((0.0) if x309 else (firm_customers_5*x778*(-x776*(dp5*x773*x791 + x746*x759) + x791)))))
+    out[15, 28] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x529*x771 + x774*x792) + x792)))))
+    out[15, 29] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x427*x771 + x774*x793) + x793)))))
+    out[15, 30] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x431*x771 + x774*x794) + x794)))))
+    out[15, 31] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x435*x771 + x774*x795) + x795)))))
+    out[15, 32] = x770*((0.0) if x308 else (((-firm_customers_5*price_response*(dp3*dp34*math.sqrt((x796)))**price_response*(variable_cost_share_5 - 1.0)/x796) if x309 else (x426*x767*(chi_two_part*x800 + dp35*variable_cost_share_5*x798 - x766*(x424*x760*x801 + x749*x750 + x758*(chi_two_part*x800 + x742*x802)))))))
+    out[15, 33] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x443*x771 + x774*x803) + x803)))))
+    out[15, 34] = x770*((0.0) if x308 else (((0.0) if x309 else (x779*(-x777*(x447*x771 + x774*x804) + x804)))))
+    out[16, 0] = x266*x809
+    out[16, 3] = x273*x809
+    out[16, 6] = x277*x809
+    out[16, 9] = x279*x809
+    out[16, 12] = x281*x809
+    out[16, 15] = x784*x809
+    out[16, 16] = -x808
+    out[16, 18] = x285*x809
+    out[16, 21] = x287*x809
+    out[16, 24] = x289*x809
+    out[16, 27] = x808*x810
+    out[16, 28] = x291*x809
+    out[16, 29] = x293*x809
+    out[16, 30] = x295*x809
+    out[16, 31] = x297*x809
+    out[16, 32] = customers*x798*x808
+    out[16, 33] = x301*x809
+    out[16, 34] = x303*x809
+    out[17, 0] = -x815*(-x812*x814 + x812)
+    out[17, 3] = -x273*x820
+    out[17, 6] = -x277*x820
+    out[17, 9] = -x279*x820
+    out[17, 12] = -x281*x820
+    out[17, 15] = -x815*(x814*(x821 - x822 - x823 + x824 + x825 - x826) - x821 + x822 + x823 - x824 - x825 + x826)
+    out[17, 16] = -firm_alive_5*(-x787 - x814*(fixed_cost_share_5*x754 + x811) - x816)
+    out[17, 17] = -firm_alive_5*(excess_cash_payout_rate*smooth_positive_slope(buffer_5 + dp39 + dp40, x806) + x814*x827 - x827)
+    out[17, 18] = -x285*x820
+    out[17, 21] = -x287*x820
+    out[17, 24] = -x289*x820
+    out[17, 27] = -firm_alive_5*x810*x819
+    out[17, 28] = -x291*x820
+    out[17, 29] = -x293*x820
+    out[17, 30] = -x295*x820
+    out[17, 31] = -x297*x820
+    out[17, 32] = -customers*firm_alive_5*(-x814*x828 + x828)
+    out[17, 33] = -x301*x820
+    out[17, 34] = -x303*x820
+    out[18, 0] = x857*((0.0) if x308 else (((0.0) if x309 else (x856*(chi_two_part*(x319 + x831) + x266*x829 - x853*(x333*x833*x836 + x337*x837 + x845*(chi_two_part*(x332*x830 + x341) + x340*x829)))))))
+    out[18, 3] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(x859 - x864*(x506*x858 + x859*x861))))))
+    out[18, 6] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x378*x858 + x861*x867) + x867)))))
+    out[18, 9] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x391*x858 + x861*x868) + x868)))))
+    out[18, 12] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x395*x858 + x861*x869) + x869)))))
+    out[18, 15] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x399*x858 + x861*x870) + x870)))))
+    out[18, 18] = x857*(((0.0) if x308 else (((0.0) if x309 else (x856*(x344*x873 + x829*x872 - x853*(x837*((-x372*x834) if x253 else (-firm_customers_6*x374)) + x845*x873*x874)))))) - 1.0)
+    out[18, 19] = x857*((0.0) if x308 else (((0.0) if x309 else (dp42*x855*x875*(x850*x852 - 1.0)))))
+    out[18, 21] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x407*x858 + x861*x876) + x876)))))
+    out[18, 24] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x411*x858 + x861*x877) + x877)))))
+    out[18, 27] = x857*((0.0) if x308 else (((0.0) if x309 else (firm_customers_6*x865*(-x863*(dp5*x860*x878 + x833*x846) + x878)))))
+    out[18, 28] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x529*x858 + x861*x879) + x879)))))
+    out[18, 29] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x427*x858 + x861*x880) + x880)))))
+    out[18, 30] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x431*x858 + x861*x881) + x881)))))
+    out[18, 31] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x435*x858 + x861*x882) + x882)))))
+    out[18, 32] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x439*x858 + x861*x883) + x883)))))
+    out[18, 33] = x857*((0.0) if x308 else (((-firm_customers_6*price_response*(dp3*dp41*math.sqrt((x884)))**price_response*(variable_cost_share_6 - 1.0)/x884) if x309 else (x426*x854*(chi_two_part*x888 + dp42*variable_cost_share_6*x886 - x853*(x424*x847*x889 + x836*x837 + x845*(chi_two_part*x888 + x829*x890)))))))
+    out[18, 34] = x857*((0.0) if x308 else (((0.0) if x309 else (x866*(-x864*(x447*x858 + x861*x891) + x891)))))
+    out[19, 0] = x266*x896
+    out[19, 3] = x273*x896
+    out[19, 6] = x277*x896
+    out[19, 9] = x279*x896
+    out[19, 12] = x281*x896
+    out[19, 15] = x283*x896
+    out[19, 18] = x872*x896
+    out[19, 19] = -x895
+    out[19, 21] = x287*x896
+    out[19, 24] = x289*x896
+    out[19, 27] = x895*x897
+    out[19, 28] = x291*x896
+    out[19, 29] = x293*x896
+    out[19, 30] = x295*x896
+    out[19, 31] = x297*x896
+    out[19, 32] = x299*x896
+    out[19, 33] = customers*x886*x895
+    out[19, 34] = x303*x896
+    out[20, 0] = -x902*(-x899*x901 + x899)
+    out[20, 3] = -x273*x907
+    out[20, 6] = -x277*x907
+    out[20, 9] = -x279*x907
+    out[20, 12] = -x281*x907
+    out[20, 15] = -x283*x907
+    out[20, 18] = -x902*(x901*(x908 - x909 - x910 + x911 + x912 - x913) - x908 + x909 + x910 - x911 - x912 + x913)
+    out[20, 19] = -firm_alive_6*(-x875 - x901*(fixed_cost_share_6*x841 + x898) - x903)
+    out[20, 20] = -firm_alive_6*(excess_cash_payout_rate*smooth_positive_slope(buffer_6 + dp46 + dp47, x893) + x901*x914 - x914)
+    out[20, 21] = -x287*x907
+    out[20, 24] = -x289*x907
+    out[20, 27] = -firm_alive_6*x897*x906
+    out[20, 28] = -x291*x907
+    out[20, 29] = -x293*x907
+    out[20, 30] = -x295*x907
+    out[20, 31] = -x297*x907
+    out[20, 32] = -x299*x907
+    out[20, 33] = -customers*firm_alive_6*(-x901*x915 + x915)
+    out[20, 34] = -x303*x907
+    out[21, 0] = x944*((0.0) if x308 else (((0.0) if x309 else (x943*(chi_two_part*(x319 + x918) + x266*x916 - x940*(x333*x920*x923 + x337*x924 + x932*(chi_two_part*(x332*x917 + x341) + x340*x916)))))))
+    out[21, 3] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(x946 - x951*(x506*x945 + x946*x948))))))
+    out[21, 6] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x378*x945 + x948*x954) + x954)))))
+    out[21, 9] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x391*x945 + x948*x955) + x955)))))
+    out[21, 12] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x395*x945 + x948*x956) + x956)))))
+    out[21, 15] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x399*x945 + x948*x957) + x957)))))
+    out[21, 18] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x403*x945 + x948*x958) + x958)))))
+    out[21, 21] = x944*(((0.0) if x308 else (((0.0) if x309 else (x943*(x344*x961 + x916*x960 - x940*(x924*((-x372*x921) if x253 else (-firm_customers_7*x374)) + x932*x961*x962)))))) - 1.0)
+    out[21, 22] = x944*((0.0) if x308 else (((0.0) if x309 else (dp49*x942*x963*(x937*x939 - 1.0)))))
+    out[21, 24] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x411*x945 + x948*x964) + x964)))))
+    out[21, 27] = x944*((0.0) if x308 else (((0.0) if x309 else (firm_customers_7*x952*(-x950*(dp5*x947*x965 + x920*x933) + x965)))))
+    out[21, 28] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x529*x945 + x948*x966) + x966)))))
+    out[21, 29] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x427*x945 + x948*x967) + x967)))))
+    out[21, 30] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x431*x945 + x948*x968) + x968)))))
+    out[21, 31] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x435*x945 + x948*x969) + x969)))))
+    out[21, 32] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x439*x945 + x948*x970) + x970)))))
+    out[21, 33] = x944*((0.0) if x308 else (((0.0) if x309 else (x953*(-x951*(x443*x945 + x948*x971) + x971)))))
+    out[21, 34] = x944*((0.0) if x308 else (((-firm_customers_7*price_response*(dp3*dp48*math.sqrt((x972)))**price_response*(variable_cost_share_7 - 1.0)/x972) if x309 else (x426*x941*(chi_two_part*x976 + dp49*variable_cost_share_7*x974 - x940*(x424*x934*x977 + x923*x924 + x932*(chi_two_part*x976 + x916*x978)))))))
+    out[22, 0] = x266*x983
+    out[22, 3] = x273*x983
+    out[22, 6] = x277*x983
+    out[22, 9] = x279*x983
+    out[22, 12] = x281*x983
+    out[22, 15] = x283*x983
+    out[22, 18] = x285*x983
+    out[22, 21] = x960*x983
+    out[22, 22] = -x982
+    out[22, 24] = x289*x983
+    out[22, 27] = x982*x984
+    out[22, 28] = x291*x983
+    out[22, 29] = x293*x983
+    out[22, 30] = x295*x983
+    out[22, 31] = x297*x983
+    out[22, 32] = x299*x983
+    out[22, 33] = x301*x983
+    out[22, 34] = customers*x974*x982
+    out[23, 0] = -x989*(-x986*x988 + x986)
+    out[23, 3] = -x273*x994
+    out[23, 6] = -x277*x994
+    out[23, 9] = -x279*x994
+    out[23, 12] = -x281*x994
+    out[23, 15] = -x283*x994
+    out[23, 18] = -x285*x994
+    out[23, 21] = -x989*(x1000 + x988*(-x1000 + x995 - x996 - x997 + x998 + x999) - x995 + x996 + x997 - x998 - x999)
+    out[23, 22] = -firm_alive_7*(-x963 - x988*(fixed_cost_share_7*x928 + x985) - x990)
+    out[23, 23] = -firm_alive_7*(excess_cash_payout_rate*smooth_positive_slope(buffer_7 + dp53 + dp54, x980) + x1001*x988 - x1001)
+    out[23, 24] = -x289*x994
+    out[23, 27] = -firm_alive_7*x984*x993
+    out[23, 28] = -x291*x994
+    out[23, 29] = -x293*x994
+    out[23, 30] = -x295*x994
+    out[23, 31] = -x297*x994
+    out[23, 32] = -x299*x994
+    out[23, 33] = -x301*x994
+    out[23, 34] = -customers*firm_alive_7*(-x1002*x988 + x1002)
+    out[24, 0] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x266 - x1009 - x1011 - x1013) - x1007*x1008 - x1036*(x1014*x1018 + x1019*x337 + x1029*(chi_two_part*(x1005*x1014 + x1005 + x1017*x340 - x1020) + x1008*x1021)))))))
+    out[24, 3] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1041 - x1042 + x1048*(x1043*x506 + x1045*(-x1041 + x1042)))))))
+    out[24, 6] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x378 + x1045*(-x1051 + x1052)) + x1051 - x1052)))))
+    out[24, 9] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x391 + x1045*(-x1053 + x1054)) + x1053 - x1054)))))
+    out[24, 12] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x395 + x1045*(-x1055 + x1056)) + x1055 - x1056)))))
+    out[24, 15] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x399 + x1045*(-x1057 + x1058)) + x1057 - x1058)))))
+    out[24, 18] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x403 + x1045*(-x1059 + x1060)) + x1059 - x1060)))))
+    out[24, 21] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1050*(x1048*(x1043*x407 + x1045*(-x1061 + x1062)) + x1061 - x1062)))))
+    out[24, 24] = x1039*(((0.0) if x308 else (((0.0) if x309 else (x1038*(multihoming_share*platform_share*x1065*x327*x334*x343 - x1036*(x1019*((-x1015*x372) if x253 else (-x334*x374)) + x1029*x1065*x334*(x1008 + x344)) - x1040*x1064))))) - 1.0)
+    out[24, 25] = x1039*((0.0) if x308 else (((0.0) if x309 else (dp4*dp56*x1037*x1066*(x1033*x1035 - 1.0)))))
+    out[24, 27] = x1039*((0.0) if x308 else (((0.0) if x309 else (-x1049*(-x1005*x1067 + x1047*(dp5*x1005*x1044*x1067 + x1016*x1043))))))
+    out[24, 28] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x291 - x1070 - x1072) - x1008*x1069 - x1036*(x1019*x423 + x1029*(chi_two_part*(x1017*x420 - x1071 - x1074) + x1008*x1074) + x1073))))))
+    out[24, 29] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x293 - x1072 - x1077) - x1008*x1076 - x1036*(x1019*x537 + x1029*(chi_two_part*(x1017*x428 - x1071 - x1078) + x1008*x1078) + x1073))))))
+    out[24, 30] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x295 - x1072 - x1081) - x1008*x1080 - x1036*(x1019*x625 + x1029*(chi_two_part*(x1017*x432 - x1071 - x1082) + x1008*x1082) + x1073))))))
+    out[24, 31] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x297 - x1072 - x1085) - x1008*x1084 - x1036*(x1019*x713 + x1029*(chi_two_part*(x1017*x436 - x1071 - x1086) + x1008*x1086) + x1073))))))
+    out[24, 32] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x299 - x1072 - x1089) - x1008*x1088 - x1036*(x1019*x801 + x1029*(chi_two_part*(x1017*x440 - x1071 - x1090) + x1008*x1090) + x1073))))))
+    out[24, 33] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x301 - x1072 - x1093) - x1008*x1092 - x1036*(x1019*x889 + x1029*(chi_two_part*(x1017*x444 - x1071 - x1094) + x1008*x1094) + x1073))))))
+    out[24, 34] = x1039*((0.0) if x308 else (((x1004) if x309 else (x1038*(chi_two_part*(x100*x303 - x1072 - x1097) - x1008*x1096 - x1036*(x1019*x977 + x1029*(chi_two_part*(x1017*x448 - x1071 - x1098) + x1008*x1098) + x1073))))))
+    out[25, 0] = -x1007*x1103
+    out[25, 3] = -x1106*x273
+    out[25, 6] = -x1106*x277
+    out[25, 9] = -x1106*x279
+    out[25, 12] = -x1106*x281
+    out[25, 15] = -x1106*x283
+    out[25, 18] = -x1106*x285
+    out[25, 21] = -x1106*x287
+    out[25, 24] = -x1064*x1106
+    out[25, 25] = -x1105
+    out[25, 27] = -x1105*x1107
+    out[25, 28] = -x1069*x1103
+    out[25, 29] = -x1076*x1103
+    out[25, 30] = -x1080*x1103
+    out[25, 31] = -x1084*x1103
+    out[25, 32] = -x1088*x1103
+    out[25, 33] = -x1092*x1103
+    out[25, 34] = -x1096*x1103
+    out[26, 0] = -x1113*(dividend_payout*x1109*x1112 - x1112)
+    out[26, 3] = -x1120*x273
+    out[26, 6] = -x1120*x277
+    out[26, 9] = -x1120*x279
+    out[26, 12] = -x1120*x281
+    out[26, 15] = -x1120*x283
+    out[26, 18] = -x1120*x285
+    out[26, 21] = -x1120*x287
+    out[26, 24] = -x1113*(-x1118*x1121 + x1121)
+    out[26, 25] = -firm_alive_8*(dp8*restructuring_cost*x1101 - x1066 - x1118*(fixed_cost_share_8*x1025 + x457*smooth_positive_slope(x1104, x1100)))
+    out[26, 26] = -firm_alive_8*(excess_cash_payout_rate*smooth_positive_slope(buffer_8 + dp60 + dp61, x1100) + x1118*x1122 - x1122)
+    out[26, 27] = -firm_alive_8*x1005*x1119
+    out[26, 28] = -x1113*(dividend_payout*x1109*x1124 - x1124)
+    out[26, 29] = -x1113*(dividend_payout*x1109*x1125 - x1125)
+    out[26, 30] = -x1113*(dividend_payout*x1109*x1126 - x1126)
+    out[26, 31] = -x1113*(dividend_payout*x1109*x1127 - x1127)
+    out[26, 32] = -x1113*(dividend_payout*x1109*x1128 - x1128)
+    out[26, 33] = -x1113*(dividend_payout*x1109*x1129 - x1129)
+    out[26, 34] = -x1113*(dividend_payout*x1109*x1130 - x1130)
     out[27, 27] = sector_growth_rate
-    out[28, 0] = x233*(-x109*x133 - x109*x134 + x1138*x1201 - x1138 - x1144*x1201 + x1144 - x1149*x1151 + x1151*x1155 - x1159*x1160 + x1160*x1164 - x1168*x1169 + x1169*x1173 - x1177*x1178 + x1178*x1182 - x1186*x1187 + x1187*x1191 - x1195*x1196 + x1196*x1200 + x137 + x154 + x171 + x91*x93 - x93)
+    out[28, 0] = x233*(-x109*x133 - x109*x134 + x1137*x1200 - x1137 - x1143*x1200 + x1143 - x1148*x1150 + x1150*x1154 - x1158*x1159 + x1159*x1163 - x1167*x1168 + x1168*x1172 - x1176*x1177 + x1177*x1181 - x1185*x1186 + x1186*x1190 - x1194*x1195 + x1195*x1199 + x137 + x154 + x171 + x91*x93 - x93)
     out[28, 1] = x233*(-x109*x203 + x196 + x205)
     out[28, 2] = -x215*x230
-    out[28, 3] = x234*(acquisition*x101*x124*x168*x232 + churn_rate*platform_share*x0*x150*x232 + firm_switching_rate*x100*x1220*x1234 + firm_switching_rate*x100*x1233*x232 - x1203*x1204 - x1204*x1222 - x1206*x1207 - x1207*x1224 - x1209*x1210 - x1210*x1226 - x1212*x1213 - x1213*x1228 - x1215*x1216 - x1216*x1230 - x1218*x1219 - x1219*x1232)
-    out[28, 6] = x1235*x234*(((x1148)*(x1148)) + ((x1154)*(x1154)) - 2.0)
-    out[28, 9] = x1236*x234*(((x1158)*(x1158)) + ((x1163)*(x1163)) - 2.0)
-    out[28, 12] = x1237*x234*(((x1167)*(x1167)) + ((x1172)*(x1172)) - 2.0)
-    out[28, 15] = x1238*x234*(((x1176)*(x1176)) + ((x1181)*(x1181)) - 2.0)
-    out[28, 18] = x1239*x234*(((x1185)*(x1185)) + ((x1190)*(x1190)) - 2.0)
-    out[28, 21] = x1219*x235*(((x1194)*(x1194)) + ((x1199)*(x1199)) - 2.0)
-    out[28, 24] = -x1240*x248*(x1220*x1233 + x1234*x232)
-    out[28, 28] = x250*(firm_customers_1*firm_switching_rate*x1143 - firm_customers_1*x1241 + firm_customers_2*firm_switching_rate*x1149 + firm_customers_3*firm_switching_rate*x1159 + firm_customers_4*firm_switching_rate*x1168 + firm_customers_5*firm_switching_rate*x1177 + firm_customers_6*firm_switching_rate*x1186 + firm_customers_7*firm_switching_rate*x1195 + firm_switching_rate*x100*x1143 - x100*x1241 - x1155*x1204 - x1164*x1207 - x1173*x1210 - x1182*x1213 - x1191*x1216 - x1200*x1219 - x135 - x25*x88)
-    out[28, 29] = x1244*(-x1242 - x1243)
-    out[28, 30] = x1244*(-x1242 - x1245)
-    out[28, 31] = x1244*(-x1242 - x1246)
-    out[28, 32] = x1244*(-x1242 - x1247)
-    out[28, 33] = x1244*(-x1242 - x1248)
-    out[28, 34] = x1244*(-x1242 - x1249)
-    out[29, 0] = x236*(-x111*x133 - x111*x134 + x1149*x1259 - x1155*x1259 - x1160*x1263 + x1160*x1266 - x1169*x1269 + x1169*x1272 - x1178*x1275 + x1178*x1278 - x1187*x1281 + x1187*x1284 - x1196*x1287 + x1196*x1290 + x1201*x1253 - x1201*x1258 - x1253 + x1258 + x139 + x156 + x175 + x91*x94 - x94)
+    out[28, 3] = x234*(acquisition*x101*x124*x168*x232 + churn_rate*platform_share*x0*x150*x232 + firm_switching_rate*x100*x1219*x1233 + firm_switching_rate*x100*x1232*x232 - x1202*x1203 - x1203*x1221 - x1205*x1206 - x1206*x1223 - x1208*x1209 - x1209*x1225 - x1211*x1212 - x1212*x1227 - x1214*x1215 - x1215*x1229 - x1217*x1218 - x1218*x1231)
+    out[28, 6] = x1234*x234*(((x1147)*(x1147)) + ((x1153)*(x1153)) - 2.0)
+    out[28, 9] = x1235*x234*(((x1157)*(x1157)) + ((x1162)*(x1162)) - 2.0)
+    out[28, 12] = x1236*x234*(((x1166)*(x1166)) + ((x1171)*(x1171)) - 2.0)
+    out[28, 15] = x1237*x234*(((x1175)*(x1175)) + ((x1180)*(x1180)) - 2.0)
+    out[28, 18] = x1238*x234*(((x1184)*(x1184)) + ((x1189)*(x1189)) - 2.0)
+    out[28, 21] = x1218*x235*(((x1193)*(x1193)) + ((x1198)*(x1198)) - 2.0)
+    out[28, 24] = -x1239*x248*(x1219*x1232 + x1233*x232)
+    out[28, 28] = x250*(firm_customers_1*firm_switching_rate*x1142 - firm_customers_1*x1240 + firm_customers_2*firm_switching_rate*x1148 + firm_customers_3*firm_switching_rate*x1158 + firm_customers_4*firm_switching_rate*x1167 + firm_customers_5*firm_switching_rate*x1176 + firm_customers_6*firm_switching_rate*x1185 + firm_customers_7*firm_switching_rate*x1194 + firm_switching_rate*x100*x1142 - x100*x1240 - x1154*x1203 - x1163*x1206 - x1172*x1209 - x1181*x1212 - x1190*x1215 - x1199*x1218 - x135 - x25*x88)
+    out[28, 29] = x1243*(-x1241 - x1242)
+    out[28, 30] = x1243*(-x1241 - x1244)
+    out[28, 31] = x1243*(-x1241 - x1245)
+    out[28, 32] = x1243*(-x1241 - x1246)
+    out[28, 33] = x1243*(-x1241 - x1247)
+    out[28, 34] = x1243*(-x1241 - x1248)
+    out[29, 0] = x236*(-x111*x133 - x111*x134 + x1148*x1258 - x1154*x1258 - x1159*x1262 + x1159*x1265 - x1168*x1268 + x1168*x1271 - x1177*x1274 + x1177*x1277 - x1186*x1280 + x1186*x1283 - x1195*x1286 + x1195*x1289 + x1200*x1252 - x1200*x1257 - x1252 + x1257 + x139 + x156 + x175 + x91*x94 - x94)
     out[29, 1] = x236*(-x111*x203 + x197 + x206)
     out[29, 2] = -x217*x230
-    out[29, 3] = x1204*x234*(x1203 + x1222)
-    out[29, 6] = x237*(acquisition*x101*x124*x173*x232 + churn_rate*platform_share*x0*x155*x232 + firm_switching_rate*x100*x1220*x1314 + firm_switching_rate*x100*x1313*x232 - x1202*x1302 - x1207*x1293 - x1207*x1304 - x1210*x1295 - x1210*x1306 - x1213*x1297 - x1213*x1308 - x1216*x1299 - x1216*x1310 - x1219*x1301 - x1219*x1312 - x1221*x1291)
-    out[29, 9] = x1235*x239*(((x1262)*(x1262)) + ((x1265)*(x1265)) - 2.0)
-    out[29, 12] = x1235*x241*(((x1268)*(x1268)) + ((x1271)*(x1271)) - 2.0)
-    out[29, 15] = x1235*x243*(((x1274)*(x1274)) + ((x1277)*(x1277)) - 2.0)
-    out[29, 18] = x1235*x245*(((x1280)*(x1280)) + ((x1283)*(x1283)) - 2.0)
-    out[29, 21] = x1235*x247*(((x1286)*(x1286)) + ((x1289)*(x1289)) - 2.0)
-    out[29, 24] = -x1204*x248*(x1220*x1313 + x1314*x232)
-    out[29, 28] = x1315*(x1243 + x1251 - x1256)
-    out[29, 29] = x250*(firm_customers_1*firm_switching_rate*x1155 + firm_customers_2*firm_switching_rate*x1257 + firm_customers_3*firm_switching_rate*x1263 + firm_customers_4*firm_switching_rate*x1269 + firm_customers_5*firm_switching_rate*x1275 + firm_customers_6*firm_switching_rate*x1281 + firm_customers_7*firm_switching_rate*x1287 + firm_switching_rate*x100*x1257 - x1149*x1240 - x1204*x1252 - x1207*x1266 - x1210*x1272 - x1213*x1278 - x1216*x1284 - x1219*x1290 - x1252*x1316 - x138 - x34*x88)
-    out[29, 30] = x1315*(-x1317 - x1318)
-    out[29, 31] = x1315*(-x1317 - x1319)
-    out[29, 32] = x1315*(-x1317 - x1320)
-    out[29, 33] = x1315*(-x1317 - x1321)
-    out[29, 34] = x1315*(-x1317 - x1322)
-    out[30, 0] = x238*(-x113*x133 - x113*x134 + x1151*x1263 - x1151*x1266 + x1159*x1259 - x1164*x1259 - x1169*x1335 + x1169*x1338 - x1178*x1341 + x1178*x1344 - x1187*x1347 + x1187*x1350 - x1196*x1353 + x1196*x1356 + x1201*x1326 - x1201*x1331 - x1326 + x1331 + x141 + x158 + x178 + x91*x95 - x95)
+    out[29, 3] = x1203*x234*(x1202 + x1221)
+    out[29, 6] = x237*(acquisition*x101*x124*x173*x232 + churn_rate*platform_share*x0*x155*x232 + firm_switching_rate*x100*x1219*x1313 + firm_switching_rate*x100*x1312*x232 - x1201*x1301 - x1206*x1292 - x1206*x1303 - x1209*x1294 - x1209*x1305 - x1212*x1296 - x1212*x1307 - x1215*x1298 - x1215*x1309 - x1218*x1300 - x1218*x1311 - x1220*x1290)
+    out[29, 9] = x1234*x239*(((x1261)*(x1261)) + ((x1264)*(x1264)) - 2.0)
+    out[29, 12] = x1234*x241*(((x1267)*(x1267)) + ((x1270)*(x1270)) - 2.0)
+    out[29, 15] = x1234*x243*(((x1273)*(x1273)) + ((x1276)*(x1276)) - 2.0)
+    out[29, 18] = x1234*x245*(((x1279)*(x1279)) + ((x1282)*(x1282)) - 2.0)
+    out[29, 21] = x1234*x247*(((x1285)*(x1285)) + ((x1288)*(x1288)) - 2.0)
+    out[29, 24] = -x1203*x248*(x1219*x1312 + x1313*x232)
+    out[29, 28] = x1314*(x1242 + x1250 - x1255)
+    out[29, 29] = x250*(firm_customers_1*firm_switching_rate*x1154 + firm_customers_2*firm_switching_rate*x1256 + firm_customers_3*firm_switching_rate*x1262 + firm_customers_4*firm_switching_rate*x1268 + firm_customers_5*firm_switching_rate*x1274 + firm_customers_6*firm_switching_rate*x1280 + firm_customers_7*firm_switching_rate*x1286 + firm_switching_rate*x100*x1256 - x1148*x1239 - x1203*x1251 - x1206*x1265 - x1209*x1271 - x1212*x1277 - x1215*x1283 - x1218*x1289 - x1251*x1315 - x138 - x34*x88)
+    out[29, 30] = x1314*(-x1316 - x1317)
+    out[29, 31] = x1314*(-x1316 - x1318)
+    out[29, 32] = x1314*(-x1316 - x1319)
+    out[29, 33] = x1314*(-x1316 - x1320)
+    out[29, 34] = x1314*(-x1316 - x1321)
+    out[30, 0] = x238*(-x113*x133 - x113*x134 + x1150*x1262 - x1150*x1265 + x1158*x1258 - x1163*x1258 - x1168*x1334 + x1168*x1337 - x1177*x1340 + x1177*x1343 - x1186*x1346 + x1186*x1349 - x1195*x1352 + x1195*x1355 + x1200*x1325 - x1200*x1330 - x1325 + x1330 + x141 + x158 + x178 + x91*x95 - x95)
     out[30, 1] = x238*(-x113*x203 + x198 + x207)
     out[30, 2] = -x219*x230
-    out[30, 3] = x1207*x234*(x1206 + x1224)
-    out[30, 6] = x1204*x239*(x1293 + x1304)
-    out[30, 9] = x239*(acquisition*x101*x124*x176*x232 + churn_rate*platform_share*x0*x157*x232 + firm_switching_rate*x100*x1220*x1375 + firm_switching_rate*x100*x1374*x232 - x1205*x1302 - x1210*x1358 - x1210*x1367 - x1213*x1360 - x1213*x1369 - x1216*x1362 - x1216*x1371 - x1219*x1364 - x1219*x1373 - x1223*x1291 - x1235*x1303 - x1292*x1365)
-    out[30, 12] = x1236*x241*(((x1334)*(x1334)) + ((x1337)*(x1337)) - 2.0)
-    out[30, 15] = x1236*x243*(((x1340)*(x1340)) + ((x1343)*(x1343)) - 2.0)
-    out[30, 18] = x1236*x245*(((x1346)*(x1346)) + ((x1349)*(x1349)) - 2.0)
-    out[30, 21] = x1236*x247*(((x1352)*(x1352)) + ((x1355)*(x1355)) - 2.0)
-    out[30, 24] = -x1207*x248*(x1220*x1374 + x1375*x232)
-    out[30, 28] = x1377*(x1245 + x1376)
-    out[30, 29] = x1377*(x1318 + x1376)
-    out[30, 30] = x250*(firm_customers_1*firm_switching_rate*x1164 + firm_customers_2*firm_switching_rate*x1266 + firm_customers_3*firm_switching_rate*x1330 + firm_customers_4*firm_switching_rate*x1335 + firm_customers_5*firm_switching_rate*x1341 + firm_customers_6*firm_switching_rate*x1347 + firm_customers_7*firm_switching_rate*x1353 + firm_switching_rate*x100*x1330 - x1159*x1240 - x1204*x1263 - x1207*x1325 - x1210*x1338 - x1213*x1344 - x1216*x1350 - x1219*x1356 - x1316*x1325 - x140 - x42*x88)
-    out[30, 31] = x1377*(-x1378 - x1379)
-    out[30, 32] = x1377*(-x1378 - x1380)
-    out[30, 33] = x1377*(-x1378 - x1381)
-    out[30, 34] = x1377*(-x1378 - x1382)
-    out[31, 0] = x240*(-x115*x133 - x115*x134 + x1151*x1269 - x1151*x1272 + x1160*x1335 - x1160*x1338 + x1168*x1259 - x1173*x1259 - x1178*x1395 + x1178*x1398 - x1187*x1401 + x1187*x1404 - x1196*x1407 + x1196*x1410 + x1201*x1386 - x1201*x1391 - x1386 + x1391 + x143 + x160 + x181 + x91*x96 - x96)
+    out[30, 3] = x1206*x234*(x1205 + x1223)
+    out[30, 6] = x1203*x239*(x1292 + x1303)
+    out[30, 9] = x239*(acquisition*x101*x124*x176*x232 + churn_rate*platform_share*x0*x157*x232 + firm_switching_rate*x100*x1219*x1374 + firm_switching_rate*x100*x1373*x232 - x1204*x1301 - x1209*x1357 - x1209*x1366 - x1212*x1359 - x1212*x1368 - x1215*x1361 - x1215*x1370 - x1218*x1363 - x1218*x1372 - x1222*x1290 - x1234*x1302 - x1291*x1364)
+    out[30, 12] = x1235*x241*(((x1333)*(x1333)) + ((x1336)*(x1336)) - 2.0)
+    out[30, 15] = x1235*x243*(((x1339)*(x1339)) + ((x1342)*(x1342)) - 2.0)
+    out[30, 18] = x1235*x245*(((x1345)*(x1345)) + ((x1348)*(x1348)) - 2.0)
+    out[30, 21] = x1235*x247*(((x1351)*(x1351)) + ((x1354)*(x1354)) - 2.0)
+    out[30, 24] = -x1206*x248*(x1219*x1373 + x1374*x232)
+    out[30, 28] = x1376*(x1244 + x1375)
+    out[30, 29] = x1376*(x1317 + x1375)
+    out[30, 30] = x250*(firm_customers_1*firm_switching_rate*x1163 + firm_customers_2*firm_switching_rate*x1265 + firm_customers_3*firm_switching_rate*x1329 + firm_customers_4*firm_switching_rate*x1334 + firm_customers_5*firm_switching_rate*x1340 + firm_customers_6*firm_switching_rate*x1346 + firm_customers_7*firm_switching_rate*x1352 + firm_switching_rate*x100*x1329 - x1158*x1239 - x1203*x1262 - x1206*x1324 - x1209*x1337 - x1212*x1343 - x1215*x1349 - x1218*x1355 - x1315*x1324 - x140 - x42*x88)
+    out[30, 31] = x1376*(-x1377 - x1378)
+    out[30, 32] = x1376*(-x1377 - x1379)
+    out[30, 33] = x1376*(-x1377 - x1380)
+    out[30, 34] = x1376*(-x1377 - x1381)
+    out[31, 0] = x240*(-x115*x133 - x115*x134 + x1150*x1268 - x1150*x1271 + x1159*x1334 - x1159*x1337 + x1167*x1258 - x1172*x1258 - x1177*x1394 + x1177*x1397 - x1186*x1400 + x1186*x1403 - x1195*x1406 + x1195*x1409 + x1200*x1385 - x1200*x1390 - x1385 + x1390 + x143 + x160 + x181 + x91*x96 - x96)
     out[31, 1] = x240*(-x115*x203 + x199 + x208)
     out[31, 2] = -x221*x230
-    out[31, 3] = x1210*x234*(x1209 + x1226)
-    out[31, 6] = x1204*x241*(x1295 + x1306)
-    out[31, 9] = x1207*x241*(x1358 + x1367)
-    out[31, 12] = x241*(acquisition*x101*x124*x179*x232 + churn_rate*platform_share*x0*x159*x232 + firm_switching_rate*x100*x1220*x1425 + firm_switching_rate*x100*x1424*x232 - x1208*x1302 - x1213*x1412 - x1213*x1419 - x1216*x1414 - x1216*x1421 - x1219*x1416 - x1219*x1423 - x1225*x1291 - x1235*x1305 - x1236*x1366 - x1294*x1365 - x1357*x1417)
-    out[31, 15] = x1237*x243*(((x1394)*(x1394)) + ((x1397)*(x1397)) - 2.0)
-    out[31, 18] = x1237*x245*(((x1400)*(x1400)) + ((x1403)*(x1403)) - 2.0)
-    out[31, 21] = x1237*x247*(((x1406)*(x1406)) + ((x1409)*(x1409)) - 2.0)
-    out[31, 24] = -x1210*x248*(x1220*x1424 + x1425*x232)
-    out[31, 28] = x1427*(x1246 + x1426)
-    out[31, 29] = x1427*(x1319 + x1426)
-    out[31, 30] = x1427*(x1379 + x1426)
-    out[31, 31] = x250*(firm_customers_1*firm_switching_rate*x1173 + firm_customers_2*firm_switching_rate*x1272 + firm_customers_3*firm_switching_rate*x1338 + firm_customers_4*firm_switching_rate*x1390 + firm_customers_5*firm_switching_rate*x1395 + firm_customers_6*firm_switching_rate*x1401 + firm_customers_7*firm_switching_rate*x1407 + firm_switching_rate*x100*x1390 - x1168*x1240 - x1204*x1269 - x1207*x1335 - x1210*x1385 - x1213*x1398 - x1216*x1404 - x1219*x1410 - x1316*x1385 - x142 - x50*x88)
-    out[31, 32] = x1427*(-x1428 - x1429)
-    out[31, 33] = x1427*(-x1428 - x1430)
-    out[31, 34] = x1427*(-x1428 - x1431)
-    out[32, 0] = x242*(x1151*x1275 - x1151*x1278 + x1160*x1341 - x1160*x1344 + x1169*x1395 - x1169*x1398 - x117*x133 - x117*x134 + x1177*x1259 - x1182*x1259 - x1187*x1444 + x1187*x1447 - x1196*x1450 + x1196*x1453 + x1201*x1435 - x1201*x1440 - x1435 + x1440 + x145 + x162 + x184 + x91*x97 - x97)
+    out[31, 3] = x1209*x234*(x1208 + x1225)
+    out[31, 6] = x1203*x241*(x1294 + x1305)
+    out[31, 9] = x1206*x241*(x1357 + x1366)
+    out[31, 12] = x241*(acquisition*x101*x124*x179*x232 + churn_rate*platform_share*x0*x159*x232 + firm_switching_rate*x100*x1219*x1424 + firm_switching_rate*x100*x1423*x232 - x1207*x1301 - x1212*x1411 - x1212*x1418 - x1215*x1413 - x1215*x1420 - x1218*x1415 - x1218*x1422 - x1224*x1290 - x1234*x1304 - x1235*x1365 - x1293*x1364 - x1356*x1416)
+    out[31, 15] = x1236*x243*(((x1393)*(x1393)) + ((x1396)*(x1396)) - 2.0)
+    out[31, 18] = x1236*x245*(((x1399)*(x1399)) + ((x1402)*(x1402)) - 2.0)
+    out[31, 21] = x1236*x247*(((x1405)*(x1405)) + ((x1408)*(x1408)) - 2.0)
+    out[31, 24] = -x1209*x248*(x1219*x1423 + x1424*x232)
+    out[31, 28] = x1426*(x1245 + x1425)
+    out[31, 29] = x1426*(x1318 + x1425)
+    out[31, 30] = x1426*(x1378 + x1425)
+    out[31, 31] = x250*(firm_customers_1*firm_switching_rate*x1172 + firm_customers_2*firm_switching_rate*x1271 + firm_customers_3*firm_switching_rate*x1337 + firm_customers_4*firm_switching_rate*x1389 + firm_customers_5*firm_switching_rate*x1394 + firm_customers_6*firm_switching_rate*x1400 + firm_customers_7*firm_switching_rate*x1406 + firm_switching_rate*x100*x1389 - x1167*x1239 - x1203*x1268 - x1206*x1334 - x1209*x1384 - x1212*x1397 - x1215*x1403 - x1218*x1409 - x1315*x1384 - x142 - x50*x88)
+    out[31, 32] = x1426*(-x1427 - x1428)
+    out[31, 33] = x1426*(-x1427 - x1429)
+    out[31, 34] = x1426*(-x1427 - x1430)
+    out[32, 0] = x242*(x1150*x1274 - x1150*x1277 + x1159*x1340 - x1159*x1343 + x1168*x1394 - x1168*x1397 - x117*x133 - x117*x134 + x1176*x1258 - x1181*x1258 - x1186*x1443 + x1186*x1446 - x1195*x1449 + x1195*x1452 + x1200*x1434 - x1200*x1439 - x1434 + x1439 + x145 + x162 + x184 + x91*x97 - x97)
     out[32, 1] = x242*(-x117*x203 + x200 + x209)
     out[32, 2] = -x223*x230
-    out[32, 3] = x1213*x234*(x1212 + x1228)
-    out[32, 6] = x1204*x243*(x1297 + x1308)
-    out[32, 9] = x1207*x243*(x1360 + x1369)
-    out[32, 12] = x1210*x243*(x1412 + x1419)
-    out[32, 15] = x243*(acquisition*x101*x124*x182*x232 + churn_rate*platform_share*x0*x161*x232 + firm_switching_rate*x100*x1220*x1464 + firm_switching_rate*x100*x1463*x232 - x1211*x1302 - x1216*x1455 - x1216*x1460 - x1219*x1457 - x1219*x1462 - x1227*x1291 - x1235*x1307 - x1236*x1368 - x1237*x1418 - x1296*x1365 - x1359*x1417 - x1411*x1458)
-    out[32, 18] = x1238*x245*(((x1443)*(x1443)) + ((x1446)*(x1446)) - 2.0)
-    out[32, 21] = x1238*x247*(((x1449)*(x1449)) + ((x1452)*(x1452)) - 2.0)
-    out[32, 24] = -x1213*x248*(x1220*x1463 + x1464*x232)
-    out[32, 28] = x1466*(x1247 + x1465)
-    out[32, 29] = x1466*(x1320 + x1465)
-    out[32, 30] = x1466*(x1380 + x1465)
-    out[32, 31] = x1466*(x1429 + x1465)
-    out[32, 32] = x250*(firm_customers_1*firm_switching_rate*x1182 + firm_customers_2*firm_switching_rate*x1278 + firm_customers_3*firm_switching_rate*x1344 + firm_customers_4*firm_switching_rate*x1398 + firm_customers_5*firm_switching_rate*x1439 + firm_customers_6*firm_switching_rate*x1444 + firm_customers_7*firm_switching_rate*x1450 + firm_switching_rate*x100*x1439 - x1177*x1240 - x1204*x1275 - x1207*x1341 - x1210*x1395 - x1213*x1434 - x1216*x1447 - x1219*x1453 - x1316*x1434 - x144 - x58*x88)
-    out[32, 33] = x1466*(-x1467 - x1468)
-    out[32, 34] = x1466*(-x1467 - x1469)
-    out[33, 0] = x244*(x1151*x1281 - x1151*x1284 + x1160*x1347 - x1160*x1350 + x1169*x1401 - x1169*x1404 + x1178*x1444 - x1178*x1447 + x1186*x1259 - x119*x133 - x119*x134 - x1191*x1259 - x1196*x1482 + x1196*x1485 + x1201*x1473 - x1201*x1478 + x147 - x1473 + x1478 + x164 + x187 + x91*x98 - x98)
+    out[32, 3] = x1212*x234*(x1211 + x1227)
+    out[32, 6] = x1203*x243*(x1296 + x1307)
+    out[32, 9] = x1206*x243*(x1359 + x1368)
+    out[32, 12] = x1209*x243*(x1411 + x1418)
+    out[32, 15] = x243*(acquisition*x101*x124*x182*x232 + churn_rate*platform_share*x0*x161*x232 + firm_switching_rate*x100*x1219*x1463 + firm_switching_rate*x100*x1462*x232 - x1210*x1301 - x1215*x1454 - x1215*x1459 - x1218*x1456 - x1218*x1461 - x1226*x1290 - x1234*x1306 - x1235*x1367 - x1236*x1417 - x1295*x1364 - x1358*x1416 - x1410*x1457)
+    out[32, 18] = x1237*x245*(((x1442)*(x1442)) + ((x1445)*(x1445)) - 2.0)
+    out[32, 21] = x1237*x247*(((x1448)*(x1448)) + ((x1451)*(x1451)) - 2.0)
+    out[32, 24] = -x1212*x248*(x1219*x1462 + x1463*x232)
+    out[32, 28] = x1465*(x1246 + x1464)
+    out[32, 29] = x1465*(x1319 + x1464)
+    out[32, 30] = x1465*(x1379 + x1464)
+    out[32, 31] = x1465*(x1428 + x1464)
+    out[32, 32] = x250*(firm_customers_1*firm_switching_rate*x1181 + firm_customers_2*firm_switching_rate*x1277 + firm_customers_3*firm_switching_rate*x1343 + firm_customers_4*firm_switching_rate*x1397 + firm_customers_5*firm_switching_rate*x1438 + firm_customers_6*firm_switching_rate*x1443 + firm_customers_7*firm_switching_rate*x1449 + firm_switching_rate*x100*x1438 - x1176*x1239 - x1203*x1274 - x1206*x1340 - x1209*x1394 - x1212*x1433 - x1215*x1446 - x1218*x1452 - x1315*x1433 - x144 - x58*x88)
+    out[32, 33] = x1465*(-x1466 - x1467)
+    out[32, 34] = x1465*(-x1466 - x1468)
+    out[33, 0] = x244*(x1150*x1280 - x1150*x1283 + x1159*x1346 - x1159*x1349 + x1168*x1400 - x1168*x1403 + x1177*x1443 - x1177*x1446 + x1185*x1258 - x119*x133 - x119*x134 - x1190*x1258 - x1195*x1481 + x1195*x1484 + x1200*x1472 - x1200*x1477 + x147 - x1472 + x1477 + x164 + x187 + x91*x98 - x98)
     out[33, 1] = x244*(-x119*x203 + x201 + x210)
     out[33, 2] = -x225*x230
-    out[33, 3] = x1216*x234*(x1215 + x1230)
-    out[33, 6] = x1204*x245*(x1299 + x1310)
-    out[33, 9] = x1207*x245*(x1362 + x1371)
-    out[33, 12] = x1210*x245*(x1414 + x1421)
-    out[33, 15] = x1213*x245*(x1455 + x1460)
-    out[33, 18] = x245*(acquisition*x101*x124*x185*x232 + churn_rate*platform_share*x0*x163*x232 + firm_switching_rate*x100*x1220*x1492 + firm_switching_rate*x100*x1491*x232 - x1214*x1302 - x1219*x1487 - x1219*x1490 - x1229*x1291 - x1235*x1309 - x1236*x1370 - x1237*x1420 - x1238*x1459 - x1298*x1365 - x1361*x1417 - x1413*x1458 - x1454*x1488)
-    out[33, 21] = x1239*x247*(((x1481)*(x1481)) + ((x1484)*(x1484)) - 2.0)
-    out[33, 24] = -x1216*x248*(x1220*x1491 + x1492*x232)
-    out[33, 28] = x1494*(x1248 + x1493)
-    out[33, 29] = x1494*(x1321 + x1493)
-    out[33, 30] = x1494*(x1381 + x1493)
-    out[33, 31] = x1494*(x1430 + x1493)
-    out[33, 32] = x1494*(x1468 + x1493)
-    out[33, 33] = x250*(firm_customers_1*firm_switching_rate*x1191 + firm_customers_2*firm_switching_rate*x1284 + firm_customers_3*firm_switching_rate*x1350 + firm_customers_4*firm_switching_rate*x1404 + firm_customers_5*firm_switching_rate*x1447 + firm_customers_6*firm_switching_rate*x1477 + firm_customers_7*firm_switching_rate*x1482 + firm_switching_rate*x100*x1477 - x1186*x1240 - x1204*x1281 - x1207*x1347 - x1210*x1401 - x1213*x1444 - x1216*x1472 - x1219*x1485 - x1316*x1472 - x146 - x66*x88)
-    out[33, 34] = x1494*(x1471 - x1476 - x1495)
-    out[34, 0] = x246*(x1151*x1287 - x1151*x1290 + x1160*x1353 - x1160*x1356 + x1169*x1407 - x1169*x1410 + x1178*x1450 - x1178*x1453 + x1187*x1482 - x1187*x1485 + x1195*x1259 - x1200*x1259 + x1201*x1499 - x1201*x1503 - x121*x133 - x121*x134 + x149 - x1499 + x1503 + x166 + x190 + x91*x99 - x99)
+    out[33, 3] = x1215*x234*(x1214 + x1229)
+    out[33, 6] = x1203*x245*(x1298 + x1309)
+    out[33, 9] = x1206*x245*(x1361 + x1370)
+    out[33, 12] = x1209*x245*(x1413 + x1420)
+    out[33, 15] = x1212*x245*(x1454 + x1459)
+    out[33, 18] = x245*(acquisition*x101*x124*x185*x232 + churn_rate*platform_share*x0*x163*x232 + firm_switching_rate*x100*x1219*x1491 + firm_switching_rate*x100*x1490*x232 - x1213*x1301 - x1218*x1486 - x1218*x1489 - x1228*x1290 - x1234*x1308 - x1235*x1369 - x1236*x1419 - x1237*x1458 - x1297*x1364 - x1360*x1416 - x1412*x1457 - x1453*x1487)
+    out[33, 21] = x1238*x247*(((x1480)*(x1480)) + ((x1483)*(x1483)) - 2.0)
+    out[33, 24] = -x1215*x248*(x1219*x1490 + x1491*x232)
+    out[33, 28] = x1493*(x1247 + x1492)
+    out[33, 29] = x1493*(x1320 + x1492)
+    out[33, 30] = x1493*(x1380 + x1492)
+    out[33, 31] = x1493*(x1429 + x1492)
+    out[33, 32] = x1493*(x1467 + x1492)
+    out[33, 33] = x250*(firm_customers_1*firm_switching_rate*x1190 + firm_customers_2*firm_switching_rate*x1283 + firm_customers_3*firm_switching_rate*x1349 + firm_customers_4*firm_switching_rate*x1403 + firm_customers_5*firm_switching_rate*x1446 + firm_customers_6*firm_switching_rate*x1476 + firm_customers_7*firm_switching_rate*x1481 + firm_switching_rate*x100*x1476 - x1185*x1239 - x1203*x1280 - x1206*x1346 - x1209*x1400 - x1212*x1443 - x1215*x1471 - x1218*x1484 - x1315*x1471 - x146 - x66*x88)
+    out[33, 34] = x1493*(x1470 - x1475 - x1494)
+    out[34, 0] = x246*(x1150*x1286 - x1150*x1289 + x1159*x1352 - x1159*x1355 + x1168*x1406 - x1168*x1409 + x1177*x1449 - x1177*x1452 + x1186*x1481 - x1186*x1484 + x1194*x1258 - x1199*x1258 + x1200*x1498 - x1200*x1502 - x121*x133 - x121*x134 + x149 - x1498 + x1502 + x166 + x190 + x91*x99 - x99)
     out[34, 1] = x246*(-x121*x203 + x202 + x211)
     out[34, 2] = -x227*x230
-    out[34, 3] = x1219*x234*(x1218 + x1232)
-    out[34, 6] = x1204*x247*(x1301 + x1312)
-    out[34, 9] = x1207*x247*(x1364 + x1373)
-    out[34, 12] = x1210*x247*(x1416 + x1423)
-    out[34, 15] = x1213*x247*(x1457 + x1462)
-    out[34, 18] = x1216*x247*(x1487 + x1490)
-    out[34, 21] = x247*(acquisition*x101*x124*x188*x232 + churn_rate*platform_share*x0*x165*x232 + firm_switching_rate*x100*x1220*x1505 + firm_switching_rate*x100*x1504*x232 - x1216*x1220*x1486 - x1217*x1302 - x1231*x1291 - x1235*x1311 - x1236*x1372 - x1237*x1422 - x1238*x1461 - x1239*x1489 - x1300*x1365 - x1363*x1417 - x1415*x1458 - x1456*x1488)
-    out[34, 24] = -x1219*x248*(x1220*x1504 + x1505*x232)
-    out[34, 28] = x1507*(x1249 + x1506)
-    out[34, 29] = x1507*(x1322 + x1506)
-    out[34, 30] = x1507*(x1382 + x1506)
-    out[34, 31] = x1507*(x1431 + x1506)
-    out[34, 32] = x1507*(x1469 + x1506)
-    out[34, 33] = x1507*(x1495 + x1506)
-    out[34, 34] = x250*(firm_customers_1*firm_switching_rate*x1200 + firm_customers_2*firm_switching_rate*x1290 + firm_customers_3*firm_switching_rate*x1356 + firm_customers_4*firm_switching_rate*x1410 + firm_customers_5*firm_switching_rate*x1453 + firm_customers_6*firm_switching_rate*x1485 + firm_customers_7*firm_switching_rate*x1502 + firm_switching_rate*x100*x1502 - x1195*x1240 - x1204*x1287 - x1207*x1353 - x1210*x1407 - x1213*x1450 - x1216*x1482 - x1219*x1498 - x1316*x1498 - x148 - x74*x88)
+    out[34, 3] = x1218*x234*(x1217 + x1231)
+    out[34, 6] = x1203*x247*(x1300 + x1311)
+    out[34, 9] = x1206*x247*(x1363 + x1372)
+    out[34, 12] = x1209*x247*(x1415 + x1422)
+    out[34, 15] = x1212*x247*(x1456 + x1461)
+    out[34, 18] = x1215*x247*(x1486 + x1489)
+    out[34, 21] = x247*(acquisition*x101*x124*x188*x232 + churn_rate*platform_share*x0*x165*x232 + firm_switching_rate*x100*x1219*x1504 + firm_switching_rate*x100*x1503*x232 - x1215*x1219*x1485 - x1216*x1301 - x1230*x1290 - x1234*x1310 - x1235*x1371 - x1236*x1421 - x1237*x1460 - x1238*x1488 - x1299*x1364 - x1362*x1416 - x1414*x1457 - x1455*x1487)
+    out[34, 24] = -x1218*x248*(x1219*x1503 + x1504*x232)
+    out[34, 28] = x1506*(x1248 + x1505)
+    out[34, 29] = x1506*(x1321 + x1505)
+    out[34, 30] = x1506*(x1381 + x1505)
+    out[34, 31] = x1506*(x1430 + x1505)
+    out[34, 32] = x1506*(x1468 + x1505)
+    out[34, 33] = x1506*(x1494 + x1505)
+    out[34, 34] = x250*(firm_customers_1*firm_switching_rate*x1199 + firm_customers_2*firm_switching_rate*x1289 + firm_customers_3*firm_switching_rate*x1355 + firm_customers_4*firm_switching_rate*x1409 + firm_customers_5*firm_switching_rate*x1452 + firm_customers_6*firm_switching_rate*x1484 + firm_customers_7*firm_switching_rate*x1501 + firm_switching_rate*x100*x1501 - x1194*x1239 - x1203*x1286 - x1206*x1352 - x1209*x1406 - x1212*x1449 - x1215*x1481 - x1218*x1497 - x1315*x1497 - x148 - x74*x88)
     return out
 
 
@@ -3279,305 +3287,305 @@ def outputs_into(y, p, out):
     credit_line_8 = p[115]
     firm_size_8 = p[116]
     firm_alive_8 = p[117]
-    w0 = 1.0 - chi_unit_price
-    pw9 = (firm_customers_1*(chi_unit_price*incumbent_price_1 + w0) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w0) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w0) + firm_customers_4*(chi_unit_price*incumbent_price_4 + w0) + firm_customers_5*(chi_unit_price*incumbent_price_5 + w0) + firm_customers_6*(chi_unit_price*incumbent_price_6 + w0) + firm_customers_7*(chi_unit_price*incumbent_price_7 + w0) + platform_price*platform_share - (chi_unit_price*incumbent_price_8 + w0)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + platform_share - 1.0))**(-demand_elasticity)
+    w0 = (chi_unit_price*demand_elasticity) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    w1 = (1.0 - chi_unit_price) if ((chi_per_customer <= (1.0/2.0))) else math.nan
+    pw1 = (math.exp(-w0*(incumbent_price_1 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw2 = (math.exp(-w0*(incumbent_price_2 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw3 = (math.exp(-w0*(incumbent_price_3 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw4 = (math.exp(-w0*(incumbent_price_4 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw5 = (math.exp(-w0*(incumbent_price_5 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw6 = (math.exp(-w0*(incumbent_price_6 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw7 = (math.exp(-w0*(incumbent_price_7 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw8 = (math.exp(-w0*(incumbent_price_8 - 1.0))) if ((chi_per_customer > (1.0/2.0))) else math.nan
+    pw18 = ((firm_customers_1*(chi_unit_price*incumbent_price_1 + w1) + firm_customers_2*(chi_unit_price*incumbent_price_2 + w1) + firm_customers_3*(chi_unit_price*incumbent_price_3 + w1) + firm_customers_4*(chi_unit_price*incumbent_price_4 + w1) + firm_customers_5*(chi_unit_price*incumbent_price_5 + w1) + firm_customers_6*(chi_unit_price*incumbent_price_6 + w1) + firm_customers_7*(chi_unit_price*incumbent_price_7 + w1) + platform_price*platform_share - (chi_unit_price*incumbent_price_8 + w1)*(firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + platform_share - 1.0))**(-demand_elasticity)) if ((chi_per_customer <= (1.0/2.0))) else math.nan
     x0 = (chi_per_customer > (1.0/2.0))
-    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw9))
-    x2 = chi_unit_price*demand_elasticity
-    x3 = x2*(incumbent_price_1 - 1.0)
-    x4 = firm_customers_1*((math.exp(-x3)) if x0 else (pw9))
-    x5 = x2*(incumbent_price_2 - 1.0)
-    x6 = firm_customers_2*((math.exp(-x5)) if x0 else (pw9))
-    x7 = x2*(incumbent_price_3 - 1.0)
-    x8 = firm_customers_3*((math.exp(-x7)) if x0 else (pw9))
-    x9 = x2*(incumbent_price_4 - 1.0)
-    x10 = firm_customers_4*((math.exp(-x9)) if x0 else (pw9))
-    x11 = x2*(incumbent_price_5 - 1.0)
-    x12 = firm_customers_5*((math.exp(-x11)) if x0 else (pw9))
-    x13 = x2*(incumbent_price_6 - 1.0)
-    x14 = firm_customers_6*((math.exp(-x13)) if x0 else (pw9))
-    x15 = x2*(incumbent_price_7 - 1.0)
-    x16 = firm_customers_7*((math.exp(-x15)) if x0 else (pw9))
-    x17 = platform_share - 1.0
-    x18 = firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + x17
-    x19 = x2*(incumbent_price_8 - 1.0)
-    x20 = ((math.exp(-x19)) if x0 else (pw9))
-    x21 = x18*x20
-    x22 = x10 + x12 + x14 + x16 - x21 + x4 + x6 + x8
-    x23 = customers*x1
-    x24 = 1.0/x17
-    x25 = 1.0 - chi_unit_price
-    x26 = chi_unit_price*incumbent_price_1 + x25
-    x27 = chi_unit_price*incumbent_price_2 + x25
-    x28 = chi_unit_price*incumbent_price_3 + x25
-    x29 = chi_unit_price*incumbent_price_4 + x25
-    x30 = chi_unit_price*incumbent_price_5 + x25
-    x31 = chi_unit_price*incumbent_price_6 + x25
-    x32 = chi_unit_price*incumbent_price_7 + x25
-    x33 = chi_unit_price*incumbent_price_8 + x25
-    x34 = x18*x33
-    x35 = (chi_fixed > (1.0/2.0))
-    x36 = variable_cost_share_1 - 1.0
-    x37 = initial_platform_share - 1.0
-    x38 = 1.0/x37
-    x39 = 1.0e-18*((x37)*(x37))
-    x40 = (chi_competitive > (1.0/2.0))
-    x41 = (1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))
-    x42 = (x41 + 1.0)**((1.0/8.0))
-    x43 = customers*x4
-    x44 = -platform_share/x17
-    x45 = ((chi_two_part)*(chi_two_part))*multihoming_share*x44
-    x46 = variable_cost_share_1*x43
-    x47 = indivisible_cost_share_1 - 1.0
-    x48 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
-    x49 = x37*x48
-    x50 = firm_size_1*indivisible_cost_share_1
-    x51 = fixed_cost_share_1*(capacity_1*x47 + x49*x50)
-    x52 = x46 - x51
-    x53 = x43*x45 + x52/(fixed_cost_share_1 + variable_cost_share_1)
-    x54 = ((((pw9)*(pw9))*((pw9)*(pw9)))*(((pw9)*(pw9))*((pw9)*(pw9))))
-    x55 = ((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))
-    x56 = platform_share*x24
-    x57 = chi_two_part*multihoming_share
-    x58 = x56*x57 - 1.0
-    x59 = -x58
-    x60 = x55*((((x59)*(x59))*((x59)*(x59)))*(((x59)*(x59))*((x59)*(x59))))
-    x61 = variable_cost_share_2 - 1.0
-    x62 = customers*x6
-    x63 = variable_cost_share_2*x62
-    x64 = indivisible_cost_share_2 - 1.0
-    x65 = firm_size_2*indivisible_cost_share_2
-    x66 = fixed_cost_share_2*(capacity_2*x64 + x49*x65)
-    x67 = x63 - x66
-    x68 = x45*x62 + x67/(fixed_cost_share_2 + variable_cost_share_2)
-    x69 = variable_cost_share_3 - 1.0
-    x70 = customers*x8
-    x71 = variable_cost_share_3*x70
-    x72 = indivisible_cost_share_3 - 1.0
-    x73 = firm_size_3*indivisible_cost_share_3
-    x74 = fixed_cost_share_3*(capacity_3*x72 + x49*x73)
-    x75 = x71 - x74
-    x76 = x45*x70 + x75/(fixed_cost_share_3 + variable_cost_share_3)
-    x77 = variable_cost_share_4 - 1.0
-    x78 = customers*x10
-    x79 = variable_cost_share_4*x78
-    x80 = indivisible_cost_share_4 - 1.0
-    x81 = firm_size_4*indivisible_cost_share_4
-    x82 = fixed_cost_share_4*(capacity_4*x80 + x49*x81)
-    x83 = x79 - x82
-    x84 = x45*x78 + x83/(fixed_cost_share_4 + variable_cost_share_4)
-    x85 = variable_cost_share_5 - 1.0
-    x86 = customers*x12
-    x87 = variable_cost_share_5*x86
-    x88 = indivisible_cost_share_5 - 1.0
-    x89 = firm_size_5*indivisible_cost_share_5
-    x90 = fixed_cost_share_5*(capacity_5*x88 + x49*x89)
-    x91 = x87 - x90
-    x92 = x45*x86 + x91/(fixed_cost_share_5 + variable_cost_share_5)
-    x93 = variable_cost_share_6 - 1.0
-    x94 = customers*x14
-    x95 = variable_cost_share_6*x94
-    x96 = indivisible_cost_share_6 - 1.0
-    x97 = firm_size_6*indivisible_cost_share_6
-    x98 = fixed_cost_share_6*(capacity_6*x96 + x49*x97)
-    x99 = x95 - x98
-    x100 = x45*x94 + x99/(fixed_cost_share_6 + variable_cost_share_6)
-    x101 = variable_cost_share_7 - 1.0
-    x102 = customers*x16
-    x103 = variable_cost_share_7*x102
-    x104 = indivisible_cost_share_7 - 1.0
-    x105 = firm_size_7*indivisible_cost_share_7
-    x106 = fixed_cost_share_7*(capacity_7*x104 + x105*x49)
-    x107 = x103 - x106
-    x108 = x102*x45 + x107/(fixed_cost_share_7 + variable_cost_share_7)
-    x109 = variable_cost_share_8 - 1.0
-    x110 = -x18
-    x111 = customers*x20
-    x112 = x110*x111
-    x113 = customers*x21
-    x114 = indivisible_cost_share_8 - 1.0
-    x115 = firm_size_8*indivisible_cost_share_8
-    x116 = capacity_8*x114 + x115*x49
-    x117 = fixed_cost_share_8*x116
-    x118 = variable_cost_share_8*x113 + x117
-    x119 = x112*x45 - x118/(fixed_cost_share_8 + variable_cost_share_8)
-    x120 = x44*x57
-    x121 = -x110*x120 + x18
-    x122 = -incumbent_price_1 + x26
-    x123 = x122*x58 + x26
-    x124 = -incumbent_price_2 + x27
-    x125 = x124*x58 + x27
-    x126 = -incumbent_price_3 + x28
-    x127 = x126*x58 + x28
-    x128 = -incumbent_price_4 + x29
-    x129 = x128*x58 + x29
-    x130 = -incumbent_price_5 + x30
-    x131 = x130*x58 + x30
-    x132 = -incumbent_price_6 + x31
-    x133 = x132*x58 + x31
-    x134 = -incumbent_price_7 + x32
-    x135 = x134*x58 + x32
-    x136 = -incumbent_price_8 + x33
-    x137 = x121*x136
-    x138 = -x137 + x34
-    x139 = firm_alive_1*x123*x4 + firm_alive_2*x125*x6 + firm_alive_3*x127*x8 + firm_alive_4*x10*x129 + firm_alive_5*x12*x131 + firm_alive_6*x133*x14 + firm_alive_7*x135*x16 - firm_alive_8*x138*x20
-    x140 = -x26*x43
-    x141 = -x37
-    x142 = x141*x48
-    x143 = -x122
-    x144 = x120 + 1.0
-    x145 = -x27*x62
-    x146 = -x124
-    x147 = -x28*x70
-    x148 = -x126
-    x149 = -x29*x78
-    x150 = -x128
-    x151 = -x30*x86
-    x152 = -x130
-    x153 = -x31*x94
-    x154 = -x132
-    x155 = -x102*x32
-    x156 = -x134
-    x157 = -x136
-    x158 = platform_price*x1
-    x159 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
-    x160 = network_value*platform_share
-    x161 = multihoming_share - 1.0
-    x162 = chi_trust - 1.0
-    x163 = -platform_price + platform_quality + x159*x160
-    x164 = -x160*x162 + x163
-    x165 = x122*x161 + x164 + x26
-    x166 = x124*x161 + x164 + x27
-    x167 = x126*x161 + x164 + x28
-    x168 = x128*x161 + x164 + x29
-    x169 = x130*x161 + x164 + x30
-    x170 = x132*x161 + x164 + x31
-    x171 = x134*x161 + x164 + x32
-    x172 = x136*x161 + x164 + x33
-    x173 = -switching_cost
-    x174 = ((1.0/2.0))*value_sensitivity
-    x175 = math.tanh(x174*(x165 + x173)) + 1.0
-    x176 = math.tanh(x174*(x166 + x173)) + 1.0
-    x177 = math.tanh(x174*(x167 + x173)) + 1.0
-    x178 = math.tanh(x174*(x168 + x173)) + 1.0
-    x179 = math.tanh(x174*(x169 + x173)) + 1.0
-    x180 = math.tanh(x174*(x170 + x173)) + 1.0
-    x181 = math.tanh(x174*(x171 + x173)) + 1.0
-    x182 = math.tanh(x174*(x172 + x173)) + 1.0
-    x183 = -x161
-    x184 = switching_cost - x160*x162 + x163
-    x185 = debt_service_1*firm_size_1*(fixed_cost_share_1 + x36)
-    x186 = debt_service_2*firm_size_2*(fixed_cost_share_2 + x61)
-    x187 = debt_service_3*firm_size_3*(fixed_cost_share_3 + x69)
-    x188 = debt_service_4*firm_size_4*(fixed_cost_share_4 + x77)
-    x189 = debt_service_5*firm_size_5*(fixed_cost_share_5 + x85)
-    x190 = debt_service_6*firm_size_6*(fixed_cost_share_6 + x93)
-    x191 = debt_service_7*firm_size_7*(fixed_cost_share_7 + x101)
-    x192 = debt_service_8*firm_size_8*(fixed_cost_share_8 + x109)
-    x193 = buffer_1 + credit_line_1*firm_size_1*x49
-    x194 = 0.001*firm_size_1
-    x195 = buffer_2 + credit_line_2*firm_size_2*x49
-    x196 = 0.001*firm_size_2
-    x197 = buffer_3 + credit_line_3*firm_size_3*x49
-    x198 = 0.001*firm_size_3
-    x199 = buffer_4 + credit_line_4*firm_size_4*x49
-    x200 = 0.001*firm_size_4
-    x201 = buffer_5 + credit_line_5*firm_size_5*x49
-    x202 = 0.001*firm_size_5
-    x203 = buffer_6 + credit_line_6*firm_size_6*x49
-    x204 = 0.001*firm_size_6
-    x205 = buffer_7 + credit_line_7*firm_size_7*x49
-    x206 = 0.001*firm_size_7
-    x207 = buffer_8 + credit_line_8*firm_size_8*x49
-    x208 = 0.001*firm_size_8
-    x209 = smooth_positive(capacity_1 - x43, x194)
-    x210 = smooth_positive(capacity_2 - x62, x196)
-    x211 = smooth_positive(capacity_3 - x70, x198)
-    x212 = smooth_positive(capacity_4 - x78, x200)
-    x213 = smooth_positive(capacity_5 - x86, x202)
-    x214 = smooth_positive(capacity_6 - x94, x204)
-    x215 = smooth_positive(capacity_7 - x102, x206)
-    x216 = smooth_positive(capacity_8 + x113, x208)
-    x217 = restructuring_cost/capacity_adjustment_time
-    x218 = x122*x43*x59 + x140 + x52
-    x219 = x124*x59*x62 + x145 + x67
-    x220 = x126*x59*x70 + x147 + x75
-    x221 = x128*x59*x78 + x149 + x83
-    x222 = x130*x59*x86 + x151 + x91
-    x223 = x132*x59*x94 + x153 + x99
-    x224 = x102*x134*x59 + x107 + x155
-    x225 = x113*x33
-    x226 = cash_target*x49
-    out[0] = customers*(x1 + x22)
-    out[1] = customers*x22
-    out[2] = x23
-    out[3] = x24*(-firm_customers_1*x26 - firm_customers_2*x27 - firm_customers_3*x28 - firm_customers_4*x29 - firm_customers_5*x30 - firm_customers_6*x31 - firm_customers_7*x32 + x34)
-    out[4] = x24*(-firm_customers_1*((1.0) if x35 else (((variable_cost_share_1 - x36*(-x38*math.sqrt(((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x39)/firm_size_1)**price_response) if x40 else (x42*x53/(((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x60*((math.exp(-8.0*x3)) if x0 else (x54)) + x41*((((x53)*(x53))*((x53)*(x53)))*(((x53)*(x53))*((x53)*(x53)))))**((1.0/8.0)))))) - firm_customers_2*((1.0) if x35 else (((variable_cost_share_2 - x61*(-x38*math.sqrt(((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x39)/firm_size_2)**price_response) if x40 else (x42*x68/(((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x60*((math.exp(-8.0*x5)) if x0 else (x54)) + x41*((((x68)*(x68))*((x68)*(x68)))*(((x68)*(x68))*((x68)*(x68)))))**((1.0/8.0)))))) - firm_customers_3*((1.0) if x35 else (((variable_cost_share_3 - x69*(-x38*math.sqrt(((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x39)/firm_size_3)**price_response) if x40 else (x42*x76/(((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x60*((math.exp(-8.0*x7)) if x0 else (x54)) + x41*((((x76)*(x76))*((x76)*(x76)))*(((x76)*(x76))*((x76)*(x76)))))**((1.0/8.0)))))) - firm_customers_4*((1.0) if x35 else (((variable_cost_share_4 - x77*(-x38*math.sqrt(((firm_customers_4)*(firm_customers_4)) + ((firm_size_4)*(firm_size_4))*x39)/firm_size_4)**price_response) if x40 else (x42*x84/(((((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4)))*(((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4))))*x60*((math.exp(-8.0*x9)) if x0 else (x54)) + x41*((((x84)*(x84))*((x84)*(x84)))*(((x84)*(x84))*((x84)*(x84)))))**((1.0/8.0)))))) - firm_customers_5*((1.0) if x35 else (((variable_cost_share_5 - x85*(-x38*math.sqrt(((firm_customers_5)*(firm_customers_5)) + ((firm_size_5)*(firm_size_5))*x39)/firm_size_5)**price_response) if x40 else (x42*x92/(((((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5)))*(((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5))))*x60*((math.exp(-8.0*x11)) if x0 else (x54)) + x41*((((x92)*(x92))*((x92)*(x92)))*(((x92)*(x92))*((x92)*(x92)))))**((1.0/8.0)))))) - firm_customers_6*((1.0) if x35 else (((variable_cost_share_6 - x93*(-x38*math.sqrt(((firm_customers_6)*(firm_customers_6)) + ((firm_size_6)*(firm_size_6))*x39)/firm_size_6)**price_response) if x40 else (x100*x42/(((((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6)))*(((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6))))*x60*((math.exp(-8.0*x13)) if x0 else (x54)) + ((((x100)*(x100))*((x100)*(x100)))*(((x100)*(x100))*((x100)*(x100))))*x41)**((1.0/8.0)))))) - firm_customers_7*((1.0) if x35 else (((variable_cost_share_7 - x101*(-x38*math.sqrt(((firm_customers_7)*(firm_customers_7)) + ((firm_size_7)*(firm_size_7))*x39)/firm_size_7)**price_response) if x40 else (x108*x42/(((((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7)))*(((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7))))*x60*((math.exp(-8.0*x15)) if x0 else (x54)) + ((((x108)*(x108))*((x108)*(x108)))*(((x108)*(x108))*((x108)*(x108))))*x41)**((1.0/8.0)))))) + x18*((1.0) if x35 else (((variable_cost_share_8 - x109*(-x38*math.sqrt(((firm_size_8)*(firm_size_8))*x39 + ((x18)*(x18)))/firm_size_8)**price_response) if x40 else (x119*x42/(((((x119)*(x119))*((x119)*(x119)))*(((x119)*(x119))*((x119)*(x119))))*x41 + ((((x121)*(x121))*((x121)*(x121)))*(((x121)*(x121))*((x121)*(x121))))*x55*((math.exp(-8.0*x19)) if x0 else (x54)))**((1.0/8.0)))))))
-    out[5] = customers*x139
-    out[6] = firm_alive_1*x52 + firm_alive_2*x67 + firm_alive_3*x75 + firm_alive_4*x83 + firm_alive_5*x91 + firm_alive_6*x99 + firm_alive_7*x107 - firm_alive_8*x118
-    out[7] = -firm_alive_1*(fixed_cost_share_1*(-capacity_1*x47 + x142*x50) + x140 - x143*x144*x43 + x46) - firm_alive_2*(fixed_cost_share_2*(-capacity_2*x64 + x142*x65) - x144*x146*x62 + x145 + x63) - firm_alive_3*(fixed_cost_share_3*(-capacity_3*x72 + x142*x73) - x144*x148*x70 + x147 + x71) - firm_alive_4*(fixed_cost_share_4*(-capacity_4*x80 + x142*x81) - x144*x150*x78 + x149 + x79) - firm_alive_5*(fixed_cost_share_5*(-capacity_5*x88 + x142*x89) - x144*x152*x86 + x151 + x87) - firm_alive_6*(fixed_cost_share_6*(-capacity_6*x96 + x142*x97) - x144*x154*x94 + x153 + x95) - firm_alive_7*(fixed_cost_share_7*(-capacity_7*x104 + x105*x142) - x102*x144*x156 + x103 + x155) - firm_alive_8*(fixed_cost_share_8*(-capacity_8*x114 + x115*x142) + variable_cost_share_8*x112 + x111*x121*x157 - x112*x33)
-    out[8] = platform_price*x23
-    out[9] = x158/(x139 + x158)
-    out[10] = -platform_fixed_cost + x23*(platform_price - platform_unit_cost)
-    out[11] = x160*(-chi_trust + x159 + 1.0)
-    out[12] = x24*(-firm_customers_1*x165 - firm_customers_2*x166 - firm_customers_3*x167 - firm_customers_4*x168 - firm_customers_5*x169 - firm_customers_6*x170 - firm_customers_7*x171 + x172*x18)
-    out[13] = ((1.0/2.0))*acquisition*x24*(captive_share + x17)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(firm_customers_1*x175 + firm_customers_2*x176 + firm_customers_3*x177 + firm_customers_4*x178 + firm_customers_5*x179 + firm_customers_6*x180 + firm_customers_7*x181 - x18*x182)
-    out[14] = ((1.0/2.0))*churn_rate*x56*(churn_reduction*relational_trust - 1.0)*(-firm_customers_1*(math.tanh(x174*(x143*x183 + x184 + x26)) - 1.0) - firm_customers_2*(math.tanh(x174*(x146*x183 + x184 + x27)) - 1.0) - firm_customers_3*(math.tanh(x174*(x148*x183 + x184 + x28)) - 1.0) - firm_customers_4*(math.tanh(x174*(x150*x183 + x184 + x29)) - 1.0) - firm_customers_5*(math.tanh(x174*(x152*x183 + x184 + x30)) - 1.0) - firm_customers_6*(math.tanh(x174*(x154*x183 + x184 + x31)) - 1.0) - firm_customers_7*(math.tanh(x174*(x156*x183 + x184 + x32)) - 1.0) + x18*(math.tanh(x174*(x157*x183 + x184 + x33)) - 1.0))
-    out[15] = -firm_alive_1*x51 - firm_alive_2*x66 - firm_alive_3*x74 - firm_alive_4*x82 - firm_alive_5*x90 - firm_alive_6*x98 - firm_alive_7*x106 - firm_alive_8*x117
-    out[16] = x49*(firm_alive_1*x185 + firm_alive_2*x186 + firm_alive_3*x187 + firm_alive_4*x188 + firm_alive_5*x189 + firm_alive_6*x190 + firm_alive_7*x191 + firm_alive_8*x192)
-    out[17] = credit_interest_rate*(firm_alive_1*smooth_positive(-x193, x194) + firm_alive_2*smooth_positive(-x195, x196) + firm_alive_3*smooth_positive(-x197, x198) + firm_alive_4*smooth_positive(-x199, x200) + firm_alive_5*smooth_positive(-x201, x202) + firm_alive_6*smooth_positive(-x203, x204) + firm_alive_7*smooth_positive(-x205, x206) + firm_alive_8*smooth_positive(-x207, x208))
-    out[18] = x217*(firm_alive_1*x209 + firm_alive_2*x210 + firm_alive_3*x211 + firm_alive_4*x212 + firm_alive_5*x213 + firm_alive_6*x214 + firm_alive_7*x215 + firm_alive_8*x216)
-    out[19] = dividend_payout*(firm_alive_1*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_1 + credit_line_1*firm_size_1*x141*x48, x194) - x185*x49 - x209*x217 - x218, x194) + firm_alive_2*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_2 + credit_line_2*firm_size_2*x141*x48, x196) - x186*x49 - x210*x217 - x219, x196) + firm_alive_3*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_3 + credit_line_3*firm_size_3*x141*x48, x198) - x187*x49 - x211*x217 - x220, x198) + firm_alive_4*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_4 + credit_line_4*firm_size_4*x141*x48, x200) - x188*x49 - x212*x217 - x221, x200) + firm_alive_5*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_5 + credit_line_5*firm_size_5*x141*x48, x202) - x189*x49 - x213*x217 - x222, x202) + firm_alive_6*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_6 + credit_line_6*firm_size_6*x141*x48, x204) - x190*x49 - x214*x217 - x223, x204) + firm_alive_7*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_7 + credit_line_7*firm_size_7*x141*x48, x206) - x191*x49 - x215*x217 - x224, x206) + firm_alive_8*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_8 + credit_line_8*firm_size_8*x141*x48, x208) + customers*variable_cost_share_8*x18*x20 + customers*x121*x136*x20 + fixed_cost_share_8*x116 - x192*x49 - x216*x217 - x225, x208))
-    out[20] = excess_cash_payout_rate*(firm_alive_1*smooth_positive(firm_size_1*x226 + x193, x194) + firm_alive_2*smooth_positive(firm_size_2*x226 + x195, x196) + firm_alive_3*smooth_positive(firm_size_3*x226 + x197, x198) + firm_alive_4*smooth_positive(firm_size_4*x226 + x199, x200) + firm_alive_5*smooth_positive(firm_size_5*x226 + x201, x202) + firm_alive_6*smooth_positive(firm_size_6*x226 + x203, x204) + firm_alive_7*smooth_positive(firm_size_7*x226 + x205, x206) + firm_alive_8*smooth_positive(firm_size_8*x226 + x207, x208))
-    out[21] = firm_alive_1*x193 + firm_alive_2*x195 + firm_alive_3*x197 + firm_alive_4*x199 + firm_alive_5*x201 + firm_alive_6*x203 + firm_alive_7*x205 + firm_alive_8*x207
+    x1 = platform_share*((math.exp(-demand_elasticity*(platform_price - 1.0))) if x0 else (pw18))
+    x2 = firm_customers_1*((pw1) if x0 else (pw18))
+    x3 = firm_customers_2*((pw2) if x0 else (pw18))
+    x4 = firm_customers_3*((pw3) if x0 else (pw18))
+    x5 = firm_customers_4*((pw4) if x0 else (pw18))
+    x6 = firm_customers_5*((pw5) if x0 else (pw18))
+    x7 = firm_customers_6*((pw6) if x0 else (pw18))
+    x8 = firm_customers_7*((pw7) if x0 else (pw18))
+    x9 = ((pw8) if x0 else (pw18))
+    x10 = platform_share - 1.0
+    x11 = firm_customers_1 + firm_customers_2 + firm_customers_3 + firm_customers_4 + firm_customers_5 + firm_customers_6 + firm_customers_7 + x10
+    x12 = x11*x9
+    x13 = -x12 + x2 + x3 + x4 + x5 + x6 + x7 + x8
+    x14 = customers*x1
+    x15 = 1.0/x10
+    x16 = 1.0 - chi_unit_price
+    x17 = chi_unit_price*incumbent_price_1 + x16
+    x18 = chi_unit_price*incumbent_price_2 + x16
+    x19 = chi_unit_price*incumbent_price_3 + x16
+    x20 = chi_unit_price*incumbent_price_4 + x16
+    x21 = chi_unit_price*incumbent_price_5 + x16
+    x22 = chi_unit_price*incumbent_price_6 + x16
+    x23 = chi_unit_price*incumbent_price_7 + x16
+    x24 = chi_unit_price*incumbent_price_8 + x16
+    x25 = x11*x24
+    x26 = (chi_fixed > (1.0/2.0))
+    x27 = variable_cost_share_1 - 1.0
+    x28 = initial_platform_share - 1.0
+    x29 = (1.0/x28) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x30 = (1.0e-18*((x28)*(x28))) if ((chi_fixed <= (1.0/2.0)) and (chi_competitive > (1.0/2.0))) else math.nan
+    x31 = (chi_competitive > (1.0/2.0))
+    x32 = ((1.0/((((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))*(((willingness_to_pay)*(willingness_to_pay))*((willingness_to_pay)*(willingness_to_pay)))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x33 = (math.sqrt(math.sqrt(math.sqrt((x32 + 1.0))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x34 = customers*x2
+    x35 = -platform_share/x10
+    x36 = (((chi_two_part)*(chi_two_part))*multihoming_share*x35) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x37 = variable_cost_share_1*x34
+    x38 = indivisible_cost_share_1 - 1.0
+    x39 = ((1.0) if x0 else ((initial_platform_share*platform_price - initial_platform_share + 1.0)**(-demand_elasticity)))
+    x40 = x28*x39
+    x41 = firm_size_1*indivisible_cost_share_1
+    x42 = fixed_cost_share_1*(capacity_1*x38 + x40*x41)
+    x43 = x37 - x42
+    x44 = (x34*x36 + x43/(fixed_cost_share_1 + variable_cost_share_1)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x45 = (((((pw18)*(pw18))*((pw18)*(pw18)))*(((pw18)*(pw18))*((pw18)*(pw18))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0)) and (chi_per_customer <= (1.0/2.0))) else math.nan
+    x46 = (((((customers)*(customers))*((customers)*(customers)))*(((customers)*(customers))*((customers)*(customers))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x47 = platform_share*x15
+    x48 = chi_two_part*multihoming_share
+    x49 = x47*x48 - 1.0
+    x50 = -x49
+    x51 = (x46*((((x50)*(x50))*((x50)*(x50)))*(((x50)*(x50))*((x50)*(x50))))) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x52 = variable_cost_share_2 - 1.0
+    x53 = customers*x3
+    x54 = variable_cost_share_2*x53
+    x55 = indivisible_cost_share_2 - 1.0
+    x56 = firm_size_2*indivisible_cost_share_2
+    x57 = fixed_cost_share_2*(capacity_2*x55 + x40*x56)
+    x58 = x54 - x57
+    x59 = (x36*x53 + x58/(fixed_cost_share_2 + variable_cost_share_2)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x60 = variable_cost_share_3 - 1.0
+    x61 = customers*x4
+    x62 = variable_cost_share_3*x61
+    x63 = indivisible_cost_share_3 - 1.0
+    x64 = firm_size_3*indivisible_cost_share_3
+    x65 = fixed_cost_share_3*(capacity_3*x63 + x40*x64)
+    x66 = x62 - x65
+    x67 = (x36*x61 + x66/(fixed_cost_share_3 + variable_cost_share_3)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x68 = variable_cost_share_4 - 1.0
+    x69 = customers*x5
+    x70 = variable_cost_share_4*x69
+    x71 = indivisible_cost_share_4 - 1.0
+    x72 = firm_size_4*indivisible_cost_share_4
+    x73 = fixed_cost_share_4*(capacity_4*x71 + x40*x72)
+    x74 = x70 - x73
+    x75 = (x36*x69 + x74/(fixed_cost_share_4 + variable_cost_share_4)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x76 = variable_cost_share_5 - 1.0
+    x77 = customers*x6
+    x78 = variable_cost_share_5*x77
+    x79 = indivisible_cost_share_5 - 1.0
+    x80 = firm_size_5*indivisible_cost_share_5
+    x81 = fixed_cost_share_5*(capacity_5*x79 + x40*x80)
+    x82 = x78 - x81
+    x83 = (x36*x77 + x82/(fixed_cost_share_5 + variable_cost_share_5)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x84 = variable_cost_share_6 - 1.0
+    x85 = customers*x7
+    x86 = variable_cost_share_6*x85
+    x87 = indivisible_cost_share_6 - 1.0
+    x88 = firm_size_6*indivisible_cost_share_6
+    x89 = fixed_cost_share_6*(capacity_6*x87 + x40*x88)
+    x90 = x86 - x89
+    x91 = (x36*x85 + x90/(fixed_cost_share_6 + variable_cost_share_6)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x92 = variable_cost_share_7 - 1.0
+    x93 = customers*x8
+    x94 = variable_cost_share_7*x93
+    x95 = indivisible_cost_share_7 - 1.0
+    x96 = firm_size_7*indivisible_cost_share_7
+    x97 = fixed_cost_share_7*(capacity_7*x95 + x40*x96)
+    x98 = x94 - x97
+    x99 = (x36*x93 + x98/(fixed_cost_share_7 + variable_cost_share_7)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x100 = variable_cost_share_8 - 1.0
+    x101 = -x11
+    x102 = customers*x9
+    x103 = x101*x102
+    x104 = customers*x12
+    x105 = indivisible_cost_share_8 - 1.0
+    x106 = firm_size_8*indivisible_cost_share_8
+    x107 = capacity_8*x105 + x106*x40
+    x108 = fixed_cost_share_8*x107
+    x109 = variable_cost_share_8*x104 + x108
+    x110 = (x103*x36 - x109/(fixed_cost_share_8 + variable_cost_share_8)) if ((chi_competitive <= (1.0/2.0)) and (chi_fixed <= (1.0/2.0))) else math.nan
+    x111 = x35*x48
+    x112 = -x101*x111 + x11
+    x113 = -incumbent_price_1 + x17
+    x114 = x113*x49 + x17
+    x115 = -incumbent_price_2 + x18
+    x116 = x115*x49 + x18
+    x117 = -incumbent_price_3 + x19
+    x118 = x117*x49 + x19
+    x119 = -incumbent_price_4 + x20
+    x120 = x119*x49 + x20
+    x121 = -incumbent_price_5 + x21
+    x122 = x121*x49 + x21
+    x123 = -incumbent_price_6 + x22
+    x124 = x123*x49 + x22
+    x125 = -incumbent_price_7 + x23
+    x126 = x125*x49 + x23
+    x127 = -incumbent_price_8 + x24
+    x128 = x112*x127
+    x129 = -x128 + x25
+    x130 = firm_alive_1*x114*x2 + firm_alive_2*x116*x3 + firm_alive_3*x118*x4 + firm_alive_4*x120*x5 + firm_alive_5*x122*x6 + firm_alive_6*x124*x7 + firm_alive_7*x126*x8 - firm_alive_8*x129*x9
+    x131 = -x17*x34
+    x132 = -x113
+    x133 = x111 + 1.0
+    x134 = -x28
+    x135 = x134*x39
+    x136 = -x18*x53
+    x137 = -x115
+    x138 = -x19*x61
+    x139 = -x117
+    x140 = -x20*x69
+    x141 = -x119
+    x142 = -x21*x77
+    x143 = -x121
+    x144 = -x22*x85
+    x145 = -x123
+    x146 = -x23*x93
+    x147 = -x125
+    x148 = -x127
+    x149 = platform_price*x1
+    x150 = chi_trust*platform_trust*(close_ties + contacts_per_user)/(close_ties + contacts_per_user*platform_share)
+    x151 = network_value*platform_share
+    x152 = multihoming_share - 1.0
+    x153 = chi_trust - 1.0
+    x154 = -platform_price + platform_quality + x150*x151
+    x155 = -x151*x153 + x154
+    x156 = x113*x152 + x155 + x17
+    x157 = x115*x152 + x155 + x18
+    x158 = x117*x152 + x155 + x19
+    x159 = x119*x152 + x155 + x20
+    x160 = x121*x152 + x155 + x21
+    x161 = x123*x152 + x155 + x22
+    x162 = x125*x152 + x155 + x23
+    x163 = x127*x152 + x155 + x24
+    x164 = -switching_cost
+    x165 = ((1.0/2.0))*value_sensitivity
+    x166 = math.tanh(x165*(x156 + x164)) + 1.0
+    x167 = math.tanh(x165*(x157 + x164)) + 1.0
+    x168 = math.tanh(x165*(x158 + x164)) + 1.0
+    x169 = math.tanh(x165*(x159 + x164)) + 1.0
+    x170 = math.tanh(x165*(x160 + x164)) + 1.0
+    x171 = math.tanh(x165*(x161 + x164)) + 1.0
+    x172 = math.tanh(x165*(x162 + x164)) + 1.0
+    x173 = math.tanh(x165*(x163 + x164)) + 1.0
+    x174 = -x152
+    x175 = switching_cost - x151*x153 + x154
+    x176 = debt_service_1*firm_size_1*(fixed_cost_share_1 + x27)
+    x177 = debt_service_2*firm_size_2*(fixed_cost_share_2 + x52)
+    x178 = debt_service_3*firm_size_3*(fixed_cost_share_3 + x60)
+    x179 = debt_service_4*firm_size_4*(fixed_cost_share_4 + x68)
+    x180 = debt_service_5*firm_size_5*(fixed_cost_share_5 + x76)
+    x181 = debt_service_6*firm_size_6*(fixed_cost_share_6 + x84)
+    x182 = debt_service_7*firm_size_7*(fixed_cost_share_7 + x92)
+    x183 = debt_service_8*firm_size_8*(fixed_cost_share_8 + x100)
+    x184 = buffer_1 + credit_line_1*firm_size_1*x40
+    x185 = 0.001*firm_size_1
+    x186 = buffer_2 + credit_line_2*firm_size_2*x40
+    x187 = 0.001*firm_size_2
+    x188 = buffer_3 + credit_line_3*firm_size_3*x40
+    x189 = 0.001*firm_size_3
+    x190 = buffer_4 + credit_line_4*firm_size_4*x40
+    x191 = 0.001*firm_size_4
+    x192 = buffer_5 + credit_line_5*firm_size_5*x40
+    x193 = 0.001*firm_size_5
+    x194 = buffer_6 + credit_line_6*firm_size_6*x40
+    x195 = 0.001*firm_size_6
+    x196 = buffer_7 + credit_line_7*firm_size_7*x40
+    x197 = 0.001*firm_size_7
+    x198 = buffer_8 + credit_line_8*firm_size_8*x40
+    x199 = 0.001*firm_size_8
+    x200 = smooth_positive(capacity_1 - x34, x185)
+    x201 = smooth_positive(capacity_2 - x53, x187)
+    x202 = smooth_positive(capacity_3 - x61, x189)
+    x203 = smooth_positive(capacity_4 - x69, x191)
+    x204 = smooth_positive(capacity_5 - x77, x193)
+    x205 = smooth_positive(capacity_6 - x85, x195)
+    x206 = smooth_positive(capacity_7 - x93, x197)
+    x207 = smooth_positive(capacity_8 + x104, x199)
+    x208 = restructuring_cost/capacity_adjustment_time
+    x209 = x113*x34*x50 + x131 + x43
+    x210 = x115*x50*x53 + x136 + x58
+    x211 = x117*x50*x61 + x138 + x66
+    x212 = x119*x50*x69 + x140 + x74
+    x213 = x121*x50*x77 + x142 + x82
+    x214 = x123*x50*x85 + x144 + x90
+    x215 = x125*x50*x93 + x146 + x98
+    x216 = x104*x24
+    x217 = cash_target*x40
+    out[0] = customers*(x1 + x13)
+    out[1] = customers*x13
+    out[2] = x14
+    out[3] = x15*(-firm_customers_1*x17 - firm_customers_2*x18 - firm_customers_3*x19 - firm_customers_4*x20 - firm_customers_5*x21 - firm_customers_6*x22 - firm_customers_7*x23 + x25)
+    out[4] = x15*(-firm_customers_1*((1.0) if x26 else (((variable_cost_share_1 - x27*(-x29*math.sqrt((((firm_customers_1)*(firm_customers_1)) + ((firm_size_1)*(firm_size_1))*x30))/firm_size_1)**price_response) if x31 else (x33*x44/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1)))*(((firm_customers_1)*(firm_customers_1))*((firm_customers_1)*(firm_customers_1))))*x51*((((((pw1)*(pw1))*((pw1)*(pw1)))*(((pw1)*(pw1))*((pw1)*(pw1))))) if x0 else (x45)) + x32*((((x44)*(x44))*((x44)*(x44)))*(((x44)*(x44))*((x44)*(x44)))))))))))) - firm_customers_2*((1.0) if x26 else (((variable_cost_share_2 - x52*(-x29*math.sqrt((((firm_customers_2)*(firm_customers_2)) + ((firm_size_2)*(firm_size_2))*x30))/firm_size_2)**price_response) if x31 else (x33*x59/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2)))*(((firm_customers_2)*(firm_customers_2))*((firm_customers_2)*(firm_customers_2))))*x51*((((((pw2)*(pw2))*((pw2)*(pw2)))*(((pw2)*(pw2))*((pw2)*(pw2))))) if x0 else (x45)) + x32*((((x59)*(x59))*((x59)*(x59)))*(((x59)*(x59))*((x59)*(x59)))))))))))) - firm_customers_3*((1.0) if x26 else (((variable_cost_share_3 - x60*(-x29*math.sqrt((((firm_customers_3)*(firm_customers_3)) + ((firm_size_3)*(firm_size_3))*x30))/firm_size_3)**price_response) if x31 else (x33*x67/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3)))*(((firm_customers_3)*(firm_customers_3))*((firm_customers_3)*(firm_customers_3))))*x51*((((((pw3)*(pw3))*((pw3)*(pw3)))*(((pw3)*(pw3))*((pw3)*(pw3))))) if x0 else (x45)) + x32*((((x67)*(x67))*((x67)*(x67)))*(((x67)*(x67))*((x67)*(x67)))))))))))) - firm_customers_4*((1.0) if x26 else (((variable_cost_share_4 - x68*(-x29*math.sqrt((((firm_customers_4)*(firm_customers_4)) + ((firm_size_4)*(firm_size_4))*x30))/firm_size_4)**price_response) if x31 else (x33*x75/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4)))*(((firm_customers_4)*(firm_customers_4))*((firm_customers_4)*(firm_customers_4))))*x51*((((((pw4)*(pw4))*((pw4)*(pw4)))*(((pw4)*(pw4))*((pw4)*(pw4))))) if x0 else (x45)) + x32*((((x75)*(x75))*((x75)*(x75)))*(((x75)*(x75))*((x75)*(x75)))))))))))) - firm_customers_5*((1.0) if x26 else (((variable_cost_share_5 - x76*(-x29*math.sqrt((((firm_customers_5)*(firm_customers_5)) + ((firm_size_5)*(firm_size_5))*x30))/firm_size_5)**price_response) if x31 else (x33*x83/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5)))*(((firm_customers_5)*(firm_customers_5))*((firm_customers_5)*(firm_customers_5))))*x51*((((((pw5)*(pw5))*((pw5)*(pw5)))*(((pw5)*(pw5))*((pw5)*(pw5))))) if x0 else (x45)) + x32*((((x83)*(x83))*((x83)*(x83)))*(((x83)*(x83))*((x83)*(x83)))))))))))) - firm_customers_6*((1.0) if x26 else (((variable_cost_share_6 - x84*(-x29*math.sqrt((((firm_customers_6)*(firm_customers_6)) + ((firm_size_6)*(firm_size_6))*x30))/firm_size_6)**price_response) if x31 else (x33*x91/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6)))*(((firm_customers_6)*(firm_customers_6))*((firm_customers_6)*(firm_customers_6))))*x51*((((((pw6)*(pw6))*((pw6)*(pw6)))*(((pw6)*(pw6))*((pw6)*(pw6))))) if x0 else (x45)) + x32*((((x91)*(x91))*((x91)*(x91)))*(((x91)*(x91))*((x91)*(x91)))))))))))) - firm_customers_7*((1.0) if x26 else (((variable_cost_share_7 - x92*(-x29*math.sqrt((((firm_customers_7)*(firm_customers_7)) + ((firm_size_7)*(firm_size_7))*x30))/firm_size_7)**price_response) if x31 else (x33*x99/math.sqrt(math.sqrt(math.sqrt((((((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7)))*(((firm_customers_7)*(firm_customers_7))*((firm_customers_7)*(firm_customers_7))))*x51*((((((pw7)*(pw7))*((pw7)*(pw7)))*(((pw7)*(pw7))*((pw7)*(pw7))))) if x0 else (x45)) + x32*((((x99)*(x99))*((x99)*(x99)))*(((x99)*(x99))*((x99)*(x99)))))))))))) + x11*((1.0) if x26 else (((variable_cost_share_8 - x100*(-x29*math.sqrt((((firm_size_8)*(firm_size_8))*x30 + ((x11)*(x11))))/firm_size_8)**price_response) if x31 else (x110*x33/math.sqrt(math.sqrt(math.sqrt((((((x110)*(x110))*((x110)*(x110)))*(((x110)*(x110))*((x110)*(x110))))*x32 + ((((x112)*(x112))*((x112)*(x112)))*(((x112)*(x112))*((x112)*(x112))))*x46*((((((pw8)*(pw8))*((pw8)*(pw8)))*(((pw8)*(pw8))*((pw8)*(pw8))))) if x0 else (x45)))))))))))
+    out[5] = customers*x130
+    out[6] = firm_alive_1*x43 + firm_alive_2*x58 + firm_alive_3*x66 + firm_alive_4*x74 + firm_alive_5*x82 + firm_alive_6*x90 + firm_alive_7*x98 - firm_alive_8*x109
+    out[7] = -firm_alive_1*(fixed_cost_share_1*(-capacity_1*x38 + x135*x41) + x131 - x132*x133*x34 + x37) - firm_alive_2*(fixed_cost_share_2*(-capacity_2*x55 + x135*x56) - x133*x137*x53 + x136 + x54) - firm_alive_3*(fixed_cost_share_3*(-capacity_3*x63 + x135*x64) - x133*x139*x61 + x138 + x62) - firm_alive_4*(fixed_cost_share_4*(-capacity_4*x71 + x135*x72) - x133*x141*x69 + x140 + x70) - firm_alive_5*(fixed_cost_share_5*(-capacity_5*x79 + x135*x80) - x133*x143*x77 + x142 + x78) - firm_alive_6*(fixed_cost_share_6*(-capacity_6*x87 + x135*x88) - x133*x145*x85 + x144 + x86) - firm_alive_7*(fixed_cost_share_7*(-capacity_7*x95 + x135*x96) - x133*x147*x93 + x146 + x94) - firm_alive_8*(fixed_cost_share_8*(-capacity_8*x105 + x106*x135) + variable_cost_share_8*x103 + x102*x112*x148 - x103*x24)
+    out[8] = platform_price*x14
+    out[9] = x149/(x130 + x149)
+    out[10] = -platform_fixed_cost + x14*(platform_price - platform_unit_cost)
+    out[11] = x151*(-chi_trust + x150 + 1.0)
+    out[12] = x15*(-firm_customers_1*x156 - firm_customers_2*x157 - firm_customers_3*x158 - firm_customers_4*x159 - firm_customers_5*x160 - firm_customers_6*x161 - firm_customers_7*x162 + x11*x163)
+    out[13] = ((1.0/2.0))*acquisition*x15*(captive_share + x10)*(chi_hard*direct_adoption_rate + chi_soft*platform_trust*word_of_mouth_rate*((binomial_tail(platform_share, close_ties, contagion_threshold)) if (chi_threshold > (1.0/2.0)) else (platform_share)))*(firm_customers_1*x166 + firm_customers_2*x167 + firm_customers_3*x168 + firm_customers_4*x169 + firm_customers_5*x170 + firm_customers_6*x171 + firm_customers_7*x172 - x11*x173)
+    out[14] = ((1.0/2.0))*churn_rate*x47*(churn_reduction*relational_trust - 1.0)*(-firm_customers_1*(math.tanh(x165*(x132*x174 + x17 + x175)) - 1.0) - firm_customers_2*(math.tanh(x165*(x137*x174 + x175 + x18)) - 1.0) - firm_customers_3*(math.tanh(x165*(x139*x174 + x175 + x19)) - 1.0) - firm_customers_4*(math.tanh(x165*(x141*x174 + x175 + x20)) - 1.0) - firm_customers_5*(math.tanh(x165*(x143*x174 + x175 + x21)) - 1.0) - firm_customers_6*(math.tanh(x165*(x145*x174 + x175 + x22)) - 1.0) - firm_customers_7*(math.tanh(x165*(x147*x174 + x175 + x23)) - 1.0) + x11*(math.tanh(x165*(x148*x174 + x175 + x24)) - 1.0))
+    out[15] = -firm_alive_1*x42 - firm_alive_2*x57 - firm_alive_3*x65 - firm_alive_4*x73 - firm_alive_5*x81 - firm_alive_6*x89 - firm_alive_7*x97 - firm_alive_8*x108
+    out[16] = x40*(firm_alive_1*x176 + firm_alive_2*x177 + firm_alive_3*x178 + firm_alive_4*x179 + firm_alive_5*x180 + firm_alive_6*x181 + firm_alive_7*x182 + firm_alive_8*x183)
+    out[17] = credit_interest_rate*(firm_alive_1*smooth_positive(-x184, x185) + firm_alive_2*smooth_positive(-x186, x187) + firm_alive_3*smooth_positive(-x188, x189) + firm_alive_4*smooth_positive(-x190, x191) + firm_alive_5*smooth_positive(-x192, x193) + firm_alive_6*smooth_positive(-x194, x195) + firm_alive_7*smooth_positive(-x196, x197) + firm_alive_8*smooth_positive(-x198, x199))
+    out[18] = x208*(firm_alive_1*x200 + firm_alive_2*x201 + firm_alive_3*x202 + firm_alive_4*x203 + firm_alive_5*x204 + firm_alive_6*x205 + firm_alive_7*x206 + firm_alive_8*x207)
+    out[19] = dividend_payout*(firm_alive_1*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_1 + credit_line_1*firm_size_1*x134*x39, x185) - x176*x40 - x200*x208 - x209, x185) + firm_alive_2*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_2 + credit_line_2*firm_size_2*x134*x39, x187) - x177*x40 - x201*x208 - x210, x187) + firm_alive_3*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_3 + credit_line_3*firm_size_3*x134*x39, x189) - x178*x40 - x202*x208 - x211, x189) + firm_alive_4*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_4 + credit_line_4*firm_size_4*x134*x39, x191) - x179*x40 - x203*x208 - x212, x191) + firm_alive_5*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_5 + credit_line_5*firm_size_5*x134*x39, x193) - x180*x40 - x204*x208 - x213, x193) + firm_alive_6*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_6 + credit_line_6*firm_size_6*x134*x39, x195) - x181*x40 - x205*x208 - x214, x195) + firm_alive_7*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_7 + credit_line_7*firm_size_7*x134*x39, x197) - x182*x40 - x206*x208 - x215, x197) + firm_alive_8*smooth_positive(-credit_interest_rate*smooth_positive(-buffer_8 + credit_line_8*firm_size_8*x134*x39, x199) + customers*variable_cost_share_8*x11*x9 + customers*x112*x127*x9 + fixed_cost_share_8*x107 - x183*x40 - x207*x208 - x216, x199))
+    out[20] = excess_cash_payout_rate*(firm_alive_1*smooth_positive(firm_size_1*x217 + x184, x185) + firm_alive_2*smooth_positive(firm_size_2*x217 + x186, x187) + firm_alive_3*smooth_positive(firm_size_3*x217 + x188, x189) + firm_alive_4*smooth_positive(firm_size_4*x217 + x190, x191) + firm_alive_5*smooth_positive(firm_size_5*x217 + x192, x193) + firm_alive_6*smooth_positive(firm_size_6*x217 + x194, x195) + firm_alive_7*smooth_positive(firm_size_7*x217 + x196, x197) + firm_alive_8*smooth_positive(firm_size_8*x217 + x198, x199))
+    out[21] = firm_alive_1*x184 + firm_alive_2*x186 + firm_alive_3*x188 + firm_alive_4*x190 + firm_alive_5*x192 + firm_alive_6*x194 + firm_alive_7*x196 + firm_alive_8*x198
     out[22] = firm_customers_1
-    out[23] = x43
-    out[24] = x123*x43
-    out[25] = -x218
-    out[26] = x193
-    out[27] = ((1.0/2.0))*x175
+    out[23] = x34
+    out[24] = x114*x34
+    out[25] = -x209
+    out[26] = x184
+    out[27] = ((1.0/2.0))*x166
     out[28] = firm_customers_2
-    out[29] = x62
-    out[30] = x125*x62
-    out[31] = -x219
-    out[32] = x195
-    out[33] = ((1.0/2.0))*x176
+    out[29] = x53
+    out[30] = x116*x53
+    out[31] = -x210
+    out[32] = x186
+    out[33] = ((1.0/2.0))*x167
     out[34] = firm_customers_3
-    out[35] = x70
-    out[36] = x127*x70
-    out[37] = -x220
-    out[38] = x197
-    out[39] = ((1.0/2.0))*x177
+    out[35] = x61
+    out[36] = x118*x61
+    out[37] = -x211
+    out[38] = x188
+    out[39] = ((1.0/2.0))*x168
     out[40] = firm_customers_4
-    out[41] = x78
-    out[42] = x129*x78
-    out[43] = -x221
-    out[44] = x199
-    out[45] = ((1.0/2.0))*x178
+    out[41] = x69
+    out[42] = x120*x69
+    out[43] = -x212
+    out[44] = x190
+    out[45] = ((1.0/2.0))*x169
     out[46] = firm_customers_5
-    out[47] = x86
-    out[48] = x131*x86
-    out[49] = -x222
-    out[50] = x201
-    out[51] = ((1.0/2.0))*x179
+    out[47] = x77
+    out[48] = x122*x77
+    out[49] = -x213
+    out[50] = x192
+    out[51] = ((1.0/2.0))*x170
     out[52] = firm_customers_6
-    out[53] = x94
-    out[54] = x133*x94
-    out[55] = -x223
-    out[56] = x203
-    out[57] = ((1.0/2.0))*x180
+    out[53] = x85
+    out[54] = x124*x85
+    out[55] = -x214
+    out[56] = x194
+    out[57] = ((1.0/2.0))*x171
     out[58] = firm_customers_7
-    out[59] = x102
-    out[60] = x102*x135
-    out[61] = -x224
-    out[62] = x205
-    out[63] = ((1.0/2.0))*x181
-    out[64] = x110
-    out[65] = -x113
-    out[66] = -x111*x138
-    out[67] = x111*x137 + x118 - x225
-    out[68] = x207
-    out[69] = ((1.0/2.0))*x182
+    out[59] = x93
+    out[60] = x126*x93
+    out[61] = -x215
+    out[62] = x196
+    out[63] = ((1.0/2.0))*x172
+    out[64] = x101
+    out[65] = -x104
+    out[66] = -x102*x129
+    out[67] = x102*x128 + x109 - x216
+    out[68] = x198
+    out[69] = ((1.0/2.0))*x173
     return out
 
 

@@ -86,6 +86,14 @@ class _Printer(PythonCodePrinter):
             b = self.parenthesize(base, 1000)  # atom-tight: always bracketed unless a symbol
             product = _square_and_multiply(b if base.is_Symbol else f"({self.doprint(base)})", abs(int(exp)))
             return product if exp > 0 else f"(1.0/{product})"
+        # Roots of order 2, 4, 8 (and their small integer powers) as square roots: a sqrt is
+        # one instruction (vectorisable), pow() a call of tens of nanoseconds.
+        if exp.is_Rational and not exp.is_Integer and int(exp.q) in (2, 4, 8) and abs(int(exp.p)) <= 16:
+            root = f"({self.doprint(base)})"
+            for _ in range(int(exp.q).bit_length() - 1):
+                root = f"math.sqrt({root})"
+            product = _square_and_multiply(root, abs(int(exp.p)))
+            return product if exp > 0 else f"(1.0/{product})"
         return super()._print_Pow(expr, rational=rational)
 
 
@@ -99,7 +107,7 @@ def _square_and_multiply(b: str, n: int) -> str:
 
 
 def _share_symbolic_powers(exprs):
-    """Rewrite b**(n*e) for integers n as z**|n| with z = b**(±e) computed once.
+    """Rewrite b**(n*e) (and exp(n*e)) for integers n as z**|n| with z = b**(±e) computed once.
 
     sympy writes (b**-e)**8 as b**(-8*e), which common-subexpression elimination cannot
     relate to b**-e; sharing z saves a pow() per evaluation. Returns the definitions of
@@ -107,8 +115,9 @@ def _share_symbolic_powers(exprs):
     """
     groups: dict = {}
     for expr in exprs:
-        for power in expr.atoms(sp.Pow):
-            base, exp = power.as_base_exp()
+        # exp(n*a) is a power of e too (sympy writes exp(-a)**8 as exp(-8*a)).
+        for power in expr.atoms(sp.Pow) | expr.atoms(sp.exp):
+            base, exp = (sp.E, power.args[0]) if isinstance(power, sp.exp) else power.as_base_exp()
             if exp.is_number:
                 continue
             n, rest = exp.as_coeff_Mul()
@@ -121,7 +130,7 @@ def _share_symbolic_powers(exprs):
         if len(members) < 2:
             continue
         z = sp.Symbol(f"pw{k}", real=True)
-        definitions.append((z, base ** rest))
+        definitions.append((z, sp.exp(rest) if base == sp.E else base ** rest))
         for power, n in members.items():
             subs[power] = z ** n
     return definitions, [e.xreplace(subs) for e in exprs]
@@ -172,6 +181,62 @@ def _hoist(exprs, params):
     return [(sym, expr) for expr, sym in found.items()], rewritten
 
 
+def _needed_when(chain, finals, unpacked):
+    """For each symbol of ``chain`` (definitions [(symbol, expression)] in order), the
+    condition under which ``finals`` read its value: a switch's branch reads it only where the
+    switch is on. Only conditions on the unpacked states and parameters narrow (their value is
+    known before any definition); True where it is read unconditionally."""
+    defined = {sym for sym, _ in chain}
+    # cse names a switch's test too (x9 = chi_per_customer > 1/2): read through such names.
+    tests = {sym: expr for sym, expr in chain
+             if isinstance(expr, sp.core.relational.Relational) and expr.free_symbols <= unpacked}
+    need = {sym: sp.false for sym in defined}
+    letters: dict = {}  # each condition as a propositional letter, for simplify_logic
+
+    def letter(cond):
+        if cond in letters:
+            return letters[cond]
+        negated = sp.Not(cond)
+        if negated in letters:
+            return sp.Not(letters[negated])
+        letters[cond] = sp.Symbol(f"c{len(letters)}")
+        return letters[cond]
+
+    def walk(e, guard):
+        if e in defined:
+            need[e] = sp.Or(need[e], guard)
+            return
+        if isinstance(e, sp.Piecewise):
+            earlier = sp.true
+            for value, cond in e.args:
+                walk(cond, sp.And(guard, earlier))
+                cond = tests.get(cond, cond)
+                if cond is sp.true:
+                    walk(value, sp.And(guard, earlier))
+                    break
+                if cond.free_symbols <= unpacked:
+                    walk(value, sp.And(guard, earlier, letter(cond)))
+                    earlier = sp.And(earlier, sp.Not(letter(cond)))
+                else:
+                    walk(value, guard)
+                    earlier = sp.true
+            return
+        for arg in e.args:
+            walk(arg, guard)
+
+    for e in finals:
+        walk(e, sp.true)
+    back = {v: k for k, v in letters.items()}
+    out = {}
+    for sym, expr in reversed(chain):
+        condition = sp.simplify_logic(need[sym]) if letters else (sp.true if need[sym] is not sp.false else sp.false)
+        if condition is sp.false:
+            condition = sp.true  # unused: computed as before (cse keeps nothing unused)
+        out[sym] = condition.xreplace(back) if condition is not sp.true else sp.true
+        walk(expr, condition)
+    return out
+
+
 def _unpack(vector: str, names) -> list[str]:
     return [f"    {name} = {vector}[{i}]" for i, name in enumerate(names)]
 
@@ -186,16 +251,21 @@ def _function(name: str, args: str, exprs, targets, printer, used_params=True, u
         lines += _unpack("p", param_names(n_firms))
     for k, (sym, _) in enumerate(derived):
         lines.append(f"    {sym} = p[{len(param_names(n_firms)) + k}]")
+    chain = []
     if definitions:
         pre, pre_reduced = sp.cse([d for _, d in definitions], symbols=sp.numbered_symbols("w"),
                                   optimizations="basic")
-        for sym, expr in pre:
-            lines.append(f"    {sym} = {printer.doprint(expr)}")
-        for (z, _), expr in zip(definitions, pre_reduced):
-            lines.append(f"    {z} = {printer.doprint(expr)}")
+        chain += list(pre) + [(z, expr) for (z, _), expr in zip(definitions, pre_reduced)]
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"), optimizations="basic")
-    for sym, expr in replacements:
-        lines.append(f"    {sym} = {printer.doprint(expr)}")
+    chain += list(replacements)
+    unpacked = set(sp.symbols(list(state_names(n_firms)) + list(param_names(n_firms)), real=True))
+    needed = _needed_when(chain, reduced, unpacked)
+    for sym, expr in chain:
+        text = printer.doprint(expr)
+        if needed[sym] is not sp.true and not isinstance(expr, sp.logic.boolalg.Boolean):
+            # Needed only where a switch is on: skip its calls elsewhere (the NaN would show a wrong gate).
+            text = f"({text}) if ({printer.doprint(needed[sym])}) else math.nan"
+        lines.append(f"    {sym} = {text}")
     for target, expr in zip(targets, reduced):
         lines.append(f"    {target} = {printer.doprint(expr)}")
     return lines
