@@ -81,7 +81,7 @@ def test_command_markdown_dashboard_figure_and_paper_agree(tmp_path, capsys):
     values = paper.verdict_values(tmp_path, None, 0)
     words = {r["verdict"] for r in readings}
     if len(words) == 1:
-        assert f"**{sector['name']}**: {words.pop()} on all four readings" in values["summary_sentence"]
+        assert f"It {words.pop()} on all four readings in {sector['name']}." in values["summary_sentence"]
     tally = {w: sum(r["verdict"] == w for r in readings) for w in ("holds", "fails", "undetermined")}
     assert (values["verdict.holds"], values["verdict.fails"], values["verdict.undetermined"]) == \
         (tally["holds"], tally["fails"], tally["undetermined"])

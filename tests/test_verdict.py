@@ -218,6 +218,8 @@ def test_new_sector_file_runs_through_run_tipping_and_verdict(tmp_path, capsys):
     assert [c["claim"] for c in claims] == ["C5", "C7", "C4"]
     md = (out / "verdict.md").read_text()
     assert "Bicycle shops vs. a repair-sharing platform" in md and "## Sector table" in md
+    # One file, no calibrated variant: counted as one sector file, with no variants note.
+    assert "Over 1 sector file and four readings (4 verdicts)" in md
 
     # Same seed, same numbers.
     first = (out / "verdict.csv").read_bytes()

@@ -311,6 +311,9 @@ def markdown(verdicts, claims, meta) -> str:
              for w in ("holds", "fails", "undetermined")}
     fate = verdicts[0].fate_years if verdicts else float("nan")
     names = {v.key: v.name for v in verdicts}  # the tables name sectors as readers do, not by file key
+    # A `<key>_calibrated` file is the calibrated variant of sector `<key>`, not another sector.
+    variants = sum(v.key.endswith("_calibrated") for v in verdicts)
+    variants_note = f" ({n - variants} sectors, {variants} of them also as a calibrated file)" if variants else ""
     lines = [
         "# The verdict on the 20% claim",
         "",
@@ -326,7 +329,7 @@ def markdown(verdicts, claims, meta) -> str:
         "",
         "## In one paragraph",
         "",
-        f"Over {n} sectors and four readings ({4 * n} verdicts), the claim holds in {tally['holds']}, fails in "
+        f"Over {n} sector file{'s' if n != 1 else ''}{variants_note} and four readings ({4 * n} verdicts), the claim holds in {tally['holds']}, fails in "
         f"{tally['fails']} and is undetermined in {tally['undetermined']}.",
         "",
         *[f"- {sector_sentence(v)}" for v in verdicts],
