@@ -38,7 +38,7 @@ app: $(STAMP)
 	$(BIN)/streamlit run app.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m model bench
