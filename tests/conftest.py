@@ -43,3 +43,10 @@ def v1_reference() -> dict:
 def v1_baseline(v1_reference):
     """The first version's baseline, as a v2 parameter set (the closed-form special case)."""
     return v1_parameters(v1_reference["scenarios"]["baseline.toml"]["parameters"])
+
+
+def pytest_collection_modifyitems(items):
+    # The paper's build (one module fixture, about 4 minutes) is the suite's longest piece:
+    # collected first, pytest-xdist's --dist loadfile hands it to a worker at the start while
+    # the other workers share the rest, instead of leaving it for the end.
+    items.sort(key=lambda item: item.path.name != "test_paper.py")  # stable: order kept otherwise
