@@ -110,7 +110,7 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     log("loop dominance")
     from ..evidence.scenarios import verdict_files
 
-    loop_draws = P.LOOP_DOMINANCE_DRAWS if not quick else 20
+    loop_draws = P.LOOP_DOMINANCE_DRAWS if not quick else 8  # quick: a draft (the suite builds it once)
     includes["loop_dominance.md"] = P.Template(P.loop_dominance_markdown(verdict_files()[0], draws=loop_draws,
                                                                          seed=seed)).render(values, includes)
 
