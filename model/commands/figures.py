@@ -1,4 +1,5 @@
-"""``python -m model figures [--only NAME ...] [--out DIR] [--draws N] [--seed S] [--verdict DIR]``.
+"""``python -m model figures [--only NAME ...] [--out DIR] [--draws N] [--seed S] [--verdict DIR]
+[--network-customers N]``.
 
 Writes every book figure (:data:`model.publish.book.FIGURES`) as PDF, SVG and PNG (300 dpi) to
 DIR, with the manifest ``figures.json`` (files, captions, scenario files and parameter
@@ -25,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="verdict seed when the verdict is run here (default 0)")
     p.add_argument("--verdict", metavar="DIR", default=None,
                    help="read the verdict from DIR (verdict.csv, verdict_draws.csv) instead of running it")
+    p.add_argument("--network-customers", type=int, default=None, metavar="N",
+                   help="customers on each graph of the network figure (default: the book's 10,000; "
+                        "at least 500)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
     p.set_defaults(func=run)
 
@@ -42,11 +46,14 @@ def run(args) -> int:
         raise ValueError(f"--draws must be at least 2, got {args.draws}")
     if args.verdict is not None and not Path(args.verdict).is_dir():
         raise ValueError(f"--verdict {args.verdict}: no such folder")
+    if args.network_customers is not None and args.network_customers < 500:
+        raise ValueError(f"--network-customers must be at least 500, got {args.network_customers}")
     names = args.only or list(FIGURES)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise ValueError(f"--only: unknown figure {', '.join(map(repr, unknown))}; valid: {', '.join(FIGURES)}")
-    ctx = Context(draws=args.draws, seed=args.seed, verdict_dir=args.verdict)
+    ctx = Context(draws=args.draws, seed=args.seed, verdict_dir=args.verdict,
+                  network_customers=args.network_customers)
     t0 = time.perf_counter()
 
     def progress(items):

@@ -47,8 +47,9 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
     seed : int
         Verdict seed.
     quick : bool
-        Calibrate from one start without profile likelihoods (for tests; the report then
-        has no intervals).
+        A draft (for tests): calibrate from one start without profile likelihoods (the
+        report then has no intervals), loop dominance over 8 draws a sector and the network
+        figure on graphs of 2,000 customers.
 
     Returns
     -------
@@ -101,7 +102,10 @@ def build(out: Path | None = None, *, draws: int | None = None, seed: int = 0, q
 
     log("figures")
     fig_dir = out / "figures"
-    _run_cli(cli, ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)])
+    fig_args = ["figures", "--out", str(fig_dir), "--verdict", str(ver_dir)]
+    if quick:  # a draft: the network figure on graphs of 2,000 customers (its caption says so)
+        fig_args += ["--network-customers", "2000"]
+    _run_cli(cli, fig_args)
     includes["figures.md"] = P.figures_markdown(fig_dir, out)
     includes["network.md"] = P.network_markdown(fig_dir)
     values["figures.count"] = len(json.loads((fig_dir / "figures.json").read_text())["figures"])

@@ -208,10 +208,13 @@ class Context:
     """What the builders share: the scenario folder, the verdict (computed once, lazily)."""
 
     def __init__(self, *, root: Path = ROOT, draws: int = 200, seed: int = 0, verdict_dir: Path | None = None,
-                 sector_files: Iterable[Path] | None = None):
+                 sector_files: Iterable[Path] | None = None, network_customers: int | None = None):
         self.root = Path(root)
         self.draws = int(draws)
         self.seed = int(seed)
+        # Customers on each graph of the network figure (a draft can take fewer; the caption
+        # says how many).
+        self.network_customers = int(network_customers) if network_customers else NETWORK_CUSTOMERS
         self.verdict_dir = Path(verdict_dir) if verdict_dir else None
         self._sector_files = [Path(p) for p in sector_files] if sector_files else None
         self._verdict = None
@@ -567,7 +570,7 @@ def build_network_critical_mass(ctx: Context) -> Built:
     from ..analysis.network_compare import FIGURE_K, TABLE_K, comparison, threshold_setting
 
     path, sc = _load(ctx, "baseline.toml")
-    data = comparison(sc.params, n=NETWORK_CUSTOMERS, seed=NETWORK_SEED)
+    data = comparison(sc.params, n=ctx.network_customers, seed=NETWORK_SEED)
     first = next(iter(data["by_k"].values()))
     fig = F.network_critical_mass(data["by_rewiring"], data["by_k"], first)
     setting = threshold_setting(sc.params)
