@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# Compile the numba kernels once, in parallel processes, into numba's disk cache: the
+	# dashboard's first visit and every test worker then load them instead of compiling
+	# the same kernels side by side (a cold compile is about a minute of CPU a sector size).
+	$(BIN)/python -m model warm
 	@touch $(STAMP)
 
 # Debian packages: chromium (kaleido's static export, browser tests, the paper's PDF),
