@@ -1,0 +1,26 @@
+/* One sector size (MODEL, MODEL_HEADER defined by lanes.c): its generated right-hand side
+   over one lane (a run's start and its freeze) and a kernel per lane count. */
+#define LANES 1
+#define RHS_FN CAT3(rhs, MODEL, 1)
+#include MODEL_HEADER
+#undef RHS_FN
+#undef LANES
+#define NS LANES_NS
+#define NE LANES_NE
+#define ACQ LANES_ACQ
+#define RHS_1 CAT3(rhs, MODEL, 1)
+#define LANES 4
+#include "width.h"
+#undef LANES
+#define LANES 8
+#include "width.h"
+#undef LANES
+#define LANES 16
+#include "width.h"
+#undef LANES
+#undef NS
+#undef NE
+#undef ACQ
+#undef RHS_1
+#undef MODEL
+#undef MODEL_HEADER
