@@ -92,7 +92,7 @@ def _kernel(n_firms: int, lanes: int, force_isa: int = 0):
             raise ValueError(f"`lanes` must be one of {', '.join(map(str, LANE_COUNTS))}, got {lanes!r}")
         address = lib.lanes_kernel(isa(force_isa), int(n_firms), int(lanes))
         if not address:
-            raise ValueError(f"the lane kernel has no build for {n_firms} firms")
+            raise ValueError(f"the lane kernel has no build of {lanes} lanes for {n_firms} firms (several firms: 8)")
         fn = _state[key] = _KERNEL_TYPE(address)
     return fn
 
