@@ -1270,7 +1270,7 @@ def _pass(gen_n, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, at
     if n:
         arrays = (pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
                   stiff_action, status, t_reached, y_last, counts, fell)
-        if engine == "lanes":
+        if engine == "lanes" and int(gen_n.N_FIRMS) in _lanes.FIRM_COUNTS:
             rows = _lanes_pass(gen_n, *arrays, lanes=lanes)
             redone[rows] = True
             if rows.size:

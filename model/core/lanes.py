@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LIBRARY", "LANE_COUNTS", "DEFAULT_LANES", "ISA_NAMES", "available", "isa", "run", "load_error"]
+__all__ = ["LIBRARY", "FIRM_COUNTS", "LANE_COUNTS", "DEFAULT_LANES", "ISA_NAMES", "available", "isa", "run", "load_error"]
 
 LIBRARY = Path(__file__).with_name("_lanes") / "liblanes.so"
 #: Lane counts compiled into the library (runs per call of the vector code).
@@ -32,6 +32,8 @@ LANE_COUNTS = (4, 8, 16)
 #: Lanes of the engine's calls: two AVX2 vectors of doubles (the issue's prototype, and
 #: the fastest of 4, 8 and 16 measured by ``bench --only engine``).
 DEFAULT_LANES = 8
+#: Sector sizes the library has a kernel for (16 firms: the numba kernel; see lanes.c).
+FIRM_COUNTS = (1, 2, 4, 8)
 #: Instruction sets of the library's builds, by the dispatcher's code.
 ISA_NAMES = {1: "x86-64 baseline (SSE2)", 2: "AVX2 + FMA", 3: "AVX-512"}
 
