@@ -1,14 +1,18 @@
 # Two commands on a fresh Debian machine: `make app` and `make test`.
 # Both create .venv and install everything they need (Python packages, and Debian's
-# chromium, pandoc and poppler-utils when missing and we are root).
+# chromium, pandoc, poppler-utils, gcc and libc6-dev when missing and we are root) and build
+# the engine's C kernel (model/core/_lanes/liblanes.so).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := chromium pandoc poppler-utils
+SYSTEM_PACKAGES := chromium pandoc poppler-utils gcc libc6-dev
+# The engine's lane-batched C kernel, built with Debian's gcc into the package.
+LANES_LIB := model/core/_lanes/liblanes.so
+LANES_SRC := $(wildcard model/core/_lanes/*.c model/core/_lanes/*.h)
 
-.PHONY: app test bench figures paper system-deps clean
+.PHONY: app test bench figures paper system-deps lanes clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -21,13 +25,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m model warm
 	@touch $(STAMP)
 
+# Rebuilt whenever a source changes (make test depends on it).
+$(LANES_LIB): $(STAMP) $(LANES_SRC)
+	$(BIN)/python -m model build-lanes
+
+lanes: $(LANES_LIB)
+
 # Debian packages: chromium (kaleido's static export, browser tests, the paper's PDF),
-# pandoc (the paper), poppler-utils (PDF checks).
+# pandoc (the paper), poppler-utils (PDF checks), gcc and libc6-dev (the engine's C kernel).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v pandoc >/dev/null 2>&1 || missing="$$missing pandoc"; \
 	command -v pdfinfo >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	[ -e /usr/include/stdlib.h ] || missing="$$missing libc6-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -38,20 +50,20 @@ system-deps:
 	  fi; \
 	fi
 
-app: $(STAMP)
+app: $(STAMP) $(LANES_LIB)
 	$(BIN)/streamlit run app.py --server.headless true --browser.gatherUsageStats false
 
-test: $(STAMP)
+test: $(STAMP) $(LANES_LIB)
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
-bench: $(STAMP)
+bench: $(STAMP) $(LANES_LIB)
 	$(BIN)/python -m model bench
 
-figures: $(STAMP)
+figures: $(STAMP) $(LANES_LIB)
 	$(BIN)/python -m model figures --out paper/figures
 
-paper: $(STAMP)
+paper: $(STAMP) $(LANES_LIB)
 	$(BIN)/python -m model paper
 
 clean:
-	rm -rf $(VENV) paper/build .pytest_cache
+	rm -rf $(VENV) paper/build .pytest_cache $(LANES_LIB)

@@ -7,9 +7,11 @@ and do not collapse when the machine is shared (the load average is printed at t
 and the end):
 
 * the engine (:func:`model.core.engine.integrate`, all cores) for N = 1e3 ... 1e6 (1e4 with
-  ``--quick``): runs per second (wall and CPU), right-hand-side evaluations per CPU-second,
-  stiff runs, the bytes it holds per run (inputs and result arrays) and the growth of the
-  peak resident memory;
+  ``--quick``), its scalar (numba) and lanes (C, SIMD) engines on the same runs: runs per
+  second (wall and CPU), right-hand-side evaluations per CPU-second, stiff runs, runs the
+  lanes redid with the numba kernel, the bytes it holds per run (inputs and result arrays)
+  and the growth of the peak resident memory; lanes against scalar (statuses, fall times,
+  step counts); the lane kernel at 4, 8 and 16 lanes per call;
 * the baselines, on one core, timed on the first of the same sets and extrapolated per run
   to every N: the user's (issue 17), ``solve_ivp`` RK45 and LSODA with a ``sympy.lambdify``
   right-hand side of the same equations, without and with ``cse``; ``solve_ivp`` RK45 with
@@ -171,29 +173,44 @@ def run(args) -> None:
               f"CPU-second; outcomes agree with the engine on {int(np.sum(falls == check.falls[:n_user]))}/{n_user}")
     print(f"load average {load_start[0]:.2f} (1 min), {load_start[1]:.2f} (5 min) over {os.cpu_count()} cores at "
           "the start")
-    print("engine, scalar kernel (one run per thread at a time; lane-batched integration is not built, issue 17 "
-          "item 1):")
-    print(f"{'N':>9} {'wall s':>8} {'CPU s':>8} {'runs/s':>9} {'runs/CPU-s':>10} {'M RHS/CPU-s':>11} {'RHS/run':>7} "
-          f"{'stiff':>6} {'bytes/run':>9} {'x user RK45':>11} {'(cse)':>7} {'x user LSODA':>12} {'(cse)':>7} "
-          f"{'x compiled RK45':>15} {'x simulate':>10}")
+    from ..core import lanes
+
+    engines = ["scalar"] + (["lanes"] if lanes.available() else [])
+    if lanes.available():
+        print(f"engines: scalar (the numba kernel, one run per thread at a time) and lanes (the C kernel, "
+              f"{lanes.DEFAULT_LANES} runs per SIMD call, {lanes.ISA_NAMES[lanes.isa()]}; the runs it gives up, "
+              "stiff or failed, redone from their start by the numba kernel: 'redone')")
+    else:
+        print(f"engines: scalar only (the lane kernel did not load: {lanes.load_error()})")
+    print(f"{'N':>9} {'engine':>7} {'wall s':>8} {'CPU s':>8} {'runs/s':>9} {'runs/CPU-s':>10} {'M RHS/CPU-s':>11} "
+          f"{'RHS/run':>7} {'stiff':>6} {'redone':>6} {'bytes/run':>9} {'x user RK45':>11} {'(cse)':>7} "
+          f"{'x user LSODA':>12} {'(cse)':>7} {'x compiled RK45':>15} {'x simulate':>10}")
     for n in sizes:
         pv, y0, hz = pv_all[:n], y0_all[:n], hz_all[:n]
-        rss0 = _peak_rss_bytes()
-        cpu, wall, res = _timed(lambda: engine.integrate(pv, y0, t_end=hz), 1 if n >= 100_000 else 3)
-        held = (pv.nbytes + y0.nbytes + hz.nbytes + _result_bytes(res)) / n
-        grown = max(0, _peak_rss_bytes() - rss0) / n
-        per_run = cpu / n
-        stiff = int(np.sum(res.solver != engine.SOLVER_DOPRI5))
-        print(f"{n:>9,} {wall:>8.2f} {cpu:>8.2f} {n / wall:>9,.0f} {n / cpu:>10,.0f} "
-              f"{res.nfev.sum() / cpu / 1e6:>11.2f} {res.nfev.mean():>7.0f} {stiff:>6} {held:>9,.0f} "
-              f"{user['RK45', False][0] / per_run:>10,.0f}x {user['RK45', True][0] / per_run:>6,.0f}x "
-              f"{user['LSODA', False][0] / per_run:>11,.0f}x {user['LSODA', True][0] / per_run:>6,.0f}x "
-              f"{cpu_ivp / per_run:>14,.0f}x {cpu_sim / per_run:>9,.0f}x")
-        if grown:
-            print(f"          peak resident memory grew by {grown:,.0f} bytes per run")
-        bad = int(np.sum(~res.success))
-        if bad:
-            print(f"          {bad} runs failed: {sorted(set(res.reason[i] for i in np.flatnonzero(~res.success)))}")
+        results = {}
+        for eng in engines:
+            rss0 = _peak_rss_bytes()
+            cpu, wall, res = _timed(lambda: engine.integrate(pv, y0, t_end=hz, engine=eng), 1 if n >= 100_000 else 3)
+            results[eng] = res
+            held = (pv.nbytes + y0.nbytes + hz.nbytes + _result_bytes(res)) / n
+            grown = max(0, _peak_rss_bytes() - rss0) / n
+            per_run = cpu / n
+            stiff = int(np.sum(res.solver != engine.SOLVER_DOPRI5))
+            redone = int(np.sum(res.redone)) if res.redone is not None else 0
+            print(f"{n:>9,} {eng:>7} {wall:>8.2f} {cpu:>8.2f} {n / wall:>9,.0f} {n / cpu:>10,.0f} "
+                  f"{res.nfev.sum() / cpu / 1e6:>11.2f} {res.nfev.mean():>7.0f} {stiff:>6} {redone:>6} {held:>9,.0f} "
+                  f"{user['RK45', False][0] / per_run:>10,.0f}x {user['RK45', True][0] / per_run:>6,.0f}x "
+                  f"{user['LSODA', False][0] / per_run:>11,.0f}x {user['LSODA', True][0] / per_run:>6,.0f}x "
+                  f"{cpu_ivp / per_run:>14,.0f}x {cpu_sim / per_run:>9,.0f}x")
+            if grown:
+                print(f"          peak resident memory grew by {grown:,.0f} bytes per run")
+            bad = int(np.sum(~res.success))
+            if bad:
+                print(f"          {bad} runs failed: {sorted(set(res.reason[i] for i in np.flatnonzero(~res.success)))}")
+        if len(results) == 2:
+            _agreement(results["scalar"], results["lanes"])
+    if lanes.available():
+        _lane_counts(pv_all[:sizes[1]], y0_all[:sizes[1]], hz_all[:sizes[1]])
     print("bytes/run: the inputs (parameters, initial state, horizon) and every array of the result, per run")
     print("targets (issue 17): >= 450x per core against the user's RK45 (stretch 1,000x), >= 10 M RHS evals per "
           "CPU-second")
@@ -208,6 +225,33 @@ def run(args) -> None:
 
     load_end = os.getloadavg()
     print(f"load average {load_end[0]:.2f} (1 min), {load_end[1]:.2f} (5 min) at the end")
+
+
+def _agreement(scalar, lanes_res) -> None:
+    """Lanes against scalar on the same runs: statuses, fall times, step counts, and the cost
+    of the runs the lane kernel gave up (the numba kernel's redo, from their start)."""
+    same = scalar.status == lanes_res.status
+    both = scalar.falls & lanes_res.falls
+    fall = float(np.max(np.abs(scalar.fall_time[both] - lanes_res.fall_time[both]))) if both.any() else 0.0
+    kept = ~lanes_res.redone
+    steps = int(np.sum(scalar.n_steps[kept] != lanes_res.n_steps[kept]))
+    redo_fev = lanes_res.nfev[lanes_res.redone].sum() / max(1, lanes_res.nfev.sum())
+    print(f"          lanes vs scalar: statuses equal {int(same.sum()):,}/{same.size:,}, falls {int(both.sum()):,}, "
+          f"largest fall-time difference {fall:.2e} yr, {int(np.sum(np.abs(scalar.fall_time[both] - lanes_res.fall_time[both]) > 1e-6))} "
+          f"beyond 1e-6 yr; step counts differ on {steps:,} of the {int(kept.sum()):,} runs the lanes finished "
+          f"(libmvec rounding); redone {int(lanes_res.redone.sum()):,} runs ({lanes_res.redone.mean():.2%}), "
+          f"{redo_fev:.1%} of the RHS evaluations")
+
+
+def _lane_counts(pv, y0, hz) -> None:
+    """The lane kernel at 4, 8 and 16 runs per call on the same runs (CPU time, best of 3)."""
+    from ..core import lanes
+
+    parts = []
+    for width in lanes.LANE_COUNTS:
+        cpu, _, res = _timed(lambda: engine.integrate(pv, y0, t_end=hz, engine="lanes", lanes=width), 3)
+        parts.append(f"{width} lanes {len(pv) / cpu:,.0f} runs/CPU-s ({res.nfev.sum() / cpu / 1e6:.1f} M RHS/CPU-s)")
+    print(f"lanes per call, N = {len(pv):,}: " + "; ".join(parts))
 
 
 def _firms_rows(quick: bool) -> None:
@@ -225,21 +269,30 @@ def _firms_rows(quick: bool) -> None:
     n_sim = 5 if quick else 20
     print(f"sectors of firms: {draws:,} draws of {sector_file.name}'s ranges, to the sector's fall; simulate() "
           f"(LSODA) on {n_sim} of them, extrapolated per run")
-    print(f"{'firms':>6} {'CPU s':>8} {'runs/CPU-s':>10} {'M RHS/CPU-s':>11} {'RHS/run':>8} {'x simulate':>10}")
+    from ..core import lanes
+
+    engines = ["scalar"] + (["lanes"] if lanes.available() else [])
+    print(f"{'firms':>6} {'engine':>7} {'CPU s':>8} {'runs/CPU-s':>10} {'M RHS/CPU-s':>11} {'RHS/run':>8} "
+          f"{'x simulate':>10}")
     for n_firms in (1, 8):
         sector = replace(scenario, params=scenario.params.replace(firm_count=n_firms))
         _, _, params = draw_parameters(sector, draws, 0, key=scenario.name)
         pv, y0, horizon = engine.pvecs_from_params(params)
         reorganise = [p.insolvency == "reorganisation" for p in params]
-        engine.integrate(pv[:8], y0[:8], t_end=horizon[:8], reorganise=reorganise[:8])  # compile / load
-        cpu, _, res = _timed(lambda: engine.integrate(pv, y0, t_end=horizon, reorganise=reorganise), 1)
         simulate_firms(params[0], t_eval=[0.0, 1.0])  # warm up
         c0 = time.process_time()
         for p in params[:n_sim]:
             simulate_firms(p, t_eval=[0.0, p.horizon])
         cpu_sim = (time.process_time() - c0) / n_sim
-        print(f"{n_firms:>6} {cpu:>8.2f} {draws / cpu:>10,.0f} {res.nfev.sum() / cpu / 1e6:>11.2f} "
-              f"{res.nfev.mean():>8.0f} {cpu_sim / (cpu / draws):>9,.0f}x")
+        results = {}
+        for eng in engines:
+            engine.integrate(pv[:8], y0[:8], t_end=horizon[:8], reorganise=reorganise[:8], engine=eng)  # load
+            cpu, _, res = _timed(lambda: engine.integrate(pv, y0, t_end=horizon, reorganise=reorganise, engine=eng), 1)
+            results[eng] = res
+            print(f"{n_firms:>6} {eng:>7} {cpu:>8.2f} {draws / cpu:>10,.0f} {res.nfev.sum() / cpu / 1e6:>11.2f} "
+                  f"{res.nfev.mean():>8.0f} {cpu_sim / (cpu / draws):>9,.0f}x")
+        if len(results) == 2:
+            _agreement(results["scalar"], results["lanes"])
 
 
 def _params_from_row(base, pvec, horizon):

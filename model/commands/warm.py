@@ -33,7 +33,8 @@ def _engine_job(firm_count: int) -> str:
     t0 = time.process_time()
     params = Parameters().replace(firm_count=firm_count)  # the kernels depend on the size only
     pvecs, y0s, _ = engine.pvecs_from_params([params])
-    engine.integrate(pvecs, y0s, np.linspace(0.0, 5.0, 3), t_end=5.0)
+    # The numba kernel (the lanes redo on it, and it runs where the C kernel is not built).
+    engine.integrate(pvecs, y0s, np.linspace(0.0, 5.0, 3), t_end=5.0, engine="scalar")
     engine.point_of_no_return_batch(pvecs, y0s, horizon=5.0, tol=1.0)
     if firm_count == 1:
         from ..core.simulate import simulate

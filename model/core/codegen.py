@@ -226,12 +226,13 @@ def _needed_when(chain, finals, unpacked):
 
     for e in finals:
         walk(e, sp.true)
-    back = {v: k for k, v in letters.items()}
     out = {}
     for sym, expr in reversed(chain):
         condition = sp.simplify_logic(need[sym]) if letters else (sp.true if need[sym] is not sp.false else sp.false)
         if condition is sp.false:
             condition = sp.true  # unused: computed as before (cse keeps nothing unused)
+        # The letters so far (walking a definition can add some: a call moved out of it).
+        back = {v: k for k, v in letters.items()}
         out[sym] = condition.xreplace(back) if condition is not sp.true else sp.true
         walk(expr, condition)
     return out
@@ -332,4 +333,228 @@ def write(path: Path = GENERATED_PATH, n_firms: int = 1) -> Path:
     path.write_text(generate_source(n_firms))
     for cached in path.parent.glob("__pycache__/*.nb[ic]"):
         cached.unlink(missing_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# The C right-hand side over SIMD lanes (model/core/_lanes, built by model.core.lanes)
+# --------------------------------------------------------------------------------------
+
+#: Directory of the lane-batched C kernel: the generated right-hand sides (committed, so an
+#: install needs gcc only) beside the hand-written integrator that includes them.
+LANES_DIR = Path(__file__).with_name("_lanes")
+
+
+def c_rhs_path(n_firms: int = 1) -> Path:
+    """Where the C right-hand side over lanes of a sector of ``n_firms`` is written."""
+    return LANES_DIR / ("rhs_firms1.h" if n_firms == 1 else f"rhs_firms{n_firms}.h")
+
+
+class _CPrinter(_Printer):
+    """C over lanes: every array value ``name[l]`` (struct of arrays, lane ``l``), the switches
+    of a condition read on lane 0 (every lane of a call shares them: the runs are grouped by
+    switch values), the C names of the math functions. Built on the Python printer, so that
+    sums and products print in the same order (the same rounding as the numba code)."""
+
+    def __init__(self, scalars=(), **kw):
+        super().__init__({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
+        self.scalars = set(scalars)  # printed bare (lane-uniform condition values)
+        self.lane = "l"
+        self.decided = {}  # the switch conditions' values in the branch being printed
+
+    def _print_Symbol(self, expr):
+        return expr.name if expr in self.scalars else f"{expr.name}[{self.lane}]"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if (exp.is_Integer and 2 <= abs(int(exp)) <= 16) or (
+                exp.is_Rational and not exp.is_Integer and int(exp.q) in (2, 4, 8) and abs(int(exp.p)) <= 16):
+            return super()._print_Pow(expr, rational=rational)
+        if exp == -1:
+            return f"(1.0/{self.parenthesize(base, 1000)})"
+        return f"pow({self.doprint(base)}, {self.doprint(exp)})"
+
+    def _print_Abs(self, expr):
+        return f"fabs({self.doprint(expr.args[0])})"
+
+    def _print_Piecewise(self, expr):
+        # The branch the decided conditions select, bracketed as the Python printer's
+        # ``((a) if c else (b))`` is evaluated: the same operations in the same order.
+        for value, cond in expr.args:
+            cond = cond.xreplace(self.decided)
+            if cond is sp.true:
+                return f"({self.doprint(value)})"
+            if cond is not sp.false:
+                raise ValueError(f"a per-lane condition is not supported in the C right-hand side: {cond}")
+        raise ValueError(f"no branch of {expr} holds")
+
+    def _print_Relational(self, expr):
+        return f"({self.doprint(expr.lhs)} {expr.rel_op} {self.doprint(expr.rhs)})"
+
+    def _print_And(self, expr):
+        return "(" + " && ".join(self.doprint(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " || ".join(self.doprint(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr):
+        return f"(!{self.doprint(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr):
+        return "1"
+
+    def _print_BooleanFalse(self, expr):
+        return "0"
+
+    def doprint(self, expr, assign_to=None):
+        text = super().doprint(expr, assign_to)
+        return text.replace("math.", "")
+
+
+def _lane_uniform_atoms(expr, uniform):
+    """The conditions of the Piecewise nodes in ``expr`` as atoms (relations and named tests);
+    each must read switches only (``uniform``), so that one lane decides it for all."""
+    atoms = set()
+    for pw in expr.atoms(sp.Piecewise):
+        for _, cond in pw.args:
+            if cond is sp.true or cond is sp.false:
+                continue
+            for atom in cond.atoms(sp.core.relational.Relational, sp.Symbol):
+                if isinstance(atom, sp.Symbol) and not atom.is_Boolean and atom not in uniform:
+                    continue  # a symbol inside a relation, seen with its relation
+                if not (atom.free_symbols <= uniform):
+                    raise ValueError(f"condition {cond} reads {atom.free_symbols - uniform}: not lane-uniform")
+                if isinstance(atom, sp.core.relational.Relational) or atom in uniform:
+                    atoms.add(atom)
+    # A relation whose symbols are tests only, or a test name: keep the outermost atoms.
+    return sorted(atoms, key=sp.default_sort_key)
+
+
+def _c_statement(target: str, expr, guard, uniform, printer, scalar_tests) -> list[str]:
+    """C of ``target[l] = expr`` for every lane, its switch conditions decided once: one loop
+    per distinct branch (so no lane computes a branch for nothing), under ``guard``."""
+    atoms = [a for a in _lane_uniform_atoms(expr, uniform)]
+    branches: dict = {}
+    for bits in range(2 ** len(atoms)):
+        printer.decided = {a: (sp.true if bits >> k & 1 else sp.false) for k, a in enumerate(atoms)}
+        resolved = printer.doprint(expr)
+        minterm = sp.And(*[sp.Symbol(f"c{k}") if bits >> k & 1 else sp.Not(sp.Symbol(f"c{k}"))
+                           for k in range(len(atoms))])
+        branches.setdefault(resolved, []).append(minterm)
+    back = {sp.Symbol(f"c{k}"): a for k, a in enumerate(atoms)}
+    cond_printer = _CPrinter(scalars=scalar_tests)
+    cond_printer.lane = "0"
+    lines = []
+    items = list(branches.items())
+    for k, (value, minterms) in enumerate(items):
+        loop = f"for (int l = 0; l < LANES; l++) {target}[l] = {value};"
+        if len(items) == 1:
+            lines.append(f"    {loop}")
+            break
+        cond = sp.simplify_logic(sp.Or(*minterms)).xreplace(back)
+        head = "if" if k == 0 else "else if"
+        lines.append(f"    {'else' if k == len(items) - 1 else head + ' (' + cond_printer.doprint(cond) + ')'} {{ {loop} }}")
+    if guard is not sp.true:
+        cond = cond_printer.doprint(guard)
+        body = "\n".join("    " + ln for ln in lines)
+        return [f"    if ({cond}) {{", body,
+                f"    }} else {{ for (int l = 0; l < LANES; l++) {target}[l] = NAN; }}"]
+    return lines
+
+
+def _extract_calls(chain, finals, func):
+    """Move every call of ``func`` into a definition of its own (just before its first use), so
+    that the statement around it stays a loop GCC vectorises (a scalar call keeps its loop scalar)."""
+    out, made, k = [], {}, 0
+
+    def pull(expr):
+        nonlocal k
+        calls = sorted(expr.atoms(func), key=sp.count_ops)
+        subs = {}
+        for call in calls:
+            call_r = call.xreplace(subs)
+            if call_r not in made:
+                made[call_r] = sp.Symbol(f"call{k}", real=True)
+                k += 1
+                out.append((made[call_r], call_r))
+            subs[call] = made[call_r]
+        return expr.xreplace(subs)
+
+    for sym, expr in chain:
+        out.append((sym, pull(expr)))
+    finals = [pull(e) for e in finals]
+    return out, finals
+
+
+def generate_c_source(n_firms: int = 1) -> str:
+    """The C right-hand side over ``LANES`` lanes of a sector of ``n_firms`` (a header the
+    kernel includes once per lane count, with ``RHS_FN`` and ``LANES`` defined)."""
+    from .special import binomial_tail
+
+    model = build(n_firms)
+    states, params = state_names(n_firms), param_names(n_firms)
+    n, m = len(states), len(params)
+    jac = model.jacobian
+    entries = [(i, j) for i in range(n) for j in range(n) if jac[i, j] != 0]
+    derived, hoisted = _hoist(list(model.rhs) + [jac[i, j] for i, j in entries], model.params)
+    rhs_exprs = hoisted[:n]
+    definitions, exprs = _share_symbolic_powers(list(rhs_exprs))
+    chain = []
+    if definitions:
+        pre, pre_reduced = sp.cse([d for _, d in definitions], symbols=sp.numbered_symbols("w"), optimizations="basic")
+        chain += list(pre) + [(z, e) for (z, _), e in zip(definitions, pre_reduced)]
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"), optimizations="basic")
+    chain += list(replacements)
+    chain, reduced = _extract_calls(chain, reduced, binomial_tail)
+    unpacked = set(sp.symbols(list(states) + list(params), real=True))
+    needed = _needed_when(chain, reduced, unpacked)
+    switches = {s for s in unpacked if s.name.startswith("chi_")}
+    tests = {sym for sym, e in chain if isinstance(e, sp.logic.boolalg.Boolean)}
+    uniform = switches | tests
+    printer = _CPrinter(scalars=tests)
+    lines = [f"/* GENERATED by ``python -m model codegen`` from model/core/equations.py. Do not edit.",
+             f"   The right-hand side of a sector of {n_firms} firm(s) over LANES lanes, struct of arrays:",
+             "   y[i*LANES + l], p[j*LANES + l] (the extended parameter vector: parameters, then the",
+             "   derived values of derive_into), out[i*LANES + l]. Every lane of a call has the same",
+             "   switches (chi_*): their conditions are read on lane 0. */",
+             "#undef LANES_NS",
+             "#undef LANES_NE",
+             "#undef LANES_ACQ",
+             f"#define LANES_NS {n}",
+             f"#define LANES_NE {m + len(derived)}",
+             f"#define LANES_ACQ {params.index('acquisition')}",
+             "static void RHS_FN(const double *restrict y, const double *restrict p, double *restrict out)",
+             "{"]
+    for i, s in enumerate(states):
+        lines.append(f"    const double *restrict {s} = y + {i}*LANES;")
+    used = set().union(*[e.free_symbols for _, e in chain], *[e.free_symbols for e in reduced])
+    for j, s in enumerate(params):
+        if sp.Symbol(s, real=True) in used:
+            lines.append(f"    const double *restrict {s} = p + {j}*LANES;")
+    for k, (sym, _) in enumerate(derived):
+        if sym in used:
+            lines.append(f"    const double *restrict {sym} = p + {m + k}*LANES;")
+    for sym, expr in chain:
+        if sym in tests:
+            cond_printer = _CPrinter(scalars=tests)
+            cond_printer.lane = "0"
+            lines.append(f"    const int {sym} = {cond_printer.doprint(expr)};")
+            continue
+        lines.append(f"    double {sym}[LANES];")
+        lines += _c_statement(str(sym), expr, needed[sym], uniform, printer, tests)
+    for i, expr in enumerate(reduced):
+        lines += _c_statement(f"out_{i}", expr, sp.true, uniform, printer, tests)
+    lines.append("}")
+    # Outputs by name: a pointer per state row.
+    body = lines[:-1]
+    decl = [f"    double *restrict out_{i} = out + {i}*LANES;" for i in range(n)]
+    at = body.index("{") + 1
+    return "\n".join(body[:at] + decl + body[at:] + ["}", ""])
+
+
+def write_c(n_firms: int = 1) -> Path:
+    """Write the C right-hand side over lanes of ``n_firms`` (see :func:`generate_c_source`)."""
+    path = c_rhs_path(n_firms)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(generate_c_source(n_firms))
     return path

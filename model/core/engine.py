@@ -58,6 +58,7 @@ from numba import njit, prange
 from numba.extending import overload
 from scipy.integrate import solve_ivp
 
+from . import lanes as _lanes
 from .equations import BUFFER_INDEX, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES, buffer_indices, param_names, param_vector
 from .firms import SECTOR_FALL_CAPACITY, firm_param_vector
 from .parameters import PARAMETER_SPECS
@@ -848,6 +849,17 @@ def _initial_kernel(model, pvecs, out):
         out[r] = _model_initial(model, pvecs[r])
 
 
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _extend_kernel(model, pvecs, out):
+    # The extended parameter vectors (derive_into) of the lane kernel, which has only the
+    # right-hand side; nothing derived reads acquisition (codegen._NOT_HOISTED), so the freeze
+    # needs no re-derivation.
+    for r in prange(pvecs.shape[0]):
+        for j in range(pvecs.shape[1]):
+            out[r, j] = pvecs[r, j]
+        _model_derive(model, out[r])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _outputs_safe(model, y, p, out):
     try:
@@ -1017,6 +1029,9 @@ class EnsembleResult:
         Several firms: each run's parameter vector as it ended (exited firms' flags at 0,
         debt written down by reorganisations), what its right-hand side at ``y_last`` reads.
         None for one firm (the vector given).
+    redone : ndarray of bool, shape (N,), optional
+        ``engine="lanes"``: the runs the lane kernel gave up (stiff or failed in DOPRI5) and
+        the numba kernel redid from their start (in some pass, for several firms).
     """
 
     t_eval: np.ndarray = field(repr=False)
@@ -1035,6 +1050,7 @@ class EnsembleResult:
     sectors: tuple | None = field(default=None, repr=False)
     outputs: np.ndarray | None = field(default=None, repr=False)
     pvecs_last: np.ndarray | None = field(default=None, repr=False)
+    redone: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def success(self) -> np.ndarray:
@@ -1155,22 +1171,112 @@ def _lsoda_one(gen_n, pvec, y0, t0, t_end, t_freeze, t_out, rtol, atol, watch):
     return SURVIVES, t_end, y_start, y_at, written, nfev, -1
 
 
+#: Engines of :func:`integrate`: the lane-batched C kernel (:mod:`model.core.lanes`) with the
+#: numba kernel for the runs it gives up, or the numba kernel alone.
+ENGINES = ("lanes", "scalar")
+#: Runs per lane kernel call at least (a chunk of a switch group): fewer leave lanes idle.
+_LANE_CHUNK = 32
+_pools: dict = {}
+
+
+def _pool(threads: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    if threads not in _pools:
+        _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lanes")
+    return _pools[threads]
+
+
+def _switch_groups(gen_n, pvecs) -> list[np.ndarray]:
+    """Rows of ``pvecs`` by their switch values (``chi_*``), each group in the rows' order:
+    the lane kernel decides a switch's branches on lane 0 for every lane of a call."""
+    names = param_names(int(gen_n.N_FIRMS))
+    cols = [j for j, name in enumerate(names) if name.startswith("chi_")]
+    keys = pvecs[:, cols]
+    order = np.lexsort(keys.T[::-1]) if cols else np.arange(pvecs.shape[0])
+    sorted_keys = keys[order]
+    cuts = np.flatnonzero(np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)) + 1
+    return np.split(order, cuts)
+
+
+def _lanes_pass(gen_n, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
+                stiff_action, status, t_reached, y_last, counts, fell, lanes=None):
+    """The lane kernel over every run, groups of equal switches split into chunks over the
+    engine's threads (numba's count in this thread, as the numba kernel uses); returns the
+    rows it gave up (negative status), whose outputs are restored to what they were."""
+    n = pvecs.shape[0]
+    pext = np.empty((n, gen_n.N_EXTENDED))
+    with _Threads(n // 64 + 1):
+        _extend_kernel(_model_key(gen_n), pvecs, pext)
+    saved = y_out.copy() if t_out.shape[1] else None
+    threads = numba.get_num_threads()
+    chunks = []
+    for group in _switch_groups(gen_n, pvecs):
+        parts = max(1, min(threads, group.size // _LANE_CHUNK))
+        chunks += np.array_split(group, parts)
+    watch = np.ascontiguousarray(watch)
+    t_out = np.ascontiguousarray(t_out)
+
+    def one(rows):
+        _lanes.run(int(gen_n.N_FIRMS), rows, pext, y0s, t0s, t_end, t_freeze, t_out, y_out, rtol, atol, max_steps,
+                   stiff_every, stiff_action, watch, status, t_reached, y_last, counts, fell,
+                   lanes=lanes or _lanes.DEFAULT_LANES)
+
+    if threads > 1 and len(chunks) > 1:
+        list(_pool(min(threads, len(chunks))).map(one, chunks))
+    else:
+        for rows in chunks:
+            one(rows)
+    redo = np.flatnonzero(status < 0)
+    if saved is not None and redo.size:
+        y_out[redo] = saved[redo]
+    return redo
+
+
+def _numba_pass(gen_n, rows, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps,
+                stiff_every, stiff_action, status, t_reached, y_last, counts, fell):
+    """The numba kernel on ``rows`` (all runs if None), results written into their rows."""
+    if rows is None:
+        with _Threads((pvecs.shape[0] + _BLOCK - 1) // _BLOCK):
+            _kernel(_model_key(gen_n), gen_n.N_EXTENDED, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, float(rtol),
+                    float(atol), int(max_steps), int(stiff_every), stiff_action, watch, status, t_reached, y_last,
+                    counts, fell)
+        return
+    m = rows.size
+    sub = [np.ascontiguousarray(a[rows]) for a in (pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch)]
+    out = (np.empty(m, dtype=np.int8), np.empty(m), np.empty((m, y_last.shape[1])), np.zeros((m, 4), dtype=np.int64),
+           np.full(m, -1, dtype=np.int64))
+    _numba_pass(gen_n, None, *sub[:7], sub[7], rtol, atol, max_steps, stiff_every, stiff_action, *out)
+    y_out[rows] = sub[6]
+    for whole, part in zip((status, t_reached, y_last, counts, fell), out):
+        whole[rows] = part
+
+
 def _pass(gen_n, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
-          stiff_action, fallback):
+          stiff_action, fallback, engine="scalar", lanes=None):
     """One pass of the kernel over the runs (each from its ``t0s``), with the LSODA
     fallback for the runs it could not finish. ``y_out`` is written in place at the output
-    times the runs reach. Returns (status, t_reached, y_last, counts, solver, fell)."""
+    times the runs reach. With ``engine="lanes"`` the lane kernel integrates the runs and the
+    numba kernel redoes, from their start, those it gave up (so stiff runs get Rodas4 and the
+    fallback exactly as with ``"scalar"``). Returns (status, t_reached, y_last, counts,
+    solver, fell, redone)."""
     n = pvecs.shape[0]
     status = np.empty(n, dtype=np.int8)
     t_reached = np.empty(n)
     y_last = np.empty((n, gen_n.N_STATES))
     counts = np.zeros((n, 4), dtype=np.int64)
     fell = np.full(n, -1, dtype=np.int64)
+    redone = np.zeros(n, dtype=bool)
     if n:
-        with _Threads((n + _BLOCK - 1) // _BLOCK):
-            _kernel(_model_key(gen_n), gen_n.N_EXTENDED, pvecs, y0s, t0s, t_end,
-                    t_freeze, t_out, y_out, float(rtol), float(atol), int(max_steps), int(stiff_every), stiff_action,
-                    watch, status, t_reached, y_last, counts, fell)
+        arrays = (pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
+                  stiff_action, status, t_reached, y_last, counts, fell)
+        if engine == "lanes" and int(gen_n.N_FIRMS) in _lanes.FIRM_COUNTS:
+            rows = _lanes_pass(gen_n, *arrays, lanes=lanes)
+            redone[rows] = True
+            if rows.size:
+                _numba_pass(gen_n, rows, *arrays)
+        else:
+            _numba_pass(gen_n, None, *arrays)
     solver = counts[:, 3].astype(np.int8)
     if fallback:
         for r in np.flatnonzero(status < 0):
@@ -1183,7 +1289,7 @@ def _pass(gen_n, pvecs, y0s, t0s, t_end, t_freeze, t_out, y_out, watch, rtol, at
             solver[r] = SOLVER_LSODA
             # The kernel's position in its watch row of the buffer that fell.
             fell[r] = int(np.flatnonzero(watch[r] >= 0)[e]) if e >= 0 else -1
-    return status, t_reached, y_last, counts, solver, fell
+    return status, t_reached, y_last, counts, solver, fell, redone
 
 
 def integrate(
@@ -1202,6 +1308,8 @@ def integrate(
     reorganise=False,
     after_fall: str = "stop",
     fall_level: float = SECTOR_FALL_CAPACITY,
+    engine: str = "auto",
+    lanes: int | None = None,
 ) -> EnsembleResult:
     """Integrate N runs of the model at once (compiled, parallel over runs).
 
@@ -1259,6 +1367,15 @@ def integrate(
         Several firms: the share of the initial incumbent capacity whose exit is the
         sector's fall (default :data:`model.core.firms.SECTOR_FALL_CAPACITY`, one half; a
         level below the smallest firm's size makes the first exit the fall).
+    engine : {"auto", "lanes", "scalar"}
+        ``"lanes"``: the lane-batched C kernel (:mod:`model.core.lanes`; runs of equal
+        switches side by side in SIMD lanes), with the numba kernel redoing from their start
+        the runs it gives up (stiff, failed), so those end exactly as with ``"scalar"``;
+        ``"scalar"``: the numba kernel alone; ``"auto"`` (default): lanes if its library
+        is built, else scalar.
+    lanes : int, optional
+        Lanes per call of the lane kernel (:data:`model.core.lanes.LANE_COUNTS`; default
+        :data:`model.core.lanes.DEFAULT_LANES`).
 
     Returns
     -------
@@ -1322,13 +1439,15 @@ def integrate(
     t_out = np.ascontiguousarray(t_out)
     y_out = np.full((n, t_out.shape[1], n_states), np.nan)
     stiff_action = _STIFF_ACTIONS[stiff]
+    engine = _engine_of(engine, lanes)
     if n_firms > 1:
         return _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, atol, max_steps,
-                                  stiff_every, stiff_action, fallback, reorganise, after_fall == "stop", fall_level)
+                                  stiff_every, stiff_action, fallback, reorganise, after_fall == "stop", fall_level,
+                                  engine, lanes)
     watch = np.full((n, 1), BUFFER_INDEX, dtype=np.int64)
-    status, t_reached, y_last, counts, solver, _ = _pass(
+    status, t_reached, y_last, counts, solver, _, redone = _pass(
         gen_n, pvecs, y0s, np.zeros(n), t_end, t_freeze, t_out, y_out, watch, rtol, atol, max_steps, stiff_every,
-        stiff_action, fallback)
+        stiff_action, fallback, engine, lanes)
     falls = status == FALLS
     fall_time = np.where(falls, t_reached, np.nan)
     share = np.full(n, np.nan)
@@ -1343,11 +1462,26 @@ def integrate(
         t_eval=np.ascontiguousarray(t_out), y=y_out, status=status, falls=falls, fall_time=fall_time,
         t_reached=t_reached, y_last=y_last, share_at_fall=share, gross_loss_at_fall=loss,
         n_steps=counts[:, 0].copy(), n_rejected=counts[:, 1].copy(), nfev=counts[:, 2].copy(), solver=solver,
+        redone=redone,
     )
 
 
+def _engine_of(engine: str, lanes) -> str:
+    """``"lanes"`` or ``"scalar"`` for :func:`integrate`'s ``engine`` and ``lanes``."""
+    if engine not in ENGINES + ("auto",):
+        raise ValueError(f"`engine` must be 'auto', 'lanes' or 'scalar', got {engine!r}")
+    if lanes is not None and lanes not in _lanes.LANE_COUNTS:
+        raise ValueError(f"`lanes` must be one of {', '.join(map(str, _lanes.LANE_COUNTS))}, got {lanes!r}")
+    if engine == "auto":
+        return "lanes" if _lanes.available() else "scalar"
+    if engine == "lanes" and not _lanes.available():
+        raise ValueError(f"engine='lanes' is not available: {_lanes.load_error()}")
+    return engine
+
+
 def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, atol, max_steps, stiff_every,
-                       stiff_action, fallback, reorganise, stop_at_fall, fall_level=SECTOR_FALL_CAPACITY):
+                       stiff_action, fallback, reorganise, stop_at_fall, fall_level=SECTOR_FALL_CAPACITY,
+                       engine="scalar", lanes=None):
     """:func:`integrate` for sectors of several firms: passes of the kernel between exits."""
     n, n_firms = pvecs.shape[0], int(gen_n.N_FIRMS)
     buffers = np.array(buffer_indices(n_firms), dtype=np.int64)
@@ -1360,6 +1494,7 @@ def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, a
     y_last = y0s.copy()
     counts = np.zeros((n, 3), dtype=np.int64)
     solver = np.zeros(n, dtype=np.int8)
+    redone = np.zeros(n, dtype=bool)
     watched: list = [None] * n
     watch = np.full((n, n_firms), -1, dtype=np.int64)
     # The sector's outputs at the output times, with the firms in the market then (an
@@ -1373,9 +1508,10 @@ def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, a
             watch[r] = -1
             watch[r, :len(watched[r])] = buffers[watched[r]]
         y_part = y_out[active]
-        st, tr, yl, cn, sv, fell = _pass(gen_n, pv[active], y_cur[active], t0[active], t_end[active],
-                                         t_freeze[active], t_out[active], y_part, watch[active], rtol, atol,
-                                         max_steps, stiff_every, stiff_action, fallback)
+        st, tr, yl, cn, sv, fell, rd = _pass(gen_n, pv[active], y_cur[active], t0[active], t_end[active],
+                                             t_freeze[active], t_out[active], y_part, watch[active], rtol, atol,
+                                             max_steps, stiff_every, stiff_action, fallback, engine, lanes)
+        redone[active] |= rd
         if n_t:
             fresh = np.isnan(o_out[active, :, 0]) & np.all(np.isfinite(y_part), axis=2)
             rows, cols = np.nonzero(fresh)
@@ -1415,7 +1551,7 @@ def _integrate_sectors(gen_n, pvecs, y0s, t_out, y_out, t_end, t_freeze, rtol, a
         t_eval=np.ascontiguousarray(t_out), y=y_out, status=status, falls=falls, fall_time=fall_time,
         t_reached=t_reached, y_last=y_last, share_at_fall=share, gross_loss_at_fall=loss,
         n_steps=counts[:, 0].copy(), n_rejected=counts[:, 1].copy(), nfev=counts[:, 2].copy(), solver=solver,
-        sectors=tuple(book.result() for book in books), outputs=o_out, pvecs_last=pv,
+        sectors=tuple(book.result() for book in books), outputs=o_out, pvecs_last=pv, redone=redone,
     )
 
 
