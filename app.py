@@ -11,6 +11,7 @@ Query values are parsed with :func:`model.core.parameters.coerce` and uploaded s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -73,6 +74,21 @@ SWITCH_LABELS = {
 MAX_PAGE_FIRMS = 8
 #: Keys of the page's own widgets (everything else in the URL must be a parameter).
 SECTOR_KEY, UPLOAD_KEY = "sector", "upload"
+#: The run's views under its main chart, one open at a time (lazy tabs): only the open view
+#: is computed and sent, so a slider move redraws the main chart and one view, not fifteen
+#: charts (the page's redraw was 1.5 s with every view drawn). Key in the URL -> tab label.
+VIEW_KEY = "view"
+VIEWS = {
+    "trust": "Trust and cash",
+    "series": "Any variable",
+    "data": "Data beside the run",
+    "value": "Market value",
+    "firms": "Firm by firm",
+    "loops": "Feedback loops",
+    "tipping": "Tipping view",
+    "network": "Network test",
+    "claims": "The essays' claims",
+}
 #: Query parameters that Streamlit itself reads (embedding options): not ours to judge.
 STREAMLIT_QUERY_KEYS = ("embed", "embed_options")
 
@@ -91,18 +107,28 @@ def plain(text) -> str:
 
 # --- cached model calls (keyed on the frozen, hashable Parameters) -------------------------
 
+def parameters_key(params: Parameters) -> str:
+    """A cache key of ``params``: the exact text of every field (``repr`` of a float reads
+    back to the same float, so two settings share a key only if they are equal). Streamlit's
+    own hasher walks the dataclass field by field: 3-4 ms per call, ten calls per rerun."""
+    return repr(tuple(getattr(params, f.name) for f in dataclasses.fields(params)))
+
+
+#: ``hash_funcs`` of every cached function that takes Parameters.
+FAST_KEYS = {Parameters: parameters_key}
+
 def method_for(params: Parameters) -> str:
     """A sector of several firms runs on the compiled engine (the same exits as solve_ivp, to
     the solvers' tolerance, several times faster); one firm on LSODA."""
     return ENGINE if params.firm_count > 1 else "LSODA"
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=512)
 def run_model(params: Parameters):
     return simulate(params, method=method_for(params))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=256)
 def run_ponr(params: Parameters):
     # On the engine: the same definition and bisection as model.analysis.tipping's
     # point_of_no_return with solve_ivp (tests/test_app.py checks that they agree), all its
@@ -170,7 +196,7 @@ def calibration_recipes(mtime: float) -> dict[str, str]:
     return out
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=64)
 def run_calibration_panels(params: Parameters, data_path: str, start_year: float):
     """The calibration data against the run of ``params`` (book.calibration_panels), and the
     data's hold-out year."""
@@ -196,7 +222,7 @@ def run_sector_verdict(toml_text: bytes, origin: str):
     return v, claim_comparisons(v, claim_draws=DASHBOARD_CLAIM_DRAWS)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=64)
 def run_continuation(params: Parameters, name: str, lo: float, hi: float):
     return continuation(params, name, lo, hi)
 
@@ -207,12 +233,12 @@ def run_continuation(params: Parameters, name: str, lo: float, hi: float):
 BASIN_GRID = 15
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=64)
 def run_basin(params: Parameters):
     return basin(params, n=BASIN_GRID)
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=128)
 def run_csv(params: Parameters) -> bytes:
     """The run as CSV, each column headed ``name [unit]`` (units of model.core.simulate.SERIES_UNITS)."""
     columns = run_model(params).columns()
@@ -372,6 +398,12 @@ def init_session(files: dict[str, Path]) -> None:
         if values is not None and len(runs) < MAX_SAVED_RUNS:
             runs[key[len(RUN_PREFIX):]] = values
     st.session_state["_saved_runs"] = runs
+    view = query.pop(VIEW_KEY, None)
+    if view is not None:
+        if view in VIEWS:
+            st.session_state[VIEW_KEY] = VIEWS[view]
+        else:
+            notes.append(f"unknown view {view!r} in the link; the views are {', '.join(VIEWS)}")
     for key, text in query.items():
         if key not in PARAMETER_SPECS:
             notes.append(f"unknown setting {key!r} in the link (ignored)")
@@ -406,6 +438,9 @@ def page_query(values: dict, base: Scenario | str) -> dict[str, str]:
             query[name] = query_text(value)
     for name, run in saved_runs().items():
         query[RUN_PREFIX + name] = run_query(run, reference)
+    view = next((k for k, label in VIEWS.items() if label == st.session_state.get(VIEW_KEY)), None)
+    if view is not None and view != next(iter(VIEWS)):
+        query[VIEW_KEY] = view
     return query
 
 
@@ -624,7 +659,8 @@ def summary(params: Parameters, result, ponr, ponr_note, be, be_now, base=None, 
         st.info(ponr_note)
 
 
-def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_year=None, saved=None) -> None:
+def compare_controls(params: Parameters, reference) -> tuple[bool, str]:
+    """The compare switch and its layout, above the main chart (they hold for the views too)."""
     compare = st.toggle("Compare with the sector's values", key="compare",
                         help="The sector's (or upload's) own values against your changes.")
     layout = "overlaid"
@@ -633,18 +669,26 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_yea
                           label_visibility="collapsed")
         if reference.params == params:
             st.info("Nothing differs from the sector's values yet: move a slider to compare.")
+    return compare, layout
+
+
+def time_charts(keys, params, result, ponr, be, reference, ref_ponr, ref_be, start_year=None, saved=None,
+                compare=False, layout="overlaid") -> None:
+    """The run's time charts named in ``keys`` (share_and_loss, trust, incumbent), against
+    the sector's values when comparing, overlaid or side by side on one time axis."""
     label = f"static break-even loss ({params.price_policy.replace('_', '-')})"
-    builders = [
-        ("share_and_loss", lambda r, ref, p, b: figures.share_and_loss(r, break_even=b, ponr=p, reference=ref,
-                                                                      break_even_label=label)),
-        ("trust", lambda r, ref, p, b: figures.trust(r, reference=ref)),
-        ("incumbent", lambda r, ref, p, b: figures.incumbent(r, reference=ref)),
-    ]
+    builders = {
+        "share_and_loss": lambda r, ref, p, b: figures.share_and_loss(r, break_even=b, ponr=p, reference=ref,
+                                                                      break_even_label=label),
+        "trust": lambda r, ref, p, b: figures.trust(r, reference=ref),
+        "incumbent": lambda r, ref, p, b: figures.incumbent(r, reference=ref),
+    }
     # Calendar years on every time axis; compared side by side, one time axis for both.
     t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
     ref_end = float(reference.t[-1]) if reference.t.size else float(reference.params.horizon)
     shared = (0.0, max(t_end, ref_end))
-    for key, build in builders:
+    for key in keys:
+        build = builders[key]
         if compare and layout == "side by side":
             left, right = st.columns(2)
             with left:
@@ -661,8 +705,6 @@ def time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, start_yea
                 figures.add_saved_runs(fig, saved)
             chart(figures.calendar_axis(fig, start_year, max(t_end, ref_end) if compare else t_end), key,
                   figures.HOW_TO_READ[key])
-        if key == "share_and_loss":
-            st.divider()
 
 
 def loops_panel(params: Parameters, result, ponr, start_year=None) -> None:
@@ -677,7 +719,7 @@ def loops_panel(params: Parameters, result, ponr, start_year=None) -> None:
                                        "the sector's incumbents taken as one firm."):
         return
 
-    @st.cache_data(show_spinner=False, max_entries=64)
+    @st.cache_data(show_spinner=False, hash_funcs=FAST_KEYS, max_entries=64)
     def scores_and_structure(p: Parameters):
         return loop_scores(p), causal_structure(p)
 
@@ -739,6 +781,8 @@ def firms_panel(result) -> None:
     """The sector's firms: who fails when, and the exit curve (sectors of several firms)."""
     firms = result.firms
     if firms is None:
+        st.info("This run has one aggregate incumbent: raise the number of firms (Firms, in the sidebar) to see "
+                "who fails when.")
         return
     st.header("The incumbents, firm by firm")
     first, half = firms.first_failure(), firms.at_exited(0.5)
@@ -1037,6 +1081,9 @@ def calibration_panel(params: Parameters, base: Scenario) -> None:
     """The sector's calibration data beside the current run, with the held-out years, where
     a recipe in data/calibrations.toml names data for this sector."""
     if st.session_state.get("_uploaded") is not None or getattr(base, "start_year", None) is None:
+        st.info("No data to set beside this run: " + ("an uploaded file has no calibration recipe."
+                if st.session_state.get("_uploaded") is not None else "the sector's file has no start year, so "
+                "no calibration recipe in data/calibrations.toml."))
         return
     try:
         recipes = calibration_recipes(CALIBRATIONS.stat().st_mtime)
@@ -1045,6 +1092,7 @@ def calibration_panel(params: Parameters, base: Scenario) -> None:
         return
     data_path = recipes.get(st.session_state[SECTOR_KEY])
     if data_path is None:
+        st.info("No data to set beside this run: no recipe in data/calibrations.toml names this sector.")
         return
     st.header("The data beside this run")
     try:
@@ -1130,15 +1178,18 @@ def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) 
         st.caption("An uploaded file cannot travel in a link: its values are in the link as changes to the "
                    "sector file; download the TOML below to keep its sources.")
     c = st.columns(2)
-    c[0].download_button("Run as CSV", data=run_csv(params), file_name=f"{st.session_state[SECTOR_KEY]}_run.csv",
+    c[0].download_button("Run as CSV", data=functools.partial(run_csv, params), file_name=f"{st.session_state[SECTOR_KEY]}_run.csv",
                          mime="text/csv", key="download_csv", on_click="ignore",
                          help="Time and every state and derived series of the current run.")
     toml_text = scenario_to_toml(base, params, note="saved from the dashboard")
     c[1].download_button("Settings as scenario TOML", data=toml_text, file_name=f"{st.session_state[SECTOR_KEY]}"
                          "_settings.toml", mime="application/toml", key="download_toml", on_click="ignore",
                          help="Loads back (python -m model run FILE, or upload it here) to the same parameters.")
-    with st.expander("Settings as scenario TOML"):
-        st.code(toml_text, language="toml")
+    # Drawn only when opened: a highlighted TOML of 60 lines cost the browser 3 s on every
+    # visit, even in a closed expander.
+    shown = st.expander("Settings as scenario TOML", key="settings_toml", on_change="rerun")
+    if shown.open:
+        shown.code(toml_text, language="toml")
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -1259,17 +1310,42 @@ def main() -> None:
     if reference.success:
         ref_ponr, _ = ponr_or_message(base.params)
     summary(params, result, ponr, ponr_note, be, be_now, base, reference, ref_ponr)
-    ref_be = safe_break_even(base.params) if st.session_state.get("compare") else None
+    compare, layout = compare_controls(params, reference)
+    ref_be = safe_break_even(base.params) if compare else None
     saved = saved_runs_panel(values, base, reference, ref_ponr)
-    time_charts(params, result, ponr, be, reference, ref_ponr, ref_be, getattr(base, "start_year", None), saved)
-    series_panel(result, getattr(base, "start_year", None))
-    calibration_panel(params, base)
-    loops_panel(params, result, ponr, getattr(base, "start_year", None))
-    value_panel(result)
-    firms_panel(result)
-    tipping_view(params, result, base)
-    network_panel(params)
-    claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons)
+    start_year = getattr(base, "start_year", None)
+    charts = dict(params=params, result=result, ponr=ponr, be=be, reference=reference, ref_ponr=ref_ponr,
+                  ref_be=ref_be, start_year=start_year, compare=compare, layout=layout)
+    time_charts(("share_and_loss",), saved=saved, **charts)
+    views = dict(zip(VIEWS, st.tabs(list(VIEWS.values()), key=VIEW_KEY, on_change="rerun")))
+    # Only the open view runs: the others cost nothing until they are picked.
+    with views["trust"]:
+        if views["trust"].open:
+            time_charts(("trust", "incumbent"), **charts)
+    with views["series"]:
+        if views["series"].open:
+            series_panel(result, start_year)
+    with views["data"]:
+        if views["data"].open:
+            calibration_panel(params, base)
+    with views["value"]:
+        if views["value"].open:
+            value_panel(result)
+    with views["firms"]:
+        if views["firms"].open:
+            firms_panel(result)
+    with views["loops"]:
+        if views["loops"].open:
+            loops_panel(params, result, ponr, start_year)
+    with views["tipping"]:
+        if views["tipping"].open:
+            tipping_view(params, result, base)
+    with views["network"]:
+        if views["network"].open:
+            network_panel(params)
+    with views["claims"]:
+        if views["claims"].open:
+            claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons)
     share_and_export(params, base, query)
 
 

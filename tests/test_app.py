@@ -8,6 +8,8 @@ message in the page and no exception."""
 
 from __future__ import annotations
 
+import ast
+
 import base64
 import json
 import re
@@ -40,6 +42,26 @@ def open_app(query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     if query:
         at.query_params.update(query)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _app_views() -> dict[str, str]:
+    """The run's views (lazy tabs) as app.py names them: URL key -> tab label (read from its
+    source with ast.literal_eval, since importing app.py draws the page)."""
+    tree = ast.parse(Path(APP).read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "VIEWS")
+    return ast.literal_eval(node.value)
+
+
+#: URL key -> tab label of the run's views.
+VIEWS = _app_views()
+
+
+def open_view(at: AppTest, key: str) -> AppTest:
+    """Open one of the run's views, as a click on its tab does (only the open view is drawn)."""
+    at.session_state["view"] = VIEWS[key]
     at.run()
     assert not at.exception, at.exception
     return at
@@ -143,7 +165,7 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
 
 
 def test_claims_table_describes_the_run_and_shows_the_verdicts_words(base, baseline):
-    at = open_app()
+    at = open_app({"view": "claims"})
     assert set(at.table[-1].value["the sector's verdict"]) == {"turn on the sector's verdict above to see its words"}
     at.toggle(key="verdict").set_value(True).run()
     assert not at.exception
@@ -252,7 +274,7 @@ def check_firms(at, p, base):
     # tight comparison is test_firms' 300 sectors).
     ref = simulate(p)
     assert_allclose(res.firms.fall_time, ref.firms.fall_time, atol=1e-2)
-    spec = charts(at)
+    spec = charts(open_view(at, "firms"))
     assert {"firms_cash", "exit_curve"} <= set(spec)
     assert "The incumbents, firm by firm" in texts(at.header)
     names = [d.get("name") for d in spec["firms_cash"]["data"]]
@@ -300,7 +322,9 @@ def test_control_group_moves_the_charts_as_the_model_says(group, base):
     assert page_params(at) == p
     assert_charts_show(at, p)
     check(at, p, base)
-    assert at.query_params == {"sector": "baseline", **{k: str(v) for k, v in change.items()}}
+    # The link holds the changes, and the view the check opened (the default view is not said).
+    opened = {"view": "firms"} if group == "firms" else {}
+    assert at.query_params == {"sector": "baseline", **{k: str(v) for k, v in change.items()}, **opened}
 
 
 def test_switch_toggles_and_network_effect(base):
@@ -459,6 +483,7 @@ def test_a_failed_solve_is_reported_not_raised(failing_solver):
     message = texts(at.error)
     assert "The solver failed" in message and "Required step size" in message
     assert set(TIME_CHARTS) <= set(charts(at))  # what was computed is still drawn
+    open_view(at, "claims")
     assert at.table  # and the rest of the page is there
 
 
@@ -522,6 +547,12 @@ def test_settings_toml_loads_back_to_equal_parameters(base):
     at.toggle(key="hard_network").set_value(False)
     at.run()
     no_problem(at)
+    # The TOML is drawn only once its expander is opened (a highlighted file on every visit
+    # cost the browser seconds).
+    assert not [c for c in at.code if c.language == "toml"]
+    at.session_state["settings_toml"] = True
+    at.run()
+    no_problem(at)
     toml_text = [c.value for c in at.code if c.language == "toml"]
     assert len(toml_text) == 1
     back = parse_scenario(toml_text[0], "download.toml")
@@ -529,8 +560,9 @@ def test_settings_toml_loads_back_to_equal_parameters(base):
                                                           network_effect="standard", hard_network=False)
     labels = [b.label for b in at.get("download_button")]
     assert "Run as CSV" in labels and "Settings as scenario TOML" in labels
-    # Each chart (the answer's two, the time charts, the market value's) offers PNG, SVG and PDF.
-    shown = set(TIME_CHARTS) | {"market_value", "verdict_all", "fan"}
+    # Each chart (the answer's two, the time charts of the default view) offers PNG, SVG and
+    # PDF; the closed views draw nothing.
+    shown = set(TIME_CHARTS) | {"verdict_all", "fan"}
     assert set(charts(at)) == shown
     assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * len(shown)
 
@@ -553,7 +585,7 @@ def test_compare_mode_overlays_and_sets_side_by_side(base):
 
 
 def test_tipping_view_draws_the_continuation_and_the_basin(base, baseline):
-    at = open_app()
+    at = open_app({"view": "tipping"})
     at.toggle(key="tipping").set_value(True).run()
     no_problem(at)
     spec = charts(at)
@@ -636,7 +668,7 @@ def test_market_value_chart_and_metrics_follow_the_discount_rate(base):
     # the discount rate moves the value and nothing of the run.
     from model.analysis.valuation import value
 
-    at = open_app()
+    at = open_app({"view": "value"})
     no_problem(at)
     v = value(simulate(base))
     spec = charts(at)["market_value"]
@@ -757,3 +789,19 @@ def test_the_page_names_the_sector_file_as_the_repository_does():
     captions = [c.value for c in at.caption if c.value.startswith("Sector:")]
     assert captions and "(scenarios/baseline.toml)" in captions[0].replace("\\", "")
     assert str(ROOT) not in captions[0]
+
+
+def test_only_the_open_view_is_drawn_and_the_link_keeps_it():
+    # The views under the main chart are lazy tabs: the default draws the trust and cash
+    # charts and nothing of the others; a link's view opens that view and only it.
+    at = open_app()
+    assert {"trust", "incumbent"} <= set(charts(at)) and "market_value" not in charts(at)
+    assert "view" not in at.query_params  # the default view is not said
+    at = open_app({"view": "value"})
+    spec = charts(at)
+    assert "market_value" in spec and not {"trust", "incumbent"} & set(spec)
+    assert "share_and_loss" in spec  # the main chart is above every view
+    assert at.query_params["view"] == "value"
+    at = open_app({"view": "nonsense"})
+    assert any("unknown view 'nonsense'" in unescape(w.value) for w in at.warning)
+    assert {"trust", "incumbent"} <= set(charts(at))

@@ -165,7 +165,7 @@ def test_each_slider_carries_the_sectors_value_and_says_when_it_has_moved():
 # --- any variable ---------------------------------------------------------------------------
 
 def test_any_series_of_the_run_can_be_plotted_in_its_unit():
-    at = open_app()
+    at = open_app({"view": "series"})
     assert "series" not in charts(at)
     at.multiselect(key="series_pick").select("buffer").select("platform_trust").select("adoption").run()
     no_problem(at)
@@ -237,7 +237,7 @@ def test_a_bad_run_name_is_refused_with_a_message():
 # --- calibration data on the run ----------------------------------------------------------
 
 def test_the_calibration_data_are_drawn_on_the_run_with_the_hold_out():
-    at = open_app({"sector": "newspapers_calibrated"})
+    at = open_app({"sector": "newspapers_calibrated", "view": "data"})
     no_problem(at)
     spec = charts(at)["calibration"]
     data = parse_calibration_csv((ROOT / "data" / "newspapers_classified.csv").read_text(), "data")

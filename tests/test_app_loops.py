@@ -26,7 +26,7 @@ def _charts(at) -> dict:
 
 def test_loop_panel_shows_dominance_and_the_dominant_loop_on_the_diagram():
     at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update({"sector": "newspapers"})
+    at.query_params.update({"sector": "newspapers", "view": "loops"})
     at.run()
     assert not at.exception, at.exception
     assert "loop_dominance" not in _charts(at)
