@@ -491,8 +491,12 @@ def controls(files: dict[str, Path]) -> None:
                 else:
                     own = getattr(base.params, name) if isinstance(base, Scenario) else None
                     step = slider_step(name, own)
+                    # The value comes from the session state (set from the sector, the link or the
+                    # user); ``value`` is only the slider's shape. Without it Streamlit copies the
+                    # whole session state per slider to learn that it is not a range slider: 54
+                    # copies per rerun, half the sidebar's time.
                     st.slider(widget_label(name), min_value=float(s.bounds[0]), max_value=float(s.bounds[1]),
-                              step=step, format=slider_format(step), key=name,
+                              value=float(s.bounds[0]), step=step, format=slider_format(step), key=name,
                               help=s.meaning + ("" if own is None else f"\n\n**The sector's value: {own:g}** "
                                                 f"({plain(base.sources.get(name, 'model default'))})"))
                     if own is not None:
