@@ -499,16 +499,24 @@ def controls(files: dict[str, Path]) -> None:
                               value=float(s.bounds[0]), step=step, format=slider_format(step), key=name,
                               help=s.meaning + ("" if own is None else f"\n\n**The sector's value: {own:g}** "
                                                 f"({plain(base.sources.get(name, 'model default'))})"))
-                    if own is not None:
+                    # Marked once moved: an unmoved slider stands at the sector's value (its help
+                    # says so with the source). Fifty-four captions on every rerun cost the page
+                    # a fifth of its messages.
+                    if own is not None and moved(own, st.session_state.get(name), step):
                         st.caption(sector_mark(own, st.session_state.get(name), step))
 
 
+def moved(own: float, now, step: float) -> bool:
+    """Whether a slider has left the sector's value (by more than rounding)."""
+    return now is not None and abs(float(now) - float(own)) > step * 1e-6
+
+
 def sector_mark(own: float, now, step: float) -> str:
-    """The mark under a slider: the sector's value, and whether the slider has left it (a
+    """The mark under a moved slider: the sector's value, and where the slider is now (a
     slider cannot carry a tick of its own)."""
     fmt = slider_format(step)
     mark = f"◆ sector: {fmt % own}"
-    if now is not None and abs(float(now) - float(own)) > step * 1e-6:
+    if moved(own, now, step):
         mark += f" · now {fmt % now} (moved)"
     return mark
 
@@ -518,13 +526,23 @@ def chart(fig, key: str, caption: str | None = None) -> None:
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if caption:
         st.caption(caption)
-    cols = st.columns(len(figures.EXPORT_FORMATS) + 1, width=420)
-    cols[0].markdown("<small>Download:</small>", unsafe_allow_html=True)
-    stem = download_stem(key)
-    for col, (fmt, mime) in zip(cols[1:], figures.EXPORT_FORMATS.items()):
-        col.download_button(fmt.upper(), data=functools.partial(export, fig, fmt), file_name=f"{stem}.{fmt}",
-                            mime=mime, key=f"download_{key}_{fmt}", on_click="ignore",
-                            help=f"This chart as {fmt.upper()} (rendered by Chromium when you click)")
+    # One button in the page's one format (picked under "Share and download"): three buttons
+    # in four columns per chart were a third of every rerun's messages.
+    fmt = figure_format()
+    st.download_button(f"Download {fmt.upper()}", data=functools.partial(export, fig, fmt),
+                       file_name=f"{download_stem(key)}.{fmt}", mime=figures.EXPORT_FORMATS[fmt],
+                       key=f"download_{key}", on_click="ignore",
+                       help=f"This chart as a book figure in {fmt.upper()}, rendered by Chromium when you click "
+                            "(the format of every chart's download is picked under 'Share and download').")
+
+
+#: The chart downloads' format, one for the page (a widget under "Share and download").
+FIGURE_FORMAT_KEY = "figure_format"
+
+
+def figure_format() -> str:
+    fmt = st.session_state.get(FIGURE_FORMAT_KEY)
+    return fmt if fmt in figures.EXPORT_FORMATS else next(iter(figures.EXPORT_FORMATS))
 
 
 def shown_path(origin: str) -> str:
@@ -1189,6 +1207,10 @@ def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) 
     c[1].download_button("Settings as scenario TOML", data=toml_text, file_name=f"{st.session_state[SECTOR_KEY]}"
                          "_settings.toml", mime="application/toml", key="download_toml", on_click="ignore",
                          help="Loads back (python -m model run FILE, or upload it here) to the same parameters.")
+    st.segmented_control("Chart downloads as", list(figures.EXPORT_FORMATS), key=FIGURE_FORMAT_KEY,
+                         default=figure_format(), required=True, format_func=str.upper,
+                         help="The file format of every chart's download button: PNG (300 dpi), SVG or PDF, "
+                              "in the book's template and sizes.")
     # Drawn only when opened: a highlighted TOML of 60 lines cost the browser 3 s on every
     # visit, even in a closed expander.
     shown = st.expander("Settings as scenario TOML", key="settings_toml", on_change="rerun")

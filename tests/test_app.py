@@ -560,11 +560,16 @@ def test_settings_toml_loads_back_to_equal_parameters(base):
                                                           network_effect="standard", hard_network=False)
     labels = [b.label for b in at.get("download_button")]
     assert "Run as CSV" in labels and "Settings as scenario TOML" in labels
-    # Each chart (the answer's two, the time charts of the default view) offers PNG, SVG and
-    # PDF; the closed views draw nothing.
+    # Each chart (the answer's two, the time charts of the default view) offers its download
+    # in the page's format, PNG until another is picked; the closed views draw nothing.
     shown = set(TIME_CHARTS) | {"verdict_all", "fan"}
     assert set(charts(at)) == shown
-    assert sum(lbl in ("PNG", "SVG", "PDF") for lbl in labels) == 3 * len(shown)
+    downloads = {b.key: b.label for b in at.get("download_button") if b.key.removeprefix("download_") in shown}
+    assert downloads == {f"download_{k}": "Download PNG" for k in shown}
+    at.button_group(key="figure_format").set_value("svg").run()
+    no_problem(at)
+    assert {b.key: b.label for b in at.get("download_button") if b.key in downloads} == \
+        {k: "Download SVG" for k in downloads}
 
 
 def test_compare_mode_overlays_and_sets_side_by_side(base):

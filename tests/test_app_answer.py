@@ -150,16 +150,21 @@ def test_the_engines_point_of_no_return_is_the_bisections_with_solve_ivp(stem):
 def test_each_slider_carries_the_sectors_value_and_says_when_it_has_moved():
     at = open_app({"sector": "hotels"})
     sc = load_scenario(ROOT / "scenarios" / "hotels.toml")
-    marks = [c.value for c in at.sidebar.caption if c.value.startswith("◆ sector:")]
+    # Unmoved, each slider stands at the sector's value and its help names it with its
+    # source; no mark under it.
     sliders = [n for n, s in PARAMETER_SPECS.items() if not s.is_switch]
-    assert len(marks) == len(sliders)
-    for name, mark in zip(sliders, marks):
-        own = float(mark.split(":")[1].split("·")[0])
-        assert own == pytest.approx(getattr(sc.params, name), abs=at.slider(key=name).step / 2 + 1e-12), name
-        assert "moved" not in mark
+    assert not [c for c in at.sidebar.caption if c.value.startswith("◆ sector:")]
+    for name in sliders:
+        w = at.slider(key=name)
+        assert w.value == pytest.approx(getattr(sc.params, name), abs=w.step / 2 + 1e-12), name
+        assert f"The sector's value: {getattr(sc.params, name):g}" in w.help, name
+    # Moved, the slider gets a mark with the sector's value and where it is now.
     at.slider(key="platform_price").set_value(0.5).run()
-    mark = [c.value for c in at.sidebar.caption if c.value.startswith("◆ sector:")][sliders.index("platform_price")]
-    assert mark.endswith("now 0.50 (moved)") and float(mark.split(":")[1].split("·")[0]) == sc.params.platform_price
+    at.slider(key="initial_buffer").set_value(sc.params.initial_buffer * 2).run()
+    marks = [c.value for c in at.sidebar.caption if c.value.startswith("◆ sector:")]
+    assert len(marks) == 2
+    mark = [m for m in marks if float(m.split(":")[1].split("·")[0]) == sc.params.platform_price]
+    assert len(mark) == 1 and mark[0].endswith("now 0.50 (moved)")
 
 
 # --- any variable ---------------------------------------------------------------------------

@@ -166,7 +166,8 @@ def test_load_move_download_share(server, browser, baseline_path):
 
     # Download the first chart as PNG: rendered by kaleido when the button is clicked.
     # By role: Streamlit also keeps a hidden copy of each button (to measure its width).
-    button = page.locator(".st-key-download_share_and_loss_png").get_by_role("button", name="PNG", exact=True).first
+    button = page.locator(".st-key-download_share_and_loss").get_by_role("button", name="Download PNG",
+                                                                         exact=True).first
     button.scroll_into_view_if_needed()
     with page.expect_download(timeout=180_000) as info:
         button.click()
