@@ -144,6 +144,20 @@ def run_fan(toml_text: bytes, origin: str):
     return sector_fan(parse_scenario(toml_text, origin), draws=FAN_DRAWS, seed=0, key=Path(origin).stem)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def fan_figure(toml_text: bytes, origin: str, start_year: float | None):
+    """The fan of the sector file whose text is ``toml_text``, with the file's own run on it:
+    the same figure on every rerun, so the browser does not redraw it (shared: never
+    mutated)."""
+    fan = run_fan(toml_text, origin)
+    scenario = parse_scenario(toml_text, origin)
+    own = run_model(scenario.params)
+    t_end = float(own.t[-1]) if own.t.size else float(scenario.params.horizon)
+    return figures.calendar_axis(figures.fan_chart(fan, current=own if own.success else None,
+                                                   current_name="the sector file's run"),
+                                 start_year, max(t_end, float(fan.t[-1])))
+
+
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -929,11 +943,22 @@ def answer_first(base: Scenario, params: Parameters, result) -> None:
         except ValueError as e:  # a file without ranges, a draw that breaks a rule
             st.info(f"No fan of the sector's uncertainty: {plain(e)}")
             return
-        t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
-        chart(figures.calendar_axis(figures.fan_chart(fan, current=result if result.success else None),
-                                    getattr(base, "start_year", None), max(t_end, float(fan.t[-1]))),
-              "fan", figures.HOW_TO_READ["fan"] + f" {fan.n_finished} of {fan.n_draws} draws finished (seed "
+        # The fan redraws only if the current run is on it: a fan that follows every slider
+        # move cost the browser 100-300 ms per move, a third of the redraw (measured). By
+        # default it carries the sector file's own run, and the current run is the main chart.
+        follow = st.session_state.get("fan_current", False)
+        if follow:
+            t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
+            fig = figures.calendar_axis(figures.fan_chart(fan, current=result if result.success else None),
+                                        getattr(base, "start_year", None), max(t_end, float(fan.t[-1])))
+        else:
+            fig = fan_figure(text, str(base.origin), getattr(base, "start_year", None))
+        chart(fig, "fan", figures.HOW_TO_READ["fan"] + f" {fan.n_finished} of {fan.n_draws} draws finished (seed "
               f"{fan.seed}, the verdict's first draws).")
+        st.toggle("Draw the current run on the fan", key="fan_current",
+                  help="Off, the fan carries the sector file's own run and stays put while you move sliders (the "
+                       "current run is the main chart below); on, the fan is redrawn after every move, which "
+                       "slows the page.")
 
 
 # --- named runs ------------------------------------------------------------------------------

@@ -69,10 +69,22 @@ def test_the_answer_comes_first_with_the_committed_verdict_its_figure_and_the_fa
 
     fan = specs["fan"]
     sc = load_scenario(ROOT / "scenarios" / "newspapers.toml")
-    t, share = series(fan, "current run")
+    # By default the fan carries the sector file's own run and stays put while sliders move
+    # (so the browser does not redraw it); switched on, it carries the current run.
+    t, share = series(fan, "the sector file's run")
     run = page_run(sc.params)
     assert_allclose(t, run.t, rtol=1e-12)
     assert_allclose(share, run["platform_share_of_gross"], rtol=1e-12)
+    at.slider(key="platform_price").set_value(round(sc.params.platform_price * 0.8, 2)).run()
+    assert charts(at)["fan"] == fan  # the same figure: nothing for the browser to redraw
+    at.toggle(key="fan_current").set_value(True).run()
+    no_problem(at)
+    moved = page_run(sc.params.replace(platform_price=round(sc.params.platform_price * 0.8, 2)))
+    t, share = series(charts(at)["fan"], "current run")
+    assert_allclose(t, moved.t, rtol=1e-12)
+    assert_allclose(share, moved["platform_share_of_gross"], rtol=1e-12)
+    fan = charts(at)["fan"]
+    at.toggle(key="fan_current").set_value(False).run()
     low, high = series(fan, "90% of the draws (low)")[1], series(fan, "90% of the draws")[1]
     mid_low, mid_high = series(fan, "50% of the draws (low)")[1], series(fan, "50% of the draws")[1]
     median = series(fan, "median of the draws")[1]

@@ -234,12 +234,19 @@ def test_the_answer_first_the_sectors_marks_and_saved_runs_in_a_real_browser(ser
     assert "platform's share of the sector's gross" in words
     fan = chart_traces(page, "fan")
     run = simulate(sc.params, method="engine")
-    assert_allclose(fan["current run"][1], run["platform_share_of_gross"], rtol=1e-12)
-    # The sector's value under a slider, visible.
+    assert_allclose(fan["the sector file's run"][1], run["platform_share_of_gross"], rtol=1e-12)
+    page.screenshot(path=ARTIFACTS / "browser_4_answer_first.png")
+    # A moved slider carries the sector's value under it, visible; moved back, the mark goes.
+    price = page.locator(".st-key-platform_price input[type=range]")
+    price.focus()
+    price.press("ArrowRight")
     mark = page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']",
                         has_text=f"sector: {sc.params.platform_price:.2f}").first
-    assert mark.is_visible()
-    page.screenshot(path=ARTIFACTS / "browser_4_answer_first.png")
+    mark.wait_for(timeout=60_000)
+    assert mark.is_visible() and "(moved)" in mark.inner_text()
+    price.press("ArrowLeft")
+    mark.wait_for(state="detached", timeout=60_000)
+    settle(page)
 
     # Save the current settings under a name.
     name_box = page.get_by_placeholder("e.g. cheaper platform")

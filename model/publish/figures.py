@@ -125,7 +125,8 @@ HOW_TO_READ = {
     "fan": (
         "Top: the platform's share of the sector's gross over the sector's uncertainty: the verdict's draws "
         "within the ranges of its file, each run to the horizon on the engine. Light band: 90% of the draws; "
-        "darker band: the middle 50%; thin line: the median; thick teal line: the current run (the sliders). "
+        "darker band: the middle 50%; thin line: the median; thick teal line: the sector file's own run, or "
+        "the current run (the sliders) once it is switched on under the chart. "
         "Once the incumbents are gone the sector's gross is all the platform's (share 1). Grey dashes: the "
         "essay's 20%. Bottom: the share of the draws in which the incumbents have fallen by each year."),
     "series": (
@@ -915,13 +916,14 @@ def verdict_chart(rows: list[Mapping[str, Any]], *, current: str | None = None) 
     return fig
 
 
-def fan_chart(fan, *, current=None, title: str | None = None) -> go.Figure:
-    """Bands of a sector's draws over time (:class:`model.studies.fan.Fan`), the current run on them.
+def fan_chart(fan, *, current=None, current_name: str = "current run", title: str | None = None) -> go.Figure:
+    """Bands of a sector's draws over time (:class:`model.studies.fan.Fan`), one run on them.
 
     Two panels sharing the time axis (years from the start): the platform's share of the
     sector's gross (``y``: traces "90% of the draws", "50% of the draws", "median of the
-    draws", "current run") and the share of the draws whose incumbents have fallen (``y2``:
-    "draws fallen"; "current run falls" marks the current run's fall).
+    draws", and ``current`` named ``current_name``) and the share of the draws whose
+    incumbents have fallen (``y2``: "draws fallen"; "<current_name> falls" marks that run's
+    fall).
     """
     # Built from plain dicts on two y axes of one x axis (not make_subplots, whose traces are
     # validated one by one): this figure is redrawn after every slider move.
@@ -937,14 +939,14 @@ def fan_chart(fan, *, current=None, title: str | None = None) -> go.Figure:
                      line=dict(color=PLATFORM, width=1, dash="dot")))
     if current is not None:
         data.append(dict(type="scatter", x=np.asarray(current.t, float),
-                         y=np.asarray(current["platform_share_of_gross"], float), mode="lines", name="current run",
+                         y=np.asarray(current["platform_share_of_gross"], float), mode="lines", name=current_name,
                          line=dict(color=PLATFORM, width=3)))
     data.append(dict(type="scatter", x=t, y=np.asarray(fan.fallen, float), mode="lines", name="draws fallen",
                      yaxis="y2", line=dict(color=INCUMBENT, width=2)))
     if current is not None and current.falls:
         k = int(np.searchsorted(t, float(current.fall_time)))
         data.append(dict(type="scatter", x=[float(current.fall_time)], y=[float(fan.fallen[min(k, t.size - 1)])],
-                         mode="markers", name="current run falls", yaxis="y2",
+                         mode="markers", name=f"{current_name} falls", yaxis="y2",
                          marker=dict(color=FALL, size=11, symbol="x")))
     shape, note = _hline(ESSAY_TIPPING_SHARE, color=ESSAY, dash="dash", text="the essay's 20%")
     layout = _layout(title, hovermode="x unified",
