@@ -481,11 +481,28 @@ def controls(files: dict[str, Path]) -> None:
     st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
                       help="Every slider and switch back to the sector's (or upload's) values.")
     base = current_base()
+    if st.session_state.pop("_firms_clamped", None) is not None:
+        st.sidebar.warning(f"{st.session_state.get('_firms_asked')} firms run from the command line only (its "
+                           f"compiled model takes many minutes to build the first time); this page shows "
+                           f"{MAX_PAGE_FIRMS}.")
     for group in GROUPS:
         names = [n for n, s in PARAMETER_SPECS.items() if s.group == group]
         if not names:
             continue
-        with st.sidebar.expander(GROUP_TITLES.get(group, group), expanded=group in ("platform", "incumbent")):
+        # A closed group draws nothing (its values are kept by keep_parameter_state): the
+        # page's reruns send the sliders of the open groups only.
+        box = st.sidebar.expander(GROUP_TITLES.get(group, group), expanded=group in OPEN_GROUPS,
+                                  key=f"{GROUP_KEY_PREFIX}{group}", on_change="rerun")
+        if not box.open:
+            if isinstance(base, Scenario):
+                left = [n for n in names if not PARAMETER_SPECS[n].is_switch
+                        and moved(getattr(base.params, n), st.session_state.get(n), slider_step(n, getattr(base.params, n)))]
+                left += [n for n in names if PARAMETER_SPECS[n].is_switch
+                         and st.session_state.get(n) != getattr(base.params, n)]
+                if left:
+                    st.sidebar.caption("◆ moved in this closed group: " + ", ".join(n.replace("_", " ") for n in left))
+            continue
+        with box:
             for name in names:
                 s = PARAMETER_SPECS[name]
                 if s.is_switch and isinstance(s.default, bool):
@@ -495,11 +512,6 @@ def controls(files: dict[str, Path]) -> None:
                     choices = s.choices
                     if name == "firm_count":
                         choices = tuple(c for c in choices if c <= MAX_PAGE_FIRMS)
-                        if st.session_state.get(name) not in choices:
-                            st.sidebar.warning(f"{st.session_state.get(name)} firms run from the command line "
-                                               f"only (its compiled model takes many minutes to build the first "
-                                               f"time); this page shows {MAX_PAGE_FIRMS}.")
-                            st.session_state[name] = MAX_PAGE_FIRMS
                     st.selectbox(widget_label(name), choices, key=name, help=s.meaning,
                                  format_func=lambda c, labels=labels: labels.get(c, str(c)))
                 else:
@@ -523,6 +535,24 @@ def controls(files: dict[str, Path]) -> None:
 def moved(own: float, now, step: float) -> bool:
     """Whether a slider has left the sector's value (by more than rounding)."""
     return now is not None and abs(float(now) - float(own)) > step * 1e-6
+
+
+#: Parameter groups open on a first visit; each group's expander is keyed group_<name>.
+OPEN_GROUPS, GROUP_KEY_PREFIX = ("platform", "incumbent"), "group_"
+
+
+def keep_parameter_state() -> None:
+    """Keep every parameter's value across reruns in which its slider is not drawn (a
+    closed group): Streamlit drops the state of a widget that a run does not draw, and a
+    key written back before its widget keeps it. Also bring a sector of more firms than the
+    page runs down to the page's largest (said in the sidebar)."""
+    for name in PARAMETER_SPECS:
+        if name in st.session_state:
+            st.session_state[name] = st.session_state[name]
+    firms = st.session_state.get("firm_count")
+    if firms is not None and firms > MAX_PAGE_FIRMS:
+        st.session_state["_firms_clamped"], st.session_state["_firms_asked"] = True, firms
+        st.session_state["firm_count"] = MAX_PAGE_FIRMS
 
 
 def sector_mark(own: float, now, step: float) -> str:
@@ -1303,6 +1333,7 @@ def main() -> None:
         init_session(files)
     elif st.session_state.get(SECTOR_KEY) not in files:  # a sector file vanished
         st.session_state[SECTOR_KEY] = next(iter(files))
+    keep_parameter_state()
     controls(files)
 
     st.title("Highland Park vs. trust platforms")

@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 from model import load_scenario, simulate
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return
 from model.analysis.tipping import point_of_no_return_by_engine as page_ponr  # the page's (tests/test_app_answer.py)
-from model.core.parameters import PARAMETER_SPECS, Parameters
+from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, parse_scenario, scenario_to_toml
 from model.publish import figures
 from model.studies import claims
@@ -38,10 +38,15 @@ TIME_CHARTS = ("share_and_loss", "trust", "incumbent")
 
 # --- helpers ---------------------------------------------------------------------------
 
-def open_app(query: dict | None = None) -> AppTest:
+def open_app(query: dict | None = None, *, groups_open: bool = True) -> AppTest:
+    """The page after its first run. ``groups_open``: every parameter group's expander open,
+    so every slider is there to move (a closed group draws none)."""
     at = AppTest.from_file(APP, default_timeout=120)
     if query:
         at.query_params.update(query)
+    if groups_open:
+        for group in GROUPS:
+            at.session_state[f"group_{group}"] = True
     at.run()
     assert not at.exception, at.exception
     return at
@@ -810,3 +815,25 @@ def test_only_the_open_view_is_drawn_and_the_link_keeps_it():
     at = open_app({"view": "nonsense"})
     assert any("unknown view 'nonsense'" in unescape(w.value) for w in at.warning)
     assert {"trust", "incumbent"} <= set(charts(at))
+
+
+def test_a_closed_group_draws_no_slider_and_keeps_its_values(base):
+    # On a first visit only the platform and incumbent groups are open; the other groups'
+    # sliders are not drawn (nor sent), yet their values hold, in the run and in the link.
+    at = open_app(groups_open=False)
+    drawn = {w.key for w in at.slider}
+    platform = {n for n, s in PARAMETER_SPECS.items() if s.group == "platform" and not s.is_switch}
+    demand = {n for n, s in PARAMETER_SPECS.items() if s.group == "demand" and not s.is_switch}
+    assert platform <= drawn and not demand & drawn
+    at.session_state["group_demand"] = True
+    at.run()
+    at.slider(key="willingness_to_pay").set_value(1.3).run()
+    at.session_state["group_demand"] = False
+    at.run()
+    no_problem(at)
+    assert "willingness_to_pay" not in {w.key for w in at.slider}
+    at.slider(key="word_of_mouth_rate").set_value(0.8).run()  # another rerun with the group closed
+    no_problem(at)
+    assert page_params(at) == base.replace(willingness_to_pay=1.3, word_of_mouth_rate=0.8)
+    assert at.query_params["willingness_to_pay"] == "1.3"
+    assert any("moved in this closed group: willingness to pay" in c.value for c in at.sidebar.caption)
