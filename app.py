@@ -924,10 +924,14 @@ def _sector_text(base: Scenario) -> bytes | None:
         return None
 
 
-def answer_first(base: Scenario, params: Parameters, result) -> None:
+def answer_first(base: Scenario, params: Parameters, result):
     """At the top: the committed verdict's word per reading of "20% of the gross" with its
     threshold interval, the verdict figure of every sector, and the fan of this sector's
-    draws with the current run drawn on it."""
+    draws. Draws the words now and returns a function that draws the two figures in their
+    places: called after the main chart, so that a first visit paints the answer and the
+    run before plotly has drawn the figures above them (each first plotly figure costs
+    the browser about a second)."""
+    later = []
     stem = st.session_state[SECTOR_KEY]
     uploaded = st.session_state.get("_uploaded") is not None
     committed = read_committed_verdict()
@@ -958,37 +962,51 @@ def answer_first(base: Scenario, params: Parameters, result) -> None:
                 if text is not None and source.get("files", {}).get(stem) != file_sha256(text):
                     st.warning("The sector's file has changed since the committed verdict was computed: its words "
                                "are the old file's. Turn on the verdict below for this file's.")
-            chart(verdict_figure(committed_mtime(), None if uploaded else stem), "verdict_all",
-                  "Every sector's point of no return (median and 90% interval over its draws that tip) as the "
-                  "platform's share of the gross (dots) and as the incumbents' gross loss (squares), against the "
-                  "essay's 20%; this sector's name in bold. " + (f"{source['draws']} draws per sector, seed "
-                                                                 f"{source['seed']}."))
-    with right:
-        if text is None:
-            st.info("The sector's file cannot be read: no fan of its uncertainty.")
-            return
-        try:
-            with st.spinner(f"Running the sector's {FAN_DRAWS} draws on the engine..."):
-                fan = run_fan(text, str(base.origin))
-        except ValueError as e:  # a file without ranges, a draw that breaks a rule
-            st.info(f"No fan of the sector's uncertainty: {plain(e)}")
-            return
-        # The fan redraws only if the current run is on it: a fan that follows every slider
-        # move cost the browser 100-300 ms per move, a third of the redraw (measured). By
-        # default it carries the sector file's own run, and the current run is the main chart.
-        follow = st.session_state.get("fan_current", False)
-        if follow:
-            t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
-            fig = figures.calendar_axis(figures.fan_chart(fan, current=result if result.success else None),
-                                        getattr(base, "start_year", None), max(t_end, float(fan.t[-1])))
-        else:
-            fig = fan_figure(text, str(base.origin), getattr(base, "start_year", None))
-        chart(fig, "fan", figures.HOW_TO_READ["fan"] + f" {fan.n_finished} of {fan.n_draws} draws finished (seed "
-              f"{fan.seed}, the verdict's first draws).")
-        st.toggle("Draw the current run on the fan", key="fan_current",
-                  help="Off, the fan carries the sector file's own run and stays put while you move sliders (the "
-                       "current run is the main chart below); on, the fan is redrawn after every move, which "
-                       "slows the page.")
+            slot = st.container()
+
+            def verdict_chart(slot=slot, source=source):
+                with slot:
+                    chart(verdict_figure(committed_mtime(), None if uploaded else stem), "verdict_all",
+                          "Every sector's point of no return (median and 90% interval over its draws that tip) as "
+                          "the platform's share of the gross (dots) and as the incumbents' gross loss (squares), "
+                          "against the essay's 20%; this sector's name in bold. "
+                          f"{source['draws']} draws per sector, seed {source['seed']}.")
+            later.append(verdict_chart)
+
+    def fan_panel():
+        with right:
+            fan_chart_here(base, params, result, text)
+    later.append(fan_panel)
+    return lambda: [draw() for draw in later]
+
+
+def fan_chart_here(base: Scenario, params: Parameters, result, text: bytes | None) -> None:
+    """The fan of the sector's draws, with the file's own run (or the current one)."""
+    if text is None:
+        st.info("The sector's file cannot be read: no fan of its uncertainty.")
+        return
+    try:
+        with st.spinner(f"Running the sector's {FAN_DRAWS} draws on the engine..."):
+            fan = run_fan(text, str(base.origin))
+    except ValueError as e:  # a file without ranges, a draw that breaks a rule
+        st.info(f"No fan of the sector's uncertainty: {plain(e)}")
+        return
+    # The fan redraws only if the current run is on it: a fan that follows every slider
+    # move cost the browser 100-300 ms per move, a third of the redraw (measured). By
+    # default it carries the sector file's own run, and the current run is the main chart.
+    follow = st.session_state.get("fan_current", False)
+    if follow:
+        t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
+        fig = figures.calendar_axis(figures.fan_chart(fan, current=result if result.success else None),
+                                    getattr(base, "start_year", None), max(t_end, float(fan.t[-1])))
+    else:
+        fig = fan_figure(text, str(base.origin), getattr(base, "start_year", None))
+    chart(fig, "fan", figures.HOW_TO_READ["fan"] + f" {fan.n_finished} of {fan.n_draws} draws finished (seed "
+          f"{fan.seed}, the verdict's first draws).")
+    st.toggle("Draw the current run on the fan", key="fan_current",
+              help="Off, the fan carries the sector file's own run and stays put while you move sliders (the "
+                   "current run is the main chart below); on, the fan is redrawn after every move, which "
+                   "slows the page.")
 
 
 # --- named runs ------------------------------------------------------------------------------
@@ -1375,7 +1393,7 @@ def main() -> None:
     st.header("Does 20% hold in this sector?")
     if base.verdict_exclusion:
         st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
-    answer_first(base, params, result)
+    answer_figures = answer_first(base, params, result)
     if st.toggle(f"Compute the sector's verdict here ({QUICK_DRAWS} draws over the file's ranges, also for an "
                  "uploaded file; about ten seconds the first time for each sector)", key="verdict",
                  help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):
@@ -1399,6 +1417,7 @@ def main() -> None:
     charts = dict(params=params, result=result, ponr=ponr, be=be, reference=reference, ref_ponr=ref_ponr,
                   ref_be=ref_be, start_year=start_year, compare=compare, layout=layout)
     time_charts(("share_and_loss",), saved=saved, **charts)
+    answer_figures()  # in their places above, drawn after the main chart
     views = dict(zip(VIEWS, st.tabs(list(VIEWS.values()), key=VIEW_KEY, on_change="rerun")))
     # Only the open view runs: the others cost nothing until they are picked.
     with views["trust"]:
