@@ -1352,8 +1352,10 @@ def main() -> None:
     elif st.session_state.get(SECTOR_KEY) not in files:  # a sector file vanished
         st.session_state[SECTOR_KEY] = next(iter(files))
     keep_parameter_state()
-    controls(files)
 
+    # The title first, the sidebar after the answer's words: a first visit shows a message at
+    # once and the answer before the sliders (they read their values from the session state,
+    # which already holds them). Every early stop draws the sidebar first, to recover from.
     st.title("Highland Park vs. trust platforms")
     st.caption("Does an incumbent with fixed process costs fall once a trust platform takes 20% of its "
                "sector's gross? Move the sliders on the left; every chart follows.")
@@ -1367,6 +1369,7 @@ def main() -> None:
     st.session_state["_settings_hash"] = settings_hash(query)
     if not isinstance(base, Scenario):
         st.error(f"This sector's file cannot be used: {plain(base)}. Pick another sector or upload a file.")
+        controls(files)
         st.stop()
     try:
         params = Parameters(**values)
@@ -1376,6 +1379,7 @@ def main() -> None:
                  "'Reset to the sector's values'.")
         last = st.session_state.get("_last_valid")
         if last is None:
+            controls(files)
             st.stop()
         # Keep the last run that was valid on the page rather than blanking every chart.
         params = Parameters(**last)
@@ -1394,6 +1398,7 @@ def main() -> None:
     if base.verdict_exclusion:
         st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
     answer_figures = answer_first(base, params, result)
+    controls(files)
     if st.toggle(f"Compute the sector's verdict here ({QUICK_DRAWS} draws over the file's ranges, also for an "
                  "uploaded file; about ten seconds the first time for each sector)", key="verdict",
                  help="The Monte Carlo verdict of model.studies.verdict, the same as `python -m model verdict`."):

@@ -60,9 +60,10 @@ SUM_JS = """() => { const gd = document.querySelector('%s');
     let s = 0; for (let i = 0; i < t.y.length; i++) s += +t.y[i];
     return s + ':' + t.y.length; }""" % MAIN_CHART
 GOAL_REDRAW_MS, GOAL_PAINT_S = 300.0, 3.0
-#: The answer at the top of the page: the table of the verdict's words (the floor app has
-#: none: its chart is its answer).
-ANSWER = "[data-testid='stMarkdownContainer'] table, [data-testid='stTable']"
+#: The answer at the top of the page: the table of the sector's verdict words, or the note
+#: that takes its place (the default page's baseline is not in the verdict: "turn on the
+#: verdict below"). The floor app has none: its chart is its answer.
+ANSWER = "[data-testid='stMarkdownContainer'] table, [data-testid='stAlert']"
 #: Streamlit's floor: one slider and one plotly chart, named as the dashboard's so the same
 #: measurement drives it.
 FLOOR_APP = f"""import numpy as np
