@@ -843,7 +843,7 @@ def _reading(point) -> str:
             f"{point['platform_volume_share']:.1%}")
 
 
-def firms_panel(result) -> None:
+def firms_panel(result, start_year=None) -> None:
     """The sector's firms: who fails when, and the exit curve (sectors of several firms)."""
     firms = result.firms
     if firms is None:
@@ -863,7 +863,9 @@ def firms_panel(result) -> None:
     if firms.failed < firms.n and last is not None:
         words.append(f"Firm {last} (the largest survivor) is still in the market at the end.")
     st.markdown(" ".join(words))
-    chart(figures.firms_cash(result), "firms_cash", figures.HOW_TO_READ["firms_cash"])
+    t_end = float(result.t[-1]) if result.t.size else float(result.params.horizon)
+    chart(figures.calendar_axis(figures.firms_cash(result), start_year, t_end), "firms_cash",
+          figures.HOW_TO_READ["firms_cash"])
     chart(figures.exit_curve(firms), "exit_curve", figures.HOW_TO_READ["exit_curve"])
     rows = firms.summary()["per_firm"]
     table = pd.DataFrame([{"firm": r["firm"], "size (share of customers)": r["size"],
@@ -1439,7 +1441,7 @@ def main() -> None:
             value_panel(result)
     with views["firms"]:
         if views["firms"].open:
-            firms_panel(result)
+            firms_panel(result, start_year)
     with views["loops"]:
         if views["loops"].open:
             loops_panel(params, result, ponr, start_year)

@@ -837,3 +837,12 @@ def test_a_closed_group_draws_no_slider_and_keeps_its_values(base):
     assert page_params(at) == base.replace(willingness_to_pay=1.3, word_of_mouth_rate=0.8)
     assert at.query_params["willingness_to_pay"] == "1.3"
     assert any("moved in this closed group: willingness to pay" in c.value for c in at.sidebar.caption)
+
+
+def test_the_firms_cash_chart_carries_calendar_years():
+    at = open_app({"sector": "newspapers", "view": "firms"})
+    no_problem(at)
+    start = load_scenario(ROOT / "scenarios" / "newspapers.toml").start_year
+    axis = charts(at)["firms_cash"]["layout"]["xaxis"]
+    assert axis["title"]["text"] == f"year (t = 0 is {start:.0f})"
+    assert_allclose([float(y) - start for y in axis["ticktext"]], axis["tickvals"], rtol=0, atol=1e-9)

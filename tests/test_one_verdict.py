@@ -64,6 +64,7 @@ def test_command_markdown_dashboard_figure_and_paper_agree(tmp_path, capsys):
     # The dashboard: the same table.
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params["sector"] = FILE.stem
+    at.query_params["view"] = "claims"  # the claims table is a view under the main chart
     at.run()
     at.toggle(key="verdict").set_value(True).run()
     assert not at.exception
