@@ -481,8 +481,9 @@ def controls(files: dict[str, Path]) -> None:
     st.sidebar.button("Reset to the sector's values", key="reset", on_click=on_reset,
                       help="Every slider and switch back to the sector's (or upload's) values.")
     base = current_base()
-    if st.session_state.pop("_firms_clamped", None) is not None:
-        st.sidebar.warning(f"{st.session_state.get('_firms_asked')} firms run from the command line only (its "
+    asked = st.session_state.pop("_firms_asked", None)
+    if asked is not None:
+        st.sidebar.warning(f"{asked} firms run from the command line only (its "
                            f"compiled model takes many minutes to build the first time); this page shows "
                            f"{MAX_PAGE_FIRMS}.")
     for group in GROUPS:
@@ -551,7 +552,7 @@ def keep_parameter_state() -> None:
             st.session_state[name] = st.session_state[name]
     firms = st.session_state.get("firm_count")
     if firms is not None and firms > MAX_PAGE_FIRMS:
-        st.session_state["_firms_clamped"], st.session_state["_firms_asked"] = True, firms
+        st.session_state["_firms_asked"] = firms
         st.session_state["firm_count"] = MAX_PAGE_FIRMS
 
 
@@ -1425,35 +1426,22 @@ def main() -> None:
                   ref_be=ref_be, start_year=start_year, compare=compare, layout=layout)
     time_charts(("share_and_loss",), saved=saved, **charts)
     answer_figures()  # in their places above, drawn after the main chart
-    views = dict(zip(VIEWS, st.tabs(list(VIEWS.values()), key=VIEW_KEY, on_change="rerun")))
+    panels = {
+        "trust": lambda: time_charts(("trust", "incumbent"), **charts),
+        "series": lambda: series_panel(result, start_year),
+        "data": lambda: calibration_panel(params, base),
+        "value": lambda: value_panel(result),
+        "firms": lambda: firms_panel(result, start_year),
+        "loops": lambda: loops_panel(params, result, ponr, start_year),
+        "tipping": lambda: tipping_view(params, result, base),
+        "network": lambda: network_panel(params),
+        "claims": lambda: claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons),
+    }
     # Only the open view runs: the others cost nothing until they are picked.
-    with views["trust"]:
-        if views["trust"].open:
-            time_charts(("trust", "incumbent"), **charts)
-    with views["series"]:
-        if views["series"].open:
-            series_panel(result, start_year)
-    with views["data"]:
-        if views["data"].open:
-            calibration_panel(params, base)
-    with views["value"]:
-        if views["value"].open:
-            value_panel(result)
-    with views["firms"]:
-        if views["firms"].open:
-            firms_panel(result, start_year)
-    with views["loops"]:
-        if views["loops"].open:
-            loops_panel(params, result, ponr, start_year)
-    with views["tipping"]:
-        if views["tipping"].open:
-            tipping_view(params, result, base)
-    with views["network"]:
-        if views["network"].open:
-            network_panel(params)
-    with views["claims"]:
-        if views["claims"].open:
-            claims_table(params, result, ponr, be, be_now, base, len(files), verdict, comparisons)
+    for key, tab in zip(VIEWS, st.tabs(list(VIEWS.values()), key=VIEW_KEY, on_change="rerun")):
+        if tab.open:
+            with tab:
+                panels[key]()
     share_and_export(params, base, query)
 
 
