@@ -742,14 +742,13 @@ def compare_controls(params: Parameters, reference) -> tuple[bool, str]:
 
 def time_charts(keys, params, result, ponr, be, reference, ref_ponr, ref_be, start_year=None, saved=None,
                 compare=False, layout="overlaid") -> None:
-    """The run's time charts named in ``keys`` (share_and_loss, trust, incumbent), against
+    """The run's time charts named in ``keys`` (share_and_loss, trust_and_cash), against
     the sector's values when comparing, overlaid or side by side on one time axis."""
     label = f"static break-even loss ({params.price_policy.replace('_', '-')})"
     builders = {
         "share_and_loss": lambda r, ref, p, b: figures.share_and_loss(r, break_even=b, ponr=p, reference=ref,
                                                                       break_even_label=label),
-        "trust": lambda r, ref, p, b: figures.trust(r, reference=ref),
-        "incumbent": lambda r, ref, p, b: figures.incumbent(r, reference=ref),
+        "trust_and_cash": lambda r, ref, p, b: figures.trust_and_cash(r, reference=ref),
     }
     # Calendar years on every time axis; compared side by side, one time axis for both.
     t_end = float(result.t[-1]) if result.t.size else float(params.horizon)
@@ -1440,7 +1439,7 @@ def main() -> None:
     time_charts(("share_and_loss",), saved=saved, **charts)
     answer_figures()  # in their places above, drawn after the main chart
     panels = {
-        "trust": lambda: time_charts(("trust", "incumbent"), **charts),
+        "trust": lambda: time_charts(("trust_and_cash",), **charts),
         "series": lambda: series_panel(result, start_year),
         "data": lambda: calibration_panel(params, base),
         "value": lambda: value_panel(result),

@@ -33,7 +33,7 @@ from model.studies import claims
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-TIME_CHARTS = ("share_and_loss", "trust", "incumbent")
+TIME_CHARTS = ("share_and_loss", "trust_and_cash")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -106,9 +106,10 @@ def assert_charts_show(at, params: Parameters, reference: Parameters | None = No
     assert set(TIME_CHARTS) <= set(spec)
     pairs = [("share_and_loss", "platform share of gross", "platform_share_of_gross"),
              ("share_and_loss", "incumbent gross loss", "incumbent_gross_loss"),
-             ("trust", "platform trust", "platform_trust"), ("trust", "relational trust", "relational_trust"),
-             ("incumbent", "incumbent price", "incumbent_price"),
-             ("incumbent", "operating profit", "operating_profit"), ("incumbent", "buffer", "buffer")]
+             ("trust_and_cash", "platform trust", "platform_trust"),
+             ("trust_and_cash", "relational trust", "relational_trust"),
+             ("trust_and_cash", "incumbent price", "incumbent_price"),
+             ("trust_and_cash", "operating profit", "operating_profit"), ("trust_and_cash", "buffer", "buffer")]
     for key, name, series_name in pairs:
         t, y = series(spec[key], name)
         assert_allclose(t, res.t, rtol=1e-12, atol=0)
@@ -203,7 +204,7 @@ def test_claims_table_describes_the_run_and_shows_the_verdicts_words(base, basel
 def check_demand(at, p, base):
     # Willingness to pay caps the price: the smooth cap of model.core.equations never exceeds
     # a W with a = (1 + W^-8)^(1/8).
-    _, price = series(charts(at)["incumbent"], "incumbent price")
+    _, price = series(charts(at)["trust_and_cash"], "incumbent price")
     cap = p.willingness_to_pay * (1 + p.willingness_to_pay ** -8) ** (1 / 8)
     assert price.max() <= cap + 1e-6 and simulate(base)["incumbent_price"].max() > cap
 
@@ -220,7 +221,7 @@ def check_platform(at, p, base):
 
 def check_trust(at, p, base):
     # No trust from transactions: dT/dt = -delta_T T, so T = T0 exp(-delta_T t).
-    t, trust = series(charts(at)["trust"], "platform trust")
+    t, trust = series(charts(at)["trust_and_cash"], "platform trust")
     assert_allclose(trust, p.initial_trust * np.exp(-p.trust_decay * t), rtol=1e-4, atol=1e-8)
 
 
@@ -228,7 +229,7 @@ def check_incumbent(at, p, base):
     # An indivisible fixed cost cannot be cut with capacity: the incumbent's fixed cost is
     # phi (iota q_I0 + (1 - iota) K) on the page, and it falls no later than with none.
     run = simulate(p)
-    t, _ = series(charts(at)["incumbent"], "buffer")
+    t, _ = series(charts(at)["trust_and_cash"], "buffer")
     q0 = run["capacity"][0]
     assert_allclose(run["fixed_cost"], p.fixed_cost_share * (p.indivisible_cost_share * q0 + (1 - p.indivisible_cost_share)
                                                             * run["capacity"]), rtol=1e-12, atol=1e-15)
@@ -240,14 +241,14 @@ def check_finance(at, p, base):
     # Liquidity starts at (B0 + L) q_I0 (initial state) and a bigger buffer falls later.
     s0, pp, eps = p.initial_platform_share, p.platform_price, p.demand_elasticity
     q0 = (1 - s0) * (1.0 if p.demand_form == "per_customer" else ((1 - s0) + s0 * pp) ** -eps)
-    t, buffer = series(charts(at)["incumbent"], "buffer")
+    t, buffer = series(charts(at)["trust_and_cash"], "buffer")
     assert_allclose(buffer[0], (p.initial_buffer + p.credit_line) * q0, rtol=1e-12, atol=0)
     assert t[-1] > simulate(base).fall_time
 
 
 def check_switches(at, p, base):
     # A fixed price policy holds the price at its initial 1 (p* = 1 = p(0)).
-    _, price = series(charts(at)["incumbent"], "incumbent price")
+    _, price = series(charts(at)["trust_and_cash"], "incumbent price")
     assert_allclose(price, 1.0, rtol=0, atol=1e-9)
 
 
@@ -805,16 +806,16 @@ def test_only_the_open_view_is_drawn_and_the_link_keeps_it():
     # The views under the main chart are lazy tabs: the default draws the trust and cash
     # charts and nothing of the others; a link's view opens that view and only it.
     at = open_app()
-    assert {"trust", "incumbent"} <= set(charts(at)) and "market_value" not in charts(at)
+    assert "trust_and_cash" in charts(at) and "market_value" not in charts(at)
     assert "view" not in at.query_params  # the default view is not said
     at = open_app({"view": "value"})
     spec = charts(at)
-    assert "market_value" in spec and not {"trust", "incumbent"} & set(spec)
+    assert "market_value" in spec and "trust_and_cash" not in spec
     assert "share_and_loss" in spec  # the main chart is above every view
     assert at.query_params["view"] == "value"
     at = open_app({"view": "nonsense"})
     assert any("unknown view 'nonsense'" in unescape(w.value) for w in at.warning)
-    assert {"trust", "incumbent"} <= set(charts(at))
+    assert "trust_and_cash" in charts(at)
 
 
 def test_a_closed_group_draws_no_slider_and_keeps_its_values(base):

@@ -85,7 +85,7 @@ def test_reference_run_is_drawn_dashed_beside_the_current_one(baseline, run):
 
 def test_incumbent_panels_start_from_the_closed_form_initial_state(baseline, run):
     p = baseline.params
-    fig = figures.incumbent(run)
+    fig = figures.trust_and_cash(run)
     # Initial state (model.core.equations): price 1, liquidity (B0 + L) q_I0 with q_I0 = 1 - s0
     # (demand per customer, one unit each at the initial price).
     assert p.demand_form == "per_customer"
@@ -96,14 +96,19 @@ def test_incumbent_panels_start_from_the_closed_form_initial_state(baseline, run
     assert_allclose(trace(fig, "operating profit").y[0], p.initial_margin * q0, rtol=1e-12, atol=1e-15)
     assert set(trace(fig, "platform price").y) == {p.platform_price}
     assert set(trace(fig, "willingness to pay").y) == {p.willingness_to_pay}
-    assert trace(fig, "operating profit").yaxis == "y2" and trace(fig, "buffer").yaxis == "y3"
+    assert trace(fig, "platform trust").yaxis == "y" and trace(fig, "incumbent price").yaxis == "y2"
+    assert trace(fig, "platform price").yaxis == trace(fig, "willingness to pay").yaxis == "y2"
+    assert trace(fig, "operating profit").yaxis == "y3" and trace(fig, "buffer").yaxis == "y4"
+    # Four panels stacked on one time axis, none overlapping another.
+    domains = sorted(tuple(fig.layout[a].domain) for a in ("yaxis", "yaxis2", "yaxis3", "yaxis4"))
+    assert all(lo < hi for lo, hi in domains) and all(a[1] < b[0] for a, b in zip(domains, domains[1:]))
 
 
 def test_trust_chart_follows_the_closed_form_decay_without_transactions(baseline):
     # With no trust from transactions (kappa_T = 0), dT/dt = -delta_T T: T = T0 exp(-delta_T t).
     p = baseline.params.replace(trust_gain=0.0)
     res = simulate(p)
-    fig = figures.trust(res)
+    fig = figures.trust_and_cash(res)
     y = trace(fig, "platform trust").y
     assert_allclose(y, p.initial_trust * np.exp(-p.trust_decay * res.t), rtol=1e-4, atol=1e-8)
 
@@ -235,20 +240,27 @@ MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_figure_bytes_writes_real_files(export_server, run, fmt):
-    data = figures.figure_bytes(figures.trust(run), fmt)
+    fig = figures.trust_and_cash(run)
+    data = figures.figure_bytes(fig, fmt)
     if fmt == "svg":
         assert data.lstrip().startswith(b"<svg") and b"platform trust" in data
     else:
         assert data.startswith(MAGIC[fmt])
     if fmt == "png":
-        # IHDR: width and height at scale 2 of the 1000 x 520 default.
+        # IHDR: width and height at scale 2 of the 1000 px default width and the figure's own height.
         w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        assert (w, h) == (2000, 1040)
+        assert fig.layout.height == 820
+        assert (w, h) == (2000, 2 * 820)
+        # A figure without a height of its own gets the 520 px default.
+        plain = figures.share_and_loss(run)
+        assert plain.layout.height is None
+        data = figures.figure_bytes(plain, fmt)
+        assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (2000, 1040)
 
 
 def test_figure_bytes_refuses_unknown_format(run):
     with pytest.raises(ValueError, match="`fmt` must be one of png, svg, pdf, got 'eps'"):
-        figures.figure_bytes(figures.trust(run), "eps")
+        figures.figure_bytes(figures.trust_and_cash(run), "eps")
 
 
 def _flat_continuation(y, state_index):

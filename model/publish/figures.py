@@ -34,8 +34,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "HOW_TO_READ",
     "share_and_loss",
-    "trust",
-    "incumbent",
+    "trust_and_cash",
     "firms_cash",
     "exit_curve",
     "market_value",
@@ -92,16 +91,14 @@ HOW_TO_READ = {
         "gross the incumbent can lose (re-pricing as its policy says) before its operating profit "
         "reaches zero; the diamond marks when the loss gets there. Purple: the point of no return, after which the incumbent falls even if the "
         "platform never acquires another customer. A black cross marks the fall (buffer exhausted)."),
-    "trust": (
-        "Platform (mediated) trust is raised by successful transactions and eroded by failures "
-        "and time; relational (real) trust grows from repeat business on a trusted platform and "
-        "makes platform users stick. Both run from 0 to 1."),
-    "incumbent": (
-        "Top: the incumbent's bill per unit (relative to its starting price), capped by the "
-        "customers' willingness to pay, beside the platform's price. Middle: operating profit "
-        "per year (revenue minus fixed and variable cost) in units of the starting gross. "
-        "Bottom: the financial buffer that losses and committed payouts drain; the incumbent "
-        "falls when it reaches zero."),
+    "trust_and_cash": (
+        "Top: platform (mediated) trust is raised by successful transactions and eroded by "
+        "failures and time; relational (real) trust grows from repeat business on a trusted "
+        "platform and makes platform users stick (both from 0 to 1). Below it, the incumbent's "
+        "bill per unit (relative to its starting price), capped by the customers' willingness to "
+        "pay, beside the platform's price; then its operating profit per year (revenue minus "
+        "fixed and variable cost) in units of the starting gross; last, the financial buffer that "
+        "losses and committed payouts drain: the incumbent falls when it reaches zero."),
     "continuation": (
         "Equilibria of the model as one parameter moves, with everything else held: solid "
         "lines are stable, dashed ones unstable. A fold (saddle-node) is where a stable and an "
@@ -327,11 +324,25 @@ def add_saved_runs(fig: go.Figure, runs: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
-def trust(result, *, reference=None, title: str | None = "Platform and relational trust") -> go.Figure:
-    """Platform (mediated) trust and relational (real) trust over time, both in [0, 1].
+#: Vertical extent of the four panels of :func:`trust_and_cash` (trust, price, profit, buffer).
+_PANELS = {"y": (0.79, 1.0), "y2": (0.53, 0.72), "y3": (0.27, 0.46), "y4": (0.0, 0.20)}
 
-    Traces "platform trust" and "relational trust" (and their "(sector's values)" twins).
+
+def trust_and_cash(result, *, reference=None,
+                   title: str | None = "Trust, and the incumbent's price, operating profit and buffer") -> go.Figure:
+    """Trust and the incumbent's cash over time, in four stacked panels on one time axis.
+
+    One figure rather than two: a browser redraws each chart of the page from scratch after
+    every slider move, so the panels cost one chart's redraw, not two.
+
+    Panels, top to bottom: platform (mediated) and relational (real) trust, both in [0, 1]
+    (traces "platform trust" and "relational trust", axis ``y``); the incumbent's price
+    beside the platform's and the willingness to pay ("incumbent price", "platform price",
+    "willingness to pay", ``y2``); its operating profit ("operating profit", ``y3``); its
+    financial buffer ("buffer", ``y4``). ``reference``: the sector's own run, drawn dashed
+    and faded as "<name> (sector's values)".
     """
+    p = result.params
     data = []
     for res, ref in ((reference, True), (result, False)):
         if res is not None:
@@ -339,42 +350,25 @@ def trust(result, *, reference=None, title: str | None = "Platform and relationa
                               reference=ref))
             data.append(_line(res.t, res["relational_trust"], name="relational trust", color=RELATIONAL,
                               reference=ref))
-    return _figure(data, _layout(title, xaxis=dict(title=dict(text="years")),
-                                 yaxis=dict(title=dict(text="trust"), range=[0, 1.02])))
-
-
-#: Vertical extent of the three panels of :func:`incumbent` (price, profit, buffer).
-_PANELS = {"y": (0.72, 1.0), "y2": (0.38, 0.64), "y3": (0.0, 0.30)}
-
-
-def incumbent(result, *, reference=None,
-              title: str | None = "Incumbent: price, operating profit, buffer") -> go.Figure:
-    """The incumbent's price, operating profit and financial buffer, in three stacked panels.
-
-    Traces "incumbent price", "platform price", "willingness to pay" (top, axis ``y``),
-    "operating profit" (``y2``) and "buffer" (``y3``), sharing the time axis.
-    """
-    p = result.params
-    data = []
-    for res, ref in ((reference, True), (result, False)):
-        if res is not None:
             data.append(_line(res.t, res["incumbent_price"], name="incumbent price", color=INCUMBENT,
-                              reference=ref))
-            data.append(_line(res.t, res["operating_profit"], name="operating profit", color=INCUMBENT,
                               reference=ref, yaxis="y2"))
-            data.append(_line(res.t, res["buffer"], name="buffer", color=INCUMBENT, reference=ref, yaxis="y3"))
+            data.append(_line(res.t, res["operating_profit"], name="operating profit", color=INCUMBENT,
+                              reference=ref, yaxis="y3"))
+            data.append(_line(res.t, res["buffer"], name="buffer", color=INCUMBENT, reference=ref, yaxis="y4"))
     t_end = float(result.t[-1]) if result.t.size else p.horizon
-    data.append(_line([0.0, t_end], [p.platform_price] * 2, name="platform price", color=PLATFORM, dash="dot"))
+    data.append(_line([0.0, t_end], [p.platform_price] * 2, name="platform price", color=PLATFORM, dash="dot",
+                      yaxis="y2"))
     data.append(_line([0.0, t_end], [p.willingness_to_pay] * 2, name="willingness to pay", color=ESSAY,
-                      dash="dot"))
-    shapes = [_hline(0.0, color=ESSAY, dash="solid", yref=axis)[0] for axis in ("y2", "y3")]
-    titles = {"y": "price per unit (× initial)", "y2": "operating profit (initial gross/yr)",
-              "y3": "buffer (initial gross)"}
+                      dash="dot", yaxis="y2"))
+    shapes = [_hline(0.0, color=ESSAY, dash="solid", yref=axis)[0] for axis in ("y3", "y4")]
+    titles = {"y": "trust (0 to 1)", "y2": "price per unit (× initial)",
+              "y3": "operating profit (initial gross/yr)", "y4": "buffer (initial gross)"}
     notes = [dict(xref="paper", x=0.5, xanchor="center", yref="paper", y=_PANELS[a][1], yanchor="bottom",
                   text=text, showarrow=False) for a, text in titles.items()]
     axes = {("yaxis" if a == "y" else f"yaxis{a[1:]}"): dict(domain=list(_PANELS[a]), anchor="x")
             for a in _PANELS}
-    layout = _layout(title, height=620, xaxis=dict(title=dict(text="years"), anchor="y3"), **axes)
+    axes["yaxis"]["range"] = [0, 1.02]
+    layout = _layout(title, height=820, xaxis=dict(title=dict(text="years"), anchor="y4"), **axes)
     return _figure(data, layout, shapes, notes)
 
 
