@@ -569,6 +569,10 @@ def sector_mark(own: float, now, step: float) -> str:
 
 def chart(fig, key: str, caption: str | None = None) -> None:
     """One chart, how to read it, and its PNG/SVG/PDF downloads (rendered only on click)."""
+    # Tick labels may overflow the chart's div (the margins leave them room): plotly's default
+    # ("hide past div") measures every tick label's box on every draw, forcing the page's
+    # layout each time, about a tenth of the browser's work per slider move.
+    fig.update_xaxes(ticklabeloverflow="allow").update_yaxes(ticklabeloverflow="allow")
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if caption:
         st.caption(caption)
@@ -930,11 +934,11 @@ def _sector_text(base: Scenario) -> bytes | None:
 def answer_first(base: Scenario, params: Parameters, result):
     """At the top: the committed verdict's word per reading of "20% of the gross" with its
     threshold interval, the verdict figure of every sector, and the fan of this sector's
-    draws. Draws the words now and returns a function that draws the two figures in their
-    places: called after the main chart, so that a first visit paints the answer and the
-    run before plotly has drawn the figures above them (each first plotly figure costs
-    the browser about a second)."""
-    later = []
+    draws. Draws the words and the verdict figure now, and returns a function that draws
+    the fan in its place, called after the main chart: on a fresh server the fan is minutes
+    of draws' runs, which must not hold back the run's own chart. The verdict figure only
+    reads the committed file; drawn first, it makes the browser fetch plotly's script (4.7 MB)
+    while the rest of the page arrives rather than after it."""
     stem = st.session_state[SECTOR_KEY]
     uploaded = st.session_state.get("_uploaded") is not None
     committed = read_committed_verdict()
@@ -965,22 +969,16 @@ def answer_first(base: Scenario, params: Parameters, result):
                 if text is not None and source.get("files", {}).get(stem) != file_sha256(text):
                     st.warning("The sector's file has changed since the committed verdict was computed: its words "
                                "are the old file's. Turn on the verdict below for this file's.")
-            slot = st.container()
-
-            def verdict_chart(slot=slot, source=source):
-                with slot:
-                    chart(verdict_figure(committed_mtime(), None if uploaded else stem), "verdict_all",
-                          "Every sector's point of no return (median and 90% interval over its draws that tip) as "
-                          "the platform's share of the gross (dots) and as the incumbents' gross loss (squares), "
-                          "against the essay's 20%; this sector's name in bold. "
-                          f"{source['draws']} draws per sector, seed {source['seed']}.")
-            later.append(verdict_chart)
+            chart(verdict_figure(committed_mtime(), None if uploaded else stem), "verdict_all",
+                  "Every sector's point of no return (median and 90% interval over its draws that tip) as "
+                  "the platform's share of the gross (dots) and as the incumbents' gross loss (squares), "
+                  "against the essay's 20%; this sector's name in bold. "
+                  f"{source['draws']} draws per sector, seed {source['seed']}.")
 
     def fan_panel():
         with right:
             fan_chart_here(base, params, result, text)
-    later.append(fan_panel)
-    return lambda: [draw() for draw in later]
+    return fan_panel
 
 
 def fan_chart_here(base: Scenario, params: Parameters, result, text: bytes | None) -> None:
@@ -1271,7 +1269,9 @@ def share_and_export(params: Parameters, base: Scenario, query: dict[str, str]) 
     parts = urlsplit(url)
     link = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
     st.markdown("This link opens the page with the same sector and settings (the address bar holds it too):")
-    st.code(link, language=None)
+    # Inline code, not st.code: st.code's highlighter cost the browser 250 ms on a first visit
+    # (its script loaded and run) and a redraw on every move, for a line of plain text.
+    st.markdown(f"`{link.replace('`', '%60')}`")  # no backtick can end the code span early
     if st.session_state.get("_uploaded") is not None:
         st.caption("An uploaded file cannot travel in a link: its values are in the link as changes to the "
                    "sector file; download the TOML below to keep its sources.")
@@ -1412,7 +1412,7 @@ def main() -> None:
     st.header("Does 20% hold in this sector?")
     if base.verdict_exclusion:
         st.warning(f"This sector is not in the project's verdict. {plain(base.verdict_exclusion)}")
-    answer_figures = answer_first(base, params, result)
+    fan_panel = answer_first(base, params, result)
     controls(files)
     if st.toggle(f"Compute the sector's verdict here ({QUICK_DRAWS} draws over the file's ranges, also for an "
                  "uploaded file; about ten seconds the first time for each sector)", key="verdict",
@@ -1437,7 +1437,7 @@ def main() -> None:
     charts = dict(params=params, result=result, ponr=ponr, be=be, reference=reference, ref_ponr=ref_ponr,
                   ref_be=ref_be, start_year=start_year, compare=compare, layout=layout)
     time_charts(("share_and_loss",), saved=saved, **charts)
-    answer_figures()  # in their places above, drawn after the main chart
+    fan_panel()  # in its place above, drawn after the main chart
     panels = {
         "trust": lambda: time_charts(("trust_and_cash",), **charts),
         "series": lambda: series_panel(result, start_year),
