@@ -154,9 +154,9 @@ def fan_figure(toml_text: bytes, origin: str, start_year: float | None):
     scenario = parse_scenario(toml_text, origin)
     own = run_model(scenario.params)
     t_end = float(own.t[-1]) if own.t.size else float(scenario.params.horizon)
-    return figures.calendar_axis(figures.fan_chart(fan, current=own if own.success else None,
-                                                   current_name="the sector file's run"),
-                                 start_year, max(t_end, float(fan.t[-1])))
+    return tick_labels_unmeasured(figures.calendar_axis(
+        figures.fan_chart(fan, current=own if own.success else None, current_name="the sector file's run"),
+        start_year, max(t_end, float(fan.t[-1]))))
 
 
 def file_sha256(data: bytes) -> str:
@@ -195,7 +195,7 @@ def verdict_figure(mtime: float, current: str | None):
     """The verdict figure of every sector (the same for every rerun: built once, ~25 ms, and
     shared; nothing downstream changes a figure it is given)."""
     rows, _ = committed_verdict(mtime)
-    return figures.verdict_chart(list(rows.values()), current=current)
+    return tick_labels_unmeasured(figures.verdict_chart(list(rows.values()), current=current))
 
 
 @st.cache_data(show_spinner=False)
@@ -567,13 +567,20 @@ def sector_mark(own: float, now, step: float) -> str:
     return mark
 
 
+def tick_labels_unmeasured(fig):
+    """``fig`` with its tick labels allowed past the chart's div (the margins leave them room).
+
+    Plotly's default ("hide past div") measures every tick label's box on every draw, forcing
+    the page's layout each time: measured, a tenth of the browser's work per slider move. The
+    shared cached figures get it when built; for them this only reads."""
+    if fig.layout.xaxis.ticklabeloverflow is None:
+        fig.update_xaxes(ticklabeloverflow="allow").update_yaxes(ticklabeloverflow="allow")
+    return fig
+
+
 def chart(fig, key: str, caption: str | None = None) -> None:
     """One chart, how to read it, and its PNG/SVG/PDF downloads (rendered only on click)."""
-    # Tick labels may overflow the chart's div (the margins leave them room): plotly's default
-    # ("hide past div") measures every tick label's box on every draw, forcing the page's
-    # layout each time, about a tenth of the browser's work per slider move.
-    fig.update_xaxes(ticklabeloverflow="allow").update_yaxes(ticklabeloverflow="allow")
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    st.plotly_chart(tick_labels_unmeasured(fig), key=key, config={"displaylogo": False})
     if caption:
         st.caption(caption)
     # One button in the page's one format (picked under "Share and download"): three buttons

@@ -161,6 +161,13 @@ def test_default_page_shows_the_baseline_run_and_its_measures(base):
     assert [s["x0"] for s in shapes if s.get("xref") == "x"] == [ponr.time]
     assert at.query_params == {"sector": "baseline"}
     assert "firms_cash" not in charts(at)  # one firm: no firms panel
+    # No chart asks the browser to measure its tick labels on each draw (plotly's "hide past
+    # div" default does, a tenth of a redraw): every axis of every chart lets them overflow.
+    specs = charts(at)
+    assert {"share_and_loss", "trust_and_cash", "verdict_all", "fan"} <= set(specs)
+    for key, spec in specs.items():
+        axes = [k for k in spec["layout"] if k.startswith(("xaxis", "yaxis"))]
+        assert axes and all(spec["layout"][a].get("ticklabeloverflow") == "allow" for a in axes), key
     # Every parameter has its control, keyed by its name, with the spec's bounds.
     for name, s in PARAMETER_SPECS.items():
         if s.is_switch:
