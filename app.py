@@ -942,8 +942,9 @@ def answer_first(base: Scenario, params: Parameters, result):
     """At the top: the committed verdict's word per reading of "20% of the gross" with its
     threshold interval, the verdict figure of every sector, and the fan of this sector's
     draws. Draws the words and the verdict figure now, and returns a function that draws
-    the fan in its place, called after the main chart: on a fresh server the fan is minutes
-    of draws' runs, which must not hold back the run's own chart. The verdict figure only
+    the fan in its place, called after the main chart: on a fresh server the fan is its
+    draws' runs (up to seconds for a sector of eight firms), which must not hold back the run's
+    own chart. The verdict figure only
     reads the committed file; drawn first, it makes the browser fetch plotly's script (4.7 MB)
     while the rest of the page arrives rather than after it."""
     stem = st.session_state[SECTOR_KEY]
