@@ -1,8 +1,12 @@
 """App: the dashboard's latency in a real browser, against the ``main`` branch in the same run.
 
-Serves this tree's ``app.py`` and a ``git worktree`` of ``main`` (or of ``$BENCH_APP_BASELINE``)
-with ``streamlit run``, one after the other on the same machine, and drives each with
-Playwright and Debian's Chromium:
+Serves this tree's ``app.py``, a ``git worktree`` of ``main`` (or of ``$BENCH_APP_BASELINE``)
+and Streamlit's floor (below) with ``streamlit run`` on the same machine, and drives each with
+Playwright and Debian's Chromium. Each server's first visit is measured as it starts (the
+others idle); then the warm visits and the slider moves run in **interleaved rounds**, one
+round per server in turn, the order reversed every round. Measured one tree after the other,
+the machine's load drifting in between moved the ratio by 20% from run to run; interleaved,
+every tree sees the same drift.
 
 - **first meaningful paint**: from navigation until the run's main chart (the platform's share
   of the gross) is drawn, for the first visit to a freshly started server (imports, compiled
@@ -27,6 +31,7 @@ Browser timings are wall time by nature; the machine's load average is printed w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -146,42 +151,70 @@ def _visit(browser, url: str, answer: bool = True) -> tuple[float, float | None,
         context.close()
 
 
-def _redraws(browser, server: Server, moves: int) -> tuple[list[float], float]:
-    """Wall seconds of each slider move until the main chart holds the new run and the page
-    is idle, and the server's CPU seconds per move."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    try:
-        page.goto(server.url)
-        page.wait_for_selector(MAIN_CHART, timeout=180_000)
-        page.wait_for_function(IDLE_JS, timeout=180_000)
-        slider = page.locator(f'input[type=range][aria-label="{SLIDER_LABEL}"]')
-        slider.focus()
+class _Mover:
+    """One page of a server, kept open across rounds: each round moves its slider further
+    right, so every move asks for a value no earlier move ran (uncached)."""
+
+    def __init__(self, browser, server: Server):
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        self.page = self.context.new_page()
+        self.page.goto(server.url)
+        self.page.wait_for_selector(MAIN_CHART, timeout=180_000)
+        self.page.wait_for_function(IDLE_JS, timeout=180_000)
+
+    def moves(self, n: int) -> tuple[list[float], float]:
+        """Wall seconds of each of ``n`` slider moves until the main chart holds the new run
+        and the page is idle, and the server's CPU seconds per move."""
+        page = self.page
+        page.bring_to_front()
+        page.locator(f'input[type=range][aria-label="{SLIDER_LABEL}"]').focus()
         times = []
-        cpu0 = _cpu_seconds(server.proc.pid)
-        for _ in range(moves):
+        cpu0 = _cpu_seconds(self.server.proc.pid)
+        for _ in range(n):
             before = page.evaluate(SUM_JS)
             t0 = time.perf_counter()
             page.keyboard.press("ArrowRight")
             page.wait_for_function(f"(b) => {{ const s = ({SUM_JS})(); return s !== null && s !== b && ({IDLE_JS})(); }}",
                                    arg=before, timeout=120_000, polling="raf")
             times.append(time.perf_counter() - t0)
-        return times, (_cpu_seconds(server.proc.pid) - cpu0) / moves
-    finally:
-        context.close()
+        return times, (_cpu_seconds(self.server.proc.pid) - cpu0) / n
+
+    def close(self) -> None:
+        self.context.close()
 
 
-def _measure(browser, root: Path, moves: int, answer: bool = True, prime: bool = False) -> dict:
-    if prime:
-        # A new checkout: numba's disk cache is keyed by the source's path, so its first
-        # server compiles every kernel (a minute). Compile once, then measure as for this tree.
-        with Server(root) as server:
-            _visit(browser, server.url, answer)
-    with Server(root) as server:
-        cold = _visit(browser, server.url, answer)
-        warm = _visit(browser, server.url, answer)
-        redraw, cpu = _redraws(browser, server, moves)
-    return {"cold": cold, "warm": warm, "redraw": redraw, "cpu": cpu}
+def _measure(browser, trees: dict[str, tuple[Path, bool, bool]], rounds: int, moves: int) -> dict:
+    """``trees``: name -> (root, whether it has the answer's words, whether a first server
+    must compile its kernels before it is measured). Per name: the fresh server's first
+    visit, the warm visits (one per round), the moves' times and the server CPU per move."""
+    for root, answer, prime in trees.values():
+        if prime:
+            # A new checkout: numba's disk cache is keyed by the source's path, so its first
+            # server compiles every kernel (a minute). Compile once, then measure as for this tree.
+            with Server(root) as server:
+                _visit(browser, server.url, answer)
+    out = {name: {"warm": [], "redraw": [], "cpu": []} for name in trees}
+    with contextlib.ExitStack() as stack:
+        movers = {}
+        for name, (root, answer, _) in trees.items():
+            server = stack.enter_context(Server(root))
+            out[name]["cold"] = _visit(browser, server.url, answer)
+            movers[name] = _Mover(browser, server)
+            stack.callback(movers[name].close)
+        names = list(trees)
+        for r in range(rounds):
+            for name in names if r % 2 == 0 else names[::-1]:
+                out[name]["warm"].append(_visit(browser, movers[name].server.url, trees[name][1]))
+                times, cpu = movers[name].moves(moves)
+                out[name]["redraw"] += times
+                out[name]["cpu"].append(cpu)
+    for r in out.values():
+        r["cpu"] = statistics.mean(r["cpu"])
+        # The median warm visit, each of its three times the median of its own column.
+        r["warm"] = tuple(None if any(v[i] is None for v in r["warm"]) else statistics.median(v[i] for v in r["warm"])
+                          for i in range(3))
+    return out
 
 
 def _baseline_tree(ref: str, where: Path) -> Path | None:
@@ -197,25 +230,27 @@ def _baseline_tree(ref: str, where: Path) -> Path | None:
 def run(args) -> None:
     from playwright.sync_api import sync_playwright
 
-    moves = max(3, min(args.repeat, 8) if args.quick else min(args.repeat, 15))
+    # Rounds of moves per server: 2 x 4 moves (--quick) or 3 x 5, and one warm visit a round.
+    rounds, moves = (2, 4) if args.quick else (3, max(1, min(args.repeat, 15) // 3))
     ref = os.environ.get("BENCH_APP_BASELINE", "main")
-    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         baseline = _baseline_tree(ref, Path(tmp) / "baseline")
         floor = Path(tmp) / "floor"
         floor.mkdir()
         (floor / "app.py").write_text(FLOOR_APP)
+        trees = {"this tree": (ROOT, True, False)}
+        if baseline is not None:
+            trees[ref] = (baseline, True, True)
+        trees["floor"] = (floor, False, False)
         try:
-            results["this tree"] = _measure(browser, ROOT, moves)
-            if baseline is not None:
-                results[ref] = _measure(browser, baseline, moves, prime=True)
-            results["floor"] = _measure(browser, floor, moves, answer=False)
+            results = _measure(browser, trees, rounds, moves)
         finally:
             browser.close()
             if baseline is not None:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)],
                                capture_output=True)
+    print(f"{rounds} interleaved rounds of {moves} moves and one warm visit per server")
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs (browser timings are wall "
           "time)")
@@ -225,7 +260,7 @@ def run(args) -> None:
 
     for name, r in results.items():
         med = statistics.median(r["redraw"]) * 1e3
-        print(f"{name}: first visit to a fresh server: {paint(r['cold'])}; fresh visit to a warm server: "
+        print(f"{name}: first visit to a fresh server: {paint(r['cold'])}; fresh visit to a warm server (median of {rounds}): "
               f"{paint(r['warm'])} (goal < {GOAL_PAINT_S:g} s)")
         print(f"{name}: slider -> redraw, uncached: median {med:.0f} ms over {len(r['redraw'])} (min "
               f"{min(r['redraw']) * 1e3:.0f}, max {max(r['redraw']) * 1e3:.0f}; goal < {GOAL_REDRAW_MS:g} ms); "
