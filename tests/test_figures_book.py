@@ -501,14 +501,16 @@ def test_figures_read_the_verdict_files(tmp_path, root):
 
 def test_dashboard_charts_become_book_figures_in_grays_and_dashes(root):
     """A dashboard chart exported for the book: its template and width, no title, every colour
-    a gray (r = g = b), and no two solid lines (lines told apart by dash, not colour)."""
+    a gray (r = g = b), and no two lines of one panel with the same dash (lines told apart by
+    dash, not colour)."""
     from model import simulate
     from model.publish import figures as F
 
     sc = load_scenario(root / "scenarios" / "newspapers.toml")
     run = simulate(sc.params)
-    for fig in (F.share_and_loss(run, reference=simulate(sc.params.replace(platform_price=0.3))),
-                F.incumbent(run), F.trust(run)):
+    other = simulate(sc.params.replace(platform_price=0.3))
+    for fig, n_panels in ((F.share_and_loss(run, reference=other), 1), (F.trust_and_cash(run), 4),
+                          (F.trust_and_cash(run, reference=other), 4)):
         out = book.for_book(fig)
         assert out.layout.width == round(book.FULL_WIDTH_IN * book.CSS_DPI) and out.layout.title.text is None
         assert out.layout.template.layout.font.family == book.BOOK_TEMPLATE.layout.font.family
@@ -518,4 +520,9 @@ def test_dashboard_charts_become_book_figures_in_grays_and_dashes(root):
         for c in colours:
             assert re.fullmatch(r"#([0-9a-f]{2})\1\1|rgba\((\d+),\2,\2,[0-9.]+\)", c), c
         lines = [t for t in out.data if t.type == "scatter" and "lines" in (t.mode or "lines")]
-        assert sum(t.line.dash in (None, "solid") for t in lines) <= 1
+        panels = {}
+        for t in lines:
+            panels.setdefault((t.xaxis or "x", t.yaxis or "y"), []).append(t.line.dash or "solid")
+        assert len(panels) == n_panels
+        for dashes in panels.values():
+            assert len(dashes) == len(set(dashes)), dashes

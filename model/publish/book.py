@@ -748,20 +748,26 @@ def _gray(color):
 
 def for_book(fig: go.Figure) -> go.Figure:
     """A dashboard figure as a book figure: the book template, no title, the full text width
-    and a height in proportion to the screen's, every colour a gray, and the solid lines
-    after the first told apart by their dash (grayscale pages must not rely on colour)."""
+    and a height in proportion to the screen's, every colour a gray, and the lines of each
+    panel told apart by their dash (grayscale pages must not rely on colour): within a panel
+    the first line of a dash keeps it, the next one takes the first dash the panel has not
+    used. Panels may reuse each other's dashes, as their titles say which is which."""
     height_px = fig.layout.height or 450
     height_in = max(2.0, round(height_px * FULL_WIDTH_IN / 900 * 12) / 12)
     out = to_book(fig, FigureSpec("dashboard", "full", height_in, build=lambda ctx: None))
-    solid = 0
+    used: dict[tuple, set] = {}  # (x axis, y axis) -> the dashes of its lines so far
     for trace in out.data:
         line = getattr(trace, "line", None)
         if line is not None:
             line.color = _gray(line.color)
-            if trace.type == "scatter" and "lines" in (trace.mode or "lines") and line.dash in (None, "solid"):
-                if solid:
-                    line.dash = _BOOK_DASHES[(solid - 1) % len(_BOOK_DASHES)]
-                solid += 1
+            if trace.type == "scatter" and "lines" in (trace.mode or "lines"):
+                panel = used.setdefault((trace.xaxis or "x", trace.yaxis or "y"), set())
+                dash = line.dash or "solid"
+                if dash in panel:
+                    dash = next((d for d in ("solid",) + _BOOK_DASHES if d not in panel),
+                                _BOOK_DASHES[len(panel) % len(_BOOK_DASHES)])
+                    line.dash = dash
+                panel.add(dash)
         marker = getattr(trace, "marker", None)
         if marker is not None and isinstance(marker.color, str):
             marker.color = _gray(marker.color)

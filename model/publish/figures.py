@@ -215,6 +215,10 @@ def _layout(title: str | None, **kw) -> dict:
 
 def _figure(data: list, layout: dict, shapes=(), annotations=()) -> go.Figure:
     layout = dict(layout, shapes=[s for s in shapes if s], annotations=[a for a in annotations if a])
+    if len({d.get("legendgroup") for d in data}) == 1 and isinstance(layout.get("legend"), dict):
+        # One legend group (no reference run beside the current one): plotly stacks a group's
+        # entries in one column even in a horizontal legend; in a row they take a line, not seven.
+        layout["legend"] = dict(layout["legend"], traceorder="normal")
     return go.Figure(data=data, layout=layout)
 
 
