@@ -104,6 +104,19 @@ def test_incumbent_panels_start_from_the_closed_form_initial_state(baseline, run
     assert all(lo < hi for lo, hi in domains) and all(a[1] < b[0] for a, b in zip(domains, domains[1:]))
 
 
+def test_legend_hides_one_line_per_click_and_lies_in_a_row_without_a_reference(baseline, run):
+    """A legend click hides the line clicked, not its whole group (the current run, or the
+    sector's); alone, the current run's entries flow in a row; beside the sector's run they
+    stand in two columns, one per run (plotly groups them)."""
+    other = simulate(baseline.params.replace(platform_price=0.3))
+    for fig in (figures.share_and_loss(run), figures.trust_and_cash(run), figures.trust_and_cash(run, reference=other)):
+        assert fig.layout.legend.groupclick == "toggleitem"
+    alone, beside = figures.trust_and_cash(run), figures.trust_and_cash(run, reference=other)
+    assert {t.legendgroup for t in alone.data} == {"current"} and alone.layout.legend.traceorder == "normal"
+    assert {t.legendgroup for t in beside.data} == {"current", "reference"}
+    assert beside.layout.legend.traceorder is None  # plotly's default: grouped, since groups exist
+
+
 def test_trust_chart_follows_the_closed_form_decay_without_transactions(baseline):
     # With no trust from transactions (kappa_T = 0), dT/dt = -delta_T T: T = T0 exp(-delta_T t).
     p = baseline.params.replace(trust_gain=0.0)

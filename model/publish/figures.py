@@ -207,7 +207,9 @@ def _vline(x: float, *, color, text) -> tuple[dict, dict]:
 def _layout(title: str | None, **kw) -> dict:
     layout = dict(
         title=dict(text=title) if title else None, hovermode="x unified",
-        legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
+        # A click on a legend entry hides that line only, not its whole group (plotly's default
+        # hides every line of the current run, or of the sector's, at once).
+        legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0, groupclick="toggleitem"),
         margin=dict(l=60, r=30, t=60 if title else 30, b=40))
     layout.update(kw)
     return layout
