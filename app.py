@@ -572,7 +572,9 @@ def tick_labels_unmeasured(fig):
 
     Plotly's default ("hide past div") measures every tick label's box on every draw, forcing
     the page's layout each time: measured, a tenth of the browser's work per slider move. The
-    shared cached figures get it when built; for them this only reads."""
+    run's time charts have it from ``model.publish.figures`` already (set in their dicts: an
+    update of a built figure costs as much as building it) and the shared cached figures get
+    it when built; for them this only reads."""
     if fig.layout.xaxis.ticklabeloverflow is None:
         fig.update_xaxes(ticklabeloverflow="allow").update_yaxes(ticklabeloverflow="allow")
     return fig

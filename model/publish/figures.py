@@ -217,6 +217,13 @@ def _layout(title: str | None, **kw) -> dict:
 
 def _figure(data: list, layout: dict, shapes=(), annotations=()) -> go.Figure:
     layout = dict(layout, shapes=[s for s in shapes if s], annotations=[a for a in annotations if a])
+    # Tick labels may pass the chart's div (the margins leave them room): plotly's default,
+    # "hide past div", measures every tick label's box on each draw in the browser, forcing the
+    # page's layout (a tenth of the dashboard's work per slider move). Set here, in the dicts:
+    # updating a built figure's axes costs as much as building it.
+    axes = {k for k in layout if k.startswith(("xaxis", "yaxis"))} | {"xaxis", "yaxis"}
+    for k in axes:
+        layout[k] = dict(layout.get(k) or {}, ticklabeloverflow="allow")
     if len({d.get("legendgroup") for d in data}) == 1 and isinstance(layout.get("legend"), dict):
         # One legend group (no reference run beside the current one): plotly stacks a group's
         # entries in one column even in a horizontal legend; in a row they take a line, not seven.
