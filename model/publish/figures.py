@@ -224,9 +224,10 @@ def _figure(data: list, layout: dict, shapes=(), annotations=()) -> go.Figure:
     axes = {k for k in layout if k.startswith(("xaxis", "yaxis"))} | {"xaxis", "yaxis"}
     for k in axes:
         layout[k] = dict(layout.get(k) or {}, ticklabeloverflow="allow")
-    if len({d.get("legendgroup") for d in data}) == 1 and isinstance(layout.get("legend"), dict):
-        # One legend group (no reference run beside the current one): plotly stacks a group's
-        # entries in one column even in a horizontal legend; in a row they take a line, not seven.
+    if len({d["legendgroup"] for d in data if d.get("legendgroup")}) <= 1 and isinstance(layout.get("legend"), dict):
+        # At most one legend group (no reference run beside the current one; markers have none):
+        # plotly stacks a group's entries in one column even in a horizontal legend; in a row
+        # they take a line, not seven.
         layout["legend"] = dict(layout["legend"], traceorder="normal")
     return go.Figure(data=data, layout=layout)
 
