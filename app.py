@@ -154,7 +154,7 @@ def fan_figure(toml_text: bytes, origin: str, start_year: float | None):
     scenario = parse_scenario(toml_text, origin)
     own = run_model(scenario.params)
     t_end = float(own.t[-1]) if own.t.size else float(scenario.params.horizon)
-    return tick_labels_unmeasured(figures.calendar_axis(
+    return shared(figures.calendar_axis(
         figures.fan_chart(fan, current=own if own.success else None, current_name="the sector file's run"),
         start_year, max(t_end, float(fan.t[-1]))))
 
@@ -195,7 +195,7 @@ def verdict_figure(mtime: float, current: str | None):
     """The verdict figure of every sector (the same for every rerun: built once, ~25 ms, and
     shared; nothing downstream changes a figure it is given)."""
     rows, _ = committed_verdict(mtime)
-    return tick_labels_unmeasured(figures.verdict_chart(list(rows.values()), current=current))
+    return shared(figures.verdict_chart(list(rows.values()), current=current))
 
 
 @st.cache_data(show_spinner=False)
@@ -580,9 +580,120 @@ def tick_labels_unmeasured(fig):
     return fig
 
 
+#: plotly.js as plotly.py ships it (the version its figures are written for), copied into
+#: ``static/`` (Streamlit's static serving, ``/app/static/``) when missing or different, and
+#: loaded once per page by the chart element.
+PLOTLY_JS = ROOT / "static" / "plotly.min.js"
+#: The page's chart element, in the page's DOM (no iframe). Streamlit's own plotly element
+#: rebuilds a changed chart (its theme applied to a JSON round trip of the figure, then a new
+#: plot) and sizes it in a second render; this one hands the new figure to ``Plotly.react``,
+#: which redraws only what changed. Streamlit calls it only when a chart's bytes changed.
+#: Charts are drawn one per task, in the order they arrive: the browser paints each as it is
+#: drawn, the first ones first, instead of all of them in one task at the end.
+PLOTLY_CHART_JS = """
+const CONFIG = {displaylogo: false, responsive: true};
+function plotly() {
+  if (!window.__pagePlotly) {
+    window.__pagePlotly = window.Plotly ? Promise.resolve(window.Plotly) : new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = new URL('app/static/plotly.min.js', document.baseURI).href;
+      s.async = true;
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => { window.__pagePlotly = null; reject(new Error('plotly.js did not load from ' + s.src)); };
+      document.head.appendChild(s);
+    });
+  }
+  return window.__pagePlotly;
+}
+let drawn = Promise.resolve();
+function inTurn(draw) {
+  drawn = drawn.then(() => new Promise(r => setTimeout(r, 0))).then(draw);
+  return drawn;
+}
+export default function(component) {
+  const { data, parentElement } = component;
+  let gd = parentElement.querySelector('.page-chart');
+  if (!gd) {
+    gd = document.createElement('div');
+    gd.className = 'page-chart';
+    parentElement.appendChild(gd);
+  }
+  if (data === undefined || data === null) return;
+  const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
+  gd.__pageText = text;
+  plotly().then(P => inTurn(() => {
+    if (gd.__pageText !== text || !gd.isConnected) return;  // a newer figure came, or the chart left
+    const fig = JSON.parse(text);
+    return P.react(gd, fig.data, fig.layout || {}, CONFIG);
+  })).catch(e => { gd.textContent = 'This chart could not be drawn: ' + e.message; });
+  return () => { if (window.Plotly) window.Plotly.purge(gd); };
+}
+"""
+#: The page's plotly template: Streamlit's light chart theme (its fonts, greys and colours, as
+#: its own chart element applies them in the browser), as plain values. Streamlit's "streamlit"
+#: template holds placeholder colours that only its own chart element replaces.
+PAGE_INK, PAGE_FADED, PAGE_GRID = "#31333F", "rgba(49, 51, 63, 0.6)", "#e6eaf1"
+PAGE_FONT = '"Source Sans", sans-serif'
+PAGE_TEMPLATE = dict(layout=dict(
+    font=dict(family=PAGE_FONT, size=12, color=PAGE_FADED),
+    colorway=["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700", "#ffd16a",
+              "#6d3fc0", "#d5dae5"],
+    paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
+    legend=dict(font=dict(color=PAGE_INK), bordercolor="rgba(0,0,0,0)", borderwidth=0, valign="top"),
+    xaxis=dict(gridcolor=PAGE_GRID, zerolinecolor=PAGE_GRID, tickcolor=PAGE_GRID, showgrid=False, zeroline=False,
+               automargin=True, title=dict(font=dict(size=14), standoff=16)),
+    yaxis=dict(gridcolor=PAGE_GRID, zerolinecolor=PAGE_GRID, tickcolor=PAGE_GRID, automargin=True,
+               ticklabelposition="outside", title=dict(font=dict(size=14), standoff=20)),
+    hoverlabel=dict(bgcolor="#ffffff", bordercolor=PAGE_GRID, font=dict(family=PAGE_FONT, size=12, color=PAGE_INK)),
+    margin=dict(l=0, r=0, pad=8),
+))
+
+
+@st.cache_resource(show_spinner=False)
+def page_template() -> str:
+    """Register the page's template (once per server) and return its name."""
+    import plotly.io as pio
+
+    pio.templates["dashboard"] = PAGE_TEMPLATE
+    return "dashboard"
+
+
+#: The chart element's name (tests read the charts by it).
+CHART_COMPONENT = "hp_plotly_chart"
+
+
+@st.cache_resource(show_spinner=False)
+def plotly_component():
+    """The chart element's mount function, registered once per server (with plotly.js put
+    where the page loads it from)."""
+    import shutil
+
+    import plotly
+
+    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not PLOTLY_JS.exists() or PLOTLY_JS.stat().st_size != shipped.stat().st_size:
+        PLOTLY_JS.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shipped, PLOTLY_JS)
+    return st.components.v2.component(CHART_COMPONENT, js=PLOTLY_CHART_JS, isolate_styles=False)
+
+
+def page_json(fig) -> bytes:
+    """The figure as the chart element receives it: plotly's JSON (numpy arrays as base64)."""
+    import plotly.io as pio
+
+    return pio.to_json(tick_labels_unmeasured(fig), validate=False).encode()
+
+
+def shared(fig):
+    """A figure cached across reruns and sessions (never mutated): serialised once, here,
+    instead of on every rerun that shows it."""
+    fig._page_json = page_json(fig)
+    return fig
+
+
 def chart(fig, key: str, caption: str | None = None) -> None:
     """One chart, how to read it, and its PNG/SVG/PDF downloads (rendered only on click)."""
-    st.plotly_chart(tick_labels_unmeasured(fig), key=key, config={"displaylogo": False})
+    plotly_component()(key=key, data=getattr(fig, "_page_json", None) or page_json(fig))
     if caption:
         st.caption(caption)
     # One button in the page's one format (picked under "Share and download"): three buttons
@@ -1368,6 +1479,11 @@ def freeze_loaded_objects() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Highland Park vs. trust platforms", layout="wide")
+    # Every figure of the page is built with the page's template (importing streamlit made
+    # its own, with placeholder colours, the default).
+    import plotly.io as pio
+
+    pio.templates.default = page_template()
     files = sector_files()
     if not files:
         st.error(f"No scenario files in {SCENARIOS}.")

@@ -72,12 +72,17 @@ def open_view(at: AppTest, key: str) -> AppTest:
     return at
 
 
+#: The page's chart element (app.py's ``plotly_component``): a component whose payload is the
+#: figure's plotly JSON as bytes, drawn in the browser with ``Plotly.react``.
+CHART_COMPONENT = "hp_plotly_chart"
+
+
 def charts(at) -> dict[str, dict]:
-    """Plotly specs of the page by chart key."""
+    """Plotly specs of the page by chart key, as the browser receives them."""
     out = {}
-    for el in at.get("plotly_chart"):
-        key = el.proto.id.rsplit("-", 1)[-1]
-        out[key] = json.loads(el.proto.spec)
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == CHART_COMPONENT:
+            out[el.proto.id.rsplit("-", 1)[-1]] = json.loads(el.proto.bytes)
     return out
 
 

@@ -5,11 +5,12 @@ chosen year."""
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
+
+from tests.test_app import charts
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -20,8 +21,6 @@ def _values(v):
     return np.asarray([np.nan if x is None else x for x in v], dtype=float)
 
 
-def _charts(at) -> dict:
-    return {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
 def test_loop_panel_shows_dominance_and_the_dominant_loop_on_the_diagram():
@@ -29,10 +28,10 @@ def test_loop_panel_shows_dominance_and_the_dominant_loop_on_the_diagram():
     at.query_params.update({"sector": "newspapers", "view": "loops"})
     at.run()
     assert not at.exception, at.exception
-    assert "loop_dominance" not in _charts(at)
+    assert "loop_dominance" not in charts(at)
     at.toggle(key="loops").set_value(True).run()
     assert not at.exception, at.exception
-    specs = _charts(at)
+    specs = charts(at)
     stacked = np.nansum([_values(d["y"]) for d in specs["loop_dominance"]["data"]], axis=0)
     defined = stacked > 0
     assert defined.mean() > 0.9
