@@ -11,6 +11,8 @@ SYSTEM_PACKAGES := chromium pandoc poppler-utils gcc libc6-dev
 # The engine's lane-batched C kernel, built with Debian's gcc into the package.
 LANES_LIB := model/core/_lanes/liblanes.so
 LANES_SRC := $(wildcard model/core/_lanes/*.c model/core/_lanes/*.h)
+# The dashboard's plotly.js (the cartesian bundle from the npm registry, checked by sha512).
+PLOTLY_JS := static/plotly.min.js
 
 .PHONY: app test bench figures paper system-deps lanes clean
 
@@ -31,6 +33,10 @@ $(LANES_LIB): $(STAMP) $(LANES_SRC)
 
 lanes: $(LANES_LIB)
 
+# Refetched whenever the venv is reinstalled (plotly.py's version may have changed).
+$(PLOTLY_JS): $(STAMP)
+	$(BIN)/python -m model assets
+
 # Debian packages: chromium (kaleido's static export, browser tests, the paper's PDF),
 # pandoc (the paper), poppler-utils (PDF checks), gcc and libc6-dev (the engine's C kernel).
 system-deps:
@@ -50,13 +56,13 @@ system-deps:
 	  fi; \
 	fi
 
-app: $(STAMP) $(LANES_LIB)
+app: $(STAMP) $(LANES_LIB) $(PLOTLY_JS)
 	$(BIN)/streamlit run app.py --server.headless true --browser.gatherUsageStats false
 
-test: $(STAMP) $(LANES_LIB)
+test: $(STAMP) $(LANES_LIB) $(PLOTLY_JS)
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
-bench: $(STAMP) $(LANES_LIB)
+bench: $(STAMP) $(LANES_LIB) $(PLOTLY_JS)
 	$(BIN)/python -m model bench
 
 figures: $(STAMP) $(LANES_LIB)

@@ -29,6 +29,7 @@ import streamlit as st
 
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return_by_engine
 from model.analysis.valuation import value
+from model.commands.assets import PLOTLY_JS, ensure_full_bundle
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.core.simulate import ENGINE, SERIES_UNITS, simulate
 from model.evidence.calibrate import parse_calibration_csv
@@ -580,18 +581,22 @@ def tick_labels_unmeasured(fig):
     return fig
 
 
-#: plotly.js as plotly.py ships it (the version its figures are written for), copied into
-#: ``static/`` (Streamlit's static serving, ``/app/static/``) when missing or different, and
-#: loaded once per page by the chart element.
-PLOTLY_JS = ROOT / "static" / "plotly.min.js"
+#: plotly.js for the page (model.commands.assets): the cartesian bundle of plotly.py's
+#: plotly.js version, put into ``static/`` by ``make``, or plotly.py's full bundle if it is
+#: missing. Served by Streamlit's static serving (``/app/static/``), loaded once per page.
+#: Charts drawn before the others waiting with them (the run's main chart).
+FIRST_CHARTS = ("share_and_loss",)
 #: The page's chart element, in the page's DOM (no iframe). Streamlit's own plotly element
 #: rebuilds a changed chart (its theme applied to a JSON round trip of the figure, then a new
 #: plot) and sizes it in a second render; this one hands the new figure to ``Plotly.react``,
-#: which redraws only what changed. Streamlit calls it only when a chart's bytes changed.
-#: Charts are drawn one per task, in the order they arrive: the browser paints each as it is
-#: drawn, the first ones first, instead of all of them in one task at the end.
+#: which redraws only what changed, and Streamlit calls it only when a chart's bytes changed.
+#: Charts are drawn one per task (the browser paints each as it is drawn, instead of all of
+#: them in one task at the end), those of FIRST_CHARTS first, then in the page's order. The
+#: page asks for plotly.js as its first element arrives (``plotly_loader``), while the model
+#: runs, not when the first chart comes.
 PLOTLY_CHART_JS = """
 const CONFIG = {displaylogo: false, responsive: true};
+const FIRST = %s;
 function plotly() {
   if (!window.__pagePlotly) {
     window.__pagePlotly = window.Plotly ? Promise.resolve(window.Plotly) : new Promise((resolve, reject) => {
@@ -605,30 +610,48 @@ function plotly() {
   }
   return window.__pagePlotly;
 }
-let drawn = Promise.resolve();
-function inTurn(draw) {
-  drawn = drawn.then(() => new Promise(r => setTimeout(r, 0))).then(draw);
-  return drawn;
+const waiting = new Set();
+let drawing = false;
+function rank(gd) { const i = FIRST.indexOf(gd.__pageKey); return i < 0 ? FIRST.length : i; }
+function drawNext(P) {
+  const ready = [...waiting].filter(gd => gd.isConnected);
+  waiting.clear();
+  if (!ready.length) { drawing = false; return; }
+  ready.sort((a, b) => rank(a) - rank(b) || (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
+  const gd = ready.shift();
+  ready.forEach(g => waiting.add(g));
+  const text = gd.__pageText;
+  let done;
+  try {
+    const fig = JSON.parse(text);
+    done = P.react(gd, fig.data, fig.layout || {}, CONFIG);
+  } catch (e) { done = Promise.reject(e); }
+  Promise.resolve(done).then(() => performance.mark('chart drawn: ' + gd.__pageKey),
+                             e => { gd.textContent = 'This chart could not be drawn: ' + e.message; })
+    .finally(() => setTimeout(() => drawNext(P), 0));
 }
 export default function(component) {
   const { data, parentElement } = component;
+  const box = parentElement.closest('[class*="st-key-"]');
+  const key = box ? (box.className.match(/st-key-(\\S+)/) || [])[1] : undefined;
+  const P = plotly();
+  if (data === undefined || data === null) return;  // the loader: plotly.js asked for, nothing drawn
   let gd = parentElement.querySelector('.page-chart');
   if (!gd) {
     gd = document.createElement('div');
     gd.className = 'page-chart';
     parentElement.appendChild(gd);
   }
-  if (data === undefined || data === null) return;
-  const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
-  gd.__pageText = text;
-  plotly().then(P => inTurn(() => {
-    if (gd.__pageText !== text || !gd.isConnected) return;  // a newer figure came, or the chart left
-    const fig = JSON.parse(text);
-    return P.react(gd, fig.data, fig.layout || {}, CONFIG);
-  })).catch(e => { gd.textContent = 'This chart could not be drawn: ' + e.message; });
-  return () => { if (window.Plotly) window.Plotly.purge(gd); };
+  gd.__pageKey = key;
+  gd.__pageText = typeof data === 'string' ? data : new TextDecoder().decode(data);
+  waiting.add(gd);
+  P.then(P => { if (!drawing) { drawing = true; setTimeout(() => drawNext(P), 0); } },
+         e => { gd.textContent = 'This chart could not be drawn: ' + e.message; });
+  return () => { waiting.delete(gd); if (window.Plotly) window.Plotly.purge(gd); };
 }
-"""
+""" % json.dumps(list(FIRST_CHARTS))
+#: The loader's CSS: the element that asks for plotly.js early takes no room on the page.
+PLOTLY_LOADER_CSS = ".st-key-plotly_loader { display: none; }"
 #: The page's plotly template: Streamlit's light chart theme (its fonts, greys and colours, as
 #: its own chart element applies them in the browser), as plain values. Streamlit's "streamlit"
 #: template holds placeholder colours that only its own chart element replaces.
@@ -664,17 +687,11 @@ CHART_COMPONENT = "hp_plotly_chart"
 
 @st.cache_resource(show_spinner=False)
 def plotly_component():
-    """The chart element's mount function, registered once per server (with plotly.js put
-    where the page loads it from)."""
-    import shutil
-
-    import plotly
-
-    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not PLOTLY_JS.exists() or PLOTLY_JS.stat().st_size != shipped.stat().st_size:
-        PLOTLY_JS.parent.mkdir(exist_ok=True)
-        shutil.copyfile(shipped, PLOTLY_JS)
-    return st.components.v2.component(CHART_COMPONENT, js=PLOTLY_CHART_JS, isolate_styles=False)
+    """The chart element's mount function, registered once per server, with a plotly.js of
+    plotly.py's version where the page loads it from."""
+    ensure_full_bundle(PLOTLY_JS)
+    return st.components.v2.component(CHART_COMPONENT, js=PLOTLY_CHART_JS, css=PLOTLY_LOADER_CSS,
+                                      isolate_styles=False)
 
 
 def page_json(fig) -> bytes:
@@ -1484,6 +1501,7 @@ def main() -> None:
     import plotly.io as pio
 
     pio.templates.default = page_template()
+    plotly_component()(key="plotly_loader")  # the browser fetches plotly.js while the model runs
     files = sector_files()
     if not files:
         st.error(f"No scenario files in {SCENARIOS}.")

@@ -81,7 +81,7 @@ def charts(at) -> dict[str, dict]:
     """Plotly specs of the page by chart key, as the browser receives them."""
     out = {}
     for el in at.get("bidi_component"):
-        if el.proto.component_name == CHART_COMPONENT:
+        if el.proto.component_name == CHART_COMPONENT and el.proto.WhichOneof("data") == "bytes":  # not the loader
             out[el.proto.id.rsplit("-", 1)[-1]] = json.loads(el.proto.bytes)
     return out
 

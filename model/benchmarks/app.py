@@ -227,6 +227,10 @@ def _baseline_tree(ref: str, where: Path) -> Path | None:
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"no baseline: cannot check out {ref!r} ({getattr(e, 'stderr', '') or e})")
         return None
+    if (where / "model" / "commands" / "assets.py").exists():
+        # A tree whose page loads plotly.js from static/ gets it as `make` would give it (the
+        # checkout has no static/, and the page would fall back to the full bundle).
+        subprocess.run([sys.executable, "-m", "model", "assets"], cwd=where, check=False, capture_output=True)
     return where
 
 

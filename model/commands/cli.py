@@ -14,7 +14,7 @@ import sys
 
 #: Command modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "tipping", "network", "sweep", "sensitivity", "calibrate", "verdict", "figures", "paper", "bench",
-            "codegen", "build-lanes", "warm", "loops", "export-xmile", "firms", "effects", "checks")
+            "codegen", "build-lanes", "warm", "assets", "loops", "export-xmile", "firms", "effects", "checks")
 
 
 def build_parser() -> argparse.ArgumentParser:
