@@ -29,12 +29,12 @@ import streamlit as st
 
 from model.analysis.tipping import basin, break_even_loss, continuation, point_of_no_return_by_engine
 from model.analysis.valuation import value
-from model.commands.assets import PLOTLY_JS, ensure_full_bundle
 from model.core.parameters import GROUPS, PARAMETER_SPECS, Parameters, coerce, numeric_names
 from model.core.simulate import ENGINE, SERIES_UNITS, simulate
 from model.evidence.calibrate import parse_calibration_csv
 from model.evidence.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario, parse_scenario, scenario_to_toml
 from model.publish import book, figures
+from model.publish.plotly_js import PLOTLY_JS, ensure_full_bundle
 from model.studies import claims
 from model.studies.fan import sector_fan
 from model.studies.verdict import (
@@ -581,7 +581,7 @@ def tick_labels_unmeasured(fig):
     return fig
 
 
-#: plotly.js for the page (model.commands.assets): the cartesian bundle of plotly.py's
+#: plotly.js for the page (model.publish.plotly_js): the cartesian bundle of plotly.py's
 #: plotly.js version, put into ``static/`` by ``make``, or plotly.py's full bundle if it is
 #: missing. Served by Streamlit's static serving (``/app/static/``), loaded once per page.
 #: Charts drawn before the others waiting with them (the run's main chart).
@@ -621,6 +621,7 @@ function drawNext(P) {
   const gd = ready.shift();
   ready.forEach(g => waiting.add(g));
   const text = gd.__pageText;
+  gd.__drawnText = text;
   let done;
   try {
     const fig = JSON.parse(text);
@@ -644,10 +645,14 @@ export default function(component) {
   }
   gd.__pageKey = key;
   gd.__pageText = typeof data === 'string' ? data : new TextDecoder().decode(data);
+  // Streamlit calls again with the same bytes (a new array) when the element is re-sent in
+  // another order of a run: the chart as drawn is kept.
+  const cleanup = () => { waiting.delete(gd); if (window.Plotly) window.Plotly.purge(gd); };
+  if (gd.__pageText === gd.__drawnText) { waiting.delete(gd); return cleanup; }
   waiting.add(gd);
   P.then(P => { if (!drawing) { drawing = true; setTimeout(() => drawNext(P), 0); } },
          e => { gd.textContent = 'This chart could not be drawn: ' + e.message; });
-  return () => { waiting.delete(gd); if (window.Plotly) window.Plotly.purge(gd); };
+  return cleanup;
 }
 """ % json.dumps(list(FIRST_CHARTS))
 #: The loader's CSS: the element that asks for plotly.js early takes no room on the page.

@@ -865,3 +865,27 @@ def test_the_firms_cash_chart_carries_calendar_years():
     axis = charts(at)["firms_cash"]["layout"]["xaxis"]
     assert axis["title"]["text"] == f"year (t = 0 is {start:.0f})"
     assert_allclose([float(y) - start for y in axis["ticktext"]], axis["tickvals"], rtol=0, atol=1e-9)
+
+
+def test_a_slider_move_serialises_only_the_charts_it_changes(monkeypatch):
+    """The answer's figures (the verdict of every sector, the sector's fan) are the same on
+    every rerun: serialised once, when built, and sent as the same bytes; a move serialises
+    the run's two charts of the default page (the main chart, the trust view), no more."""
+    import plotly.io as pio
+
+    at = open_app(groups_open=False)
+    before = charts(at)
+    assert set(before) == {"verdict_all", "fan", "share_and_loss", "trust_and_cash"}
+    real, serialised = pio.to_json, []
+
+    def counting(fig, *args, **kwargs):
+        serialised.append(fig)
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(pio, "to_json", counting)
+    at.slider(key="word_of_mouth_rate").set_value(at.session_state["word_of_mouth_rate"] + 0.05).run()
+    no_problem(at)
+    after = charts(at)
+    assert len(serialised) == 2, [f.layout.height for f in serialised]
+    assert after["verdict_all"] == before["verdict_all"] and after["fan"] == before["fan"]
+    assert after["share_and_loss"] != before["share_and_loss"]

@@ -273,3 +273,67 @@ def test_the_answer_first_the_sectors_marks_and_saved_runs_in_a_real_browser(ser
     assert_allclose(saved, run["platform_share_of_gross"], rtol=1e-12)
     other.context.close()
     context.close()
+
+
+#: Every long task (over 50 ms) of the page from its start, and every chart the page's chart
+#: element has drawn ("chart drawn: <key>" marks), as the page records them.
+LONG_TASKS_INIT = """
+window.__longTasks = [];
+new PerformanceObserver(list => { for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]); })
+    .observe({type: 'longtask', buffered: true});
+"""
+DRAWN_JS = """() => performance.getEntriesByType('mark').filter(m => m.name.startsWith('chart drawn: '))
+    .map(m => [m.name.slice('chart drawn: '.length), m.startTime])"""
+
+
+def drawn(page) -> list[tuple[str, float]]:
+    return [tuple(d) for d in page.evaluate(DRAWN_JS)]
+
+
+def test_charts_load_plotly_once_draw_one_per_task_and_update_in_place(server, browser):
+    """The page's chart element: plotly.js (the version plotly.py ships, with the traces the
+    page draws) loaded once by a loader that takes no room; the first visit's charts drawn
+    each in its own task, never two in one; a slider move redraws the changed charts in place
+    (the same plot, ``Plotly.react``), once each, and leaves the unchanged ones alone."""
+    from model.publish.plotly_js import file_version, shipped_bundle
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.add_init_script(LONG_TASKS_INIT)
+    page = context.new_page()
+    page.goto(server)
+    settle(page)
+    first = ("verdict_all", "share_and_loss", "fan", "trust_and_cash")  # the default page's charts
+    page.wait_for_function(f"() => {{ const d = ({DRAWN_JS})().map(x => x[0]); "
+                           f"return {list(first)}.every(k => d.includes(k)); }}", timeout=120_000)
+    page.wait_for_timeout(500)
+    # plotly.js once, of plotly.py's version, with the page's traces; the loader is not seen.
+    assert page.evaluate("() => document.querySelectorAll('script[src$=\"app/static/plotly.min.js\"]').length") == 1
+    assert page.evaluate("() => Plotly.version") == file_version(shipped_bundle())
+    traces = page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces)")
+    assert {"scatter", "heatmap"} <= set(traces)
+    loader = page.locator(".st-key-plotly_loader")
+    assert loader.count() == 1 and loader.bounding_box() is None  # display: none
+    # Each chart drawn once, and no long task holds two of the draws.
+    marks = drawn(page)
+    assert sorted(k for k, _ in marks) == sorted(first), marks
+    tasks = page.evaluate("() => window.__longTasks")
+    for start, duration in tasks:
+        inside = [k for k, t in marks if start <= t <= start + duration]
+        assert len(inside) <= 1, (inside, start, duration)
+
+    # A move: the run's charts redrawn in place, each once; the answer's figures untouched.
+    page.evaluate("() => { for (const gd of document.querySelectorAll('.js-plotly-plot')) gd.__probe = true; }")
+    before = chart_traces(page, "share_and_loss")["platform share of gross"][1]
+    slider(page).focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({DRAWN_JS})().filter(x => x[0] === 'trust_and_cash').length === 2 && "
+                           f"({DRAWN_JS})().filter(x => x[0] === 'share_and_loss').length === 2", timeout=60_000)
+    settle(page)
+    page.wait_for_timeout(500)
+    counts = {k: [m for m, _ in drawn(page)].count(k) for k in first}
+    assert counts == {"verdict_all": 1, "share_and_loss": 2, "fan": 1, "trust_and_cash": 2}, counts
+    after = chart_traces(page, "share_and_loss")["platform share of gross"][1]
+    assert after.shape != before.shape or np.any(after != before)
+    kept = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => gd.__probe === true)")
+    assert kept and all(kept), kept  # the same plots: updated, not remounted
+    context.close()

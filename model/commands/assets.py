@@ -1,39 +1,17 @@
-"""``python -m model assets``: the dashboard's script for its charts, ``static/plotly.min.js``.
+"""``python -m model assets``: the dashboard's plotly.js into ``static/`` (run at install).
 
-The dashboard draws its charts with plotly.js in the page (``app.py``'s chart element). The
-full bundle that plotly.py ships is 4.8 MB of script, which a first visit parses before its
-first chart (0.66 s measured here). plotly.js's *cartesian* bundle of the same version has
-every trace the page draws (scatter and heatmap; also bar, box, contour, histogram, pie...)
-in 1.5 MB (0.36 s). This command fetches it from the npm registry, checks it against the
-registry's sha512, and writes it to ``static/``. Without the registry it writes plotly.py's
-own full bundle instead and says so: the page is the same, its first visit slower.
-
-Installing (``make``) runs it. The version is always the one plotly.py ships, the version
-its figures are written for.
+The cartesian bundle of plotly.py's plotly.js version from the npm registry (the registry
+``$NPM_CONFIG_REGISTRY`` names, else registry.npmjs.org), checked by sha512; without it,
+plotly.py's full bundle, and a line saying why. See :mod:`model.publish.plotly_js`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
-import json
 import os
-import re
-import shutil
 import tarfile
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-#: Where the page loads plotly.js from (Streamlit's static serving: ``/app/static/``).
-PLOTLY_JS = ROOT / "static" / "plotly.min.js"
-BUNDLE = "plotly.js-cartesian-dist-min"
-BUNDLE_FILE = "package/plotly-cartesian.min.js"
-#: The first lines of a plotly.js bundle name its version ("* plotly.js v4.1.1", "* plotly.js
-#: (cartesian - minified) v4.1.1").
-VERSION = re.compile(rb"plotly\.js(?: \([^)]*\))? v(\d+\.\d+\.\d+)")
-MAX_BYTES = 32 << 20
+from ..publish import plotly_js
+from ..publish.plotly_js import ensure_full_bundle, fetch_cartesian, file_version, shipped_bundle
 
 
 def add_parser(sub) -> None:
@@ -43,83 +21,14 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def shipped_bundle() -> Path:
-    """plotly.py's own full plotly.js bundle."""
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-def bundle_version(head: bytes) -> str | None:
-    """The plotly.js version a bundle's first bytes name, or None."""
-    m = VERSION.search(head[:400])
-    return m.group(1).decode() if m else None
-
-
-def file_version(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return bundle_version(f.read(400))
-    except OSError:
-        return None
-
-
-def _get(url: str, limit: int = MAX_BYTES) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - a fixed https registry
-        data = r.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{url}: more than {limit} bytes")
-    return data
-
-
-def fetch_cartesian(version: str, registry: str) -> bytes:
-    """The cartesian bundle of plotly.js ``version`` from the npm registry, checked against the
-    registry's sha512 of its tarball. Raises OSError or ValueError, saying what failed."""
-    meta_url = f"{registry.rstrip('/')}/{BUNDLE}/{version}"
-    meta = json.loads(_get(meta_url, 1 << 20))
-    tarball, integrity = meta["dist"]["tarball"], meta["dist"].get("integrity", "")
-    if not integrity.startswith("sha512-"):
-        raise ValueError(f"{meta_url}: no sha512 integrity for the tarball (got {integrity!r})")
-    data = _get(tarball)
-    if base64.b64encode(hashlib.sha512(data).digest()).decode() != integrity[len("sha512-"):]:
-        raise ValueError(f"{tarball}: its sha512 is not the registry's {integrity}")
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        member = tar.extractfile(BUNDLE_FILE)
-        if member is None:
-            raise ValueError(f"{tarball}: no {BUNDLE_FILE}")
-        js = member.read()
-    if bundle_version(js) != version:
-        raise ValueError(f"{tarball}: {BUNDLE_FILE} is plotly.js {bundle_version(js)}, not {version}")
-    return js
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def ensure_full_bundle(path: Path = PLOTLY_JS) -> Path:
-    """``path`` holds a plotly.js of plotly.py's version (the full bundle copied if it did not):
-    what the dashboard does when ``make`` has not put the cartesian bundle there."""
-    shipped = shipped_bundle()
-    if file_version(path) != file_version(shipped):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.copyfile(shipped, tmp)
-        os.replace(tmp, path)
-    return path
-
-
 def run(args) -> int:
-    shipped = shipped_bundle()
+    target, shipped = plotly_js.PLOTLY_JS, shipped_bundle()
+    shown = target.relative_to(plotly_js.ROOT)
     version = file_version(shipped)
     if version is None:
         raise ValueError(f"{shipped}: no plotly.js version in its first lines")
-    have = PLOTLY_JS.read_bytes()[:400] if PLOTLY_JS.exists() else b""
-    if bundle_version(have) == version and PLOTLY_JS.stat().st_size < shipped.stat().st_size:
-        print(f"{PLOTLY_JS.relative_to(ROOT)}: plotly.js {version}, cartesian bundle, up to date")
+    if file_version(target) == version and target.stat().st_size < shipped.stat().st_size:
+        print(f"{shown}: plotly.js {version}, cartesian bundle, up to date")
         return 0
     why = "--offline"
     if not args.offline:
@@ -129,11 +38,10 @@ def run(args) -> int:
         except (OSError, ValueError, KeyError, tarfile.TarError) as e:
             why = f"{type(e).__name__}: {e}"
         else:
-            _write(PLOTLY_JS, js)
-            print(f"{PLOTLY_JS.relative_to(ROOT)}: plotly.js {version}, cartesian bundle ({len(js) / 1e6:.1f} MB) "
-                  f"from {registry}")
+            plotly_js.write(target, js)
+            print(f"{shown}: plotly.js {version}, cartesian bundle ({len(js) / 1e6:.1f} MB) from {registry}")
             return 0
-    ensure_full_bundle()
-    print(f"{PLOTLY_JS.relative_to(ROOT)}: plotly.js {version}, plotly.py's full bundle "
-          f"({shipped.stat().st_size / 1e6:.1f} MB; the cartesian bundle could not be had: {why})")
+    ensure_full_bundle(target)
+    print(f"{shown}: plotly.js {version}, plotly.py's full bundle ({shipped.stat().st_size / 1e6:.1f} MB; the "
+          f"cartesian bundle could not be had: {why})")
     return 0
