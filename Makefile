@@ -57,7 +57,7 @@ system-deps:
 	fi
 
 app: $(STAMP) $(LANES_LIB) $(PLOTLY_JS)
-	$(BIN)/streamlit run app.py --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run serve.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP) $(LANES_LIB) $(PLOTLY_JS)
 	$(BIN)/python -m pytest -q -n auto --dist loadfile

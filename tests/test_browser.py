@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright.
 
-Starts ``streamlit run app.py`` on a free port, loads the page, moves a slider and sees
+Starts ``streamlit run serve.py`` (as ``make app`` does: the page, with the model loaded as
+the server starts) on a free port, loads the page, moves a slider and sees
 the chart change, downloads a chart as PNG (rendered server-side by kaleido) and checks
 the file, and opens the page's own link in a fresh browser context to see the same
 settings and the same chart. Screenshots and the downloaded file go to
@@ -53,7 +54,7 @@ def server():
     # Own process group, so that teardown ends the server and the Chromium that kaleido
     # starts under it; no file watcher, so edits elsewhere in the tree do not rerun it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true", "--server.port",
          str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
@@ -68,6 +69,10 @@ def server():
             assert proc.poll() is None, f"streamlit exited; see {ARTIFACTS / 'streamlit.log'}"
             assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health within 90 s"
             time.sleep(0.3)
+        # The model was loaded as the server started, before it answered (serve.py).
+        log.flush()
+        assert "serve.py: the model is loaded" in (ARTIFACTS / "streamlit.log").read_text(), \
+            "serve.py did not load the model at start"
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

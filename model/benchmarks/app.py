@@ -1,7 +1,9 @@
 """App: the dashboard's latency in a real browser, against the ``main`` branch in the same run.
 
-Serves this tree's ``app.py``, a ``git worktree`` of ``main`` (or of ``$BENCH_APP_BASELINE``)
-and Streamlit's floor (below) with ``streamlit run`` on the same machine, and drives each with
+Serves this tree's page, a ``git worktree`` of ``main`` (or of ``$BENCH_APP_BASELINE``) and
+Streamlit's floor (below) with ``streamlit run`` on the same machine, each as ``make app``
+serves it (``serve.py``, the page with the model loaded as the server starts, where the tree
+has one; else ``app.py``; the time until a server answers is printed too), and drives each with
 Playwright and Debian's Chromium. Each server's first visit is measured as it starts (the
 others idle); then the warm visits and the slider moves run in **interleaved rounds**, one
 round per server in turn, the order reversed every round. Measured one tree after the other,
@@ -98,23 +100,32 @@ def _cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def entry(root: Path) -> str:
+    """What ``make app`` serves in ``root``: ``serve.py`` (the page with the model loaded at
+    the server's start) where the tree has one, else ``app.py``."""
+    return "serve.py" if (Path(root) / "serve.py").exists() else "app.py"
+
+
 class Server:
-    """``streamlit run app.py`` in ``root`` on a free port, in its own process group."""
+    """``streamlit run <entry>`` in ``root`` on a free port, in its own process group;
+    ``ready``: seconds from the start until it answers its health check."""
 
     def __init__(self, root: Path):
         self.root, self.port = Path(root), _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.proc = None
+        self.proc, self.ready = None, None
 
     def __enter__(self):
+        t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+            [sys.executable, "-m", "streamlit", "run", entry(self.root), "--server.headless", "true", "--server.port",
              str(self.port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
         while True:
             try:
                 if urllib.request.urlopen(self.url + "_stcore/health", timeout=2).read() == b"ok":
+                    self.ready = time.perf_counter() - t0
                     return self
             except OSError:
                 pass
@@ -199,6 +210,7 @@ def _measure(browser, trees: dict[str, tuple[Path, bool, bool]], rounds: int, mo
         movers = {}
         for name, (root, answer, _) in trees.items():
             server = stack.enter_context(Server(root))
+            out[name]["ready"], out[name]["entry"] = server.ready, entry(root)
             out[name]["cold"] = _visit(browser, server.url, answer)
             movers[name] = _Mover(browser, server)
             stack.callback(movers[name].close)
@@ -267,7 +279,8 @@ def run(args) -> None:
 
     for name, r in results.items():
         med = statistics.median(r["redraw"]) * 1e3
-        print(f"{name}: first visit to a fresh server: {paint(r['cold'])}; fresh visit to a warm server (median of {rounds}): "
+        print(f"{name}: server started ({r['entry']}) in {r['ready']:.2f} s, then its first visit: "
+              f"{paint(r['cold'])}; fresh visit to a warm server (median of {rounds}): "
               f"{paint(r['warm'])} (goal < {GOAL_PAINT_S:g} s)")
         print(f"{name}: slider -> redraw, uncached: median {med:.0f} ms over {len(r['redraw'])} (min "
               f"{min(r['redraw']) * 1e3:.0f}, max {max(r['redraw']) * 1e3:.0f}; goal < {GOAL_REDRAW_MS:g} ms); "
