@@ -625,7 +625,7 @@ function drawNext(P) {
   let done;
   try {
     const fig = JSON.parse(text);
-    done = P.react(gd, fig.data, fig.layout || {}, CONFIG);
+    done = P.react(gd, fig.data, fig.layout || {}, CONFIG).then(() => { gd.__drawnWidth = gd.clientWidth; });
   } catch (e) { done = Promise.reject(e); }
   Promise.resolve(done).then(() => performance.mark('chart drawn: ' + gd.__pageKey),
                              e => { gd.textContent = 'This chart could not be drawn: ' + e.message; })
@@ -642,12 +642,21 @@ export default function(component) {
     gd = document.createElement('div');
     gd.className = 'page-chart';
     parentElement.appendChild(gd);
+    // plotly follows the window's size (responsive); the page's columns also change width
+    // when the sidebar opens or closes: redraw at the new width then, and only then.
+    gd.__resized = new ResizeObserver(() => {
+      if (window.Plotly && gd._fullLayout && gd.__drawnWidth !== undefined && gd.clientWidth !== gd.__drawnWidth) {
+        gd.__drawnWidth = gd.clientWidth;
+        window.Plotly.Plots.resize(gd);
+      }
+    });
+    gd.__resized.observe(parentElement);
   }
   gd.__pageKey = key;
   gd.__pageText = typeof data === 'string' ? data : new TextDecoder().decode(data);
   // Streamlit calls again with the same bytes (a new array) when the element is re-sent in
   // another order of a run: the chart as drawn is kept.
-  const cleanup = () => { waiting.delete(gd); if (window.Plotly) window.Plotly.purge(gd); };
+  const cleanup = () => { waiting.delete(gd); gd.__resized.disconnect(); if (window.Plotly) window.Plotly.purge(gd); };
   if (gd.__pageText === gd.__drawnText) { waiting.delete(gd); return cleanup; }
   waiting.add(gd);
   P.then(P => { if (!drawing) { drawing = true; setTimeout(() => drawNext(P), 0); } },
@@ -667,6 +676,7 @@ PAGE_TEMPLATE = dict(layout=dict(
     colorway=["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700", "#ffd16a",
               "#6d3fc0", "#d5dae5"],
     paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
+    title=dict(x=0, xanchor="left", font=dict(size=16, color=PAGE_INK, weight=600), pad=dict(l=4)),
     legend=dict(font=dict(color=PAGE_INK), bordercolor="rgba(0,0,0,0)", borderwidth=0, valign="top"),
     xaxis=dict(gridcolor=PAGE_GRID, zerolinecolor=PAGE_GRID, tickcolor=PAGE_GRID, showgrid=False, zeroline=False,
                automargin=True, title=dict(font=dict(size=14), standoff=16)),

@@ -341,4 +341,15 @@ def test_charts_load_plotly_once_draw_one_per_task_and_update_in_place(server, b
     assert after.shape != before.shape or np.any(after != before)
     kept = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => gd.__probe === true)")
     assert kept and all(kept), kept  # the same plots: updated, not remounted
+
+    # The sidebar closed: the main chart takes its column's new width (the window's is the same).
+    width = "() => { const gd = document.querySelector('.st-key-share_and_loss .js-plotly-plot');" \
+            " return [gd._fullLayout.width, gd.parentElement.clientWidth]; }"
+    drawn_at, column = page.evaluate(width)
+    assert abs(drawn_at - column) <= 1, (drawn_at, column)
+    page.locator("[data-testid='stSidebar']").hover()  # the collapse button shows on hover
+    page.locator("[data-testid='stSidebarCollapseButton'] button").click()
+    page.wait_for_function(f"() => {{ const [w, c] = ({width})(); return c > {column} + 100 && Math.abs(w - c) <= 1; }}",
+                           timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "browser_6_sidebar_closed.png")
     context.close()
