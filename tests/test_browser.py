@@ -93,8 +93,9 @@ def browser():
 
 
 def settle(page) -> None:
-    """Wait until the page has finished a run (no status widget) and shows its first chart."""
-    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    """Wait until the page has finished a run (no status widget) and shows its main chart
+    (charts are drawn one per task: another chart may be there before it)."""
+    page.wait_for_selector(".st-key-share_and_loss .js-plotly-plot", timeout=120_000)
     page.wait_for_function("() => document.querySelectorAll(\"[data-testid='stStatusWidget']\").length === 0",
                            timeout=120_000)
 
@@ -115,6 +116,7 @@ CHART_JS = """(key) => {
 
 
 def chart_traces(page, key: str) -> dict:
+    page.wait_for_selector(f".st-key-{key} .js-plotly-plot", timeout=60_000)  # drawn (one chart per task)
     return {d["name"]: (decode(d["x"]), decode(d["y"])) for d in page.evaluate(CHART_JS, key)}
 
 
@@ -233,6 +235,7 @@ def test_the_answer_first_the_sectors_marks_and_saved_runs_in_a_real_browser(ser
     settle(page)
     page.wait_for_selector(".st-key-fan .js-plotly-plot", timeout=120_000)
     for key in ("verdict_all", "fan"):  # both start within the first screen
+        page.wait_for_selector(f".st-key-{key} .js-plotly-plot", timeout=60_000)
         box = page.locator(f".st-key-{key} .js-plotly-plot").bounding_box()
         assert box is not None and box["y"] < 1100, (key, box)
     words = page.get_by_role("table").first.inner_text()
