@@ -595,7 +595,12 @@ FIRST_CHARTS = ("share_and_loss",)
 #: page asks for plotly.js as its first element arrives (``plotly_loader``), while the model
 #: runs, not when the first chart comes.
 PLOTLY_CHART_JS = """
-const CONFIG = {displaylogo: false, responsive: true};
+// Sizes are set here, not left to plotly's autosize: the chart takes its column's width (as
+// Streamlit's element does) and its figure's height (450 px if it has none). plotly's
+// "responsive" sizes a plot to its div, and this div's height is the plot's: it collapsed
+// to 0 px on the first redraw.
+const CONFIG = {displaylogo: false, responsive: false};
+const HEIGHT = 450;
 const FIRST = %s;
 function plotly() {
   if (!window.__pagePlotly) {
@@ -625,7 +630,11 @@ function drawNext(P) {
   let done;
   try {
     const fig = JSON.parse(text);
-    done = P.react(gd, fig.data, fig.layout || {}, CONFIG).then(() => { gd.__drawnWidth = gd.clientWidth; });
+    const layout = fig.layout || {};
+    const width = gd.clientWidth;
+    layout.width = width;
+    if (layout.height === undefined) layout.height = HEIGHT;
+    done = P.react(gd, fig.data, layout, CONFIG).then(() => { gd.__drawnWidth = width; });
   } catch (e) { done = Promise.reject(e); }
   Promise.resolve(done).then(() => performance.mark('chart drawn: ' + gd.__pageKey),
                              e => { gd.textContent = 'This chart could not be drawn: ' + e.message; })
@@ -642,12 +651,13 @@ export default function(component) {
     gd = document.createElement('div');
     gd.className = 'page-chart';
     parentElement.appendChild(gd);
-    // plotly follows the window's size (responsive); the page's columns also change width
-    // when the sidebar opens or closes: redraw at the new width then, and only then.
+    // The column's width changes with the window and when the sidebar opens or closes: the
+    // plot is laid out again at the new width then, and only then.
     gd.__resized = new ResizeObserver(() => {
-      if (window.Plotly && gd._fullLayout && gd.__drawnWidth !== undefined && gd.clientWidth !== gd.__drawnWidth) {
-        gd.__drawnWidth = gd.clientWidth;
-        window.Plotly.Plots.resize(gd);
+      const width = gd.clientWidth;
+      if (window.Plotly && gd._fullLayout && gd.__drawnWidth !== undefined && width > 0 && width !== gd.__drawnWidth) {
+        gd.__drawnWidth = width;
+        window.Plotly.relayout(gd, {width});
       }
     });
     gd.__resized.observe(parentElement);
@@ -656,7 +666,14 @@ export default function(component) {
   gd.__pageText = typeof data === 'string' ? data : new TextDecoder().decode(data);
   // Streamlit calls again with the same bytes (a new array) when the element is re-sent in
   // another order of a run: the chart as drawn is kept.
-  const cleanup = () => { waiting.delete(gd); gd.__resized.disconnect(); if (window.Plotly) window.Plotly.purge(gd); };
+  // Unmounted (another view, or a rerun that ended without it): the plot goes, and so does its
+  // div, so that a later mount of the same element draws afresh.
+  const cleanup = () => {
+    waiting.delete(gd);
+    gd.__resized.disconnect();
+    if (window.Plotly) window.Plotly.purge(gd);
+    gd.remove();
+  };
   if (gd.__pageText === gd.__drawnText) { waiting.delete(gd); return cleanup; }
   waiting.add(gd);
   P.then(P => { if (!drawing) { drawing = true; setTimeout(() => drawNext(P), 0); } },

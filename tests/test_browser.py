@@ -344,6 +344,10 @@ def test_charts_load_plotly_once_draw_one_per_task_and_update_in_place(server, b
     assert after.shape != before.shape or np.any(after != before)
     kept = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => gd.__probe === true)")
     assert kept and all(kept), kept  # the same plots: updated, not remounted
+    for key in first:  # each as tall as its figure says, redrawn or not (once collapsed to 0 px)
+        tall = page.evaluate(f"() => document.querySelector('.st-key-{key} .js-plotly-plot')._fullLayout.height")
+        box = page.locator(f".st-key-{key} .js-plotly-plot").bounding_box()
+        assert tall >= 300 and box is not None and abs(box["height"] - tall) <= 1, (key, tall, box)
 
     # The sidebar closed: the main chart takes its column's new width (the window's is the same).
     width = "() => { const gd = document.querySelector('.st-key-share_and_loss .js-plotly-plot');" \
