@@ -4,10 +4,11 @@ Streamlit's ASGI app for ``app.py``, with one thing more: the model is loaded wh
 server starts, before it answers its first request. Run as ``streamlit run app.py``, nothing
 happens until the first reader's session runs the page: the imports (about 1.5 s), then the
 compiled kernels loaded and the first runs, all on that reader's first visit. Here they are
-done once, at start: every module ``app.py`` imports, and the default sector run once
-through each kernel its first page uses (the run, its point of no return, the fan's
-batch). The page's own caches still fill on the first visit; that is the model's work, now
-without its start-up.
+done once, at start: every module ``app.py`` imports, the default sector run once through
+each kernel its first page uses (the run, its point of no return, the fan's batch), and
+one figure of each kind the first page draws (plotly builds its validators on first use).
+The page's own caches still fill on the first visit; that is the model's work, now without
+its start-up.
 """
 
 from __future__ import annotations
@@ -53,11 +54,19 @@ def load_the_model() -> None:
     from model.core.simulate import simulate
     from model.studies.fan import sector_fan
 
+    import plotly.io as pio
+
+    from model.publish import figures
+
     stem = page_default_sector()
     sector = load_scenario(PAGE.with_name("scenarios") / f"{stem}.toml")
-    simulate(sector.params)
+    run = simulate(sector.params)
     point_of_no_return_by_engine(sector.params)
-    sector_fan(sector, draws=4, seed=0, key=stem)
+    fan = sector_fan(sector, draws=4, seed=0, key=stem)
+    # plotly builds its validators on a first figure (0.18 s measured): build the first page's
+    # kinds of figure once.
+    for fig in (figures.share_and_loss(run), figures.trust_and_cash(run), figures.fan_chart(fan)):
+        pio.to_json(fig, validate=False)
 
 
 #: The line the server prints once the model is loaded (before it answers).
