@@ -581,9 +581,10 @@ def tick_labels_unmeasured(fig):
     return fig
 
 
-#: plotly.js for the page (model.publish.plotly_js): the cartesian bundle of plotly.py's
-#: plotly.js version, put into ``static/`` by ``make``, or plotly.py's full bundle if it is
-#: missing. Served by Streamlit's static serving (``/app/static/``), loaded once per page.
+# plotly.js for the page is PLOTLY_JS (model.publish.plotly_js): the cartesian bundle of
+# plotly.py's plotly.js version, put into ``static/`` by ``make``, or plotly.py's full bundle
+# if it is missing. Served by Streamlit's static serving (``/app/static/``), loaded once per page.
+
 #: Charts drawn before the others waiting with them (the run's main chart).
 FIRST_CHARTS = ("share_and_loss",)
 #: The page's chart element, in the page's DOM (no iframe). Streamlit's own plotly element
@@ -664,8 +665,6 @@ export default function(component) {
   }
   gd.__pageKey = key;
   gd.__pageText = typeof data === 'string' ? data : new TextDecoder().decode(data);
-  // Streamlit calls again with the same bytes (a new array) when the element is re-sent in
-  // another order of a run: the chart as drawn is kept.
   // Unmounted (another view, or a rerun that ended without it): the plot goes, and so does its
   // div, so that a later mount of the same element draws afresh.
   const cleanup = () => {
@@ -674,6 +673,8 @@ export default function(component) {
     if (window.Plotly) window.Plotly.purge(gd);
     gd.remove();
   };
+  // Streamlit calls again with the same bytes (a new array) when the element is re-sent in
+  // another order of a run: the chart as drawn is kept.
   if (gd.__pageText === gd.__drawnText) { waiting.delete(gd); return cleanup; }
   waiting.add(gd);
   P.then(P => { if (!drawing) { drawing = true; setTimeout(() => drawNext(P), 0); } },
