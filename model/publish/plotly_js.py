@@ -19,7 +19,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -92,6 +91,7 @@ def fetch_cartesian(version: str, registry: str) -> bytes:
 
 
 def write(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` at once (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -103,8 +103,5 @@ def ensure_full_bundle(path: Path) -> Path:
     what the dashboard does when ``make`` has not put the cartesian bundle there."""
     shipped = shipped_bundle()
     if file_version(path) != file_version(shipped):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.copyfile(shipped, tmp)
-        os.replace(tmp, path)
+        write(path, shipped.read_bytes())
     return path
